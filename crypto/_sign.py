@@ -1,0 +1,100 @@
+"""CMS SignedData (RFC 5652 §5) creation with RSASSA-PSS.
+
+Re-exported by :mod:`crypto.cms`; import it from there. The content is one in-memory buffer:
+it is hashed in place and copied once, into the output, whose outer DER headers are written
+around it by ``crypto._der``. Streaming is future work.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from datetime import datetime
+
+from asn1crypto import algos, cms
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from crypto import _der
+from crypto._asn1 import asn1_certificate, issuer_and_serial
+from crypto._certinfo import check_key_pair
+from crypto._time import as_utc
+
+log = logging.getLogger(__name__)
+
+PSS_SALT = 32
+"""RSASSA-PSS salt length in bytes (the SHA-256 output size)."""
+
+
+def sign(
+    content: bytes,
+    signer_cert: x509.Certificate,
+    signer_key: rsa.RSAPrivateKey,
+    *,
+    now: datetime | None = None,
+) -> bytes:
+    """Sign ``content`` into a DER ``ContentInfo(SignedData)`` with the content embedded.
+
+    SHA-256 digest; RSASSA-PSS signature (SHA-256, MGF1-SHA-256, 32-byte salt) over the
+    contentType, messageDigest and signingTime signed attributes; the signer's certificate is
+    embedded and identified by issuer and serial number.
+
+    Args:
+        content: The bytes to sign (copied once, into the output).
+        signer_cert: The signer's certificate.
+        signer_key: The matching private key.
+        now: The signing time to assert (default: current time).
+
+    Raises:
+        ValueError: ``signer_key`` does not match ``signer_cert``.
+    """
+    check_key_pair(signer_cert, signer_key)
+    when = as_utc(now).replace(microsecond=0)
+    time_choice = "utc_time" if 1950 <= when.year < 2050 else "general_time"  # RFC 5652 §11.3
+    attributes = cms.CMSAttributes(
+        [
+            {"type": "content_type", "values": ["data"]},
+            {"type": "message_digest", "values": [hashlib.sha256(content).digest()]},
+            {"type": "signing_time", "values": [cms.Time({time_choice: when})]},
+        ]
+    ).dump()  # DER: the SET OF is sorted, as RFC 5652 §5.4 requires
+    signature = signer_key.sign(
+        attributes,
+        padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=PSS_SALT),
+        hashes.SHA256(),
+    )
+    pss = {
+        "hash_algorithm": {"algorithm": "sha256"},
+        "mask_gen_algorithm": {"algorithm": "mgf1", "parameters": {"algorithm": "sha256"}},
+        "salt_length": PSS_SALT,
+    }
+    signer_info = cms.SignerInfo(
+        {
+            "version": "v1",
+            "sid": {"issuer_and_serial_number": issuer_and_serial(signer_cert)},
+            "digest_algorithm": {"algorithm": "sha256"},
+            "signed_attrs": cms.CMSAttributes.load(attributes),
+            "signature_algorithm": algos.SignedDigestAlgorithm(
+                {"algorithm": "rsassa_pss", "parameters": pss}
+            ),
+            "signature": signature,
+        }
+    )
+    certificates = cms.CertificateSet(
+        [cms.CertificateChoices({"certificate": asn1_certificate(signer_cert)})], implicit=0
+    )
+    inner = _der.wrap(_der.context(0), _der.wrap(_der.OCTET_STRING, [content]))
+    signed_data = [
+        cms.CMSVersion("v1").dump(),
+        cms.DigestAlgorithms([{"algorithm": "sha256"}]).dump(),
+        *_der.wrap(_der.SEQUENCE, [cms.ContentType("data").dump(), *inner]),
+        certificates.dump(),
+        cms.SignerInfos([signer_info]).dump(),
+    ]
+    outer = [
+        cms.ContentType("signed_data").dump(),
+        *_der.wrap(_der.context(0), _der.wrap(_der.SEQUENCE, signed_data)),
+    ]
+    log.debug("signed %d bytes", len(content))
+    return b"".join(_der.wrap(_der.SEQUENCE, outer))

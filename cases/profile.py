@@ -1,0 +1,212 @@
+"""A profile is one workstation's data directory.
+
+Layout::
+
+    PROFILE/
+      profile.json        station id, platform URL, language, demo flag (no secret)
+      station.token       the platform token of this workstation (mode 0600)
+      trust/ca.pem        the certificate authorities this workstation trusts
+      identities/<id>/    identity.json, cert.pem, key.pem (PKCS#8, passphrase-encrypted)
+      passavant.sqlite    outbox, inbox and archive indexes (no clinical content)
+      outbox/ inbox/ archive/   sealed bundles: ciphertext only
+      logs/               rotating log, never a patient detail
+
+Several profiles can live side by side on one machine (``passavant --profile DIR``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import rsa
+from outbox.platform import PlatformConfig
+
+from crypto import pki
+
+PROFILE_VERSION = 1
+ROLES = ("doctor", "secretary", "specialist")
+
+
+class ProfileError(Exception):
+    """The profile directory is missing, incomplete or unreadable."""
+
+    code = "profile_error"
+
+
+@dataclass(frozen=True)
+class IdentityInfo:
+    """Who may log in at this workstation. ``id`` is also the person's platform mailbox."""
+
+    id: str
+    display_name: str
+    role: str
+    organization: str
+    specialty: str | None = None
+
+
+@dataclass(frozen=True)
+class UnlockedIdentity:
+    """An identity whose private key is unlocked for this session (memory only)."""
+
+    info: IdentityInfo
+    certificate: x509.Certificate
+    key: rsa.RSAPrivateKey
+
+    @property
+    def fingerprint(self) -> str:
+        return pki.fingerprint(self.certificate)
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write ``data`` atomically, readable by the owner only."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+class Profile:
+    """Access to one workstation's data directory."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._config: dict[str, Any] = {}
+        if self.config_path.exists():
+            try:
+                self._config = json.loads(self.config_path.read_text("utf-8"))
+            except (OSError, ValueError) as exc:
+                raise ProfileError(f"cannot read {self.config_path}: {exc}") from exc
+
+    # --- creation -------------------------------------------------------------------------
+    @classmethod
+    def create(
+        cls,
+        root: Path,
+        *,
+        station_id: str,
+        platform_url: str,
+        token: str,
+        ca_pem: bytes,
+        demo: bool = False,
+        language: str = "fr",
+    ) -> Profile:
+        root.mkdir(parents=True, exist_ok=True)
+        (root / "trust").mkdir(exist_ok=True)
+        (root / "trust" / "ca.pem").write_bytes(ca_pem)
+        write_private(root / "station.token", token.encode("ascii"))
+        profile = cls(root)
+        profile._config = {
+            "version": PROFILE_VERSION,
+            "station_id": station_id,
+            "platform_url": platform_url,
+            "demo": demo,
+            "language": language,
+        }
+        profile._save()
+        return profile
+
+    def add_identity(
+        self,
+        info: IdentityInfo,
+        certificate: x509.Certificate,
+        key: rsa.RSAPrivateKey,
+        passphrase: bytes,
+    ) -> None:
+        if info.role not in ROLES:
+            raise ProfileError(f"unknown role {info.role!r}")
+        folder = self.root / "identities" / info.id
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "cert.pem").write_bytes(pki.cert_to_pem(certificate))
+        pki.save_private_key(folder / "key.pem", key, passphrase)
+        (folder / "identity.json").write_text(json.dumps(asdict(info), indent=1), "utf-8")
+
+    # --- reading --------------------------------------------------------------------------
+    @property
+    def config_path(self) -> Path:
+        return self.root / "profile.json"
+
+    def exists(self) -> bool:
+        return self.config_path.exists()
+
+    @property
+    def station_id(self) -> str:
+        return str(self._config.get("station_id", ""))
+
+    @property
+    def platform_url(self) -> str:
+        return str(self._config.get("platform_url", ""))
+
+    @property
+    def demo(self) -> bool:
+        return bool(self._config.get("demo", False))
+
+    @property
+    def language(self) -> str:
+        return str(self._config.get("language", "fr"))
+
+    def set_platform_url(self, url: str) -> None:
+        self._config["platform_url"] = url
+        self._save()
+
+    def set_language(self, language: str) -> None:
+        self._config["language"] = language
+        self._save()
+
+    @property
+    def ca_file(self) -> Path:
+        return self.root / "trust" / "ca.pem"
+
+    def trust_roots(self) -> list[x509.Certificate]:
+        return x509.load_pem_x509_certificates(self.ca_file.read_bytes())
+
+    def platform_config(self) -> PlatformConfig:
+        try:
+            token = (self.root / "station.token").read_text("ascii").strip()
+        except OSError as exc:
+            raise ProfileError(f"no station token in {self.root}") from exc
+        ca = self.ca_file if self.platform_url.startswith("https:") else None
+        return PlatformConfig(url=self.platform_url, token=token, ca_file=ca)
+
+    def identities(self) -> list[IdentityInfo]:
+        found = []
+        for path in sorted((self.root / "identities").glob("*/identity.json")):
+            try:
+                found.append(IdentityInfo(**json.loads(path.read_text("utf-8"))))
+            except (OSError, ValueError, TypeError):
+                continue  # a damaged identity is skipped, the others stay usable
+        return found
+
+    def identity(self, identity_id: str) -> IdentityInfo:
+        for info in self.identities():
+            if info.id == identity_id:
+                return info
+        raise ProfileError(f"no identity {identity_id!r}")
+
+    def unlock(self, identity_id: str, passphrase: bytes) -> UnlockedIdentity:
+        """Load an identity's key. Raises ``crypto.errors.WrongPassphrase`` on a bad passphrase."""
+        info = self.identity(identity_id)
+        folder = self.root / "identities" / identity_id
+        cert = pki.load_cert_pem((folder / "cert.pem").read_bytes())
+        key = pki.load_private_key(folder / "key.pem", passphrase)
+        return UnlockedIdentity(info, cert, key)
+
+    def path(self, name: str) -> Path:
+        """A sub-directory of the profile (created on demand): outbox, inbox, archive, logs."""
+        folder = self.root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    @property
+    def db_path(self) -> Path:
+        return self.root / "passavant.sqlite"
+
+    def _save(self) -> None:
+        write_private(self.config_path, json.dumps(self._config, indent=1).encode("utf-8"))

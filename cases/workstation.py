@@ -1,0 +1,229 @@
+"""The workstation: seals cases and opinions into the outbox and opens what the inbox holds.
+
+This is the Qt-free service the three workspaces drive. Everything here may block (crypto,
+disk, network), so the GUI calls it from worker threads only.
+
+The path of a case: :meth:`Workstation.send_case` validates it, packs it (:mod:`cases.bundle`),
+signs and encrypts it for the specialist *and* the sending doctor (so the doctor can read it
+again), keeps that ciphertext in ``archive/`` and enqueues it in the outbox. The reply comes
+back through the inbox and is matched to its case by ``case_id``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from crypto.errors import CryptoError
+from outbox.inbox import Inbox
+from outbox.platform import DirectoryEntry, PlatformClient
+from outbox.queue import Job, Outbox
+
+from cases.bundle import Bundle, Party, pack_case, pack_opinion, unpack
+from cases.errors import BundleError, CaseError
+from cases.model import Case, Opinion, new_id
+from cases.profile import Profile, UnlockedIdentity, write_private
+from crypto import cms, pki
+
+log = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS archive (
+    bundle_id   TEXT PRIMARY KEY,
+    identity_id TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    created_at  TEXT NOT NULL
+)
+"""
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A bundle decrypted and verified for the logged-in person (memory only)."""
+
+    bundle_id: str
+    sender: Party
+    signed_at: datetime | None
+    bundle: Bundle
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A bundle that could not be opened, with the code of the reason."""
+
+    bundle_id: str
+    code: str
+    detail: str
+
+
+@dataclass
+class CaseThread:
+    """A case and everything attached to it, as one person sees it."""
+
+    case: Opened
+    opinions: list[Opened] = field(default_factory=list)
+    job: Job | None = None  # the outbox job of the case, on the sending side
+
+    @property
+    def case_id(self) -> str:
+        assert self.case.bundle.case is not None
+        return self.case.bundle.case.case_id
+
+
+class Workstation:
+    """Send and receive sealed bundles for the people of one profile."""
+
+    def __init__(
+        self, profile: Profile, outbox: Outbox, inbox: Inbox, client: PlatformClient
+    ) -> None:
+        self.profile = profile
+        self.outbox = outbox
+        self.inbox = inbox
+        self.client = client
+        self._lock = threading.Lock()
+        with self._db() as db:
+            db.execute(_SCHEMA)
+
+    # --- directory ----------------------------------------------------------------------
+    def refresh_directory(self) -> list[DirectoryEntry]:
+        """Fetch the platform's directory and keep a copy for offline use (no clinical data)."""
+        entries = self.client.directory()
+        raw = [e.__dict__ for e in entries]
+        write_private(self.profile.root / "directory.json", json.dumps(raw).encode("utf-8"))
+        return entries
+
+    def directory(self) -> list[DirectoryEntry]:
+        """The last directory fetched (possibly empty when never online)."""
+        path = self.profile.root / "directory.json"
+        if not path.exists():
+            return []
+        return [DirectoryEntry(**raw) for raw in json.loads(path.read_text("utf-8"))]
+
+    def specialists(self) -> list[DirectoryEntry]:
+        return [e for e in self.directory() if e.role == "specialist"]
+
+    # --- sending ------------------------------------------------------------------------
+    def send_case(self, me: UnlockedIdentity, case: Case, to: DirectoryEntry) -> str:
+        """Seal ``case`` for ``to`` and ``me``, archive and enqueue it; return the bundle id."""
+        case.check()
+        recipient_cert = self._recipient_certificate(to)
+        bundle_id = new_id()
+        recipients = [_party_of_entry(to, recipient_cert), _party_of_me(me)]
+        plain = pack_case(bundle_id, case, _party_of_me(me), recipients)
+        return self._seal_and_queue(me, bundle_id, "case", plain, to, recipient_cert)
+
+    def send_opinion(self, me: UnlockedIdentity, thread: CaseThread, text: str) -> str:
+        """Answer a received case: the opinion goes to the case's sender (and to ``me``)."""
+        opinion = Opinion(case_id=thread.case_id, text=text)
+        opinion.check()
+        sender = thread.case.sender
+        to = next((e for e in self.directory() if e.id == sender.mailbox), None)
+        if to is None:
+            raise BundleError("unknown_recipient", f"{sender.mailbox} is not in the directory")
+        recipient_cert = self._recipient_certificate(to)
+        if pki.fingerprint(recipient_cert) != sender.fingerprint:
+            raise BundleError("unknown_recipient", "the directory certificate is not the sender's")
+        bundle_id = new_id()
+        recipients = [sender, _party_of_me(me)]
+        plain = pack_opinion(bundle_id, opinion, _party_of_me(me), recipients)
+        return self._seal_and_queue(me, bundle_id, "opinion", plain, to, recipient_cert)
+
+    def _recipient_certificate(self, to: DirectoryEntry) -> pki.x509.Certificate:
+        cert = pki.load_cert_pem(to.certificate_pem.encode("ascii"))
+        pki.validate_certificate(cert, self.profile.trust_roots(), purpose="encrypt")
+        return cert
+
+    def _seal_and_queue(
+        self,
+        me: UnlockedIdentity,
+        bundle_id: str,
+        kind: str,
+        plain: bytes,
+        to: DirectoryEntry,
+        recipient_cert: pki.x509.Certificate,
+    ) -> str:
+        sealed = cms.seal(plain, me.certificate, me.key, [recipient_cert, me.certificate])
+        write_private(self.profile.path("archive") / f"{bundle_id}.cms", sealed)
+        with self._db() as db:
+            db.execute(
+                "INSERT INTO archive VALUES (?, ?, ?, datetime('now'))",
+                (bundle_id, me.info.id, kind),
+            )
+        self.outbox.enqueue(bundle_id, to.id, to.display_name, kind, sealed)
+        log.info("sealed %s %s for %s", kind, bundle_id, to.id)
+        return bundle_id
+
+    # --- reading ------------------------------------------------------------------------
+    def threads(self, me: UnlockedIdentity) -> tuple[list[CaseThread], list[Unreadable]]:
+        """Every case ``me`` sent or received, with its opinions, newest first."""
+        opened: list[Opened] = []
+        unreadable: list[Unreadable] = []
+        for bundle_id, data in self._readable_by(me):
+            try:
+                opened.append(self.open(me, data))
+            except (CryptoError, CaseError) as exc:
+                log.warning("cannot open bundle %s: %s", bundle_id, exc.code)
+                unreadable.append(Unreadable(bundle_id, exc.code, str(exc)))
+        threads = {
+            o.bundle.case.case_id: CaseThread(o, job=self.outbox.get(o.bundle_id))
+            for o in opened
+            if o.bundle.case is not None
+        }
+        for o in opened:
+            if o.bundle.opinion is not None and o.bundle.opinion.case_id in threads:
+                threads[o.bundle.opinion.case_id].opinions.append(o)
+        ordered = sorted(
+            threads.values(),
+            key=lambda t: t.case.bundle.case.created_at,  # type: ignore[union-attr]
+            reverse=True,
+        )
+        for t in ordered:
+            t.opinions.sort(key=lambda o: o.bundle.opinion.created_at)  # type: ignore[union-attr]
+        return ordered, unreadable
+
+    def open(self, me: UnlockedIdentity, sealed: bytes) -> Opened:
+        """Decrypt, verify and parse one bundle for ``me``."""
+        verified = cms.open_sealed(sealed, me.certificate, me.key, self.profile.trust_roots())
+        bundle = unpack(
+            verified.content,
+            signer_fingerprint=pki.fingerprint(verified.signer),
+            reader_fingerprint=me.fingerprint,
+        )
+        return Opened(bundle.manifest.bundle_id, bundle.manifest.sender, verified.signed_at, bundle)
+
+    def _readable_by(self, me: UnlockedIdentity) -> Iterator[tuple[str, bytes]]:
+        with self._db() as db:
+            rows = db.execute(
+                "SELECT bundle_id FROM archive WHERE identity_id = ?", (me.info.id,)
+            ).fetchall()
+        archive = self.profile.path("archive")
+        for (bundle_id,) in rows:
+            path = archive / f"{bundle_id}.cms"
+            if path.exists():
+                yield bundle_id, path.read_bytes()
+        for item in self.inbox.items(me.info.id):
+            yield item.bundle_id, item.path.read_bytes()
+
+    @contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            db = sqlite3.connect(self.profile.db_path, timeout=10)
+            try:
+                with db:
+                    yield db
+            finally:
+                db.close()
+
+
+def _party_of_me(me: UnlockedIdentity) -> Party:
+    return Party(me.info.id, me.info.display_name, me.fingerprint)
+
+
+def _party_of_entry(entry: DirectoryEntry, cert: pki.x509.Certificate) -> Party:
+    return Party(entry.id, entry.display_name, pki.fingerprint(cert))

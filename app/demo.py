@@ -1,0 +1,180 @@
+"""Set up and run the demonstration: a platform, a CA, two workstations, three people.
+
+Layout of the demo directory::
+
+    DEMO/
+      ca/        the demo certificate authority (ca.pem; its key, for the demo only)
+      platform/  the reference platform's data, and its TLS certificate
+      unit/      the prison health unit's workstation: a doctor and a secretary
+      hospital/  the hospital's workstation: a dermatologist
+
+Every identity's key is protected by the passphrase :data:`DEMO_PASSPHRASE`. The secretary's
+certificate cannot be used for encryption: nothing is ever sealed for her.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+
+from cases.profile import IdentityInfo, Profile, write_private
+from crypto import pki
+from refplatform import accounts
+
+log = logging.getLogger(__name__)
+
+DEMO_PASSPHRASE = "demo"
+UNIT_ORG = "USMP démo — Centre pénitentiaire"
+HOSPITAL_ORG = "CHU démo — Service de dermatologie"
+
+PEOPLE = (
+    ("unit", IdentityInfo("dr-bernard", "Dr Claire Bernard", "doctor", UNIT_ORG)),
+    ("unit", IdentityInfo("sec-lambert", "Sophie Lambert", "secretary", UNIT_ORG)),
+    (
+        "hospital",
+        IdentityInfo("pr-dubois", "Pr Marc Dubois", "specialist", HOSPITAL_ORG, "dermatology"),
+    ),
+)
+
+
+@dataclass(frozen=True)
+class DemoLayout:
+    root: Path
+
+    @property
+    def ca(self) -> Path:
+        return self.root / "ca"
+
+    @property
+    def platform(self) -> Path:
+        return self.root / "platform"
+
+    @property
+    def unit(self) -> Path:
+        return self.root / "unit"
+
+    @property
+    def hospital(self) -> Path:
+        return self.root / "hospital"
+
+    def is_set_up(self) -> bool:
+        return all((p / "profile.json").exists() for p in (self.unit, self.hospital))
+
+
+def set_up(root: Path, platform_url: str = "https://127.0.0.1:0") -> DemoLayout:
+    """Create the CA, the platform accounts, both profiles and their identities."""
+    layout = DemoLayout(root)
+    for folder in (layout.ca, layout.platform):
+        folder.mkdir(parents=True, exist_ok=True)
+    ca_cert, ca_key = pki.create_ca("Passavant Démo — Autorité de certification")
+    ca_pem = pki.cert_to_pem(ca_cert)
+    (layout.ca / "ca.pem").write_bytes(ca_pem)
+    server_key = pki.new_private_key()
+    server_cert = pki.issue_server_certificate(
+        ca_cert, ca_key, server_key.public_key(), hosts=["127.0.0.1", "localhost"]
+    )
+    (layout.platform / "tls-cert.pem").write_bytes(pki.cert_to_pem(server_cert))
+    write_private(
+        layout.platform / "tls-key.pem",
+        server_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ),
+    )
+    data = layout.platform / "data"
+    profiles = {}
+    for station, folder in (("unit", layout.unit), ("hospital", layout.hospital)):
+        token = accounts.register_station(data, f"demo-{station}")
+        profiles[station] = Profile.create(
+            folder,
+            station_id=f"demo-{station}",
+            platform_url=platform_url,
+            token=token,
+            ca_pem=ca_pem,
+            demo=True,
+        )
+    for station, info in PEOPLE:
+        key = pki.new_private_key()
+        cert = pki.issue_person_certificate(
+            ca_cert,
+            ca_key,
+            key.public_key(),
+            common_name=info.display_name,
+            role=info.role,
+            organization=info.organization,
+            can_decrypt=info.role != "secretary",
+        )
+        profiles[station].add_identity(info, cert, key, DEMO_PASSPHRASE.encode())
+        if info.role != "secretary":
+            accounts.register_recipient(
+                data,
+                recipient_id=info.id,
+                station_id=f"demo-{station}",
+                display_name=info.display_name,
+                role=info.role,
+                specialty=info.specialty,
+                certificate_pem=pki.cert_to_pem(cert).decode("ascii"),
+            )
+    log.info("demo set up in %s", root)
+    return layout
+
+
+def platform_command(layout: DemoLayout, ready_file: Path) -> list[str]:
+    """The command that starts the demo's platform on a free loopback port, over HTTPS."""
+    prefix = [sys.executable] if getattr(sys, "frozen", False) else [sys.executable, "-m", "app"]
+    return [
+        *prefix,
+        "platform",
+        "--data",
+        str(layout.platform / "data"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--tls-cert",
+        str(layout.platform / "tls-cert.pem"),
+        "--tls-key",
+        str(layout.platform / "tls-key.pem"),
+        "--ready-file",
+        str(ready_file),
+    ]
+
+
+def start_platform(
+    layout: DemoLayout, *, timeout: float = 30.0
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Start the platform in the background; point both profiles at it; return (process, url)."""
+    ready = layout.platform / "ready"
+    ready.unlink(missing_ok=True)
+    log_file = (layout.platform / "platform.log").open("ab")
+    process = subprocess.Popen(
+        platform_command(layout, ready), stdout=log_file, stderr=subprocess.STDOUT
+    )
+    log_file.close()
+    try:
+        url = _wait_ready(process, ready, timeout)
+    except BaseException:
+        process.kill()
+        process.wait(5)
+        raise
+    for folder in (layout.unit, layout.hospital):
+        Profile(folder).set_platform_url(url)
+    return process, url
+
+
+def _wait_ready(process: subprocess.Popen[bytes], ready: Path, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if ready.exists() and (url := ready.read_text("utf-8").strip()):
+            return url
+        if process.poll() is not None:
+            raise RuntimeError(f"the demo platform exited with status {process.returncode}")
+        time.sleep(0.05)
+    raise TimeoutError("the demo platform did not start in time")

@@ -1,0 +1,244 @@
+"""The window of one workstation: login, then the workspace of the person's role."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QStackedWidget, QWidget
+
+from app import secrets
+from app.bridge import CoreBridge
+from app.i18n import LANGUAGES, _, language
+from app.messages import reason
+from app.session import Session
+from app.tasks import TaskRunner
+from cases.profile import Profile, ProfileError, UnlockedIdentity
+from crypto.errors import CryptoError
+from widgets.doctor import DoctorWorkspace, error_text
+from widgets.login import LoginPage
+from widgets.secretary import SecretaryWorkspace
+from widgets.specialist import SpecialistWorkspace
+
+log = logging.getLogger(__name__)
+
+
+class MainWindow(QMainWindow):
+    """One profile's window. Owns the profile's :class:`Session` and stops it on close."""
+
+    def __init__(
+        self, root: Path, *, poll_interval: float = 5.0, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.root = root
+        self.poll_interval = poll_interval
+        self.runner = TaskRunner(self)
+        self.bridge = CoreBridge(self)
+        self.session: Session | None = None
+        self.me: UnlockedIdentity | None = None
+        self.workspace: QWidget | None = None
+        self._states: dict[str, str] = {}
+        self.pages = QStackedWidget()
+        self.setCentralWidget(self.pages)
+        self.connection = QLabel()
+        self.statusBar().addPermanentWidget(self.connection)
+        self.settings = QSettings(str(root / "window.ini"), QSettings.Format.IniFormat)
+        self._build_menus()
+        self.profile: Profile | None = None
+        self._open_profile()
+        self.setWindowTitle(self._title())
+        if not self.restoreGeometry(self.settings.value("geometry", b"")):  # type: ignore[arg-type]
+            self.resize(1200, 800)
+
+    # --- set-up ---------------------------------------------------------------------------
+    def _open_profile(self) -> None:
+        try:
+            profile = Profile(self.root)
+            if not profile.exists():
+                self._show_message(
+                    _("Ce poste n’est pas encore configuré.")
+                    + "\n\n"
+                    + _(
+                        "Dossier du profil : {path}\nPour essayer Passavant : passavant demo"
+                    ).format(path=self.root)
+                )
+                return
+            self.session = Session(profile, poll_interval=self.poll_interval)
+        except (ProfileError, OSError) as exc:
+            log.error("cannot open profile %s: %s", self.root, exc)
+            self._show_message(reason("profile_error") + f"\n\n{self.root}")
+            return
+        self.profile = profile
+        self.bridge.keep(self.session.sender.subscribe(self.bridge.job_changed.emit))
+        self.bridge.keep(self.session.fetcher.subscribe(self.bridge.inbox_received.emit))
+        self.bridge.keep(self.session.fetcher.subscribe_status(self.bridge.status_changed.emit))
+        self.bridge.job_changed.connect(self._job_changed)
+        self.bridge.inbox_received.connect(lambda item: self._refresh_workspace())
+        self.bridge.status_changed.connect(self._status_changed)
+        self.session.start()
+        hint = ""
+        if profile.demo:
+            from app.demo import DEMO_PASSPHRASE
+
+            hint = _("Démonstration : le mot de passe est « {p} ».").format(p=DEMO_PASSPHRASE)
+        orgs = sorted({i.organization for i in profile.identities()})
+        self.login = LoginPage(profile.identities(), title=", ".join(orgs), hint=hint)
+        self.login.login_requested.connect(self._log_in)
+        self.pages.addWidget(self.login)
+
+    def _title(self) -> str:
+        profile = self.profile
+        if profile is None:
+            return "Passavant"
+        orgs = {i.organization for i in profile.identities()}
+        return "Passavant — " + (", ".join(sorted(orgs)) or profile.station_id)
+
+    def _show_message(self, text: str) -> None:
+        label = QLabel(text)
+        label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        label.setWordWrap(True)
+        label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.pages.addWidget(label)
+
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu(_("&Fichier"))
+        self.logout_action = QAction(_("Se &déconnecter"), self)
+        self.logout_action.setShortcut(QKeySequence("Ctrl+Shift+L"))
+        self.logout_action.setEnabled(False)
+        self.logout_action.triggered.connect(self.log_out)
+        file_menu.addAction(self.logout_action)
+        quit_action = QAction(_("&Quitter"), self)
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+        file_menu.addAction(quit_action)
+        lang_menu = self.menuBar().addMenu(_("&Langue"))
+        group = QActionGroup(self)
+        for code, name in LANGUAGES.items():
+            action = QAction(name, self, checkable=True)
+            action.setChecked(code == language())
+            action.triggered.connect(lambda _checked=False, c=code: self._set_language(c))
+            group.addAction(action)
+            lang_menu.addAction(action)
+        help_menu = self.menuBar().addMenu(_("&Aide"))
+        about = QAction(_("À &propos de Passavant"), self)
+        about.triggered.connect(self._about)
+        help_menu.addAction(about)
+
+    # --- login ----------------------------------------------------------------------------
+    def _log_in(self, identity_id: str, passphrase: str, remember: bool) -> None:
+        assert self.profile is not None
+        profile = self.profile
+        if not passphrase:
+            passphrase = secrets.recall(profile.station_id, identity_id) or ""
+        self.login.set_busy(True)
+
+        def done(me: UnlockedIdentity) -> None:
+            self.login.reset()
+            if remember and not secrets.remember(profile.station_id, identity_id, passphrase):
+                self.statusBar().showMessage(
+                    _(
+                        "Aucun trousseau système sur ce poste : le mot "
+                        "de passe sera demandé à chaque connexion."
+                    ),
+                    8000,
+                )
+            self.show_workspace(me)
+
+        def failed(exc: BaseException) -> None:
+            self.login.set_busy(False)
+            self.login.show_error(
+                error_text(exc)
+                if isinstance(exc, CryptoError | ProfileError)
+                else reason("unexpected")
+            )
+
+        self.runner.run(lambda: profile.unlock(identity_id, passphrase.encode()), done, failed)
+
+    def show_workspace(self, me: UnlockedIdentity) -> None:
+        assert self.session is not None
+        self.me = me
+        if me.info.role == "doctor":
+            self.workspace = DoctorWorkspace(self.session, me, self.runner)
+        elif me.info.role == "specialist":
+            self.workspace = SpecialistWorkspace(self.session, me, self.runner)
+        else:
+            self.workspace = SecretaryWorkspace(self.session, self.runner)
+        self.pages.addWidget(self.workspace)
+        self.pages.setCurrentWidget(self.workspace)
+        self.logout_action.setEnabled(True)
+        self.statusBar().showMessage(_("Connecté : {name}").format(name=me.info.display_name))
+
+    def log_out(self) -> None:
+        """Forget the unlocked key and go back to the login page."""
+        if self.workspace is not None:
+            self.pages.removeWidget(self.workspace)
+            self.workspace.deleteLater()
+        self.workspace, self.me = None, None
+        self.logout_action.setEnabled(False)
+        self.pages.setCurrentWidget(self.login)
+        self.statusBar().clearMessage()
+
+    # --- core events ----------------------------------------------------------------------
+    def _job_changed(self, job: object) -> None:
+        if isinstance(self.workspace, SecretaryWorkspace):
+            self.workspace.job_changed(job)  # type: ignore[arg-type]
+        state, bundle_id = getattr(job, "state", ""), getattr(job, "bundle_id", "")
+        if self._states.get(bundle_id) != state:
+            self._states[bundle_id] = state
+            if isinstance(self.workspace, DoctorWorkspace):
+                self._refresh_workspace()
+
+    def _refresh_workspace(self) -> None:
+        if isinstance(self.workspace, DoctorWorkspace | SpecialistWorkspace):
+            self.workspace.refresh()
+
+    def _status_changed(self, status: object) -> None:
+        reachable = bool(getattr(status, "reachable", False))
+        code = getattr(status, "error_code", None)
+        when = (
+            getattr(status, "last_success_at", None)
+            if reachable
+            else getattr(status, "last_failure_at", None)
+        )
+        self.connection.setText(
+            _("Plateforme joignable") if reachable else _("Plateforme injoignable")
+        )
+        self.connection.setStyleSheet("color: #1a6b1a;" if reachable else "color: #a40000;")
+        if isinstance(self.workspace, SecretaryWorkspace):
+            self.workspace.status_changed(reachable, code, when)
+
+    # --- misc -----------------------------------------------------------------------------
+    def _set_language(self, code: str) -> None:
+        if self.profile is not None:
+            self.profile.set_language(code)
+        self.statusBar().showMessage(
+            _("La langue sera appliquée au prochain démarrage.") if code != language() else "", 8000
+        )
+
+    def _about(self) -> None:
+        from app.__version__ import VERSION
+
+        QMessageBox.about(
+            self,
+            _("À propos de Passavant"),
+            _(
+                "Passavant {v}\nTélé-expertise sécurisée pour les unités sanitaires en milieu "
+                "pénitentiaire.\nDemandes signées et chiffrées de bout en bout."
+            ).format(v=VERSION),
+        )
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.settings.setValue("geometry", self.saveGeometry())
+        self.settings.sync()
+        self.shutdown()
+        super().closeEvent(event)
+
+    def shutdown(self) -> None:
+        """Stop the workers and the task pool (idempotent)."""
+        self.bridge.detach()
+        self.runner.shutdown()
+        if self.session is not None:
+            self.session.stop()
+            self.session = None

@@ -1,0 +1,69 @@
+"""Run blocking work off the GUI thread and hand the result back on it.
+
+Crypto, disk and network calls go through :class:`TaskRunner`. The callbacks run on the GUI
+thread; the work function must never touch a widget.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+log = logging.getLogger(__name__)
+
+
+class TaskRunner(QObject):
+    """A small thread pool whose results come back through a Qt signal.
+
+    Signals:
+        _finished: internal; carries (callback, value) to the GUI thread.
+        busy_changed(int): how many tasks are running, for a busy indicator.
+    """
+
+    _finished = Signal(object, object)
+    busy_changed = Signal(int)
+
+    def __init__(self, parent: QObject | None = None, workers: int = 2) -> None:
+        super().__init__(parent)
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="passavant-task")
+        self._running = 0
+        self._closed = False
+        self._finished.connect(self._deliver)
+
+    def run(
+        self,
+        work: Callable[[], Any],
+        on_done: Callable[[Any], None] | None = None,
+        on_error: Callable[[BaseException], None] | None = None,
+    ) -> None:
+        """Run ``work()`` in the pool; then ``on_done(result)`` or ``on_error(exc)`` here."""
+        if self._closed:
+            return
+        self._running += 1
+        self.busy_changed.emit(self._running)
+        future = self._pool.submit(work)
+        future.add_done_callback(lambda f: self._finished.emit((on_done, on_error), f))
+
+    def _deliver(self, callbacks: tuple[Any, Any], future: Future[Any]) -> None:
+        self._running -= 1
+        self.busy_changed.emit(self._running)
+        if self._closed:
+            return
+        on_done, on_error = callbacks
+        exc = future.exception()
+        if exc is None:
+            if on_done is not None:
+                on_done(future.result())
+        elif on_error is not None:
+            on_error(exc)
+        else:
+            log.error("background task failed", exc_info=exc)
+
+    def shutdown(self) -> None:
+        """Wait for running work to end; later results are dropped."""
+        self._closed = True
+        self._pool.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,194 @@
+"""The doctor's request form: patient reference, consent, clinical text, photos, recipient."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.i18n import _
+from app.messages import reason, specialty_label
+from cases.model import SPECIALTIES, Case
+from cases.photos import Photo
+from outbox.platform import DirectoryEntry
+from widgets.photos import PhotoStrip
+
+PhotoImporter = Callable[[list[Path], int], None]
+
+
+class CaseForm(QWidget):
+    """A new tele-expertise request.
+
+    Signals:
+        send_requested(Case, DirectoryEntry): the doctor asked to send a complete request.
+        photos_requested(list[Path]): files to import (the workspace imports them off the
+            GUI thread and calls :meth:`add_photos`).
+    """
+
+    send_requested = Signal(object, object)
+    photos_requested = Signal(list)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setAcceptDrops(True)
+        self.patient_ref = QLineEdit()
+        self.patient_ref.setPlaceholderText(_("Référence pseudonyme (jamais le nom)"))
+        self.consent = QCheckBox(_("Le patient a donné son accord pour les photos et l’envoi"))
+        self.specialty = QComboBox()
+        for code in SPECIALTIES:
+            self.specialty.addItem(specialty_label(code), code)
+        self.recipient = QComboBox()
+        self.summary = QPlainTextEdit()
+        self.treatments = QPlainTextEdit()
+        self.question = QPlainTextEdit()
+        for box, hint in (
+            (self.summary, _("Histoire, examen, évolution…")),
+            (self.treatments, _("Traitements en cours, allergies…")),
+            (self.question, _("Ce que vous demandez au spécialiste")),
+        ):
+            box.setPlaceholderText(hint)
+            box.setTabChangesFocus(True)
+        self.photos = PhotoStrip()
+        self.add_button = QPushButton(_("Ajouter des photos…"))
+        self.remove_button = QPushButton(_("Retirer la sélection"))
+        self.send_button = QPushButton(_("Envoyer la demande"))
+        self.send_button.setDefault(True)
+        self.send_button.setToolTip(_("Ctrl+Entrée"))
+        self.problems = QLabel()
+        self.problems.setWordWrap(True)
+        self.problems.setStyleSheet("color: #a40000;")
+        self._removed: list[list[tuple[int, Photo]]] = []
+
+        form = QFormLayout()
+        form.addRow(_("Référence patient"), self.patient_ref)
+        form.addRow("", self.consent)
+        form.addRow(_("Spécialité"), self.specialty)
+        form.addRow(_("Spécialiste"), self.recipient)
+        form.addRow(_("Résumé clinique"), self.summary)
+        form.addRow(_("Traitements"), self.treatments)
+        form.addRow(_("Question"), self.question)
+        photo_buttons = QHBoxLayout()
+        photo_buttons.addWidget(self.add_button)
+        photo_buttons.addWidget(self.remove_button)
+        photo_buttons.addStretch()
+        layout = QVBoxLayout(self)
+        title = QLabel("<h2>" + _("Nouvelle demande d’avis") + "</h2>")
+        layout.addWidget(title)
+        layout.addLayout(form)
+        layout.addWidget(QLabel(_("Photos (glisser-déposer possible ; pas de visage)")))
+        layout.addWidget(self.photos)
+        layout.addLayout(photo_buttons)
+        layout.addWidget(self.problems)
+        layout.addWidget(self.send_button, alignment=Qt.AlignmentFlag.AlignRight)
+
+        self.add_button.clicked.connect(self._choose_files)
+        self.remove_button.clicked.connect(self._remove_photos)
+        self.send_button.clicked.connect(self.submit)
+        QShortcut(QKeySequence("Ctrl+Return"), self, self.submit)
+        QShortcut(QKeySequence.StandardKey.Undo, self.photos, self.undo_remove)
+
+    # --- recipients ---------------------------------------------------------------------
+    def set_recipients(self, entries: list[DirectoryEntry]) -> None:
+        current = self.recipient.currentData()
+        self.recipient.clear()
+        for entry in entries:
+            label = entry.display_name
+            if entry.specialty:
+                label += " — " + specialty_label(entry.specialty)
+            self.recipient.addItem(label, entry)
+        if not entries:
+            self.recipient.addItem(_("Annuaire indisponible (plateforme jamais jointe)"), None)
+        for i in range(self.recipient.count()):
+            if current is not None and self.recipient.itemData(i) == current:
+                self.recipient.setCurrentIndex(i)
+
+    # --- photos -------------------------------------------------------------------------
+    def _choose_files(self) -> None:
+        names, _filter = QFileDialog.getOpenFileNames(
+            self, _("Ajouter des photos"), "", _("Images (*.jpg *.jpeg *.png *.tif *.tiff)")
+        )
+        if names:
+            self.photos_requested.emit([Path(n) for n in names])
+
+    def next_photo_number(self) -> int:
+        return len(self.photos.photos()) + 1
+
+    def add_photos(self, photos: list[Photo]) -> None:
+        self.photos.add_photos(photos)
+
+    def _remove_photos(self) -> None:
+        removed = self.photos.remove_selected()
+        if removed:
+            self._removed.append(removed)
+
+    def undo_remove(self) -> None:
+        if self._removed:
+            self.photos.restore(self._removed.pop())
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = [Path(u.toLocalFile()) for u in event.mimeData().urls() if u.isLocalFile()]
+        if paths:
+            self.photos_requested.emit(paths)
+
+    # --- sending ------------------------------------------------------------------------
+    def case(self) -> Case:
+        return Case(
+            patient_ref=self.patient_ref.text().strip(),
+            consent=self.consent.isChecked(),
+            specialty=str(self.specialty.currentData()),
+            summary=self.summary.toPlainText().strip(),
+            treatments=self.treatments.toPlainText().strip(),
+            question=self.question.toPlainText().strip(),
+            photos=tuple(self.photos.photos()),
+        )
+
+    def submit(self) -> None:
+        case = self.case()
+        problems = case.problems()
+        recipient = self.recipient.currentData()
+        if recipient is None:
+            problems.append("missing_recipient")
+        if problems:
+            self.show_problems(problems)
+            return
+        self.show_problems([])
+        self.send_requested.emit(case, recipient)
+
+    def show_problems(self, codes: list[str]) -> None:
+        self.problems.setText("\n".join(reason(c) for c in codes))
+
+    def show_error(self, text: str) -> None:
+        self.problems.setText(text)
+
+    def set_busy(self, busy: bool) -> None:
+        self.send_button.setEnabled(not busy)
+        self.send_button.setText(_("Scellement en cours…") if busy else _("Envoyer la demande"))
+
+    def clear(self) -> None:
+        for line in (self.patient_ref,):
+            line.clear()
+        for box in (self.summary, self.treatments, self.question):
+            box.clear()
+        self.consent.setChecked(False)
+        self.photos.set_photos([])
+        self._removed.clear()
+        self.problems.clear()

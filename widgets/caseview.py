@@ -1,0 +1,102 @@
+"""A read-only view of a case and its opinions, shared by the doctor and the specialist."""
+
+from __future__ import annotations
+
+from html import escape
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel, QSplitter, QTextBrowser, QVBoxLayout, QWidget
+
+from app.i18n import _
+from app.messages import job_state_label, specialty_label
+from cases.workstation import CaseThread
+from widgets.photos import PhotoStrip
+
+
+class CaseView(QWidget):
+    """Shows one :class:`CaseThread`: the request, its photos, then the opinions."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.header = QLabel()
+        self.header.setTextFormat(Qt.TextFormat.RichText)
+        self.text = QTextBrowser()
+        self.text.setOpenLinks(False)
+        self.photos = PhotoStrip()
+        self.opinions = QTextBrowser()
+        self.opinions.setAccessibleName(_("Avis"))
+        photos = QWidget()
+        photos_layout = QVBoxLayout(photos)
+        photos_layout.setContentsMargins(0, 0, 0, 0)
+        photos_layout.addWidget(QLabel(_("Photos (double-clic pour agrandir)")))
+        photos_layout.addWidget(self.photos)
+        opinions = QWidget()
+        opinions_layout = QVBoxLayout(opinions)
+        opinions_layout.setContentsMargins(0, 0, 0, 0)
+        opinions_layout.addWidget(QLabel(_("Avis du spécialiste")))
+        opinions_layout.addWidget(self.opinions)
+        self.splitter = QSplitter(Qt.Orientation.Vertical)
+        for part in (self.text, photos, opinions):
+            self.splitter.addWidget(part)
+        self.splitter.setChildrenCollapsible(False)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(2, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.header)
+        layout.addWidget(self.splitter)
+
+    def show_thread(self, thread: CaseThread) -> None:
+        case = thread.case.bundle.case
+        assert case is not None
+        manifest = thread.case.bundle.manifest
+        to = ", ".join(
+            r.display_name
+            for r in manifest.recipients
+            if r.fingerprint != manifest.sender.fingerprint
+        )
+        status = ""
+        if thread.job is not None:
+            status = " — " + job_state_label(thread.job.state)
+        self.header.setText(
+            "<b>"
+            + escape(_("Patient {ref}").format(ref=case.patient_ref))
+            + "</b> — "
+            + escape(specialty_label(case.specialty))
+            + "<br>"
+            + escape(
+                _("De {sender} à {to}, le {date}").format(
+                    sender=manifest.sender.display_name,
+                    to=to,
+                    date=case.created_at.astimezone().strftime("%d/%m/%Y %H:%M"),
+                )
+            )
+            + escape(status)
+        )
+        consent = _("oui") if case.consent else _("non")
+        sections = [
+            (_("Consentement du patient"), consent),
+            (_("Résumé clinique"), case.summary),
+            (_("Traitements en cours"), case.treatments or "—"),
+            (_("Question posée"), case.question),
+        ]
+        self.text.setHtml(
+            "".join(
+                f"<h3>{escape(title)}</h3><p>{escape(body).replace(chr(10), '<br>')}</p>"
+                for title, body in sections
+            )
+        )
+        self.photos.set_photos(list(case.photos))
+        if thread.opinions:
+            parts = []
+            for opened in thread.opinions:
+                opinion = opened.bundle.opinion
+                assert opinion is not None
+                when = opinion.created_at.astimezone().strftime("%d/%m/%Y %H:%M")
+                parts.append(
+                    f"<p><b>{escape(opened.sender.display_name)}</b> — {escape(when)}</p>"
+                    f"<p>{escape(opinion.text).replace(chr(10), '<br>')}</p>"
+                )
+            self.opinions.setHtml("<hr>".join(parts))
+        else:
+            self.opinions.setPlainText(_("Pas encore d’avis."))

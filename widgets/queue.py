@@ -1,0 +1,172 @@
+"""The secretary's workspace: the send queue, its progress and the platform's state.
+
+Shows only what the outbox knows: bundle ids, recipients, sizes, states, progress and plain
+reasons. No clinical content can reach this screen: the outbox never had any.
+"""
+
+from __future__ import annotations
+
+import time
+from enum import IntEnum
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtGui import QPainter
+from PySide6.QtWidgets import (
+    QApplication,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionProgressBar,
+    QStyleOptionViewItem,
+)
+
+from app.i18n import _
+from app.messages import human_duration, human_size, job_state_label, reason
+from outbox.queue import Job
+
+Index = QModelIndex | QPersistentModelIndex
+
+
+class Column(IntEnum):
+    CREATED = 0
+    BUNDLE = 1
+    KIND = 2
+    RECIPIENT = 3
+    SIZE = 4
+    STATE = 5
+    PROGRESS = 6
+    ATTEMPTS = 7
+    NEXT = 8
+    REASON = 9
+
+
+def headers() -> dict[Column, str]:
+    return {
+        Column.CREATED: _("Créé le"),
+        Column.BUNDLE: _("Envoi"),
+        Column.KIND: _("Type"),
+        Column.RECIPIENT: _("Destinataire"),
+        Column.SIZE: _("Taille"),
+        Column.STATE: _("État"),
+        Column.PROGRESS: _("Progression"),
+        Column.ATTEMPTS: _("Essais"),
+        Column.NEXT: _("Prochain essai"),
+        Column.REASON: _("Motif"),
+    }
+
+
+class JobTableModel(QAbstractTableModel):
+    """Outbox jobs, newest first, with a transfer rate estimated from progress snapshots."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._jobs: list[Job] = []
+        self._rate: dict[str, tuple[float, int, float]] = {}  # id -> (time, bytes, bytes/s)
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._jobs)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(Column)
+
+    def headerData(
+        self,
+        section: int,
+        orientation: Qt.Orientation,
+        role: int = Qt.ItemDataRole.DisplayRole,
+    ) -> object:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return headers()[Column(section)]
+        return None
+
+    def job(self, row: int) -> Job:
+        return self._jobs[row]
+
+    def set_jobs(self, jobs: list[Job]) -> None:
+        self.beginResetModel()
+        self._jobs = sorted(jobs, key=lambda j: j.created_at, reverse=True)
+        self.endResetModel()
+
+    def update_job(self, job: Job) -> None:
+        """Insert or update one job (called for every snapshot the sender publishes)."""
+        self._track_rate(job)
+        for row, known in enumerate(self._jobs):
+            if known.bundle_id == job.bundle_id:
+                self._jobs[row] = job
+                self.dataChanged.emit(self.index(row, 0), self.index(row, len(Column) - 1))
+                return
+        self.beginInsertRows(QModelIndex(), 0, 0)
+        self._jobs.insert(0, job)
+        self.endInsertRows()
+
+    def _track_rate(self, job: Job) -> None:
+        now = time.monotonic()
+        last = self._rate.get(job.bundle_id)
+        if last is None or job.bytes_sent < last[1]:
+            self._rate[job.bundle_id] = (now, job.bytes_sent, 0.0)
+            return
+        elapsed = now - last[0]
+        if elapsed >= 0.2:
+            instant = (job.bytes_sent - last[1]) / elapsed
+            rate = instant if last[2] == 0 else 0.7 * last[2] + 0.3 * instant
+            self._rate[job.bundle_id] = (now, job.bytes_sent, rate)
+
+    def remaining_seconds(self, job: Job) -> float | None:
+        rate = self._rate.get(job.bundle_id, (0.0, 0, 0.0))[2]
+        if job.state != "sending" or rate <= 0:
+            return None
+        return (job.size - job.bytes_sent) / rate
+
+    def progress_text(self, job: Job) -> str:
+        text = _("{sent} sur {size}").format(
+            sent=human_size(job.bytes_sent), size=human_size(job.size)
+        )
+        left = self.remaining_seconds(job)
+        if left is not None:
+            text += " — " + _("reste {t}").format(t=human_duration(left))
+        return text
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> object:
+        if not index.isValid():
+            return None
+        job, column = self._jobs[index.row()], Column(index.column())
+        if role == Qt.ItemDataRole.UserRole:
+            return job
+        if role == Qt.ItemDataRole.ToolTipRole and column == Column.REASON:
+            return job.last_error_detail
+        if role != Qt.ItemDataRole.DisplayRole:
+            return None
+        if column == Column.CREATED:
+            return time.strftime("%d/%m %H:%M", time.localtime(job.created_at))
+        if column == Column.BUNDLE:
+            return job.bundle_id[:8]
+        if column == Column.KIND:
+            return _("Demande d’avis") if job.kind == "case" else _("Avis")
+        if column == Column.RECIPIENT:
+            return job.recipient_label
+        if column == Column.SIZE:
+            return human_size(job.size)
+        if column == Column.STATE:
+            return job_state_label(job.state)
+        if column == Column.PROGRESS:
+            return self.progress_text(job)
+        if column == Column.ATTEMPTS:
+            return str(job.attempts)
+        if column == Column.NEXT:
+            if job.state != "retry" or job.next_attempt_at is None:
+                return ""
+            return time.strftime("%H:%M:%S", time.localtime(job.next_attempt_at))
+        return reason(job.last_error_code) if job.last_error_code else ""
+
+
+class ProgressDelegate(QStyledItemDelegate):
+    """Draws the progress column as a bar with bytes and time left."""
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: Index) -> None:
+        job = index.data(Qt.ItemDataRole.UserRole)
+        bar = QStyleOptionProgressBar()
+        bar.rect = option.rect.adjusted(2, 2, -2, -2)  # type: ignore[attr-defined]
+        bar.minimum, bar.maximum = 0, 1000
+        bar.progress = int(1000 * job.bytes_sent / job.size) if job.size else 0
+        bar.text = str(index.data())
+        bar.textVisible = True
+        QApplication.style().drawControl(QStyle.ControlElement.CE_ProgressBar, bar, painter)

@@ -1,0 +1,155 @@
+"""The secretary's workspace: operate the send queue through outages, never see a case."""
+
+from __future__ import annotations
+
+import time
+
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.i18n import _
+from app.messages import reason
+from app.session import Session
+from app.tasks import TaskRunner
+from outbox.queue import Job
+from widgets.queue import Column, JobTableModel, ProgressDelegate
+
+
+class SecretaryWorkspace(QWidget):
+    """The queue table, the operator's actions and the platform's state."""
+
+    def __init__(self, session: Session, runner: TaskRunner, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session, self.runner = session, runner
+        self.model = JobTableModel()
+        self.table = QTableView()
+        self.table.setModel(self.model)
+        self.table.setAccessibleName(_("File d’envoi"))
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setItemDelegateForColumn(Column.PROGRESS, ProgressDelegate(self.table))
+        self.table.verticalHeader().hide()
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(Column.PROGRESS, QHeaderView.ResizeMode.Stretch)
+        header.setMinimumSectionSize(60)
+        self.connection = QLabel(_("Plateforme : état inconnu"))
+        self.connection.setWordWrap(True)
+        self.summary = QLabel()
+        self.pause_button = QPushButton(_("Mettre en pause"))
+        self.resume_button = QPushButton(_("Reprendre"))
+        self.retry_button = QPushButton(_("Réessayer maintenant"))
+        self.cancel_button = QPushButton(_("Annuler l’envoi"))
+        for button, keys in (
+            (self.pause_button, "Ctrl+P"),
+            (self.resume_button, "Ctrl+R"),
+            (self.retry_button, "F5"),
+            (self.cancel_button, "Del"),
+        ):
+            button.setToolTip(keys)
+            QShortcut(QKeySequence(keys), self, button.click)
+
+        buttons = QHBoxLayout()
+        for button in (
+            self.pause_button,
+            self.resume_button,
+            self.retry_button,
+            self.cancel_button,
+        ):
+            buttons.addWidget(button)
+        buttons.addStretch()
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel("<h2>" + _("File d’envoi") + "</h2>"))
+        layout.addWidget(self.connection)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.table)
+        layout.addLayout(buttons)
+        layout.addWidget(
+            QLabel(
+                _(
+                    "Le contenu des demandes est chiffré : il n’est visible que "
+                    "du médecin et du spécialiste."
+                )
+            )
+        )
+
+        self.pause_button.clicked.connect(lambda: self._act(session.outbox.pause))
+        self.resume_button.clicked.connect(lambda: self._act(session.outbox.resume))
+        self.retry_button.clicked.connect(lambda: self._act(session.outbox.retry_now))
+        self.cancel_button.clicked.connect(lambda: self._act(session.outbox.cancel))
+        self.table.selectionModel().selectionChanged.connect(self._update_buttons)
+        self.model.modelReset.connect(self._update_buttons)
+        self.model.dataChanged.connect(self._update_buttons)
+        self.reload()
+
+    def reload(self) -> None:
+        self.runner.run(self.session.outbox.jobs, self._loaded)
+
+    def _loaded(self, jobs: list[Job]) -> None:
+        self.model.set_jobs(jobs)
+        self._summarise()
+
+    def job_changed(self, job: Job) -> None:
+        self.model.update_job(job)
+        self._summarise()
+
+    def status_changed(self, reachable: bool, code: str | None, when: float | None) -> None:
+        stamp = time.strftime("%H:%M:%S", time.localtime(when)) if when else "—"
+        if reachable:
+            self.connection.setText(
+                _("Plateforme joignable (dernier contact {t}).").format(t=stamp)
+            )
+            self.connection.setStyleSheet("color: #1a6b1a;")
+        else:
+            self.connection.setText(
+                _("Plateforme injoignable depuis {t} : {why}").format(t=stamp, why=reason(code))
+            )
+            self.connection.setStyleSheet("color: #a40000;")
+
+    def selected(self) -> Job | None:
+        rows = self.table.selectionModel().selectedRows()
+        return self.model.job(rows[0].row()) if rows else None
+
+    def _act(self, action: object) -> None:
+        job = self.selected()
+        if job is None:
+            return
+        bundle_id = job.bundle_id
+
+        def work() -> None:
+            action(bundle_id)  # type: ignore[operator]
+            self.session.sender.wake()
+
+        self.runner.run(
+            work,
+            lambda _result: self.reload(),
+            lambda exc: self.summary.setText(reason(getattr(exc, "code", None))),
+        )
+
+    def _update_buttons(self) -> None:
+        job = self.selected()
+        state = job.state if job else None
+        self.pause_button.setEnabled(state in ("pending", "retry", "sending"))
+        self.resume_button.setEnabled(state == "paused")
+        self.retry_button.setEnabled(state in ("retry", "failed"))
+        self.cancel_button.setEnabled(state in ("pending", "retry", "paused", "failed", "sending"))
+
+    def _summarise(self) -> None:
+        jobs = [self.model.job(r) for r in range(self.model.rowCount())]
+        waiting = sum(j.state in ("pending", "sending", "retry") for j in jobs)
+        blocked = sum(j.state == "failed" for j in jobs)
+        paused = sum(j.state == "paused" for j in jobs)
+        self.summary.setText(
+            _("{w} en cours ou en attente, {p} en pause, {b} bloqué(s).").format(
+                w=waiting, p=paused, b=blocked
+            )
+        )

@@ -1,0 +1,173 @@
+"""Stations, their bearer tokens, and the recipients they serve.
+
+A station is one workstation allowed to talk to the platform. Only the SHA-256 of its token is
+stored; the token itself is returned once, by :func:`register_station`. A recipient is a person
+who can receive bundles; each belongs to exactly one station, which alone may read the
+recipient's mailbox.
+
+These functions are used by the application's demo setup and by tests, possibly while a server
+runs on the same data directory (SQLite's WAL mode lets both work at once).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+from refplatform.db import Database, open_database
+from refplatform.storage import is_valid_id
+
+__all__ = [
+    "directory",
+    "hash_token",
+    "recipient_station",
+    "register_recipient",
+    "register_station",
+    "station_for_token",
+]
+
+log = logging.getLogger(__name__)
+
+_MIN_TOKEN_LENGTH = 16
+_MAX_TOKEN_LENGTH = 512
+_PEM_MARKER = "-----BEGIN CERTIFICATE-----"
+
+
+def hash_token(token: str) -> str:
+    """Returns the hex SHA-256 under which a token is stored."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def _check_token(token: str) -> None:
+    if not _MIN_TOKEN_LENGTH <= len(token) <= _MAX_TOKEN_LENGTH:
+        raise ValueError(f"a token must have {_MIN_TOKEN_LENGTH} to {_MAX_TOKEN_LENGTH} characters")
+    if not all("!" <= c <= "~" for c in token):
+        raise ValueError("a token must be printable ASCII without spaces")
+
+
+def register_station(data_dir: Path, station_id: str, token: str | None = None) -> str:
+    """Registers a station, or gives an existing one a new token.
+
+    Creates the data directory and the database if needed. Registering again replaces the
+    station's token: the old one stops working at once.
+
+    Args:
+        data_dir: The platform's data directory.
+        station_id: The station's identifier (letters, digits, ``.``, ``_``, ``-``).
+        token: The bearer token to accept; a random one is generated when ``None``.
+
+    Returns:
+        The token, to hand to the station. The platform keeps only its hash.
+
+    Raises:
+        ValueError: If the identifier or the token is malformed.
+    """
+    if not is_valid_id(station_id):
+        raise ValueError(f"invalid station identifier {station_id!r}")
+    if token is None:
+        token = secrets.token_urlsafe(32)
+    _check_token(token)
+    db = open_database(data_dir)
+    stamp = time.time()
+    try:
+        with db.transaction() as conn:
+            conn.execute(
+                "INSERT INTO stations (id, token_sha256, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
+                " token_sha256 = excluded.token_sha256, updated_at = excluded.updated_at",
+                (station_id, hash_token(token), stamp, stamp),
+            )
+    except sqlite3.IntegrityError as exc:
+        raise ValueError("this token is already given to another station") from exc
+    log.info("station %s registered", station_id)
+    return token
+
+
+def register_recipient(
+    data_dir: Path,
+    *,
+    recipient_id: str,
+    station_id: str,
+    display_name: str,
+    role: str,
+    specialty: str | None,
+    certificate_pem: str,
+) -> None:
+    """Adds a recipient to the directory, or updates it.
+
+    Args:
+        data_dir: The platform's data directory.
+        recipient_id: The recipient's identifier (letters, digits, ``.``, ``_``, ``-``).
+        station_id: The registered station that reads this recipient's mailbox.
+        display_name: The name shown to senders.
+        role: The recipient's role (for instance ``specialist`` or ``doctor``).
+        specialty: The medical specialty, if any.
+        certificate_pem: The recipient's encryption certificate, PEM-encoded. The platform
+            only relays it; senders verify it against their own trust anchors.
+
+    Raises:
+        ValueError: If an argument is malformed or the station is not registered.
+    """
+    if not is_valid_id(recipient_id):
+        raise ValueError(f"invalid recipient identifier {recipient_id!r}")
+    if not display_name.strip() or not role.strip():
+        raise ValueError("display_name and role must not be empty")
+    if _PEM_MARKER not in certificate_pem:
+        raise ValueError("certificate_pem is not a PEM certificate")
+    db = open_database(data_dir)
+    with db.transaction() as conn:
+        if conn.execute("SELECT 1 FROM stations WHERE id = ?", (station_id,)).fetchone() is None:
+            raise ValueError(f"station {station_id!r} is not registered")
+        conn.execute(
+            "INSERT INTO recipients (id, station_id, display_name, role, specialty,"
+            " certificate_pem, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (id) DO UPDATE SET station_id = excluded.station_id,"
+            " display_name = excluded.display_name, role = excluded.role,"
+            " specialty = excluded.specialty, certificate_pem = excluded.certificate_pem,"
+            " updated_at = excluded.updated_at",
+            (recipient_id, station_id, display_name, role, specialty, certificate_pem, time.time()),
+        )
+    log.info("recipient %s registered for station %s", recipient_id, station_id)
+
+
+def station_for_token(db: Database, token: str) -> str | None:
+    """Returns the station a bearer token belongs to, or ``None``."""
+    with db.connect() as conn:
+        row = conn.execute(
+            "SELECT id FROM stations WHERE token_sha256 = ?", (hash_token(token),)
+        ).fetchone()
+    return None if row is None else str(row["id"])
+
+
+def recipient_station(db: Database, recipient_id: str) -> str | None:
+    """Returns the station a recipient belongs to, or ``None`` if the recipient is unknown."""
+    with db.connect() as conn:
+        row = conn.execute(
+            "SELECT station_id FROM recipients WHERE id = ?", (recipient_id,)
+        ).fetchone()
+    return None if row is None else str(row["station_id"])
+
+
+def directory(db: Database) -> list[dict[str, Any]]:
+    """Returns every recipient, as listed by ``GET /api/v1/directory``."""
+    with db.connect() as conn:
+        rows = conn.execute(
+            "SELECT id, display_name, role, specialty, station_id, certificate_pem"
+            " FROM recipients ORDER BY display_name, id"
+        ).fetchall()
+    return [
+        {
+            "id": row["id"],
+            "display_name": row["display_name"],
+            "role": row["role"],
+            "specialty": row["specialty"],
+            "station": row["station_id"],
+            "certificate_pem": row["certificate_pem"],
+        }
+        for row in rows
+    ]

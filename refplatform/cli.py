@@ -1,0 +1,220 @@
+"""Command line of the reference platform: ``python -m refplatform`` and ``passavant platform``.
+
+:func:`run` binds the listening socket itself (so ``--port 0`` picks a free port and the real
+one is known), serves with uvicorn, prints one line ``Passavant platform listening on <url>``
+once connections are accepted, and returns 0 after a clean stop on SIGTERM or SIGINT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import socket
+import ssl
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import uvicorn
+
+from refplatform.server import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_SIZE, DEFAULT_TTL, create_app
+
+__all__ = ["configure_parser", "run"]
+
+log = logging.getLogger(__name__)
+
+_STARTUP_LIMIT_S = 60.0
+_GRACEFUL_SHUTDOWN_S = 5
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """Adds the server's options to ``parser``."""
+    parser.add_argument("--data", required=True, type=Path, metavar="DIR", help="data directory")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=8443, help="TCP port (0: pick a free one)")
+    parser.add_argument("--tls-cert", type=Path, metavar="PEM", help="server certificate chain")
+    parser.add_argument("--tls-key", type=Path, metavar="PEM", help="server private key")
+    parser.add_argument("--ready-file", type=Path, metavar="PATH", help="write the URL here")
+    parser.add_argument(
+        "--upload-ttl",
+        type=float,
+        default=DEFAULT_TTL,
+        metavar="SECONDS",
+        help="lifetime of an unfinished upload (default: 24 h)",
+    )
+    parser.add_argument(
+        "--max-size",
+        type=int,
+        default=DEFAULT_MAX_SIZE,
+        metavar="BYTES",
+        help="largest accepted bundle (default: 2 GiB)",
+    )
+    parser.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=DEFAULT_IDLE_TIMEOUT,
+        metavar="SECONDS",
+        help="end an upload request whose body stalls this long (default: 120 s)",
+    )
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    return socket.create_server((host, port), family=family, backlog=128)
+
+
+def _url(scheme: str, host: str, port: int) -> str:
+    shown = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{shown}:{port}"
+
+
+def _write_ready_file(path: Path, url: str) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(url + "\n", encoding="utf-8")
+    os.replace(temporary, path)
+
+
+class _StopGuard:
+    """Turns SIGTERM/SIGINT into a request to stop, outside uvicorn's own handling.
+
+    uvicorn handles both signals while it serves, then re-raises the ones it caught once it
+    has stopped; this guard receives them then, so the process still exits with status 0.
+    """
+
+    signals = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.server: uvicorn.Server | None = None
+        self.requested = False
+        self._previous: dict[int, Callable[[int, FrameType | None], Any] | int | None] = {}
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        self.requested = True
+        if self.server is not None:
+            self.server.should_exit = True
+
+    def __enter__(self) -> _StopGuard:
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.signals:
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+class _Server(uvicorn.Server):
+    """A uvicorn server that tells the application when it starts shutting down.
+
+    uvicorn waits for open requests before the lifespan shutdown; a stalled upload would hold
+    it for the whole grace period, so the application ends its uploads first.
+    """
+
+    def __init__(self, config: uvicorn.Config, on_shutdown: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._on_shutdown = on_shutdown
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self._on_shutdown()
+        await super().shutdown(sockets=sockets)
+
+
+async def _serve(
+    server: uvicorn.Server, sock: socket.socket, url: str, ready_file: Path | None
+) -> int:
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + _STARTUP_LIMIT_S
+    while not server.started and not task.done() and loop.time() < deadline:
+        await asyncio.sleep(0.01)
+    if not server.started:
+        log.error("the platform did not start")
+        server.should_exit = True
+        await asyncio.wait({task}, timeout=_GRACEFUL_SHUTDOWN_S + 1)
+        return 1
+    if not server.should_exit:  # a stop asked for during startup: never say "ready"
+        print(f"Passavant platform listening on {url}", flush=True)
+        if ready_file is not None:
+            _write_ready_file(ready_file, url)
+    await task
+    log.info("platform stopped")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """Runs the server until SIGTERM or SIGINT.
+
+    Args:
+        args: Options added by :func:`configure_parser`.
+
+    Returns:
+        0 after a clean stop; 1 if the server could not start; 2 on inconsistent options.
+    """
+    if (args.tls_cert is None) != (args.tls_key is None):
+        log.error("--tls-cert and --tls-key go together")
+        return 2
+    if args.tls_cert is None:
+        log.warning("no TLS certificate given: serving plain HTTP (for tests only)")
+    with _StopGuard() as guard:
+        try:
+            app = create_app(
+                args.data,
+                upload_ttl=args.upload_ttl,
+                max_size=args.max_size,
+                idle_timeout=args.idle_timeout,
+            )
+        except (OSError, ValueError, RuntimeError) as exc:
+            log.error("cannot open the platform data: %s", exc)
+            return 1
+        config = uvicorn.Config(
+            app,
+            ssl_certfile=args.tls_cert,
+            ssl_keyfile=args.tls_key,
+            log_config=None,
+            server_header=False,
+            proxy_headers=False,
+            timeout_graceful_shutdown=_GRACEFUL_SHUTDOWN_S,
+        )
+        try:
+            config.load()
+        except (OSError, ssl.SSLError) as exc:
+            log.error("cannot load the TLS certificate or key: %s", exc)
+            return 1
+        try:
+            sock = _bind(args.host, args.port)
+        except OSError as exc:
+            log.error("cannot listen on %s:%s: %s", args.host, args.port, exc)
+            return 1
+        with sock:
+            port = int(sock.getsockname()[1])
+            url = _url("https" if args.tls_cert else "http", args.host, port)
+            server = _Server(config, app.state.begin_shutdown)
+            guard.server = server
+            server.should_exit = guard.requested
+            try:
+                return asyncio.run(_serve(server, sock, url, args.ready_file))
+            except SystemExit as exc:  # uvicorn exits this way when startup fails
+                log.error("the platform stopped during startup (%s)", exc.code)
+                return 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m refplatform``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m refplatform", description="Passavant reference platform server."
+    )
+    configure_parser(parser)
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    return run(args)

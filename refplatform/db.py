@@ -1,0 +1,152 @@
+"""The platform's SQLite database: schema, versioning and short-lived connections.
+
+The database runs in WAL mode with ``synchronous=FULL`` so a committed transaction survives a
+crash. The schema version lives in ``PRAGMA user_version``. Each operation opens its own
+connection, so the server's worker threads and the account tools (run in another process while
+the server is up) never share one.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from refplatform.storage import Layout
+
+__all__ = ["SCHEMA_VERSION", "Database", "open_database"]
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+
+_BUSY_TIMEOUT_S = 10.0
+
+_SCHEMA_V1 = """
+CREATE TABLE stations (
+    id TEXT PRIMARY KEY,
+    token_sha256 TEXT NOT NULL UNIQUE,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE recipients (
+    id TEXT PRIMARY KEY,
+    station_id TEXT NOT NULL REFERENCES stations(id),
+    display_name TEXT NOT NULL,
+    role TEXT NOT NULL,
+    specialty TEXT,
+    certificate_pem TEXT NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE uploads (
+    id TEXT PRIMARY KEY,
+    station_id TEXT NOT NULL,
+    recipient_id TEXT NOT NULL,
+    bundle_id TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    kind TEXT,
+    length INTEGER NOT NULL,
+    metadata TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('receiving', 'complete', 'expired')),
+    created_at REAL NOT NULL,
+    expires_at REAL NOT NULL
+);
+CREATE INDEX uploads_by_state ON uploads (state, expires_at);
+CREATE TABLE deliveries (
+    recipient_id TEXT NOT NULL,
+    bundle_id TEXT NOT NULL,
+    sender_station TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    kind TEXT,
+    state TEXT NOT NULL DEFAULT 'accepted',
+    accepted_at REAL NOT NULL,
+    PRIMARY KEY (recipient_id, bundle_id)
+);
+CREATE INDEX deliveries_by_sender ON deliveries (sender_station, bundle_id);
+CREATE TABLE mailbox_items (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    recipient_id TEXT NOT NULL,
+    bundle_id TEXT NOT NULL,
+    received_at REAL NOT NULL,
+    UNIQUE (recipient_id, bundle_id),
+    FOREIGN KEY (recipient_id, bundle_id) REFERENCES deliveries (recipient_id, bundle_id)
+);
+"""
+
+#: Scripts that bring the schema from version ``index`` to ``index + 1``.
+_MIGRATIONS = (_SCHEMA_V1,)
+
+
+class Database:
+    """Opens connections to one platform database."""
+
+    def __init__(self, path: Path) -> None:
+        """Binds to a database file (see :func:`open_database` to create it).
+
+        Args:
+            path: The SQLite file.
+        """
+        self.path = path
+
+    @contextmanager
+    def connect(self) -> Iterator[sqlite3.Connection]:
+        """Yields an autocommit connection with rows addressable by column name."""
+        conn = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_S, isolation_level=None)
+        try:
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA synchronous = FULL")
+            yield conn
+        finally:
+            conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """Yields a connection inside ``BEGIN IMMEDIATE``; commits on success, else rolls back."""
+        with self.connect() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+
+def _migrate(db: Database) -> None:
+    with db.transaction() as conn:
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            raise RuntimeError(
+                f"database schema {version} is newer than this server ({SCHEMA_VERSION})"
+            )
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            for statement in _MIGRATIONS[target - 1].split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {target}")
+            log.info("platform database migrated to schema %d", target)
+
+
+def open_database(data_dir: Path) -> Database:
+    """Creates the data directory and database if needed, and brings the schema up to date.
+
+    Args:
+        data_dir: The platform's data directory.
+
+    Raises:
+        RuntimeError: If the database was written by a newer version of the server.
+        sqlite3.Error: If the file is not a usable database.
+    """
+    layout = Layout(data_dir)
+    layout.ensure()
+    db = Database(layout.db_path)
+    with db.connect() as conn:
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            log.warning("SQLite refused WAL mode (%s)", mode)
+    _migrate(db)
+    return db

@@ -1,0 +1,124 @@
+"""The queue database: one SQLite file holding the outbox jobs and the inbox items.
+
+The schema version lives in ``PRAGMA user_version``; migrations run in order when the file is
+opened. Each :class:`Database` owns one connection guarded by a lock, so the GUI thread and a
+worker thread can share it; WAL mode lets a second :class:`Database` on the same file (the inbox
+next to the outbox) read while the other writes.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+# Each entry migrates from version ``index`` to ``index + 1``. Append; never edit a shipped one.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE jobs (
+        bundle_id TEXT PRIMARY KEY,
+        recipient_id TEXT NOT NULL,
+        recipient_label TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        sha256 TEXT NOT NULL,
+        state TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        bytes_sent INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL,
+        upload_url TEXT,
+        last_error_code TEXT,
+        last_error_detail TEXT,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        delivered_at REAL
+    );
+    CREATE INDEX jobs_state ON jobs (state, next_attempt_at);
+    CREATE TABLE inbox_items (
+        bundle_id TEXT PRIMARY KEY,
+        recipient_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        sha256 TEXT NOT NULL,
+        sender_station TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        stored_at REAL NOT NULL
+    );
+    CREATE INDEX inbox_items_recipient ON inbox_items (recipient_id, stored_at);
+    """,
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class SchemaTooNewError(RuntimeError):
+    """The file was written by a newer Passavant; opening it could lose data."""
+
+
+class Database:
+    """One locked SQLite connection with the schema brought up to date."""
+
+    def __init__(self, path: Path) -> None:
+        """Opens (creating if needed) and migrates the database.
+
+        Args:
+            path: The SQLite file.
+
+        Raises:
+            SchemaTooNewError: If the file's schema is newer than this code knows.
+            sqlite3.Error: If the file cannot be opened.
+        """
+        self.path = path
+        self._lock = threading.RLock()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(
+            path, timeout=10.0, isolation_level=None, check_same_thread=False
+        )
+        try:
+            self._conn.row_factory = sqlite3.Row
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            # FULL: a job the UI called "queued" must survive a power cut.
+            self._conn.execute("PRAGMA synchronous=FULL")
+            self._migrate()
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def _migrate(self) -> None:
+        with self.transaction() as conn:
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            if version > SCHEMA_VERSION:
+                raise SchemaTooNewError(f"schema {version} > {SCHEMA_VERSION}")
+            for index in range(version, SCHEMA_VERSION):
+                log.info("migrating queue database to schema %d", index + 1)
+                for statement in MIGRATIONS[index].split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """Holds the lock and an immediate transaction; commits on success, else rolls back."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def query(self, sql: str, params: tuple[object, ...] = ()) -> list[sqlite3.Row]:
+        """Runs a read-only query under the lock."""
+        with self._lock:
+            return self._conn.execute(sql, params).fetchall()
+
+    def close(self) -> None:
+        """Closes the connection."""
+        with self._lock:
+            self._conn.close()

@@ -148,8 +148,9 @@ class SecretaryWorkspace(QWidget):
         waiting = sum(j.state in ("pending", "sending", "retry") for j in jobs)
         blocked = sum(j.state == "failed" for j in jobs)
         paused = sum(j.state == "paused" for j in jobs)
+        delivered = sum(j.state == "delivered" for j in jobs)
         self.summary.setText(
-            _("{w} en cours ou en attente, {p} en pause, {b} bloqué(s).").format(
-                w=waiting, p=paused, b=blocked
+            _("{w} en cours ou en attente, {p} en pause, {b} bloqué(s), {d} remis.").format(
+                w=waiting, p=paused, b=blocked, d=delivered
             )
         )

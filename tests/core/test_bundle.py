@@ -19,12 +19,17 @@ OTHER = "cc" * 32
 
 
 def a_case(**changes: object) -> Case:
-    photos = tuple(import_photo(p, f"photo-{i}.jpg")
-                   for i, p in enumerate(resources.sample_photos()[:2], 1))
+    photos = tuple(
+        import_photo(p, f"photo-{i}.jpg") for i, p in enumerate(resources.sample_photos()[:2], 1)
+    )
     fields: dict[str, object] = {
-        "patient_ref": "P-0147", "consent": True, "specialty": "wounds",
-        "summary": "Ulcère de jambe depuis 3 semaines.", "treatments": "Pansement hydrocolloïde",
-        "question": "Faut-il un avis vasculaire ?", "photos": photos,
+        "patient_ref": "P-0147",
+        "consent": True,
+        "specialty": "wounds",
+        "summary": "Ulcère de jambe depuis 3 semaines.",
+        "treatments": "Pansement hydrocolloïde",
+        "question": "Faut-il un avis vasculaire ?",
+        "photos": photos,
     }
     fields.update(changes)
     return Case(**fields)  # type: ignore[arg-type]
@@ -33,8 +38,9 @@ def a_case(**changes: object) -> Case:
 def test_case_round_trip_keeps_text_and_photos() -> None:
     case = a_case()
     data = pack_case("b-1", case, DOCTOR, [EXPERT, DOCTOR])
-    bundle = unpack(data, signer_fingerprint=DOCTOR.fingerprint,
-                    reader_fingerprint=EXPERT.fingerprint)
+    bundle = unpack(
+        data, signer_fingerprint=DOCTOR.fingerprint, reader_fingerprint=EXPERT.fingerprint
+    )
     assert bundle.manifest.kind == "case"
     assert bundle.manifest.bundle_id == "b-1"
     assert bundle.case == case
@@ -44,8 +50,9 @@ def test_case_round_trip_keeps_text_and_photos() -> None:
 def test_opinion_round_trip() -> None:
     opinion = Opinion(case_id="c-1", text="Avis : compression veineuse.")
     data = pack_opinion("b-2", opinion, EXPERT, [DOCTOR, EXPERT])
-    bundle = unpack(data, signer_fingerprint=EXPERT.fingerprint,
-                    reader_fingerprint=DOCTOR.fingerprint)
+    bundle = unpack(
+        data, signer_fingerprint=EXPERT.fingerprint, reader_fingerprint=DOCTOR.fingerprint
+    )
     assert bundle.opinion == opinion
 
 
@@ -70,19 +77,24 @@ def test_a_swapped_photo_is_detected() -> None:
     with zipfile.ZipFile(out, "w") as target:
         for info in source.infolist():
             body = source.read(info)
-            target.writestr(info.filename, body[::-1] if info.filename.startswith("photos/")
-                            else body)
+            target.writestr(
+                info.filename, body[::-1] if info.filename.startswith("photos/") else body
+            )
     with pytest.raises(BundleError) as caught:
-        unpack(out.getvalue(), signer_fingerprint=DOCTOR.fingerprint,
-               reader_fingerprint=EXPERT.fingerprint)
+        unpack(
+            out.getvalue(),
+            signer_fingerprint=DOCTOR.fingerprint,
+            reader_fingerprint=EXPERT.fingerprint,
+        )
     assert caught.value.code == "malformed_bundle"
 
 
 @pytest.mark.parametrize("garbage", [b"", b"PK\x03\x04 nope", b"{}"])
 def test_garbage_is_malformed(garbage: bytes) -> None:
     with pytest.raises(BundleError) as caught:
-        unpack(garbage, signer_fingerprint=DOCTOR.fingerprint,
-               reader_fingerprint=EXPERT.fingerprint)
+        unpack(
+            garbage, signer_fingerprint=DOCTOR.fingerprint, reader_fingerprint=EXPERT.fingerprint
+        )
     assert caught.value.code == "malformed_bundle"
 
 
@@ -90,7 +102,11 @@ def test_incomplete_case_lists_every_problem() -> None:
     case = a_case(patient_ref=" ", consent=False, specialty="", summary="", question="")
     with pytest.raises(InvalidCase) as caught:
         case.check()
-    assert set(caught.value.problems) == {"missing_patient_ref", "missing_consent",
-                                          "missing_specialty", "missing_summary",
-                                          "missing_question"}
+    assert set(caught.value.problems) == {
+        "missing_patient_ref",
+        "missing_consent",
+        "missing_specialty",
+        "missing_summary",
+        "missing_question",
+    }
     a_case().check()  # a complete case passes

@@ -21,10 +21,14 @@ def ui_strings() -> dict[str, str]:
     for package in UI_PACKAGES:
         for path in sorted((ROOT / package).rglob("*.py")):
             for node in ast.walk(ast.parse(path.read_text("utf-8"))):
-                if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-                        and node.func.id == "_" and node.args
-                        and isinstance(node.args[0], ast.Constant)
-                        and isinstance(node.args[0].value, str)):
+                if (
+                    isinstance(node, ast.Call)
+                    and isinstance(node.func, ast.Name)
+                    and node.func.id == "_"
+                    and node.args
+                    and isinstance(node.args[0], ast.Constant)
+                    and isinstance(node.args[0].value, str)
+                ):
                     found.setdefault(node.args[0].value, f"{path.name}:{node.lineno}")
     return found
 
@@ -64,9 +68,10 @@ def test_switching_language() -> None:
         i18n.set_language("fr")
 
 
-@pytest.mark.parametrize(("size", "fr", "en"), [(512, "512 o", "512 B"),
-                                                 (1536, "1,5 Ko", "1.5 KB"),
-                                                 (3 * 1024**2, "3,0 Mo", "3.0 MB")])
+@pytest.mark.parametrize(
+    ("size", "fr", "en"),
+    [(512, "512 o", "512 B"), (1536, "1,5 Ko", "1.5 KB"), (3 * 1024**2, "3,0 Mo", "3.0 MB")],
+)
 def test_sizes_read_naturally(size: int, fr: str, en: str) -> None:
     from app.messages import human_size
 

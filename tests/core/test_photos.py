@@ -52,10 +52,14 @@ def test_exiftool_finds_no_identifying_metadata(tmp_path: Path) -> None:
     photo = import_photo(photo_with_exif(tmp_path / "in.jpg"), "photo-1.jpg")
     out = tmp_path / "out.jpg"
     out.write_bytes(photo.data)
-    before = json.loads(subprocess.run([exiftool, "-json", "-a", str(tmp_path / "in.jpg")],
-                                       capture_output=True, check=True).stdout)[0]
-    after = json.loads(subprocess.run([exiftool, "-json", "-a", str(out)],
-                                      capture_output=True, check=True).stdout)[0]
+    before = json.loads(
+        subprocess.run(
+            [exiftool, "-json", "-a", str(tmp_path / "in.jpg")], capture_output=True, check=True
+        ).stdout
+    )[0]
+    after = json.loads(
+        subprocess.run([exiftool, "-json", "-a", str(out)], capture_output=True, check=True).stdout
+    )[0]
     assert "SerialNumber" in before or "GPSLatitudeRef" in before  # the checker sees them…
     leaked = [k for k in after if k.startswith("GPS") or "Serial" in k or k == "Orientation"]
     assert leaked == []  # …and none survive the import
@@ -64,8 +68,11 @@ def test_exiftool_finds_no_identifying_metadata(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("content", "code"),
-    [(b"", "not_an_image"), (b"not a photo at all", "not_an_image"),
-     (b"\xff\xd8\xff\xe0" + b"\x00" * 100, "not_an_image")],
+    [
+        (b"", "not_an_image"),
+        (b"not a photo at all", "not_an_image"),
+        (b"\xff\xd8\xff\xe0" + b"\x00" * 100, "not_an_image"),
+    ],
 )
 def test_bad_files_give_a_clear_code(content: bytes, code: str) -> None:
     with pytest.raises(PhotoError) as caught:

@@ -6,3 +6,23 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("PYTHON_KEYRING_BACKEND", "tests.support.memkeyring.MemoryKeyring")
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.demo import DemoEnv, make_template, running_demo
+
+
+@pytest.fixture(scope="session")
+def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo's CA, profiles and platform accounts, made once (key generation is slow)."""
+    return make_template(tmp_path_factory.mktemp("demo-template") / "demo")
+
+
+@pytest.fixture
+def demo_env(demo_template: Path, tmp_path: Path) -> Iterator[DemoEnv]:
+    """A fresh copy of the demo with its platform running on 127.0.0.1 over HTTPS."""
+    with running_demo(demo_template, tmp_path / "demo") as env:
+        yield env

@@ -3,25 +3,11 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support.demo import DemoEnv, make_template, running_demo
-
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-
-
-@pytest.fixture(scope="session")
-def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_template(tmp_path_factory.mktemp("demo-template") / "demo")
-
-
-@pytest.fixture
-def demo_env(demo_template: Path, tmp_path: Path) -> Iterator[DemoEnv]:
-    with running_demo(demo_template, tmp_path / "demo") as env:
-        yield env
 
 
 @pytest.fixture

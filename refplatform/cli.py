@@ -66,7 +66,17 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    return socket.create_server((host, port), family=family, backlog=128)
+    # Say IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that report TCP,
+    # and without it every response with a body waits ~40 ms on Nagle + delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 def _url(scheme: str, host: str, port: int) -> str:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import QObject, Signal
 
 log = logging.getLogger(__name__)
@@ -39,21 +40,27 @@ class TaskRunner(QObject):
         work: Callable[[], Any],
         on_done: Callable[[Any], None] | None = None,
         on_error: Callable[[BaseException], None] | None = None,
+        *,
+        owner: QObject | None = None,
     ) -> None:
-        """Run ``work()`` in the pool; then ``on_done(result)`` or ``on_error(exc)`` here."""
+        """Run ``work()`` in the pool; then ``on_done(result)`` or ``on_error(exc)`` here.
+
+        When ``owner`` is given and has been destroyed by the time the work ends (a workspace
+        closed at logout, say), the result is dropped instead of reaching a dead widget.
+        """
         if self._closed:
             return
         self._running += 1
         self.busy_changed.emit(self._running)
         future = self._pool.submit(work)
-        future.add_done_callback(lambda f: self._finished.emit((on_done, on_error), f))
+        future.add_done_callback(lambda f: self._finished.emit((on_done, on_error, owner), f))
 
-    def _deliver(self, callbacks: tuple[Any, Any], future: Future[Any]) -> None:
+    def _deliver(self, callbacks: tuple[Any, Any, Any], future: Future[Any]) -> None:
         self._running -= 1
         self.busy_changed.emit(self._running)
-        if self._closed:
+        on_done, on_error, owner = callbacks
+        if self._closed or (owner is not None and not shiboken6.isValid(owner)):
             return
-        on_done, on_error = callbacks
         exc = future.exception()
         if exc is None:
             if on_done is not None:
@@ -67,3 +74,18 @@ class TaskRunner(QObject):
         """Wait for running work to end; later results are dropped."""
         self._closed = True
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+class BoundRunner:
+    """A :class:`TaskRunner` whose results are dropped once ``owner`` is destroyed."""
+
+    def __init__(self, runner: TaskRunner, owner: QObject) -> None:
+        self._runner, self._owner = runner, owner
+
+    def run(
+        self,
+        work: Callable[[], Any],
+        on_done: Callable[[Any], None] | None = None,
+        on_error: Callable[[BaseException], None] | None = None,
+    ) -> None:
+        self._runner.run(work, on_done, on_error, owner=self._owner)

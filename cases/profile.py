@@ -24,9 +24,9 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
-from outbox.platform import PlatformConfig
 
 from crypto import pki
+from outbox.platform import PlatformConfig
 
 PROFILE_VERSION = 1
 ROLES = ("doctor", "secretary", "specialist")

@@ -20,16 +20,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from crypto.errors import CryptoError
-from outbox.inbox import Inbox
-from outbox.platform import DirectoryEntry, PlatformClient
-from outbox.queue import Job, Outbox
-
 from cases.bundle import Bundle, Party, pack_case, pack_opinion, unpack
 from cases.errors import BundleError, CaseError
 from cases.model import Case, Opinion, new_id
 from cases.profile import Profile, UnlockedIdentity, write_private
 from crypto import cms, pki
+from crypto.errors import CryptoError
+from outbox.inbox import Inbox
+from outbox.platform import DirectoryEntry, PlatformClient
+from outbox.queue import Job, Outbox
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 from app.i18n import _
 from app.messages import job_state_label, reason, specialty_label
 from app.session import Session
-from app.tasks import TaskRunner
+from app.tasks import BoundRunner, TaskRunner
 from cases.errors import CaseError, InvalidCase
 from cases.model import Case
 from cases.photos import Photo, import_photo
@@ -62,7 +62,8 @@ class DoctorWorkspace(QWidget):
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
-        self.session, self.me, self.runner = session, me, runner
+        self.session, self.me = session, me
+        self.runner = BoundRunner(runner, self)
         self.threads: list[CaseThread] = []
         self.cases = QListWidget()
         self.cases.setAccessibleName(_("Mes demandes"))

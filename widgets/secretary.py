@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 from app.i18n import _
 from app.messages import reason
 from app.session import Session
-from app.tasks import TaskRunner
+from app.tasks import BoundRunner, TaskRunner
 from outbox.queue import Job
 from widgets.queue import Column, JobTableModel, ProgressDelegate
 
@@ -29,7 +29,8 @@ class SecretaryWorkspace(QWidget):
 
     def __init__(self, session: Session, runner: TaskRunner, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.session, self.runner = session, runner
+        self.session = session
+        self.runner = BoundRunner(runner, self)
         self.model = JobTableModel()
         self.table = QTableView()
         self.table.setModel(self.model)
@@ -95,7 +96,12 @@ class SecretaryWorkspace(QWidget):
         self.runner.run(self.session.outbox.jobs, self._loaded)
 
     def _loaded(self, jobs: list[Job]) -> None:
+        selected = self.selected()
         self.model.set_jobs(jobs)
+        if selected is not None:
+            for row in range(self.model.rowCount()):
+                if self.model.job(row).bundle_id == selected.bundle_id:
+                    self.table.selectRow(row)
         self._summarise()
 
     def job_changed(self, job: Job) -> None:

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
 from app.i18n import _
 from app.messages import reason, specialty_label
 from app.session import Session
-from app.tasks import TaskRunner
+from app.tasks import BoundRunner, TaskRunner
 from cases.profile import UnlockedIdentity
 from cases.workstation import CaseThread, Unreadable
 from widgets.caseview import CaseView
@@ -36,7 +36,8 @@ class SpecialistWorkspace(QWidget):
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
-        self.session, self.me, self.runner = session, me, runner
+        self.session, self.me = session, me
+        self.runner = BoundRunner(runner, self)
         self.threads: list[CaseThread] = []
         self.cases = QListWidget()
         self.cases.setAccessibleName(_("Demandes reçues"))

@@ -62,6 +62,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--reset", action="store_true", help="start again from an empty demo")
     demo.add_argument("--setup-only", action="store_true", help="create the demo's files and exit")
+    demo.add_argument(
+        "--lang", choices=["fr", "en"], default=argparse.SUPPRESS, help="interface language"
+    )
+    demo.add_argument(
+        "--smoke-test",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="open the windows, then quit with status 0",
+    )
     platform = sub.add_parser("platform", help="run the reference platform server")
     from refplatform import cli as platform_cli
 

@@ -91,7 +91,9 @@ def test_an_incomplete_request_lists_what_is_missing_and_queues_nothing(
 
 
 def test_platform_down_the_secretary_sees_why_and_operates_the_queue(
-    qtbot: QtBot, demo_env: DemoEnv
+    qtbot: QtBot,
+    demo_env: DemoEnv,
+    screenshot,  # type: ignore[no-untyped-def]
 ) -> None:
     window = open_window(qtbot, demo_env.layout.unit)
     doctor = log_in(qtbot, window, "dr-bernard")
@@ -112,6 +114,7 @@ def test_platform_down_the_secretary_sees_why_and_operates_the_queue(
     model = secretary.model
     assert model.index(0, 5).data() == "Nouvel essai prévu"
     assert "injoignable" in model.index(0, 9).data()
+    screenshot(window, "secretary-outage")
     secretary.table.selectRow(0)
     for button, state, label in (
         (secretary.pause_button, "paused", "En pause"),

@@ -8,8 +8,6 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QLabel,
-    QListWidget,
-    QListWidgetItem,
     QPushButton,
     QSplitter,
     QStackedWidget,
@@ -30,6 +28,7 @@ from crypto.errors import CryptoError
 from outbox.errors import OutboxError
 from outbox.platform import DirectoryEntry
 from widgets.caseform import CaseForm
+from widgets.caselist import CaseList, unreadable_notice, when
 from widgets.caseview import CaseView
 
 KNOWN_ERRORS = (CaseError, CryptoError, OutboxError)
@@ -51,6 +50,15 @@ def thread_status(thread: CaseThread) -> str:
     return _("Envoyé")
 
 
+def describe_for_doctor(thread: CaseThread) -> str:
+    case = thread.case.bundle.case
+    assert case is not None
+    return (
+        f"{case.patient_ref} — {specialty_label(case.specialty)}\n"
+        f"{when(thread)} · {thread_status(thread)}"
+    )
+
+
 class DoctorWorkspace(QWidget):
     """Left: the doctor's requests; right: the new-request form or the selected case."""
 
@@ -64,11 +72,7 @@ class DoctorWorkspace(QWidget):
         super().__init__(parent)
         self.session, self.me = session, me
         self.runner = BoundRunner(runner, self)
-        self.threads: list[CaseThread] = []
-        self.cases = QListWidget()
-        self.cases.setAccessibleName(_("Mes demandes"))
-        self.cases.setWordWrap(True)
-        self.cases.setSpacing(2)
+        self.cases = CaseList(describe_for_doctor, _("Mes demandes"))
         self.new_button = QPushButton(_("Nouvelle demande"))
         self.new_button.setToolTip(_("Ctrl+N"))
         self.notice = QLabel()
@@ -95,7 +99,7 @@ class DoctorWorkspace(QWidget):
 
         self.new_button.clicked.connect(self.new_case)
         QShortcut(QKeySequence.StandardKey.New, self, self.new_case)
-        self.cases.currentRowChanged.connect(self._show_row)
+        self.cases.thread_selected.connect(self._show_thread)
         self.form.send_requested.connect(self._send)
         self.form.photos_requested.connect(self.import_photos)
         self.form.set_recipients(session.workstation.specialists())
@@ -117,39 +121,13 @@ class DoctorWorkspace(QWidget):
 
     def _show_threads(self, result: tuple[list[CaseThread], list[Unreadable]]) -> None:
         threads, unreadable = result
-        selected = self._selected_case_id()
-        self.threads = threads
-        self.cases.blockSignals(True)
-        self.cases.clear()
-        for thread in threads:
-            case = thread.case.bundle.case
-            assert case is not None
-            text = "{ref} — {specialty}\n{date} · {status}".format(
-                date=case.created_at.astimezone().strftime("%d/%m %H:%M"),
-                ref=case.patient_ref,
-                specialty=specialty_label(case.specialty),
-                status=thread_status(thread),
-            )
-            self.cases.addItem(QListWidgetItem(text))
-        self.cases.blockSignals(False)
+        self.cases.set_threads(threads)
         if unreadable:
-            self.notice.setText(
-                _("{n} document(s) illisible(s) : {why}").format(
-                    n=len(unreadable), why=reason(unreadable[0].code)
-                )
-            )
-        ids = [t.case_id for t in threads]
-        if selected in ids:
-            self.cases.setCurrentRow(ids.index(selected))
+            self.notice.setText(unreadable_notice(unreadable))
 
-    def _selected_case_id(self) -> str | None:
-        row = self.cases.currentRow()
-        return self.threads[row].case_id if 0 <= row < len(self.threads) else None
-
-    def _show_row(self, row: int) -> None:
-        if 0 <= row < len(self.threads):
-            self.view.show_thread(self.threads[row])
-            self.stack.setCurrentWidget(self.view)
+    def _show_thread(self, thread: CaseThread) -> None:
+        self.view.show_thread(thread)
+        self.stack.setCurrentWidget(self.view)
 
     def new_case(self) -> None:
         self.cases.clearSelection()

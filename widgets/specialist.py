@@ -6,8 +6,6 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QLabel,
-    QListWidget,
-    QListWidgetItem,
     QPlainTextEdit,
     QPushButton,
     QSplitter,
@@ -21,8 +19,19 @@ from app.session import Session
 from app.tasks import BoundRunner, TaskRunner
 from cases.profile import UnlockedIdentity
 from cases.workstation import CaseThread, Unreadable
+from widgets.caselist import CaseList, unreadable_notice, when
 from widgets.caseview import CaseView
 from widgets.doctor import error_text
+
+
+def describe_for_specialist(thread: CaseThread) -> str:
+    case = thread.case.bundle.case
+    assert case is not None
+    status = _("Avis envoyé") if thread.opinions else _("À traiter")
+    return (
+        f"{thread.case.sender.display_name} — {specialty_label(case.specialty)}\n"
+        f"{when(thread)} · {status}"
+    )
 
 
 class SpecialistWorkspace(QWidget):
@@ -38,11 +47,7 @@ class SpecialistWorkspace(QWidget):
         super().__init__(parent)
         self.session, self.me = session, me
         self.runner = BoundRunner(runner, self)
-        self.threads: list[CaseThread] = []
-        self.cases = QListWidget()
-        self.cases.setAccessibleName(_("Demandes reçues"))
-        self.cases.setWordWrap(True)
-        self.cases.setSpacing(2)
+        self.cases = CaseList(describe_for_specialist, _("Demandes reçues"))
         self.view = CaseView()
         self.opinion = QPlainTextEdit()
         self.opinion.setPlaceholderText(_("Votre avis : diagnostic, conduite à tenir, suivi…"))
@@ -73,7 +78,7 @@ class SpecialistWorkspace(QWidget):
         layout.addWidget(self.notice)
         layout.addWidget(splitter)
 
-        self.cases.currentRowChanged.connect(self._show_row)
+        self.cases.thread_selected.connect(self._show_thread)
         self.send_button.clicked.connect(self.send_opinion)
         QShortcut(QKeySequence("Ctrl+Return"), self.opinion, self.send_opinion)
         self._set_editable(False)
@@ -89,54 +94,23 @@ class SpecialistWorkspace(QWidget):
 
     def _show_threads(self, result: tuple[list[CaseThread], list[Unreadable]]) -> None:
         threads, unreadable = result
-        row = self.cases.currentRow()
-        selected = self.threads[row].case_id if 0 <= row < len(self.threads) else None
-        self.threads = threads
-        self.cases.blockSignals(True)
-        self.cases.clear()
-        for thread in threads:
-            case = thread.case.bundle.case
-            assert case is not None
-            status = _("Avis envoyé") if thread.opinions else _("À traiter")
-            self.cases.addItem(
-                QListWidgetItem(
-                    "{sender} — {specialty}\n{date} · {status}".format(
-                        date=case.created_at.astimezone().strftime("%d/%m %H:%M"),
-                        sender=thread.case.sender.display_name,
-                        specialty=specialty_label(case.specialty),
-                        status=status,
-                    )
-                )
-            )
-        self.cases.blockSignals(False)
+        self.cases.set_threads(threads, select_first=True)
         self.empty.setVisible(not threads)
         if unreadable:
-            self.notice.setText(
-                _("{n} document(s) illisible(s) : {why}").format(
-                    n=len(unreadable), why=reason(unreadable[0].code)
-                )
-            )
-        ids = [t.case_id for t in threads]
-        if selected in ids:
-            self.cases.setCurrentRow(ids.index(selected))
-        elif threads and self.cases.currentRow() < 0:
-            self.cases.setCurrentRow(0)
+            self.notice.setText(unreadable_notice(unreadable))
 
-    def _show_row(self, row: int) -> None:
-        if 0 <= row < len(self.threads):
-            thread = self.threads[row]
-            self.view.show_thread(thread)
-            self._set_editable(True)
+    def _show_thread(self, thread: CaseThread) -> None:
+        self.view.show_thread(thread)
+        self._set_editable(True)
 
     def _set_editable(self, editable: bool) -> None:
         self.opinion.setEnabled(editable)
         self.send_button.setEnabled(editable)
 
     def send_opinion(self) -> None:
-        row = self.cases.currentRow()
-        if not 0 <= row < len(self.threads):
+        thread, text = self.cases.current_thread(), self.opinion.toPlainText().strip()
+        if thread is None:
             return
-        thread, text = self.threads[row], self.opinion.toPlainText().strip()
         if not text:
             self.notice.setText(reason("missing_opinion"))
             return

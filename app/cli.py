@@ -113,11 +113,7 @@ def run_demo(args: argparse.Namespace) -> int:
     try:
         return _gui([layout.unit, layout.hospital], lang=args.lang, smoke_test=args.smoke_test)
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except Exception:  # noqa: BLE001 - a stuck platform must not keep the demo alive
-            process.kill()
+        demo.stop_platform(process)
 
 
 def _gui(profiles: list[Path], *, lang: str | None, smoke_test: bool) -> int:

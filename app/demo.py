@@ -144,6 +144,7 @@ def platform_command(layout: DemoLayout, ready_file: Path) -> list[str]:
         str(layout.platform / "tls-key.pem"),
         "--ready-file",
         str(ready_file),
+        "--exit-with-stdin",
     ]
 
 
@@ -154,15 +155,19 @@ def start_platform(
     ready = layout.platform / "ready"
     ready.unlink(missing_ok=True)
     log_file = (layout.platform / "platform.log").open("ab")
+    # stdin is a pipe the platform watches: if this process dies, even by kill -9, the pipe
+    # closes and the platform stops by itself (no orphan server).
     process = subprocess.Popen(
-        platform_command(layout, ready), stdout=log_file, stderr=subprocess.STDOUT
+        platform_command(layout, ready),
+        stdin=subprocess.PIPE,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
     )
     log_file.close()
     try:
         url = _wait_ready(process, ready, timeout)
     except BaseException:
-        process.kill()
-        process.wait(5)
+        stop_platform(process)
         raise
     for folder in (layout.unit, layout.hospital):
         Profile(folder).set_platform_url(url)
@@ -178,3 +183,15 @@ def _wait_ready(process: subprocess.Popen[bytes], ready: Path, timeout: float) -
             raise RuntimeError(f"the demo platform exited with status {process.returncode}")
         time.sleep(0.05)
     raise TimeoutError("the demo platform did not start in time")
+
+
+def stop_platform(process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    """Stop the demo's platform: close its stdin pipe, ask it to stop, kill it if it hangs."""
+    if process.stdin is not None:
+        process.stdin.close()
+    process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout)

@@ -62,6 +62,27 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="end an upload request whose body stalls this long (default: 120 s)",
     )
+    parser.add_argument(
+        "--exit-with-stdin",
+        action="store_true",
+        help="stop when standard input closes (a parent process holding the pipe died)",
+    )
+
+
+def _stop_when_stdin_closes(server: uvicorn.Server) -> None:
+    """Watch standard input in a daemon thread; ask the server to stop at end of file.
+
+    A parent that starts the platform with a pipe on its stdin (the demo does) needs no
+    cleanup to stop it: when the parent dies, even by ``kill -9``, the pipe closes.
+    """
+
+    def watch() -> None:
+        while sys.stdin.buffer.read(4096):
+            pass
+        log.info("standard input closed: stopping")
+        server.should_exit = True
+
+    threading.Thread(target=watch, name="stdin-watch", daemon=True).start()
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -208,6 +229,8 @@ def run(args: argparse.Namespace) -> int:
             server = _Server(config, app.state.begin_shutdown)
             guard.server = server
             server.should_exit = guard.requested
+            if getattr(args, "exit_with_stdin", False):
+                _stop_when_stdin_closes(server)
             try:
                 return asyncio.run(_serve(server, sock, url, args.ready_file))
             except SystemExit as exc:  # uvicorn exits this way when startup fails

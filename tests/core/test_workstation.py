@@ -151,3 +151,10 @@ def test_a_forwarded_bundle_is_refused(
     with pytest.raises(BundleError) as caught:
         unit.workstation.open(expert, forwarded)
     assert caught.value.code == "not_addressed_to_you"
+
+
+def test_the_demo_platform_stops_when_its_parent_goes(demo_env: DemoEnv) -> None:
+    """Closing the stdin pipe is what a parent's death (even kill -9) does to it."""
+    assert demo_env.process.stdin is not None
+    demo_env.process.stdin.close()
+    assert demo_env.process.wait(15) == 0

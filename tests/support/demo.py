@@ -34,9 +34,4 @@ def running_demo(template: Path, root: Path) -> Iterator[DemoEnv]:
     try:
         yield DemoEnv(layout, url, process)
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+        demo.stop_platform(process)

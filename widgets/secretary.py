@@ -52,11 +52,13 @@ class SecretaryWorkspace(QWidget):
         self.resume_button = QPushButton(_("Reprendre"))
         self.retry_button = QPushButton(_("Réessayer maintenant"))
         self.cancel_button = QPushButton(_("Annuler l’envoi"))
+        self.retry_all_button = QPushButton(_("Réessayer tous les envois bloqués"))
         for button, keys in (
             (self.pause_button, "Ctrl+P"),
             (self.resume_button, "Ctrl+R"),
             (self.retry_button, "F5"),
             (self.cancel_button, "Del"),
+            (self.retry_all_button, "Ctrl+F5"),
         ):
             button.setToolTip(keys)
             QShortcut(QKeySequence(keys), self, button.click)
@@ -70,6 +72,7 @@ class SecretaryWorkspace(QWidget):
         ):
             buttons.addWidget(button)
         buttons.addStretch()
+        buttons.addWidget(self.retry_all_button)
         layout = QVBoxLayout(self)
         layout.addWidget(QLabel("<h2>" + _("File d’envoi") + "</h2>"))
         layout.addWidget(self.connection)
@@ -89,6 +92,7 @@ class SecretaryWorkspace(QWidget):
         self.resume_button.clicked.connect(lambda: self._act(session.outbox.resume))
         self.retry_button.clicked.connect(lambda: self._act(session.outbox.retry_now))
         self.cancel_button.clicked.connect(lambda: self._act(session.outbox.cancel))
+        self.retry_all_button.clicked.connect(self.retry_all_blocked)
         self.table.selectionModel().selectionChanged.connect(self._update_buttons)
         self.model.modelReset.connect(self._update_buttons)
         self.model.dataChanged.connect(self._update_buttons)
@@ -143,6 +147,22 @@ class SecretaryWorkspace(QWidget):
             lambda exc: self.summary.setText(reason(getattr(exc, "code", None))),
         )
 
+    def retry_all_blocked(self) -> None:
+        """Retry every quarantined job at once (e.g. after the station's access is restored)."""
+        outbox, sender = self.session.outbox, self.session.sender
+
+        def work() -> None:
+            for job in outbox.jobs():
+                if job.state == "failed":
+                    outbox.retry_now(job.bundle_id)
+            sender.wake()
+
+        self.runner.run(
+            work,
+            lambda _result: self.reload(),
+            lambda exc: self.summary.setText(reason(getattr(exc, "code", None))),
+        )
+
     def _update_buttons(self) -> None:
         job = self.selected()
         state = job.state if job else None
@@ -150,6 +170,8 @@ class SecretaryWorkspace(QWidget):
         self.resume_button.setEnabled(state == "paused")
         self.retry_button.setEnabled(state in ("retry", "failed"))
         self.cancel_button.setEnabled(state in ("pending", "retry", "paused", "failed", "sending"))
+        blocked = any(self.model.job(row).state == "failed" for row in range(self.model.rowCount()))
+        self.retry_all_button.setEnabled(blocked)
 
     def _summarise(self) -> None:
         jobs = [self.model.job(r) for r in range(self.model.rowCount())]

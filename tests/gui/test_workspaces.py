@@ -209,3 +209,36 @@ def test_queue_model_is_a_valid_qt_model(qtmodeltester) -> None:  # type: ignore
 def _french_after_each_test():  # type: ignore[no-untyped-def]
     yield
     i18n.set_language("fr")
+
+
+def test_a_revoked_station_blocks_the_queue_and_one_action_unblocks_it(
+    qtbot: QtBot, demo_env: DemoEnv
+) -> None:
+    """The platform refuses the workstation: jobs are blocked with a plain reason; once the
+    access is restored, "retry all blocked" delivers them."""
+    from refplatform import accounts
+
+    data = demo_env.layout.platform / "data"
+    token = (demo_env.layout.unit / "station.token").read_text().strip()
+    window = open_window(qtbot, demo_env.layout.unit)
+    doctor = log_in(qtbot, window, "dr-bernard")
+    assert isinstance(doctor, DoctorWorkspace)
+    qtbot.waitUntil(lambda: doctor.form.recipient.currentData() is not None, timeout=WAIT)
+    accounts.register_station(data, "demo-unit")  # a new token: ours is revoked
+    fill_complete_case(doctor)
+    doctor.form.submit()
+    session = window.session
+    assert session is not None
+    qtbot.waitUntil(lambda: [j.state for j in session.outbox.jobs()] == ["failed"], timeout=WAIT)
+    window.log_out()
+    secretary = log_in(qtbot, window, "sec-lambert")
+    assert isinstance(secretary, SecretaryWorkspace)
+    qtbot.waitUntil(lambda: secretary.model.rowCount() == 1, timeout=WAIT)
+    assert secretary.model.index(0, 5).data() == "Bloqué : action requise"
+    assert "jeton d’accès invalide" in secretary.model.index(0, 9).data()
+    qtbot.waitUntil(secretary.retry_all_button.isEnabled, timeout=WAIT)
+    accounts.register_station(data, "demo-unit", token=token)  # access restored
+    qtbot.mouseClick(secretary.retry_all_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: [j.state for j in session.outbox.jobs()] == ["delivered"], timeout=WAIT)
+    qtbot.waitUntil(lambda: secretary.model.index(0, 5).data() == "Remis", timeout=WAIT)
+    window.close()

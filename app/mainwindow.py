@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QStackedWidget, 
 from app import secrets
 from app.bridge import CoreBridge
 from app.i18n import LANGUAGES, _, language
-from app.messages import reason
+from app.messages import connection_state, reason
 from app.session import Session
 from app.tasks import TaskRunner
 from cases.profile import Profile, ProfileError, UnlockedIdentity
@@ -202,9 +202,7 @@ class MainWindow(QMainWindow):
             if reachable
             else getattr(status, "last_failure_at", None)
         )
-        self.connection.setText(
-            _("Plateforme joignable") if reachable else _("Plateforme injoignable")
-        )
+        self.connection.setText(connection_state(reachable, code))
         self.connection.setStyleSheet("color: #1a6b1a;" if reachable else "color: #a40000;")
         if isinstance(self.workspace, SecretaryWorkspace):
             self.workspace.status_changed(reachable, code, when)

@@ -110,3 +110,24 @@ def human_duration(seconds: float) -> str:
     if seconds < 3600:
         return _("{m} min {s:02d} s").format(m=seconds // 60, s=seconds % 60)
     return _("{h} h {m:02d} min").format(h=seconds // 3600, m=seconds % 3600 // 60)
+
+
+REFUSALS = ("auth_failed", "tls_error")
+
+
+def connection_state(reachable: bool, code: str | None) -> str:
+    """Short state of the platform connection, for the status bar."""
+    if reachable:
+        return _("Plateforme joignable")
+    if code in REFUSALS:
+        return _("Plateforme : connexion refusée")
+    return _("Plateforme injoignable")
+
+
+def connection_detail(reachable: bool, code: str | None, stamp: str) -> str:
+    """The connection state with its time and reason, for the secretary."""
+    if reachable:
+        return _("Plateforme joignable (dernier contact {t}).").format(t=stamp)
+    return _("{state} (dernier essai {t}) : {why}").format(
+        state=connection_state(reachable, code), t=stamp, why=reason(code)
+    )

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.i18n import _
-from app.messages import reason
+from app.messages import connection_detail, reason
 from app.session import Session
 from app.tasks import BoundRunner, TaskRunner
 from outbox.queue import Job
@@ -116,16 +116,8 @@ class SecretaryWorkspace(QWidget):
 
     def status_changed(self, reachable: bool, code: str | None, when: float | None) -> None:
         stamp = time.strftime("%H:%M:%S", time.localtime(when)) if when else "—"
-        if reachable:
-            self.connection.setText(
-                _("Plateforme joignable (dernier contact {t}).").format(t=stamp)
-            )
-            self.connection.setStyleSheet("color: #1a6b1a;")
-        else:
-            self.connection.setText(
-                _("Plateforme injoignable depuis {t} : {why}").format(t=stamp, why=reason(code))
-            )
-            self.connection.setStyleSheet("color: #a40000;")
+        self.connection.setText(connection_detail(reachable, code, stamp))
+        self.connection.setStyleSheet("color: #1a6b1a;" if reachable else "color: #a40000;")
 
     def selected(self) -> Job | None:
         rows = self.table.selectionModel().selectedRows()

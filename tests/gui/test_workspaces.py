@@ -236,6 +236,7 @@ def test_a_revoked_station_blocks_the_queue_and_one_action_unblocks_it(
     qtbot.waitUntil(lambda: secretary.model.rowCount() == 1, timeout=WAIT)
     assert secretary.model.index(0, 5).data() == "Bloqué : action requise"
     assert "jeton d’accès invalide" in secretary.model.index(0, 9).data()
+    qtbot.waitUntil(lambda: "connexion refusée" in secretary.connection.text(), timeout=WAIT)
     qtbot.waitUntil(secretary.retry_all_button.isEnabled, timeout=WAIT)
     accounts.register_station(data, "demo-unit", token=token)  # access restored
     qtbot.mouseClick(secretary.retry_all_button, Qt.MouseButton.LeftButton)

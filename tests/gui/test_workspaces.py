@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from pytestqt.qtbot import QtBot
 import resources
 from app import i18n
 from app.mainwindow import MainWindow
+from app.session import Session
 from outbox.jobs import Job
 from tests.gui.test_end_to_end import WAIT, log_in
 from tests.support.demo import DemoEnv
@@ -37,6 +39,28 @@ def fill_complete_case(doctor: DoctorWorkspace) -> None:
     form.consent.setChecked(True)
     form.summary.setPlainText("Résumé")
     form.question.setPlainText("Question ?")
+
+
+def send_then_hand_over(
+    qtbot: QtBot, demo_env: DemoEnv, trouble: Callable[[], object], state: str
+) -> tuple[MainWindow, Session, SecretaryWorkspace]:
+    """The doctor sends a complete request after ``trouble`` happens; once its job reaches
+    ``state``, the doctor logs out and the secretary logs in and sees it."""
+    window = open_window(qtbot, demo_env.layout.unit)
+    doctor = log_in(qtbot, window, "dr-bernard")
+    assert isinstance(doctor, DoctorWorkspace)
+    qtbot.waitUntil(lambda: doctor.form.recipient.currentData() is not None, timeout=WAIT)
+    trouble()
+    fill_complete_case(doctor)
+    doctor.form.submit()
+    session = window.session
+    assert session is not None
+    qtbot.waitUntil(lambda: [j.state for j in session.outbox.jobs()] == [state], timeout=WAIT)
+    window.log_out()
+    secretary = log_in(qtbot, window, "sec-lambert")
+    assert isinstance(secretary, SecretaryWorkspace)
+    qtbot.waitUntil(lambda: secretary.model.rowCount() == 1, timeout=WAIT)
+    return window, session, secretary
 
 
 def test_wrong_passphrase_says_so_and_lets_you_retry(qtbot: QtBot, demo_env: DemoEnv) -> None:
@@ -95,21 +119,11 @@ def test_platform_down_the_secretary_sees_why_and_operates_the_queue(
     demo_env: DemoEnv,
     screenshot,  # type: ignore[no-untyped-def]
 ) -> None:
-    window = open_window(qtbot, demo_env.layout.unit)
-    doctor = log_in(qtbot, window, "dr-bernard")
-    assert isinstance(doctor, DoctorWorkspace)
-    qtbot.waitUntil(lambda: doctor.form.recipient.currentData() is not None, timeout=WAIT)
-    demo_env.process.terminate()  # the platform goes away
-    demo_env.process.wait(10)
-    fill_complete_case(doctor)
-    doctor.form.submit()
-    session = window.session
-    assert session is not None
-    qtbot.waitUntil(lambda: [j.state for j in session.outbox.jobs()] == ["retry"], timeout=WAIT)
-    window.log_out()
-    secretary = log_in(qtbot, window, "sec-lambert")
-    assert isinstance(secretary, SecretaryWorkspace)
-    qtbot.waitUntil(lambda: secretary.model.rowCount() == 1, timeout=WAIT)
+    def platform_goes_away() -> None:
+        demo_env.process.terminate()
+        demo_env.process.wait(10)
+
+    window, session, secretary = send_then_hand_over(qtbot, demo_env, platform_goes_away, "retry")
     qtbot.waitUntil(lambda: "injoignable" in secretary.connection.text(), timeout=WAIT)
     model = secretary.model
     assert model.index(0, 5).data() == "Nouvel essai prévu"
@@ -220,20 +234,9 @@ def test_a_revoked_station_blocks_the_queue_and_one_action_unblocks_it(
 
     data = demo_env.layout.platform / "data"
     token = (demo_env.layout.unit / "station.token").read_text().strip()
-    window = open_window(qtbot, demo_env.layout.unit)
-    doctor = log_in(qtbot, window, "dr-bernard")
-    assert isinstance(doctor, DoctorWorkspace)
-    qtbot.waitUntil(lambda: doctor.form.recipient.currentData() is not None, timeout=WAIT)
-    accounts.register_station(data, "demo-unit")  # a new token: ours is revoked
-    fill_complete_case(doctor)
-    doctor.form.submit()
-    session = window.session
-    assert session is not None
-    qtbot.waitUntil(lambda: [j.state for j in session.outbox.jobs()] == ["failed"], timeout=WAIT)
-    window.log_out()
-    secretary = log_in(qtbot, window, "sec-lambert")
-    assert isinstance(secretary, SecretaryWorkspace)
-    qtbot.waitUntil(lambda: secretary.model.rowCount() == 1, timeout=WAIT)
+    window, session, secretary = send_then_hand_over(
+        qtbot, demo_env, lambda: accounts.register_station(data, "demo-unit"), "failed"
+    )  # a new token was registered: ours is revoked
     assert secretary.model.index(0, 5).data() == "Bloqué : action requise"
     assert "jeton d’accès invalide" in secretary.model.index(0, 9).data()
     qtbot.waitUntil(lambda: "connexion refusée" in secretary.connection.text(), timeout=WAIT)

@@ -171,9 +171,10 @@ async def _serve(
         await asyncio.wait({task}, timeout=_GRACEFUL_SHUTDOWN_S + 1)
         return 1
     if not server.should_exit:  # a stop asked for during startup: never say "ready"
-        print(f"Passavant platform listening on {url}", flush=True)
+        # The file first: whoever waits for the printed line may then read the file at once.
         if ready_file is not None:
             _write_ready_file(ready_file, url)
+        print(f"Passavant platform listening on {url}", flush=True)
     await task
     log.info("platform stopped")
     return 0

@@ -18,6 +18,7 @@ from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
+from crypto import _der
 from crypto._certinfo import extension
 from crypto.errors import MalformedMessage
 
@@ -96,3 +97,26 @@ def identifies(identifier: Any, cert: x509.Certificate) -> bool:
         ski = extension(cert, x509.SubjectKeyIdentifier)
         return ski is not None and bytes(identifier.chosen.native) == ski.digest
     return False
+
+
+def content_info(buf: memoryview, expected: str, name: str) -> _der.Fields:
+    """Open a ``ContentInfo`` whose content type is ``expected`` (an asn1crypto name).
+
+    Returns the fields of its content, a SEQUENCE called ``name`` in error messages, as views
+    into ``buf``: the payload is not copied.
+
+    Raises:
+        MalformedMessage: Not a ContentInfo, or another content type.
+    """
+    top = _der.Fields(buf, _der.read_whole(buf, _der.SEQUENCE), "ContentInfo")
+    kind_field = top.take(_der.OID)
+    explicit = top.take(_der.context(0))
+    top.end()
+    with parsing("content type"):
+        kind = cms.ContentType.load(_der.element_bytes(buf, kind_field)).native
+    if kind != expected:
+        raise MalformedMessage(f"expected {expected.replace('_', ' ')}, found {kind}")
+    wrapper = _der.Fields(buf, explicit, "ContentInfo")
+    fields = _der.Fields(buf, wrapper.take(_der.SEQUENCE), name)
+    wrapper.end()
+    return fields

@@ -26,6 +26,7 @@ from crypto import _der
 from crypto._asn1 import (
     GCM_KEY_SIZES,
     GcmParams,
+    content_info,
     hash_named,
     identifies,
     issuer_and_serial,
@@ -149,17 +150,7 @@ def decrypt_buffer(
     """:func:`crypto.cms.decrypt` over any buffer, returning a ``bytearray``."""
     check_key_pair(recipient_cert, recipient_key)
     buf = memoryview(data)
-    top = _der.Fields(buf, _der.read_whole(buf, _der.SEQUENCE), "ContentInfo")
-    kind_field = top.take(_der.OID)
-    explicit = top.take(_der.context(0))
-    top.end()
-    with parsing("content type"):
-        kind = cms.ContentType.load(_der.element_bytes(buf, kind_field)).native
-    if kind != "authenticated_enveloped_data":
-        raise MalformedMessage(f"expected authenticated enveloped data, found {kind}")
-    wrapper = _der.Fields(buf, explicit, "ContentInfo")
-    fields = _der.Fields(buf, wrapper.take(_der.SEQUENCE), "AuthEnvelopedData")
-    wrapper.end()
+    fields = content_info(buf, "authenticated_enveloped_data", "AuthEnvelopedData")
     fields.take(_der.INTEGER)  # version: always 0
     fields.optional(_der.context(0))  # originatorInfo: not needed for key transport
     infos_field = fields.take(_der.SET)

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from crypto import _der
-from crypto._asn1 import hash_named, identifies, parsing, pyca_certificate
+from crypto._asn1 import content_info, hash_named, identifies, parsing, pyca_certificate
 from crypto._time import as_utc
 from crypto._validation import validate_certificate
 from crypto.errors import BadSignature, MalformedMessage
@@ -63,17 +63,7 @@ class _Parsed:
 
 def _parse(buf: memoryview) -> _Parsed:
     """Walk ContentInfo → SignedData, keeping the content as views into ``buf``."""
-    top = _der.Fields(buf, _der.read_whole(buf, _der.SEQUENCE), "ContentInfo")
-    kind_field = top.take(_der.OID)
-    explicit = top.take(_der.context(0))
-    top.end()
-    with parsing("content type"):
-        kind = cms.ContentType.load(_der.element_bytes(buf, kind_field)).native
-    if kind != "signed_data":
-        raise MalformedMessage(f"expected signed data, found {kind}")
-    wrapper = _der.Fields(buf, explicit, "ContentInfo")
-    signed_data = _der.Fields(buf, wrapper.take(_der.SEQUENCE), "SignedData")
-    wrapper.end()
+    signed_data = content_info(buf, "signed_data", "SignedData")
     signed_data.take(_der.INTEGER)  # version: depends on the choices below, not checked
     signed_data.take(_der.SET)  # digestAlgorithms: only the SignerInfo's one matters
     encapsulated = _der.Fields(buf, signed_data.take(_der.SEQUENCE), "encapsulated content")

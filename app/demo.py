@@ -23,8 +23,9 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 
-from cases.profile import IdentityInfo, Profile, write_private
+from cases.profile import IdentityInfo, Profile
 from crypto import pki
+from outbox.spool import atomic_write
 from refplatform import accounts
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,7 @@ def set_up(root: Path, platform_url: str = "https://127.0.0.1:0") -> DemoLayout:
         ca_cert, ca_key, server_key.public_key(), hosts=["127.0.0.1", "localhost"]
     )
     (layout.platform / "tls-cert.pem").write_bytes(pki.cert_to_pem(server_cert))
-    write_private(
+    atomic_write(
         layout.platform / "tls-key.pem",
         server_key.private_bytes(
             serialization.Encoding.PEM,

@@ -17,7 +17,6 @@ Several profiles can live side by side on one machine (``passavant --profile DIR
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from crypto import pki
 from outbox.platform import PlatformConfig
+from outbox.spool import atomic_write  # its temp file comes from mkstemp: mode 0600
 
 PROFILE_VERSION = 1
 ROLES = ("doctor", "secretary", "specialist")
@@ -62,17 +62,6 @@ class UnlockedIdentity:
         return pki.fingerprint(self.certificate)
 
 
-def write_private(path: Path, data: bytes) -> None:
-    """Write ``data`` atomically, readable by the owner only."""
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-
-
 class Profile:
     """Access to one workstation's data directory."""
 
@@ -101,7 +90,7 @@ class Profile:
         root.mkdir(parents=True, exist_ok=True)
         (root / "trust").mkdir(exist_ok=True)
         (root / "trust" / "ca.pem").write_bytes(ca_pem)
-        write_private(root / "station.token", token.encode("ascii"))
+        atomic_write(root / "station.token", token.encode("ascii"))
         profile = cls(root)
         profile._config = {
             "version": PROFILE_VERSION,
@@ -209,4 +198,4 @@ class Profile:
         return self.root / "passavant.sqlite"
 
     def _save(self) -> None:
-        write_private(self.config_path, json.dumps(self._config, indent=1).encode("utf-8"))
+        atomic_write(self.config_path, json.dumps(self._config, indent=1).encode("utf-8"))

@@ -23,12 +23,13 @@ from datetime import datetime
 from cases.bundle import Bundle, Party, pack_case, pack_opinion, unpack
 from cases.errors import BundleError, CaseError
 from cases.model import Case, Opinion, new_id
-from cases.profile import Profile, UnlockedIdentity, write_private
+from cases.profile import Profile, UnlockedIdentity
 from crypto import cms, pki
 from crypto.errors import CryptoError
 from outbox.inbox import Inbox
 from outbox.platform import DirectoryEntry, PlatformClient
 from outbox.queue import Job, Outbox
+from outbox.spool import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +95,7 @@ class Workstation:
         """Fetch the platform's directory and keep a copy for offline use (no clinical data)."""
         entries = self.client.directory()
         raw = [e.__dict__ for e in entries]
-        write_private(self.profile.root / "directory.json", json.dumps(raw).encode("utf-8"))
+        atomic_write(self.profile.root / "directory.json", json.dumps(raw).encode("utf-8"))
         return entries
 
     def directory(self) -> list[DirectoryEntry]:
@@ -148,7 +149,7 @@ class Workstation:
         recipient_cert: pki.x509.Certificate,
     ) -> str:
         sealed = cms.seal(plain, me.certificate, me.key, [recipient_cert, me.certificate])
-        write_private(self.profile.path("archive") / f"{bundle_id}.cms", sealed)
+        atomic_write(self.profile.path("archive") / f"{bundle_id}.cms", sealed)
         with self._db() as db:
             db.execute(
                 "INSERT INTO archive VALUES (?, ?, ?, datetime('now'))",

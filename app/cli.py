@@ -75,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     from refplatform import cli as platform_cli
 
     platform_cli.configure_parser(platform)
+    from app import commands
+
+    commands.register_all(sub)
     return parser
 
 
@@ -90,6 +93,10 @@ def main(argv: list[str] | None = None) -> int:
         return platform_cli.run(args)
     if args.command == "demo":
         return run_demo(args)
+    if getattr(args, "handler", None) is not None:
+        from app.commands.common import dispatch
+
+        return dispatch(args)
     profile = args.profile or default_profile()
     return _gui([profile], lang=args.lang, smoke_test=args.smoke_test)
 

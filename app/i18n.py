@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 from functools import cache
+from pathlib import Path
 
 import resources
 
@@ -36,13 +37,22 @@ def language() -> str:
 def catalog(language: str) -> dict[str, str]:
     if language == "fr":
         return {}
-    path = resources.path("i18n", f"{language}.json")
-    try:
-        loaded: dict[str, str] = json.loads(path.read_text("utf-8"))
-    except (OSError, ValueError):
-        log.exception("translation catalog %s is unreadable; using French", path)
-        return {}
-    return loaded
+    merged: dict[str, str] = {}
+    for path in catalog_files(language):
+        try:
+            loaded: dict[str, str] = json.loads(path.read_text("utf-8"))
+        except (OSError, ValueError):
+            log.exception("translation catalog %s is unreadable; skipping it", path)
+            continue
+        merged.update(loaded)
+    return merged
+
+
+def catalog_files(language: str) -> list[Path]:
+    """``<lang>.json`` and one ``<lang>.<area>.json`` per area of the app (capture, crypto…),
+    so that each area keeps its own translations."""
+    folder = resources.path("i18n")
+    return sorted(folder.glob(f"{language}.json")) + sorted(folder.glob(f"{language}.*.json"))
 
 
 def _(text: str) -> str:

@@ -38,8 +38,18 @@ def fields(text: str) -> set[str]:
 
 
 def catalog() -> dict[str, str]:
-    loaded: dict[str, str] = json.loads((ROOT / "resources/i18n/en.json").read_text("utf-8"))
-    return loaded
+    merged: dict[str, str] = {}
+    for path in i18n.catalog_files("en"):
+        loaded: dict[str, str] = json.loads(path.read_text("utf-8"))
+        duplicated = set(loaded) & set(merged)
+        assert not duplicated, f"{path.name} repeats {sorted(duplicated)}"
+        merged.update(loaded)
+    return merged
+
+
+def test_catalog_is_split_by_area() -> None:
+    names = [path.name for path in i18n.catalog_files("en")]
+    assert names[0] == "en.json"
 
 
 def test_every_ui_string_is_translated() -> None:

@@ -1,0 +1,32 @@
+"""Command-line subcommands for administrators, scripts and hospital integrations.
+
+Each area registers its own subcommands from its own module:
+
+- ``app.commands.photo``   ``passavant photo prepare|measure|to-dicom`` (the capture engine)
+- ``app.commands.bundle``  ``passavant identity|trust|bundle|audit`` (identities and sealed bundles)
+- ``app.commands.outbox``  ``passavant outbox|inbox|faultproxy`` (the resilient outbox)
+
+A module exposes ``register(subparsers)``; each parser it adds sets ``handler=`` to a function
+``(args) -> int``. :func:`app.commands.common.dispatch` runs the handler and turns every
+failure into one plain line on stderr and a non-zero exit, never a traceback.
+
+Like ``app.cli``, these modules stay free of Qt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+
+MODULES = ("app.commands.photo", "app.commands.bundle", "app.commands.outbox")
+
+
+def register_all(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    for name in MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as error:
+            if error.name != name:
+                raise
+            continue  # an area whose commands are not written yet
+        module.register(subparsers)

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 
 from app.i18n import _
 from app.messages import reason, specialty_label
-from cases.model import SPECIALTIES, Case
+from cases.model import SPECIALTIES, Case, new_id, utc_now
 from cases.photos import Photo
 from outbox.platform import DirectoryEntry
 from widgets.photos import PhotoStrip
@@ -36,12 +36,14 @@ class CaseForm(QWidget):
 
     Signals:
         send_requested(Case, DirectoryEntry): the doctor asked to send a complete request.
+        changed(): the doctor edited something (the workspace saves the draft a moment later).
         photos_requested(list[Path]): files to import (the workspace imports them off the
             GUI thread and calls :meth:`add_photos`).
     """
 
     send_requested = Signal(object, object)
     photos_requested = Signal(list)
+    changed = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -73,6 +75,9 @@ class CaseForm(QWidget):
         self.problems.setWordWrap(True)
         self.problems.setStyleSheet("color: #a40000;")
         self._removed: list[list[tuple[int, Photo]]] = []
+        self.case_id = new_id()
+        self.created_at = utc_now()
+        self._loading = False
 
         form = QFormLayout()
         form.addRow(_("Référence patient"), self.patient_ref)
@@ -101,6 +106,11 @@ class CaseForm(QWidget):
         self.send_button.clicked.connect(self.submit)
         QShortcut(QKeySequence("Ctrl+Return"), self, self.submit)
         QShortcut(QKeySequence.StandardKey.Undo, self.photos, self.undo_remove)
+        self.patient_ref.textEdited.connect(self.changed)
+        self.consent.clicked.connect(self.changed)
+        self.specialty.activated.connect(self.changed)
+        for box in (self.summary, self.treatments, self.question):
+            box.textChanged.connect(self._text_changed)
 
     # --- recipients ---------------------------------------------------------------------
     def set_recipients(self, entries: list[DirectoryEntry]) -> None:
@@ -130,15 +140,19 @@ class CaseForm(QWidget):
 
     def add_photos(self, photos: list[Photo]) -> None:
         self.photos.add_photos(photos)
+        if photos:
+            self.changed.emit()
 
     def _remove_photos(self) -> None:
         removed = self.photos.remove_selected()
         if removed:
             self._removed.append(removed)
+            self.changed.emit()
 
     def undo_remove(self) -> None:
         if self._removed:
             self.photos.restore(self._removed.pop())
+            self.changed.emit()
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if event.mimeData().hasUrls():
@@ -159,7 +173,35 @@ class CaseForm(QWidget):
             treatments=self.treatments.toPlainText().strip(),
             question=self.question.toPlainText().strip(),
             photos=tuple(self.photos.photos()),
+            case_id=self.case_id,
+            created_at=self.created_at,
         )
+
+    def _text_changed(self) -> None:
+        if not self._loading:
+            self.changed.emit()
+
+    def is_blank(self) -> bool:
+        """Nothing typed and no photo: not worth keeping as a draft."""
+        case = self.case()
+        texts = (case.patient_ref, case.summary, case.treatments, case.question)
+        return not any(texts) and not case.photos and not case.consent
+
+    def load_case(self, case: Case) -> None:
+        """Fill the form with a saved draft (it keeps the draft's case id)."""
+        self._loading = True
+        self.clear()
+        self.case_id, self.created_at = case.case_id, case.created_at
+        self.patient_ref.setText(case.patient_ref)
+        self.consent.setChecked(case.consent)
+        index = self.specialty.findData(case.specialty)
+        if index >= 0:
+            self.specialty.setCurrentIndex(index)
+        self.summary.setPlainText(case.summary)
+        self.treatments.setPlainText(case.treatments)
+        self.question.setPlainText(case.question)
+        self.photos.set_photos(list(case.photos))
+        self._loading = False
 
     def submit(self) -> None:
         case = self.case()
@@ -184,11 +226,15 @@ class CaseForm(QWidget):
         self.send_button.setText(_("Scellement en cours…") if busy else _("Envoyer la demande"))
 
     def clear(self) -> None:
-        for line in (self.patient_ref,):
-            line.clear()
+        """Empty the form for a new request (with a new case id); emits no ``changed``."""
+        loading, self._loading = self._loading, True
+        self.patient_ref.clear()
         for box in (self.summary, self.treatments, self.question):
             box.clear()
         self.consent.setChecked(False)
         self.photos.set_photos([])
         self._removed.clear()
         self.problems.clear()
+        self.case_id = new_id()
+        self.created_at = utc_now()
+        self._loading = loading

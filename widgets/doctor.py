@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QLabel,
+    QListWidget,
+    QListWidgetItem,
     QPushButton,
     QSplitter,
     QStackedWidget,
@@ -19,8 +22,9 @@ from app.i18n import _
 from app.messages import job_state_label, reason, specialty_label
 from app.session import Session
 from app.tasks import BoundRunner, TaskRunner
+from cases.drafts import DraftStore, UnreadableDraft
 from cases.errors import CaseError, InvalidCase
-from cases.model import Case
+from cases.model import Case, utc_now
 from cases.photos import Photo, import_photo
 from cases.profile import UnlockedIdentity
 from cases.workstation import CaseThread, Unreadable
@@ -32,6 +36,12 @@ from widgets.caselist import CaseList, unreadable_notice, when
 from widgets.caseview import CaseView
 
 KNOWN_ERRORS = (CaseError, CryptoError, OutboxError)
+DRAFT_DELAY_MS = 1500
+"""A draft is saved this long after the last edit."""
+
+
+def case_time(moment: datetime) -> str:
+    return moment.astimezone().strftime("%d/%m %H:%M")
 
 
 def error_text(exc: BaseException) -> str:
@@ -82,12 +92,28 @@ class DoctorWorkspace(QWidget):
         self.stack = QStackedWidget()
         self.stack.addWidget(self.form)
         self.stack.addWidget(self.view)
+        self.drafts = DraftStore(session.profile.path("drafts"), me, session.profile.trust_roots())
+        self.draft_list = QListWidget()
+        self.draft_list.setMaximumHeight(110)
+        self.draft_list.setToolTip(_("Brouillons chiffrés : cliquez pour reprendre"))
+        self.discard_button = QPushButton(_("Supprimer ce brouillon"))
+        self.draft_status = QLabel()
+        self.draft_status.setStyleSheet("color: #555;")
+        self._draft_timer = QTimer(self)
+        self._draft_timer.setSingleShot(True)
+        self._draft_timer.setInterval(DRAFT_DELAY_MS)
+        self._draft_saving = False
+        self._draft_dirty = False
 
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.addWidget(QLabel("<b>" + _("Mes demandes") + "</b>"))
         left_layout.addWidget(self.cases)
         left_layout.addWidget(self.new_button)
+        left_layout.addWidget(QLabel("<b>" + _("Brouillons") + "</b>"))
+        left_layout.addWidget(self.draft_list)
+        left_layout.addWidget(self.discard_button)
+        left_layout.addWidget(self.draft_status)
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(left)
         splitter.addWidget(self.stack)
@@ -102,9 +128,15 @@ class DoctorWorkspace(QWidget):
         self.cases.thread_selected.connect(self._show_thread)
         self.form.send_requested.connect(self._send)
         self.form.photos_requested.connect(self.import_photos)
+        self.form.changed.connect(self._draft_timer.start)
+        self._draft_timer.timeout.connect(self.save_draft)
+        self.draft_list.itemActivated.connect(self._resume_draft)
+        self.draft_list.itemClicked.connect(self._resume_draft)
+        self.discard_button.clicked.connect(self.discard_draft)
         self.form.set_recipients(session.workstation.specialists())
         self.refresh_directory()
         self.refresh()
+        self.refresh_drafts()
 
     # --- directory ----------------------------------------------------------------------
     def refresh_directory(self) -> None:
@@ -130,6 +162,10 @@ class DoctorWorkspace(QWidget):
         self.stack.setCurrentWidget(self.view)
 
     def new_case(self) -> None:
+        """An empty form; what was in it stays among the drafts."""
+        if self.stack.currentWidget() is self.form and not self.form.is_blank():
+            self.save_draft()
+            self.form.clear()
         self.cases.clearSelection()
         self.cases.setCurrentRow(-1)
         self.stack.setCurrentWidget(self.form)
@@ -157,10 +193,17 @@ class DoctorWorkspace(QWidget):
 
     def _send(self, case: Case, to: DirectoryEntry) -> None:
         self.form.set_busy(True)
+        self._draft_timer.stop()
+
+        def work() -> str:
+            bundle_id = self.session.workstation.send_case(self.me, case, to)
+            self.drafts.discard(case.case_id)
+            return bundle_id
 
         def done(bundle_id: str) -> None:
             self.form.set_busy(False)
             self.form.clear()
+            self.refresh_drafts()
             self.notice.setText(_("Demande scellée et placée dans la file d’envoi."))
             self.session.sender.wake()
             self.refresh()
@@ -169,7 +212,85 @@ class DoctorWorkspace(QWidget):
             self.form.set_busy(False)
             self.form.show_error(error_text(exc))
 
-        self.runner.run(lambda: self.session.workstation.send_case(self.me, case, to), done, failed)
+        self.runner.run(work, done, failed)
+
+    # --- drafts (sealed to the doctor, saved a moment after each edit) -----------------------
+    def save_draft(self) -> None:
+        """Seal the form's request as a draft, off the GUI thread; one save at a time."""
+        self._draft_timer.stop()
+        if self._draft_saving:
+            self._draft_dirty = True
+            return
+        if self.form.is_blank():
+            return
+        case = self.form.case()
+        self._draft_saving = True
+
+        def done(path: Path | None) -> None:
+            self._draft_saving = False
+            if path is not None:
+                self.draft_status.setText(
+                    _("Brouillon enregistré (chiffré) à {time}").format(time=case_time(utc_now()))
+                )
+                self.refresh_drafts()
+            if self._draft_dirty:
+                self._draft_dirty = False
+                self.save_draft()
+
+        def failed(exc: BaseException) -> None:
+            self._draft_saving = False
+            self.draft_status.setText(
+                _("Le brouillon n’a pas pu être enregistré : {reason}").format(
+                    reason=error_text(exc)
+                )
+            )
+
+        self.runner.run(lambda: self.drafts.save(case), done, failed)
+
+    def refresh_drafts(self) -> None:
+        def done(result: tuple[list[Case], list[UnreadableDraft]]) -> None:
+            drafts, unreadable = result
+            self.draft_list.clear()
+            for case in drafts:
+                label = case.patient_ref or _("(sans référence)")
+                item = QListWidgetItem(
+                    f"{label} — {specialty_label(case.specialty)} · {case_time(case.created_at)}"
+                )
+                item.setData(Qt.ItemDataRole.UserRole, case)
+                self.draft_list.addItem(item)
+            self.discard_button.setEnabled(bool(drafts))
+            if unreadable:
+                self.draft_status.setText(
+                    _("{count} brouillon(s) illisible(s) ignoré(s).").format(count=len(unreadable))
+                )
+
+        self.runner.run(self.drafts.load, done, self._show_error)
+
+    def _resume_draft(self, item: QListWidgetItem) -> None:
+        case: Case = item.data(Qt.ItemDataRole.UserRole)
+        if case.case_id == self.form.case_id and self.stack.currentWidget() is self.form:
+            return
+        if not self.form.is_blank():
+            self.save_draft()
+        self.form.load_case(case)
+        self.cases.clearSelection()
+        self.stack.setCurrentWidget(self.form)
+        self.draft_status.setText(_("Brouillon repris."))
+
+    def discard_draft(self) -> None:
+        """Forget the selected draft (or the one in the form) and empty the form."""
+        item = self.draft_list.currentItem()
+        case_id = item.data(Qt.ItemDataRole.UserRole).case_id if item else self.form.case_id
+        self._draft_timer.stop()
+        if case_id == self.form.case_id:
+            self.form.clear()
+
+        def done(removed: bool) -> None:
+            if removed:
+                self.draft_status.setText(_("Brouillon supprimé."))
+            self.refresh_drafts()
+
+        self.runner.run(lambda: self.drafts.discard(case_id), done, self._show_error)
 
     def _show_error(self, exc: BaseException) -> None:
         self.notice.setText(error_text(exc))

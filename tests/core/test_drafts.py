@@ -1,0 +1,115 @@
+"""Drafts survive a restart, sealed to their author only: nothing readable on disk."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import resources
+from cases.drafts import DraftStore
+from cases.model import Case
+from cases.photos import import_photo
+from cases.profile import IdentityInfo, UnlockedIdentity
+from crypto import cms
+from crypto.errors import NotARecipient
+from tests.support.pki import Identity, world
+
+CANARY = "CANARY-draft-7f3a"
+
+
+def me(who: Identity, identity_id: str = "dr-martin") -> UnlockedIdentity:
+    info = IdentityInfo(identity_id, "Dr Claire Martin", "doctor", "USMP Fresnes")
+    return UnlockedIdentity(info, who.cert, who.key)
+
+
+def a_case(**changes: object) -> Case:
+    photo = import_photo(resources.sample_photos()[0], "photo-1.jpg")
+    fields: dict[str, object] = {
+        "patient_ref": "P-0042",
+        "consent": True,
+        "specialty": "dermatology",
+        "summary": f"Lésion du dos {CANARY}",
+        "treatments": "",
+        "question": "Biopsie ?",
+        "photos": (photo,),
+    }
+    fields.update(changes)
+    return Case(**fields)  # type: ignore[arg-type]
+
+
+def test_a_draft_comes_back_whole_after_a_restart(tmp_path: Path) -> None:
+    case = a_case()
+    DraftStore(tmp_path, me(world().doctor), world().roots).save(case)
+
+    again, unreadable = DraftStore(tmp_path, me(world().doctor), world().roots).load()
+    assert unreadable == []
+    assert [c.case_id for c in again] == [case.case_id]
+    assert again[0].summary == case.summary
+    assert again[0].photos[0].data == case.photos[0].data
+
+
+def test_saving_again_replaces_the_draft(tmp_path: Path) -> None:
+    store = DraftStore(tmp_path, me(world().doctor), world().roots)
+    case = a_case()
+    store.save(case)
+    store.save(a_case(case_id=case.case_id, question="Traitement ?"))
+    drafts, _ = store.load()
+    assert [(c.case_id, c.question) for c in drafts] == [(case.case_id, "Traitement ?")]
+
+
+def test_nothing_readable_lies_on_disk(tmp_path: Path) -> None:
+    case = a_case()
+    DraftStore(tmp_path, me(world().doctor), world().roots).save(case)
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert CANARY.encode() not in data
+            assert case.photos[0].data[1000:1064] not in data
+
+
+def test_only_the_author_can_open_a_draft(tmp_path: Path) -> None:
+    path = DraftStore(tmp_path, me(world().doctor), world().roots).save(a_case())
+    assert path is not None
+    with pytest.raises(NotARecipient):
+        cms.open_sealed(
+            path.read_bytes(), world().specialist.cert, world().specialist.key, world().roots
+        )
+
+
+def test_a_damaged_draft_is_reported_and_the_others_still_load(tmp_path: Path) -> None:
+    store = DraftStore(tmp_path, me(world().doctor), world().roots)
+    good, bad = a_case(), a_case()
+    store.save(good)
+    bad_path = store.save(bad)
+    assert bad_path is not None
+    data = bytearray(bad_path.read_bytes())
+    data[len(data) // 2] ^= 0x40
+    bad_path.write_bytes(bytes(data))
+
+    drafts, unreadable = store.load()
+    assert [c.case_id for c in drafts] == [good.case_id]
+    assert [(u.case_id, u.code) for u in unreadable] == [(bad.case_id, "decryption_failed")]
+
+
+def test_discard(tmp_path: Path) -> None:
+    store = DraftStore(tmp_path, me(world().doctor), world().roots)
+    case = a_case()
+    store.save(case)
+    assert store.discard(case.case_id) is True
+    assert store.discard(case.case_id) is False
+    assert store.load() == ([], [])
+
+
+def test_a_late_autosave_does_not_revive_a_sent_request(tmp_path: Path) -> None:
+    store = DraftStore(tmp_path, me(world().doctor), world().roots)
+    case = a_case()
+    store.save(case)
+    store.discard(case.case_id)
+    assert store.save(case) is None
+    assert store.load() == ([], [])
+
+
+def test_each_identity_sees_only_its_drafts(tmp_path: Path) -> None:
+    DraftStore(tmp_path, me(world().doctor, "dr-a"), world().roots).save(a_case())
+    assert DraftStore(tmp_path, me(world().doctor, "dr-b"), world().roots).load() == ([], [])

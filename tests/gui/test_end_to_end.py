@@ -7,8 +7,6 @@ reference platform on 127.0.0.1, over HTTPS with the demo CA.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from PySide6.QtCore import QEvent, Qt
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
@@ -143,34 +141,3 @@ def test_doctor_sends_specialist_answers_doctor_reads(
     screenshot(unit, "secretary")
     for window in (unit, hospital):
         window.close()
-
-
-def test_nothing_clinical_on_disk_in_clear(qtbot: QtBot, demo_env: DemoEnv) -> None:
-    """After a send, no file of either profile or the platform holds the text or a photo."""
-    unit = MainWindow(demo_env.layout.unit, poll_interval=0.3)
-    qtbot.addWidget(unit)
-    doctor = log_in(qtbot, unit, "dr-bernard")
-    assert isinstance(doctor, DoctorWorkspace)
-    form = doctor.form
-    qtbot.waitUntil(lambda: form.recipient.currentData() is not None, timeout=WAIT)
-    form.patient_ref.setText(PATIENT)
-    form.consent.setChecked(True)
-    form.summary.setPlainText(SUMMARY)
-    form.question.setPlainText(QUESTION)
-    form.photos_requested.emit(resources.sample_photos()[:1])
-    qtbot.waitUntil(lambda: len(form.photos.photos()) == 1, timeout=WAIT)
-    photo = form.photos.photos()[0].data
-    form.submit()
-    session = unit.session
-    assert session is not None
-    qtbot.waitUntil(lambda: [j.state for j in session.outbox.jobs()] == ["delivered"], timeout=WAIT)
-    unit.close()
-    needles = [PATIENT.encode(), SUMMARY.encode("utf-8"), QUESTION.encode("utf-8"), photo[200:264]]
-    leaks = [
-        str(path)
-        for path in Path(demo_env.layout.root).rglob("*")
-        if path.is_file()
-        for needle in needles
-        if needle in path.read_bytes()
-    ]
-    assert leaks == []

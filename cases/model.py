@@ -86,10 +86,7 @@ class Case:
             "summary": self.summary,
             "treatments": self.treatments,
             "question": self.question,
-            "photos": [
-                {"name": p.name, "width": p.width, "height": p.height, "sha256": p.sha256}
-                for p in self.photos
-            ],
+            "photos": [p.details() for p in self.photos],
         }
 
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -31,6 +33,11 @@ class Photo:
             may carry a patient's name).
         data: JPEG bytes without metadata.
         width, height: pixel size after orientation.
+        site: body site code (``capture`` engine's list, e.g. ``"main_droite"``), or "".
+        note: the doctor's note on this photo.
+        measurements: calibrated or pixel measurements (``capture.measure.Measurement``
+            as dicts), kept beside the pixels, never drawn into them.
+        annotations: arrows, circles and text (vector data, a separate layer).
     """
 
     name: str
@@ -38,6 +45,23 @@ class Photo:
     width: int
     height: int
     media_type: str = "image/jpeg"
+    site: str = ""
+    note: str = ""
+    measurements: tuple[Mapping[str, Any], ...] = ()
+    annotations: tuple[Mapping[str, Any], ...] = ()
+
+    def details(self) -> dict[str, object]:
+        """What a bundle's manifest says of this photo besides its bytes."""
+        return {
+            "name": self.name,
+            "width": self.width,
+            "height": self.height,
+            "sha256": self.sha256,
+            "site": self.site,
+            "note": self.note,
+            "measurements": [dict(m) for m in self.measurements],
+            "annotations": [dict(a) for a in self.annotations],
+        }
 
     @property
     def sha256(self) -> str:

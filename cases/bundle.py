@@ -1,10 +1,15 @@
-"""The bundle: the plaintext that gets signed and encrypted.
+"""The bundle, format 1: the plaintext that gets signed and encrypted.
 
-A bundle is a ZIP archive (stored, not deflated: the photos are JPEG already) holding
-``manifest.json``, the case or opinion as JSON, and the photos. The manifest names the
-sender and every recipient by certificate fingerprint, *inside the signed content*, so a
-recipient can tell that a bundle was really meant for them and was not re-encrypted and
-forwarded by somebody else ("surreptitious forwarding").
+A bundle is a ZIP archive holding ``manifest.json`` and the payload files (photos stored as
+they are, since JPEG and PNG are compressed already; text deflated). The manifest names the
+sender and *every* recipient by certificate fingerprint, lists each file with its media type,
+size and SHA-256, and carries the case's or the opinion's fields (``clinical``). Because the
+manifest is inside the signed content, a recipient can tell that a bundle was really meant for
+them and was not re-encrypted and forwarded by somebody else ("surreptitious forwarding").
+
+The format is specified in ``docs/bundle-format.md``. :func:`unpack` checks everything the
+manifest claims and refuses an unsafe archive (zip bombs, path traversal, extra or missing
+files); :class:`OpenedRegistry` spots a bundle id opened before (a replay), as a separate step.
 """
 
 from __future__ import annotations
@@ -12,151 +17,643 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
+import sqlite3
 import zipfile
-from dataclasses import dataclass
-from datetime import datetime
+import zlib
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+from typing import Any
 
-from cases.errors import BundleError
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+
+from cases.errors import (
+    AlreadyOpened,
+    MalformedBundle,
+    NotAddressedToYou,
+    SenderMismatch,
+    UnsupportedFormat,
+)
 from cases.model import Case, Opinion
 from cases.photos import Photo
+from crypto import pki
+from outbox.spool import check_bundle_id
 
-FORMAT = "passavant-bundle/1"
+FORMAT = 1
+"""The bundle format version this module writes and reads."""
+
+KINDS = ("request", "opinion", "receipt")
+MANIFEST = "manifest.json"
+MAX_TOTAL_SIZE = 512 * 1024 * 1024
+"""Default bound on the total uncompressed size of a bundle (zip bomb guard)."""
+MAX_FILES = 256
+MAX_MANIFEST_SIZE = 4 * 1024 * 1024
+
+_MEDIA_TYPES = {
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".png": "image/png",
+    ".heic": "image/heic",
+    ".json": "application/json",
+    ".txt": "text/plain",
+    ".csv": "text/csv",
+    ".md": "text/markdown",
+    ".xml": "application/xml",
+    ".pdf": "application/pdf",
+    ".dcm": "application/dicom",
+    ".mp4": "video/mp4",
+    ".zip": "application/zip",
+}
+_ALREADY_COMPRESSED = {"image/jpeg", "image/png", "image/heic", "video/mp4", "application/zip"}
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9.+-]*/[a-z0-9][a-z0-9.+-]*")
+_FORBIDDEN_IN_NAMES = re.compile(r"[\x00-\x1f\x7f\\:]")
+_TOP_KEYS = {
+    "format",
+    "bundle_id",
+    "case_id",
+    "kind",
+    "in_reply_to",
+    "sender",
+    "recipients",
+    "addressees",
+    "created",
+    "files",
+    "clinical",
+}
 
 
 @dataclass(frozen=True)
 class Party:
-    """A person taking part in an exchange: mailbox id, name and certificate fingerprint."""
+    """A person or a unit taking part in an exchange.
+
+    Attributes:
+        mailbox: Platform mailbox id (empty when unknown, e.g. a bundle made by the CLI).
+        display_name: The person's name (certificate CN).
+        fingerprint: SHA-256 of the certificate, lowercase hex.
+        role: doctor, secretary, specialist or unit (certificate OU), when known.
+        organization: Health unit or hospital (certificate O), when known.
+    """
 
     mailbox: str
     display_name: str
     fingerprint: str
+    role: str = ""
+    organization: str = ""
+
+    @classmethod
+    def of_certificate(cls, cert: x509.Certificate, mailbox: str = "") -> Party:
+        """The party a certificate describes."""
+        orgs = cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
+        organization = str(orgs[0].value) if orgs else ""
+        return cls(
+            mailbox,
+            pki.display_name(cert),
+            pki.fingerprint(cert),
+            pki.role_of(cert) or "",
+            organization,
+        )
 
     def to_json(self) -> dict[str, str]:
         return {
-            "mailbox": self.mailbox,
-            "display_name": self.display_name,
+            "name": self.display_name,
+            "role": self.role,
+            "organization": self.organization,
             "fingerprint": self.fingerprint,
+            "mailbox": self.mailbox,
+        }
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One payload file as the manifest lists it."""
+
+    name: str
+    media_type: str
+    size: int
+    sha256: str
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "media_type": self.media_type,
+            "size": self.size,
+            "sha256": self.sha256,
         }
 
 
 @dataclass(frozen=True)
 class Manifest:
+    """What the signed manifest says. ``recipients`` lists every recipient, in the
+    manifest's order; those the sender named carry their name, the others only their
+    fingerprint."""
+
     bundle_id: str
-    kind: str  # "case" or "opinion"
+    kind: str  # "request", "opinion" or "receipt"
     sender: Party
     recipients: tuple[Party, ...]
-    files: dict[str, str]  # name -> sha256
+    files: tuple[FileEntry, ...] = ()
+    case_id: str | None = None
+    in_reply_to: str | None = None
+    created: datetime | None = None
+    clinical: Mapping[str, Any] | None = None
+
+    @property
+    def recipient_fingerprints(self) -> tuple[str, ...]:
+        return tuple(r.fingerprint for r in self.recipients)
 
 
 @dataclass(frozen=True)
 class Bundle:
+    """A parsed, checked bundle (memory only).
+
+    Attributes:
+        manifest: The manifest.
+        case: The case, for a request made by the workstation.
+        opinion: The opinion, for an opinion.
+        files: Every payload file, by name (the photos of a case included).
+        manifest_json: The manifest exactly as signed.
+    """
+
     manifest: Manifest
     case: Case | None = None
     opinion: Opinion | None = None
+    files: Mapping[str, bytes] = field(default_factory=dict)
+    manifest_json: bytes = b""
 
 
-def pack_case(bundle_id: str, case: Case, sender: Party, recipients: list[Party]) -> bytes:
-    """Serialise a case with its photos; ``recipients`` includes the sender's own copy."""
-    files = {"case.json": _json(case.to_json())}
-    files.update({f"photos/{p.name}": p.data for p in case.photos})
-    return _pack(bundle_id, "case", sender, recipients, files)
+# --- packing ------------------------------------------------------------------------------
 
 
-def pack_opinion(bundle_id: str, opinion: Opinion, sender: Party, recipients: list[Party]) -> bytes:
+def pack_case(
+    bundle_id: str,
+    case: Case,
+    sender: Party,
+    recipients: Sequence[Party],
+    *,
+    in_reply_to: str | None = None,
+    created: datetime | None = None,
+) -> bytes:
+    """Serialise a case with its photos as a ``request``; ``recipients`` lists every
+    recipient, the sender's own copy and the unit archive included."""
+    files = {f"photos/{p.name}": p.data for p in case.photos}
     return _pack(
-        bundle_id, "opinion", sender, recipients, {"opinion.json": _json(opinion.to_json())}
-    )
+        bundle_id, "request", sender, recipients, files,
+        case_id=case.case_id, in_reply_to=in_reply_to, clinical=case.to_json(), created=created,
+    )  # fmt: skip
 
 
-def unpack(data: bytes, *, signer_fingerprint: str, reader_fingerprint: str) -> Bundle:
-    """Parse a verified bundle and check it is coherent and addressed to the reader.
+def pack_opinion(
+    bundle_id: str,
+    opinion: Opinion,
+    sender: Party,
+    recipients: Sequence[Party],
+    *,
+    in_reply_to: str | None = None,
+    created: datetime | None = None,
+) -> bytes:
+    """Serialise a specialist's opinion; ``in_reply_to`` is the request's bundle id."""
+    return _pack(
+        bundle_id, "opinion", sender, recipients, {},
+        case_id=opinion.case_id, in_reply_to=in_reply_to, clinical=opinion.to_json(),
+        created=created,
+    )  # fmt: skip
+
+
+def pack_receipt(
+    bundle_id: str,
+    received_bundle_id: str,
+    case_id: str | None,
+    sender: Party,
+    recipients: Sequence[Party],
+    *,
+    created: datetime | None = None,
+) -> bytes:
+    """A signed acknowledgement that ``received_bundle_id`` was opened: no clinical content."""
+    return _pack(
+        bundle_id, "receipt", sender, recipients, {},
+        case_id=case_id, in_reply_to=received_bundle_id, clinical=None, created=created,
+    )  # fmt: skip
+
+
+def pack_files(
+    bundle_id: str,
+    files: Mapping[str, bytes],
+    sender: Party,
+    recipients: Sequence[Party],
+    kind: str = "request",
+    case_id: str | None = None,
+    *,
+    in_reply_to: str | None = None,
+    clinical: Mapping[str, Any] | None = None,
+    created: datetime | None = None,
+) -> bytes:
+    """A bundle of arbitrary files (the command line's ``bundle seal``).
 
     Raises:
-        BundleError: ``malformed_bundle``, ``sender_mismatch`` (the signer is not the
-            sender the manifest names) or ``not_addressed_to_you``.
+        ValueError: An unknown kind, an unsafe or duplicate file name, or no recipient.
     """
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            contents = {info.filename: archive.read(info) for info in archive.infolist()}
-        raw = json.loads(contents["manifest.json"])
-        if raw.get("format") != FORMAT:
-            raise BundleError("malformed_bundle", f"unknown format {raw.get('format')!r}")
-        manifest = Manifest(
-            bundle_id=str(raw["bundle_id"]),
-            kind=str(raw["kind"]),
-            sender=_party(raw["sender"]),
-            recipients=tuple(_party(r) for r in raw["recipients"]),
-            files={str(k): str(v) for k, v in raw["files"].items()},
-        )
-        for name, digest in manifest.files.items():
-            if hashlib.sha256(contents[name]).hexdigest() != digest:
-                raise BundleError("malformed_bundle", f"{name} does not match its digest")
-        if manifest.sender.fingerprint != signer_fingerprint:
-            raise BundleError("sender_mismatch", "the signer is not the bundle's sender")
-        if reader_fingerprint not in {r.fingerprint for r in manifest.recipients}:
-            raise BundleError("not_addressed_to_you", "the bundle does not name this reader")
-        if manifest.kind == "case":
-            return Bundle(manifest, case=_case(json.loads(contents["case.json"]), contents))
-        if manifest.kind == "opinion":
-            return Bundle(manifest, opinion=_opinion(json.loads(contents["opinion.json"])))
-        raise BundleError("malformed_bundle", f"unknown kind {manifest.kind!r}")
-    except BundleError:
-        raise
-    except (zipfile.BadZipFile, KeyError, ValueError, TypeError) as exc:
-        raise BundleError("malformed_bundle", f"not a Passavant bundle: {exc!r}") from exc
+    return _pack(
+        bundle_id, kind, sender, recipients, files,
+        case_id=case_id, in_reply_to=in_reply_to, clinical=clinical, created=created,
+    )  # fmt: skip
+
+
+def media_type(name: str) -> str:
+    """The media type written in the manifest for a file name."""
+    return _MEDIA_TYPES.get(PurePosixPath(name).suffix.lower(), "application/octet-stream")
+
+
+def check_file_name(name: str) -> str:
+    """Return ``name`` if it is a safe relative path for a payload file, else raise
+    ``ValueError`` (absolute, ``..``, backslashes, drive letters, control characters)."""
+    if not isinstance(name, str) or not 0 < len(name) <= 255:
+        raise ValueError("a file name must have 1 to 255 characters")
+    if _FORBIDDEN_IN_NAMES.search(name) or name.startswith("/"):
+        raise ValueError("a file name must be a plain relative path")
+    if any(part in ("", ".", "..") for part in name.split("/")):
+        raise ValueError("a file name must not contain empty, '.' or '..' parts")
+    if name == MANIFEST:
+        raise ValueError(f"{MANIFEST} is reserved")
+    return name
 
 
 def _pack(
-    bundle_id: str, kind: str, sender: Party, recipients: list[Party], files: dict[str, bytes]
+    bundle_id: str,
+    kind: str,
+    sender: Party,
+    recipients: Sequence[Party],
+    files: Mapping[str, bytes],
+    *,
+    case_id: str | None,
+    in_reply_to: str | None,
+    clinical: Mapping[str, Any] | None,
+    created: datetime | None,
 ) -> bytes:
-    manifest = {
+    if kind not in KINDS:
+        raise ValueError(f"unknown bundle kind {kind!r}")
+    check_bundle_id(bundle_id)
+    if not recipients:
+        raise ValueError("a bundle needs at least one recipient")
+    unique: dict[str, Party] = {}
+    for party in recipients:
+        unique.setdefault(party.fingerprint, party)
+    if len({n.casefold() for n in files}) != len(files):
+        raise ValueError("two file names differ only by case")
+    when = (created or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
+    entries = [
+        FileEntry(check_file_name(n), media_type(n), len(d), hashlib.sha256(d).hexdigest())
+        for n, d in files.items()
+    ]
+    manifest: dict[str, Any] = {
         "format": FORMAT,
         "bundle_id": bundle_id,
+        "case_id": case_id,
         "kind": kind,
+        "in_reply_to": in_reply_to,
         "sender": sender.to_json(),
-        "recipients": [r.to_json() for r in recipients],
-        "files": {name: hashlib.sha256(data).hexdigest() for name, data in files.items()},
+        "recipients": list(unique),
+        "addressees": [p.to_json() for p in unique.values() if p.display_name],
+        "created": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "files": [e.to_json() for e in entries],
     }
+    if clinical is not None:
+        manifest["clinical"] = dict(clinical)
+    stamp = (when.year, when.month, when.day, when.hour, when.minute, when.second)
     out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as archive:
-        archive.writestr("manifest.json", _json(manifest))
-        for name, data in files.items():
-            archive.writestr(name, data)
+    with zipfile.ZipFile(out, "w") as archive:
+        _add(archive, MANIFEST, _json(manifest), zipfile.ZIP_DEFLATED, stamp)
+        for entry in entries:
+            method = (
+                zipfile.ZIP_STORED
+                if entry.media_type in _ALREADY_COMPRESSED
+                else zipfile.ZIP_DEFLATED
+            )
+            _add(archive, entry.name, files[entry.name], method, stamp)
     return out.getvalue()
+
+
+def _add(
+    archive: zipfile.ZipFile,
+    name: str,
+    data: bytes,
+    method: int,
+    stamp: tuple[int, int, int, int, int, int],
+) -> None:
+    info = zipfile.ZipInfo(name, date_time=stamp)
+    info.compress_type = method
+    info.external_attr = 0o600 << 16
+    archive.writestr(info, data)
 
 
 def _json(value: object) -> bytes:
     return json.dumps(value, ensure_ascii=False, indent=1, sort_keys=True).encode("utf-8")
 
 
-def _party(raw: dict[str, str]) -> Party:
-    return Party(str(raw["mailbox"]), str(raw["display_name"]), str(raw["fingerprint"]))
+# --- unpacking ----------------------------------------------------------------------------
 
 
-def _case(raw: dict[str, object], contents: dict[str, bytes]) -> Case:
+def unpack(
+    data: bytes,
+    *,
+    signer_fingerprint: str,
+    reader_fingerprint: str,
+    max_size: int = MAX_TOTAL_SIZE,
+) -> Bundle:
+    """Parse a verified bundle and check it is coherent, safe and addressed to the reader.
+
+    Args:
+        data: The signed content (the ZIP).
+        signer_fingerprint: Fingerprint of the certificate that signed it.
+        reader_fingerprint: Fingerprint of the certificate it was decrypted with.
+        max_size: Bound on the total uncompressed size of the archive.
+
+    Raises:
+        UnsupportedFormat: ``unsupported_format``, a format version other than 1.
+        MalformedBundle: ``malformed_bundle``: not a ZIP, a bad manifest, a file whose size
+            or hash differs, a missing or extra file, an unsafe name, too large.
+        SenderMismatch: ``sender_mismatch``, the signer is not the manifest's sender.
+        NotAddressedToYou: ``not_addressed_to_you``, the reader is not a recipient.
+    """
+    try:
+        contents = _read_zip(data, max_size)
+        raw_manifest = contents.pop(MANIFEST, None)
+        if raw_manifest is None:
+            raise MalformedBundle(f"no {MANIFEST}")
+        raw = json.loads(raw_manifest)
+        manifest = _manifest(raw)
+        _check_files(manifest, contents)
+        if manifest.sender.fingerprint != signer_fingerprint:
+            raise SenderMismatch("the signer is not the bundle's sender")
+        if reader_fingerprint not in manifest.recipient_fingerprints:
+            raise NotAddressedToYou("the bundle does not name this reader")
+        case = opinion = None
+        if manifest.kind == "request" and manifest.clinical is not None:
+            case = _case(manifest, contents)
+        elif manifest.kind == "opinion":
+            opinion = _opinion(manifest)
+        return Bundle(manifest, case, opinion, contents, raw_manifest)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, KeyError, ValueError, TypeError) as exc:
+        raise MalformedBundle(f"not a Passavant bundle: {type(exc).__name__}") from exc
+    except (EOFError, NotImplementedError, RuntimeError, OSError, zlib.error) as exc:
+        raise MalformedBundle(f"unreadable archive: {type(exc).__name__}") from exc
+
+
+def _read_zip(data: bytes, max_size: int) -> dict[str, bytes]:
+    """Every entry of the archive, after checking names, count and declared sizes."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        infos = archive.infolist()
+        if len(infos) > MAX_FILES + 1:
+            raise MalformedBundle(f"too many entries ({len(infos)})")
+        total = sum(info.file_size for info in infos)
+        if total > max_size:
+            raise MalformedBundle(f"uncompressed size {total} exceeds {max_size}")
+        seen: set[str] = set()
+        for info in infos:
+            _check_entry(info, seen)
+        contents: dict[str, bytes] = {}
+        for info in infos:
+            limit = MAX_MANIFEST_SIZE if info.filename == MANIFEST else info.file_size
+            with archive.open(info) as member:
+                body = member.read(limit + 1)  # the declared size also bounds decompression
+            if len(body) > limit or len(body) != info.file_size:
+                raise MalformedBundle("an entry's size differs from its header")
+            contents[info.filename] = body
+        return contents
+
+
+def _check_entry(info: zipfile.ZipInfo, seen: set[str]) -> None:
+    name = info.filename
+    if name != MANIFEST:
+        try:
+            check_file_name(name)
+        except ValueError as exc:
+            raise MalformedBundle(f"unsafe entry name: {exc}") from exc
+    if info.is_dir() or (info.external_attr >> 16) & 0o170000 not in (0, 0o100000):
+        raise MalformedBundle("only regular files may be in a bundle")
+    if info.flag_bits & 0x1:
+        raise MalformedBundle("encrypted ZIP entries are not allowed")
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        raise MalformedBundle("unsupported ZIP compression method")
+    folded = name.casefold()
+    if folded in seen:
+        raise MalformedBundle("duplicate entry name")
+    seen.add(folded)
+
+
+def _manifest(raw: Any) -> Manifest:
+    if not isinstance(raw, dict) or "format" not in raw:
+        raise MalformedBundle("the manifest is not a bundle manifest")
+    version = raw["format"]
+    if version != FORMAT or isinstance(version, bool):
+        raise UnsupportedFormat(f"unsupported bundle format {str(version)[:20]!r}")
+    if not set(raw) <= _TOP_KEYS or not _TOP_KEYS - {"clinical", "addressees"} <= set(raw):
+        raise MalformedBundle("the manifest's fields differ from format 1")
+    kind = _text(raw["kind"])
+    if kind not in KINDS:
+        raise MalformedBundle(f"unknown kind {kind[:20]!r}")
+    fingerprints = raw["recipients"]
+    if (
+        not isinstance(fingerprints, list)
+        or not fingerprints
+        or not all(isinstance(f, str) and _HEX64.fullmatch(f) for f in fingerprints)
+        or len(set(fingerprints)) != len(fingerprints)
+    ):
+        raise MalformedBundle("recipients must be distinct certificate fingerprints")
+    named = {p.fingerprint: p for p in (_party(a) for a in raw.get("addressees", []))}
+    if not set(named) <= set(fingerprints):
+        raise MalformedBundle("an addressee is not among the recipients")
+    clinical = raw.get("clinical")
+    if clinical is not None and not isinstance(clinical, dict):
+        raise MalformedBundle("clinical must be an object")
+    if kind == "receipt" and clinical is not None:
+        raise MalformedBundle("a receipt has no clinical part")
+    if kind == "opinion" and clinical is None:
+        raise MalformedBundle("an opinion has a clinical part")
+    in_reply_to = _optional_id(raw["in_reply_to"])
+    if kind == "receipt" and in_reply_to is None:
+        raise MalformedBundle("a receipt names the bundle it acknowledges")
+    created = datetime.fromisoformat(_text(raw["created"]).replace("Z", "+00:00"))
+    if created.tzinfo is None:
+        raise MalformedBundle("created must be a UTC time")
+    return Manifest(
+        bundle_id=check_bundle_id(_text(raw["bundle_id"])),
+        kind=kind,
+        sender=_party(raw["sender"]),
+        recipients=tuple(named.get(f, Party("", "", f)) for f in fingerprints),
+        files=tuple(_file_entry(f) for f in _list(raw["files"])),
+        case_id=_optional_id(raw["case_id"]),
+        in_reply_to=in_reply_to,
+        created=created.astimezone(UTC),
+        clinical=clinical,
+    )
+
+
+def _check_files(manifest: Manifest, contents: Mapping[str, bytes]) -> None:
+    listed = {entry.name for entry in manifest.files}
+    if len(listed) != len(manifest.files):
+        raise MalformedBundle("a file is listed twice")
+    if listed != set(contents):
+        raise MalformedBundle(
+            f"{len(listed - set(contents))} listed file(s) missing, "
+            f"{len(set(contents) - listed)} unlisted file(s)"
+        )
+    for entry in manifest.files:
+        body = contents[entry.name]
+        if len(body) != entry.size or hashlib.sha256(body).hexdigest() != entry.sha256:
+            raise MalformedBundle("a file does not match its size or digest")
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise MalformedBundle("a manifest field is not text")
+    return value
+
+
+def _list(value: Any) -> list[Any]:
+    if not isinstance(value, list):
+        raise MalformedBundle("a manifest field is not a list")
+    return value
+
+
+def _optional_id(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = _text(value)
+    if not 0 < len(text) <= 128:
+        raise MalformedBundle("an identifier is empty or too long")
+    return text
+
+
+def _party(raw: Any) -> Party:
+    if not isinstance(raw, dict):
+        raise MalformedBundle("a party is not an object")
+    fingerprint = _text(raw["fingerprint"])
+    if not _HEX64.fullmatch(fingerprint):
+        raise MalformedBundle("a fingerprint is not 64 lowercase hex digits")
+    return Party(
+        _text(raw.get("mailbox", "")),
+        _text(raw["name"]),
+        fingerprint,
+        _text(raw["role"]),
+        _text(raw["organization"]),
+    )
+
+
+def _file_entry(raw: Any) -> FileEntry:
+    if not isinstance(raw, dict) or set(raw) != {"name", "media_type", "size", "sha256"}:
+        raise MalformedBundle("a file entry's fields differ from format 1")
+    size, digest, kind = raw["size"], _text(raw["sha256"]), _text(raw["media_type"])
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise MalformedBundle("a file size is not a count of bytes")
+    if not _HEX64.fullmatch(digest) or not _MEDIA_TYPE.fullmatch(kind):
+        raise MalformedBundle("a file's digest or media type is malformed")
+    return FileEntry(_text(raw["name"]), kind, size, digest)
+
+
+def _case(manifest: Manifest, contents: Mapping[str, bytes]) -> Case:
+    raw = dict(manifest.clinical or {})
     photos = []
-    for meta in raw["photos"]:  # type: ignore[attr-defined]
-        name = str(meta["name"])
+    for meta in _list(raw["photos"]):
+        name = _text(meta["name"])
         photos.append(
             Photo(name, contents[f"photos/{name}"], int(meta["width"]), int(meta["height"]))
         )
-    return Case(
-        case_id=str(raw["case_id"]),
-        created_at=datetime.fromisoformat(str(raw["created_at"])),
-        patient_ref=str(raw["patient_ref"]),
+    if len(photos) != len(contents):
+        raise MalformedBundle("a request's files are not its photos")
+    case = Case(
+        case_id=_text(raw["case_id"]),
+        created_at=datetime.fromisoformat(_text(raw["created_at"])),
+        patient_ref=_text(raw["patient_ref"]),
         consent=bool(raw["consent"]),
-        specialty=str(raw["specialty"]),
-        summary=str(raw["summary"]),
-        treatments=str(raw["treatments"]),
-        question=str(raw["question"]),
+        specialty=_text(raw["specialty"]),
+        summary=_text(raw["summary"]),
+        treatments=_text(raw["treatments"]),
+        question=_text(raw["question"]),
         photos=tuple(photos),
     )
+    if case.case_id != manifest.case_id:
+        raise MalformedBundle("the case id differs from the manifest's")
+    return case
 
 
-def _opinion(raw: dict[str, object]) -> Opinion:
-    return Opinion(
-        case_id=str(raw["case_id"]),
-        opinion_id=str(raw["opinion_id"]),
-        created_at=datetime.fromisoformat(str(raw["created_at"])),
-        text=str(raw["text"]),
+def _opinion(manifest: Manifest) -> Opinion:
+    raw = dict(manifest.clinical or {})
+    opinion = Opinion(
+        case_id=_text(raw["case_id"]),
+        opinion_id=_text(raw["opinion_id"]),
+        created_at=datetime.fromisoformat(_text(raw["created_at"])),
+        text=_text(raw["text"]),
     )
+    if opinion.case_id != manifest.case_id:
+        raise MalformedBundle("the opinion's case id differs from the manifest's")
+    return opinion
+
+
+# --- replay -------------------------------------------------------------------------------
+
+_REGISTRY_SCHEMA = """
+CREATE TABLE IF NOT EXISTS opened_bundles (
+    bundle_id   TEXT PRIMARY KEY,
+    reader      TEXT NOT NULL,
+    opened_at   TEXT NOT NULL
+)
+"""
+
+
+class OpenedRegistry:
+    """The bundle ids opened on this workstation, to spot a replayed bundle.
+
+    A separate step from :func:`unpack`: re-reading one's own archive is normal, so only
+    the callers that receive something new (the inbox, ``passavant bundle open``) ask.
+    Keeps ids, reader fingerprints and times only (a table in the profile's SQLite file).
+    """
+
+    def __init__(self, db_path: Path) -> None:
+        self.db_path = db_path
+        with self._db() as db:
+            db.execute(_REGISTRY_SCHEMA)
+
+    def opened_at(self, bundle_id: str) -> datetime | None:
+        """When ``bundle_id`` was first opened here, or ``None``."""
+        with self._db() as db:
+            row = db.execute(
+                "SELECT opened_at FROM opened_bundles WHERE bundle_id = ?", (bundle_id,)
+            ).fetchone()
+        return None if row is None else datetime.fromisoformat(row[0])
+
+    def check(self, bundle_id: str) -> None:
+        """Raise :class:`AlreadyOpened` if ``bundle_id`` was opened here before."""
+        if self.opened_at(bundle_id) is not None:
+            raise AlreadyOpened(f"bundle {bundle_id} was opened before")
+
+    def record(
+        self, bundle_id: str, reader_fingerprint: str, *, now: datetime | None = None
+    ) -> None:
+        """Record a first opening, atomically; raise :class:`AlreadyOpened` if it is not one.
+
+        Call it only after the bundle was verified, so that a forged id cannot block the
+        real bundle.
+        """
+        when = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
+        try:
+            with self._db() as db:
+                db.execute(
+                    "INSERT INTO opened_bundles VALUES (?, ?, ?)",
+                    (bundle_id, reader_fingerprint, when.isoformat()),
+                )
+        except sqlite3.IntegrityError as exc:
+            raise AlreadyOpened(f"bundle {bundle_id} was opened before") from exc
+
+    @contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self.db_path, timeout=10)
+        try:
+            with db:
+                yield db
+        finally:
+            db.close()

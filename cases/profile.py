@@ -6,6 +6,9 @@ Layout::
       profile.json        station id, platform URL, language, demo flag (no secret)
       station.token       the platform token of this workstation (mode 0600)
       trust/ca.pem        the certificate authorities this workstation trusts
+      trust/ca-*.pem pinned-*.pem *.crl   CAs, pinned certificates, CRLs added later
+      addressbook.json    contacts one can seal bundles for, with their certificates
+      audit.jsonl         the hash-chained audit journal (ids and fingerprints only)
       identities/<id>/    identity.json, cert.pem, key.pem (PKCS#8, passphrase-encrypted)
       passavant.sqlite    outbox, inbox and archive indexes (no clinical content)
       outbox/ inbox/ archive/   sealed bundles: ciphertext only
@@ -29,7 +32,7 @@ from outbox.platform import PlatformConfig
 from outbox.spool import atomic_write  # its temp file comes from mkstemp: mode 0600
 
 PROFILE_VERSION = 1
-ROLES = ("doctor", "secretary", "specialist")
+ROLES = ("doctor", "secretary", "specialist", "unit")  # unit: the unit archive identity
 
 
 class ProfileError(Exception):
@@ -196,6 +199,25 @@ class Profile:
     @property
     def db_path(self) -> Path:
         return self.root / "passavant.sqlite"
+
+    @property
+    def trust_dir(self) -> Path:
+        """The trust store folder (``cases.trust.TrustStore``); holds ``ca.pem``."""
+        return self.root / "trust"
+
+    @property
+    def addressbook_path(self) -> Path:
+        """The address book (``cases.trust.AddressBook``): contacts and their certificates."""
+        return self.root / "addressbook.json"
+
+    @property
+    def audit_path(self) -> Path:
+        """The audit journal (``crypto.audit``): events, ids and fingerprints, never content."""
+        return self.root / "audit.jsonl"
+
+    def identity_folder(self, identity_id: str) -> Path:
+        """Where an identity's ``identity.json``, ``cert.pem`` and ``key.pem`` live."""
+        return self.root / "identities" / identity_id
 
     def _save(self) -> None:
         atomic_write(self.config_path, json.dumps(self._config, indent=1).encode("utf-8"))

@@ -1,21 +1,45 @@
-"""The bundle format: round trip, integrity, and the anti-forwarding checks."""
+"""The bundle format 1: round trips, the manifest, integrity, unsafe archives, replays."""
 
 from __future__ import annotations
 
 import io
+import json
+import struct
+import threading
 import zipfile
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 import resources
-from cases.bundle import Party, pack_case, pack_opinion, unpack
-from cases.errors import BundleError, InvalidCase
+from cases.bundle import (
+    FORMAT,
+    OpenedRegistry,
+    Party,
+    pack_case,
+    pack_files,
+    pack_opinion,
+    pack_receipt,
+    unpack,
+)
+from cases.errors import (
+    AlreadyOpened,
+    BundleError,
+    InvalidCase,
+    MalformedBundle,
+    UnsupportedFormat,
+)
 from cases.model import Case, Opinion
 from cases.photos import import_photo
 
-DOCTOR = Party("dr-a", "Dr A", "aa" * 32)
-EXPERT = Party("pr-b", "Pr B", "bb" * 32)
+DOCTOR = Party("dr-a", "Dr A", "aa" * 32, "doctor", "USMP Fresnes")
+EXPERT = Party("pr-b", "Pr B", "bb" * 32, "specialist", "Hôpital Saint-Louis")
+ARCHIVE = Party("", "", "dd" * 32)  # the unit archive, known by its fingerprint only
 OTHER = "cc" * 32
+T0 = datetime(2026, 11, 23, 9, 30, 0, tzinfo=UTC)
 
 
 def a_case(**changes: object) -> Case:
@@ -35,25 +59,146 @@ def a_case(**changes: object) -> Case:
     return Case(**fields)  # type: ignore[arg-type]
 
 
+def open_as(data: bytes, signer: Party = DOCTOR, reader: Party = EXPERT, **kw: Any) -> Any:
+    return unpack(
+        data, signer_fingerprint=signer.fingerprint, reader_fingerprint=reader.fingerprint, **kw
+    )
+
+
+def entries(data: bytes) -> dict[str, zipfile.ZipInfo]:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        return {info.filename: info for info in archive.infolist()}
+
+
+def rebuild(
+    data: bytes,
+    manifest: Callable[[dict[str, Any]], None] | None = None,
+    files: Callable[[dict[str, bytes]], None] | None = None,
+) -> bytes:
+    """Re-zip a bundle after editing its manifest and/or its files (no re-hashing)."""
+    with zipfile.ZipFile(io.BytesIO(data)) as source:
+        contents = {info.filename: source.read(info) for info in source.infolist()}
+    raw = json.loads(contents.pop("manifest.json"))
+    if manifest:
+        manifest(raw)
+    if files:
+        files(contents)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as target:
+        target.writestr("manifest.json", json.dumps(raw))
+        for name, body in contents.items():
+            target.writestr(name, body)
+    return out.getvalue()
+
+
+def code_of(data: bytes, **kw: Any) -> str:
+    with pytest.raises(BundleError) as caught:
+        open_as(data, **kw)
+    return caught.value.code
+
+
+# --- round trips and the manifest ---------------------------------------------------------
+
+
 def test_case_round_trip_keeps_text_and_photos() -> None:
     case = a_case()
-    data = pack_case("b-1", case, DOCTOR, [EXPERT, DOCTOR])
-    bundle = unpack(
-        data, signer_fingerprint=DOCTOR.fingerprint, reader_fingerprint=EXPERT.fingerprint
-    )
-    assert bundle.manifest.kind == "case"
+    data = pack_case("b-1", case, DOCTOR, [EXPERT, DOCTOR, ARCHIVE], created=T0)
+    bundle = open_as(data)
+    assert bundle.manifest.kind == "request"
     assert bundle.manifest.bundle_id == "b-1"
+    assert bundle.manifest.case_id == case.case_id
+    assert bundle.manifest.created == T0
     assert bundle.case == case
     assert [p.data for p in bundle.case.photos] == [p.data for p in case.photos]
+    assert bundle.opinion is None
+    assert bundle.manifest.recipients == (EXPERT, DOCTOR, ARCHIVE)
+    assert open_as(data, reader=ARCHIVE).case == case  # the archive may open it too
 
 
-def test_opinion_round_trip() -> None:
+def test_the_manifest_follows_format_1() -> None:
+    case = a_case()
+    data = pack_case("b-1", case, DOCTOR, [EXPERT, DOCTOR, ARCHIVE], created=T0)
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        manifest = json.loads(archive.read("manifest.json"))
+    assert manifest["format"] == 1 == FORMAT
+    assert manifest["kind"] == "request"
+    assert manifest["in_reply_to"] is None
+    assert manifest["created"] == "2026-11-23T09:30:00Z"
+    assert manifest["recipients"] == ["bb" * 32, "aa" * 32, "dd" * 32]
+    assert manifest["sender"] == {
+        "name": "Dr A",
+        "role": "doctor",
+        "organization": "USMP Fresnes",
+        "fingerprint": "aa" * 32,
+        "mailbox": "dr-a",
+    }
+    photo = case.photos[0]
+    assert manifest["files"][0] == {
+        "name": "photos/photo-1.jpg",
+        "media_type": "image/jpeg",
+        "size": len(photo.data),
+        "sha256": photo.sha256,
+    }
+    assert manifest["clinical"]["summary"] == case.summary
+    assert manifest["clinical"]["case_id"] == manifest["case_id"]
+
+
+def test_photos_are_stored_and_text_is_deflated() -> None:
+    files = {"notes.txt": b"texte " * 500, "scan.png": b"\x89PNG....", "x.jpg": b"\xff\xd8..."}
+    data = pack_files("b-3", files, DOCTOR, [EXPERT])
+    infos = entries(data)
+    assert infos["manifest.json"].compress_type == zipfile.ZIP_DEFLATED
+    assert infos["notes.txt"].compress_type == zipfile.ZIP_DEFLATED
+    assert infos["scan.png"].compress_type == zipfile.ZIP_STORED
+    assert infos["x.jpg"].compress_type == zipfile.ZIP_STORED
+    bundle = open_as(data)
+    assert dict(bundle.files) == files
+    assert bundle.case is None
+    assert [f.media_type for f in bundle.manifest.files] == [
+        "text/plain",
+        "image/png",
+        "image/jpeg",
+    ]
+
+
+def test_opinion_round_trip_names_the_request() -> None:
     opinion = Opinion(case_id="c-1", text="Avis : compression veineuse.")
-    data = pack_opinion("b-2", opinion, EXPERT, [DOCTOR, EXPERT])
-    bundle = unpack(
-        data, signer_fingerprint=EXPERT.fingerprint, reader_fingerprint=DOCTOR.fingerprint
-    )
+    data = pack_opinion("b-2", opinion, EXPERT, [DOCTOR, EXPERT], in_reply_to="b-1")
+    bundle = open_as(data, signer=EXPERT, reader=DOCTOR)
     assert bundle.opinion == opinion
+    assert bundle.manifest.kind == "opinion"
+    assert bundle.manifest.in_reply_to == "b-1"
+    assert bundle.manifest.case_id == "c-1"
+
+
+def test_a_receipt_carries_no_clinical_content() -> None:
+    data = pack_receipt("r-1", "b-1", "c-1", EXPERT, [DOCTOR, EXPERT], created=T0)
+    bundle = open_as(data, signer=EXPERT, reader=DOCTOR)
+    assert bundle.manifest.kind == "receipt"
+    assert bundle.manifest.in_reply_to == "b-1"
+    assert bundle.manifest.clinical is None
+    assert (bundle.case, bundle.opinion, dict(bundle.files)) == (None, None, {})
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        assert "clinical" not in json.loads(archive.read("manifest.json"))
+        assert archive.namelist() == ["manifest.json"]
+
+
+def test_a_receipt_with_clinical_content_is_refused() -> None:
+    data = pack_receipt("r-1", "b-1", "c-1", DOCTOR, [EXPERT])
+    assert code_of(rebuild(data, manifest=lambda m: m.update(clinical={"x": 1}))) == (
+        "malformed_bundle"
+    )
+
+
+@pytest.mark.parametrize(
+    "name", ["../evil.txt", "/etc/passwd", "a\\b.txt", "C:x", "a//b", "manifest.json"]
+)
+def test_packing_refuses_unsafe_names(name: str) -> None:
+    with pytest.raises(ValueError):  # noqa: PT011  # several distinct messages
+        pack_files("b-1", {name: b"x"}, DOCTOR, [EXPERT])
+
+
+# --- what unpack refuses ------------------------------------------------------------------
 
 
 def test_signer_must_be_the_named_sender() -> None:
@@ -70,32 +215,138 @@ def test_a_forwarded_bundle_is_refused() -> None:
     assert caught.value.code == "not_addressed_to_you"
 
 
+@pytest.mark.parametrize("version", [2, "1", "passavant-bundle/1", None, True])
+def test_unknown_format_is_unsupported(version: object) -> None:
+    data = rebuild(pack_files("b-1", {"a.txt": b"a"}, DOCTOR, [EXPERT]),
+                   manifest=lambda m: m.update(format=version))  # fmt: skip
+    with pytest.raises(UnsupportedFormat) as caught:
+        open_as(data)
+    assert caught.value.code == "unsupported_format"
+
+
 def test_a_swapped_photo_is_detected() -> None:
     data = pack_case("b-1", a_case(), DOCTOR, [EXPERT, DOCTOR])
-    source = zipfile.ZipFile(io.BytesIO(data))
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as target:
-        for info in source.infolist():
-            body = source.read(info)
-            target.writestr(
-                info.filename, body[::-1] if info.filename.startswith("photos/") else body
-            )
-    with pytest.raises(BundleError) as caught:
-        unpack(
-            out.getvalue(),
-            signer_fingerprint=DOCTOR.fingerprint,
-            reader_fingerprint=EXPERT.fingerprint,
+
+    def reverse_photos(files: dict[str, bytes]) -> None:
+        for name in files:
+            files[name] = files[name][::-1]
+
+    assert code_of(rebuild(data, files=reverse_photos)) == "malformed_bundle"
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda f: f.update({"a.txt": b"A"}),  # same size, other bytes
+        lambda f: f.update({"a.txt": b"aa"}),  # other size
+        lambda f: f.pop("a.txt"),  # missing file
+        lambda f: f.update({"extra.txt": b"x"}),  # unlisted file
+    ],
+    ids=["hash", "size", "missing", "extra"],
+)
+def test_file_mismatches_are_malformed(edit: Callable[[dict[str, bytes]], None]) -> None:
+    data = pack_files("b-1", {"a.txt": b"a", "b.txt": b"b"}, DOCTOR, [EXPERT])
+    with pytest.raises(MalformedBundle):
+        open_as(rebuild(data, files=edit))
+
+
+def test_a_size_lie_in_the_manifest_is_malformed() -> None:
+    data = pack_files("b-1", {"a.txt": b"abc"}, DOCTOR, [EXPERT])
+    assert code_of(rebuild(data, manifest=lambda m: m["files"][0].update(size=2))) == (
+        "malformed_bundle"
+    )
+
+
+@pytest.mark.parametrize("name", ["../../.bashrc", "/tmp/x", "photos/../../x", "a\\..\\b", "d/"])
+def test_path_traversal_is_malformed(name: str) -> None:
+    data = pack_files("b-1", {"a.txt": b"a"}, DOCTOR, [EXPERT])
+
+    def add(files: dict[str, bytes]) -> None:
+        files[name] = b"x"
+
+    def list_it(manifest: dict[str, Any]) -> None:
+        manifest["files"].append(
+            {"name": name, "media_type": "text/plain", "size": 1, "sha256": "0" * 64}
         )
-    assert caught.value.code == "malformed_bundle"
+
+    assert code_of(rebuild(data, manifest=list_it, files=add)) == "malformed_bundle"
+
+
+def test_a_symlink_entry_is_malformed() -> None:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("manifest.json", "{}")
+        info = zipfile.ZipInfo("link")
+        info.external_attr = 0o120777 << 16
+        archive.writestr(info, "/etc/passwd")
+    assert code_of(out.getvalue()) == "malformed_bundle"
+
+
+def test_duplicate_entries_are_malformed() -> None:
+    data = pack_files("b-1", {"a.txt": b"a"}, DOCTOR, [EXPERT])
+    out = io.BytesIO(data)
+    with (
+        pytest.warns(UserWarning, match="Duplicate name"),
+        zipfile.ZipFile(out, "a") as archive,
+    ):
+        archive.writestr("a.txt", b"b")
+    assert code_of(out.getvalue()) == "malformed_bundle"
+
+
+def test_a_zip_bomb_is_refused_before_inflating() -> None:
+    data = pack_files("b-1", {"zeros.bin": bytes(8 * 1024 * 1024)}, DOCTOR, [EXPERT])
+    assert len(data) < 64 * 1024  # 8 MiB of zeros deflate to a few kilobytes
+    assert code_of(data, max_size=1024 * 1024) == "malformed_bundle"
+    assert len(open_as(data).files["zeros.bin"]) == 8 * 1024 * 1024
+
+
+def test_a_lying_size_header_cannot_inflate_more() -> None:
+    data = bytearray(pack_files("b-1", {"zeros.bin": bytes(1024 * 1024)}, DOCTOR, [EXPERT]))
+    # Central directory entry of zeros.bin: claim 10 bytes uncompressed instead of 1 MiB.
+    at = data.index(b"PK\x01\x02", data.index(b"PK\x01\x02") + 4)
+    struct.pack_into("<I", data, at + 24, 10)
+    assert code_of(bytes(data)) == "malformed_bundle"
+
+
+@pytest.mark.parametrize("fraction", [0.0, 0.1, 0.3, 0.5, 0.7, 0.9, 0.999])
+def test_corrupt_compressed_data_is_malformed(fraction: float) -> None:
+    """A flip in the deflated bytes is refused, or (in padding bits) changes nothing."""
+    original = bytes(range(256)) * 40
+    data = bytearray(pack_files("b-1", {"a.txt": original}, DOCTOR, [EXPERT]))
+    info = entries(bytes(data))["a.txt"]
+    start = info.header_offset + 30 + len("a.txt")  # a.txt's deflated bytes
+    data[start + int(fraction * info.compress_size)] ^= 0xFF
+    try:
+        bundle = open_as(bytes(data))
+    except MalformedBundle:
+        return
+    assert bundle.files["a.txt"] == original
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda m: m.pop("sender"),
+        lambda m: m.update(kind="letter"),
+        lambda m: m.update(recipients=[]),
+        lambda m: m.update(recipients=["AB" * 32]),
+        lambda m: m.update(recipients=["bb" * 32, "bb" * 32]),
+        lambda m: m.update(bundle_id="../x"),
+        lambda m: m.update(created="yesterday"),
+        lambda m: m.update(surprise=1),
+        lambda m: m["files"][0].update(size=-1),
+        lambda m: m["files"][0].update(media_type="not a type"),
+        lambda m: m.update(addressees=[{**m["sender"], "fingerprint": "ee" * 32}]),
+    ],
+)
+def test_manifest_schema_violations_are_malformed(edit: Callable[[dict[str, Any]], None]) -> None:
+    data = pack_files("b-1", {"a.txt": b"a"}, DOCTOR, [EXPERT])
+    assert code_of(rebuild(data, manifest=edit)) == "malformed_bundle"
 
 
 @pytest.mark.parametrize("garbage", [b"", b"PK\x03\x04 nope", b"{}"])
 def test_garbage_is_malformed(garbage: bytes) -> None:
-    with pytest.raises(BundleError) as caught:
-        unpack(
-            garbage, signer_fingerprint=DOCTOR.fingerprint, reader_fingerprint=EXPERT.fingerprint
-        )
-    assert caught.value.code == "malformed_bundle"
+    assert code_of(garbage) == "malformed_bundle"
 
 
 def test_incomplete_case_lists_every_problem() -> None:
@@ -110,3 +361,39 @@ def test_incomplete_case_lists_every_problem() -> None:
         "missing_question",
     }
     a_case().check()  # a complete case passes
+
+
+# --- replay -------------------------------------------------------------------------------
+
+
+def test_the_registry_says_when_a_bundle_comes_back(tmp_path: Path) -> None:
+    registry = OpenedRegistry(tmp_path / "passavant.sqlite")
+    registry.check("b-1")  # never seen: nothing to say
+    registry.record("b-1", EXPERT.fingerprint, now=T0)
+    with pytest.raises(AlreadyOpened) as caught:
+        registry.check("b-1")
+    assert caught.value.code == "already_opened"
+    again = OpenedRegistry(tmp_path / "passavant.sqlite")  # it survives a restart
+    assert again.opened_at("b-1") == T0
+    assert again.opened_at("b-2") is None
+    with pytest.raises(AlreadyOpened):
+        again.record("b-1", EXPERT.fingerprint)
+
+
+def test_only_one_of_two_racing_openings_is_first(tmp_path: Path) -> None:
+    registry = OpenedRegistry(tmp_path / "passavant.sqlite")
+    outcomes: list[str] = []
+
+    def open_it() -> None:
+        try:
+            registry.record("b-1", EXPERT.fingerprint)
+            outcomes.append("first")
+        except AlreadyOpened:
+            outcomes.append("again")
+
+    threads = [threading.Thread(target=open_it) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(outcomes) == ["again", "again", "again", "first"]

@@ -3,7 +3,9 @@
 Layout of the demo directory::
 
     DEMO/
-      ca/        the demo certificate authority (ca.pem; its key, for the demo only)
+      ca/        the demo certificate authority (ca.pem, and ca.key under the demo passphrase)
+                 and the unit's archive identity (archive-usmp.p12: in real life, in the
+                 unit's safe, never on the workstation)
       platform/  the reference platform's data, and its TLS certificate
       unit/      the prison health unit's workstation: a doctor and a secretary
       hospital/  the hospital's workstation: a dermatologist
@@ -24,7 +26,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 
 from cases.profile import IdentityInfo, Profile
-from crypto import pki
+from crypto import pkcs12, pki
 from outbox.spool import atomic_write
 from refplatform import accounts
 
@@ -76,6 +78,7 @@ def set_up(root: Path, platform_url: str = "https://127.0.0.1:0") -> DemoLayout:
     ca_cert, ca_key = pki.create_ca("Passavant Démo — Autorité de certification")
     ca_pem = pki.cert_to_pem(ca_cert)
     (layout.ca / "ca.pem").write_bytes(ca_pem)
+    pki.save_private_key(layout.ca / "ca.key", ca_key, DEMO_PASSPHRASE.encode())
     server_key = pki.new_private_key()
     server_cert = pki.issue_server_certificate(
         ca_cert, ca_key, server_key.public_key(), hosts=["127.0.0.1", "localhost"]
@@ -123,6 +126,23 @@ def set_up(root: Path, platform_url: str = "https://127.0.0.1:0") -> DemoLayout:
                 specialty=info.specialty,
                 certificate_pem=pki.cert_to_pem(cert).decode("ascii"),
             )
+    archive_key = pki.new_private_key()
+    archive_cert = pki.issue_person_certificate(
+        ca_cert,
+        ca_key,
+        archive_key.public_key(),
+        common_name="Archive USMP démo",
+        role="unit",
+        organization=UNIT_ORG,
+        can_decrypt=True,
+    )
+    atomic_write(
+        layout.ca / "archive-usmp.p12",
+        pkcs12.export_pkcs12(
+            archive_key, archive_cert, [ca_cert], DEMO_PASSPHRASE.encode(), "archive-usmp"
+        ),
+    )
+    profiles["unit"].set_archive_certificate(archive_cert)
     log.info("demo set up in %s", root)
     return layout
 

@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import rsa
 
+from cases.trust import TrustStore
 from crypto import pki
 from outbox.platform import PlatformConfig
 from outbox.spool import atomic_write  # its temp file comes from mkstemp: mode 0600
@@ -58,7 +58,7 @@ class UnlockedIdentity:
 
     info: IdentityInfo
     certificate: x509.Certificate
-    key: rsa.RSAPrivateKey
+    key: pki.PrivateKey
 
     @property
     def fingerprint(self) -> str:
@@ -109,7 +109,7 @@ class Profile:
         self,
         info: IdentityInfo,
         certificate: x509.Certificate,
-        key: rsa.RSAPrivateKey,
+        key: pki.PrivateKey,
         passphrase: bytes,
     ) -> None:
         if info.role not in ROLES:
@@ -156,8 +156,32 @@ class Profile:
     def ca_file(self) -> Path:
         return self.root / "trust" / "ca.pem"
 
+    def trust_store(self) -> TrustStore:
+        return TrustStore(self.root / "trust")
+
     def trust_roots(self) -> list[x509.Certificate]:
-        return x509.load_pem_x509_certificates(self.ca_file.read_bytes())
+        """Every trust anchor: the profile's CAs and pinned certificates (``cases.trust``)."""
+        return list(self.trust_store().anchors())
+
+    def crls(self) -> list[x509.CertificateRevocationList]:
+        return list(self.trust_store().crls())
+
+    @property
+    def archive_file(self) -> Path:
+        return self.root / "trust" / "archive.pem"
+
+    def archive_certificate(self) -> x509.Certificate | None:
+        """The unit's archive certificate: every request is also sealed to it, so that the
+        unit can reread its own cases when the doctor who sent them has left. Its private key
+        is kept away from the workstation (in the unit's safe), never in this profile."""
+        try:
+            return pki.load_cert_pem(self.archive_file.read_bytes())
+        except FileNotFoundError:
+            return None
+
+    def set_archive_certificate(self, certificate: x509.Certificate) -> None:
+        pki.validate_certificate(certificate, self.trust_roots(), purpose="encrypt")
+        atomic_write(self.archive_file, pki.cert_to_pem(certificate))
 
     def platform_config(self) -> PlatformConfig:
         try:
@@ -187,7 +211,7 @@ class Profile:
         info = self.identity(identity_id)
         folder = self.root / "identities" / identity_id
         cert = pki.load_cert_pem((folder / "cert.pem").read_bytes())
-        key = pki.load_private_key(folder / "key.pem", passphrase)
+        key = pki.load_private_key(folder / "key.pem", passphrase, kind="any")
         return UnlockedIdentity(info, cert, key)
 
     def path(self, name: str) -> Path:

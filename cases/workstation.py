@@ -4,9 +4,15 @@ This is the Qt-free service the three workspaces drive. Everything here may bloc
 disk, network), so the GUI calls it from worker threads only.
 
 The path of a case: :meth:`Workstation.send_case` validates it, packs it (:mod:`cases.bundle`),
-signs and encrypts it for the specialist *and* the sending doctor (so the doctor can read it
-again), keeps that ciphertext in ``archive/`` and enqueues it in the outbox. The reply comes
-back through the inbox and is matched to its case by ``case_id``.
+signs and encrypts it for the specialist, the sending doctor (so the doctor can read it again)
+and the unit's archive certificate (so the unit can reread it after the doctor left), keeps
+that ciphertext in ``archive/`` and enqueues it in the outbox. The reply comes back through the
+inbox and is matched to its case by ``case_id``.
+
+Receipts: when a specialist's workstation first opens a request, it answers with a signed
+``receipt`` bundle (no clinical content); when the doctor's workstation opens that receipt, the
+request's outbox job becomes ``acknowledged``. Security events go to the profile's audit
+journal (:mod:`crypto.audit`): ids and fingerprints, never content.
 """
 
 from __future__ import annotations
@@ -20,11 +26,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from cases.bundle import Bundle, Party, pack_case, pack_opinion, unpack
-from cases.errors import BundleError, CaseError
+from cases.bundle import (
+    Bundle,
+    OpenedRegistry,
+    Party,
+    pack_case,
+    pack_opinion,
+    pack_receipt,
+    unpack,
+)
+from cases.errors import BundleError, CaseError, MalformedBundle
 from cases.model import Case, Opinion, new_id
 from cases.profile import Profile, UnlockedIdentity
-from crypto import cms, pki
+from crypto import audit, cms, pki
 from crypto.errors import CryptoError
 from outbox.inbox import Inbox
 from outbox.platform import DirectoryEntry, PlatformClient
@@ -39,7 +53,13 @@ CREATE TABLE IF NOT EXISTS archive (
     identity_id TEXT NOT NULL,
     kind        TEXT NOT NULL,
     created_at  TEXT NOT NULL
-)
+);
+CREATE TABLE IF NOT EXISTS receipts (
+    bundle_id   TEXT PRIMARY KEY,
+    receipt_id  TEXT NOT NULL,
+    identity_id TEXT NOT NULL,
+    created_at  TEXT NOT NULL
+);
 """
 
 
@@ -88,7 +108,8 @@ class Workstation:
         self.client = client
         self._lock = threading.Lock()
         with self._db() as db:
-            db.execute(_SCHEMA)
+            db.executescript(_SCHEMA)
+        self.opened = OpenedRegistry(profile.db_path)
 
     # --- directory ----------------------------------------------------------------------
     def refresh_directory(self) -> list[DirectoryEntry]:
@@ -113,10 +134,15 @@ class Workstation:
         """Seal ``case`` for ``to`` and ``me``, archive and enqueue it; return the bundle id."""
         case.check()
         recipient_cert = self._recipient_certificate(to)
+        certificates = [recipient_cert, me.certificate]
+        archive = self.profile.archive_certificate()
+        if archive is not None:
+            certificates.append(archive)
         bundle_id = new_id()
         recipients = [_party_of_entry(to, recipient_cert), _party_of_me(me)]
+        recipients += [Party.of_certificate(cert) for cert in certificates[2:]]
         plain = pack_case(bundle_id, case, _party_of_me(me), recipients)
-        return self._seal_and_queue(me, bundle_id, "case", plain, to, recipient_cert)
+        return self._seal_and_queue(me, bundle_id, "case", plain, to, certificates)
 
     def send_opinion(self, me: UnlockedIdentity, thread: CaseThread, text: str) -> str:
         """Answer a received case: the opinion goes to the case's sender (and to ``me``)."""
@@ -131,12 +157,17 @@ class Workstation:
             raise BundleError("unknown_recipient", "the directory certificate is not the sender's")
         bundle_id = new_id()
         recipients = [sender, _party_of_me(me)]
-        plain = pack_opinion(bundle_id, opinion, _party_of_me(me), recipients)
-        return self._seal_and_queue(me, bundle_id, "opinion", plain, to, recipient_cert)
+        plain = pack_opinion(
+            bundle_id, opinion, _party_of_me(me), recipients, in_reply_to=thread.case.bundle_id
+        )
+        certificates = [recipient_cert, me.certificate]
+        return self._seal_and_queue(me, bundle_id, "opinion", plain, to, certificates)
 
     def _recipient_certificate(self, to: DirectoryEntry) -> pki.x509.Certificate:
         cert = pki.load_cert_pem(to.certificate_pem.encode("ascii"))
-        pki.validate_certificate(cert, self.profile.trust_roots(), purpose="encrypt")
+        pki.validate_certificate(
+            cert, self.profile.trust_roots(), purpose="encrypt", crls=self.profile.crls()
+        )
         return cert
 
     def _seal_and_queue(
@@ -146,18 +177,95 @@ class Workstation:
         kind: str,
         plain: bytes,
         to: DirectoryEntry,
-        recipient_cert: pki.x509.Certificate,
+        certificates: list[pki.x509.Certificate],
+        *,
+        keep: bool = True,
     ) -> str:
-        sealed = cms.seal(plain, me.certificate, me.key, [recipient_cert, me.certificate])
-        atomic_write(self.profile.path("archive") / f"{bundle_id}.cms", sealed)
-        with self._db() as db:
-            db.execute(
-                "INSERT INTO archive VALUES (?, ?, ?, datetime('now'))",
-                (bundle_id, me.info.id, kind),
-            )
+        sealed = cms.seal(plain, me.certificate, me.key, certificates)
+        if keep:
+            atomic_write(self.profile.path("archive") / f"{bundle_id}.cms", sealed)
+            with self._db() as db:
+                db.execute(
+                    "INSERT INTO archive VALUES (?, ?, ?, datetime('now'))",
+                    (bundle_id, me.info.id, kind),
+                )
         self.outbox.enqueue(bundle_id, to.id, to.display_name, kind, sealed)
+        self.audit(
+            "bundle_sealed",
+            me,
+            bundle_id=bundle_id,
+            kind=kind,
+            recipient=to.id,
+            recipients=[pki.fingerprint(c) for c in certificates],
+            size=len(sealed),
+        )
         log.info("sealed %s %s for %s", kind, bundle_id, to.id)
         return bundle_id
+
+    # --- receipts -----------------------------------------------------------------------
+    def _send_receipt(self, me: UnlockedIdentity, request: Opened) -> None:
+        """Acknowledge a request ``me`` received, once: a signed receipt back to its sender."""
+        with self._db() as db:
+            done = db.execute(
+                "SELECT 1 FROM receipts WHERE bundle_id = ?", (request.bundle_id,)
+            ).fetchone()
+        if done:
+            return
+        sender = request.sender
+        to = next((e for e in self.directory() if e.id == sender.mailbox), None)
+        if to is None:
+            log.info("receipt for %s waits for the directory", request.bundle_id)
+            return
+        cert = self._recipient_certificate(to)
+        if pki.fingerprint(cert) != sender.fingerprint:
+            log.warning("receipt for %s: the directory has another certificate", request.bundle_id)
+            return
+        receipt_id = new_id()
+        plain = pack_receipt(
+            receipt_id,
+            request.bundle_id,
+            request.bundle.manifest.case_id,
+            _party_of_me(me),
+            [sender, _party_of_me(me)],
+        )
+        self._seal_and_queue(me, receipt_id, "receipt", plain, to, [cert], keep=False)
+        with self._db() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO receipts VALUES (?, ?, ?, datetime('now'))",
+                (request.bundle_id, receipt_id, me.info.id),
+            )
+
+    def _take_receipt(self, me: UnlockedIdentity, receipt: Opened, mine: dict[str, Opened]) -> None:
+        """A receipt for one of ``me``'s bundles: its job becomes acknowledged."""
+        acknowledged = receipt.bundle.manifest.in_reply_to
+        request = mine.get(acknowledged or "")
+        if request is None:
+            return
+        if receipt.sender.fingerprint not in request.bundle.manifest.recipient_fingerprints:
+            log.warning("receipt %s comes from someone the request was not for", receipt.bundle_id)
+            return
+        job = self.outbox.get(request.bundle_id)
+        if job is None or job.state == "acknowledged":
+            return
+        self.outbox.acknowledge(
+            request.bundle_id, receipt.bundle_id, recipient_id=receipt.sender.mailbox
+        )
+        self.audit(
+            "receipt_received",
+            me,
+            bundle_id=request.bundle_id,
+            receipt_id=receipt.bundle_id,
+            sender=receipt.sender.fingerprint,
+        )
+
+    # --- audit --------------------------------------------------------------------------
+    def audit(self, event: str, me: UnlockedIdentity, **details: object) -> None:
+        """Append a security event to the journal; a journal failure is logged, not raised:
+        it must not keep a doctor from sending a case."""
+        try:
+            audit.append(self.profile.audit_path, event, actor=me.info.id, details=details)
+        except (OSError, ValueError, audit.AuditError):
+            log.exception("cannot write the audit event %s", event)
 
     # --- reading ------------------------------------------------------------------------
     def threads(self, me: UnlockedIdentity) -> tuple[list[CaseThread], list[Unreadable]]:
@@ -166,10 +274,28 @@ class Workstation:
         unreadable: list[Unreadable] = []
         for bundle_id, data in self._readable_by(me):
             try:
-                opened.append(self.open(me, data))
+                item = self.open(me, data)
+                if item.bundle_id != bundle_id:
+                    # The signed id differs from the one it was delivered under: an old bundle
+                    # replayed under a new platform id, or a mix-up. Never shown.
+                    raise MalformedBundle("the bundle was delivered under another id")
             except (CryptoError, CaseError) as exc:
                 log.warning("cannot open bundle %s: %s", bundle_id, exc.code)
                 unreadable.append(Unreadable(bundle_id, exc.code, str(exc)))
+                continue
+            opened.append(item)
+            if item.sender.fingerprint != me.fingerprint:
+                self._first_opening(me, item)
+        mine = {o.bundle_id: o for o in opened if o.sender.fingerprint == me.fingerprint}
+        for o in opened:
+            kind = o.bundle.manifest.kind
+            try:
+                if kind == "request" and o.sender.fingerprint != me.fingerprint:
+                    self._send_receipt(me, o)
+                elif kind == "receipt":
+                    self._take_receipt(me, o, mine)
+            except (CryptoError, CaseError, OSError, ValueError, KeyError) as exc:
+                log.warning("receipt handling for %s failed: %r", o.bundle_id, exc)
         threads = {
             o.bundle.case.case_id: CaseThread(o, job=self.outbox.get(o.bundle_id))
             for o in opened
@@ -187,9 +313,30 @@ class Workstation:
             t.opinions.sort(key=lambda o: o.bundle.opinion.created_at)  # type: ignore[union-attr]
         return ordered, unreadable
 
+    def _first_opening(self, me: UnlockedIdentity, item: Opened) -> None:
+        if self.opened.opened_at(item.bundle_id) is not None:
+            return
+        try:
+            self.opened.record(item.bundle_id, me.fingerprint)
+        except BundleError:
+            return  # recorded meanwhile by another thread
+        self.audit(
+            "bundle_opened",
+            me,
+            bundle_id=item.bundle_id,
+            kind=item.bundle.manifest.kind,
+            sender=item.sender.fingerprint,
+        )
+
     def open(self, me: UnlockedIdentity, sealed: bytes) -> Opened:
         """Decrypt, verify and parse one bundle for ``me``."""
-        verified = cms.open_sealed(sealed, me.certificate, me.key, self.profile.trust_roots())
+        verified = cms.open_sealed(
+            sealed,
+            me.certificate,
+            me.key,
+            self.profile.trust_roots(),
+            crls=self.profile.crls(),
+        )
         bundle = unpack(
             verified.content,
             signer_fingerprint=pki.fingerprint(verified.signer),
@@ -222,8 +369,8 @@ class Workstation:
 
 
 def _party_of_me(me: UnlockedIdentity) -> Party:
-    return Party(me.info.id, me.info.display_name, me.fingerprint)
+    return Party.of_certificate(me.certificate, me.info.id)
 
 
 def _party_of_entry(entry: DirectoryEntry, cert: pki.x509.Certificate) -> Party:
-    return Party(entry.id, entry.display_name, pki.fingerprint(cert))
+    return Party.of_certificate(cert, entry.id)

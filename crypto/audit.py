@@ -73,6 +73,7 @@ EVENTS = frozenset(
 DETAIL_KEYS = frozenset(
     {
         "bundle_id",
+        "receipt_id",
         "case_id",
         "in_reply_to",
         "kind",

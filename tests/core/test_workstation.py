@@ -14,12 +14,12 @@ import pytest
 import resources
 from app.demo import DEMO_PASSPHRASE
 from app.session import Session
-from cases.bundle import pack_case
+from cases.bundle import pack_case, unpack
 from cases.errors import BundleError, InvalidCase
-from cases.model import Case
+from cases.model import Case, new_id
 from cases.photos import import_photo
 from cases.profile import Profile, UnlockedIdentity
-from crypto import cms
+from crypto import audit, cms, pkcs12, pki
 from crypto.errors import InvalidRecipient, NotARecipient
 from tests.support.demo import DemoEnv
 
@@ -84,7 +84,91 @@ def test_round_trip_without_qt(sessions: tuple[Session, Session], demo_env: Demo
     assert unreadable == []
     assert [o.bundle.opinion.text for o in threads[0].opinions] == ["Psoriasis en plaques."]  # type: ignore[union-attr]
     assert threads[0].job is not None
-    assert threads[0].job.state == "delivered"
+    assert threads[0].job.state in ("delivered", "acknowledged")
+
+
+def test_the_specialists_receipt_acknowledges_the_request(
+    sessions: tuple[Session, Session], demo_env: DemoEnv
+) -> None:
+    unit, hospital = sessions
+    doctor = unlock(demo_env.layout.unit, "dr-bernard")
+    expert = unlock(demo_env.layout.hospital, "pr-dubois")
+    to = next(e for e in unit.workstation.refresh_directory() if e.id == "pr-dubois")
+    bundle_id = unit.workstation.send_case(doctor, a_case(), to)
+    unit.sender.wake()
+    wait_for(lambda: hospital.inbox.items("pr-dubois"))
+    hospital.workstation.refresh_directory()
+    hospital.workstation.threads(expert)  # the first opening sends the receipt
+    receipts = [j for j in hospital.outbox.jobs() if j.kind == "receipt"]
+    assert [(j.recipient_id, j.state) for j in receipts] in (
+        [("dr-bernard", "pending")],
+        [("dr-bernard", "sending")],
+        [("dr-bernard", "delivered")],
+    )
+    hospital.workstation.threads(expert)  # opening again sends no second receipt
+    assert len([j for j in hospital.outbox.jobs() if j.kind == "receipt"]) == 1
+    hospital.sender.wake()
+    wait_for(lambda: unit.inbox.items("dr-bernard"))
+
+    threads, unreadable = unit.workstation.threads(doctor)
+    assert unreadable == []
+    assert [t.case.bundle_id for t in threads] == [bundle_id]  # a receipt is not a case
+    assert unit.outbox.get(bundle_id).state == "acknowledged"  # type: ignore[union-attr]
+
+    unit_journal = audit.verify(Profile(demo_env.layout.unit).audit_path)
+    hospital_journal = audit.verify(Profile(demo_env.layout.hospital).audit_path)
+    assert unit_journal.ok
+    assert hospital_journal.ok
+    unit_events = [e.event for e in audit.read(Profile(demo_env.layout.unit).audit_path)]
+    hospital_events = [e.event for e in audit.read(Profile(demo_env.layout.hospital).audit_path)]
+    assert unit_events.count("bundle_sealed") == 1
+    assert "receipt_received" in unit_events
+    assert hospital_events.count("bundle_opened") == 1
+    for journal in (Profile(demo_env.layout.unit).audit_path, hospital.profile.audit_path):
+        text = journal.read_text("utf-8")
+        assert "Psoriasis" not in text
+        assert "érythémateuse" not in text
+        assert "P-1" not in text
+
+
+def test_a_request_is_sealed_to_the_unit_archive_too(
+    sessions: tuple[Session, Session], demo_env: DemoEnv
+) -> None:
+    unit, _hospital = sessions
+    doctor = unlock(demo_env.layout.unit, "dr-bernard")
+    to = next(e for e in unit.workstation.refresh_directory() if e.id == "pr-dubois")
+    bundle_id = unit.workstation.send_case(doctor, a_case(), to)
+    sealed = (demo_env.layout.unit / "archive" / f"{bundle_id}.cms").read_bytes()
+    key, cert, _chain = pkcs12.import_pkcs12(
+        (demo_env.layout.ca / "archive-usmp.p12").read_bytes(), DEMO_PASSPHRASE.encode()
+    )
+    verified = cms.open_sealed(sealed, cert, key, Profile(demo_env.layout.unit).trust_roots())
+    bundle = unpack(
+        verified.content,
+        signer_fingerprint=doctor.fingerprint,
+        reader_fingerprint=pki.fingerprint(cert),
+    )
+    assert bundle.case is not None
+    assert bundle.case.question == "Psoriasis ?"
+    assert pki.fingerprint(cert) in bundle.manifest.recipient_fingerprints
+
+
+def test_a_bundle_replayed_under_another_id_is_refused(
+    sessions: tuple[Session, Session], demo_env: DemoEnv
+) -> None:
+    unit, hospital = sessions
+    doctor = unlock(demo_env.layout.unit, "dr-bernard")
+    expert = unlock(demo_env.layout.hospital, "pr-dubois")
+    to = next(e for e in unit.workstation.refresh_directory() if e.id == "pr-dubois")
+    bundle_id = unit.workstation.send_case(doctor, a_case(), to)
+    sealed = (demo_env.layout.unit / "archive" / f"{bundle_id}.cms").read_bytes()
+    replay_id = new_id()
+    unit.outbox.enqueue(replay_id, "pr-dubois", "Pr Marc Dubois", "case", sealed)
+    unit.sender.wake()
+    wait_for(lambda: len(hospital.inbox.items("pr-dubois")) == 2)
+    threads, unreadable = hospital.workstation.threads(expert)
+    assert [t.case.bundle_id for t in threads] == [bundle_id]
+    assert [(u.bundle_id, u.code) for u in unreadable] == [(replay_id, "malformed_bundle")]
 
 
 def test_incomplete_case_is_not_queued(

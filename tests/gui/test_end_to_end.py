@@ -134,7 +134,7 @@ def test_doctor_sends_specialist_answers_doctor_reads(
     assert isinstance(secretary, SecretaryWorkspace)
     qtbot.waitUntil(lambda: secretary.model.rowCount() == 1, timeout=WAIT)
     text = visible_text(secretary)
-    assert "Remis" in text
+    assert "Accusé de réception reçu" in text  # the specialist's signed receipt came back
     assert "Pr Marc Dubois" in text
     for clinical in (PATIENT, SUMMARY, QUESTION, OPINION, "Paracétamol"):
         assert clinical not in text

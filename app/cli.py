@@ -83,8 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # Administrator commands print one plain line on failure: the log stays quiet on
+    # stderr unless -v. The app, the demo and the platform log their progress.
+    quiet = getattr(args, "handler", None) is not None
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
+        level=logging.DEBUG if args.verbose else logging.WARNING if quiet else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     if args.command == "platform":

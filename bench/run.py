@@ -15,9 +15,9 @@ import sys
 import time
 from collections.abc import Sequence
 
-from bench import outbox, parse_quick, resume, seal
+from bench import capture, outbox, parse_quick, resume, seal
 
-BENCHMARKS = (seal.run, resume.run, outbox.run)
+BENCHMARKS = (seal.run, resume.run, outbox.run, capture.run)
 """Each takes ``quick`` and prints its own table."""
 
 

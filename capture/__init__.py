@@ -1,6 +1,24 @@
-"""The capture station (camera, marker-based scale, face redaction): not built yet.
+"""The capture engine: camera and file sources, preparation, quality gate, face anonymisation.
 
-Reserved for the capture-station issue. Like the rest of the core it must never import Qt;
-``tests/core/test_architecture.py`` already guards it. Today photos enter through
-``cases.photos.import_photo`` (files chosen or dropped by the doctor).
+Qt-free, like the rest of the core (``tests/core/test_architecture.py`` guards it); the Qt
+capture screen is built on this API. Everything stays in memory: no photo is written to
+disk by the engine.
+
+The path of a photo:
+
+1. **Source** — :mod:`capture.sources`: a live :class:`~capture.sources.CameraSource` (or a
+   :class:`~capture.sources.VideoFileSource` standing in for it) read by a
+   :class:`~capture.sources.FrameGrabber` on a background thread, which the preview polls
+   for the latest frame; files from :func:`capture.loading.load_image` (also exported by
+   ``capture.sources``), possibly found by a :class:`~capture.sources.WatchedFolder`.
+2. **Quality gate** — :func:`capture.quality.assess`: sharpness and exposure flags.
+3. **Faces** — :func:`capture.faces.propose_regions` proposes the areas to blur as
+   :class:`capture.regions.Regions`; the doctor edits them (rectangles, brush strokes) and
+   confirms.
+4. **Preparation** — :func:`capture.prepare.prepare`: upright, capped, sRGB, regions blurred
+   irreversibly, baseline JPEG without metadata, neutral name, and a report of what was done.
+5. **Kept photo** — :class:`capture.photo.KeptPhoto` in a :class:`capture.photo.Strip`, with
+   body site, note, measures (``capture.measure``) and vector annotations.
+
+Errors are :class:`capture.errors.CaptureError` with stable codes.
 """

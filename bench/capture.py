@@ -1,0 +1,246 @@
+"""Capture benchmark: the live preview with face detection, and preparing a 24 MP photo.
+
+Figures (see ``bench/README.md``):
+
+* ``preview``: a 1920×1080 Motion-JPEG video (synthetic skin scene with a face) read by
+  ``capture.sources.FrameGrabber`` over ``VideoFileSource(realtime=False)``, with face
+  detection on every 5th frame on the grabber's analysis thread, as the capture screen
+  would run it. Ours is the rate of frames the grabber delivers; the peer is the raw decode
+  rate of the same video (a bare ``cv2.VideoCapture.read`` loop). ``ratio`` is ours / peer
+  (1 means detection costs the preview nothing).
+* ``preview paced``: the same at the video's own 30 fps (``realtime=True``), polled by a
+  60 Hz consumer as the Qt preview polls: distinct frames shown per second, against 30.
+* ``prepare 24 MP``: ``load_image`` + ``propose_regions`` + ``prepare`` of a 6000×4000
+  JPEG (EXIF orientation 6, GPS, XMP…; one face): decode, orient, cap to 3000 px, detect,
+  blur, strip, encode. The floor is a plain Pillow decode and re-encode of the same file at
+  quality 92, full size. ``ratio`` is ours / floor. The goal is 400 ms. Also: the same in
+  CPU time (steadier on a shared machine), the same with the preview's lighter detector
+  settings, and one run split into its stages.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import cv2
+from PIL import Image
+
+from bench import fmt_ratio, median_seconds, parse_quick, print_table
+from capture.faces import FaceDetector, detect_faces, propose_regions
+from capture.loading import load_image
+from capture.prepare import prepare
+from capture.sources import Frame, FrameGrabber, VideoFileSource
+from tests.support import scenes
+
+GOAL_MS = 400.0
+EVERY = 5
+
+
+def make_video(path: Path, count: int) -> Path:
+    """``count`` frames of 1920×1080 panning over a skin scene with a face, at 30 fps."""
+    big = scenes.with_face(
+        scenes.skin_scene(1920 + count * 6, 1080, seed=5), scenes.frontal_face(420), 700, 300
+    )
+    frames = (big[:, i * 6 : i * 6 + 1920].copy() for i in range(count))
+    return scenes.write_video(path, frames, 30.0)
+
+
+def raw_decode_fps(video: Path, seconds: float) -> float:
+    """The peer: frames per second of a bare ``VideoCapture.read`` loop, looping the file."""
+    capture = cv2.VideoCapture(str(video))
+    frames, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        ok, _ = capture.read()
+        if not ok:
+            capture.release()
+            capture = cv2.VideoCapture(str(video))
+            continue
+        frames += 1
+    elapsed = time.perf_counter() - started
+    capture.release()
+    return frames / elapsed
+
+
+def grabber_fps(video: Path, seconds: float) -> tuple[float, float, float]:
+    """Ours, unpaced: frames delivered per second, analyses per second, median analysis ms."""
+    durations: list[float] = []
+    detectors: list[FaceDetector] = []
+
+    def analyse(frame: Frame) -> int:
+        if not detectors:  # made on the analysis thread, which is the only one to use it
+            detectors.append(FaceDetector.for_preview())
+        started = time.perf_counter()
+        found = len(detectors[0].detect(frame.image))
+        durations.append(time.perf_counter() - started)
+        return found
+
+    grabber: FrameGrabber[int] = FrameGrabber(
+        VideoFileSource(video, realtime=False), analyse=analyse, analyse_every=EVERY
+    )
+    with grabber:
+        while grabber.frames == 0 and grabber.running:
+            time.sleep(0.01)
+        first, started = grabber.frames, time.perf_counter()
+        analysed = grabber.analysed
+        time.sleep(seconds)
+        frames = grabber.frames - first
+        analyses = grabber.analysed - analysed
+        elapsed = time.perf_counter() - started
+        result = grabber.latest_analysis()
+    if grabber.error is not None:
+        raise RuntimeError(f"the grabber failed: {grabber.error}")
+    assert result is not None, "no frame was analysed"
+    assert result[1] == 1, "the face in the video was not detected"
+    return frames / elapsed, analyses / elapsed, 1000 * statistics.median(durations)
+
+
+def paced_display_fps(video: Path, seconds: float) -> float:
+    """Distinct frames a 60 Hz poller sees per second from a paced (30 fps) grabber."""
+    grabber: FrameGrabber[int] = FrameGrabber(
+        VideoFileSource(video, realtime=True),
+        analyse=lambda f: len(detect_faces(f.image)),
+        analyse_every=EVERY,
+    )
+    with grabber:
+        while grabber.latest() is None and grabber.running:
+            time.sleep(0.01)
+        shown, last, started = 0, -1, time.perf_counter()
+        while time.perf_counter() - started < seconds:
+            frame = grabber.latest()
+            if frame is not None and frame.index != last:
+                shown, last = shown + 1, frame.index
+            time.sleep(1 / 60)
+        elapsed = time.perf_counter() - started
+    return shown / elapsed
+
+
+def photo_24mp() -> bytes:
+    """A 6000×4000 JPEG stored sideways, with a face and identifying metadata."""
+    upright = scenes.with_face(
+        scenes.skin_scene(6000, 4000, seed=3), scenes.frontal_face(1200), 4200, 600
+    )
+    stored = cv2.rotate(upright, cv2.ROTATE_90_COUNTERCLOCKWISE)
+    return scenes.jpeg_with_metadata(stored, orientation=6)
+
+
+def ours(data: bytes, detector: FaceDetector | None = None) -> int:
+    """The whole preparation; returns the number of faces blurred."""
+    loaded = load_image(data, max_long_edge=3000)
+    regions = propose_regions(loaded, detector=detector)
+    regions.confirm()
+    return prepare(loaded, regions=regions).report.regions_blurred
+
+
+def floor(data: bytes) -> bytes:
+    """Pillow alone: decode and re-encode at quality 92 (no orientation, cap or blur)."""
+    with Image.open(io.BytesIO(data)) as img:
+        img.load()
+        out = io.BytesIO()
+        img.save(out, "JPEG", quality=92)
+    return out.getvalue()
+
+
+def stages(data: bytes) -> str:
+    """One run split into its stages, in milliseconds."""
+    marks = [time.perf_counter()]
+    loaded = load_image(data, max_long_edge=3000)
+    marks.append(time.perf_counter())
+    loaded.pixels(3000)
+    marks.append(time.perf_counter())
+    regions = propose_regions(loaded)
+    regions.confirm()
+    marks.append(time.perf_counter())
+    prepare(loaded, regions=regions)
+    marks.append(time.perf_counter())
+    names = ("decode", "orient+cap", "detect", "blur+encode")
+    spans = (1000 * (b - a) for a, b in itertools.pairwise(marks))
+    return ", ".join(f"{name} {ms:.0f}" for name, ms in zip(names, spans, strict=True))
+
+
+def median_cpu_seconds(action: Callable[[], object], repeat: int) -> float:
+    """Like :func:`bench.median_seconds`, in CPU time of this process (all its threads): on a
+    shared machine it moves much less than the wall time."""
+    times = []
+    for _ in range(repeat):
+        started = time.process_time()
+        action()
+        times.append(time.process_time() - started)
+    return statistics.median(times)
+
+
+def run(quick: bool) -> None:
+    """Runs the benchmark and prints its table."""
+    seconds = 2.0 if quick else 5.0
+    repeat = 2 if quick else 5
+    with tempfile.TemporaryDirectory(prefix="passavant-bench-capture-") as tmp:
+        video = make_video(Path(tmp) / "preview.avi", 60)
+        peer_fps = raw_decode_fps(video, seconds)
+        our_fps, analyses, detect_ms = grabber_fps(video, seconds)
+        shown = paced_display_fps(video, seconds)
+    data = photo_24mp()
+    assert ours(data) == 1, "the face in the 24 MP photo was not blurred"
+    ours_s = median_seconds(lambda: ours(data), repeat)
+    floor_s = median_seconds(lambda: floor(data), repeat)
+    ours_cpu = median_cpu_seconds(lambda: ours(data), repeat)
+    floor_cpu = median_cpu_seconds(lambda: floor(data), repeat)
+    light = FaceDetector.for_preview()
+    assert ours(data, light) == 1, "the light detector missed the face"
+    light_s = median_seconds(lambda: ours(data, light), repeat)
+    verdict = "met" if ours_s * 1000 <= GOAL_MS else "NOT met"
+    rows = [
+        [
+            "preview 1080p",
+            f"ours {our_fps:.1f} fps",
+            f"raw decode {peer_fps:.1f} fps",
+            f"ratio {fmt_ratio(our_fps, peer_fps)}",
+            f"faces every {EVERY}th: {analyses:.1f}/s, {detect_ms:.0f} ms each",
+        ],
+        [
+            "preview paced",
+            f"shown {shown:.1f} fps",
+            "video 30.0 fps",
+            f"ratio {fmt_ratio(shown, 30.0)}",
+            "polled at 60 Hz",
+        ],
+        [
+            "prepare 24 MP",
+            f"ours {ours_s * 1000:.0f} ms",
+            f"Pillow floor {floor_s * 1000:.0f} ms",
+            f"ratio {fmt_ratio(ours_s, floor_s)}",
+            f"goal {GOAL_MS:.0f} ms {verdict}",
+        ],
+        [
+            "  CPU time",
+            f"ours {ours_cpu * 1000:.0f} ms",
+            f"Pillow floor {floor_cpu * 1000:.0f} ms",
+            f"ratio {fmt_ratio(ours_cpu, floor_cpu)}",
+            "both cores summed",
+        ],
+        [
+            "  light detector",
+            f"ours {light_s * 1000:.0f} ms",
+            f"Pillow floor {floor_s * 1000:.0f} ms",
+            f"ratio {fmt_ratio(light_s, floor_s)}",
+            "FaceDetector.for_preview() settings",
+        ],
+        ["  one run", stages(data)],
+    ]
+    title = f"capture: preview and preparation, median of {repeat} runs (ratio = ours / peer)"
+    print_table(title, rows)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m bench.capture [--quick]``."""
+    run(parse_quick(argv, "The capture engine's preview rate and photo preparation time."))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

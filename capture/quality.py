@@ -1,0 +1,87 @@
+"""The quality gate: is this frame sharp enough and well exposed enough to be diagnostic?
+
+Measured on a grey copy resized to :data:`ANALYSIS_EDGE` pixels on its long side, so that
+figures do not depend on the camera's resolution:
+
+- ``sharpness``: variance of the Laplacian (the classic focus measure). A sharp textured
+  skin scene scores in the hundreds, the same scene out of focus in single figures.
+- ``highlights`` / ``shadows``: fraction of pixels clipped white (≥ 250) or black (≤ 5).
+- ``brightness``: mean grey level, 0–255.
+
+Thresholds were tuned on the synthetic scenes of ``tests/support/scenes.py`` (a sharp
+textured skin-and-wound scene, the same blurred with a gaussian of sigma 3 and more, blown
+out, and dimmed); they flag, they never refuse: the doctor decides.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from capture.regions import Image
+
+ANALYSIS_EDGE = 1024
+
+BLURRY = "blurry"
+OVEREXPOSED = "overexposed"
+UNDEREXPOSED = "underexposed"
+
+SHARPNESS_MIN = 40.0
+"""Below this Laplacian variance, the frame is flagged ``blurry``."""
+CLIPPED_MAX = 0.05
+"""More than this fraction of clipped pixels flags over- or underexposure."""
+BRIGHTNESS_MAX = 215.0
+"""A mean grey level above this flags ``overexposed`` even without much clipping."""
+BRIGHTNESS_MIN = 45.0
+"""A mean grey level below this flags ``underexposed`` even without much clipping."""
+
+
+@dataclass(frozen=True)
+class Quality:
+    """What :func:`assess` measured, and the flags it raised (empty when all is well)."""
+
+    sharpness: float
+    highlights: float
+    shadows: float
+    brightness: float
+    flags: frozenset[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.flags
+
+
+def analysis_copy(frame: Image, *, order: str = "bgr") -> Image:
+    """The grey copy the measures are taken on: long side :data:`ANALYSIS_EDGE`, or the
+    frame's own size if smaller (upscaling would invent softness)."""
+    height, width = frame.shape[:2]
+    scale = ANALYSIS_EDGE / max(width, height)
+    small = frame
+    if scale < 1.0:
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        small = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+    if small.ndim == 2 or order == "gray":
+        return small
+    return cv2.cvtColor(small, cv2.COLOR_BGR2GRAY if order == "bgr" else cv2.COLOR_RGB2GRAY)
+
+
+def assess(frame: Image, *, order: str = "bgr") -> Quality:
+    """Measures sharpness and exposure of ``frame`` (``order``: ``bgr``, ``rgb``, ``gray``)."""
+    gray = analysis_copy(frame, order=order)
+    sharpness = float(cv2.Laplacian(gray, cv2.CV_64F).var())
+    histogram = np.bincount(gray.ravel(), minlength=256)
+    total = float(gray.size)
+    highlights = float(histogram[250:].sum()) / total
+    shadows = float(histogram[:6].sum()) / total
+    brightness = float(gray.mean())
+    flags: set[str] = set()
+    if highlights > CLIPPED_MAX or brightness > BRIGHTNESS_MAX:
+        flags.add(OVEREXPOSED)
+    if shadows > CLIPPED_MAX or brightness < BRIGHTNESS_MIN:
+        flags.add(UNDEREXPOSED)
+    # A blown-out or black frame has no detail left to judge: do not also call it blurry.
+    if sharpness < SHARPNESS_MIN and not flags:
+        flags.add(BLURRY)
+    return Quality(sharpness, highlights, shadows, brightness, frozenset(flags))

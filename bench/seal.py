@@ -1,22 +1,29 @@
-"""Seal benchmark: ``crypto.cms`` against ``openssl cms`` on 3 MiB and 30 MiB payloads.
+"""Seal benchmark: ``crypto.cms`` against ``openssl cms`` on a case of four photos.
 
-Figures (each the median of 5 runs, 2 with ``--quick``):
+The payload is a case of four 12-megapixel photos: four random blobs of 6,250,000 bytes
+(the size of such a JPEG at quality 92; the cipher does not care what the bytes are) and a
+small manifest, 25 MB in all. It is signed by the doctor and sealed to three recipients
+(the specialist, the doctor, and the unit's archive), once with RSA-3072 identities and once
+with EC P-256 identities. Figures (each time the median of 5 runs, 2 with ``--quick``):
 
-* ``seal N MiB``: sign (RSASSA-PSS, RSA-3072) then encrypt (AES-256-GCM, RSA-OAEP) for two
-  recipients. Ours is ``crypto.cms.seal`` on an in-memory buffer; the peer is
+* ``seal``: ours is ``crypto.cms.seal`` on an in-memory buffer; the peer is
   ``openssl cms -sign | openssl cms -encrypt`` between files in a temporary directory, so its
   time includes two process start-ups and the file writes. ``ratio`` is ours / openssl:
-  below 1 means we are faster.
-* ``open N MiB``: ``crypto.cms.open_sealed`` (decrypt, verify the signature and the signer's
-  certificate) against ``openssl cms -decrypt | openssl cms -verify``, each on its own output.
-* ``seal RSS N MiB``: how much the peak resident memory grows while sealing, as a multiple of
-  the payload. Ours is measured in a fresh child process (peak after the seal minus peak
-  before it, payload and keys already loaded); openssl's is the larger of its two processes'
-  peaks minus the same on an empty payload. ``ratio`` is ours / openssl.
+  below 1 means we are faster. Goal: 0.50 or less.
+* ``open``: ``crypto.cms.open_sealed`` (decrypt, verify the signature and the signer's
+  certificate) against ``openssl cms -decrypt | openssl cms -verify``, each on its own output,
+  as the specialist.
+* ``seal memory`` / ``open memory``: how much the peak resident memory grows during the
+  call, as a multiple of the payload, the input being already in memory: the peak minus the
+  baseline of the interpreter with its imports, keys and input. Ours is measured in a fresh
+  interpreter (``VmHWM`` after the call minus before it); openssl's is the larger peak of the
+  two processes of its pipeline (GNU ``time -f %M``) minus the same on an empty payload.
+  Goal: ours 3.00 x the payload or less.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import shutil
@@ -29,33 +36,48 @@ from typing import NamedTuple
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
-from bench import MIB, fmt_ratio, median_seconds, parse_quick, print_table
+from bench import fmt_ratio, median_seconds, parse_quick, print_table
 from crypto import cms, pki
 
-SIZES_MIB = (3, 30)
+PHOTOS = 4
+PHOTO_BYTES = 6_250_000
+"""One 12-megapixel photo as a JPEG at quality 92 (4000 x 3000 pixels, about 4 bits/pixel)."""
+
+TIME_GOAL = 0.50
+"""Our seal and open times as a fraction of openssl's, at most."""
+
+MEMORY_GOAL = 3.0
+"""Our peak memory growth as a multiple of the payload, at most."""
+
 ROOT = Path(__file__).resolve().parents[1]
-_OAEP = ["-keyopt", "rsa_padding_mode:oaep", "-keyopt", "rsa_oaep_md:sha256"]
-_Identity = tuple[x509.Certificate, rsa.RSAPrivateKey]
+PEOPLE = (("doctor", "doctor"), ("specialist", "specialist"), ("unit", "unit"))
+KIND_LABELS = {"rsa": "RSA-3072", "ec": "EC P-256"}
+_KEYOPTS = {
+    "rsa": ["-keyopt", "rsa_padding_mode:oaep", "-keyopt", "rsa_oaep_md:sha256"],
+    "ec": ["-keyopt", "ecdh_kdf_md:sha256"],
+}
+_Identity = tuple[x509.Certificate, pki.PrivateKey]
 
 
 class Pki(NamedTuple):
-    """A CA, a doctor who signs and two specialists who receive; PEM files in ``folder``."""
+    """A CA, a doctor who signs, and the three recipients; PEM files in ``folder``."""
 
     folder: Path
+    kind: pki.KeyKind
     ca: x509.Certificate
-    signer: _Identity
-    recipients: list[_Identity]
+    people: dict[str, _Identity]
 
 
-def make_pki(folder: Path) -> Pki:
-    """Creates the :class:`Pki` (RSA-3072 keys: about a second)."""
-    ca_cert, ca_key = pki.create_ca("Passavant Bench CA")
+def make_pki(folder: Path, kind: pki.KeyKind) -> Pki:
+    """Creates the :class:`Pki` with keys of ``kind`` (RSA-3072: about two seconds)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    ca_cert, ca_key = pki.create_ca("Passavant Bench CA", kind=kind)
     people: dict[str, _Identity] = {}
-    for name, role in (("doctor", "doctor"), ("spec-a", "specialist"), ("spec-b", "specialist")):
-        key = pki.new_private_key()
+    for name, role in PEOPLE:
+        key = pki.new_private_key(kind)
         cert = pki.issue_person_certificate(
             ca_cert,
             ca_key,
@@ -70,7 +92,14 @@ def make_pki(folder: Path) -> Pki:
         pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
         (folder / f"{name}.key").write_bytes(pem)
     (folder / "ca.pem").write_bytes(pki.cert_to_pem(ca_cert))
-    return Pki(folder, ca_cert, people["doctor"], [people["spec-a"], people["spec-b"]])
+    return Pki(folder, kind, ca_cert, people)
+
+
+def case_payload() -> bytes:
+    """Four photo-sized random blobs and a manifest naming them, joined (about 25 MB)."""
+    photos = [os.urandom(PHOTO_BYTES) for _ in range(PHOTOS)]
+    manifest = json.dumps({f"photo-{i + 1}.jpg": len(p) for i, p in enumerate(photos)})
+    return b"".join([manifest.encode(), *photos])
 
 
 def _pipeline(first: list[str], second: list[str], log: Path) -> None:
@@ -84,8 +113,8 @@ def _pipeline(first: list[str], second: list[str], log: Path) -> None:
         tail = subprocess.Popen(second, stdin=head.stdout, stderr=err)
         assert head.stdout is not None
         head.stdout.close()  # so that head gets SIGPIPE rather than blocking if tail dies
-        tail.wait()
-        head.wait()
+        tail.wait(timeout=300)
+        head.wait(timeout=300)
     if head.returncode or tail.returncode:
         raise RuntimeError(log.read_text(errors="replace").strip())
 
@@ -98,50 +127,51 @@ class OpenSsl:
     carries over through ``fork`` and ``exec``.
     """
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, kind: pki.KeyKind) -> None:
         self.folder = folder
+        self.kind = kind
         self.exe = shutil.which("openssl")
         self.gnu_time = shutil.which("time")
 
-    def seal(self, source: Path, sealed: Path, *, rss: bool = False) -> int | None:
-        """Signs and encrypts ``source`` into ``sealed`` (DER); with ``rss``, returns the
-        larger peak RSS of the two processes in KiB (``None`` without GNU ``time``)."""
-        f, exe = self.folder, str(self.exe)
-        sign = [exe, "cms", "-sign", "-binary", "-nodetach", "-md", "sha256", "-in", str(source)]
-        sign += ["-signer", str(f / "doctor.pem"), "-inkey", str(f / "doctor.key")]
-        sign += ["-outform", "DER"]
-        encrypt = [exe, "cms", "-encrypt", "-binary", "-aes-256-gcm", "-outform", "DER"]
-        for name in ("spec-a", "spec-b"):  # -keyopt applies to the -recip before it
-            encrypt += ["-recip", str(f / f"{name}.pem"), *_OAEP]
-        encrypt += ["-out", str(sealed)]
+    def _run(self, first: list[str], second: list[str], rss: bool) -> int | None:
+        """Runs the pipeline; with ``rss``, returns the larger peak RSS of its two
+        processes in KiB (``None`` without GNU ``time``)."""
         if not rss:
-            _pipeline(sign, encrypt, f / "err")
+            _pipeline(first, second, self.folder / "err")
             return None
         if self.gnu_time is None:
             return None
-        peaks = [f / "sign.rss", f / "encrypt.rss"]
-        sign, encrypt = (
+        peaks = [self.folder / "first.rss", self.folder / "second.rss"]
+        first, second = (
             [self.gnu_time, "-f", "%M", "-o", str(out), *command]
-            for out, command in zip(peaks, (sign, encrypt), strict=True)
+            for out, command in zip(peaks, (first, second), strict=True)
         )
-        _pipeline(sign, encrypt, f / "err")
+        _pipeline(first, second, self.folder / "err")
         return max(int(out.read_text().split()[-1]) for out in peaks)
 
-    def open(self, sealed: Path, plain: Path) -> None:
-        """Decrypts (as ``spec-b``) and verifies ``sealed`` into ``plain``."""
+    def seal(self, source: Path, sealed: Path, *, rss: bool = False) -> int | None:
+        """Signs (as the doctor) and encrypts ``source`` to the three people into
+        ``sealed`` (DER)."""
+        f, exe = self.folder, str(self.exe)
+        sign = [exe, "cms", "-sign", "-binary", "-nodetach", "-md", "sha256", "-in", str(source)]
+        sign += ["-signer", str(f / "doctor.pem"), "-inkey", str(f / "doctor.key")]
+        if self.kind == "rsa":
+            sign += ["-keyopt", "rsa_padding_mode:pss"]  # like ours
+        sign += ["-outform", "DER"]
+        encrypt = [exe, "cms", "-encrypt", "-binary", "-aes-256-gcm", "-outform", "DER"]
+        for name, _role in PEOPLE:  # -keyopt applies to the -recip before it
+            encrypt += ["-recip", str(f / f"{name}.pem"), *_KEYOPTS[self.kind]]
+        encrypt += ["-out", str(sealed)]
+        return self._run(sign, encrypt, rss)
+
+    def open(self, sealed: Path, plain: Path, *, rss: bool = False) -> int | None:
+        """Decrypts (as the specialist) and verifies ``sealed`` into ``plain``."""
         f, exe = self.folder, str(self.exe)
         decrypt = [exe, "cms", "-decrypt", "-binary", "-inform", "DER", "-in", str(sealed)]
-        decrypt += ["-recip", str(f / "spec-b.pem"), "-inkey", str(f / "spec-b.key")]
+        decrypt += ["-recip", str(f / "specialist.pem"), "-inkey", str(f / "specialist.key")]
         verify = [exe, "cms", "-verify", "-binary", "-inform", "DER"]
         verify += ["-CAfile", str(f / "ca.pem"), "-out", str(plain)]
-        _pipeline([*decrypt, "-outform", "DER"], verify, f / "err")
-
-
-def _ours_rss_growth(folder: Path, size: int) -> int:
-    """Peak RSS growth of ``cms.seal`` in a fresh interpreter, in bytes."""
-    command = [sys.executable, "-m", "bench.seal", "--rss-child", str(folder), str(size)]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, check=True, text=True)
-    return int(done.stdout.split()[-1]) * 1024
+        return self._run([*decrypt, "-outform", "DER"], verify, rss)
 
 
 def _peak_kib() -> int:
@@ -154,50 +184,86 @@ def _peak_kib() -> int:
     return int(status.split("VmHWM:")[1].split()[0])
 
 
-def _rss_child(folder: Path, size: int) -> None:
-    """In the child: seal ``size`` random bytes and print the peak RSS growth in KiB."""
+def _ours_growth(folder: Path, mode: str, size: int) -> float:
+    """Peak RSS growth of our ``mode`` (seal or open) in a fresh interpreter, as a multiple
+    of the payload size."""
+    command = [sys.executable, "-m", "bench.seal", "--rss-child", str(folder), mode, str(size)]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, check=True, text=True)
+    return int(done.stdout.split()[-1]) * 1024 / size
+
+
+def _rss_child(folder: Path, mode: str, size: int) -> None:
+    """In the child: seal ``size`` random bytes, or open ``folder/sealed-ours.der``; print
+    the peak RSS growth in KiB."""
 
     def load(name: str) -> _Identity:
         cert = x509.load_pem_x509_certificate((folder / f"{name}.pem").read_bytes())
         key = serialization.load_pem_private_key((folder / f"{name}.key").read_bytes(), None)
-        assert isinstance(key, rsa.RSAPrivateKey)
+        assert isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey)
         return cert, key
 
-    (cert, key), recipients = load("doctor"), [load("spec-a")[0], load("spec-b")[0]]
-    cms.seal(b"warm-up: imports and lazy tables", cert, key, recipients)
-    payload = os.urandom(size)
-    before = _peak_kib()
-    sealed = cms.seal(payload, cert, key, recipients)
-    after = _peak_kib()
-    assert len(sealed) > size
+    ca = x509.load_pem_x509_certificate((folder / "ca.pem").read_bytes())
+    doctor, reader = load("doctor"), load("specialist")
+    recipients = [load(name)[0] for name, _role in PEOPLE]
+    warm_up = cms.seal(b"warm-up: imports and lazy tables", *doctor, recipients)
+    cms.open_sealed(warm_up, *reader, [ca])
+    if mode == "seal":
+        payload = os.urandom(size)
+        before = _peak_kib()
+        sealed = cms.seal(payload, *doctor, recipients)
+        after = _peak_kib()
+        assert len(sealed) > size
+    else:
+        sealed = (folder / "sealed-ours.der").read_bytes()
+        before = _peak_kib()
+        opened = cms.open_sealed(sealed, *reader, [ca])
+        after = _peak_kib()
+        assert len(opened.content) == size
     print(after - before)
 
 
-def _row(label: str, ours: float, peer: float | None, spec: str) -> list[str]:
-    shown = "n/a" if peer is None else spec.format(peer)
+def _goal(value: float | None, limit: float) -> str:
+    if value is None:
+        return "goal n/a"
+    return f"goal <= {limit:.2f} {'met' if value <= limit else 'MISSED'}"
+
+
+def _time_row(label: str, ours: float, peer: float | None) -> list[str]:
+    ratio = None if peer is None or peer <= 0 else ours / peer
     return [
         label,
-        "ours " + spec.format(ours),
-        "openssl " + shown,
+        f"ours {ours:.3f} s",
+        "openssl n/a" if peer is None else f"openssl {peer:.3f} s",
         f"ratio {fmt_ratio(ours, peer)}",
+        _goal(ratio, TIME_GOAL),
     ]
 
 
-def _measure(size_mib: int, world: Pki, repeat: int) -> list[list[str]]:
-    """The three rows of one payload size."""
-    folder, ca, signer, recipients = world
-    payload = os.urandom(size_mib * MIB)
-    certs = [cert for cert, _ in recipients]
-    reader = recipients[1]
-    sealed_ours = cms.seal(payload, *signer, certs)
+def _memory_row(label: str, ours: float, peer: float | None) -> list[str]:
+    return [
+        label,
+        f"ours {ours:.2f} x payload",
+        "openssl n/a" if peer is None else f"openssl {peer:.2f} x payload",
+        f"ratio {fmt_ratio(ours, peer)}",
+        _goal(ours, MEMORY_GOAL),
+    ]
+
+
+def _measure(world: Pki, payload: bytes, repeat: int) -> list[list[str]]:
+    """The four rows of one kind of identity."""
+    folder, kind, ca, people = world
+    doctor, reader = people["doctor"], people["specialist"]
+    certs = [people[name][0] for name, _role in PEOPLE]
+    sealed_ours = cms.seal(payload, *doctor, certs)
     assert cms.open_sealed(sealed_ours, *reader, [ca]).content == payload
+    (folder / "sealed-ours.der").write_bytes(sealed_ours)
     ours = {
-        "seal": median_seconds(lambda: cms.seal(payload, *signer, certs), repeat),
+        "seal": median_seconds(lambda: cms.seal(payload, *doctor, certs), repeat),
         "open": median_seconds(lambda: cms.open_sealed(sealed_ours, *reader, [ca]), repeat),
     }
     theirs: dict[str, float | None] = {"seal": None, "open": None}
-    rss_peer: float | None = None
-    peer = OpenSsl(folder)
+    memory_peer: dict[str, float | None] = {"seal": None, "open": None}
+    peer = OpenSsl(folder, kind)
     if peer.exe is not None:
         source, sealed, plain = folder / "in", folder / "sealed.der", folder / "out"
         source.write_bytes(payload)
@@ -206,31 +272,46 @@ def _measure(size_mib: int, world: Pki, repeat: int) -> list[list[str]]:
         assert plain.read_bytes() == payload
         interop = cms.open_sealed(sealed.read_bytes(), *reader, [ca])
         assert interop.content == payload, "crypto.cms cannot open what openssl sealed"
-        (folder / "empty").write_bytes(b"")
-        baseline = peer.seal(folder / "empty", folder / "empty.der", rss=True)
+        peer.open(folder / "sealed-ours.der", plain)
+        assert plain.read_bytes() == payload, "openssl cannot open what crypto.cms sealed"
+        empty, empty_sealed = folder / "empty", folder / "empty.der"
+        empty.write_bytes(b"")
+        baseline = peer.seal(empty, empty_sealed, rss=True)
         peak = peer.seal(source, sealed, rss=True)
         if peak is not None and baseline is not None:
-            rss_peer = (peak - baseline) * 1024 / len(payload)
-    rss_ours = _ours_rss_growth(folder, len(payload)) / len(payload)
+            memory_peer["seal"] = (peak - baseline) * 1024 / len(payload)
+        baseline = peer.open(empty_sealed, plain, rss=True)
+        peak = peer.open(sealed, plain, rss=True)
+        if peak is not None and baseline is not None:
+            memory_peer["open"] = (peak - baseline) * 1024 / len(payload)
+        for path in (source, sealed, plain):
+            path.unlink()
+    memory_ours = {mode: _ours_growth(folder, mode, len(payload)) for mode in ("seal", "open")}
+    label = KIND_LABELS[kind]
     return [
-        _row(f"seal {size_mib:>2} MiB", ours["seal"], theirs["seal"], "{:.3f} s"),
-        _row(f"open {size_mib:>2} MiB", ours["open"], theirs["open"], "{:.3f} s"),
-        _row(f"seal RSS {size_mib:>2} MiB", rss_ours, rss_peer, "{:.2f} x payload"),
+        _time_row(f"seal ({label})", ours["seal"], theirs["seal"]),
+        _time_row(f"open ({label})", ours["open"], theirs["open"]),
+        _memory_row(f"seal memory ({label})", memory_ours["seal"], memory_peer["seal"]),
+        _memory_row(f"open memory ({label})", memory_ours["open"], memory_peer["open"]),
     ]
 
 
 def run(quick: bool) -> None:
     """Runs the benchmark and prints its table."""
     repeat = 2 if quick else 5
+    payload = case_payload()
     with tempfile.TemporaryDirectory(prefix="passavant-bench-seal-") as tmp:
-        world = make_pki(Path(tmp))
         for tool, lost in (("openssl", "the peer"), ("time", "openssl's peak memory")):
             if shutil.which(tool) is None:
                 print(f"{tool} not found on PATH: {lost} is skipped (ratios n/a)")
         rows = []
-        for size_mib in SIZES_MIB:
-            rows += _measure(size_mib, world, repeat)
-    title = f"seal: RSA-3072, 2 recipients, median of {repeat} runs (ratio = ours / openssl)"
+        for kind in ("rsa", "ec"):
+            rows += _measure(make_pki(Path(tmp) / kind, kind), payload, repeat)
+    size_mb = len(payload) / 1e6
+    title = (
+        f"seal: a case of {PHOTOS} photos ({size_mb:.1f} MB), 3 recipients,"
+        f" median of {repeat} runs (ratio = ours / openssl)"
+    )
     print_table(title, rows)
 
 
@@ -238,7 +319,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``python -m bench.seal [--quick]``."""
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["--rss-child"]:
-        _rss_child(Path(args[1]), int(args[2]))
+        _rss_child(Path(args[1]), args[2], int(args[3]))
         return 0
     run(parse_quick(args, "Seal and open with crypto.cms against openssl cms."))
     return 0

@@ -1,7 +1,7 @@
 """Passavant's cryptography core (Qt-free): X.509 identities and CMS messages.
 
-Public modules: :mod:`crypto.pki` (CA, certificates, key files, validation),
-:mod:`crypto.cms` (sign, verify, encrypt, decrypt, seal, open_sealed) and
+Public modules: :mod:`crypto.pki` (CA, certificates and revocation lists, RSA and EC keys, key
+files, validation), :mod:`crypto.cms` (sign, verify, encrypt, decrypt, seal, open_sealed) and
 :mod:`crypto.errors` (exceptions with stable ``code`` attributes). Modules whose name starts
 with an underscore are internal.
 """

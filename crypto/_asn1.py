@@ -3,6 +3,9 @@
 * Registers the AES-GCM parameters type (RFC 5084 ``GCMParameters``): asn1crypto 1.5.1 maps
   the id-aes*-GCM OIDs to names but gives their parameters no type. The registration uses
   the same mechanism asn1crypto's own ``tsp`` and ``pdf`` modules use to extend ``cms``.
+* Registers, the same way, the ECDH key-agreement schemes of RFC 5753 / RFC 8418
+  (``dhSinglePass-stdDH-sha*kdf-scheme``, whose parameters are the key-wrap algorithm), and
+  declares ``ECC-CMS-SharedInfo``, the KDF input of RFC 5753 §7.2.
 * Converts between pyca certificates and asn1crypto structures.
 * Maps asn1crypto's parsing exceptions to :class:`~crypto.errors.MalformedMessage`.
 """
@@ -19,7 +22,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
 from crypto import _der
-from crypto._certinfo import extension
+from crypto._certinfo import extension, fully_parsed
 from crypto.errors import MalformedMessage
 
 
@@ -37,6 +40,35 @@ GCM_KEY_SIZES = {"aes128_gcm": 16, "aes192_gcm": 24, "aes256_gcm": 32}
 
 for _name in GCM_KEY_SIZES:
     algos.EncryptionAlgorithm._oid_specs.setdefault(_name, GcmParams)
+
+ECDH_SCHEMES = {
+    "1.3.132.1.11.0": "dh_single_pass_std_dh_sha224kdf",
+    "1.3.132.1.11.1": "dh_single_pass_std_dh_sha256kdf",
+    "1.3.132.1.11.2": "dh_single_pass_std_dh_sha384kdf",
+    "1.3.132.1.11.3": "dh_single_pass_std_dh_sha512kdf",
+    "1.3.133.16.840.63.0.2": "dh_single_pass_std_dh_sha1kdf",
+}
+"""The RFC 5753 ``dhSinglePass-stdDH-*kdf-scheme`` OIDs, by the names registered for them."""
+
+for _oid, _name in ECDH_SCHEMES.items():
+    cms.KeyEncryptionAlgorithmId._map.setdefault(_oid, _name)
+    cms.KeyEncryptionAlgorithmId._reverse_map.setdefault(_name, _oid)
+    cms.KeyEncryptionAlgorithm._oid_specs.setdefault(_name, cms.KeyEncryptionAlgorithm)
+
+WRAP_KEY_SIZES = {"aes128_wrap": 16, "aes192_wrap": 24, "aes256_wrap": 32}
+"""Key size in bytes of each AES key-wrap algorithm (RFC 3394), by asn1crypto name."""
+
+
+class EccCmsSharedInfo(core.Sequence):  # type: ignore[misc]  # asn1crypto is untyped
+    """``ECC-CMS-SharedInfo`` (RFC 5753 §7.2): the key-wrap algorithm, the optional user
+    keying material and the key-encryption key's length in bits (4 bytes, big-endian)."""
+
+    _fields = [  # noqa: RUF012  # asn1crypto's declaration style
+        ("key_info", cms.KeyEncryptionAlgorithm),
+        ("entity_u_info", core.OctetString, {"explicit": 0, "optional": True}),
+        ("supp_pub_info", core.OctetString, {"explicit": 2}),
+    ]
+
 
 _HASHES: dict[str, type[hashes.HashAlgorithm]] = {
     "sha256": hashes.SHA256,
@@ -72,20 +104,38 @@ def asn1_certificate(cert: x509.Certificate) -> Any:
 
 
 def pyca_certificate(value: Any) -> x509.Certificate:
-    """The pyca view of an asn1crypto certificate."""
-    return x509.load_der_x509_certificate(value.dump())
+    """The pyca view of an asn1crypto certificate.
+
+    Raises:
+        MalformedMessage: Its serial number is not positive (RFC 5280 §4.1.2.2), which pyca
+            only warns about today and will refuse, or its names or extensions do not parse.
+        ValueError: pyca cannot load it (callers parse inside :func:`parsing`).
+    """
+    if value["tbs_certificate"]["serial_number"].native <= 0:
+        raise MalformedMessage("a certificate's serial number is not positive")
+    try:
+        cert = x509.load_der_x509_certificate(value.dump())
+    except x509.InvalidVersion as exc:  # not a ValueError
+        raise MalformedMessage("a certificate has an invalid version") from exc
+    return fully_parsed(cert)
 
 
 def issuer_and_serial(cert: x509.Certificate) -> Any:
-    """``IssuerAndSerialNumber`` identifying ``cert`` (signer or recipient identifier)."""
-    asn1 = asn1_certificate(cert)
-    return cms.IssuerAndSerialNumber({"issuer": asn1.issuer, "serial_number": asn1.serial_number})
+    """``IssuerAndSerialNumber`` identifying ``cert`` (signer or recipient identifier).
+
+    Built from the certificate's own encodings of the two fields and parsed back, so that
+    asn1crypto never re-encodes the issuer's name (which costs milliseconds per name).
+    """
+    tbs = asn1_certificate(cert)["tbs_certificate"]
+    fields = [tbs["issuer"].dump(), tbs["serial_number"].dump()]
+    return cms.IssuerAndSerialNumber.load(b"".join(_der.wrap(_der.SEQUENCE, fields)))
 
 
 def identifies(identifier: Any, cert: x509.Certificate) -> bool:
-    """Whether a ``SignerIdentifier`` or ``RecipientIdentifier`` designates ``cert``.
+    """Whether a ``SignerIdentifier``, ``RecipientIdentifier`` or
+    ``KeyAgreeRecipientIdentifier`` designates ``cert``.
 
-    Both issuerAndSerialNumber and subjectKeyIdentifier forms are understood.
+    The issuerAndSerialNumber, subjectKeyIdentifier and rKeyId forms are understood.
     """
     if identifier.name == "issuer_and_serial_number":
         chosen = identifier.chosen
@@ -93,9 +143,12 @@ def identifies(identifier: Any, cert: x509.Certificate) -> bool:
             chosen["serial_number"].native == cert.serial_number
             and chosen["issuer"] == asn1_certificate(cert).issuer
         )
-    if identifier.name == "subject_key_identifier":
+    if identifier.name in ("subject_key_identifier", "r_key_id"):
+        chosen = identifier.chosen
+        if identifier.name == "r_key_id":
+            chosen = chosen["subject_key_identifier"]
         ski = extension(cert, x509.SubjectKeyIdentifier)
-        return ski is not None and bytes(identifier.chosen.native) == ski.digest
+        return ski is not None and bytes(chosen.native) == ski.digest
     return False
 
 

@@ -8,10 +8,12 @@ from __future__ import annotations
 from typing import TypeVar
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
+from crypto._keys import PrivateKey, supported_public_key
 from crypto.errors import MalformedMessage
 
 _E = TypeVar("_E", bound=x509.ExtensionType)
@@ -49,20 +51,28 @@ def display_name(cert: x509.Certificate) -> str:
 
 
 def can_decrypt(cert: x509.Certificate) -> bool:
-    """Whether cases may be encrypted to this certificate: keyEncipherment and an RSA key.
+    """Whether cases may be encrypted to this certificate: an RSA key with the
+    keyEncipherment key usage (RSA-OAEP key transport), or an EC key on an accepted curve
+    with keyAgreement (ECDH key agreement).
 
     This looks at the certificate alone; whether it is trusted is
     :func:`crypto.pki.validate_certificate`'s business.
     """
     usage = extension(cert, x509.KeyUsage)
-    return (
-        usage is not None
-        and usage.key_encipherment
-        and isinstance(cert.public_key(), rsa.RSAPublicKey)
-    )
+    if usage is None:
+        return False
+    try:
+        key = supported_public_key(cert.public_key())
+    except (ValueError, UnsupportedAlgorithm):  # a key pyca cannot load: not one of ours
+        return False
+    if isinstance(key, rsa.RSAPublicKey):
+        return usage.key_encipherment
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return usage.key_agreement
+    return False
 
 
-def check_key_pair(cert: x509.Certificate, key: rsa.RSAPrivateKey) -> None:
+def check_key_pair(cert: x509.Certificate, key: PrivateKey) -> None:
     """Raise ``ValueError`` when ``key`` is not the private key of ``cert``."""
     if cert.public_key() != key.public_key():
         raise ValueError("the private key does not belong to the certificate")
@@ -73,13 +83,28 @@ def cert_to_pem(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
+def fully_parsed(cert: x509.Certificate) -> x509.Certificate:
+    """``cert``, after parsing what pyca parses lazily (names, validity, extensions), so
+    that a damaged certificate is refused on loading rather than deep inside validation.
+
+    Raises:
+        MalformedMessage: One of them does not parse.
+    """
+    try:
+        _ = (cert.subject, cert.issuer, cert.not_valid_after_utc, cert.extensions)
+    except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType) as exc:
+        raise MalformedMessage("the certificate is malformed") from exc
+    return cert
+
+
 def load_cert_pem(data: bytes) -> x509.Certificate:
     """Load one PEM certificate.
 
     Raises:
-        MalformedMessage: ``data`` is not a PEM certificate.
+        MalformedMessage: ``data`` is not a PEM certificate, or a malformed one.
     """
     try:
-        return x509.load_pem_x509_certificate(data)
-    except ValueError as exc:
+        cert = x509.load_pem_x509_certificate(data)
+    except (ValueError, x509.InvalidVersion) as exc:
         raise MalformedMessage("not a PEM certificate") from exc
+    return fully_parsed(cert)

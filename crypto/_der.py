@@ -10,6 +10,12 @@ asn1crypto as a small ``bytes`` object.
 
 The reader accepts BER as well as DER (indefinite lengths, constructed OCTET STRINGs) because
 OpenSSL writes BER when streaming. It only supports the low tag numbers (< 31) that CMS uses.
+
+It tells a message that was cut short (:class:`~crypto.errors.TruncatedMessage`) from one
+that is otherwise malformed: the data is truncated when the *outermost* element, or an
+element of indefinite length that only the end of the data bounds, announces more than the
+data holds. An element that overruns a definite length around it is malformed instead: the
+enclosing length proves that the data is complete and the inner one wrong.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from crypto.errors import MalformedMessage
+from crypto.errors import MalformedMessage, TruncatedMessage
 
 INTEGER = 0x02
 OCTET_STRING = 0x04
@@ -27,6 +33,7 @@ SET = 0x31
 CONSTRUCTED = 0x20
 OCTET_STRING_TAGS = (OCTET_STRING, OCTET_STRING | CONSTRUCTED)  # DER form, BER segmented form
 _MAX_DEPTH = 32
+_MAX_LENGTH = 1 << 40  # no message is a terabyte long: such a length is corrupt, not cut
 
 Buffer = bytes | bytearray | memoryview
 
@@ -77,16 +84,32 @@ class Tlv:
         return bool(self.tag & CONSTRUCTED)
 
 
-def read(buf: memoryview, pos: int, limit: int, depth: int = 0) -> Tlv:
+def _overrun(open_ended: bool, what: str) -> MalformedMessage:
+    if open_ended:
+        return TruncatedMessage(f"the data ends inside {what}: it was cut short")
+    return MalformedMessage(f"{what} overruns the element around it")
+
+
+def read(buf: memoryview, pos: int, limit: int, depth: int = 0, *, open_ended: bool = False) -> Tlv:
     """Decode the element starting at ``buf[pos]``, which must end by ``limit``.
 
+    Args:
+        buf: The whole message.
+        pos: Where the element starts.
+        limit: Where it must end at the latest.
+        depth: Nesting depth so far (bounded).
+        open_ended: ``limit`` is the end of the data rather than an enclosing definite
+            length, so that running past it means the data was cut short.
+
     Raises:
-        MalformedMessage: Truncated or invalid encoding, or unsupported tag form.
+        TruncatedMessage: ``open_ended`` and the element runs past ``limit``.
+        MalformedMessage: Invalid encoding, unsupported tag form, or the element runs past
+            a ``limit`` that is not open-ended.
     """
     if depth > _MAX_DEPTH:
         raise MalformedMessage("encoding is nested too deeply")
     if pos + 2 > limit:
-        raise MalformedMessage("encoding is truncated")
+        raise _overrun(open_ended, "an element header")
     tag, first = buf[pos], buf[pos + 1]
     if tag & 0x1F == 0x1F:
         raise MalformedMessage("unsupported high tag number")
@@ -98,26 +121,101 @@ def read(buf: memoryview, pos: int, limit: int, depth: int = 0) -> Tlv:
         while True:
             if cursor + 2 <= limit and buf[cursor] == 0 and buf[cursor + 1] == 0:
                 return Tlv(tag, pos, start, cursor, cursor + 2)
-            cursor = read(buf, cursor, limit, depth + 1).stop
+            cursor = read(buf, cursor, limit, depth + 1, open_ended=open_ended).stop
     if first & 0x80:
         size = first & 0x7F
-        if size > 8 or start + size > limit:
+        if size > 8:
             raise MalformedMessage("invalid length encoding")
+        if start + size > limit:
+            raise _overrun(open_ended, "a length")
         length = int.from_bytes(buf[start : start + size], "big")
         start += size
+        if length > _MAX_LENGTH:
+            raise MalformedMessage("implausible length")
     else:
         length = first
     if start + length > limit:
-        raise MalformedMessage("encoding is truncated")
+        raise _overrun(open_ended, "an element")
     return Tlv(tag, pos, start, start + length, start + length)
 
 
 def read_whole(buf: memoryview, tag: int) -> Tlv:
-    """Decode the single element of type ``tag`` that must fill ``buf`` exactly."""
-    element = read(buf, 0, len(buf))
-    if element.tag != tag or element.stop != len(buf):
+    """Decode the single element of type ``tag`` that must fill ``buf`` exactly.
+
+    Raises:
+        TruncatedMessage: ``buf`` starts like such an element but ends before it does.
+        MalformedMessage: Anything else that is not exactly one such element.
+    """
+    if len(buf) == 0 or buf[0] != tag:
+        raise MalformedMessage("not a single element of the expected type")
+    try:
+        element = read(buf, 0, len(buf), open_ended=True)
+    except TruncatedMessage:
+        if not _cut_short(buf, 0, 0):
+            raise MalformedMessage(
+                "the data is shorter than it announces and inconsistent before its end:"
+                " damaged, not merely cut short"
+            ) from None
+        raise
+    if element.stop != len(buf):
         raise MalformedMessage("not a single element of the expected type")
     return element
+
+
+def _well_formed(buf: memoryview, element: Tlv, depth: int) -> bool:
+    """Whether every constructed element inside ``element`` is exactly filled by its
+    children (primitive contents are not looked into)."""
+    if not element.constructed:
+        return True
+    if depth > _MAX_DEPTH:
+        return False
+    try:
+        return all(_well_formed(buf, child, depth + 1) for child in children(buf, element))
+    except MalformedMessage:
+        return False
+
+
+def _cut_short(buf: memoryview, pos: int, depth: int) -> bool:
+    """Whether ``buf[pos:]`` is a well-formed beginning of an element that the end of the
+    data cuts: every complete element before the cut is well formed, and only the last one
+    at each level is incomplete. A deletion or insertion before the end usually breaks that,
+    unless it happened inside a primitive value (the ciphertext), which cannot be checked."""
+    size = len(buf)
+    if depth > _MAX_DEPTH or buf[pos] & 0x1F == 0x1F:
+        return False
+    if pos + 2 > size:
+        return True  # cut inside the header
+    tag, first = buf[pos], buf[pos + 1]
+    start, end = pos + 2, size
+    if first == 0x80:
+        if not tag & CONSTRUCTED:
+            return False
+    elif first & 0x80:
+        octet_count = first & 0x7F
+        if octet_count > 8:
+            return False
+        if start + octet_count > size:
+            return True  # cut inside the length
+        end = start + octet_count + int.from_bytes(buf[start : start + octet_count], "big")
+        start += octet_count
+    else:
+        end = start + first
+    if not tag & CONSTRUCTED:
+        return True  # cut inside a primitive value
+    cursor = start
+    while cursor < min(end, size):
+        if first == 0x80 and cursor + 2 <= size and buf[cursor] == 0 and buf[cursor + 1] == 0:
+            return False  # the element would have ended here, before the cut
+        try:
+            child = read(buf, cursor, size, depth + 1, open_ended=True)
+        except TruncatedMessage:
+            return _cut_short(buf, cursor, depth + 1)
+        except MalformedMessage:
+            return False
+        if child.stop > end or not _well_formed(buf, child, depth + 1):
+            return False
+        cursor = child.stop
+    return True
 
 
 def children(buf: memoryview, parent: Tlv) -> list[Tlv]:

@@ -1,5 +1,7 @@
 """CMS AuthEnvelopedData (RFC 5083): AES-GCM content encryption (RFC 5084) with the
-content-encryption key transported to each recipient with RSAES-OAEP (RFC 8017).
+content-encryption key carried to each recipient by RSAES-OAEP key transport for an RSA
+certificate (:mod:`crypto._ktri`) or by ECDH key agreement for an EC one (RFC 5753,
+:mod:`crypto._kari`).
 
 Re-exported by :mod:`crypto.cms`; import it from there. The content is handled as one
 in-memory buffer, encrypted and decrypted in 1 MiB steps so that only the output is a full
@@ -19,20 +21,13 @@ from asn1crypto import algos, cms, core
 from cryptography import x509
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from crypto import _der
-from crypto._asn1 import (
-    GCM_KEY_SIZES,
-    GcmParams,
-    content_info,
-    hash_named,
-    identifies,
-    issuer_and_serial,
-    parsing,
-)
+from crypto import _der, _kari, _ktri
+from crypto._asn1 import GCM_KEY_SIZES, GcmParams, content_info, identifies, parsing
 from crypto._certinfo import can_decrypt, check_key_pair, display_name
+from crypto._keys import PrivateKey, PublicKey, supported_public_key
 from crypto.errors import DecryptionFailed, InvalidRecipient, MalformedMessage, NotARecipient
 
 log = logging.getLogger(__name__)
@@ -40,34 +35,38 @@ log = logging.getLogger(__name__)
 _CHUNK = 1 << 20
 _NONCE_BYTES = 12
 _TAG_BYTES = 16
-_OAEP_PARAMETERS = {
-    "hash_algorithm": {"algorithm": "sha256"},
-    "mask_gen_algorithm": {"algorithm": "mgf1", "parameters": {"algorithm": "sha256"}},
-}
+_CONTENT_TYPES = ("data", "signed_data")  # what OpenSSL and Passavant put inside
 
 
 def check_recipients(
     recipients: Sequence[x509.Certificate],
-) -> list[tuple[x509.Certificate, rsa.RSAPublicKey]]:
-    """The recipients and their RSA keys, duplicates removed, after checking each may
+) -> list[tuple[x509.Certificate, PublicKey]]:
+    """The recipients and their public keys, duplicates removed, after checking each may
     receive encrypted content.
 
     Raises:
         ValueError: No recipient.
-        InvalidRecipient: A certificate lacks keyEncipherment or has no RSA key.
+        InvalidRecipient: A certificate lacks the key usage its key needs (keyEncipherment
+            for RSA, keyAgreement for EC) or holds an unsupported key.
     """
     if not recipients:
         raise ValueError("at least one recipient is required")
-    unique: dict[bytes, tuple[x509.Certificate, rsa.RSAPublicKey]] = {}
+    unique: dict[bytes, tuple[x509.Certificate, PublicKey]] = {}
     for cert in recipients:
-        key = cert.public_key()
-        if not can_decrypt(cert) or not isinstance(key, rsa.RSAPublicKey):
+        key = supported_public_key(cert.public_key()) if can_decrypt(cert) else None
+        if key is None:
             raise InvalidRecipient(
                 f"the certificate of {display_name(cert)!r} cannot receive encrypted cases"
-                " (no keyEncipherment key usage)"
+                " (no keyEncipherment or keyAgreement key usage, or an unsupported key)"
             )
         unique.setdefault(cert.fingerprint(hashes.SHA256()), (cert, key))
     return list(unique.values())
+
+
+def _recipient_info(cert: x509.Certificate, key: PublicKey, content_key: bytes) -> Any:
+    if isinstance(key, rsa.RSAPublicKey):
+        return _ktri.recipient_info(cert, key, content_key)
+    return _kari.recipient_info(cert, key, content_key)
 
 
 def encrypt_parts(
@@ -75,25 +74,9 @@ def encrypt_parts(
 ) -> list[_der.Buffer]:
     """:func:`crypto.cms.encrypt`, returning the DER message as parts to join once."""
     targets = check_recipients(recipients)
-    oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
     content_key = os.urandom(32)
     nonce = os.urandom(_NONCE_BYTES)
-    infos = [
-        cms.RecipientInfo(
-            {
-                "ktri": {
-                    "version": "v0",
-                    "rid": {"issuer_and_serial_number": issuer_and_serial(cert)},
-                    "key_encryption_algorithm": {
-                        "algorithm": "rsaes_oaep",
-                        "parameters": _OAEP_PARAMETERS,
-                    },
-                    "encrypted_key": key.encrypt(content_key, oaep),
-                }
-            }
-        )
-        for cert, key in targets
-    ]
+    infos = [_recipient_info(cert, key, content_key) for cert, key in targets]
     encryptor = Cipher(algorithms.AES(content_key), modes.GCM(nonce)).encryptor()
     view = memoryview(content)
     chunks: list[_der.Buffer] = [
@@ -109,7 +92,7 @@ def encrypt_parts(
     ]
     auth_enveloped = [
         cms.CMSVersion("v0").dump(),
-        cms.RecipientInfos(infos).dump(),
+        *_der.wrap(_der.SET, sorted(info.dump() for info in infos)),  # DER: SET OF sorted
         *_der.wrap(_der.SEQUENCE, encrypted_info),
         core.OctetString(encryptor.tag).dump(),
     ]
@@ -121,51 +104,55 @@ def encrypt_parts(
     return _der.wrap(_der.SEQUENCE, outer)
 
 
-def _unwrap_key(ktri: Any, recipient_key: rsa.RSAPrivateKey) -> bytes:
-    with parsing("key transport"):
-        algorithm = ktri["key_encryption_algorithm"]
-        name = algorithm["algorithm"].native
-        if name != "rsaes_oaep":
-            raise MalformedMessage(f"key transport {name} is not accepted; RSA-OAEP is required")
-        params = algorithm["parameters"]
-        mgf = params["mask_gen_algorithm"]
-        source = params["p_source_algorithm"]
-        if mgf["algorithm"].native != "mgf1" or source["algorithm"].native != "p_specified":
-            raise MalformedMessage("unsupported RSA-OAEP parameters")
-        oaep = padding.OAEP(
-            mgf=padding.MGF1(hash_named(mgf["parameters"]["algorithm"].native)),
-            algorithm=hash_named(params["hash_algorithm"]["algorithm"].native),
-            label=bytes(source["parameters"].native) or None,
-        )
-        wrapped = bytes(ktri["encrypted_key"].native)
-    try:
-        return recipient_key.decrypt(wrapped, oaep)
-    except ValueError as exc:
-        raise DecryptionFailed("the content-encryption key cannot be unwrapped") from exc
+def _content_key(infos: Any, cert: x509.Certificate, key: PrivateKey) -> bytes:
+    """Find our recipient entry in ``infos`` and recover the content-encryption key.
+
+    Raises:
+        NotARecipient: No entry of the right kind (key transport for an RSA key, key
+            agreement for an EC key) designates ``cert``.
+    """
+    with parsing("recipient information"):
+        if isinstance(key, rsa.RSAPrivateKey):
+            for info in infos:
+                if info.name == "ktri" and identifies(info.chosen["rid"], cert):
+                    return _ktri.unwrap(info.chosen, key)
+        else:
+            for info in infos:
+                if info.name != "kari":
+                    continue
+                for encrypted in info.chosen["recipient_encrypted_keys"]:
+                    if identifies(encrypted["rid"], cert):
+                        wrapped = bytes(encrypted["encrypted_key"].native)
+                        return _kari.unwrap(info.chosen, wrapped, key)
+    raise NotARecipient(f"the message is not addressed to {display_name(cert)!r}")
 
 
 def decrypt_buffer(
-    data: _der.Buffer, recipient_cert: x509.Certificate, recipient_key: rsa.RSAPrivateKey
+    data: _der.Buffer, recipient_cert: x509.Certificate, recipient_key: PrivateKey
 ) -> bytearray:
     """:func:`crypto.cms.decrypt` over any buffer, returning a ``bytearray``."""
     check_key_pair(recipient_cert, recipient_key)
     buf = memoryview(data)
     fields = content_info(buf, "authenticated_enveloped_data", "AuthEnvelopedData")
-    fields.take(_der.INTEGER)  # version: always 0
-    fields.optional(_der.context(0))  # originatorInfo: not needed for key transport
+    if _der.element_bytes(buf, fields.take(_der.INTEGER)) != b"\x02\x01\x00":
+        raise MalformedMessage("AuthEnvelopedData must be version 0")
+    fields.optional(_der.context(0))  # originatorInfo: certificates and CRLs, not needed
     infos_field = fields.take(_der.SET)
     encrypted = _der.Fields(buf, fields.take(_der.SEQUENCE), "encrypted content")
     auth_attributes = fields.optional(_der.context(1))
     mac_field = fields.take(_der.OCTET_STRING)
     fields.optional(_der.context(2))  # unauthAttrs: not protected, ignored
     fields.end()
-    encrypted.take(_der.OID)  # the inner content type: the caller knows what it expects
+    content_type_field = encrypted.take(_der.OID)
     algorithm_field = encrypted.take(_der.SEQUENCE)
     content_field = encrypted.optional(_der.context(0, constructed=False), _der.context(0))
     encrypted.end()
     if content_field is None:
         raise MalformedMessage("the encrypted content is missing")
     with parsing("content-encryption parameters"):
+        content_type = cms.ContentType.load(_der.element_bytes(buf, content_type_field)).native
+        if content_type not in _CONTENT_TYPES:  # not authenticated: at least not unknown
+            raise MalformedMessage(f"unsupported encrypted content type {content_type}")
         algorithm = algos.EncryptionAlgorithm.load(_der.element_bytes(buf, algorithm_field))
         name = algorithm["algorithm"].native
         if name not in GCM_KEY_SIZES:
@@ -180,16 +167,9 @@ def decrypt_buffer(
             element = _der.element_bytes(buf, auth_attributes)
             aad = cms.CMSAttributes.load(element, implicit=1).untag().dump()
         infos = cms.RecipientInfos.load(_der.element_bytes(buf, infos_field))
-        mine = [
-            info.chosen
-            for info in infos
-            if info.name == "ktri" and identifies(info.chosen["rid"], recipient_cert)
-        ]
     if len(nonce) != _NONCE_BYTES or icv_length != _TAG_BYTES or len(tag) != _TAG_BYTES:
         raise MalformedMessage("only 12-byte GCM nonces and 16-byte GCM tags are accepted")
-    if not mine:
-        raise NotARecipient(f"the message is not addressed to {display_name(recipient_cert)!r}")
-    content_key = _unwrap_key(mine[0], recipient_key)
+    content_key = _content_key(infos, recipient_cert, recipient_key)
     if len(content_key) != GCM_KEY_SIZES[name]:
         raise DecryptionFailed("the unwrapped content-encryption key has the wrong size")
     decryptor = Cipher(algorithms.AES(content_key), modes.GCM(nonce, tag)).decryptor()

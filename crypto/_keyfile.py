@@ -1,4 +1,4 @@
-"""Passphrase-protected private key files (encrypted PKCS#8 PEM).
+"""Passphrase-protected private key files (encrypted PKCS#8 PEM), RSA or EC.
 
 Re-exported by :mod:`crypto.pki`; import it from there.
 """
@@ -10,12 +10,14 @@ import logging
 import os
 import tempfile
 from pathlib import Path
+from typing import Literal, overload
 
 from asn1crypto import keys as asn1_keys
 from asn1crypto import pem as asn1_pem
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from crypto._keys import PrivateKey, supported_public_key
 from crypto.errors import MalformedMessage, WrongPassphrase
 
 log = logging.getLogger(__name__)
@@ -24,7 +26,7 @@ _PEM_LABEL = "ENCRYPTED PRIVATE KEY"
 _FILE_MODE = 0o600
 
 
-def save_private_key(path: Path, key: rsa.RSAPrivateKey, passphrase: bytes) -> None:
+def save_private_key(path: Path, key: PrivateKey, passphrase: bytes) -> None:
     """Write ``key`` to ``path`` as PKCS#8 PEM encrypted under ``passphrase``.
 
     The file is written atomically: a temporary file in the same directory is written,
@@ -33,7 +35,7 @@ def save_private_key(path: Path, key: rsa.RSAPrivateKey, passphrase: bytes) -> N
 
     Args:
         path: Destination file; its directory must exist.
-        key: The RSA private key.
+        key: The private key (RSA or EC).
         passphrase: Non-empty passphrase (pyca's best available PKCS#8 encryption).
 
     Raises:
@@ -73,8 +75,23 @@ def _fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
-def load_private_key(path: Path, passphrase: bytes) -> rsa.RSAPrivateKey:
-    """Load an RSA private key written by :func:`save_private_key`.
+@overload
+def load_private_key(
+    path: Path, passphrase: bytes, *, kind: Literal["rsa"] = "rsa"
+) -> rsa.RSAPrivateKey: ...
+@overload
+def load_private_key(
+    path: Path, passphrase: bytes, *, kind: Literal["ec"]
+) -> ec.EllipticCurvePrivateKey: ...
+@overload
+def load_private_key(path: Path, passphrase: bytes, *, kind: Literal["any"]) -> PrivateKey: ...
+def load_private_key(
+    path: Path, passphrase: bytes, *, kind: Literal["rsa", "ec", "any"] = "rsa"
+) -> PrivateKey:
+    """Load a private key written by :func:`save_private_key`.
+
+    ``kind`` says which key the caller expects, and types the result: ``"rsa"`` (the
+    default, as before EC keys existed), ``"ec"``, or ``"any"`` for either.
 
     The PEM envelope and the PKCS#8 ``EncryptedPrivateKeyInfo`` structure are checked first,
     so that a damaged file is told apart from a wrong passphrase. A file whose encrypted
@@ -84,10 +101,12 @@ def load_private_key(path: Path, passphrase: bytes) -> rsa.RSAPrivateKey:
     Args:
         path: The key file.
         passphrase: The passphrase it was saved with.
+        kind: The kind of key expected.
 
     Raises:
         WrongPassphrase: The passphrase does not decrypt the key.
-        MalformedMessage: The file is not an encrypted PKCS#8 RSA private key.
+        MalformedMessage: The file is not an encrypted PKCS#8 private key of the expected
+            kind (or holds an EC key on a curve Passavant does not accept).
         OSError: The file cannot be read.
     """
     data = path.read_bytes()
@@ -106,6 +125,13 @@ def load_private_key(path: Path, passphrase: bytes) -> rsa.RSAPrivateKey:
         raise WrongPassphrase("the passphrase does not unlock this private key") from exc
     except TypeError as exc:
         raise MalformedMessage("key file is not encrypted as expected") from exc
-    if not isinstance(key, rsa.RSAPrivateKey):
-        raise MalformedMessage("key file does not hold an RSA private key")
-    return key
+    if isinstance(key, rsa.RSAPrivateKey) and kind in ("rsa", "any"):
+        return key
+    if (
+        isinstance(key, ec.EllipticCurvePrivateKey)
+        and kind in ("ec", "any")
+        and supported_public_key(key.public_key()) is not None
+    ):
+        return key
+    expected = {"rsa": "an RSA", "ec": "a supported EC", "any": "an RSA or supported EC"}[kind]
+    raise MalformedMessage(f"key file does not hold {expected} private key")

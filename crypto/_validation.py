@@ -5,7 +5,8 @@ pyca's :mod:`cryptography.x509.verification` (web PKI defaults for the CA). The 
 policy is relaxed to "permit all" because person certificates carry the S/MIME extended key
 usage (emailProtection) rather than the TLS client one; the end-entity checks that matter
 here (not a CA, key usage, extended key usage) are then done in this module, which also
-gives clearer messages. Re-exported by :mod:`crypto.pki`; import it from there.
+gives clearer messages, followed by revocation against the certificate revocation lists the
+caller supplies. Re-exported by :mod:`crypto.pki`; import it from there.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from datetime import datetime
 from typing import Literal
 
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from cryptography.x509.verification import (
     ExtensionPolicy,
@@ -26,7 +28,13 @@ from cryptography.x509.verification import (
 
 from crypto._certinfo import can_decrypt, display_name, extension
 from crypto._time import as_utc
-from crypto.errors import CryptoError, InvalidRecipient, UntrustedSigner
+from crypto.errors import (
+    CertificateExpired,
+    CertificateRevoked,
+    CryptoError,
+    InvalidRecipient,
+    UntrustedSigner,
+)
 
 log = logging.getLogger(__name__)
 
@@ -39,21 +47,39 @@ def validate_certificate(
     *,
     now: datetime | None = None,
     purpose: Purpose,
+    crls: Sequence[x509.CertificateRevocationList] = (),
 ) -> None:
-    """Check that ``cert`` chains to one of ``roots`` and may be used for ``purpose``.
+    """Check that ``cert`` chains to one of ``roots``, may be used for ``purpose`` and is
+    not revoked.
+
+    Revocation: every CRL in ``crls`` issued by the CA that issued ``cert`` (same name and,
+    when the CRL says, same key identifier) must bear that CA's valid signature, otherwise
+    the revocation status cannot be trusted and the certificate is refused; a certificate
+    listed in one of them is refused whatever the validation time, because a signing time
+    is only its signer's claim. CRLs of other CAs are ignored, and so are their update
+    times: an old list still counts, a missing one is not an error.
 
     Args:
         cert: The end-entity certificate (a signer or a recipient).
         roots: Trusted root CA certificates.
         now: Validation time (default: current time; naive means UTC).
-        purpose: ``"sign"`` requires digitalSignature, ``"encrypt"`` keyEncipherment; both
+        purpose: ``"sign"`` requires digitalSignature, ``"encrypt"`` the key usage that
+            encryption to this key needs (keyEncipherment for RSA, keyAgreement for EC); both
             require the emailProtection extended key usage when the extension is present.
+        crls: Certificate revocation lists to check ``cert`` against.
 
     Raises:
-        UntrustedSigner: ``purpose`` is ``"sign"`` and the certificate does not validate.
-        InvalidRecipient: ``purpose`` is ``"encrypt"`` and the certificate does not validate.
+        CertificateExpired: ``purpose`` is ``"sign"`` and the certificate, or its CA, had
+            expired at ``now``.
+        CertificateRevoked: ``purpose`` is ``"sign"`` and a CRL of its CA lists it.
+        UntrustedSigner: ``purpose`` is ``"sign"`` and the certificate does not validate
+            otherwise.
+        InvalidRecipient: ``purpose`` is ``"encrypt"`` and the certificate does not validate,
+            has expired or is revoked.
     """
-    error: type[CryptoError] = UntrustedSigner if purpose == "sign" else InvalidRecipient
+    signing = purpose == "sign"
+    error: type[CryptoError] = UntrustedSigner if signing else InvalidRecipient
+    expired: type[CryptoError] = CertificateExpired if signing else InvalidRecipient
     who = _describe(cert)
     when = as_utc(now)
     if not roots:
@@ -61,7 +87,7 @@ def validate_certificate(
     if when < cert.not_valid_before_utc:
         raise error(f"{who} is not valid before {cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC")
     if when > cert.not_valid_after_utc:
-        raise error(f"{who} expired on {cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC")
+        raise expired(f"{who} expired on {cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC")
     verifier = (
         PolicyBuilder()
         .store(Store(list(roots)))
@@ -73,11 +99,56 @@ def validate_certificate(
         .build_client_verifier()
     )
     try:
-        verifier.verify(cert, [])
+        chain = verifier.verify(cert, []).chain
     except VerificationError as exc:
         log.info("certificate %s rejected: %s", who, exc)
+        for root in roots:
+            if root.subject == cert.issuer and when > root.not_valid_after_utc:
+                raise expired(
+                    f"the certification authority of {who} expired on"
+                    f" {root.not_valid_after_utc:%Y-%m-%d %H:%M} UTC"
+                ) from exc
         raise error(f"{who} does not chain to a trusted certification authority") from exc
     _check_end_entity(cert, who, purpose, error)
+    revoked: type[CryptoError] = CertificateRevoked if signing else InvalidRecipient
+    issuer = chain[1] if len(chain) > 1 else chain[0]
+    _check_revocation(cert, issuer, crls, who, error, revoked)
+
+
+def _issued_by(crl: x509.CertificateRevocationList, ca: x509.Certificate) -> bool:
+    """Whether ``crl`` names ``ca`` as its issuer (name, and key identifier if present)."""
+    if crl.issuer != ca.subject:
+        return False
+    try:
+        aki = crl.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value
+    except x509.ExtensionNotFound:
+        return True
+    ski = extension(ca, x509.SubjectKeyIdentifier)
+    return aki.key_identifier is None or ski is None or aki.key_identifier == ski.digest
+
+
+def _check_revocation(
+    cert: x509.Certificate,
+    issuer: x509.Certificate,
+    crls: Sequence[x509.CertificateRevocationList],
+    who: str,
+    error: type[CryptoError],
+    revoked: type[CryptoError],
+) -> None:
+    issuer_key = issuer.public_key()
+    for crl in crls:
+        if not _issued_by(crl, issuer):
+            continue
+        if not isinstance(
+            issuer_key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey
+        ) or not crl.is_signature_valid(issuer_key):
+            raise error(
+                f"a revocation list claiming to come from {display_name(issuer)!r} is not"
+                f" signed by it: the revocation status of {who} cannot be checked"
+            )
+        entry = crl.get_revoked_certificate_by_serial_number(cert.serial_number)
+        if entry is not None:
+            raise revoked(f"{who} was revoked on {entry.revocation_date_utc:%Y-%m-%d %H:%M} UTC")
 
 
 def _check_end_entity(
@@ -90,7 +161,10 @@ def _check_end_entity(
     if purpose == "sign" and (usage is None or not usage.digital_signature):
         raise error(f"{who} is not allowed to sign (no digitalSignature key usage)")
     if purpose == "encrypt" and not can_decrypt(cert):
-        raise error(f"{who} cannot receive encrypted cases (no keyEncipherment key usage)")
+        raise error(
+            f"{who} cannot receive encrypted cases"
+            " (no keyEncipherment or keyAgreement key usage, or an unsupported key)"
+        )
     extended = extension(cert, x509.ExtendedKeyUsage)
     if extended is not None and not {
         ExtendedKeyUsageOID.EMAIL_PROTECTION,

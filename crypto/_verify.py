@@ -1,4 +1,5 @@
-"""CMS SignedData (RFC 5652 §5) verification: RSASSA-PSS or PKCS#1 v1.5, SHA-2 digests.
+"""CMS SignedData (RFC 5652 §5) verification: RSASSA-PSS or PKCS#1 v1.5 for an RSA signer,
+ECDSA for an EC signer (RFC 5753 §2.1), SHA-2 digests.
 
 Re-exported by :mod:`crypto.cms`; import it from there. The received message is one in-memory
 buffer: its outer structure is walked over a ``memoryview`` (``crypto._der``), the content is
@@ -8,6 +9,7 @@ Streaming is future work.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import logging
@@ -18,12 +20,13 @@ from typing import Any
 
 from asn1crypto import cms, core
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 from crypto import _der
 from crypto._asn1 import content_info, hash_named, identifies, parsing, pyca_certificate
+from crypto._keys import supported_public_key
 from crypto._time import as_utc
 from crypto._validation import validate_certificate
 from crypto.errors import BadSignature, MalformedMessage
@@ -37,6 +40,9 @@ _PKCS1_V15: dict[str, str | None] = {
     "sha384_rsa": "sha384",
     "sha512_rsa": "sha512",
 }
+
+# ECDSA signature algorithm names -> hash (RFC 5758 §3.2; parameters absent).
+_ECDSA = {"sha256_ecdsa": "sha256", "sha384_ecdsa": "sha384", "sha512_ecdsa": "sha512"}
 
 
 @dataclass(frozen=True)
@@ -90,7 +96,8 @@ def _parse(buf: memoryview) -> _Parsed:
         if certificates is not None:
             found = cms.CertificateSet.load(_der.element_bytes(buf, certificates), implicit=0)
         certs = [pyca_certificate(c.chosen) for c in found if c.name == "certificate"]
-    return _Parsed(content, infos[0], certs)
+        signer_info = infos[0]  # parsed on access
+    return _Parsed(content, signer_info, certs)
 
 
 def _signed_attributes(signer_info: Any) -> tuple[bytes, dict[str, Any]]:
@@ -119,31 +126,71 @@ def _single(values: dict[str, Any], name: str, *, required: bool) -> Any:
     return found[0].native
 
 
-def _signature_scheme(
-    signer_info: Any,
+def _rsa_scheme(
+    signer_info: Any, name: str
 ) -> tuple[padding.AsymmetricPadding, hashes.HashAlgorithm]:
+    """The padding and hash of an RSA signature algorithm (inside ``parsing``)."""
+    if name in _PKCS1_V15:
+        digest = _PKCS1_V15[name] or signer_info["digest_algorithm"]["algorithm"].native
+        return padding.PKCS1v15(), hash_named(digest)
+    if name != "rsassa_pss":
+        raise MalformedMessage(f"signature algorithm {name} does not fit an RSA signer")
+    params = signer_info["signature_algorithm"]["parameters"]
+    mgf = params["mask_gen_algorithm"]
+    trailer = params["trailer_field"].native
+    if mgf["algorithm"].native != "mgf1" or trailer != "trailer_field_bc":
+        raise MalformedMessage("unsupported RSASSA-PSS parameters")
+    mgf1 = padding.MGF1(hash_named(mgf["parameters"]["algorithm"].native))
+    salt = int(params["salt_length"].native)
+    return padding.PSS(mgf=mgf1, salt_length=salt), hash_named(
+        params["hash_algorithm"]["algorithm"].native
+    )
+
+
+def _ecdsa_scheme(signer_info: Any, name: str) -> ec.ECDSA:
+    """The ECDSA scheme of an EC signature algorithm (inside ``parsing``)."""
+    if name not in _ECDSA:
+        raise MalformedMessage(f"signature algorithm {name} does not fit an EC signer")
+    if not isinstance(signer_info["signature_algorithm"]["parameters"], core.Void):
+        raise MalformedMessage("ECDSA signature algorithm parameters must be absent")
+    return ec.ECDSA(hash_named(_ECDSA[name]))
+
+
+def _check_signature(signer_info: Any, signer: x509.Certificate, signed: bytes) -> None:
+    """Verify the signature over ``signed`` (the DER of the signed attributes).
+
+    Raises:
+        MalformedMessage: An unsupported key or algorithm, or one that does not fit the key.
+        BadSignature: The signature does not verify.
+    """
+    try:
+        public_key = supported_public_key(signer.public_key())
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        raise MalformedMessage("the signer's certificate holds an unreadable key") from exc
+    if public_key is None:
+        raise MalformedMessage("the signer's key is not an RSA or a supported EC key")
     with parsing("signature algorithm"):
-        algorithm = signer_info["signature_algorithm"]
-        name = algorithm["algorithm"].native
-        if name in _PKCS1_V15:
-            digest = _PKCS1_V15[name] or signer_info["digest_algorithm"]["algorithm"].native
-            return padding.PKCS1v15(), hash_named(digest)
-        if name != "rsassa_pss":
-            raise MalformedMessage(f"unsupported signature algorithm {name}")
-        params = algorithm["parameters"]
-        mgf = params["mask_gen_algorithm"]
-        trailer = params["trailer_field"].native
-        if mgf["algorithm"].native != "mgf1" or trailer != "trailer_field_bc":
-            raise MalformedMessage("unsupported RSASSA-PSS parameters")
-        mgf1 = padding.MGF1(hash_named(mgf["parameters"]["algorithm"].native))
-        salt = int(params["salt_length"].native)
-        return padding.PSS(mgf=mgf1, salt_length=salt), hash_named(
-            params["hash_algorithm"]["algorithm"].native
-        )
+        name = signer_info["signature_algorithm"]["algorithm"].native
+        signature = bytes(signer_info["signature"].native)
+        check: functools.partial[None]
+        if isinstance(public_key, rsa.RSAPublicKey):
+            scheme, hash_algorithm = _rsa_scheme(signer_info, name)
+            check = functools.partial(public_key.verify, signature, signed, scheme, hash_algorithm)
+        else:
+            ecdsa = _ecdsa_scheme(signer_info, name)
+            check = functools.partial(public_key.verify, signature, signed, ecdsa)
+    try:
+        check()
+    except InvalidSignature as exc:
+        raise BadSignature("the signature does not match the signer's certificate") from exc
 
 
 def verify_buffer(
-    data: _der.Buffer, trust_roots: Sequence[x509.Certificate], *, now: datetime | None
+    data: _der.Buffer,
+    trust_roots: Sequence[x509.Certificate],
+    *,
+    now: datetime | None,
+    crls: Sequence[x509.CertificateRevocationList] = (),
 ) -> Verified:
     """:func:`crypto.cms.verify` over any buffer (``open_sealed`` passes its plaintext)."""
     parsed = _parse(memoryview(data))
@@ -167,16 +214,7 @@ def verify_buffer(
         raise BadSignature("the signed content type does not match the content")
     if not hmac.compare_digest(digest.digest(), expected):
         raise BadSignature("the content does not match its signed digest")
-    scheme, hash_algorithm = _signature_scheme(signer_info)
-    public_key = signer.public_key()
-    if not isinstance(public_key, rsa.RSAPublicKey):
-        raise MalformedMessage("only RSA signers are supported")
-    with parsing("signature"):
-        signature = bytes(signer_info["signature"].native)
-    try:
-        public_key.verify(signature, signed, scheme, hash_algorithm)
-    except InvalidSignature as exc:
-        raise BadSignature("the signature does not match the signer's certificate") from exc
+    _check_signature(signer_info, signer, signed)
     checked_at = as_utc(now)
     if signed_at is not None:
         # Validate the certificate as it was when the message was signed, so that an old case
@@ -184,6 +222,6 @@ def verify_buffer(
         # clock (a workstation whose clock runs fast) proves nothing: our clock is used then.
         signed_at = as_utc(signed_at)
         checked_at = min(checked_at, signed_at)
-    validate_certificate(signer, trust_roots, now=checked_at, purpose="sign")
+    validate_certificate(signer, trust_roots, now=checked_at, purpose="sign", crls=crls)
     log.debug("verified a signature over %d bytes", sum(len(p) for p in parsed.content))
     return Verified(b"".join(parsed.content), signer, signed_at)

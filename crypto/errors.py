@@ -10,11 +10,14 @@ from __future__ import annotations
 
 __all__ = [
     "BadSignature",
+    "CertificateExpired",
+    "CertificateRevoked",
     "CryptoError",
     "DecryptionFailed",
     "InvalidRecipient",
     "MalformedMessage",
     "NotARecipient",
+    "TruncatedMessage",
     "UntrustedSigner",
     "WrongPassphrase",
 ]
@@ -43,6 +46,14 @@ class MalformedMessage(CryptoError):
     code = "malformed"
 
 
+class TruncatedMessage(MalformedMessage):
+    """The input ends before the structure it announces does: it was cut short (an
+    interrupted download or copy). A subclass of :class:`MalformedMessage`, so that callers
+    that only care about "unreadable" need not tell the two apart."""
+
+    code = "truncated"
+
+
 class NotARecipient(CryptoError):
     """The enveloped message has no recipient entry for the given certificate."""
 
@@ -66,13 +77,29 @@ class BadSignature(CryptoError):
 
 class UntrustedSigner(CryptoError):
     """The signer's certificate does not validate: it does not chain to a trusted root,
-    is expired or not yet valid, or lacks the key usage needed for signing."""
+    is not yet valid, or lacks the key usage needed for signing (the more precise
+    :class:`CertificateExpired` and :class:`CertificateRevoked` are subclasses)."""
 
     code = "untrusted_signer"
 
 
+class CertificateExpired(UntrustedSigner):
+    """The signer's certificate, or the certification authority that issued it, had
+    expired at the time the message was checked for (its signing time, or now)."""
+
+    code = "certificate_expired"
+
+
+class CertificateRevoked(UntrustedSigner):
+    """The signer's certificate is listed in a revocation list of its certification
+    authority."""
+
+    code = "certificate_revoked"
+
+
 class InvalidRecipient(CryptoError):
-    """A certificate cannot be used as an encryption recipient: it lacks the
-    keyEncipherment key usage, is not an RSA certificate, or does not validate."""
+    """A certificate cannot be used as an encryption recipient: it lacks the key usage its
+    key type needs (keyEncipherment for RSA, keyAgreement for EC), holds an unsupported key,
+    does not validate, has expired or was revoked."""
 
     code = "invalid_recipient"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import subprocess
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -24,6 +25,7 @@ from crypto.errors import (
     InvalidRecipient,
     MalformedMessage,
     NotARecipient,
+    TruncatedMessage,
     UntrustedSigner,
 )
 from tests.support.pki import Identity, World, world
@@ -316,29 +318,35 @@ def samples(w: World) -> dict[str, bytes]:
     }
 
 
-MALFORMED: dict[str, Callable[[dict[str, bytes]], bytes]] = {
-    "empty": lambda _: b"",
-    "garbage": lambda _: b"this is not DER at all",
-    "random": lambda _: os.urandom(4096),
-    "truncated signed": lambda s: s["signed"][:-40],
-    "truncated sealed": lambda s: s["sealed"][: len(s["sealed"]) // 2],
-    "trailing bytes": lambda s: s["sealed"] + b"\x00",
-    "nested too deep": lambda _: b"\x30\x80" * 200,
-    "huge length": lambda _: b"\x30\x88\xff\xff\xff\xff\xff\xff\xff\xff",
-    "indefinite primitive": lambda _: b"\x04\x80\x00\x00",
+MALFORMED: dict[str, tuple[Callable[[dict[str, bytes]], bytes], str]] = {
+    "empty": (lambda _: b"", "malformed"),
+    "garbage": (lambda _: b"this is not DER at all", "malformed"),
+    "random": (lambda _: b"\x04" + random.Random(5).randbytes(4095), "malformed"),
+    "truncated signed": (lambda s: s["signed"][:-40], "truncated"),
+    "truncated sealed": (lambda s: s["sealed"][: len(s["sealed"]) // 2], "truncated"),
+    "cut in the header": (lambda s: s["sealed"][:3], "truncated"),
+    "trailing bytes": (lambda s: s["sealed"] + b"\x00", "malformed"),
+    "nested too deep": (lambda _: b"\x30\x80" * 200, "malformed"),
+    "huge length": (lambda _: b"\x30\x88\xff\xff\xff\xff\xff\xff\xff\xff", "malformed"),
+    "indefinite primitive": (lambda _: b"\x04\x80\x00\x00", "malformed"),
+    "inner length overruns": (lambda _: b"\x30\x04\x06\x05\x2a\x03", "malformed"),
 }
 
 
 @pytest.mark.parametrize("name", sorted(MALFORMED))
 def test_garbage_is_malformed(w: World, samples: dict[str, bytes], name: str) -> None:
-    data = MALFORMED[name](samples)
+    make, code = MALFORMED[name]
+    data = make(samples)
     with pytest.raises(MalformedMessage) as caught:
         cms.verify(data, w.roots)
-    assert caught.value.code == "malformed"
-    with pytest.raises(MalformedMessage):
+    assert caught.value.code == code
+    assert isinstance(caught.value, TruncatedMessage) == (code == "truncated")
+    with pytest.raises(MalformedMessage) as caught:
         cms.decrypt(data, w.specialist.cert, w.specialist.key)
-    with pytest.raises(MalformedMessage):
+    assert caught.value.code == code
+    with pytest.raises(MalformedMessage) as caught:
         cms.open_sealed(data, w.specialist.cert, w.specialist.key, w.roots)
+    assert caught.value.code == code
 
 
 def test_wrong_kind_of_message_is_malformed(w: World, samples: dict[str, bytes]) -> None:

@@ -19,14 +19,13 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import PrivateFormat, pkcs12
 
+from crypto._keys import PrivateKey
 from crypto.errors import MalformedMessage, WrongPassphrase
 
 __all__ = ["KDF_ROUNDS", "PrivateKey", "export_pkcs12", "import_pkcs12"]
 
 log = logging.getLogger(__name__)
 
-PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
-"""The private key types a Passavant identity may have."""
 
 KDF_ROUNDS = 600_000
 """PBKDF2 iterations for the key and certificate encryption (OWASP 2023 figure for SHA-256)."""

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import getpass
-import inspect
 import logging
 import os
 import re
@@ -234,14 +233,6 @@ def _quiet_console(args: argparse.Namespace) -> None:
             handler.setLevel(logging.WARNING)
 
 
-def _accepts(function: Callable[..., Any], parameter: str) -> bool:
-    """Whether ``function`` takes ``parameter`` (crypto gains EC keys and CRLs meanwhile)."""
-    try:
-        return parameter in inspect.signature(function).parameters
-    except (TypeError, ValueError):
-        return False
-
-
 def _read(path: Path, what: str) -> bytes:
     try:
         return path.read_bytes()
@@ -364,10 +355,8 @@ def _unlock(args: argparse.Namespace, profile: Profile, spec: str) -> Unlocked:
     return unlocked
 
 
-def _load_key(path: Path, secret: bytes) -> Any:
-    if _accepts(pki.load_private_key, "kind"):
-        return pki.load_private_key(path, secret, kind="any")  # type: ignore[call-overload, unused-ignore]
-    return pki.load_private_key(path, secret)
+def _load_key(path: Path, secret: bytes) -> pki.PrivateKey:
+    return pki.load_private_key(path, secret, kind="any")
 
 
 def _load_ca(args: argparse.Namespace, folder: Path) -> tuple[x509.Certificate, Any]:
@@ -405,8 +394,6 @@ def _identity_new(args: argparse.Namespace) -> int:
                 role=args.role
             )
         )
-    if args.key == "ec" and not _accepts(pki.new_private_key, "kind"):
-        raise CommandError(_("les clés EC ne sont pas encore prises en charge par cette version."))
     if args.ca_dir is None:
         raise CommandError(
             _("indiquez --ca-dir : le dossier de l’autorité qui délivre le certificat.")
@@ -597,7 +584,7 @@ def _anchors(profile: Profile, extra: list[Path]) -> list[x509.Certificate]:
 
 def _crls(profile: Profile, function: Callable[..., Any]) -> dict[str, Any]:
     crls = TrustStore(profile.trust_dir).crls()
-    return {"crls": crls} if crls and _accepts(function, "crls") else {}
+    return {"crls": crls} if crls else {}
 
 
 def _contact_add(args: argparse.Namespace) -> int:

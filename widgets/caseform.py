@@ -39,10 +39,13 @@ class CaseForm(QWidget):
         changed(): the doctor edited something (the workspace saves the draft a moment later).
         photos_requested(list[Path]): files to import (the workspace imports them off the
             GUI thread and calls :meth:`add_photos`).
+        capture_requested(): the doctor wants to take photos (the workspace opens the
+            capture station and calls :meth:`add_photos` with what it returns).
     """
 
     send_requested = Signal(object, object)
     photos_requested = Signal(list)
+    capture_requested = Signal()
     changed = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -67,6 +70,7 @@ class CaseForm(QWidget):
             box.setTabChangesFocus(True)
         self.photos = PhotoStrip()
         self.add_button = QPushButton(_("Ajouter des photos…"))
+        self.capture_button = QPushButton(_("Prendre des photos…"))
         self.remove_button = QPushButton(_("Retirer la sélection"))
         self.send_button = QPushButton(_("Envoyer la demande"))
         self.send_button.setDefault(True)
@@ -89,6 +93,7 @@ class CaseForm(QWidget):
         form.addRow(_("Question"), self.question)
         photo_buttons = QHBoxLayout()
         photo_buttons.addWidget(self.add_button)
+        photo_buttons.addWidget(self.capture_button)
         photo_buttons.addWidget(self.remove_button)
         photo_buttons.addStretch()
         layout = QVBoxLayout(self)
@@ -102,6 +107,7 @@ class CaseForm(QWidget):
         layout.addWidget(self.send_button, alignment=Qt.AlignmentFlag.AlignRight)
 
         self.add_button.clicked.connect(self._choose_files)
+        self.capture_button.clicked.connect(self.capture_requested)
         self.remove_button.clicked.connect(self._remove_photos)
         self.send_button.clicked.connect(self.submit)
         QShortcut(QKeySequence("Ctrl+Return"), self, self.submit)

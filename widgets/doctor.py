@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QLabel,
@@ -31,6 +31,7 @@ from cases.workstation import CaseThread, Unreadable
 from crypto.errors import CryptoError
 from outbox.errors import OutboxError
 from outbox.platform import DirectoryEntry
+from widgets.capture import CaptureStation
 from widgets.caseform import CaseForm
 from widgets.caselist import CaseList, unreadable_notice, when
 from widgets.caseview import CaseView
@@ -82,6 +83,8 @@ class DoctorWorkspace(QWidget):
         super().__init__(parent)
         self.session, self.me = session, me
         self.runner = BoundRunner(runner, self)
+        self.task_runner = runner
+        self.capture_station: CaptureStation | None = None
         self.cases = CaseList(describe_for_doctor, _("Mes demandes"))
         self.new_button = QPushButton(_("Nouvelle demande"))
         self.new_button.setToolTip(_("Ctrl+N"))
@@ -128,6 +131,7 @@ class DoctorWorkspace(QWidget):
         self.cases.thread_selected.connect(self._show_thread)
         self.form.send_requested.connect(self._send)
         self.form.photos_requested.connect(self.import_photos)
+        self.form.capture_requested.connect(self.open_capture)
         self.form.changed.connect(self._draft_timer.start)
         self._draft_timer.timeout.connect(self.save_draft)
         self.draft_list.itemActivated.connect(self._resume_draft)
@@ -190,6 +194,26 @@ class DoctorWorkspace(QWidget):
             self.form.show_error("\n".join(failures))
 
         self.runner.run(work, done, self._show_error)
+
+    def open_capture(self) -> CaptureStation:
+        """Opens the capture station (window-modal); its photos join the form."""
+        if self.capture_station is not None:
+            self.capture_station.raise_()
+            return self.capture_station
+        settings = QSettings(
+            str(self.session.profile.root / "capture.ini"), QSettings.Format.IniFormat
+        )
+        station = CaptureStation(self.task_runner, settings, self)
+        station.photos_ready.connect(self.form.add_photos)
+
+        def closed() -> None:
+            self.capture_station = None
+            station.deleteLater()
+
+        station.finished.connect(closed)
+        self.capture_station = station
+        station.open()
+        return station
 
     def _send(self, case: Case, to: DirectoryEntry) -> None:
         self.form.set_busy(True)

@@ -1,0 +1,646 @@
+"""The capture station: live preview, capture, strip of kept photos, anonymisation,
+measurement, annotations, and hand-over of prepared photos to the request form.
+
+Built on the Qt-free engine in ``capture/``. Long work (decoding, quality gate, face and
+marker detection, preparation, making the demo video) runs in the
+:class:`app.tasks.TaskRunner`; the preview's reader runs on the engine's grabber thread.
+Photos stay in memory; the only file this station writes is the synthetic demo video.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QDialog,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.i18n import _
+from app.messages import reason
+from app.tasks import BoundRunner, TaskRunner
+from capture.dicom import DicomError, DicomImage, load_dicom
+from capture.errors import CaptureError
+from capture.faces import propose_regions
+from capture.loading import LoadedImage, load_image
+from capture.measure import Calibration, Measurement, find_marker
+from capture.photo import KeptPhoto, Strip
+from capture.prepare import prepare
+from capture.quality import BLURRY, OVEREXPOSED, UNDEREXPOSED, Quality, assess
+from capture.regions import Image, Regions
+from capture.sources import CameraSource, VideoFileSource, WatchedFolder
+from cases.photos import Photo
+from widgets.capture_demo import write_demo_video
+from widgets.capture_dicom import DicomDialog
+from widgets.capture_handover import build_photo
+from widgets.capture_panel import EditorPanel
+from widgets.capture_preview import LivePreview, PreviewView
+from widgets.capture_sources import VIDEO, SourceBar
+from widgets.capture_strip import KeptStrip, rgb_pixmap, thumbnail
+
+log = logging.getLogger(__name__)
+
+FOLDER_POLL_MS = 1000
+
+
+@dataclass
+class Analysis:
+    """What the background analysis of a kept photo found."""
+
+    regions: Regions
+    calibration: Calibration | None
+    thumb: Image
+
+
+def analyse(image: LoadedImage) -> Analysis:
+    """Face proposals, marker calibration and thumbnail of a kept photo (worker thread)."""
+    regions = propose_regions(image)
+    pixels = image.pixels()
+    calibration = find_marker(np.ascontiguousarray(cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR)))
+    return Analysis(regions, calibration, thumbnail(pixels))
+
+
+def quality_question(quality: Quality) -> str:
+    """The plain-French question asked about a flagged shot."""
+    if BLURRY in quality.flags:
+        return _("Photo floue — reprendre ?")
+    if OVEREXPOSED in quality.flags:
+        return _("Photo surexposée (trop claire) — reprendre ?")
+    if UNDEREXPOSED in quality.flags:
+        return _("Photo sous-exposée (trop sombre) — reprendre ?")
+    return ""
+
+
+def error_sentence(exc: BaseException) -> str:
+    code = getattr(exc, "code", None)
+    if code is None:
+        log.error("capture task failed", exc_info=exc)
+    return reason(str(code) if code else "unexpected")
+
+
+class CaptureStation(QDialog):
+    """The capture station, opened from the request form.
+
+    Signals:
+        photos_ready(list): prepared :class:`cases.photos.Photo` objects for the form.
+    """
+
+    photos_ready = Signal(list)
+
+    def __init__(
+        self,
+        runner: TaskRunner,
+        settings: QSettings | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(_("Prise de photos"))
+        self.runner = BoundRunner(runner, self)
+        self.settings = settings
+        self.strip = Strip()
+        self.measures: dict[str, list[Measurement]] = {}
+        self.calibrations: dict[str, Calibration | None] = {}
+        self.deleted: list[tuple[int, KeptPhoto]] = []
+        self.retake_id: str | None = None
+        self.quality_prompt: QMessageBox | None = None
+        self.folder: WatchedFolder | None = None
+        self._folder_busy = False
+        self._temp: Path | None = None
+        self._preparing: list[KeptPhoto] = []
+        self._prepared: list[Photo] = []
+        self._waiting: list[str] = []
+        self._prepare_errors: list[tuple[KeptPhoto, str]] = []
+        self._started = 0.0
+
+        self.sources = SourceBar(settings)
+        self.view = PreviewView()
+        self.preview = LivePreview(self.view, self)
+        self.state_label = QLabel(_("Source arrêtée"))
+        self.fps_label = QLabel(_("— images/s"))
+        self.capture_button = QPushButton(_("Capturer (Espace)"))
+        self.retake_button = QPushButton(_("Reprendre la photo sélectionnée"))
+        self.retake_button.setCheckable(True)
+        self.kept = KeptStrip()
+        self.up_button = QPushButton(_("◀ Avancer"))
+        self.down_button = QPushButton(_("Reculer ▶"))
+        self.delete_button = QPushButton(_("Supprimer"))
+        self.undo_button = QPushButton(_("Annuler la suppression"))
+        self.panel = EditorPanel()
+        self.canvas = self.panel.canvas
+        self.message = QLabel()
+        self.message.setWordWrap(True)
+        self.message.setStyleSheet("color: #a40000;")
+        self.progress = QProgressBar()
+        self.progress.setVisible(False)
+        self.progress_label = QLabel()
+        self.add_button = QPushButton(_("Ajouter à la demande"))
+        self.add_button.setToolTip(_("Ctrl+Entrée"))
+        self.add_button.setDefault(False)
+        self.add_button.setAutoDefault(False)
+        self.close_button = QPushButton(_("Fermer"))
+        for button in (self.capture_button, self.retake_button, self.close_button):
+            button.setAutoDefault(False)
+        self.undo_button.setEnabled(False)
+        self._build_layout()
+        self._connect()
+        self.resize(1500, 950)
+
+    # --- layout -----------------------------------------------------------------------------
+    def _build_layout(self) -> None:
+        status = QHBoxLayout()
+        status.addWidget(self.state_label)
+        status.addStretch()
+        status.addWidget(self.fps_label)
+        shoot = QHBoxLayout()
+        shoot.addWidget(self.capture_button, 2)
+        shoot.addWidget(self.retake_button, 1)
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addWidget(self.sources)
+        left_layout.addWidget(self.view, 1)
+        left_layout.addLayout(status)
+        left_layout.addLayout(shoot)
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(left)
+        splitter.addWidget(self.panel)
+        splitter.setSizes([760, 740])
+        strip_buttons = QVBoxLayout()
+        for button in (self.up_button, self.down_button, self.delete_button, self.undo_button):
+            button.setAutoDefault(False)
+            strip_buttons.addWidget(button)
+        strip_buttons.addStretch()
+        strip_row = QHBoxLayout()
+        strip_row.addWidget(self.kept, 1)
+        strip_row.addLayout(strip_buttons)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.progress, 1)
+        bottom.addWidget(self.progress_label)
+        bottom.addStretch()
+        bottom.addWidget(self.close_button)
+        bottom.addWidget(self.add_button)
+        layout = QVBoxLayout(self)
+        layout.addWidget(splitter, 1)
+        layout.addWidget(QLabel("<b>" + _("Photos gardées") + "</b>"))
+        layout.addLayout(strip_row)
+        layout.addWidget(self.message)
+        layout.addLayout(bottom)
+
+    def _connect(self) -> None:
+        self.sources.start_requested.connect(self.start_source)
+        self.sources.stop_requested.connect(self.stop_source)
+        self.sources.import_requested.connect(self._choose_files)
+        self.sources.dicom_requested.connect(self._choose_dicom)
+        self.sources.pedal_key_changed.connect(self._set_pedal_key)
+        self.preview.stats_changed.connect(self._show_stats)
+        self.preview.state_changed.connect(self._show_state)
+        self.preview.failed.connect(self._source_failed)
+        self.capture_button.clicked.connect(self.capture)
+        self.retake_button.toggled.connect(self._toggle_retake)
+        self.kept.photo_selected.connect(self._select)
+        self.up_button.clicked.connect(lambda: self.move_selected(-1))
+        self.down_button.clicked.connect(lambda: self.move_selected(1))
+        self.delete_button.clicked.connect(self.delete_selected)
+        self.undo_button.clicked.connect(self.undo_delete)
+        self.panel.changed.connect(self._photo_edited)
+        self.panel.message.connect(self.message.setText)
+        self.add_button.clicked.connect(self.add_to_request)
+        self.close_button.clicked.connect(self.reject)
+        shortcuts: list[tuple[QKeySequence, Callable[[], None], QWidget]] = [
+            (QKeySequence(Qt.Key.Key_Space), self.capture, self),
+            (QKeySequence("Ctrl+Return"), self.add_to_request, self),
+            (QKeySequence("Ctrl+Enter"), self.add_to_request, self),
+            (QKeySequence("Ctrl+Up"), lambda: self.move_selected(-1), self),
+            (QKeySequence("Ctrl+Down"), lambda: self.move_selected(1), self),
+            (QKeySequence(QKeySequence.StandardKey.Undo), self.undo_delete, self),
+            (QKeySequence(Qt.Key.Key_Delete), self.delete_selected, self.kept),
+        ]
+        for sequence, slot, owner in shortcuts:
+            shortcut = QShortcut(sequence, owner, slot)
+            if owner is not self:
+                shortcut.setContext(Qt.ShortcutContext.WidgetShortcut)
+        self.pedal = QShortcut(self)
+        self.pedal.activated.connect(self.capture)
+        self._set_pedal_key(self.sources.pedal_key())
+        self.folder_timer = QTimer(self)
+        self.folder_timer.setInterval(FOLDER_POLL_MS)
+        self.folder_timer.timeout.connect(self._poll_folder)
+
+    def _set_pedal_key(self, sequence: QKeySequence) -> None:
+        self.pedal.setKey(sequence)
+
+    # --- sources ----------------------------------------------------------------------------
+    def start_source(self) -> None:
+        """Starts the source chosen in the source bar (camera, demo video or folder)."""
+        self.stop_source()
+        self.message.clear()
+        kind = self.sources.kind()
+        if kind == "camera":
+            device, size = self.sources.camera()
+            self.preview.start(CameraSource(device, size))
+        elif kind == "video":
+            path = self.sources.video_path()
+            if path is not None:
+                self.preview.start(VideoFileSource(path))
+            else:
+                self._start_demo_video()
+        else:
+            self._start_folder(self.sources.folder_path())
+
+    def start_video(self, path: Path) -> None:
+        """Plays ``path`` as the camera (what the tests and the demo use)."""
+        self.stop_source()
+        self.sources.choose(VIDEO)
+        self.preview.start(VideoFileSource(path))
+
+    def _start_demo_video(self) -> None:
+        if self._temp is None:
+            self._temp = Path(tempfile.mkdtemp(prefix="passavant-demo-video-"))
+        target = self._temp / "demo.avi"
+        if target.is_file():
+            self.start_video(target)
+            return
+        self.view.show_message(_("Préparation de la vidéo de démonstration…"))
+        self.runner.run(lambda: write_demo_video(target), self.start_video, self._failed)
+
+    def _start_folder(self, path: Path | None) -> None:
+        if path is None or not path.is_dir():
+            self.message.setText(_("Choisissez un dossier existant à surveiller."))
+            return
+        self.folder = WatchedFolder(path)
+        self.folder_timer.start()
+        self.view.show_message(
+            _("Dossier surveillé : les photos qui y arrivent sont importées.\n{path}").format(
+                path=path
+            )
+        )
+        self.state_label.setText(_("Dossier surveillé"))
+
+    def stop_source(self) -> None:
+        self.preview.stop()
+        self.folder_timer.stop()
+        self.folder = None
+
+    def _poll_folder(self) -> None:
+        folder = self.folder
+        if folder is None or self._folder_busy:
+            return
+        self._folder_busy = True
+
+        def done(paths: list[Path]) -> None:
+            self._folder_busy = False
+            if paths:
+                self.import_files(paths)
+
+        def failed(exc: BaseException) -> None:
+            self._folder_busy = False
+            self._failed(exc)
+
+        self.runner.run(folder.poll, done, failed)
+
+    def _show_stats(self, source_fps: float, shown_fps: float) -> None:
+        self.fps_label.setText(
+            _("{src} images/s reçues · {shown} affichées").format(
+                src=round(source_fps), shown=round(shown_fps)
+            )
+        )
+
+    def _show_state(self, state: str) -> None:
+        labels = {
+            "live": _("Caméra connectée"),
+            "disconnected": _("Caméra déconnectée — reconnexion…"),
+            "failed": _("Caméra perdue"),
+            "ended": _("Fin de la vidéo"),
+            "closed": _("Source arrêtée"),
+        }
+        self.state_label.setText(labels.get(state, state))
+
+    def _source_failed(self, code: str) -> None:
+        self.message.setText(reason(code))
+        self.view.show_message(reason(code))
+
+    # --- capture ----------------------------------------------------------------------------
+    def capture(self) -> None:
+        """Takes the latest preview frame through the quality gate, then keeps it."""
+        frame = self.preview.latest()
+        if frame is None:
+            self.message.setText(_("Aucune image à capturer : démarrez une source."))
+            return
+        image = np.array(frame.image)  # ours: the grabber may reuse nothing, but be sure
+        self.message.clear()
+
+        def done(quality: Quality) -> None:
+            if quality.ok:
+                self.keep(LoadedImage.from_frame(image), quality)
+            else:
+                self._ask_about(image, quality)
+
+        self.runner.run(lambda: assess(image), done, self._failed)
+
+    def _ask_about(self, image: Image, quality: Quality) -> None:
+        box = QMessageBox(self)
+        box.setIcon(QMessageBox.Icon.Warning)
+        box.setWindowTitle(_("Qualité de la photo"))
+        box.setText(quality_question(quality))
+        box.setInformativeText(_("Une photo nette et bien exposée est nécessaire au diagnostic."))
+        keep = box.addButton(_("Garder"), QMessageBox.ButtonRole.AcceptRole)
+        box.addButton(_("Reprendre"), QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(keep)
+
+        def answered() -> None:
+            self.quality_prompt = None
+            if box.clickedButton() is keep:
+                self.keep(LoadedImage.from_frame(image), quality)
+            else:
+                self.message.setText(_("Photo écartée : reprenez-la."))
+            box.deleteLater()
+            self.activateWindow()  # Space and the pedal capture again at once
+
+        box.finished.connect(answered)
+        self.quality_prompt = box
+        box.open()
+
+    def keep(self, image: LoadedImage, quality: Quality | None = None) -> KeptPhoto:
+        """Adds a photo to the strip (or in place of the one being retaken) and starts its
+        analysis: proposed face regions, marker calibration and thumbnail."""
+        photo = KeptPhoto(original=image, quality=quality)
+        retake = self.retake_id
+        if retake is not None:
+            try:
+                old = self.strip.retake(retake, photo)
+                self._forget(old.id)
+            except KeyError:
+                self.strip.add(photo)
+            self.retake_button.setChecked(False)
+        else:
+            self.strip.add(photo)
+        self.measures[photo.id] = []
+        self.calibrations[photo.id] = None
+
+        def done(found: Analysis) -> None:
+            if photo.id not in self.measures:
+                return  # deleted or replaced meanwhile
+            photo.regions = found.regions
+            self.calibrations[photo.id] = found.calibration
+            self.kept.thumbs[photo.id] = rgb_pixmap(found.thumb)
+            self.refresh_strip()
+            if self.kept.current_id() == photo.id:
+                self._select(photo.id)
+
+        self.runner.run(lambda: analyse(image), done, self._failed)
+        self.refresh_strip(select=photo.id)
+        return photo
+
+    def _forget(self, photo_id: str) -> None:
+        self.measures.pop(photo_id, None)
+        self.calibrations.pop(photo_id, None)
+        self.kept.thumbs.pop(photo_id, None)
+
+    def _toggle_retake(self, on: bool) -> None:
+        self.retake_id = self.kept.current_id() if on else None
+        if on and self.retake_id is None:
+            self.retake_button.setChecked(False)
+        elif on:
+            self.message.setText(_("La prochaine capture remplacera la photo sélectionnée."))
+
+    # --- imports ----------------------------------------------------------------------------
+    def _choose_files(self) -> None:
+        names, _filter = QFileDialog.getOpenFileNames(
+            self,
+            _("Importer des photos"),
+            "",
+            _("Images (*.jpg *.jpeg *.png *.tif *.tiff *.heic *.heif)"),
+        )
+        if names:
+            self.import_files([Path(n) for n in names])
+
+    def import_files(self, paths: list[Path]) -> None:
+        """Decodes ``paths`` in the background and keeps the readable ones."""
+
+        def work() -> tuple[list[tuple[LoadedImage, Quality]], list[str]]:
+            loaded, failures = [], []
+            for path in paths:
+                try:
+                    image = load_image(path)
+                except CaptureError as exc:
+                    failures.append(f"{path.name} : {reason(exc.code)}")
+                    continue
+                loaded.append((image, assess(image.pixels(1024), order="rgb")))
+            return loaded, failures
+
+        def done(result: tuple[list[tuple[LoadedImage, Quality]], list[str]]) -> None:
+            loaded, failures = result
+            notes = list(failures)
+            for image, quality in loaded:
+                self.keep(image, quality)
+                if not quality.ok:
+                    notes.append(quality_question(quality).split(" — ")[0])
+            self.message.setText("\n".join(notes))
+
+        self.runner.run(work, done, self._failed)
+
+    def _choose_dicom(self) -> None:
+        name, _filter = QFileDialog.getOpenFileName(
+            self, _("Importer un DICOM"), "", _("DICOM (*.dcm *.dicom);;Tous les fichiers (*)")
+        )
+        if name:
+            self.import_dicom(Path(name))
+
+    def import_dicom(self, path: Path) -> None:
+        """Reads a DICOM in the background, then opens the window/level dialog."""
+
+        def done(image: DicomImage) -> None:
+            self.dicom_dialog = DicomDialog(image, self)
+            dialog = self.dicom_dialog
+
+            def finished(result: int) -> None:
+                if result == QDialog.DialogCode.Accepted:
+                    self.keep(LoadedImage.from_frame(dialog.frame()))
+                dialog.deleteLater()
+
+            dialog.finished.connect(finished)
+            dialog.open()
+
+        def failed(exc: BaseException) -> None:
+            if isinstance(exc, DicomError):
+                self.message.setText(f"{path.name} : {reason(exc.code)}")
+            else:
+                self._failed(exc)
+
+        self.runner.run(lambda: load_dicom(path), done, failed)
+
+    # --- the strip --------------------------------------------------------------------------
+    def selected(self) -> KeptPhoto | None:
+        photo_id = self.kept.current_id()
+        if photo_id is None:
+            return None
+        try:
+            return self.strip[self.strip.index(photo_id)]
+        except KeyError:
+            return None
+
+    def refresh_strip(self, select: str | None = None) -> None:
+        self.kept.show_strip(self.strip, select)
+        self.undo_button.setEnabled(bool(self.deleted))
+
+    def _select(self, photo_id: str) -> None:
+        photo = self.selected() if photo_id else None
+        if photo is None:
+            self.panel.show_photo(None, [], None)
+            return
+        self.panel.show_photo(
+            photo, self.measures.setdefault(photo.id, []), self.calibrations.get(photo.id)
+        )
+
+    def _photo_edited(self) -> None:
+        self.refresh_strip()  # the selection stays: the canvas keeps its state
+
+    def move_selected(self, step: int) -> None:
+        """Moves the selected photo one place (``-1``: towards the start)."""
+        photo = self.selected()
+        if photo is None:
+            return
+        if step < 0:
+            self.strip.move_up(photo.id)
+        else:
+            self.strip.move_down(photo.id)
+        self.refresh_strip(select=photo.id)
+
+    def delete_selected(self) -> None:
+        """Removes the selected photo from the strip (Ctrl+Z puts it back)."""
+        photo = self.selected()
+        if photo is None:
+            return
+        self.deleted.append(self.strip.delete(photo.id))
+        self.refresh_strip()
+        self.message.setText(_("Photo supprimée (Ctrl+Z pour annuler)."))
+
+    def undo_delete(self) -> None:
+        if not self.deleted:
+            return
+        index, photo = self.deleted.pop()
+        self.strip.insert(index, photo)
+        self.refresh_strip(select=photo.id)
+        self.message.clear()
+
+    # --- hand-over --------------------------------------------------------------------------
+    def add_to_request(self) -> None:
+        """Prepares every kept, confirmed photo in the background and hands them over."""
+        if self._preparing:
+            return
+        ready, waiting = [], []
+        for number, photo in enumerate(self.strip, start=1):
+            if photo.regions is None:
+                waiting.append(_("Photo {n} : analyse en cours.").format(n=number))
+            elif not photo.regions.confirmed:
+                waiting.append(
+                    _("Photo {n} : {why}").format(n=number, why=reason("anonymisation_unconfirmed"))
+                )
+            else:
+                ready.append(photo)
+        self._waiting = waiting
+        if not ready:
+            self.message.setText(
+                "\n".join(waiting) or _("Aucune photo gardée : capturez ou importez une photo.")
+            )
+            return
+        self._preparing, self._prepared = ready, []
+        self._started = time.monotonic()
+        self.progress.setRange(0, len(ready))
+        self.progress.setValue(0)
+        self.progress.setVisible(True)
+        self.add_button.setEnabled(False)
+        self._prepare_next()
+
+    def _prepare_next(self) -> None:
+        done_count = len(self._prepared) + len(self._prepare_errors)
+        total = len(self._preparing)
+        self.progress.setValue(done_count)
+        self.progress_label.setText(
+            _("Préparation {n} / {total} — {s} s").format(
+                n=done_count, total=total, s=round(time.monotonic() - self._started)
+            )
+        )
+        if done_count >= total:
+            self._finish_preparing()
+            return
+        photo = self._preparing[done_count]
+        assert photo.original is not None
+        assert photo.regions is not None
+        original = photo.original
+        regions = Regions(photo.regions.size, list(photo.regions))  # the set confirmed now
+        regions.confirm()
+        measures = list(self.measures.get(photo.id, []))
+        annotations = list(photo.annotations)
+
+        def work() -> Photo:
+            prepared = prepare(original, regions=regions)
+            return build_photo(prepared, photo, original.size, measures, annotations)
+
+        def done(result: Photo) -> None:
+            self._prepared.append(result)
+            self._prepare_next()
+
+        def failed(exc: BaseException) -> None:
+            self._prepare_errors.append((photo, error_sentence(exc)))
+            self._prepare_next()
+
+        self.runner.run(work, done, failed)
+
+    def _finish_preparing(self) -> None:
+        handed = self._prepared
+        failed = {p.id: why for p, why in self._prepare_errors}
+        for photo in self._preparing:
+            if photo.id not in failed:
+                with contextlib.suppress(KeyError):
+                    self.strip.delete(photo.id)
+                self._forget(photo.id)
+        notes = [_("{n} photo(s) ajoutée(s) à la demande.").format(n=len(handed)), *self._waiting]
+        notes += [
+            _("Une photo n’a pas pu être préparée : {why}").format(why=w) for w in failed.values()
+        ]
+        self._preparing, self._prepared, self._prepare_errors = [], [], []
+        self.add_button.setEnabled(True)
+        self.progress.setVisible(False)
+        self.deleted.clear()
+        self.refresh_strip()
+        self.message.setText("\n".join(notes))
+        if handed:
+            self.photos_ready.emit(handed)
+        if handed and len(self.strip) == 0:
+            self.accept()
+
+    # --- errors and closing -------------------------------------------------------------------
+    def _failed(self, exc: BaseException) -> None:
+        self.message.setText(error_sentence(exc))
+
+    def done(self, result: int) -> None:
+        """Stops the sources and removes the demo video before closing."""
+        self.stop_source()
+        if self._temp is not None:
+            shutil.rmtree(self._temp, ignore_errors=True)
+            self._temp = None
+        super().done(result)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.stop_source()
+        super().closeEvent(event)

@@ -1,0 +1,96 @@
+"""A DICOM image to keep as a photo, shown through window/level sliders first.
+
+The file is read by :func:`capture.dicom.load_dicom` off the GUI thread; this dialog only
+re-renders the (already decoded) values through :func:`capture.dicom.window_level` as the
+sliders move. Colour images have nothing to window: the sliders are then disabled.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QLabel,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.i18n import _
+from capture.dicom import DicomImage, window_level
+from capture.regions import Image
+from widgets.capture_preview import PreviewView
+
+SLIDER_STEPS = 1000
+
+
+class DicomDialog(QDialog):
+    """Shows a DICOM image with "Centre" and "Largeur" sliders; :meth:`frame` is the result."""
+
+    def __init__(self, image: DicomImage, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(_("Importer un DICOM"))
+        self.image = image
+        self.values = image.modality_values() if not image.is_colour else None
+        low, high = (0.0, 255.0)
+        if self.values is not None:
+            low, high = float(self.values.min()), float(self.values.max())
+        self.low, self.span = low, max(high - low, 1.0)
+        centre, width = image.window or ((low + high + 1) / 2, high - low + 1)
+        self.view = PreviewView()
+        self.centre = QSlider(Qt.Orientation.Horizontal)
+        self.width_ = QSlider(Qt.Orientation.Horizontal)
+        for slider in (self.centre, self.width_):
+            slider.setRange(0, SLIDER_STEPS)
+            slider.setEnabled(self.values is not None)
+        self.centre.setValue(round((centre - low) / self.span * SLIDER_STEPS))
+        self.width_.setValue(
+            max(1, round(min(width, self.span * 2) / (2 * self.span) * SLIDER_STEPS))
+        )
+        self.reading = QLabel()
+        form = QFormLayout()
+        form.addRow(_("Centre de la fenêtre"), self.centre)
+        form.addRow(_("Largeur de la fenêtre"), self.width_)
+        form.addRow("", self.reading)
+        buttons = QDialogButtonBox()
+        buttons.addButton(_("Garder cette image"), QDialogButtonBox.ButtonRole.AcceptRole)
+        buttons.addButton(_("Annuler"), QDialogButtonBox.ButtonRole.RejectRole)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.view, 1)
+        layout.addLayout(form)
+        layout.addWidget(buttons)
+        self.centre.valueChanged.connect(self.show_window)
+        self.width_.valueChanged.connect(self.show_window)
+        self.resize(900, 700)
+        self.show_window()
+
+    def window_values(self) -> tuple[float, float]:
+        """The (centre, width) the sliders give, in modality units."""
+        centre = self.low + self.centre.value() / SLIDER_STEPS * self.span
+        width = max(1.0, self.width_.value() / SLIDER_STEPS * 2 * self.span)
+        return centre, width
+
+    def frame(self) -> Image:
+        """The image as shown, as a BGR frame for the capture engine."""
+        if self.values is None:
+            rgb = self.image.display()
+            return np.ascontiguousarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        centre, width = self.window_values()
+        grey = window_level(self.values, centre, width)
+        if self.image.photometric == "MONOCHROME1":
+            grey = np.asarray(255 - grey, dtype=np.uint8)
+        return np.ascontiguousarray(cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR))
+
+    def show_window(self) -> None:
+        self.view.show_frame(self.frame())
+        if self.values is not None:
+            centre, width = self.window_values()
+            self.reading.setText(
+                _("Centre {c}, largeur {w}").format(c=round(centre), w=round(width))
+            )

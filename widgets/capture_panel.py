@@ -1,0 +1,200 @@
+"""The right-hand panel of the capture station: the selected photo's canvas, its tools, the
+anonymisation confirmation, the measurement readout, the body site and the note."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.i18n import _
+from app.messages import body_site_label, reason
+from capture.measure import Calibration, Measurement
+from capture.photo import BODY_SITES, KeptPhoto
+from widgets.capture_editor import (
+    ARROW,
+    BRUSH,
+    CIRCLE,
+    CONTOUR,
+    LENGTH,
+    RECT,
+    SELECT,
+    TEXT,
+    PhotoCanvas,
+    measurement_text,
+    number,
+)
+
+
+def calibration_text(calibration: Calibration | None) -> str:
+    if calibration is None:
+        return _("Non étalonné : {why}").format(why=reason("no_marker"))
+    return _("Étalonné : marqueur de {mm} mm ({px} pixels de côté).").format(
+        mm=number(calibration.marker_mm, 0), px=round(calibration.marker_side_px)
+    )
+
+
+class EditorPanel(QWidget):
+    """Edits the selected kept photo.
+
+    Signals:
+        changed(): the site, the note or the anonymisation state changed (strip to refresh).
+        message(str): a sentence for the station's message line.
+    """
+
+    changed = Signal()
+    message = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.photo: KeptPhoto | None = None
+        self.canvas = PhotoCanvas()
+        self.tools = QButtonGroup(self)
+        tool_row = QHBoxLayout()
+        self.tool_buttons: dict[str, QPushButton] = {}
+        for tool, label, tip in (
+            (SELECT, _("Sélection"), _("Clic : choisir une zone ; Suppr : la retirer")),
+            (RECT, _("Zone à flouter"), _("Glisser pour tracer un rectangle à flouter")),
+            (BRUSH, _("Pinceau"), _("Peindre une zone à flouter (tatouage…)")),
+            (LENGTH, _("Longueur"), _("Deux clics : début et fin")),
+            (CONTOUR, _("Contour"), _("Clics autour de la plaie, double-clic pour fermer")),
+            (ARROW, _("Flèche"), _("Glisser de la queue à la pointe")),
+            (CIRCLE, _("Cercle"), _("Glisser du centre vers le bord")),
+            (TEXT, _("Texte"), _("Clic : pose le texte saisi ci-dessous")),
+        ):
+            button = QPushButton(label)
+            button.setCheckable(True)
+            button.setAutoDefault(False)
+            button.setToolTip(tip)
+            self.tools.addButton(button)
+            self.tool_buttons[tool] = button
+            button.clicked.connect(lambda _checked=False, t=tool: self.canvas.set_tool(t))
+            tool_row.addWidget(button)
+        self.tool_buttons[SELECT].setChecked(True)
+        self.blur = QCheckBox(_("Aperçu du flou (ce qui sera envoyé)"))
+        self.blur.setChecked(True)
+        self.confirm_button = QPushButton(_("Confirmer l’anonymisation"))
+        self.confirm_button.setAutoDefault(False)
+        self.anonymity = QLabel()
+        self.anonymity.setWordWrap(True)
+        self.measure = QLabel()
+        self.measure.setWordWrap(True)
+        self.calibration = QLabel()
+        self.calibration.setWordWrap(True)
+        self.calibration.setStyleSheet("color: #555;")
+        self.site = QComboBox()
+        self.site.addItem(_("(à préciser)"), "")
+        for code, _label in BODY_SITES:
+            self.site.addItem(body_site_label(code), code)
+        self.note = QLineEdit()
+        self.note.setPlaceholderText(_("Remarque sur cette photo"))
+        self.text = QLineEdit()
+        self.text.setPlaceholderText(_("Texte de l’annotation (outil Texte)"))
+        self.canvas.text_source = self.text.text
+        anonymise = QHBoxLayout()
+        anonymise.addWidget(self.blur)
+        anonymise.addStretch()
+        anonymise.addWidget(self.confirm_button)
+        form = QFormLayout()
+        form.addRow(_("Localisation"), self.site)
+        form.addRow(_("Remarque"), self.note)
+        form.addRow(_("Annotation"), self.text)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(tool_row)
+        layout.addWidget(self.canvas, 1)
+        layout.addLayout(anonymise)
+        layout.addWidget(self.anonymity)
+        layout.addWidget(self.measure)
+        layout.addWidget(self.calibration)
+        layout.addLayout(form)
+
+        self.blur.toggled.connect(self.canvas.set_blur_preview)
+        self.confirm_button.clicked.connect(self.confirm)
+        self.canvas.regions_changed.connect(self._regions_changed)
+        self.canvas.measured.connect(self._measured)
+        self.canvas.measure_failed.connect(lambda code: self.message.emit(reason(code)))
+        self.site.activated.connect(self._site_chosen)
+        self.note.textEdited.connect(self._note_edited)
+        self.show_photo(None, [], None)
+
+    def show_photo(
+        self, photo: KeptPhoto | None, measures: list[Measurement], cal: Calibration | None
+    ) -> None:
+        """Shows ``photo`` (``None``: nothing selected) with its measurements."""
+        self.photo = photo
+        self.canvas.set_photo(photo, measures, cal)
+        for widget in (self.site, self.note, self.confirm_button, self.blur):
+            widget.setEnabled(photo is not None)
+        self.site.setCurrentIndex(max(0, self.site.findData(photo.body_site if photo else "")))
+        self.note.setText(photo.note if photo else "")
+        self.measure.setText(measurement_text(measures[-1]) if measures else "")
+        self.calibration.setText(
+            calibration_text(cal) if photo and photo.regions is not None else ""
+        )
+        self._show_anonymity()
+
+    def _show_anonymity(self) -> None:
+        photo = self.photo
+        regions = photo.regions if photo else None
+        self.confirm_button.setEnabled(regions is not None and not regions.confirmed)
+        if photo is None:
+            self.anonymity.setText("")
+        elif regions is None:
+            self.anonymity.setText(_("Recherche des visages et du marqueur…"))
+        elif regions.confirmed:
+            self.anonymity.setText(
+                _("✔ Anonymisation confirmée : {n} zone(s) seront floutées.").format(n=len(regions))
+            )
+            self.anonymity.setStyleSheet("color: #1a7f37;")
+        elif not len(regions):
+            self.anonymity.setText(
+                _("Aucun visage détecté. Vérifiez la photo (visages, tatouages), puis confirmez.")
+            )
+            self.anonymity.setStyleSheet("color: #a40000;")
+        else:
+            self.anonymity.setText(
+                _(
+                    "{n} zone(s) à flouter proposée(s). Vérifiez (visages, tatouages), "
+                    "corrigez, puis confirmez."
+                ).format(n=len(regions))
+            )
+            self.anonymity.setStyleSheet("color: #a40000;")
+
+    def confirm(self) -> None:
+        """The doctor confirms the areas to blur of the selected photo."""
+        if self.photo is None or self.photo.regions is None:
+            return
+        self.photo.regions.confirm()
+        self._show_anonymity()
+        self.message.emit("")
+        self.changed.emit()
+
+    def _regions_changed(self) -> None:
+        self._show_anonymity()
+        self.changed.emit()
+
+    def _measured(self, m: Measurement) -> None:
+        text = measurement_text(m)
+        if not m.calibrated:
+            text += " — " + reason(m.reason)
+        self.measure.setText(text)
+
+    def _site_chosen(self) -> None:
+        if self.photo is not None:
+            self.photo.set_body_site(str(self.site.currentData()))
+            self.changed.emit()
+
+    def _note_edited(self, text: str) -> None:
+        if self.photo is not None:
+            self.photo.note = text

@@ -1,0 +1,101 @@
+"""The strip of kept photos: thumbnails with their number, body site and anonymisation state.
+
+The order and content live in the engine's :class:`capture.photo.Strip`; this view is
+rebuilt from it after every change (a dozen photos at most), and keeps the selection on
+the photo that was selected.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QIcon, QImage, QPixmap
+from PySide6.QtWidgets import QListWidget, QListWidgetItem, QWidget
+
+from app.i18n import _
+from app.messages import body_site_label
+from capture.photo import KeptPhoto, Strip
+from capture.regions import Image
+
+THUMB = 132
+
+
+def thumbnail(pixels: Image, edge: int = THUMB) -> Image:
+    """A small RGB copy of ``pixels`` (long side ``edge``), safe to make on any thread."""
+    height, width = pixels.shape[:2]
+    scale = edge / max(width, height)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return np.ascontiguousarray(cv2.resize(pixels, size, interpolation=cv2.INTER_AREA))
+
+
+def rgb_pixmap(pixels: Image) -> QPixmap:
+    """A pixmap of an RGB array (copied: the array may go)."""
+    height, width = pixels.shape[:2]
+    image = QImage(pixels.data, width, height, pixels.strides[0], QImage.Format.Format_RGB888)
+    return QPixmap.fromImage(image.copy())
+
+
+def anonymisation_state(photo: KeptPhoto) -> str:
+    """A short state for the strip: being analysed, to confirm, or confirmed."""
+    if photo.regions is None:
+        return _("analyse…")
+    if not photo.regions.confirmed:
+        return _("à confirmer")
+    return _("anonymisation confirmée")
+
+
+class KeptStrip(QListWidget):
+    """The kept photos in order. Signals: ``photo_selected(str)`` (a photo id, or "")."""
+
+    photo_selected = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.thumbs: dict[str, QPixmap] = {}
+        self.setViewMode(QListWidget.ViewMode.IconMode)
+        self.setFlow(QListWidget.Flow.LeftToRight)
+        self.setWrapping(False)
+        self.setIconSize(QSize(THUMB, THUMB))
+        self.setMovement(QListWidget.Movement.Static)
+        self.setSelectionMode(QListWidget.SelectionMode.SingleSelection)
+        self.setGridSize(QSize(THUMB + 48, THUMB + 58))
+        self.setWordWrap(True)
+        self.setFixedHeight(THUMB + 70)
+        self.setAccessibleName(_("Photos gardées"))
+        self.currentItemChanged.connect(self._current_changed)
+
+    def current_id(self) -> str | None:
+        item = self.currentItem()
+        return str(item.data(Qt.ItemDataRole.UserRole)) if item is not None else None
+
+    def show_strip(self, strip: Strip, select: str | None = None) -> None:
+        """Rebuilds the view from ``strip`` and selects ``select`` (default: as before)."""
+        before = self.current_id()
+        keep = select if select is not None else before
+        self.blockSignals(True)
+        self.clear()
+        chosen = -1
+        for number, photo in enumerate(strip, start=1):
+            site = body_site_label(photo.body_site) if photo.body_site else _("site ?")
+            text = f"{number} · {site}\n{anonymisation_state(photo)}"
+            item = QListWidgetItem(text)
+            pixmap = self.thumbs.get(photo.id)
+            if pixmap is not None:
+                icon = QIcon(pixmap)
+                icon.addPixmap(pixmap, QIcon.Mode.Selected)  # no highlight tint on the photo
+                item.setIcon(icon)
+            item.setData(Qt.ItemDataRole.UserRole, photo.id)
+            item.setToolTip(photo.note or site)
+            self.addItem(item)
+            if photo.id == keep:
+                chosen = number - 1
+        if chosen < 0 and self.count():
+            chosen = self.count() - 1
+        self.setCurrentRow(chosen)
+        self.blockSignals(False)
+        if self.current_id() != before:
+            self.photo_selected.emit(self.current_id() or "")
+
+    def _current_changed(self, current: QListWidgetItem | None, _previous: object) -> None:
+        self.photo_selected.emit(str(current.data(Qt.ItemDataRole.UserRole)) if current else "")

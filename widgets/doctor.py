@@ -25,7 +25,6 @@ from app.tasks import BoundRunner, TaskRunner
 from cases.drafts import DraftStore, UnreadableDraft
 from cases.errors import CaseError, InvalidCase
 from cases.model import Case, utc_now
-from cases.photos import Photo, import_photo
 from cases.profile import UnlockedIdentity
 from cases.workstation import CaseThread, Unreadable
 from crypto.errors import CryptoError
@@ -177,23 +176,10 @@ class DoctorWorkspace(QWidget):
 
     # --- photos and sending ---------------------------------------------------------------
     def import_photos(self, paths: list[Path]) -> None:
-        first = self.form.next_photo_number()
-
-        def work() -> tuple[list[Photo], list[str]]:
-            photos, failures = [], []
-            for path in paths:
-                try:
-                    photos.append(import_photo(path, f"photo-{first + len(photos)}.jpg"))
-                except CaseError as exc:
-                    failures.append(f"{path.name} : {reason(exc.code)}")
-            return photos, failures
-
-        def done(result: tuple[list[Photo], list[str]]) -> None:
-            photos, failures = result
-            self.form.add_photos(photos)
-            self.form.show_error("\n".join(failures))
-
-        self.runner.run(work, done, self._show_error)
+        """Files from the dialog or dropped on the form go through the capture station, like
+        the camera's shots: faces are proposed for blurring and the doctor confirms each photo
+        before it joins the request. No photo reaches a request unchecked."""
+        self.open_capture().import_files(paths)
 
     def open_capture(self) -> CaptureStation:
         """Opens the capture station (window-modal); its photos join the form."""

@@ -19,7 +19,7 @@ from pytestqt.qtbot import QtBot
 
 import resources
 from app.mainwindow import MainWindow
-from tests.gui.test_end_to_end import WAIT, log_in, type_text
+from tests.gui.test_end_to_end import WAIT, add_photos, log_in, type_text
 from tests.support.demo import DemoEnv, running_demo
 from widgets.doctor import DoctorWorkspace
 from widgets.specialist import SpecialistWorkspace
@@ -79,8 +79,7 @@ def test_a_whole_workflow_leaves_nothing_clinical_in_clear(
     type_text(form.summary, CANARIES["summary"])
     type_text(form.treatments, CANARIES["treatments"])
     type_text(form.question, CANARIES["question"])
-    form.photos_requested.emit(resources.sample_photos()[:2])
-    qtbot.waitUntil(lambda: len(form.photos.photos()) == 2, timeout=WAIT)
+    add_photos(qtbot, doctor, resources.sample_photos()[:2], kept=2)
     photos = [p.data for p in form.photos.photos()]
     qtbot.waitUntil(lambda: doctor.draft_list.count() == 1, timeout=WAIT)  # a draft was saved
     form.submit()

@@ -7,6 +7,8 @@ reference platform on 127.0.0.1, over HTTPS with the demo CA.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import QEvent, Qt
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
@@ -42,6 +44,22 @@ def type_text(widget: QWidget, text: str) -> None:
             QApplication.sendEvent(
                 widget, QKeyEvent(kind, key, Qt.KeyboardModifier.NoModifier, char)
             )
+
+
+def add_photos(qtbot: QtBot, doctor: DoctorWorkspace, paths: list[Path], kept: int) -> None:
+    """What the file dialog and drag-and-drop do: the files open in the capture station,
+    where the doctor confirms each photo's anonymisation and adds them to the request."""
+    before = len(doctor.form.photos.photos())
+    doctor.form.photos_requested.emit(paths)
+    station = doctor.capture_station
+    assert station is not None
+    qtbot.waitUntil(lambda: len(station.strip) == kept, timeout=WAIT)
+    qtbot.waitUntil(lambda: all(p.regions is not None for p in station.strip), timeout=WAIT)
+    for row in range(kept):
+        station.kept.setCurrentRow(row)
+        station.panel.confirm()
+    station.add_to_request()
+    qtbot.waitUntil(lambda: len(doctor.form.photos.photos()) == before + kept, timeout=WAIT)
 
 
 def log_in(qtbot: QtBot, window: MainWindow, identity: str) -> QWidget:
@@ -90,9 +108,7 @@ def test_doctor_sends_specialist_answers_doctor_reads(
     type_text(form.summary, SUMMARY)
     type_text(form.treatments, "Paracétamol 1 g x3/j")
     type_text(form.question, QUESTION)
-    samples = resources.sample_photos()[:2]
-    form.photos_requested.emit(samples)  # what the file dialog and drag-and-drop emit
-    qtbot.waitUntil(lambda: len(form.photos.photos()) == 2, timeout=WAIT)
+    add_photos(qtbot, doctor, resources.sample_photos()[:2], kept=2)
     screenshot(unit, "doctor-new-request")
     qtbot.mouseClick(form.send_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: doctor.cases.count() == 1, timeout=WAIT)

@@ -86,9 +86,18 @@ def test_a_corrupt_photo_is_refused_plainly_and_the_good_ones_kept(
     broken = tmp_path / "IMG_0042.jpg"
     broken.write_bytes(resources.sample_photos()[0].read_bytes()[:3000])
     doctor.form.photos_requested.emit([broken, resources.sample_photos()[1]])
+    station = doctor.capture_station
+    assert station is not None  # dropped files open in the capture station
+    qtbot.waitUntil(lambda: len(station.strip) == 1, timeout=WAIT)
+    assert "IMG_0042.jpg" in station.message.text()
+    assert "pas une photo lisible" in station.message.text()
+    qtbot.waitUntil(lambda: station.strip[0].regions is not None, timeout=WAIT)
+    station.add_to_request()  # not confirmed yet: refused, with the reason
+    assert doctor.form.photos.photos() == []
+    station.kept.setCurrentRow(0)
+    station.panel.confirm()
+    station.add_to_request()
     qtbot.waitUntil(lambda: len(doctor.form.photos.photos()) == 1, timeout=WAIT)
-    assert "IMG_0042.jpg" in doctor.form.problems.text()
-    assert "pas une photo lisible" in doctor.form.problems.text()
     # removing a photo can be undone
     doctor.form.photos.setCurrentRow(0)
     doctor.form.remove_button.click()

@@ -17,6 +17,9 @@ def reason(code: str | None) -> str:
         # network and platform (outbox)
         "network_unreachable": _("La plateforme est injoignable (réseau coupé ou serveur arrêté)."),
         "timeout": _("La plateforme ne répond pas à temps ; nouvel essai automatique."),
+        "proxy_error": _(
+            "Le proxy du réseau de l’établissement refuse la connexion ; nouvel essai automatique."
+        ),
         "tls_error": _("La connexion sécurisée a échoué (certificat de la plateforme refusé)."),
         "auth_failed": _("La plateforme a refusé ce poste (jeton d’accès invalide)."),
         "server_error": _("La plateforme a rencontré une erreur ; nouvel essai automatique."),
@@ -34,6 +37,15 @@ def reason(code: str | None) -> str:
         "bad_signature": _("La signature du document est invalide."),
         "untrusted_signer": _("L’expéditeur n’est pas reconnu par ce poste."),
         "invalid_recipient": _("Le certificat du destinataire n’est pas valable."),
+        "certificate_expired": _(
+            "Le certificat de l’expéditeur n’était plus valable à la date de signature (expiré)."
+        ),
+        "certificate_revoked": _(
+            "Le certificat de l’expéditeur a été révoqué : le document ne peut pas être accepté."
+        ),
+        "truncated": _(
+            "Le document reçu est tronqué (réception incomplète) ; il faut le renvoyer."
+        ),
         # cases and photos
         "unreadable": _("Le fichier ne peut pas être lu."),
         "not_an_image": _(
@@ -42,6 +54,30 @@ def reason(code: str | None) -> str:
         "malformed_bundle": _("Le document reçu est incomplet ou endommagé."),
         "sender_mismatch": _("L’expéditeur du document ne correspond pas à sa signature."),
         "not_addressed_to_you": _("Ce document n’a pas été adressé à vous."),
+        "unsupported_format": _(
+            "Ce document est d’une version que ce poste ne sait pas lire ; mettez Passavant à jour."
+        ),
+        "already_opened": _("Ce document a déjà été ouvert sur ce poste (copie ou rejeu)."),
+        # trust store, address book, audit journal (cases/trust.py, crypto/audit.py)
+        "not_a_ca": _("Ce certificat n’est pas une autorité de certification."),
+        "not_end_entity": _(
+            "Une autorité de certification ne s’épingle pas : ajoutez-la comme autorité."
+        ),
+        "untrusted_crl": _(
+            "Cette liste de révocation n’est signée par aucune autorité de confiance."
+        ),
+        "stale_crl": _(
+            "Une liste de révocation plus récente de cette autorité est déjà enregistrée."
+        ),
+        "unknown_contact": _("Ni fichier ni contact de ce nom dans le carnet d’adresses."),
+        "ambiguous_contact": _(
+            "Plusieurs contacts correspondent : précisez le nom ou l’empreinte complète."
+        ),
+        "duplicate_contact": _("Un autre contact porte déjà ce nom."),
+        "addressbook_damaged": _("Le carnet d’adresses de ce poste est illisible."),
+        "audit_refused": _(
+            "Entrée refusée par le journal d’audit (elle pourrait contenir du texte libre)."
+        ),
         "missing_patient_ref": _("Indiquez la référence du patient."),
         "missing_consent": _("Le consentement du patient est requis."),
         "missing_specialty": _("Choisissez une spécialité."),
@@ -51,6 +87,43 @@ def reason(code: str | None) -> str:
         "missing_opinion": _("Rédigez l’avis avant de l’envoyer."),
         "missing_recipient": _("Choisissez le spécialiste destinataire."),
         "profile_error": _("Le profil de ce poste est incomplet ou illisible."),
+        # capture: sources, preparation, anonymisation (capture/errors.py)
+        "empty_file": _("Le fichier est vide."),
+        "image_too_large": _(
+            "Cette image est trop grande (plus de 100 millions de pixels) : elle est refusée."
+        ),
+        "unsupported_image_format": _(
+            "Ce format d’image n’est pas accepté (JPEG, PNG, TIFF ou HEIC seulement)."
+        ),
+        "camera_unavailable": _(
+            "La caméra est introuvable ou déjà utilisée : vérifiez qu’elle est branchée."
+        ),
+        "camera_disconnected": _(
+            "La caméra ne répond plus (débranchée ?) : rebranchez-la, puis relancez la capture."
+        ),
+        "anonymisation_unconfirmed": _(
+            "Confirmez les zones à flouter (visages) avant d’ajouter la photo à la demande."
+        ),
+        # capture: wound measurement and DICOM (capture/measure.py, capture/dicom.py)
+        "no_marker": _(
+            "Aucun marqueur trouvé : mesures en pixels. Posez le marqueur de 20 mm à plat près "
+            "de la plaie, entièrement visible et net."
+        ),
+        "bad_points": _("Tracé de mesure invalide : il faut au moins 3 points et une surface."),
+        "outside_plane": _("Un point de mesure est hors du plan du marqueur."),
+        "not_a_jpeg": _("Ce fichier n’est pas une photo JPEG."),
+        "jpeg_not_baseline": _(
+            "Cette photo JPEG (progressive ou d’un format étendu) doit être réencodée avant "
+            "l’export DICOM."
+        ),
+        "jpeg_rotated": _("Cette photo doit être redressée avant l’export DICOM."),
+        "bad_patient_ref": _(
+            "Référence patient invalide : 1 à 64 caractères, sans ^, = ni barre oblique inverse."
+        ),
+        "unknown_site": _("Localisation anatomique inconnue."),
+        "not_dicom": _("Ce fichier n’est pas un fichier DICOM lisible."),
+        "dicom_no_pixels": _("Ce fichier DICOM ne contient pas d’image."),
+        "dicom_unsupported": _("La compression de cette image DICOM n’est pas prise en charge."),
         "unexpected": _("Une erreur inattendue est survenue ; elle est consignée dans le journal."),
     }
     return texts.get(code, _("Erreur inattendue ({code}).").format(code=code))
@@ -68,11 +141,35 @@ def specialty_label(code: str) -> str:
     return labels.get(code, code)
 
 
+def body_site_label(code: str) -> str:
+    """The label of a body site code of ``capture.photo.BODY_SITES``, translated."""
+    labels = {
+        "visage": _("visage"),
+        "cuir_chevelu": _("cuir chevelu"),
+        "cou": _("cou"),
+        "thorax": _("thorax"),
+        "abdomen": _("abdomen"),
+        "dos": _("dos"),
+        "membre_superieur_droit": _("membre supérieur droit"),
+        "membre_superieur_gauche": _("membre supérieur gauche"),
+        "main_droite": _("main droite"),
+        "main_gauche": _("main gauche"),
+        "membre_inferieur_droit": _("membre inférieur droit"),
+        "membre_inferieur_gauche": _("membre inférieur gauche"),
+        "pied_droit": _("pied droit"),
+        "pied_gauche": _("pied gauche"),
+        "organes_genitaux": _("organes génitaux"),
+        "autre": _("autre"),
+    }
+    return labels.get(code, code)
+
+
 def role_label(role: str) -> str:
     labels = {
         "doctor": _("Médecin de l’unité"),
         "secretary": _("Secrétariat"),
         "specialist": _("Spécialiste"),
+        "unit": _("Archives de l’unité"),
     }
     return labels.get(role, role)
 
@@ -85,6 +182,7 @@ def job_state_label(state: str) -> str:
         "paused": _("En pause"),
         "failed": _("Bloqué : action requise"),
         "delivered": _("Remis"),
+        "acknowledged": _("Accusé de réception reçu"),
         "cancelled": _("Annulé"),
     }
     return labels.get(state, state)

@@ -1,7 +1,8 @@
 """The queue database: one SQLite file holding the outbox jobs and the inbox items.
 
-The schema version lives in ``PRAGMA user_version``; migrations run in order when the file is
-opened. Each :class:`Database` owns one connection guarded by a lock, so the GUI thread and a
+The schema version lives in ``PRAGMA user_version``; migrations run in order, in one
+transaction, when the file is opened (a crash mid-migration leaves the old version intact).
+Each :class:`Database` owns one connection guarded by a lock, so the GUI thread and a
 worker thread can share it; WAL mode lets a second :class:`Database` on the same file (the inbox
 next to the outbox) read while the other writes.
 """
@@ -50,6 +51,20 @@ MIGRATIONS: tuple[str, ...] = (
         stored_at REAL NOT NULL
     );
     CREATE INDEX inbox_items_recipient ON inbox_items (recipient_id, stored_at);
+    """,
+    # 2: priorities and send order, cancel reasons, receipts, the checksum-failure count, an
+    # index for listing by creation time, and queue-wide settings (pause everything).
+    """
+    ALTER TABLE jobs ADD COLUMN priority TEXT NOT NULL DEFAULT 'normal';
+    ALTER TABLE jobs ADD COLUMN rank REAL NOT NULL DEFAULT 0;
+    UPDATE jobs SET rank = rowid;
+    ALTER TABLE jobs ADD COLUMN cancel_reason TEXT;
+    ALTER TABLE jobs ADD COLUMN receipt_id TEXT;
+    ALTER TABLE jobs ADD COLUMN acknowledged_at REAL;
+    ALTER TABLE jobs ADD COLUMN checksum_failures INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX jobs_created ON jobs (created_at);
+    CREATE INDEX jobs_rank ON jobs (rank);
+    CREATE TABLE outbox_settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
 )
 
@@ -113,10 +128,28 @@ class Database:
                 raise
             self._conn.execute("COMMIT")
 
+    @property
+    def lock(self) -> threading.RLock:
+        """The connection's lock (re-entrant): hold it to act right after a transaction."""
+        return self._lock
+
+    def data_version(self) -> int:
+        """``PRAGMA data_version``: changes when *another* connection commits to the file."""
+        with self._lock:
+            return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+
     def query(self, sql: str, params: tuple[object, ...] = ()) -> list[sqlite3.Row]:
         """Runs a read-only query under the lock."""
         with self._lock:
             return self._conn.execute(sql, params).fetchall()
+
+    def query_values(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+        """Runs a read-only query under the lock; rows are plain tuples (the fast path)."""
+        with self._lock:
+            cursor = self._conn.cursor()
+            cursor.row_factory = None
+            rows: list[tuple[object, ...]] = cursor.execute(sql, params).fetchall()
+            return rows
 
     def close(self) -> None:
         """Closes the connection."""

@@ -15,6 +15,7 @@ class ErrorCode(StrEnum):
 
     NETWORK_UNREACHABLE = "network_unreachable"
     TIMEOUT = "timeout"
+    PROXY_ERROR = "proxy_error"
     TLS_ERROR = "tls_error"
     AUTH_FAILED = "auth_failed"
     SERVER_ERROR = "server_error"
@@ -30,11 +31,13 @@ ERROR_CODES: frozenset[str] = frozenset(code.value for code in ErrorCode)
 
 # Codes that a later attempt may fix on its own. The others need a human (a wrong certificate
 # store or token, a recipient that left the directory, a file too large for the platform, a
-# damaged spool file): the job is quarantined so the rest of the queue keeps flowing.
+# damaged spool file): the job is quarantined so the rest of the queue keeps flowing. A checksum
+# mismatch is retried once from zero by the sender, then quarantined.
 RETRYABLE_CODES: frozenset[ErrorCode] = frozenset(
     {
         ErrorCode.NETWORK_UNREACHABLE,
         ErrorCode.TIMEOUT,
+        ErrorCode.PROXY_ERROR,
         ErrorCode.SERVER_ERROR,
         ErrorCode.CHECKSUM_MISMATCH,
         ErrorCode.UPLOAD_EXPIRED,
@@ -50,6 +53,7 @@ class OutboxError(Exception):
         detail: A short technical explanation (no clinical content).
         retryable: Whether retrying later may succeed without human action.
         status: The HTTP status code when the failure came from an HTTP answer, else ``None``.
+        retry_after: Seconds the platform asked to wait (``Retry-After``), else ``None``.
     """
 
     def __init__(
@@ -59,6 +63,7 @@ class OutboxError(Exception):
         *,
         retryable: bool | None = None,
         status: int | None = None,
+        retry_after: float | None = None,
     ) -> None:
         """Builds the error.
 
@@ -67,6 +72,7 @@ class OutboxError(Exception):
             detail: A short technical explanation.
             retryable: Overrides the default taken from :data:`RETRYABLE_CODES`.
             status: The HTTP status code, if any.
+            retry_after: The platform's ``Retry-After``, in seconds, if it sent one.
 
         Raises:
             ValueError: If ``code`` is not a known code.
@@ -77,9 +83,11 @@ class OutboxError(Exception):
         self.detail = detail
         self.retryable = error_code in RETRYABLE_CODES if retryable is None else retryable
         self.status = status
+        self.retry_after = retry_after
 
     def __repr__(self) -> str:
         return (
             f"OutboxError(code={self.code!r}, detail={self.detail!r}, "
-            f"retryable={self.retryable!r}, status={self.status!r})"
+            f"retryable={self.retryable!r}, status={self.status!r}, "
+            f"retry_after={self.retry_after!r})"
         )

@@ -30,7 +30,12 @@ _DOWNLOAD_BLOCK = 64 * 1024
 
 @dataclass(frozen=True)
 class DirectoryEntry:
-    """A recipient listed by the platform."""
+    """A recipient listed by the platform.
+
+    ``certificate_sha256`` is the SHA-256 fingerprint (hex) of the recipient's certificate
+    (DER), which also addresses the recipient's mailbox on the platform; empty if the platform
+    did not give it.
+    """
 
     id: str
     display_name: str
@@ -38,6 +43,7 @@ class DirectoryEntry:
     specialty: str | None
     station: str
     certificate_pem: str
+    certificate_sha256: str = ""
 
 
 @dataclass(frozen=True)
@@ -89,10 +95,15 @@ class PlatformClient:
         """Creates the client; no connection is made until the first call.
 
         Args:
-            config: The platform's URL, token, CA and timeouts.
+            config: The platform's URL, token, CA, proxy and timeouts.
         """
         self.config = config
         self._http = Transport(config)
+
+    @property
+    def answers(self) -> int:
+        """HTTP answers received so far, whatever their status (the platform was reached)."""
+        return self._http.answers
 
     def close(self) -> None:
         """Closes the session's connections."""
@@ -123,6 +134,7 @@ class PlatformClient:
                     specialty=None if r.get("specialty") is None else str(r["specialty"]),
                     station=str(r["station"]),
                     certificate_pem=str(r["certificate_pem"]),
+                    certificate_sha256=str(r.get("certificate_sha256") or "").lower(),
                 )
                 for r in body["recipients"]
             ]
@@ -160,8 +172,12 @@ class PlatformClient:
         headers = {"Tus-Resumable": TUS_VERSION}
         return _offset(self._http.request("HEAD", url, ok={200, 204}, headers=headers, upload=True))
 
-    def patch(self, url: str, offset: int, chunk: bytes) -> int:
-        """Sends ``chunk`` at ``offset`` and returns the new offset the platform reports."""
+    def patch(self, url: str, offset: int, chunk: bytes | memoryview) -> int:
+        """Sends ``chunk`` at ``offset`` and returns the new offset the platform reports.
+
+        The chunk goes to the socket in blocks; the idle-progress watchdog abandons the request
+        if no block and no answer moves for ``idle_timeout`` seconds (``timeout``).
+        """
         headers = {
             "Tus-Resumable": TUS_VERSION,
             "Upload-Offset": str(offset),
@@ -218,31 +234,36 @@ class PlatformClient:
         have = dest.stat().st_size if dest.exists() else 0
         headers = {"Range": f"bytes={have}-"} if have else {}
         path = f"/api/v1/mailboxes/{_seg(recipient)}/items/{_seg(bundle_id)}"
-        response = self._http.request("GET", path, ok={200, 206, 416}, headers=headers, stream=True)
-        with response:
-            if response.status_code == 416:
-                # The part already holds every byte (or more): the checksum will tell.
-                return
-            mode = "ab" if response.status_code == 206 else "wb"
-            done = have if mode == "ab" else 0
-            try:
-                with dest.open(mode) as out:
-                    for block in response.iter_content(_DOWNLOAD_BLOCK):
-                        done += len(block)
-                        if limit is not None and done > limit:
-                            raise OutboxError(
-                                ErrorCode.CHECKSUM_MISMATCH, "more bytes than announced"
-                            )
-                        out.write(block)
-                        if progress is not None:
-                            progress(done)
-                    out.flush()
-                    os.fsync(out.fileno())
-            except requests.RequestException as exc:
-                raise error_for_exception(exc) from exc
-            except OSError as exc:
-                detail = f"cannot write download (errno {exc.errno})"
-                raise OutboxError(ErrorCode.DISK_ERROR, detail) from exc
+        with self._http.watch() as watch:
+            response = self._http.request(
+                "GET", path, ok={200, 206, 416}, headers=headers, stream=True
+            )
+            with response:
+                if response.status_code == 416:
+                    # The part already holds every byte (or more): the checksum will tell.
+                    return
+                mode = "ab" if response.status_code == 206 else "wb"
+                done = have if mode == "ab" else 0
+                try:
+                    with dest.open(mode) as out:
+                        for block in response.iter_content(_DOWNLOAD_BLOCK):
+                            watch.kick()
+                            done += len(block)
+                            if limit is not None and done > limit:
+                                raise OutboxError(
+                                    ErrorCode.CHECKSUM_MISMATCH, "more bytes than announced"
+                                )
+                            out.write(block)
+                            if progress is not None:
+                                progress(done)
+                        out.flush()
+                        os.fsync(out.fileno())
+                except requests.RequestException as exc:
+                    error = error_for_exception(exc, stalled=watch.fired, idle=watch.idle)
+                    raise error from exc
+                except OSError as exc:
+                    detail = f"cannot write download (errno {exc.errno})"
+                    raise OutboxError(ErrorCode.DISK_ERROR, detail) from exc
 
     def acknowledge(self, recipient: str, bundle_id: str) -> None:
         """Tells the platform the item is stored locally, so it leaves the mailbox."""

@@ -1,13 +1,21 @@
 """The outbox: a durable queue of encrypted bundles waiting to reach the platform.
 
-Each job is a row in SQLite plus a spool file ``<bundle_id>.cms`` holding the ciphertext. The
-spool file is written and synced before the row is committed, so a row never points at nothing;
-a spool file without a row (a crash in between) is removed at the next open, never sent. The
-rows hold only non-clinical metadata: ids, the recipient's label, sizes, hashes, states, errors.
+Each job is a row in SQLite (WAL, ``synchronous=FULL``) plus a spool file ``<bundle_id>.cms``
+holding the ciphertext. The spool file is written atomically (temporary file, fsync, rename,
+fsync of the directory) *before* the row is committed, so a row never points at nothing; a
+spool file without a row (a crash in between) is removed at the next open, never sent, and a
+row whose spool file vanished is quarantined with its reason. The rows hold only non-clinical
+metadata: ids, the recipient's label, sizes, hashes, states, errors.
 
 Operator actions (:meth:`Outbox.pause`, :meth:`Outbox.resume`, :meth:`Outbox.retry_now`,
-:meth:`Outbox.cancel`) and the sender's transitions (:mod:`outbox.transitions`) are conditional
-updates, so whichever lands second sees the first and an operator's choice is never overwritten.
+:meth:`Outbox.cancel`, :meth:`Outbox.move_up`, :meth:`Outbox.pause_all`...) and the sender's
+transitions (:mod:`outbox.transitions`) are conditional updates, so whichever lands second sees
+the first and an operator's choice is never overwritten. Every change is published to
+:meth:`Outbox.subscribe` callbacks as a :class:`~outbox.jobs.JobSnapshot`.
+
+Listing is cheap at any size: the queue keeps the jobs it read in memory, updates them with each
+change it commits, and reads the table again only when another connection (another process,
+the inbox) committed meanwhile (``PRAGMA data_version``). Listing 10,000 jobs is a list copy.
 """
 
 from __future__ import annotations
@@ -15,20 +23,36 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from outbox import spool
 from outbox.db import Database
-from outbox.jobs import JOB_COLUMNS, Job, JobState, job_from_row
+from outbox.events import DEFAULT_PROGRESS_INTERVAL, JobEvents, JobSnapshot
+from outbox.jobs import (
+    ACTIVE_STATES,
+    DONE_STATES,
+    JOB_COLUMNS,
+    SELECT_COLUMNS,
+    Job,
+    JobState,
+    Priority,
+    job_from_values,
+)
 from outbox.transitions import JobTransitions
 
-__all__ = ["Job", "JobState", "Outbox", "Recovery"]
+__all__ = ["Job", "JobSnapshot", "JobState", "Outbox", "Priority", "Recovery"]
 
 log = logging.getLogger(__name__)
 
-_ACTIVE = (JobState.PENDING, JobState.RETRY, JobState.SENDING, JobState.PAUSED)
+_ACTIVE = tuple(ACTIVE_STATES)
+_WAITING = (JobState.QUEUED, JobState.WAITING_RETRY, JobState.PAUSED)
+_PAUSED_ALL = "paused_all"
+_MAX_REASON = 500
+_MAX_RECEIPT_ID = 128
+# Send order: urgent first, then by rank (queue position).
+_ORDER = "CASE priority WHEN 'urgent' THEN 0 ELSE 1 END, rank"
 
 
 @dataclass(frozen=True)
@@ -36,7 +60,7 @@ class Recovery:
     """What :class:`Outbox` repaired when it opened (bundle ids only).
 
     Attributes:
-        requeued: Jobs a crash left in ``sending``, put back in ``retry``.
+        requeued: Jobs a crash left in ``sending``, put back in ``waiting_retry``.
         orphans_removed: Spool files with no job (a crash before the row was committed).
         missing_spool: Jobs whose spool file was gone, quarantined with ``disk_error``.
     """
@@ -46,55 +70,155 @@ class Recovery:
     missing_spool: tuple[str, ...] = ()
 
 
+def _priority(value: str) -> str:
+    try:
+        return Priority(value).value
+    except ValueError:
+        raise ValueError(f"priority must be one of {[p.value for p in Priority]}") from None
+
+
 class Outbox(JobTransitions):
-    """The persistent send queue, safe to share between the GUI thread and the sender thread."""
+    """The persistent send queue, safe to share between the GUI thread and the sender's."""
 
     def __init__(
-        self, db_path: Path, spool_dir: Path, *, clock: Callable[[], float] = time.time
+        self,
+        db_path: Path,
+        spool_dir: Path,
+        *,
+        clock: Callable[[], float] = time.time,
+        progress_interval: float = DEFAULT_PROGRESS_INTERVAL,
+        recover: bool = True,
     ) -> None:
-        """Opens the queue, creating it if needed, and repairs what a crash left behind.
+        """Opens the queue, creating or migrating it if needed, and repairs what a crash left.
 
         Args:
             db_path: The SQLite file (shared with :class:`~outbox.inbox.Inbox`).
             spool_dir: Directory of the outbox spool files.
             clock: Wall-clock seconds, injectable for tests.
+            progress_interval: Minimum seconds between two progress snapshots of one job.
+            recover: Repair at opening (requeue jobs left in ``sending``, remove orphan spool
+                files, quarantine jobs whose file is gone). Pass ``False`` from a second
+                process (a status listing) while the application may be sending: its
+                ``sending`` jobs are not crash leftovers.
         """
         self.clock = clock
         self.db_path = db_path
         self.spool_dir = spool_dir
+        self.events = JobEvents(progress_interval=progress_interval)
         spool_dir.mkdir(parents=True, exist_ok=True)
         self._db = Database(db_path)
-        self.recovery = self._recover()
+        self._cache: dict[str, JobSnapshot] | None = None
+        self._cache_version = -1
+        self._cache_sorted = True
+        self.recovery = self._recover() if recover else Recovery()
+        self._fresh()
 
     def close(self) -> None:
         """Closes the database connection."""
         self._db.close()
+
+    def subscribe(self, callback: Callable[[JobSnapshot], None]) -> Callable[[], None]:
+        """Registers ``callback`` for job snapshots; returns the function that unregisters it.
+
+        Called on every change (enqueue, operator action, sender transition) and on upload
+        progress (at most every ``progress_interval`` seconds per job, and for the last
+        byte), on the thread that made the change.
+        """
+        return self.events.subscribe(callback)
+
+    # The listing cache. Every method touching it holds the database lock.
+
+    def _fresh(self) -> dict[str, JobSnapshot]:
+        """Returns the cached jobs, reading the table again if another connection wrote."""
+        with self._db.lock:
+            version = self._db.data_version()
+            if self._cache is None or version != self._cache_version:
+                rows = self._db.query_values(
+                    f"SELECT {SELECT_COLUMNS} FROM jobs ORDER BY created_at"
+                )
+                self._cache = {str(r[0]): job_from_values(r) for r in rows}
+                self._cache_version = version
+                self._cache_sorted = True
+            if not self._cache_sorted:
+                ordered = sorted(self._cache.values(), key=lambda job: job.created_at)
+                self._cache = {job.bundle_id: job for job in ordered}
+                self._cache_sorted = True
+            return self._cache
+
+    def _remember(self, job: JobSnapshot) -> None:
+        with self._db.lock:
+            cache = self._cache
+            if cache is None:
+                return
+            if job.bundle_id not in cache and cache:
+                last = next(reversed(cache.values()))
+                self._cache_sorted = self._cache_sorted and job.created_at >= last.created_at
+            cache[job.bundle_id] = job
 
     def spool_path(self, bundle_id: str) -> Path:
         """Returns the spool file of a job."""
         return self.spool_dir / f"{spool.check_bundle_id(bundle_id)}{spool.SPOOL_SUFFIX}"
 
     def enqueue(
-        self, bundle_id: str, recipient_id: str, recipient_label: str, kind: str, payload: bytes
+        self,
+        bundle_id: str,
+        recipient_id: str,
+        recipient_label: str,
+        kind: str,
+        payload: bytes,
+        *,
+        priority: str = "normal",
     ) -> Job:
         """Queues a bundle's ciphertext for sending; idempotent on ``bundle_id``.
 
-        If a job with this id exists (whatever its state), it is returned unchanged and
-        ``payload`` is ignored: the platform would drop the duplicate anyway.
+        The spool file is complete and synced before the job's row is committed. If a job with
+        this id exists (whatever its state), it is returned unchanged and ``payload`` is
+        ignored: the platform would drop the duplicate anyway.
+
+        Args:
+            bundle_id: The bundle's id (also its identity on the platform).
+            recipient_id: The recipient's platform id.
+            recipient_label: The recipient's name for the operator.
+            kind: The bundle kind.
+            payload: The ciphertext.
+            priority: ``"normal"`` or ``"urgent"`` (urgent jobs go first).
 
         Raises:
-            ValueError: If ``bundle_id`` cannot be a file name.
+            ValueError: If ``bundle_id`` cannot be a file name or ``priority`` is unknown.
             OSError: If the spool file cannot be written (nothing is queued then).
         """
+        self.spool_path(bundle_id)  # refuses an unsafe id before anything else
+        level = _priority(priority)
+        with self._db.lock:
+            job, created = self._insert(
+                bundle_id, recipient_id, recipient_label, kind, payload, level
+            )
+        if not created:
+            return job
+        log.info("queued bundle %s (%d bytes, %s)", bundle_id, job.size, level)
+        self.events.changed(job)
+        return job
+
+    def _insert(
+        self,
+        bundle_id: str,
+        recipient_id: str,
+        recipient_label: str,
+        kind: str,
+        payload: bytes,
+        level: str,
+    ) -> tuple[JobSnapshot, bool]:
         path = self.spool_path(bundle_id)
         with self._db.transaction() as conn:  # held throughout: one writer per bundle id
-            existing = conn.execute("SELECT * FROM jobs WHERE bundle_id = ?", (bundle_id,))
-            row = existing.fetchone()
-            if row is not None:
+            existing = conn.execute(
+                f"SELECT {SELECT_COLUMNS} FROM jobs WHERE bundle_id = ?", (bundle_id,)
+            ).fetchone()
+            if existing is not None:
                 log.info("bundle %s already queued; enqueue ignored", bundle_id)
-                return job_from_row(row)
+                return job_from_values(tuple(existing)), False
             spool.atomic_write(path, payload)
             now = self.clock()
+            rank = conn.execute("SELECT COALESCE(MAX(rank), 0) + 1 FROM jobs").fetchone()[0]
             job = Job(
                 bundle_id=bundle_id,
                 recipient_id=recipient_id,
@@ -102,7 +226,7 @@ class Outbox(JobTransitions):
                 kind=kind,
                 size=len(payload),
                 sha256=hashlib.sha256(payload).hexdigest(),
-                state=JobState.PENDING,
+                state=JobState.QUEUED,
                 attempts=0,
                 bytes_sent=0,
                 next_attempt_at=None,
@@ -112,76 +236,252 @@ class Outbox(JobTransitions):
                 created_at=now,
                 updated_at=now,
                 delivered_at=None,
+                priority=level,
+                rank=float(rank),
             )
             placeholders = ", ".join("?" for _ in JOB_COLUMNS)
             values = tuple(getattr(job, column) for column in JOB_COLUMNS)
-            columns = ", ".join(JOB_COLUMNS)
-            conn.execute(f"INSERT INTO jobs ({columns}) VALUES ({placeholders})", values)
-        log.info("queued bundle %s (%d bytes)", bundle_id, job.size)
-        return job
+            conn.execute(f"INSERT INTO jobs ({SELECT_COLUMNS}) VALUES ({placeholders})", values)
+        return self._select(bundle_id), True
 
-    def get(self, bundle_id: str) -> Job | None:
+    def get(self, bundle_id: str) -> JobSnapshot | None:
         """Returns the job, or ``None`` if there is none with this id."""
-        rows = self._db.query("SELECT * FROM jobs WHERE bundle_id = ?", (bundle_id,))
-        return job_from_row(rows[0]) if rows else None
+        with self._db.lock:
+            return self._fresh().get(bundle_id)
 
-    def jobs(self) -> list[Job]:
-        """Returns every job, oldest first."""
-        return [job_from_row(r) for r in self._db.query("SELECT * FROM jobs ORDER BY created_at")]
+    def jobs(self) -> list[JobSnapshot]:
+        """Returns every job, oldest first (from memory unless another connection wrote)."""
+        with self._db.lock:
+            return list(self._fresh().values())
 
-    def due_jobs(self, now: float) -> list[Job]:
-        """Returns the jobs to send at ``now``: new ones first, then retries by due time."""
-        rows = self._db.query(
-            "SELECT * FROM jobs WHERE state IN (?, ?)"
-            " AND (next_attempt_at IS NULL OR next_attempt_at <= ?)"
-            " ORDER BY COALESCE(next_attempt_at, 0), created_at",
-            (JobState.PENDING, JobState.RETRY, now),
+    def snapshots(self) -> list[JobSnapshot]:
+        """Returns every job, oldest first, those being sent with their rate and time left."""
+        jobs = self.jobs()
+        snapshot = self.events.snapshot
+        return [snapshot(job) if job.state is JobState.SENDING else job for job in jobs]
+
+    def queue_order(self) -> list[Job]:
+        """Returns the jobs still to send (queued, sending, waiting, paused), in send order."""
+        marks = ", ".join("?" for _ in _ACTIVE)
+        rows = self._db.query_values(
+            f"SELECT {SELECT_COLUMNS} FROM jobs WHERE state IN ({marks}) ORDER BY {_ORDER}",
+            tuple(s.value for s in _ACTIVE),
         )
-        return [job_from_row(r) for r in rows]
+        return [job_from_values(r) for r in rows]
+
+    def due_jobs(self, now: float, limit: int | None = None) -> list[Job]:
+        """Returns the jobs to send at ``now``, urgent first, then in queue order.
+
+        Nothing is due while everything is paused (:meth:`pause_all`).
+
+        Args:
+            now: The clock time.
+            limit: At most this many.
+        """
+        if self.all_paused:
+            return []
+        rows = self._db.query_values(
+            f"SELECT {SELECT_COLUMNS} FROM jobs WHERE state IN (?, ?)"
+            " AND (next_attempt_at IS NULL OR next_attempt_at <= ?)"
+            f" ORDER BY {_ORDER} LIMIT ?",
+            (
+                JobState.QUEUED.value,
+                JobState.WAITING_RETRY.value,
+                now,
+                -1 if limit is None else limit,
+            ),
+        )
+        return [job_from_values(r) for r in rows]
 
     def next_due_at(self) -> float | None:
-        """Returns when the next pending or retrying job becomes due (0 for "now"), if any."""
-        rows = self._db.query(
+        """Returns when the next queued or waiting job becomes due (0 for "now"), if any."""
+        if self.all_paused:
+            return None
+        rows = self._db.query_values(
             "SELECT MIN(COALESCE(next_attempt_at, 0)) FROM jobs WHERE state IN (?, ?)",
-            (JobState.PENDING, JobState.RETRY),
+            (JobState.QUEUED.value, JobState.WAITING_RETRY.value),
         )
         value = rows[0][0]
-        return None if value is None else float(value)
+        return None if value is None else float(value)  # type: ignore[arg-type]
 
     # Operator actions. Each returns the job as it is afterwards (unchanged if the action does
     # not apply to its state) and raises KeyError for an unknown id.
 
     def pause(self, bundle_id: str) -> Job:
         """Holds a job; a running upload stops after its current chunk."""
-        return self._update(bundle_id, _ACTIVE, {"state": JobState.PAUSED})
+        states = (JobState.QUEUED, JobState.SENDING, JobState.WAITING_RETRY)
+        return self._update(bundle_id, states, {"state": JobState.PAUSED})
 
     def resume(self, bundle_id: str) -> Job:
         """Lets a paused job go again (it resumes where the platform left off)."""
         return self._update(
-            bundle_id, (JobState.PAUSED,), {"state": JobState.PENDING, "next_attempt_at": None}
+            bundle_id, (JobState.PAUSED,), {"state": JobState.QUEUED, "next_attempt_at": None}
         )
 
     def retry_now(self, bundle_id: str) -> Job:
         """Makes a waiting, paused or quarantined job due now, with a fresh attempt count."""
-        states = (JobState.PENDING, JobState.RETRY, JobState.PAUSED, JobState.FAILED)
+        states = (JobState.QUEUED, JobState.WAITING_RETRY, JobState.PAUSED, JobState.QUARANTINED)
         fields = {
-            "state": JobState.PENDING,
+            "state": JobState.QUEUED,
             "next_attempt_at": None,
             "attempts": 0,
+            "checksum_failures": 0,
             "last_error_code": None,
             "last_error_detail": None,
         }
         return self._update(bundle_id, states, fields)
 
-    def cancel(self, bundle_id: str) -> Job:
-        """Cancels a job that is not delivered and deletes its spool file.
+    def cancel(self, bundle_id: str, reason: str = "") -> Job:
+        """Cancels a job that is not delivered, stores why, and deletes its spool file.
 
         The remote upload, if any, is terminated by the sender (best effort, off the GUI thread);
         a platform that never hears of it lets it expire.
+
+        Args:
+            bundle_id: The job.
+            reason: The operator's reason (plain text, at most 500 characters are kept; never
+                clinical content).
         """
-        job = self._update(bundle_id, (*_ACTIVE, JobState.FAILED), {"state": JobState.CANCELLED})
+        fields = {"state": JobState.CANCELLED, "cancel_reason": reason.strip()[:_MAX_REASON]}
+        job = self._update(bundle_id, (*_ACTIVE, JobState.QUARANTINED), fields)
         if job.state is JobState.CANCELLED:
             spool.remove_file(self.spool_path(bundle_id))
+        return job
+
+    def set_priority(self, bundle_id: str, priority: str) -> Job:
+        """Makes a job still to send ``"urgent"`` or ``"normal"`` (at the end of that lane).
+
+        Raises:
+            ValueError: If ``priority`` is unknown.
+        """
+        level = _priority(priority)
+        last = self._db.query_values("SELECT COALESCE(MAX(rank), 0) + 1 FROM jobs")[0][0]
+
+        def fields(job: Job) -> Mapping[str, object]:
+            # A job changing lanes joins the end of its new lane.
+            return {"priority": level, "rank": last} if job.priority != level else {}
+
+        return self._update(bundle_id, _ACTIVE, fields)
+
+    def move_up(self, bundle_id: str) -> Job:
+        """Moves a waiting job one place up in the send order, within its priority.
+
+        It swaps places with the waiting job just ahead of it (queued, waiting for a retry or
+        paused, same priority); at the head of its priority it stays where it is.
+        """
+        marks = ", ".join("?" for _ in _WAITING)
+        waiting = tuple(s.value for s in _WAITING)
+        with self._db.lock:
+            with self._db.transaction() as conn:
+                row = conn.execute(
+                    "SELECT state, priority, rank FROM jobs WHERE bundle_id = ?", (bundle_id,)
+                ).fetchone()
+                if row is None:
+                    raise KeyError(bundle_id)
+                ahead = None
+                if row["state"] in waiting:
+                    ahead = conn.execute(
+                        f"SELECT bundle_id, rank FROM jobs WHERE state IN ({marks})"
+                        " AND priority = ? AND rank < ? ORDER BY rank DESC LIMIT 1",
+                        (*waiting, row["priority"], row["rank"]),
+                    ).fetchone()
+                if ahead is not None:
+                    now = self.clock()
+                    conn.execute(
+                        "UPDATE jobs SET rank = ?, updated_at = ? WHERE bundle_id = ?",
+                        (ahead["rank"], now, bundle_id),
+                    )
+                    conn.execute(
+                        "UPDATE jobs SET rank = ?, updated_at = ? WHERE bundle_id = ?",
+                        (row["rank"], now, ahead["bundle_id"]),
+                    )
+            job = self._select(bundle_id)
+            other = self._select(str(ahead["bundle_id"])) if ahead is not None else None
+        if other is not None:
+            self.events.changed(job)
+            self.events.changed(other)
+        return job
+
+    @property
+    def all_paused(self) -> bool:
+        """Whether everything is paused (outage mode; survives a restart)."""
+        rows = self._db.query_values(
+            "SELECT value FROM outbox_settings WHERE key = ?", (_PAUSED_ALL,)
+        )
+        return bool(rows) and rows[0][0] == "1"
+
+    def pause_all(self) -> None:
+        """Pauses everything: nothing is sent until :meth:`resume_all`, even after a restart.
+
+        Jobs keep their own states; uploads in progress stop after their current chunk and go
+        back in line.
+        """
+        self._set_setting(_PAUSED_ALL, "1")
+        log.info("outbox: everything paused")
+
+    def resume_all(self) -> None:
+        """Ends :meth:`pause_all`; jobs go in their usual order."""
+        self._set_setting(_PAUSED_ALL, "0")
+        log.info("outbox: everything resumed")
+
+    def _set_setting(self, key: str, value: str) -> None:
+        with self._db.transaction() as conn:
+            conn.execute(
+                "INSERT INTO outbox_settings (key, value) VALUES (?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+    def acknowledge(
+        self, bundle_id: str, receipt_id: str, *, recipient_id: str | None = None
+    ) -> Job:
+        """Records the signed receipt that acknowledges a bundle: the job becomes
+        ``acknowledged``.
+
+        The receipt is produced, verified and parsed by the case layer; this only records its
+        id. A receipt proves delivery, so it applies whatever the job's state (a job still being
+        sent stops at its next chunk). Idempotent: a job already acknowledged is returned
+        unchanged (a second, different receipt id is logged and ignored).
+
+        Args:
+            bundle_id: The acknowledged bundle (the sender's job).
+            receipt_id: The receipt's own id.
+            recipient_id: If given, the receipt's signer's recipient id, which must be the
+                job's recipient.
+
+        Raises:
+            KeyError: If no job has this bundle id.
+            ValueError: If ``receipt_id`` is empty or too long, or the receipt comes from
+                another recipient than the job's.
+        """
+        if not receipt_id or len(receipt_id) > _MAX_RECEIPT_ID or not receipt_id.isprintable():
+            raise ValueError("invalid receipt id")
+        job = self.get(bundle_id)
+        if job is None:
+            raise KeyError(bundle_id)
+        if recipient_id is not None and recipient_id != job.recipient_id:
+            raise ValueError("the receipt comes from another recipient than the job's")
+
+        def fields(current: Job) -> Mapping[str, object]:
+            now = self.clock()
+            return {
+                "state": JobState.ACKNOWLEDGED,
+                "receipt_id": receipt_id,
+                "acknowledged_at": now,
+                "delivered_at": current.delivered_at if current.delivered_at else now,
+                "bytes_sent": current.size,
+                "next_attempt_at": None,
+                "upload_url": None,
+                "last_error_code": None,
+                "last_error_detail": None,
+            }
+
+        states = [s for s in JobState if s is not JobState.ACKNOWLEDGED]
+        job = self._update(bundle_id, states, fields)
+        if job.receipt_id != receipt_id:
+            log.warning("bundle %s already acknowledged by another receipt", bundle_id)
+        else:
+            log.info("bundle %s acknowledged", bundle_id)
         return job
 
     def purge_delivered(self, older_than: float) -> int:
@@ -193,13 +493,14 @@ class Outbox(JobTransitions):
             How many spool files were deleted.
         """
         cutoff = self.clock() - older_than
-        rows = self._db.query(
-            "SELECT bundle_id FROM jobs WHERE state = ? AND delivered_at <= ?",
-            (JobState.DELIVERED, cutoff),
+        done = tuple(s.value for s in DONE_STATES)
+        rows = self._db.query_values(
+            "SELECT bundle_id FROM jobs WHERE state IN (?, ?) AND delivered_at <= ?",
+            (*done, cutoff),
         )
         removed = 0
-        for row in rows:
-            path = self.spool_path(row["bundle_id"])
+        for (bundle_id,) in rows:
+            path = self.spool_path(str(bundle_id))
             if path.exists() and spool.remove_file(path):
                 removed += 1
         if removed:
@@ -208,33 +509,39 @@ class Outbox(JobTransitions):
         return removed
 
     def _recover(self) -> Recovery:
-        spool.remove_temp_files(self.spool_dir)
+        # Everything under the write lock: an enqueue (which writes its spool file while holding
+        # the lock) in another process can never be mistaken for an orphan.
+        orphans: list[str] = []
         with self._db.transaction() as conn:
+            spool.remove_temp_files(self.spool_dir)
             rows = conn.execute("SELECT bundle_id, state FROM jobs").fetchall()
             states = {row["bundle_id"]: JobState(row["state"]) for row in rows}
             requeued = tuple(b for b, s in states.items() if s is JobState.SENDING)
             conn.execute(
                 "UPDATE jobs SET state = ?, next_attempt_at = NULL WHERE state = ?",
-                (JobState.RETRY, JobState.SENDING),
+                (JobState.WAITING_RETRY.value, JobState.SENDING.value),
             )
             missing = tuple(
-                b for b, s in states.items() if s in _ACTIVE and not self.spool_path(b).exists()
+                b
+                for b, s in states.items()
+                if s in ACTIVE_STATES and not self.spool_path(b).exists()
             )
             for bundle_id in missing:
                 conn.execute(
                     "UPDATE jobs SET state = ?, last_error_code = 'disk_error',"
-                    " last_error_detail = 'spool file missing', next_attempt_at = NULL"
+                    " last_error_detail = 'spool file missing at start-up', next_attempt_at = NULL"
                     " WHERE bundle_id = ?",
-                    (JobState.FAILED, bundle_id),
+                    (JobState.QUARANTINED.value, bundle_id),
                 )
-        orphans = []
-        for path in sorted(self.spool_dir.glob(f"*{spool.SPOOL_SUFFIX}")):
-            bundle_id = path.name.removesuffix(spool.SPOOL_SUFFIX)
-            state = states.get(bundle_id)
-            if state is None or state is JobState.CANCELLED:
-                spool.remove_file(path)
-                if state is None:
-                    orphans.append(bundle_id)
+            for path in sorted(self.spool_dir.glob(f"*{spool.SPOOL_SUFFIX}")):
+                bundle_id = path.name.removesuffix(spool.SPOOL_SUFFIX)
+                state = states.get(bundle_id)
+                if state is None or state is JobState.CANCELLED:
+                    spool.remove_file(path)
+                    if state is None:
+                        orphans.append(bundle_id)
+            if orphans:
+                spool.fsync_dir(self.spool_dir)
         for bundle_id in requeued:
             log.warning("bundle %s was being sent when the app stopped; will resume", bundle_id)
         for bundle_id in orphans:

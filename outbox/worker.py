@@ -130,12 +130,16 @@ class Worker:
         """Does one round of work; returns seconds to sleep (``None``: idle)."""
         raise NotImplementedError
 
+    def round(self) -> float | None:
+        """What the thread runs in a loop; :meth:`step` unless a subclass schedules otherwise."""
+        return self.step()
+
     def _run(self) -> None:
         log.debug("%s started", self._name)
         while not self._stopping.is_set():
             self._wake.clear()
             try:
-                delay = self.step()
+                delay = self.round()
             except Exception:
                 log.exception("%s: unexpected error", self._name)
                 delay = self.idle_interval

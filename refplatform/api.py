@@ -1,8 +1,9 @@
 """The platform's JSON API under ``/api/v1``: health, directory, deliveries and mailboxes.
 
 A station reads only the mailboxes of the recipients registered to it (403 otherwise) and
-sees only the deliveries of bundles it sent (404 otherwise). Mailbox files are served as
-stored: the platform never opens a bundle.
+sees only the deliveries of bundles it sent (404 otherwise). A mailbox is addressed by the
+recipient's id or by the SHA-256 fingerprint of the recipient's certificate. Mailbox files are
+served as stored: the platform never opens a bundle.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from refplatform import __version__
-from refplatform.accounts import directory, recipient_station
+from refplatform.accounts import AmbiguousRecipient, directory, recipient_station, resolve_recipient
 from refplatform.db import Database
 from refplatform.mailbox import Mailboxes
 from refplatform.ranges import FileSliceResponse, RangeNotSatisfiable, parse_range
@@ -69,14 +70,28 @@ class ApiEndpoints:
         station = await authenticate(request, self.db)
         bundle_id = str(request.path_params["bundle_id"])
         recipient = request.query_params.get("recipient")
+        if recipient is not None:
+            recipient = await self._resolve(recipient) or recipient
         record = await run_in_threadpool(self.mailboxes.delivery, station, bundle_id, recipient)
         if record is None:
             raise ApiError(404, "not_found", "No delivery of this bundle by this station.")
         return JSONResponse(record)
 
+    async def _resolve(self, address: str) -> str | None:
+        try:
+            return await run_in_threadpool(resolve_recipient, self.db, address)
+        except AmbiguousRecipient:
+            raise ApiError(
+                409,
+                "ambiguous_recipient",
+                "Several recipients share this certificate; address the mailbox by recipient id.",
+            ) from None
+
     async def _own_mailbox(self, request: Request) -> str:
         station = await authenticate(request, self.db)
-        recipient = str(request.path_params["recipient"])
+        recipient = await self._resolve(str(request.path_params["recipient"]))
+        if recipient is None:
+            raise ApiError(404, "unknown_recipient", "The recipient is not registered.")
         owner = await run_in_threadpool(recipient_station, self.db, recipient)
         if owner is None:
             raise ApiError(404, "unknown_recipient", "The recipient is not registered.")

@@ -3,6 +3,13 @@
 :func:`run` binds the listening socket itself (so ``--port 0`` picks a free port and the real
 one is known), serves with uvicorn, prints one line ``Passavant platform listening on <url>``
 once connections are accepted, and returns 0 after a clean stop on SIGTERM or SIGINT.
+
+Workstation tokens are managed with the ``token`` subcommand (the server keeps running
+meanwhile: SQLite's WAL mode lets both work on the data directory)::
+
+    passavant platform token new --data DIR --workstation NAME   prints a fresh token
+    passavant platform token list --data DIR                     workstations, tokens' state
+    passavant platform token revoke --data DIR --workstation NAME
 """
 
 from __future__ import annotations
@@ -13,9 +20,11 @@ import logging
 import os
 import signal
 import socket
+import sqlite3
 import ssl
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
@@ -23,9 +32,10 @@ from typing import Any
 
 import uvicorn
 
+from refplatform import accounts
 from refplatform.server import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_SIZE, DEFAULT_TTL, create_app
 
-__all__ = ["configure_parser", "run"]
+__all__ = ["configure_parser", "run", "run_token"]
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +44,12 @@ _GRACEFUL_SHUTDOWN_S = 5
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    """Adds the server's options to ``parser``."""
-    parser.add_argument("--data", required=True, type=Path, metavar="DIR", help="data directory")
+    """Adds the server's options, and the optional ``token`` subcommand, to ``parser``.
+
+    Without a subcommand the parser runs the server (``--data`` is then required, which
+    :func:`run` checks: the subcommands take their own ``--data``).
+    """
+    parser.add_argument("--data", type=Path, metavar="DIR", help="data directory (required)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=8443, help="TCP port (0: pick a free one)")
     parser.add_argument("--tls-cert", type=Path, metavar="PEM", help="server certificate chain")
@@ -67,6 +81,20 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="stop when standard input closes (a parent process holding the pipe died)",
     )
+    commands = parser.add_subparsers(dest="platform_command", required=False, metavar="COMMAND")
+    token = commands.add_parser("token", help="manage workstation tokens (one per workstation)")
+    actions = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
+    new = actions.add_parser(
+        "new", help="print a fresh token for a workstation (registers it; replaces its old token)"
+    )
+    listing = actions.add_parser("list", help="list workstations and the state of their tokens")
+    revoke = actions.add_parser("revoke", help="revoke a workstation's token")
+    for action in (new, listing, revoke):
+        action.add_argument(
+            "--data", type=Path, metavar="DIR", default=argparse.SUPPRESS, help="data directory"
+        )
+    for action in (new, revoke):
+        action.add_argument("--workstation", required=True, metavar="NAME", help="workstation id")
 
 
 def _stop_when_stdin_closes(server: uvicorn.Server) -> None:
@@ -180,8 +208,62 @@ async def _serve(
     return 0
 
 
+def _stamp(moment: float | None) -> str:
+    if moment is None:
+        return "-"
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(moment))
+
+
+def run_token(args: argparse.Namespace) -> int:
+    """Runs ``token new|list|revoke``; prints plain lines, never the stored hashes.
+
+    ``new`` prints the token alone on standard output (for scripts); the other lines go to
+    standard error.
+
+    Returns:
+        0 on success, 1 on an unknown workstation or unusable data, 2 on a missing option.
+    """
+    data: Path | None = getattr(args, "data", None)
+    if data is None:
+        print("passavant platform token: --data DIR is required", file=sys.stderr)
+        return 2
+    try:
+        if args.token_command == "new":
+            token = accounts.register_station(data, args.workstation)
+            print(token, flush=True)
+            print(
+                f"workstation {args.workstation}: new token issued (any previous one is refused)",
+                file=sys.stderr,
+            )
+            return 0
+        if args.token_command == "revoke":
+            if not accounts.revoke_station(data, args.workstation):
+                print(f"no workstation named {args.workstation!r}", file=sys.stderr)
+                return 1
+            print(f"workstation {args.workstation}: token revoked")
+            return 0
+        stations = accounts.list_stations(data)
+    except (OSError, ValueError, RuntimeError, sqlite3.Error) as exc:
+        print(f"passavant platform token: {exc}", file=sys.stderr)
+        return 1
+    if not stations:
+        print("no workstation registered")
+        return 0
+    rows = [("WORKSTATION", "TOKEN", "ISSUED", "RECIPIENTS")]
+    for station in stations:
+        state = "active" if station.active else f"revoked {_stamp(station.revoked_at)}"
+        issued = _stamp(station.token_issued_at)
+        rows.append((station.id, state, issued, str(station.recipients)))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
-    """Runs the server until SIGTERM or SIGINT.
+    """Runs the server until SIGTERM or SIGINT, or the ``token`` subcommand.
 
     Args:
         args: Options added by :func:`configure_parser`.
@@ -189,6 +271,11 @@ def run(args: argparse.Namespace) -> int:
     Returns:
         0 after a clean stop; 1 if the server could not start; 2 on inconsistent options.
     """
+    if getattr(args, "platform_command", None) == "token":
+        return run_token(args)
+    if args.data is None:
+        print("passavant platform: --data DIR is required", file=sys.stderr)
+        return 2
     if (args.tls_cert is None) != (args.tls_key is None):
         log.error("--tls-cert and --tls-key go together")
         return 2

@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from refplatform.storage import Layout
+from refplatform.storage import Layout, certificate_fingerprint
 
 __all__ = ["SCHEMA_VERSION", "Database", "open_database"]
 
 log = logging.getLogger(__name__)
-
-SCHEMA_VERSION = 1
 
 _BUSY_TIMEOUT_S = 10.0
 
@@ -76,8 +74,30 @@ CREATE TABLE mailbox_items (
 );
 """
 
-#: Scripts that bring the schema from version ``index`` to ``index + 1``.
-_MIGRATIONS = (_SCHEMA_V1,)
+
+def _migrate_v2(conn: sqlite3.Connection) -> None:
+    """Revocable station tokens, and recipients addressable by certificate fingerprint."""
+    conn.execute("ALTER TABLE stations ADD COLUMN revoked_at REAL")
+    conn.execute("ALTER TABLE recipients ADD COLUMN certificate_sha256 TEXT")
+    rows = conn.execute("SELECT id, certificate_pem FROM recipients").fetchall()
+    for row in rows:
+        try:
+            fingerprint: str | None = certificate_fingerprint(str(row[1]))
+        except ValueError:
+            fingerprint = None
+        conn.execute(
+            "UPDATE recipients SET certificate_sha256 = ? WHERE id = ?", (fingerprint, row[0])
+        )
+    conn.execute("CREATE INDEX recipients_by_fingerprint ON recipients (certificate_sha256)")
+
+
+Migration = str | Callable[[sqlite3.Connection], None]
+
+#: Steps that bring the schema from version ``index`` to ``index + 1``: SQL scripts, or
+#: functions when existing rows need Python (a fingerprint to compute).
+_MIGRATIONS: tuple[Migration, ...] = (_SCHEMA_V1, _migrate_v2)
+
+SCHEMA_VERSION = len(_MIGRATIONS)
 
 
 class Database:
@@ -124,9 +144,13 @@ def _migrate(db: Database) -> None:
                 f"database schema {version} is newer than this server ({SCHEMA_VERSION})"
             )
         for target in range(version + 1, SCHEMA_VERSION + 1):
-            for statement in _MIGRATIONS[target - 1].split(";"):
-                if statement.strip():
-                    conn.execute(statement)
+            step = _MIGRATIONS[target - 1]
+            if callable(step):
+                step(conn)
+            else:
+                for statement in step.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {target}")
             log.info("platform database migrated to schema %d", target)
 

@@ -13,6 +13,8 @@ Identifiers become file names, so every one is checked against :data:`ID_PATTERN
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import logging
 import os
@@ -23,8 +25,10 @@ from pathlib import Path
 
 __all__ = [
     "DB_NAME",
+    "FINGERPRINT_PATTERN",
     "ID_PATTERN",
     "Layout",
+    "certificate_fingerprint",
     "fsync_dir",
     "fsync_file",
     "is_valid_id",
@@ -41,6 +45,32 @@ DB_NAME = "platform.sqlite"
 ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 _HASH_BLOCK = 1024 * 1024
+_PEM_CERTIFICATE = re.compile(
+    r"-----BEGIN CERTIFICATE-----\s*([A-Za-z0-9+/=\s]+?)\s*-----END CERTIFICATE-----"
+)
+#: A certificate fingerprint as a mailbox address: 64 hex digits, optionally ``sha256:``-prefixed.
+FINGERPRINT_PATTERN = re.compile(r"(?:sha256:)?([0-9a-fA-F]{64})")
+
+
+def certificate_fingerprint(certificate_pem: str) -> str:
+    """Returns the SHA-256 (lowercase hex) of the DER bytes of the first PEM certificate.
+
+    The platform relays certificates without parsing them; the fingerprint is computed over the
+    bytes as given, like ``openssl x509 -fingerprint -sha256``.
+
+    Raises:
+        ValueError: If there is no PEM certificate or its base64 is malformed.
+    """
+    found = _PEM_CERTIFICATE.search(certificate_pem)
+    if found is None:
+        raise ValueError("no PEM certificate")
+    try:
+        der = base64.b64decode("".join(found.group(1).split()), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError("malformed PEM certificate") from exc
+    if not der:
+        raise ValueError("empty PEM certificate")
+    return hashlib.sha256(der).hexdigest()
 
 
 def is_valid_id(value: str) -> bool:

@@ -9,6 +9,7 @@ Locked (and retries after a ``HEAD``). When the last byte arrives the upload is 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 from starlette.concurrency import run_in_threadpool
@@ -16,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from refplatform.accounts import AmbiguousRecipient, resolve_recipient
 from refplatform.body import BodyReceiver
 from refplatform.db import Database
 from refplatform.mailbox import Mailboxes, Outcome
@@ -105,6 +107,17 @@ class TusEndpoints:
             )
         raw = headers.get("upload-metadata")
         meta = parse_metadata(raw)
+        try:
+            # The recipient may be named by id or by its certificate's SHA-256 fingerprint.
+            resolved = await run_in_threadpool(resolve_recipient, self.db, meta.recipient)
+        except AmbiguousRecipient as exc:
+            raise ApiError(
+                409,
+                "ambiguous_recipient",
+                "Several recipients share this certificate; name the recipient by id.",
+            ) from exc
+        if resolved is not None:
+            meta = dataclasses.replace(meta, recipient=resolved)
         try:
             upload = await run_in_threadpool(self.uploads.create, station, length, meta, raw or "")
         except UnknownRecipient as exc:

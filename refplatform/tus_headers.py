@@ -1,8 +1,9 @@
 """Parsing and formatting of the tus 1.0 request headers the platform relies on.
 
 ``Upload-Metadata`` is a comma-separated list of ``key base64value`` pairs. The platform needs
-``bundle_id``, ``recipient`` and ``sha256`` (hex) and accepts an optional ``kind``; other keys
-are kept verbatim (they are echoed on ``HEAD``) but never interpreted.
+``bundle_id``, ``recipient`` (an id or a certificate fingerprint) and ``sha256`` (hex) and
+accepts an optional ``kind``; other keys are kept verbatim (they are echoed on ``HEAD``) but never
+interpreted.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from email.utils import formatdate
 
 from starlette.requests import Request
 
-from refplatform.storage import is_valid_id
+from refplatform.storage import FINGERPRINT_PATTERN, is_valid_id
 from refplatform.uploads import UploadMetadata
 from refplatform.web import TUS_VERSION, ApiError
 
@@ -88,8 +89,14 @@ def parse_metadata(raw: str | None) -> UploadMetadata:
     for key in ("bundle_id", "recipient", "sha256"):
         if not pairs.get(key):
             raise _bad_metadata(f"Upload-Metadata lacks {key}.")
-    if not (is_valid_id(pairs["bundle_id"]) and is_valid_id(pairs["recipient"])):
-        raise _bad_metadata("bundle_id and recipient must be identifiers ([A-Za-z0-9._-]).")
+    recipient = pairs["recipient"]
+    if not is_valid_id(pairs["bundle_id"]) or not (
+        is_valid_id(recipient) or FINGERPRINT_PATTERN.fullmatch(recipient)
+    ):
+        raise _bad_metadata(
+            "bundle_id and recipient must be identifiers ([A-Za-z0-9._-]);"
+            " recipient may also be a certificate fingerprint (sha256:<hex>)."
+        )
     if _SHA256.fullmatch(pairs["sha256"]) is None:
         raise _bad_metadata("sha256 must be 64 hexadecimal digits.")
     kind = pairs.get("kind") or None

@@ -1,8 +1,10 @@
 """HTTP plumbing shared by the platform's routes: errors, bearer authentication, tus headers.
 
 Errors travel as :class:`ApiError` and become a small JSON body
-``{"error": "<code>", "message": "<English>"}`` (no body on ``HEAD``). Every response under
-``/files`` carries ``Tus-Resumable``, added by :class:`TusHeaderMiddleware`.
+``{"error": "<code>", "detail": "<one short English sentence>"}``; a ``HEAD`` answer, which
+cannot have a body, carries the code in ``X-Error-Code``. So every 4xx says why, plainly.
+Every response under ``/files`` carries ``Tus-Resumable``, added by
+:class:`TusHeaderMiddleware`.
 """
 
 from __future__ import annotations
@@ -79,8 +81,8 @@ def error_response(
 ) -> Response:
     """Builds an error answer, with a JSON body unless the method or status forbids one."""
     if request.method == "HEAD" or status in (204, 304):
-        return Response(status_code=status, headers=dict(headers or {}))
-    body = {"error": code, "message": message}
+        return Response(status_code=status, headers={**(headers or {}), "X-Error-Code": code})
+    body = {"error": code, "detail": message}
     return JSONResponse(body, status_code=status, headers=dict(headers or {}))
 
 

@@ -111,6 +111,9 @@ class JobTableModel(QAbstractTableModel):
             self._rate[job.bundle_id] = (now, job.bytes_sent, rate)
 
     def remaining_seconds(self, job: Job) -> float | None:
+        left = getattr(job, "time_left", None)  # the outbox's smoothed estimate (JobSnapshot)
+        if left is not None:
+            return float(left)
         rate = self._rate.get(job.bundle_id, (0.0, 0, 0.0))[2]
         if job.state != "sending" or rate <= 0:
             return None

@@ -53,6 +53,11 @@ class SecretaryWorkspace(QWidget):
         self.retry_button = QPushButton(_("Réessayer maintenant"))
         self.cancel_button = QPushButton(_("Annuler l’envoi"))
         self.retry_all_button = QPushButton(_("Réessayer tous les envois bloqués"))
+        # Outage mode: nothing is sent until resumed, even after a restart.
+        self.pause_all_button = QPushButton()
+        self.pause_all_button.setCheckable(True)
+        self.pause_all_button.setChecked(session.outbox.all_paused)
+        self._label_pause_all()
         for button, keys in (
             (self.pause_button, "Ctrl+P"),
             (self.resume_button, "Ctrl+R"),
@@ -72,6 +77,7 @@ class SecretaryWorkspace(QWidget):
         ):
             buttons.addWidget(button)
         buttons.addStretch()
+        buttons.addWidget(self.pause_all_button)
         buttons.addWidget(self.retry_all_button)
         layout = QVBoxLayout(self)
         layout.addWidget(QLabel("<h2>" + _("File d’envoi") + "</h2>"))
@@ -93,6 +99,7 @@ class SecretaryWorkspace(QWidget):
         self.retry_button.clicked.connect(lambda: self._act(session.outbox.retry_now))
         self.cancel_button.clicked.connect(lambda: self._act(session.outbox.cancel))
         self.retry_all_button.clicked.connect(self.retry_all_blocked)
+        self.pause_all_button.toggled.connect(self._pause_all)
         self.table.selectionModel().selectionChanged.connect(self._update_buttons)
         self.model.modelReset.connect(self._update_buttons)
         self.model.dataChanged.connect(self._update_buttons)
@@ -155,6 +162,30 @@ class SecretaryWorkspace(QWidget):
             lambda exc: self.summary.setText(reason(getattr(exc, "code", None))),
         )
 
+    def _label_pause_all(self) -> None:
+        paused = self.pause_all_button.isChecked()
+        self.pause_all_button.setText(
+            _("Reprendre tous les envois") if paused else _("Suspendre tous les envois")
+        )
+
+    def _pause_all(self, paused: bool) -> None:
+        """Outage mode on or off (kept by the queue across restarts)."""
+        outbox, sender = self.session.outbox, self.session.sender
+        self._label_pause_all()
+
+        def work() -> None:
+            if paused:
+                outbox.pause_all()
+            else:
+                outbox.resume_all()
+            sender.wake()
+
+        self.runner.run(
+            work,
+            lambda _result: self.reload(),
+            lambda exc: self.summary.setText(reason(getattr(exc, "code", None))),
+        )
+
     def _update_buttons(self) -> None:
         job = self.selected()
         state = job.state if job else None
@@ -170,7 +201,7 @@ class SecretaryWorkspace(QWidget):
         waiting = sum(j.state in ("pending", "sending", "retry") for j in jobs)
         blocked = sum(j.state == "failed" for j in jobs)
         paused = sum(j.state == "paused" for j in jobs)
-        delivered = sum(j.state == "delivered" for j in jobs)
+        delivered = sum(j.state in ("delivered", "acknowledged") for j in jobs)
         self.summary.setText(
             _("{w} en cours ou en attente, {p} en pause, {b} bloqué(s), {d} remis.").format(
                 w=waiting, p=paused, b=blocked, d=delivered

@@ -5,14 +5,18 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from outbox.errors import OutboxError
 from outbox.inbox import FetchStatus, Inbox, InboxFetcher, InboxItem
+from outbox.jobs import JobState
 from outbox.platform import MailboxItem, PlatformClient
-from tests.core.test_outbox_sender import Station, platform, station, wait_until
+from refplatform.accounts import register_recipient
+from tests.core.test_outbox_sender import PEM, Station, platform, station, wait_until
 from tests.support.netfault import Mode
 
 __all__ = ["platform", "station"]  # fixtures shared with the sender tests
@@ -61,6 +65,11 @@ class Hospital:
             assert fetcher.stop(10), "fetcher thread left running"
         self.client.close()
         self.inbox.close()
+
+
+def station_platform(station: Station) -> Path:
+    """The platform data directory the station is registered on."""
+    return station.platform_data
 
 
 @pytest.fixture
@@ -178,3 +187,85 @@ def test_recovery_keeps_parts_and_drops_unrecorded_files(tmp_path: Path) -> None
         assert not inbox.path("kept").exists()
     finally:
         inbox.close()
+
+
+def test_a_stalled_download_is_abandoned_by_the_watchdog_then_resumed(hospital: Hospital) -> None:
+    """Read timeout 30 s, idle 1 s: the fetcher gives up on a silent socket within ~1 s."""
+    payload = os.urandom(6 * 1024 * 1024)
+    hospital.deliver("r-stall", payload)
+    hospital.client.close()
+    config = dataclasses.replace(hospital.client.config, read_timeout=30, idle_timeout=1.0)
+    hospital.client = PlatformClient(config)
+    part = hospital.inbox.part_path("r-stall")
+    stalled: list[float] = []
+
+    def stall_once(done: int) -> None:
+        if done >= 1024 * 1024 and not stalled:
+            hospital.station.proxy.set_mode(Mode.STALL)
+            stalled.append(time.monotonic())
+
+    with pytest.raises(OutboxError) as caught:
+        hospital.client.download(hospital.station.recipient, "r-stall", part, progress=stall_once)
+    elapsed = time.monotonic() - stalled[0]
+    assert (caught.value.code, caught.value.retryable) == ("timeout", True)
+    assert "no progress" in caught.value.detail
+    assert elapsed < 2.5, f"abandoned after {elapsed:.1f} s"
+    kept = part.stat().st_size
+    assert kept >= 1024 * 1024
+    hospital.station.proxy.set_mode(Mode.PASS)
+    hospital.station.proxy.reset_counters()
+    hospital.fetcher()
+    wait_until(lambda: hospital.inbox.get("r-stall") is not None, timeout=20)
+    assert hospital.inbox.get("r-stall").path.read_bytes() == payload
+    assert hospital.station.proxy.bytes_down < len(payload) - kept + 512 * 1024, "resumed"
+
+
+def test_a_receipt_received_acknowledges_the_senders_job(hospital: Hospital) -> None:
+    """The loop the case layer closes: the unit's job is delivered, the specialist's signed
+    receipt comes back through the inbox, and the unit records it with ``acknowledge``.
+
+    The receipt's content (here a stand-in naming the bundle) is the case layer's to sign,
+    parse and verify; the outbox only needs the bundle id, the receipt id and who sent it.
+    """
+    station = hospital.station
+    station.enqueue("case-1", os.urandom(40_000))
+    station.sender()
+    wait_until(lambda: station.state("case-1") is JobState.DELIVERED)
+    # The specialist's station sends the receipt back to the unit's doctor.
+    unit_inbox = Inbox(hospital.db_path.with_name("unit.sqlite"), hospital.spool_dir / "unit")
+    try:
+        doctor = f"doc-{station.unit}"
+        register_recipient(
+            station_platform(station),
+            recipient_id=doctor,
+            station_id=station.unit,
+            display_name="Dr Bernard",
+            role="doctor",
+            specialty=None,
+            certificate_pem=PEM,
+        )
+        receipt = b"receipt-of:case-1"
+        with PlatformClient(station.reader_config) as specialist:
+            meta = {"bundle_id": "rcpt-1", "recipient": doctor, "kind": "receipt"}
+            meta["sha256"] = hashlib.sha256(receipt).hexdigest()
+            url = specialist.create(len(receipt), meta)
+            assert specialist.patch(url, 0, receipt) == len(receipt)
+        received: list[InboxItem] = []
+        fetcher = InboxFetcher(unit_inbox, station.client, [doctor], interval=30.0)
+        fetcher.subscribe(received.append)
+        fetcher.start()
+        try:
+            wait_until(lambda: received)
+        finally:
+            assert fetcher.stop(10)
+        [item] = received
+        assert (item.kind, item.sender_station) == ("receipt", station.hospital)
+        acknowledged = item.path.read_bytes().split(b":", 1)[1].decode()  # the case layer's job
+        job = station.outbox.acknowledge(
+            acknowledged, item.bundle_id, recipient_id=station.recipient
+        )
+        assert (job.state, job.receipt_id) == (JobState.ACKNOWLEDGED, "rcpt-1")
+        with pytest.raises(ValueError, match="another recipient"):
+            station.outbox.acknowledge("case-1", "rcpt-1", recipient_id=doctor)
+    finally:
+        unit_inbox.close()

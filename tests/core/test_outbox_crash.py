@@ -1,4 +1,5 @@
-"""Crashes: a sender process killed with SIGKILL mid-upload or after the last byte.
+"""Crashes: a sender process killed with SIGKILL mid-upload or after the last byte, and an
+enqueueing process killed at random instants.
 
 A child process runs a real :class:`Sender` on the profile; a subscriber in the child holds the
 sender thread once enough bytes went through, and the test then kills the child with SIGKILL.
@@ -8,12 +9,15 @@ A new sender on the same profile must finish the job without sending the bundle 
 from __future__ import annotations
 
 import os
+import random
 import selectors
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+from outbox import spool
 from outbox.queue import JobState, Outbox
 from outbox.sender import Sender
 from tests.core.test_outbox_sender import Station, platform, station, wait_until
@@ -143,3 +147,86 @@ def test_stop_mid_upload_puts_the_job_back_in_line(station: Station) -> None:
     station.sender()
     wait_until(lambda: station.state("b-stop") is JobState.DELIVERED)
     assert station.mailbox() == ["b-stop"]
+
+
+ENQUEUER = r"""
+import hashlib, os, sys
+from pathlib import Path
+from outbox.queue import Outbox
+
+db, spool_dir, recipient, prefix = sys.argv[1:]
+box = Outbox(Path(db), Path(spool_dir))
+print("READY", flush=True)
+i = 0
+while True:
+    payload = os.urandom(5_000 + (i * 7919) % 120_000)
+    box.enqueue(f"{prefix}-{i}", recipient, "Dr Derm", "case", payload)
+    print("OK", f"{prefix}-{i}", hashlib.sha256(payload).hexdigest(), flush=True)
+    i += 1
+"""
+
+
+def kill_enqueuer(station: Station, tmp_path: Path, prefix: str, after: float) -> dict[str, str]:
+    """Runs an enqueue loop in a child, SIGKILLs it ``after`` seconds in; returns what it
+    reported queued (bundle id -> SHA-256)."""
+    outbox = station.outbox
+    args = [str(outbox.db_path), str(outbox.spool_dir), station.recipient, prefix]
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    with (
+        (tmp_path / f"{prefix}.err").open("wb") as err,
+        subprocess.Popen(
+            [sys.executable, "-c", ENQUEUER, *args], stdout=subprocess.PIPE, stderr=err, env=env
+        ) as child,
+    ):
+        assert child.stdout is not None
+        with selectors.DefaultSelector() as selector:
+            selector.register(child.stdout, selectors.EVENT_READ)
+            ready = selector.select(timeout=15)
+        assert ready, (tmp_path / f"{prefix}.err").read_text()
+        assert child.stdout.readline().startswith(b"READY")
+        time.sleep(after)
+        child.send_signal(signal.SIGKILL)
+        child.wait(10)
+        lines = child.stdout.read().decode().splitlines()
+    reported = {}
+    for line in lines:
+        parts = line.split()
+        if len(parts) == 3 and parts[0] == "OK":  # a line cut by the kill is ignored
+            reported[parts[1]] = parts[2]
+    return reported
+
+
+def test_sigkill_at_enqueue_time_loses_nothing_and_sends_nothing_twice(
+    station: Station, tmp_path: Path
+) -> None:
+    rng = random.Random(11)
+    reported: dict[str, str] = {}
+    station.outbox.close()
+    for round_ in range(6):
+        reported |= kill_enqueuer(station, tmp_path, f"k{round_}", rng.uniform(0.1, 0.6))
+        outbox = Outbox(station.outbox.db_path, station.outbox.spool_dir)  # recovery
+        try:
+            jobs = {job.bundle_id: job for job in outbox.jobs()}
+            files = {p.name for p in outbox.spool_dir.iterdir()}
+            assert files == {f"{b}.cms" for b in jobs}, "no orphan file, no row without its file"
+            for bundle_id, job in jobs.items():
+                path = outbox.spool_path(bundle_id)
+                assert path.stat().st_size == job.size
+                assert spool.sha256_file(path) == job.sha256, "every spool file is whole"
+            for bundle_id, digest in reported.items():
+                assert jobs[bundle_id].sha256 == digest, "what was reported queued is queued"
+            assert outbox.recovery.missing_spool == ()
+        finally:
+            outbox.close()
+    assert len(reported) >= 6
+    station.outbox = Outbox(station.outbox.db_path, station.outbox.spool_dir)
+    jobs = station.outbox.jobs()
+    total = sum(job.size for job in jobs)
+    station.proxy.reset_counters()
+    station.sender(chunk_size=64 * 1024, max_chunk_size=1024 * 1024)
+    wait_until(
+        lambda: all(station.state(j.bundle_id) is JobState.DELIVERED for j in jobs), timeout=60
+    )
+    mailbox = station.mailbox()
+    assert sorted(mailbox) == sorted(j.bundle_id for j in jobs), "each one, once"
+    assert station.proxy.bytes_up < 1.1 * total + 20_000 * len(jobs), "no bundle sent twice"

@@ -43,6 +43,7 @@ class Station:
     def __init__(self, platform: RunningPlatform, tmp_path: Path) -> None:
         n = next(_IDS)
         self.recipient, self.unit, self.hospital = f"derm-{n}", f"unit-{n}", f"hosp-{n}"
+        self.platform_data = platform.data_dir
         token = register_station(platform.data_dir, self.unit)
         reader_token = register_station(platform.data_dir, self.hospital)
         register_recipient(
@@ -56,7 +57,11 @@ class Station:
         )
         self.proxy = FaultProxy("127.0.0.1", platform.port)
         ca = platform.ca_file
-        config = PlatformConfig(self.proxy.url(), token, ca, connect_timeout=1, read_timeout=2)
+        self.scheme = "http" if platform.tls is None else "https"
+        self.token = token
+        config = PlatformConfig(
+            self.proxy.url(self.scheme), token, ca, connect_timeout=1, read_timeout=2
+        )
         self.client = PlatformClient(config)
         self.reader_config = PlatformConfig(platform.url, reader_token, ca)
         self.reader = PlatformClient(self.reader_config)
@@ -64,9 +69,15 @@ class Station:
         self.snapshots: list[Job] = []
         self._senders: list[Sender] = []
 
-    def sender(self, **options: object) -> Sender:
-        options = {"chunk_size": 16 * 1024, "retry_delay": lambda n: 0.05, **options}
-        sender = Sender(self.outbox, self.client, progress_interval=0, **options)
+    def sender(self, client: PlatformClient | None = None, **options: object) -> Sender:
+        """Starts a sender (fixed 16 KiB chunks unless told otherwise) through the proxy."""
+        options = {
+            "chunk_size": 16 * 1024,
+            "max_chunk_size": 16 * 1024,
+            "retry_delay": lambda n: 0.05,
+            **options,
+        }
+        sender = Sender(self.outbox, client or self.client, progress_interval=0, **options)
         sender.subscribe(self.snapshots.append)
         self._senders.append(sender)
         sender.start()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import uuid
@@ -9,7 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.platform import RunningPlatform, Station, start_platform
+from refplatform import accounts
+from tests.support.platform import RunningPlatform, Station, start_platform, tus_metadata
 
 PAYLOAD = os.urandom(200_000)
 SHA = hashlib.sha256(PAYLOAD).hexdigest()
@@ -65,6 +67,7 @@ def test_directory_lists_recipients_with_their_station(unit: Station, hospital: 
         "specialty",
         "station",
         "certificate_pem",
+        "certificate_sha256",
     }
 
 
@@ -195,3 +198,94 @@ def test_only_the_uploaded_bytes_are_stored(tmp_path_factory: pytest.TempPathFac
     assert files.pop("mailboxes/pr-dubois/bundle-1.bin") == payload
     assert set(files) <= {"platform.sqlite", "platform.sqlite-wal", "platform.sqlite-shm"}
     assert all(marker not in content for content in files.values())
+
+
+def _pem_and_fingerprint() -> tuple[str, str]:
+    der = os.urandom(120)
+    body = base64.b64encode(der).decode()
+    pem = f"-----BEGIN CERTIFICATE-----\n{body}\n-----END CERTIFICATE-----\n"
+    return pem, hashlib.sha256(der).hexdigest()
+
+
+def test_a_mailbox_is_addressed_by_its_certificate_fingerprint(
+    unit: Station, hospital: Station
+) -> None:
+    pem, fingerprint = _pem_and_fingerprint()
+    recipient = f"pr-{uuid.uuid4().hex[:12]}"
+    accounts.register_recipient(
+        hospital.platform.data_dir,
+        recipient_id=recipient,
+        station_id=hospital.id,
+        display_name="Pr Fingerprint",
+        role="specialist",
+        specialty="dermatology",
+        certificate_pem=pem,
+    )
+    listed = {e["id"]: e for e in unit.call("GET", "/api/v1/directory").json()["recipients"]}
+    assert listed[recipient]["certificate_sha256"] == fingerprint
+    by_id, by_print = str(uuid.uuid4()), str(uuid.uuid4())
+    assert unit.send(recipient, PAYLOAD, by_id).status_code == 204
+    assert unit.send(f"sha256:{fingerprint}", PAYLOAD, by_print).status_code == 204
+    for address in (recipient, fingerprint, f"sha256:{fingerprint.upper()}"):
+        assert [i["bundle_id"] for i in _items(hospital, address)] == [by_id, by_print]
+    path = f"/api/v1/mailboxes/{fingerprint}/items/{by_print}"
+    assert hospital.call("GET", path).content == PAYLOAD
+    delivery = unit.call("GET", f"/api/v1/deliveries/{by_print}?recipient={fingerprint}")
+    assert delivery.json()["recipient"] == recipient
+    assert unit.call("GET", f"/api/v1/mailboxes/{fingerprint}/items").status_code == 403
+    assert hospital.call("GET", f"/api/v1/mailboxes/{'0' * 64}/items").status_code == 404
+
+
+def test_a_fingerprint_shared_by_two_recipients_is_refused(unit: Station, recipient: str) -> None:
+    # Every recipient of these tests has the same dummy certificate.
+    dummy = hashlib.sha256(base64.b64decode("MIIBdGVzdA==")).hexdigest()
+    meta = tus_metadata(bundle_id="b-ambiguous", recipient=dummy, sha256=SHA)
+    headers = {"Upload-Length": str(len(PAYLOAD)), "Upload-Metadata": meta}
+    answer = unit.call("POST", "/files/", tus=True, headers=headers)
+    assert answer.status_code == 409
+    assert answer.json() == {
+        "error": "ambiguous_recipient",
+        "detail": "Several recipients share this certificate; name the recipient by id.",
+    }
+
+
+def test_every_refusal_says_why(unit: Station, hospital: Station, recipient: str) -> None:
+    """Each 4xx carries {"error": code, "detail": sentence} (HEAD: the code in a header)."""
+    url = unit.create(recipient, PAYLOAD, str(uuid.uuid4()))
+    octets = {"Content-Type": "application/offset+octet-stream"}
+    cases = [
+        ("GET", "/api/v1/nothing-here", {}, False, 404),
+        ("GET", f"/api/v1/mailboxes/{recipient}/items", {}, False, 403),
+        ("POST", "/files/", {"Upload-Length": "10"}, True, 400),
+        ("POST", "/files/", {"Upload-Length": "10"}, False, 412),
+        ("PATCH", url, {"Upload-Offset": "0"}, True, 415),
+        ("PATCH", url, {**octets, "Upload-Offset": "5"}, True, 409),
+        ("PATCH", url + "0", {**octets, "Upload-Offset": "0"}, True, 404),
+        ("PUT", url, {}, True, 405),
+    ]
+    for method, path, headers, tus, status in cases:
+        answer = unit.call(method, path, tus=tus, headers=headers, data=b"12345")
+        assert answer.status_code == status, (method, path)
+        body = answer.json()
+        assert set(body) == {"error", "detail"}, body
+        assert body["error"]
+        assert body["detail"]
+    gone = unit.call("HEAD", url + "0", tus=True)
+    assert gone.status_code == 404
+    assert gone.headers["X-Error-Code"] == "not_found"
+    unit.session.headers["Authorization"] = "Bearer " + "x" * 40
+    try:
+        denied = unit.call("GET", "/api/v1/directory")
+    finally:
+        unit.session.headers["Authorization"] = f"Bearer {unit.token}"
+    assert denied.status_code == 401
+    assert denied.json()["error"] == "unauthorized"
+
+
+def test_a_revoked_station_is_refused_at_once(platform: RunningPlatform) -> None:
+    with Station(platform, "short-lived") as station:
+        assert station.call("GET", "/api/v1/directory").status_code == 200
+        assert accounts.revoke_station(platform.data_dir, "short-lived")
+        refused = station.call("GET", "/api/v1/directory")
+        assert refused.status_code == 401
+        assert refused.json()["error"] == "unauthorized"

@@ -25,7 +25,6 @@ import argparse
 import contextlib
 import hashlib
 import importlib
-import inspect
 import json
 import logging
 import re
@@ -33,7 +32,7 @@ import signal
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -164,8 +163,7 @@ def platform_config(args: argparse.Namespace, profile: Any) -> Any:
         if args.read_timeout <= 0:
             raise CommandError(_("--read-timeout doit être positif."), status=2)
         timeouts["read_timeout"] = args.read_timeout
-        if "idle_timeout" in inspect.signature(PlatformConfig).parameters:
-            timeouts["idle_timeout"] = args.read_timeout
+        timeouts["idle_timeout"] = args.read_timeout
     token = station_token(profile, args.token_file)
     return PlatformConfig(url=url, token=token, ca_file=ca_file, **timeouts)
 
@@ -186,20 +184,13 @@ def queue_lock(root: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _open_outbox(profile: Any) -> Any:
+def _open_outbox(profile: Any, *, recover: bool = False) -> Any:
+    """The profile's queue. Only ``outbox run`` (the sending process) repairs it on opening;
+    the other commands must not requeue the jobs the app may be sending right now, nor
+    remove a spool file another process has just written."""
     from outbox.queue import Outbox
 
-    return Outbox(profile.db_path, profile.path("outbox"))
-
-
-def _accepts(function: Callable[..., object], name: str) -> bool:
-    try:
-        return name in inspect.signature(function).parameters
-    except (TypeError, ValueError):
-        return False
-
-
-# --- enqueue --------------------------------------------------------------------------------
+    return Outbox(profile.db_path, profile.path("outbox"), recover=recover)
 
 
 def looks_sealed(payload: bytes) -> bool:
@@ -233,10 +224,7 @@ def _enqueue(args: argparse.Namespace) -> int:
         try:
             options: dict[str, str] = {}
             if args.priority is not None:
-                if _accepts(outbox.enqueue, "priority"):
-                    options["priority"] = args.priority
-                elif args.priority != "normal":
-                    raise CommandError(_("cette version de la file ne gère pas les priorités."))
+                options["priority"] = args.priority
             known = outbox.get(bundle_id) is not None
             try:
                 job = outbox.enqueue(bundle_id, recipient_id, label, args.kind, payload, **options)
@@ -347,7 +335,7 @@ def _sender(outbox: Any, client: Any, max_retry_delay: float | None) -> Any:
     from outbox.sender import Sender
 
     options: dict[str, Any] = {}
-    if max_retry_delay is not None and _accepts(Sender, "retry_delay"):
+    if max_retry_delay is not None:
         cap = max(0.0, max_retry_delay)
         options["retry_delay"] = lambda attempt: min(cap, backoff.retry_delay(attempt))
     return Sender(outbox, client, **options)
@@ -359,7 +347,7 @@ def _run(args: argparse.Namespace) -> int:
     profile = _profile(args)
     config = platform_config(args, profile)
     with queue_lock(profile.root):
-        outbox = _open_outbox(profile)
+        outbox = _open_outbox(profile, recover=True)
     view = QueueView(profile.db_path)
     client = PlatformClient(config)
     sender = _sender(outbox, client, args.max_retry_delay)
@@ -571,7 +559,7 @@ def _retry_cancel(args: argparse.Namespace) -> int:
                 applied = job.state in ("pending", "queued")
             else:
                 options = {}
-                if args.reason and _accepts(outbox.cancel, "reason"):
+                if args.reason:
                     options["reason"] = args.reason
                 before = _act(outbox, "get", args.bundle_id)
                 job = _act(outbox, "cancel", args.bundle_id, **options)

@@ -154,7 +154,9 @@ class MainWindow(QMainWindow):
                 else reason("unexpected")
             )
 
-        self.runner.run(lambda: profile.unlock(identity_id, passphrase.encode()), done, failed)
+        session = self.session
+        unlock = session.unlock if session is not None else profile.unlock
+        self.runner.run(lambda: unlock(identity_id, passphrase.encode()), done, failed)
 
     def show_workspace(self, me: UnlockedIdentity) -> None:
         assert self.session is not None

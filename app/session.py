@@ -8,16 +8,26 @@ logged in, and the inbox fills while nobody is.
 from __future__ import annotations
 
 import logging
+import threading
 
-from cases.profile import Profile
+from cases.profile import Profile, UnlockedIdentity
 from cases.workstation import Workstation
+from crypto import audit
 from outbox.fetcher import InboxFetcher
 from outbox.inbox import Inbox
+from outbox.jobs import JobSnapshot
 from outbox.platform import PlatformClient
 from outbox.queue import Outbox
 from outbox.sender import Sender
 
 log = logging.getLogger(__name__)
+
+CANCEL_REASONS = ("duplicate", "wrong_recipient", "request_withdrawn", "patient_released", "other")
+"""Why a secretary cancels a send: codes only (the journal never holds free text)."""
+
+
+def cancel_reason_code(reason: str | None) -> str:
+    return reason if reason in CANCEL_REASONS else "other"
 
 
 class Session:
@@ -34,6 +44,42 @@ class Session:
         self.sender = Sender(self.outbox, self.clients[1])
         mailboxes = [i.id for i in profile.identities() if i.role != "secretary"]
         self.fetcher = InboxFetcher(self.inbox, self.clients[2], mailboxes, interval=poll_interval)
+        # The audit journal records the queue's security events once, as they happen.
+        self._journal_lock = threading.Lock()
+        self._states = {job.bundle_id: str(job.state) for job in self.outbox.jobs()}
+        self._unsubscribe = self.outbox.subscribe(self._job_event)
+
+    def unlock(self, identity_id: str, passphrase: bytes) -> UnlockedIdentity:
+        """Unlock an identity's key (blocking: call it off the GUI thread) and journal it."""
+        me = self.profile.unlock(identity_id, passphrase)
+        self.journal("identity_unlocked", me.info.id, fingerprint=me.fingerprint, role=me.info.role)
+        return me
+
+    def journal(self, event: str, actor: str, **details: object) -> None:
+        """Append to the profile's audit journal; a failure is logged, never raised."""
+        try:
+            audit.append(self.profile.audit_path, event, actor=actor, details=details)
+        except (OSError, ValueError, audit.AuditError):
+            log.exception("cannot write the audit event %s", event)
+
+    def _job_event(self, job: JobSnapshot) -> None:
+        state = str(job.state)
+        with self._journal_lock:
+            before = self._states.get(job.bundle_id)
+            self._states[job.bundle_id] = state
+        if state == before:
+            return
+        actor = self.profile.station_id
+        if state == "delivered":
+            self.journal(
+                "bundle_sent", actor, bundle_id=job.bundle_id, kind=job.kind,
+                recipient=job.recipient_id, size=job.size,
+            )  # fmt: skip
+        elif state == "cancelled":
+            self.journal(
+                "bundle_cancelled", actor, bundle_id=job.bundle_id, kind=job.kind,
+                recipient=job.recipient_id, reason=cancel_reason_code(job.cancel_reason),
+            )  # fmt: skip
 
     def start(self) -> None:
         self.sender.start()
@@ -41,6 +87,7 @@ class Session:
 
     def stop(self) -> None:
         """Stop and join the workers; close the connection pool."""
+        self._unsubscribe()
         self.sender.stop()
         self.fetcher.stop()
         for client in self.clients:

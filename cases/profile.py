@@ -4,7 +4,8 @@ Layout::
 
     PROFILE/
       profile.json        station id, platform URL, language, demo flag (no secret)
-      station.token       the platform token of this workstation (mode 0600)
+      station.token       the platform token of this workstation (mode 0600), when the
+                          machine has no system keyring (else it is in the keyring)
       trust/ca.pem        the certificate authorities this workstation trusts
       trust/ca-*.pem pinned-*.pem *.crl   CAs, pinned certificates, CRLs added later
       addressbook.json    contacts one can seal bundles for, with their certificates
@@ -20,11 +21,14 @@ Several profiles can live side by side on one machine (``passavant --profile DIR
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import keyring
 from cryptography import x509
+from keyring.errors import KeyringError
 
 from cases.trust import TrustStore
 from crypto import pki
@@ -33,6 +37,9 @@ from outbox.spool import atomic_write  # its temp file comes from mkstemp: mode 
 
 PROFILE_VERSION = 1
 ROLES = ("doctor", "secretary", "specialist", "unit")  # unit: the unit archive identity
+KEYRING_SERVICE = "passavant"
+
+log = logging.getLogger(__name__)
 
 
 class ProfileError(Exception):
@@ -89,11 +96,15 @@ class Profile:
         ca_pem: bytes,
         demo: bool = False,
         language: str = "fr",
+        token_in_keyring: bool | None = None,
     ) -> Profile:
+        """Create a profile. The station token goes to the system keyring when there is one
+        (``token_in_keyring=None``), except for the demo, whose profiles are plain folders;
+        ``False`` keeps it in the 0600 file (e.g. for a profile shared with another process
+        that has no access to this session's keyring)."""
         root.mkdir(parents=True, exist_ok=True)
         (root / "trust").mkdir(exist_ok=True)
         (root / "trust" / "ca.pem").write_bytes(ca_pem)
-        atomic_write(root / "station.token", token.encode("ascii"))
         profile = cls(root)
         profile._config = {
             "version": PROFILE_VERSION,
@@ -103,6 +114,8 @@ class Profile:
             "language": language,
         }
         profile._save()
+        use_keyring = (not demo) if token_in_keyring is None else token_in_keyring
+        profile.store_token(token, use_keyring=use_keyring)
         return profile
 
     def add_identity(
@@ -183,13 +196,45 @@ class Profile:
         pki.validate_certificate(certificate, self.trust_roots(), purpose="encrypt")
         atomic_write(self.archive_file, pki.cert_to_pem(certificate))
 
-    def platform_config(self) -> PlatformConfig:
+    @property
+    def token_file(self) -> Path:
+        return self.root / "station.token"
+
+    @property
+    def token_account(self) -> str:
+        """The station token's account in the system keyring (service ``passavant``)."""
+        return f"{self.station_id}/station-token"
+
+    def store_token(self, token: str, *, use_keyring: bool = True) -> str:
+        """Keep the platform token: in the system keyring when there is one, else in a mode
+        0600 file of the profile. Returns where (``"keyring"`` or ``"file"``)."""
+        if use_keyring:
+            try:
+                keyring.set_password(KEYRING_SERVICE, self.token_account, token)
+            except KeyringError as exc:
+                log.info("no keyring for the station token (%s): kept in a 0600 file", exc)
+            else:
+                self.token_file.unlink(missing_ok=True)
+                return "keyring"
+        atomic_write(self.token_file, token.encode("ascii"))
+        return "file"
+
+    def station_token(self) -> str:
+        """The platform token: from the keyring when it holds one, else the profile's file."""
         try:
-            token = (self.root / "station.token").read_text("ascii").strip()
-        except OSError as exc:
-            raise ProfileError(f"no station token in {self.root}") from exc
+            stored = keyring.get_password(KEYRING_SERVICE, self.token_account)
+        except KeyringError:
+            stored = None
+        if stored:
+            return str(stored)
+        try:
+            return self.token_file.read_text("ascii").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ProfileError(f"no station token for {self.root}") from exc
+
+    def platform_config(self) -> PlatformConfig:
         ca = self.ca_file if self.platform_url.startswith("https:") else None
-        return PlatformConfig(url=self.platform_url, token=token, ca_file=ca)
+        return PlatformConfig(url=self.platform_url, token=self.station_token(), ca_file=ca)
 
     def identities(self) -> list[IdentityInfo]:
         found = []

@@ -42,7 +42,6 @@ from app.messages import human_duration, human_size, job_state_label, reason
 
 log = logging.getLogger(__name__)
 
-KEYRING_SERVICE = "passavant"
 ACTIVE_STATES = frozenset({"pending", "queued", "sending", "retry", "waiting_retry"})
 """States in which a job still waits to be sent (the names the queue uses, old and new)."""
 _FINGERPRINT = re.compile(r"[0-9a-f]{64}")
@@ -128,23 +127,17 @@ def _profile(args: argparse.Namespace) -> Any:
 
 
 def station_token(profile: Any, token_file: Path | None = None) -> str:
-    """The station token: ``token_file``, else the keyring, else the profile's token file."""
+    """The station token: ``token_file``, else the profile's (its file, or the keyring)."""
     if token_file is not None:
         try:
             return token_file.read_text("ascii").strip()
         except (OSError, UnicodeDecodeError) as exc:
             raise CommandError(_("jeton illisible : {path}").format(path=token_file)) from exc
-    import keyring
-    from keyring.errors import KeyringError
+    from cases.profile import ProfileError
 
-    with contextlib.suppress(KeyringError):
-        account = f"{profile.station_id}/station-token"
-        stored = keyring.get_password(KEYRING_SERVICE, account)
-        if stored:
-            return str(stored)
     try:
-        return str((profile.root / "station.token").read_text("ascii").strip())
-    except (OSError, UnicodeDecodeError) as exc:
+        return str(profile.station_token())
+    except ProfileError as exc:
         raise CommandError(_("aucun jeton d’accès à la plateforme dans ce profil.")) from exc
 
 

@@ -123,7 +123,14 @@ def make_setup(platform: RunningPlatform, tmp_path: Path, recipient: Recipient) 
     assert platform.tls is not None
     ca = platform.tls.ca_file.read_bytes()
     unit = tmp_path / "unit"
-    Profile.create(unit, station_id=unit_station, platform_url=platform.url, token=token, ca_pem=ca)
+    Profile.create(
+        unit,
+        station_id=unit_station,
+        platform_url=platform.url,
+        token=token,
+        ca_pem=ca,
+        token_in_keyring=False,  # subprocesses of these tests cannot see the test keyring
+    )
     hospital = tmp_path / "hospital"
     Profile.create(
         hospital,
@@ -131,6 +138,7 @@ def make_setup(platform: RunningPlatform, tmp_path: Path, recipient: Recipient) 
         platform_url=platform.url,
         token=hospital_token,
         ca_pem=ca,
+        token_in_keyring=False,
     )
     info = IdentityInfo(mailbox, f"Pr Derm {n}", "specialist", "CHU", "dermatology")
     folder = hospital / "identities" / mailbox

@@ -86,7 +86,12 @@ def test_chaos_every_bundle_arrives_exactly_once(tmp_path: Path) -> None:
         with FaultProxy(("127.0.0.1", platform.port), seed=SEED) as proxy:
             profile = tmp_path / "unit"
             Profile.create(
-                profile, station_id="chaos-unit", platform_url=proxy.url(), token=token, ca_pem=b""
+                profile,
+                station_id="chaos-unit",
+                platform_url=proxy.url(),
+                token=token,
+                ca_pem=b"",
+                token_in_keyring=False,  # the runner subprocesses cannot see this keyring
             )
             outbox = Outbox(profile / "passavant.sqlite", profile / "outbox")
             for bundle_id, data in bundles.items():

@@ -4,7 +4,8 @@ measurement, annotations, and hand-over of prepared photos to the request form.
 Built on the Qt-free engine in ``capture/``. Long work (decoding, quality gate, face and
 marker detection, preparation, making the demo video) runs in the
 :class:`app.tasks.TaskRunner`; the preview's reader runs on the engine's grabber thread.
-Photos stay in memory; the only file this station writes is the synthetic demo video.
+Photos stay in memory; the only files this station writes are the synthetic demo video and
+the DICOM files the doctor explicitly exports ("Exporter en DICOM…", written atomically).
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ from PySide6.QtWidgets import (
     QDialog,
     QFileDialog,
     QHBoxLayout,
+    QInputDialog,
     QLabel,
+    QLineEdit,
     QMessageBox,
     QProgressBar,
     QPushButton,
@@ -38,7 +41,7 @@ from PySide6.QtWidgets import (
 from app.i18n import _
 from app.messages import reason
 from app.tasks import BoundRunner, TaskRunner
-from capture.dicom import DicomError, DicomImage, load_dicom
+from capture.dicom import DicomError, DicomImage, load_dicom, to_dicom
 from capture.errors import CaptureError
 from capture.faces import propose_regions
 from capture.loading import LoadedImage, load_image
@@ -49,9 +52,10 @@ from capture.quality import BLURRY, OVEREXPOSED, UNDEREXPOSED, Quality, assess
 from capture.regions import Image, Regions
 from capture.sources import CameraSource, VideoFileSource, WatchedFolder
 from cases.photos import Photo
+from outbox.spool import atomic_write
 from widgets.capture_demo import write_demo_video
 from widgets.capture_dicom import DicomDialog
-from widgets.capture_handover import build_photo
+from widgets.capture_handover import build_photo, scaled_measurement
 from widgets.capture_panel import EditorPanel
 from widgets.capture_preview import LivePreview, PreviewView
 from widgets.capture_sources import VIDEO, SourceBar
@@ -60,6 +64,7 @@ from widgets.capture_strip import KeptStrip, rgb_pixmap, thumbnail
 log = logging.getLogger(__name__)
 
 FOLDER_POLL_MS = 1000
+DICOM_FOLDER_KEY = "capture/dicom_folder"
 
 
 @dataclass
@@ -77,6 +82,49 @@ def analyse(image: LoadedImage) -> Analysis:
     pixels = image.pixels()
     calibration = find_marker(np.ascontiguousarray(cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR)))
     return Analysis(regions, calibration, thumbnail(pixels))
+
+
+def scaled_calibration(cal: Calibration, fx: float, fy: float) -> Calibration:
+    """``cal`` for the same photo resized by ``fx`` × ``fy`` (pixel centres kept aligned, as
+    a resize does): a point of the resized photo maps to the same millimetres on the plane."""
+    if fx == 1.0 and fy == 1.0:
+        return cal
+    resized_to_original = np.array(
+        [[1 / fx, 0.0, 0.5 / fx - 0.5], [0.0, 1 / fy, 0.5 / fy - 0.5], [0.0, 0.0, 1.0]]
+    )
+    matrix = cal.matrix @ resized_to_original
+    matrix = matrix / matrix[2, 2]
+    return Calibration(
+        homography=tuple((float(r[0]), float(r[1]), float(r[2])) for r in matrix),
+        marker_id=cal.marker_id,
+        marker_mm=cal.marker_mm,
+        corners_px=tuple(((x + 0.5) * fx - 0.5, (y + 0.5) * fy - 0.5) for x, y in cal.corners_px),
+    )
+
+
+def dicom_of(
+    original: LoadedImage,
+    regions: Regions,
+    *,
+    patient_ref: str,
+    site: str | None,
+    measurement: Measurement | None,
+    calibration: Calibration | None,
+) -> bytes:
+    """The DICOM VL Photographic Image of a kept photo (worker thread): the photo prepared
+    as for the request (confirmed areas blurred, no metadata, long edge capped), with the
+    site, the measurement and the marker calibration brought to the JPEG's pixels."""
+    prepared = prepare(original, regions=regions)
+    fx, fy = prepared.width / original.size[0], prepared.height / original.size[1]
+    return to_dicom(
+        prepared.data,
+        patient_ref=patient_ref,
+        site=site,
+        measurement=(
+            Measurement.from_dict(scaled_measurement(measurement, fx)) if measurement else None
+        ),
+        calibration=scaled_calibration(calibration, fx, fy) if calibration else None,
+    )
 
 
 def quality_question(quality: Quality) -> str:
@@ -100,6 +148,9 @@ def error_sentence(exc: BaseException) -> str:
 class CaptureStation(QDialog):
     """The capture station, opened from the request form.
 
+    ``patient_ref`` (the request form's pseudonymous reference, when opened from it) is
+    proposed when a photo is exported as DICOM.
+
     Signals:
         photos_ready(list): prepared :class:`cases.photos.Photo` objects for the form.
     """
@@ -111,11 +162,14 @@ class CaptureStation(QDialog):
         runner: TaskRunner,
         settings: QSettings | None = None,
         parent: QWidget | None = None,
+        patient_ref: str = "",
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle(_("Prise de photos"))
         self.runner = BoundRunner(runner, self)
         self.settings = settings
+        self.patient_ref = patient_ref.strip()
+        self._exporting: Path | None = None
         self.strip = Strip()
         self.measures: dict[str, list[Measurement]] = {}
         self.calibrations: dict[str, Calibration | None] = {}
@@ -223,12 +277,14 @@ class CaptureStation(QDialog):
         self.undo_button.clicked.connect(self.undo_delete)
         self.panel.changed.connect(self._photo_edited)
         self.panel.message.connect(self.message.setText)
+        self.panel.export_requested.connect(self.ask_export_dicom)
         self.add_button.clicked.connect(self.add_to_request)
         self.close_button.clicked.connect(self.reject)
         shortcuts: list[tuple[QKeySequence, Callable[[], None], QWidget]] = [
             (QKeySequence(Qt.Key.Key_Space), self.capture, self),
             (QKeySequence("Ctrl+Return"), self.add_to_request, self),
             (QKeySequence("Ctrl+Enter"), self.add_to_request, self),
+            (QKeySequence("Ctrl+E"), self.ask_export_dicom, self),
             (QKeySequence("Ctrl+Up"), lambda: self.move_selected(-1), self),
             (QKeySequence("Ctrl+Down"), lambda: self.move_selected(1), self),
             (QKeySequence(QKeySequence.StandardKey.Undo), self.undo_delete, self),
@@ -628,6 +684,116 @@ class CaptureStation(QDialog):
             self.photos_ready.emit(handed)
         if handed and len(self.strip) == 0:
             self.accept()
+
+    # --- DICOM export -------------------------------------------------------------------------
+    def set_patient_ref(self, patient_ref: str) -> None:
+        """The pseudonymous patient reference the DICOM export proposes."""
+        self.patient_ref = patient_ref.strip()
+
+    def _export_refusal(self, photo: KeptPhoto | None) -> str:
+        """Why ``photo`` cannot be exported now (``""``: it can)."""
+        if photo is None:
+            return _("Sélectionnez la photo à exporter.")
+        if photo.original is None or photo.regions is None:
+            return _("Analyse de la photo en cours : exportez-la dans un instant.")
+        if not photo.regions.confirmed:
+            return _("Confirmez les zones à flouter (visages) avant d’exporter la photo en DICOM.")
+        if self._exporting is not None:
+            return _("Un export DICOM est déjà en cours.")
+        return ""
+
+    def ask_export_dicom(self) -> None:
+        """The "Exporter en DICOM…" action (Ctrl+E): asks the patient reference and the
+        file, then exports the selected photo (see :meth:`export_dicom`)."""
+        photo = self.selected()
+        refusal = self._export_refusal(photo)
+        if refusal:
+            self.message.setText(refusal)
+            return
+        ref, ok = QInputDialog.getText(
+            self,
+            _("Exporter en DICOM"),
+            _("Référence pseudonyme du patient (jamais le nom) :"),
+            QLineEdit.EchoMode.Normal,
+            self.patient_ref,
+        )
+        if not ok:
+            return
+        if not ref.strip():
+            self.message.setText(reason("missing_patient_ref"))
+            return
+        folder = str(self.settings.value(DICOM_FOLDER_KEY, "")) if self.settings else ""
+        number = self.strip.index(photo.id) + 1 if photo is not None else 1
+        name, _filter = QFileDialog.getSaveFileName(
+            self,
+            _("Exporter en DICOM"),
+            str(Path(folder) / f"photo-{number}.dcm") if folder else f"photo-{number}.dcm",
+            _("DICOM (*.dcm)"),
+        )
+        if not name:
+            return
+        path = Path(name)
+        if not path.suffix:
+            path = path.with_suffix(".dcm")
+        if self.settings is not None:
+            self.settings.setValue(DICOM_FOLDER_KEY, str(path.parent))
+        self.export_dicom(path, ref)
+
+    def export_dicom(self, path: Path, patient_ref: str | None = None) -> bool:
+        """Exports the selected photo to ``path`` as a DICOM VL Photographic Image.
+
+        The photo must have its anonymisation confirmed. It is prepared in the background
+        (confirmed areas blurred, metadata dropped), wrapped with its body site, its last
+        measurement and its marker calibration (Pixel Spacing), and written atomically.
+        ``patient_ref`` defaults to the station's :attr:`patient_ref`. Returns whether the
+        export started; the message line says how it ended.
+        """
+        photo = self.selected()
+        refusal = self._export_refusal(photo)
+        ref = (self.patient_ref if patient_ref is None else patient_ref).strip()
+        if not refusal and not ref:
+            refusal = reason("missing_patient_ref")
+        if refusal or photo is None or photo.original is None or photo.regions is None:
+            self.message.setText(refusal)
+            return False
+        self.patient_ref = ref  # proposed again for the next photo
+        original = photo.original
+        regions = Regions(photo.regions.size, list(photo.regions))  # the set confirmed now
+        regions.confirm()
+        site = photo.body_site or None
+        measures = self.measures.get(photo.id, [])
+        measurement = measures[-1] if measures else None
+        calibration = self.calibrations.get(photo.id)
+
+        def work() -> None:
+            data = dicom_of(
+                original,
+                regions,
+                patient_ref=ref,
+                site=site,
+                measurement=measurement,
+                calibration=calibration,
+            )
+            atomic_write(path, data)
+
+        def done(_result: None) -> None:
+            self._exporting = None
+            self.message.setText(_("DICOM enregistré : {name}").format(name=path.name))
+
+        def failed(exc: BaseException) -> None:
+            self._exporting = None
+            if isinstance(exc, OSError):
+                why = _("écriture impossible de {name} ({error})").format(
+                    name=path.name, error=exc.strerror or exc
+                )
+            else:
+                why = error_sentence(exc)
+            self.message.setText(_("DICOM non enregistré : {why}").format(why=why))
+
+        self._exporting = path
+        self.message.setText(_("Export DICOM en cours…"))
+        self.runner.run(work, done, failed)
+        return True
 
     # --- errors and closing -------------------------------------------------------------------
     def _failed(self, exc: BaseException) -> None:

@@ -50,10 +50,12 @@ class EditorPanel(QWidget):
     Signals:
         changed(): the site, the note or the anonymisation state changed (strip to refresh).
         message(str): a sentence for the station's message line.
+        export_requested(): "Exporter en DICOM…" was clicked (the station asks the rest).
     """
 
     changed = Signal()
     message = Signal(str)
+    export_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -85,6 +87,11 @@ class EditorPanel(QWidget):
         self.blur.setChecked(True)
         self.confirm_button = QPushButton(_("Confirmer l’anonymisation"))
         self.confirm_button.setAutoDefault(False)
+        self.export_button = QPushButton(_("Exporter en DICOM…"))
+        self.export_button.setAutoDefault(False)
+        self.export_button.setToolTip(
+            _("Ctrl+E : la photo sélectionnée, floutée, en fichier DICOM")
+        )
         self.anonymity = QLabel()
         self.anonymity.setWordWrap(True)
         self.measure = QLabel()
@@ -105,6 +112,7 @@ class EditorPanel(QWidget):
         anonymise.addWidget(self.blur)
         anonymise.addStretch()
         anonymise.addWidget(self.confirm_button)
+        anonymise.addWidget(self.export_button)
         form = QFormLayout()
         form.addRow(_("Localisation"), self.site)
         form.addRow(_("Remarque"), self.note)
@@ -121,6 +129,7 @@ class EditorPanel(QWidget):
 
         self.blur.toggled.connect(self.canvas.set_blur_preview)
         self.confirm_button.clicked.connect(self.confirm)
+        self.export_button.clicked.connect(self.export_requested)
         self.canvas.regions_changed.connect(self._regions_changed)
         self.canvas.measured.connect(self._measured)
         self.canvas.measure_failed.connect(lambda code: self.message.emit(reason(code)))
@@ -134,7 +143,7 @@ class EditorPanel(QWidget):
         """Shows ``photo`` (``None``: nothing selected) with its measurements."""
         self.photo = photo
         self.canvas.set_photo(photo, measures, cal)
-        for widget in (self.site, self.note, self.confirm_button, self.blur):
+        for widget in (self.site, self.note, self.confirm_button, self.blur, self.export_button):
             widget.setEnabled(photo is not None)
         self.site.setCurrentIndex(max(0, self.site.findData(photo.body_site if photo else "")))
         self.note.setText(photo.note if photo else "")

@@ -79,7 +79,7 @@ def test_round_trip_without_qt(sessions: tuple[Session, Session], demo_env: Demo
     assert threads[0].case.sender.mailbox == "dr-bernard"
     hospital.workstation.send_opinion(expert, threads[0], "Psoriasis en plaques.")
     hospital.sender.wake()
-    wait_for(lambda: unit.inbox.items("dr-bernard"))
+    wait_for(lambda: len(unit.inbox.items("dr-bernard")) == 2)  # the receipt and the opinion
     threads, unreadable = unit.workstation.threads(doctor)
     assert unreadable == []
     assert [o.bundle.opinion.text for o in threads[0].opinions] == ["Psoriasis en plaques."]  # type: ignore[union-attr]

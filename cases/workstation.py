@@ -42,7 +42,7 @@ from crypto import audit, cms, pki
 from crypto.errors import CryptoError
 from outbox.inbox import Inbox
 from outbox.platform import DirectoryEntry, PlatformClient
-from outbox.queue import Job, Outbox
+from outbox.queue import Job, Outbox, Priority
 from outbox.spool import atomic_write
 
 log = logging.getLogger(__name__)
@@ -130,8 +130,24 @@ class Workstation:
         return [e for e in self.directory() if e.role == "specialist"]
 
     # --- sending ------------------------------------------------------------------------
-    def send_case(self, me: UnlockedIdentity, case: Case, to: DirectoryEntry) -> str:
-        """Seal ``case`` for ``to`` and ``me``, archive and enqueue it; return the bundle id."""
+    def send_case(
+        self,
+        me: UnlockedIdentity,
+        case: Case,
+        to: DirectoryEntry,
+        *,
+        priority: str = "normal",
+    ) -> str:
+        """Seal ``case`` for ``to`` and ``me``, archive and enqueue it; return the bundle id.
+
+        Args:
+            priority: ``"normal"`` or ``"urgent"`` (urgent jobs leave the outbox first).
+
+        Raises:
+            ValueError: If ``priority`` is unknown (checked before anything is sealed).
+        """
+        if priority not in {p.value for p in Priority}:
+            raise ValueError(f"priority must be one of {[p.value for p in Priority]}")
         case.check()
         recipient_cert = self._recipient_certificate(to)
         certificates = [recipient_cert, me.certificate]
@@ -142,7 +158,9 @@ class Workstation:
         recipients = [_party_of_entry(to, recipient_cert), _party_of_me(me)]
         recipients += [Party.of_certificate(cert) for cert in certificates[2:]]
         plain = pack_case(bundle_id, case, _party_of_me(me), recipients)
-        return self._seal_and_queue(me, bundle_id, "case", plain, to, certificates)
+        return self._seal_and_queue(
+            me, bundle_id, "case", plain, to, certificates, priority=priority
+        )
 
     def send_opinion(self, me: UnlockedIdentity, thread: CaseThread, text: str) -> str:
         """Answer a received case: the opinion goes to the case's sender (and to ``me``)."""
@@ -180,6 +198,7 @@ class Workstation:
         certificates: list[pki.x509.Certificate],
         *,
         keep: bool = True,
+        priority: str = "normal",
     ) -> str:
         sealed = cms.seal(plain, me.certificate, me.key, certificates)
         if keep:
@@ -189,7 +208,7 @@ class Workstation:
                     "INSERT INTO archive VALUES (?, ?, ?, datetime('now'))",
                     (bundle_id, me.info.id, kind),
                 )
-        self.outbox.enqueue(bundle_id, to.id, to.display_name, kind, sealed)
+        self.outbox.enqueue(bundle_id, to.id, to.display_name, kind, sealed, priority=priority)
         self.audit(
             "bundle_sealed",
             me,

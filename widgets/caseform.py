@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -35,7 +35,8 @@ class CaseForm(QWidget):
     """A new tele-expertise request.
 
     Signals:
-        send_requested(Case, DirectoryEntry): the doctor asked to send a complete request.
+        send_requested(Case, DirectoryEntry, str): the doctor asked to send a complete
+            request, with its priority (``"urgent"`` or ``"normal"``).
         changed(): the doctor edited something (the workspace saves the draft a moment later).
         photos_requested(list[Path]): files to import (the workspace imports them off the
             GUI thread and calls :meth:`add_photos`).
@@ -43,7 +44,7 @@ class CaseForm(QWidget):
             capture station and calls :meth:`add_photos` with what it returns).
     """
 
-    send_requested = Signal(object, object)
+    send_requested = Signal(object, object, str)
     photos_requested = Signal(list)
     capture_requested = Signal()
     changed = Signal()
@@ -75,6 +76,13 @@ class CaseForm(QWidget):
         self.send_button = QPushButton(_("Envoyer la demande"))
         self.send_button.setDefault(True)
         self.send_button.setToolTip(_("Ctrl+Entrée"))
+        self.urgent = QCheckBox(_("Urgent"))
+        self.urgent.setToolTip(
+            _(
+                "Les demandes urgentes quittent la file d’envoi avant les autres. "
+                "À réserver à ce qui ne peut pas attendre."
+            )
+        )
         self.problems = QLabel()
         self.problems.setWordWrap(True)
         self.problems.setStyleSheet("color: #a40000;")
@@ -104,7 +112,11 @@ class CaseForm(QWidget):
         layout.addWidget(self.photos)
         layout.addLayout(photo_buttons)
         layout.addWidget(self.problems)
-        layout.addWidget(self.send_button, alignment=Qt.AlignmentFlag.AlignRight)
+        send_row = QHBoxLayout()
+        send_row.addStretch()
+        send_row.addWidget(self.urgent)
+        send_row.addWidget(self.send_button)
+        layout.addLayout(send_row)
 
         self.add_button.clicked.connect(self._choose_files)
         self.capture_button.clicked.connect(self.capture_requested)
@@ -219,7 +231,11 @@ class CaseForm(QWidget):
             self.show_problems(problems)
             return
         self.show_problems([])
-        self.send_requested.emit(case, recipient)
+        self.send_requested.emit(case, recipient, self.priority())
+
+    def priority(self) -> str:
+        """``"urgent"`` when the doctor ticked "Urgent", else ``"normal"``."""
+        return "urgent" if self.urgent.isChecked() else "normal"
 
     def show_problems(self, codes: list[str]) -> None:
         self.problems.setText("\n".join(reason(c) for c in codes))
@@ -238,6 +254,7 @@ class CaseForm(QWidget):
         for box in (self.summary, self.treatments, self.question):
             box.clear()
         self.consent.setChecked(False)
+        self.urgent.setChecked(False)
         self.photos.set_photos([])
         self._removed.clear()
         self.problems.clear()

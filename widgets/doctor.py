@@ -182,14 +182,18 @@ class DoctorWorkspace(QWidget):
         self.open_capture().import_files(paths)
 
     def open_capture(self) -> CaptureStation:
-        """Opens the capture station (window-modal); its photos join the form."""
+        """Opens the capture station (window-modal); its photos join the form. The form's
+        patient reference is what the station proposes for a DICOM export."""
         if self.capture_station is not None:
+            self.capture_station.set_patient_ref(self.form.patient_ref.text())
             self.capture_station.raise_()
             return self.capture_station
         settings = QSettings(
             str(self.session.profile.root / "capture.ini"), QSettings.Format.IniFormat
         )
-        station = CaptureStation(self.task_runner, settings, self)
+        station = CaptureStation(
+            self.task_runner, settings, self, patient_ref=self.form.patient_ref.text()
+        )
         station.photos_ready.connect(self.form.add_photos)
 
         def closed() -> None:
@@ -201,12 +205,12 @@ class DoctorWorkspace(QWidget):
         station.open()
         return station
 
-    def _send(self, case: Case, to: DirectoryEntry) -> None:
+    def _send(self, case: Case, to: DirectoryEntry, priority: str = "normal") -> None:
         self.form.set_busy(True)
         self._draft_timer.stop()
 
         def work() -> str:
-            bundle_id = self.session.workstation.send_case(self.me, case, to)
+            bundle_id = self.session.workstation.send_case(self.me, case, to, priority=priority)
             self.drafts.discard(case.case_id)
             return bundle_id
 

@@ -1,7 +1,8 @@
 """The secretary's workspace: the send queue, its progress and the platform's state.
 
-Shows only what the outbox knows: bundle ids, recipients, sizes, states, progress and plain
-reasons. No clinical content can reach this screen: the outbox never had any.
+Shows only what the outbox knows: bundle ids, recipients, sizes, states, progress, priorities,
+send order and plain reasons. No clinical content can reach this screen: the outbox never had
+any.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import time
 from enum import IntEnum
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
-from PySide6.QtGui import QPainter
+from PySide6.QtGui import QBrush, QColor, QFont, QPainter
 from PySide6.QtWidgets import (
     QApplication,
     QStyle,
@@ -26,6 +27,21 @@ from outbox.queue import Job
 Index = QModelIndex | QPersistentModelIndex
 
 
+_ACTIVE = ("pending", "sending", "retry", "paused")
+"""States of the jobs still to send: they have a place in the send order."""
+URGENT_COLOR = QColor("#a40000")
+
+
+def send_positions(jobs: list[Job]) -> dict[str, int]:
+    """Each job still to send -> its place in the send order (1 goes first).
+
+    Same order as :meth:`outbox.queue.Outbox.queue_order`: urgent jobs first, then by rank.
+    """
+    active = [job for job in jobs if job.state in _ACTIVE]
+    active.sort(key=lambda job: (job.priority != "urgent", job.rank, job.created_at))
+    return {job.bundle_id: place for place, job in enumerate(active, start=1)}
+
+
 class Column(IntEnum):
     CREATED = 0
     BUNDLE = 1
@@ -37,6 +53,9 @@ class Column(IntEnum):
     ATTEMPTS = 7
     NEXT = 8
     REASON = 9
+    # Added later; the secretary's table shows them next to the state.
+    PRIORITY = 10
+    ORDER = 11
 
 
 def headers() -> dict[Column, str]:
@@ -51,6 +70,8 @@ def headers() -> dict[Column, str]:
         Column.ATTEMPTS: _("Essais"),
         Column.NEXT: _("Prochain essai"),
         Column.REASON: _("Motif"),
+        Column.PRIORITY: _("Priorité"),
+        Column.ORDER: _("Rang d’envoi"),
     }
 
 
@@ -61,6 +82,7 @@ class JobTableModel(QAbstractTableModel):
         super().__init__()
         self._jobs: list[Job] = []
         self._rate: dict[str, tuple[float, int, float]] = {}  # id -> (time, bytes, bytes/s)
+        self._positions: dict[str, int] = {}  # id -> place in the send order
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self._jobs)
@@ -84,7 +106,12 @@ class JobTableModel(QAbstractTableModel):
     def set_jobs(self, jobs: list[Job]) -> None:
         self.beginResetModel()
         self._jobs = sorted(jobs, key=lambda j: j.created_at, reverse=True)
+        self._positions = send_positions(self._jobs)
         self.endResetModel()
+
+    def send_position(self, job: Job) -> int | None:
+        """The job's place in the send order (1 goes first), or ``None`` once it left."""
+        return self._positions.get(job.bundle_id)
 
     def update_job(self, job: Job) -> None:
         """Insert or update one job (called for every snapshot the sender publishes)."""
@@ -92,11 +119,24 @@ class JobTableModel(QAbstractTableModel):
         for row, known in enumerate(self._jobs):
             if known.bundle_id == job.bundle_id:
                 self._jobs[row] = job
+                if _order_key(known) != _order_key(job):
+                    self._reorder()
                 self.dataChanged.emit(self.index(row, 0), self.index(row, len(Column) - 1))
                 return
         self.beginInsertRows(QModelIndex(), 0, 0)
         self._jobs.insert(0, job)
         self.endInsertRows()
+        self._reorder()
+
+    def _reorder(self) -> None:
+        """Recompute the send order (only when a state, priority or rank changed)."""
+        positions = send_positions(self._jobs)
+        if positions == self._positions:
+            return
+        self._positions = positions
+        if self._jobs:
+            last = len(self._jobs) - 1
+            self.dataChanged.emit(self.index(0, Column.ORDER), self.index(last, Column.ORDER))
 
     def _track_rate(self, job: Job) -> None:
         now = time.monotonic()
@@ -136,6 +176,16 @@ class JobTableModel(QAbstractTableModel):
             return job
         if role == Qt.ItemDataRole.ToolTipRole and column == Column.REASON:
             return job.last_error_detail
+        urgent = job.priority == "urgent"
+        if urgent and column == Column.PRIORITY:
+            if role == Qt.ItemDataRole.ForegroundRole:
+                return QBrush(URGENT_COLOR)
+            if role == Qt.ItemDataRole.FontRole:
+                font = QFont()
+                font.setBold(True)
+                return font
+            if role == Qt.ItemDataRole.ToolTipRole:
+                return _("Part avant les envois normaux.")
         if role != Qt.ItemDataRole.DisplayRole:
             return None
         if column == Column.CREATED:
@@ -154,11 +204,20 @@ class JobTableModel(QAbstractTableModel):
             return self.progress_text(job)
         if column == Column.ATTEMPTS:
             return str(job.attempts)
+        if column == Column.PRIORITY:
+            return _("Urgent") if urgent else _("Normale")
+        if column == Column.ORDER:
+            place = self.send_position(job)
+            return "" if place is None else str(place)
         if column == Column.NEXT:
             if job.state != "retry" or job.next_attempt_at is None:
                 return ""
             return time.strftime("%H:%M:%S", time.localtime(job.next_attempt_at))
         return reason(job.last_error_code) if job.last_error_code else ""
+
+
+def _order_key(job: Job) -> tuple[str, str, float]:
+    return (job.state, job.priority, job.rank)
 
 
 class ProgressDelegate(QStyledItemDelegate):

@@ -45,6 +45,9 @@ class SecretaryWorkspace(QWidget):
         header.resizeSection(Column.PROGRESS, 260)
         header.setSectionResizeMode(Column.REASON, QHeaderView.ResizeMode.Stretch)
         header.setMinimumSectionSize(60)
+        # The priority and the send order sit just before the state.
+        for column in (Column.PRIORITY, Column.ORDER):
+            header.moveSection(header.visualIndex(column), header.visualIndex(Column.STATE))
         self.connection = QLabel(_("Plateforme : état inconnu"))
         self.connection.setWordWrap(True)
         self.summary = QLabel()
@@ -52,6 +55,8 @@ class SecretaryWorkspace(QWidget):
         self.resume_button = QPushButton(_("Reprendre"))
         self.retry_button = QPushButton(_("Réessayer maintenant"))
         self.cancel_button = QPushButton(_("Annuler l’envoi"))
+        self.move_up_button = QPushButton(_("Monter dans la file"))
+        self.priority_button = QPushButton(_("Marquer urgent"))
         self.retry_all_button = QPushButton(_("Réessayer tous les envois bloqués"))
         # Outage mode: nothing is sent until resumed, even after a restart.
         self.pause_all_button = QPushButton()
@@ -63,6 +68,8 @@ class SecretaryWorkspace(QWidget):
             (self.resume_button, "Ctrl+R"),
             (self.retry_button, "F5"),
             (self.cancel_button, "Del"),
+            (self.move_up_button, "Ctrl+Up"),
+            (self.priority_button, "Ctrl+U"),
             (self.retry_all_button, "Ctrl+F5"),
         ):
             button.setToolTip(keys)
@@ -74,6 +81,8 @@ class SecretaryWorkspace(QWidget):
             self.resume_button,
             self.retry_button,
             self.cancel_button,
+            self.move_up_button,
+            self.priority_button,
         ):
             buttons.addWidget(button)
         buttons.addStretch()
@@ -98,6 +107,8 @@ class SecretaryWorkspace(QWidget):
         self.resume_button.clicked.connect(lambda: self._act(session.outbox.resume))
         self.retry_button.clicked.connect(lambda: self._act(session.outbox.retry_now))
         self.cancel_button.clicked.connect(lambda: self._act(session.outbox.cancel))
+        self.move_up_button.clicked.connect(lambda: self._act(session.outbox.move_up))
+        self.priority_button.clicked.connect(self.toggle_priority)
         self.retry_all_button.clicked.connect(self.retry_all_blocked)
         self.pause_all_button.toggled.connect(self._pause_all)
         self.table.selectionModel().selectionChanged.connect(self._update_buttons)
@@ -146,6 +157,15 @@ class SecretaryWorkspace(QWidget):
             lambda exc: self.summary.setText(reason(getattr(exc, "code", None))),
         )
 
+    def toggle_priority(self) -> None:
+        """Marks the selected job urgent, or normal again if it was urgent (off the GUI thread)."""
+        job = self.selected()
+        if job is None:
+            return
+        level = "normal" if job.priority == "urgent" else "urgent"
+        outbox = self.session.outbox
+        self._act(lambda bundle_id: outbox.set_priority(bundle_id, level))
+
     def retry_all_blocked(self) -> None:
         """Retry every quarantined job at once (e.g. after the station's access is restored)."""
         outbox, sender = self.session.outbox, self.session.sender
@@ -193,6 +213,10 @@ class SecretaryWorkspace(QWidget):
         self.resume_button.setEnabled(state == "paused")
         self.retry_button.setEnabled(state in ("retry", "failed"))
         self.cancel_button.setEnabled(state in ("pending", "retry", "paused", "failed", "sending"))
+        self.move_up_button.setEnabled(state in ("pending", "retry", "paused"))
+        self.priority_button.setEnabled(state in ("pending", "retry", "paused", "sending"))
+        urgent = job is not None and job.priority == "urgent"
+        self.priority_button.setText(_("Marquer normal") if urgent else _("Marquer urgent"))
         blocked = any(self.model.job(row).state == "failed" for row in range(self.model.rowCount()))
         self.retry_all_button.setEnabled(blocked)
 

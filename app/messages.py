@@ -229,3 +229,15 @@ def connection_detail(reachable: bool, code: str | None, stamp: str) -> str:
     return _("{state} (dernier essai {t}) : {why}").format(
         state=connection_state(reachable, code), t=stamp, why=reason(code)
     )
+
+
+def cancel_reason_label(code: str) -> str:
+    """The secretary's words for a cancellation reason code (``app.session.CANCEL_REASONS``)."""
+    labels = {
+        "duplicate": _("Envoi en double"),
+        "wrong_recipient": _("Mauvais destinataire"),
+        "request_withdrawn": _("Demande retirée par le médecin"),
+        "patient_released": _("Patient libéré ou transféré"),
+        "other": _("Autre motif"),
+    }
+    return labels.get(code, code)

@@ -7,6 +7,7 @@ import time
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QComboBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -17,8 +18,8 @@ from PySide6.QtWidgets import (
 )
 
 from app.i18n import _
-from app.messages import connection_detail, reason
-from app.session import Session
+from app.messages import cancel_reason_label, connection_detail, reason
+from app.session import CANCEL_REASONS, Session
 from app.tasks import BoundRunner, TaskRunner
 from outbox.queue import Job
 from widgets.queue import Column, JobTableModel, ProgressDelegate
@@ -55,6 +56,11 @@ class SecretaryWorkspace(QWidget):
         self.resume_button = QPushButton(_("Reprendre"))
         self.retry_button = QPushButton(_("Réessayer maintenant"))
         self.cancel_button = QPushButton(_("Annuler l’envoi"))
+        # Why a send is cancelled: a code from a short list (the audit journal holds no text).
+        self.cancel_reason = QComboBox()
+        self.cancel_reason.setToolTip(_("Motif de l’annulation (consigné dans le journal)"))
+        for code in CANCEL_REASONS:
+            self.cancel_reason.addItem(cancel_reason_label(code), code)
         self.move_up_button = QPushButton(_("Monter dans la file"))
         self.priority_button = QPushButton(_("Marquer urgent"))
         self.retry_all_button = QPushButton(_("Réessayer tous les envois bloqués"))
@@ -80,6 +86,7 @@ class SecretaryWorkspace(QWidget):
             self.pause_button,
             self.resume_button,
             self.retry_button,
+            self.cancel_reason,
             self.cancel_button,
             self.move_up_button,
             self.priority_button,
@@ -106,7 +113,7 @@ class SecretaryWorkspace(QWidget):
         self.pause_button.clicked.connect(lambda: self._act(session.outbox.pause))
         self.resume_button.clicked.connect(lambda: self._act(session.outbox.resume))
         self.retry_button.clicked.connect(lambda: self._act(session.outbox.retry_now))
-        self.cancel_button.clicked.connect(lambda: self._act(session.outbox.cancel))
+        self.cancel_button.clicked.connect(self.cancel_selected)
         self.move_up_button.clicked.connect(lambda: self._act(session.outbox.move_up))
         self.priority_button.clicked.connect(self.toggle_priority)
         self.retry_all_button.clicked.connect(self.retry_all_blocked)
@@ -156,6 +163,12 @@ class SecretaryWorkspace(QWidget):
             lambda _result: self.reload(),
             lambda exc: self.summary.setText(reason(getattr(exc, "code", None))),
         )
+
+    def cancel_selected(self) -> None:
+        """Cancels the selected send with the chosen reason (off the GUI thread)."""
+        code = str(self.cancel_reason.currentData())
+        outbox = self.session.outbox
+        self._act(lambda bundle_id: outbox.cancel(bundle_id, reason=code))
 
     def toggle_priority(self) -> None:
         """Marks the selected job urgent, or normal again if it was urgent (off the GUI thread)."""

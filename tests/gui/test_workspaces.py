@@ -16,6 +16,7 @@ import resources
 from app import i18n
 from app.mainwindow import MainWindow
 from app.session import Session
+from crypto import audit
 from outbox.jobs import Job
 from tests.gui.test_end_to_end import WAIT, log_in
 from tests.support.demo import DemoEnv
@@ -139,6 +140,8 @@ def test_platform_down_the_secretary_sees_why_and_operates_the_queue(
     assert "injoignable" in model.index(0, 9).data()
     screenshot(window, "secretary-outage")
     secretary.table.selectRow(0)
+    secretary.cancel_reason.setCurrentIndex(secretary.cancel_reason.findData("wrong_recipient"))
+    assert secretary.cancel_reason.currentText() == "Mauvais destinataire"
     for button, state, label in (
         (secretary.pause_button, "paused", "En pause"),
         (secretary.resume_button, None, None),
@@ -152,6 +155,10 @@ def test_platform_down_the_secretary_sees_why_and_operates_the_queue(
         qtbot.waitUntil(lambda s=state: session.outbox.jobs()[0].state == s, timeout=WAIT)
         qtbot.waitUntil(lambda lb=label: model.index(0, 5).data() == lb, timeout=WAIT)
         secretary.table.selectRow(0)
+    assert session.outbox.jobs()[0].cancel_reason == "wrong_recipient"
+    journal = [(e.event, dict(e.details)) for e in audit.read(session.profile.audit_path)]
+    cancelled = [details for event, details in journal if event == "bundle_cancelled"]
+    assert [d["reason"] for d in cancelled] == ["wrong_recipient"]
     window.close()
 
 

@@ -247,7 +247,9 @@ class Workstation:
             _party_of_me(me),
             [sender, _party_of_me(me)],
         )
-        self._seal_and_queue(me, receipt_id, "receipt", plain, to, [cert], keep=False)
+        self._seal_and_queue(
+            me, receipt_id, "receipt", plain, to, [cert, me.certificate], keep=False
+        )
         with self._db() as db:
             db.execute(
                 "INSERT OR IGNORE INTO receipts VALUES (?, ?, ?, datetime('now'))",

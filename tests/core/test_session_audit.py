@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,17 +11,8 @@ from app.demo import DEMO_PASSPHRASE
 from app.session import Session, cancel_reason_code
 from cases.profile import Profile
 from crypto import audit
-from tests.core.test_workstation import a_case
+from tests.core.test_workstation import a_case, wait_for
 from tests.support.demo import DemoEnv
-
-
-def wait_for(condition: Callable[[], object], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 @pytest.fixture

@@ -143,6 +143,12 @@ def test_doctor_sends_specialist_answers_doctor_reads(
     assert OPINION in doctor.view.opinions.toPlainText()
     assert "Pr Marc Dubois" in doctor.view.opinions.toPlainText()
     screenshot(unit, "doctor-opinion")
+    # The specialist's receipt is sealed to the doctor: the doctor's workstation opens it
+    # (on the next refresh after it arrives) and the job becomes acknowledged.
+    qtbot.waitUntil(
+        lambda: [j.state for j in session.outbox.jobs() if j.kind == "case"] == ["acknowledged"],
+        timeout=WAIT,
+    )
 
     # --- the secretary runs the queue and sees no clinical content --------------------------
     unit.log_out()

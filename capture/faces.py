@@ -74,14 +74,12 @@ def detection_copy(image: Image, edge: int, *, order: str = "bgr") -> tuple[Imag
     """
     height, width = image.shape[:2]
     scale = min(1.0, edge / max(width, height))
-    small = image
+    gray = image
+    if order != "gray" and image.ndim == 3:  # grey first: a third of the pixels to average
+        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY if order == "bgr" else cv2.COLOR_RGB2GRAY)
     if scale < 1.0:
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
-        small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-    if order == "gray" or small.ndim == 2:
-        gray = small
-    else:
-        gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY if order == "bgr" else cv2.COLOR_RGB2GRAY)
+        gray = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
     return cv2.GaussianBlur(gray, (0, 0), 1.0), scale
 
 

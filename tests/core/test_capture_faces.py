@@ -6,7 +6,7 @@ cascades do detect: a frontal face, and a profile facing left (found by the plai
 right (found only by the mirrored pass). They prove the pipeline (detection copy, the three
 passes, the mapping back to full-resolution upright coordinates, padding, merging, and the
 blur making the face undetectable), and that textured skin-and-wound scenes and the demo's
-sample photos raise no false detection. They prove nothing about recall on real faces.
+sample photos raise no false detection. Real faces are in ``test_capture_faces_real.py``.
 """
 
 from __future__ import annotations

@@ -1,0 +1,73 @@
+"""The face detector on photographs of real people (scikit-image's bundled data).
+
+The schematic faces of ``test_capture_faces.py`` prove the pipeline; these prove the
+cascades find *real* frontal faces: 100 from *Labeled Faces in the Wild*, and a portrait
+going through the whole preparation. Profiles of real people are still untested here (no
+such photographs ship with any package this project can install).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from capture.faces import detect_faces, propose_regions
+from capture.loading import load_image
+from capture.prepare import prepare
+from capture.regions import Rect
+from tests.support import real_faces, scenes
+
+WIDTH, HEIGHT = 3000, 2000
+FACE = 240
+"""8 % of the long edge: a face in the background of a wound photo taken at arm's length."""
+
+
+def features(bgr: np.ndarray) -> float:
+    """How much facial detail (eyes, nostrils, mouth) a crop holds: the Laplacian's variance
+    at a quarter of the size, where the JPEG's 8-pixel block noise no longer counts."""
+    grey = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+    small = cv2.resize(grey, (grey.shape[1] // 4, grey.shape[0] // 4), interpolation=cv2.INTER_AREA)
+    return float(cv2.Laplacian(small, cv2.CV_64F).var())
+
+
+def test_nine_real_faces_in_ten_are_found_and_no_background_patch() -> None:
+    hits, proposed = real_faces.recall(detect_faces, FACE, scene=(WIDTH, HEIGHT))
+    assert hits >= 90, f"{hits} of 100 real faces found"
+    assert proposed <= 2, f"{proposed} regions proposed on 100 background patches"
+
+
+def test_regions_are_proposed_on_the_faces_only() -> None:
+    faces, _ = real_faces.lfw_subset()
+    scene = scenes.skin_scene(WIDTH, HEIGHT, seed=7)
+    placed = real_faces.tile(scene, faces[:20], FACE, columns=5)
+    regions = detect_faces(scene)
+    assert len(regions) >= 18
+    for region in regions:  # each region on one face, none on the skin between them
+        assert sum(bool(region.bounds().intersection(p).area) for p in placed) == 1
+
+
+def test_a_real_portrait_is_found_and_blurred_beyond_detection() -> None:
+    portrait = cv2.resize(real_faces.astronaut(), (2048, 2048), interpolation=cv2.INTER_CUBIC)
+    upright = scenes.skin_scene(4000, 3000, seed=4)
+    upright[400:2448, 1500:3548] = portrait
+    stored = cv2.rotate(upright, cv2.ROTATE_90_COUNTERCLOCKWISE)  # as the camera wrote it
+    loaded = load_image(scenes.jpeg_with_metadata(stored, orientation=6), max_long_edge=3000)
+    regions = propose_regions(loaded)
+    face = real_faces.ASTRONAUT_FACE
+    skin = Rect(1500 + 4 * face.x, 400 + 4 * face.y, 4 * face.width, 4 * face.height)
+    assert len(regions) == 1
+    box = next(iter(regions)).bounds()
+    assert box.intersection(skin).area > 0.95 * skin.area  # the whole face is covered
+    assert box.area < 4 * skin.area  # and not half the photo
+    regions.confirm()
+    prepared = prepare(loaded, regions=regions)
+    out = cv2.imdecode(np.frombuffer(prepared.data, np.uint8), cv2.IMREAD_COLOR)
+    assert out.shape == (2250, 3000, 3)
+    assert detect_faces(out) == []
+    scale = 3000 / 4000
+    x, y = int(skin.x * scale), int(skin.y * scale)
+    w, h = int(skin.width * scale), int(skin.height * scale)
+    before = cv2.resize(upright, (3000, 2250), interpolation=cv2.INTER_AREA)[y : y + h, x : x + w]
+    after = out[y : y + h, x : x + w]
+    detail, original = features(after), features(before)
+    assert detail < 0.02 * original, (detail, original)  # the features are gone, not softened

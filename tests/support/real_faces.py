@@ -1,0 +1,103 @@
+"""Photographs of real people, for the face detector: from scikit-image's bundled data.
+
+scikit-image (a development dependency) ships, inside its wheel, a small subset of *Labeled
+Faces in the Wild* (100 real frontal faces and 100 background patches, 25 × 25 grey) and the
+NASA portrait of astronaut Eileen Collins (public domain). The files are read from where the
+package is installed, without importing it (``skimage`` is slow to import and not needed).
+Without the package the test is skipped, except under ``CI=true``, where it fails.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from capture.regions import Rect, Region
+from tests.support import scenes
+
+ASTRONAUT_FACE = Rect(180, 75, 85, 85)
+"""The face's skin in ``astronaut.png`` (512 × 512): forehead to chin, cheek to cheek."""
+
+
+def find_data(name: str) -> Path | None:
+    """The path of scikit-image's bundled data file ``name``, or ``None`` without it."""
+    spec = importlib.util.find_spec("skimage")
+    if spec is not None and spec.submodule_search_locations:
+        path = Path(next(iter(spec.submodule_search_locations))) / "data" / name
+        if path.is_file():
+            return path
+    return None
+
+
+def _data_file(name: str) -> Path:
+    path = find_data(name)
+    if path is not None:
+        return path
+    message = f"the test photographs need scikit-image's bundled data ({name})"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message + " (it is a development dependency: pip install -e .[dev])")
+    pytest.skip(message)
+    raise AssertionError("unreachable")
+
+
+def lfw_subset() -> tuple[np.ndarray, np.ndarray]:
+    """The 100 real faces and the 100 non-face patches, 25 × 25 grey, ``uint8``."""
+    images = np.load(_data_file("lfw_subset.npy"))
+    grey = np.round(images * 255).astype(np.uint8)
+    return grey[:100], grey[100:]
+
+
+def astronaut() -> np.ndarray:
+    """The 512 × 512 portrait, BGR; the face is at :data:`ASTRONAUT_FACE`."""
+    image = cv2.imread(str(_data_file("astronaut.png")), cv2.IMREAD_COLOR)
+    assert image is not None
+    assert image.shape == (512, 512, 3)
+    return image
+
+
+def tile(scene: np.ndarray, patches: np.ndarray, size: int, columns: int) -> list[Rect]:
+    """Pastes the grey ``patches``, enlarged to ``size`` px, on a grid over the BGR ``scene``
+    (in place), a patch per cell, centred; returns where each one went."""
+    height, width = scene.shape[:2]
+    rows = -(-len(patches) // columns)
+    cell_w, cell_h = width // columns, height // rows
+    if cell_w < 2 * size or cell_h < 1.5 * size:
+        raise ValueError("patches too close: their padded boxes would merge")
+    placed = []
+    for index, patch in enumerate(patches):
+        x = (index % columns) * cell_w + (cell_w - size) // 2
+        y = (index // columns) * cell_h + (cell_h - size) // 2
+        big = cv2.resize(patch, (size, size), interpolation=cv2.INTER_CUBIC)
+        scene[y : y + size, x : x + size] = big[..., None]
+        placed.append(Rect(x, y, size, size))
+    return placed
+
+
+def recall(
+    detect: Callable[[np.ndarray], list[Region]], size: int, *, scene: tuple[int, int]
+) -> tuple[int, int]:
+    """``detect`` run on skin scenes of ``scene`` pixels holding the 100 faces, then the 100
+    background patches, ``size`` pixels each, 20 per scene: (faces found, regions proposed
+    on the background patches)."""
+    faces, others = lfw_subset()
+    hits = proposed = 0
+    for start in range(0, 100, 20):
+        backdrop = scenes.skin_scene(*scene, seed=start)
+        placed = tile(backdrop, faces[start : start + 20], size, columns=5)
+        regions = detect(backdrop)
+        hits += sum(found(rect, regions) for rect in placed)
+        backdrop = scenes.skin_scene(*scene, seed=start + 1)
+        tile(backdrop, others[start : start + 20], size, columns=5)
+        proposed += len(detect(backdrop))
+    return hits, proposed
+
+
+def found(rect: Rect, regions: list[Region]) -> bool:
+    """Whether a region covers more than half of ``rect``."""
+    return any(r.bounds().intersection(rect).area > 0.5 * rect.area for r in regions)

@@ -9,14 +9,6 @@ class CaseError(Exception):
     code = "case_error"
 
 
-class PhotoError(CaseError):
-    """A photo could not be imported (unreadable, not an image, too large)."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-
-
 class InvalidCase(CaseError):
     """A case is not ready to send; ``problems`` lists the codes of what is missing."""
 

@@ -1,27 +1,16 @@
-"""Import a photo from a file: validate it, apply its orientation and strip its metadata.
+"""A clinical photo as a case holds it: the prepared JPEG and what the doctor said of it.
 
-Photos leave the workstation only inside a sealed bundle, but even there they carry no
-EXIF, GPS, XMP or maker notes: the camera's serial number or a location must never travel
-with a clinical photo. The colour profile is kept, because it is needed to see colours right.
+Photos are made by the capture engine only (:func:`capture.prepare.prepare`, through the
+capture station, after the doctor confirmed what to blur): upright, capped, sRGB, without
+EXIF, GPS, XMP or maker notes. Photos leave the workstation only inside a sealed bundle.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-
-from PIL import Image, ImageOps, UnidentifiedImageError
-
-from cases.errors import PhotoError
-
-MAX_FILE_BYTES = 60 * 1024 * 1024
-MAX_PIXELS = 60_000_000
-JPEG_QUALITY = 92
-THUMBNAIL_SIZE = (256, 256)
 
 
 @dataclass(frozen=True)
@@ -66,55 +55,3 @@ class Photo:
     @property
     def sha256(self) -> str:
         return hashlib.sha256(self.data).hexdigest()
-
-
-def import_photo(path: Path, name: str) -> Photo:
-    """Read ``path`` and return a clean JPEG :class:`Photo` called ``name``.
-
-    Raises:
-        PhotoError: code ``unreadable`` (I/O), ``too_large``, ``not_an_image`` (corrupt or
-            unknown format).
-    """
-    try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise PhotoError("too_large", f"{size} bytes is over the {MAX_FILE_BYTES} limit")
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise PhotoError("unreadable", f"cannot read the file: {exc.strerror}") from exc
-    return photo_from_bytes(raw, name)
-
-
-def photo_from_bytes(raw: bytes, name: str) -> Photo:
-    """Validate and clean an encoded image (see :func:`import_photo`)."""
-    if not raw:
-        raise PhotoError("not_an_image", "the file is empty")
-    try:
-        with Image.open(io.BytesIO(raw)) as probe:
-            if probe.width * probe.height > MAX_PIXELS:
-                raise PhotoError("too_large", f"{probe.width}x{probe.height} pixels")
-            probe.verify()
-        with Image.open(io.BytesIO(raw)) as img:
-            img.load()
-            icc = img.info.get("icc_profile")
-            upright = ImageOps.exif_transpose(img)
-            rgb = upright.convert("RGB")
-    except PhotoError:
-        raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise PhotoError("not_an_image", f"not a readable image: {exc}") from exc
-    out = io.BytesIO()
-    options: dict[str, object] = {"quality": JPEG_QUALITY, "optimize": True}
-    if icc:
-        options["icc_profile"] = icc
-    rgb.save(out, "JPEG", **options)
-    return Photo(name=name, data=out.getvalue(), width=rgb.width, height=rgb.height)
-
-
-def thumbnail_png(photo: Photo, size: tuple[int, int] = THUMBNAIL_SIZE) -> bytes:
-    """A small PNG of the photo for lists (kept in memory only)."""
-    with Image.open(io.BytesIO(photo.data)) as img:
-        img.thumbnail(size)
-        out = io.BytesIO()
-        img.save(out, "PNG")
-    return out.getvalue()

@@ -33,7 +33,7 @@ from cases.errors import (
     UnsupportedFormat,
 )
 from cases.model import Case, Opinion
-from cases.photos import import_photo
+from tests.support.photos import sample_photo
 
 DOCTOR = Party("dr-a", "Dr A", "aa" * 32, "doctor", "USMP Fresnes")
 EXPERT = Party("pr-b", "Pr B", "bb" * 32, "specialist", "Hôpital Saint-Louis")
@@ -44,7 +44,7 @@ T0 = datetime(2026, 11, 23, 9, 30, 0, tzinfo=UTC)
 
 def a_case(**changes: object) -> Case:
     photos = tuple(
-        import_photo(p, f"photo-{i}.jpg") for i, p in enumerate(resources.sample_photos()[:2], 1)
+        sample_photo(p, f"photo-{i}.jpg") for i, p in enumerate(resources.sample_photos()[:2], 1)
     )
     fields: dict[str, object] = {
         "patient_ref": "P-0147",

@@ -9,10 +9,10 @@ import pytest
 import resources
 from cases.drafts import DraftStore
 from cases.model import Case
-from cases.photos import import_photo
 from cases.profile import IdentityInfo, UnlockedIdentity
 from crypto import cms
 from crypto.errors import NotARecipient
+from tests.support.photos import sample_photo
 from tests.support.pki import Identity, world
 
 CANARY = "CANARY-draft-7f3a"
@@ -24,7 +24,7 @@ def me(who: Identity, identity_id: str = "dr-martin") -> UnlockedIdentity:
 
 
 def a_case(**changes: object) -> Case:
-    photo = import_photo(resources.sample_photos()[0], "photo-1.jpg")
+    photo = sample_photo(resources.sample_photos()[0], "photo-1.jpg")
     fields: dict[str, object] = {
         "patient_ref": "P-0042",
         "consent": True,

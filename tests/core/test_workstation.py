@@ -17,11 +17,11 @@ from app.session import Session
 from cases.bundle import pack_case, unpack
 from cases.errors import BundleError, InvalidCase
 from cases.model import Case, new_id
-from cases.photos import import_photo
 from cases.profile import Profile, UnlockedIdentity
 from crypto import audit, cms, pkcs12, pki
 from crypto.errors import InvalidRecipient, NotARecipient
 from tests.support.demo import DemoEnv
+from tests.support.photos import sample_photo
 
 
 def wait_for(condition: Callable[[], object], timeout: float = 20.0) -> None:
@@ -51,7 +51,7 @@ def sessions(demo_env: DemoEnv) -> Iterator[tuple[Session, Session]]:
 
 
 def a_case() -> Case:
-    photo = import_photo(resources.sample_photos()[0], "photo-1.jpg")
+    photo = sample_photo(resources.sample_photos()[0], "photo-1.jpg")
     return Case(
         patient_ref="P-1",
         consent=True,

@@ -153,7 +153,7 @@ def floor(data: bytes) -> bytes:
     return out.getvalue()
 
 
-def stages(data: bytes) -> str:
+def stages(data: bytes) -> list[str]:
     """One run split into its stages, in milliseconds."""
     marks = [time.perf_counter()]
     loaded = load_image(data, max_long_edge=3000)
@@ -167,7 +167,7 @@ def stages(data: bytes) -> str:
     marks.append(time.perf_counter())
     names = ("decode", "orient+cap", "detect", "blur+encode")
     spans = (1000 * (b - a) for a, b in itertools.pairwise(marks))
-    return ", ".join(f"{name} {ms:.0f}" for name, ms in zip(names, spans, strict=True))
+    return [f"{name} {ms:.0f} ms" for name, ms in zip(names, spans, strict=True)]
 
 
 def recall_rows(light: FaceDetector) -> list[list[str]]:
@@ -258,7 +258,7 @@ def run(quick: bool) -> None:
             f"ratio {fmt_ratio(light_s, floor_s)}",
             "FaceDetector.for_preview() settings",
         ],
-        ["  one run", stages(data)],
+        ["  one run", *stages(data)],
         *recall_rows(light),
     ]
     title = f"capture: preview and preparation, median of {repeat} runs (ratio = ours / peer)"

@@ -10,6 +10,6 @@ deps = [d for d in project["dependencies"] if not d.lower().startswith(QT)]
 dev = [
     d
     for d in project["optional-dependencies"]["dev"]
-    if d.split(">")[0].split("=")[0] in ("pytest", "pytest-timeout", "hypothesis")
+    if d.split(">")[0].split("=")[0] in ("pytest", "pytest-timeout", "hypothesis", "scikit-image")
 ]
 print(" ".join(deps + dev))

@@ -38,9 +38,10 @@ from PIL import Image
 
 from bench import fmt_ratio, median_seconds, parse_quick, print_table
 from capture.faces import FaceDetector, detect_faces, propose_regions
+from capture.grabber import FrameGrabber
 from capture.loading import load_image
 from capture.prepare import prepare
-from capture.sources import Frame, FrameGrabber, VideoFileSource
+from capture.sources import Frame, VideoFileSource
 from tests.support import real_faces, scenes
 
 GOAL_MS = 400.0

@@ -56,3 +56,18 @@ class AnonymisationUnconfirmed(CaptureError):
 
     def __init__(self, message: str = "the areas to blur have not been confirmed") -> None:
         super().__init__(ANONYMISATION_UNCONFIRMED, message)
+
+
+class DicomError(Exception):
+    """A DICOM could not be written or read. ``code`` is stable; the message is English.
+
+    Codes: ``not_a_jpeg``, ``jpeg_not_baseline``, ``jpeg_rotated``, ``not_an_image``,
+    ``bad_patient_ref``, ``unknown_site``, ``not_dicom``, ``dicom_no_pixels``,
+    ``dicom_unsupported``, ``unreadable``.
+    """
+
+    code = "dicom_error"
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code

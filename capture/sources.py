@@ -1,4 +1,4 @@
-"""Where pictures come from: a camera, a video standing in for it, a watched folder, a file.
+"""Live sources of pictures: a camera, or a video standing in for it.
 
 Live sources share one small interface, :class:`FrameSource`: ``open()``, ``read()`` the next
 frame (a BGR numpy array with a timestamp), ``close()``, ``size``, ``is_live`` and a
@@ -11,50 +11,32 @@ frame (a BGR numpy array with a timestamp), ``close()``, ``size``, ``is_live`` a
 - :class:`VideoFileSource`: a video file played at its own pace (or as fast as it decodes),
   looping: the camera of the demo and of the tests.
 
-:class:`FrameGrabber` runs a source on a background thread and always hands the consumer the
-*latest* frame (stale frames are dropped), with a measured frame rate, and can run an
-analysis (face detection, the quality gate) on every Nth frame on a second thread. Polling
-it never blocks: that is what the Qt preview does.
-
-:class:`WatchedFolder` reports image files a photo camera's software drops into a folder,
-once their size has stopped changing. Files are imported with :func:`load_image`.
+:class:`capture.grabber.FrameGrabber` runs a source on a background thread for the preview;
+:class:`capture.folder.WatchedFolder` reports the files a photo camera's software drops into a
+folder; files are loaded with :func:`capture.loading.load_image`.
 """
 
 from __future__ import annotations
 
 import enum
 import logging
-import os
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol
 
 import cv2
 
 from capture.errors import CAMERA_DISCONNECTED, CAMERA_UNAVAILABLE, CaptureError
-from capture.loading import LoadedImage, load_image
 from capture.regions import Image
 
-__all__ = [
-    "CameraSource",
-    "Frame",
-    "FrameGrabber",
-    "FrameSource",
-    "LoadedImage",
-    "SourceState",
-    "VideoFileSource",
-    "WatchedFolder",
-    "load_image",
-]
+__all__ = ["CameraSource", "Frame", "FrameSource", "SourceState", "VideoFileSource"]
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
-T = TypeVar("T")
 
 
 class SourceState(enum.StrEnum):
@@ -348,239 +330,6 @@ class VideoFileSource(_Base):
                 return self._frame(image)
         self._set_state(SourceState.FAILED)
         raise CaptureError(CAMERA_DISCONNECTED, "the video file cannot be read again")
-
-
-class FrameGrabber(Generic[T]):
-    """Reads a source on a background thread; the consumer polls the latest frame.
-
-    Args:
-        source: any :class:`FrameSource`; the grabber opens and closes it.
-        analyse: optional work on frames (face detection…), run on its own thread on the
-            latest frame, at most once every ``analyse_every`` frames; its results are
-            polled with :meth:`latest_analysis`.
-        fps_window: seconds over which :attr:`fps` is measured.
-    """
-
-    def __init__(
-        self,
-        source: FrameSource,
-        *,
-        analyse: Callable[[Frame], T] | None = None,
-        analyse_every: int = 5,
-        fps_window: float = 1.0,
-        clock: Clock = time.monotonic,
-    ) -> None:
-        self.source = source
-        self._analyse = analyse
-        self._every = max(1, analyse_every)
-        self._window = fps_window
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._fresh = threading.Condition(self._lock)
-        self._stop = threading.Event()
-        self._latest: Frame | None = None
-        self._analysis: tuple[int, T] | None = None
-        self._times: deque[float] = deque(maxlen=1000)
-        self._threads: list[threading.Thread] = []
-        self.frames = 0
-        """Frames read since start."""
-        self.analysed = 0
-        """Frames analysed since start."""
-        self.error: Exception | None = None
-        """The error that stopped the reader, if any (a :class:`CaptureError` has a code)."""
-
-    def start(self) -> FrameGrabber[T]:
-        """Starts the reader (and analysis) threads; returns at once."""
-        if self._threads:
-            raise RuntimeError("the grabber is already started")
-        self._threads.append(threading.Thread(target=self._read_loop, name="frame-grabber"))
-        if self._analyse is not None:
-            self._threads.append(threading.Thread(target=self._analyse_loop, name="frame-analysis"))
-        for thread in self._threads:
-            thread.daemon = True
-            thread.start()
-        return self
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stops the threads and closes the source (waits at most ``timeout`` per thread)."""
-        self._stop.set()
-        with self._fresh:
-            self._fresh.notify_all()
-        self.source.close()
-        for thread in self._threads:
-            thread.join(timeout)
-
-    def __enter__(self) -> FrameGrabber[T]:
-        return self.start()
-
-    def __exit__(self, *_exc: object) -> None:
-        self.stop()
-
-    @property
-    def running(self) -> bool:
-        return any(thread.is_alive() for thread in self._threads)
-
-    @property
-    def state(self) -> SourceState:
-        return self.source.state
-
-    def latest(self) -> Frame | None:
-        """The newest frame read so far (``None`` before the first). Never blocks long."""
-        with self._lock:
-            return self._latest
-
-    def latest_analysis(self) -> tuple[int, T] | None:
-        """The newest analysis result and the index of the frame it was made on."""
-        with self._lock:
-            return self._analysis
-
-    @property
-    def fps(self) -> float:
-        """Frames read per second over the last ``fps_window`` seconds."""
-        now = self._clock()
-        with self._lock:
-            recent = [t for t in self._times if now - t <= self._window]
-        if len(recent) < 2:
-            return 0.0
-        span = recent[-1] - recent[0]
-        return (len(recent) - 1) / span if span > 0 else 0.0
-
-    def _read_loop(self) -> None:
-        try:
-            self.source.open()
-            while not self._stop.is_set():
-                frame = self.source.read()
-                if frame is None:
-                    if self.source.state in (SourceState.ENDED, SourceState.CLOSED):
-                        break
-                    continue
-                with self._fresh:
-                    self._latest = frame
-                    self._times.append(frame.timestamp)
-                    self.frames += 1
-                    self._fresh.notify_all()
-        except CaptureError as error:
-            self.error = error
-            log.warning("frame source stopped: %s", error.code)
-        except Exception as error:  # reported to the consumer, never raised in a thread
-            self.error = error
-            log.exception("frame source failed")
-        finally:
-            self.source.close()
-            with self._fresh:
-                self._fresh.notify_all()
-
-    def _analyse_loop(self) -> None:
-        assert self._analyse is not None
-        done = -self._every
-        while not self._stop.is_set():
-            with self._fresh:
-                frame = self._latest
-                while not self._stop.is_set() and (
-                    frame is None or frame.index < done + self._every
-                ):
-                    if not self._threads[0].is_alive():
-                        return
-                    self._fresh.wait(0.5)
-                    frame = self._latest
-            if self._stop.is_set() or frame is None:
-                return
-            try:
-                result = self._analyse(frame)
-            except Exception:
-                log.exception("frame analysis failed")
-                result = None
-            done = frame.index
-            if result is not None:
-                with self._lock:
-                    self._analysis = (frame.index, result)
-                    self.analysed += 1
-
-
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".heic", ".heif"})
-
-
-class WatchedFolder:
-    """Reports image files newly dropped into ``path``, once they are complete.
-
-    A file is reported once, when two successive polls saw the same size and modification
-    time and it is at least ``min_age`` seconds old (a camera's software may still be
-    writing it otherwise). Hidden and temporary files are ignored, and so are the files
-    already there at creation unless ``include_existing``. Polling is bounded: at most
-    ``max_entries`` directory entries are looked at and ``max_batch`` files reported per
-    poll (the rest come with the next polls). The files are not read here.
-    """
-
-    def __init__(
-        self,
-        path: Path | str,
-        *,
-        include_existing: bool = False,
-        min_age: float = 0.5,
-        max_entries: int = 10_000,
-        max_batch: int = 50,
-        now: Clock = time.time,
-    ) -> None:
-        self.path = Path(path)
-        self.min_age = min_age
-        self.max_entries = max_entries
-        self.max_batch = max_batch
-        self._now = now
-        self._seen: dict[str, tuple[int, int]] = {}
-        self._reported: set[str] = set()
-        if not include_existing:
-            self._reported.update(self._scan())
-
-    def _scan(self) -> dict[str, tuple[int, int]]:
-        found: dict[str, tuple[int, int]] = {}
-        try:
-            with os.scandir(self.path) as entries:
-                for count, entry in enumerate(entries):
-                    if count >= self.max_entries:
-                        break
-                    name = entry.name
-                    if name.startswith(".") or name.endswith("~"):
-                        continue
-                    if Path(name).suffix.lower() not in IMAGE_SUFFIXES:
-                        continue
-                    try:
-                        if not entry.is_file():
-                            continue
-                        info = entry.stat()
-                    except OSError:
-                        continue  # vanished meanwhile
-                    found[name] = (info.st_size, info.st_mtime_ns)
-        except OSError as exc:
-            log.warning("cannot list the watched folder: %s", exc.strerror)
-        return found
-
-    def poll(self) -> list[Path]:
-        """New complete image files since the last poll (sorted by name)."""
-        current = self._scan()
-        now_ns = int(self._now() * 1e9)
-        ready = []
-        for name, (size, mtime) in sorted(current.items()):
-            if name in self._reported:
-                continue
-            stable = self._seen.get(name) == (size, mtime)
-            old_enough = now_ns - mtime >= self.min_age * 1e9
-            if stable and size > 0 and old_enough:
-                ready.append(name)
-                if len(ready) >= self.max_batch:
-                    break
-        self._reported.update(ready)
-        self._reported &= set(current)  # forget files that were removed
-        self._seen = current
-        return [self.path / name for name in ready]
-
-    def wait(self, timeout: float, interval: float = 0.25) -> list[Path]:
-        """Polls until a file is ready or ``timeout`` seconds have passed."""
-        deadline = time.monotonic() + timeout
-        while True:
-            ready = self.poll()
-            if ready or time.monotonic() >= deadline:
-                return ready
-            time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
 
 
 if TYPE_CHECKING:  # both sources satisfy the protocol (checked by mypy)

@@ -41,16 +41,18 @@ from PySide6.QtWidgets import (
 from app.i18n import _
 from app.messages import reason
 from app.tasks import BoundRunner, TaskRunner
-from capture.dicom import DicomError, DicomImage, load_dicom, to_dicom
-from capture.errors import CaptureError
+from capture.dicom import to_dicom
+from capture.dicom_import import DicomImage, load_dicom
+from capture.errors import CaptureError, DicomError
 from capture.faces import propose_regions
+from capture.folder import WatchedFolder
 from capture.loading import LoadedImage, load_image
 from capture.measure import Calibration, Measurement, find_marker
 from capture.photo import KeptPhoto, Strip
 from capture.prepare import prepare
 from capture.quality import BLURRY, OVEREXPOSED, UNDEREXPOSED, Quality, assess
 from capture.regions import Image, Regions
-from capture.sources import CameraSource, VideoFileSource, WatchedFolder
+from capture.sources import CameraSource, VideoFileSource
 from cases.photos import Photo
 from outbox.spool import atomic_write
 from widgets.capture_demo import write_demo_video

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.i18n import _
-from capture.dicom import DicomImage, window_level
+from capture.dicom_import import DicomImage, window_level
 from capture.regions import Image
 from widgets.capture_preview import PreviewView
 

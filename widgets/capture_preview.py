@@ -17,8 +17,9 @@ from PySide6.QtGui import QColor, QImage, QPainter, QPaintEvent
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from app.i18n import _
+from capture.grabber import FrameGrabber
 from capture.regions import Image
-from capture.sources import Frame, FrameGrabber, FrameSource, SourceState
+from capture.sources import Frame, FrameSource, SourceState
 
 log = logging.getLogger(__name__)
 

@@ -89,6 +89,8 @@ def run_measure(args: argparse.Namespace) -> int:
 
 def run_to_dicom(args: argparse.Namespace) -> int:
     from capture import dicom, measure
+    from capture.errors import DicomError
+    from capture.jpeg import baseline_jpeg, clean_jpeg
 
     if args.marker_mm <= 0:
         raise CommandError(_("La taille du marqueur doit être positive."), status=2)
@@ -102,11 +104,11 @@ def run_to_dicom(args: argparse.Namespace) -> int:
     data = _read(args.input)
     jpeg, reencoded = data, False
     try:
-        dicom.clean_jpeg(data)  # wrapped as is when it can be
-    except dicom.DicomError as error:
+        clean_jpeg(data)  # wrapped as is when it can be
+    except DicomError as error:
         if error.code not in REENCODE_CODES:
             raise
-        jpeg = dicom.baseline_jpeg(data)
+        jpeg = baseline_jpeg(data)
         reencoded = True
     cal = measure.find_marker(measure.decode_image(jpeg), marker_mm=args.marker_mm)
     out = dicom.to_dicom(jpeg, patient_ref=args.patient, site=args.site, calibration=cal)

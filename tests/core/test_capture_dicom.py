@@ -20,7 +20,10 @@ from pydicom.sr.codedict import codes
 from pydicom.uid import ExplicitVRLittleEndian, JPEGBaseline8Bit, JPEGLossless, generate_uid
 
 from capture import dicom
-from capture.dicom import DicomError, baseline_jpeg, load_dicom, to_dicom, window_level
+from capture.dicom import to_dicom
+from capture.dicom_import import load_dicom, window_level
+from capture.errors import DicomError
+from capture.jpeg import baseline_jpeg
 from capture.measure import find_marker, line_measurement, polygon_measurement
 from capture.photo import BODY_SITES
 from tests.support import aruco_scenes as scenes

@@ -266,7 +266,8 @@ def png_header_only(width: int, height: int) -> bytes:
 
 @pytest.mark.parametrize("side", [9_000, 30_000])  # 81 and 900 megapixels
 def test_decode_image_refuses_bombs_from_the_header(side: int) -> None:
-    from capture.dicom import DicomError, baseline_jpeg
+    from capture.errors import DicomError
+    from capture.jpeg import baseline_jpeg
 
     with pytest.raises(MeasureError) as caught:
         decode_image(png_header_only(side, side))

@@ -14,17 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from capture import sources
 from capture.errors import CaptureError
 from capture.faces import detect_faces
-from capture.sources import (
-    CameraSource,
-    Frame,
-    FrameGrabber,
-    SourceState,
-    VideoFileSource,
-    WatchedFolder,
-)
+from capture.folder import WatchedFolder
+from capture.grabber import FrameGrabber
+from capture.sources import CameraSource, Frame, SourceState, VideoFileSource
 from tests.support import scenes
 
 DEADLINE = 20.0  # seconds any polling loop below may take at most
@@ -251,8 +245,3 @@ def test_watched_folder_wait_and_limits(tmp_path: Path) -> None:
     assert folder.wait(timeout=0.2, interval=0.05) == []
     assert time.monotonic() - started < 2
     assert WatchedFolder(tmp_path / "missing").poll() == []
-
-
-def test_sources_export_the_file_loader() -> None:
-    assert sources.load_image is not None
-    assert "load_image" in sources.__all__

@@ -1,0 +1,101 @@
+"""A watched folder: the files a photo camera's tethering software (or an SD-card copy)
+drops there, reported once their size has stopped changing. They are then loaded with
+:func:`capture.loading.load_image`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+
+from capture.sources import Clock
+
+log = logging.getLogger(__name__)
+
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".heic", ".heif"})
+
+
+class WatchedFolder:
+    """Reports image files newly dropped into ``path``, once they are complete.
+
+    A file is reported once, when two successive polls saw the same size and modification
+    time and it is at least ``min_age`` seconds old (a camera's software may still be
+    writing it otherwise). Hidden and temporary files are ignored, and so are the files
+    already there at creation unless ``include_existing``. Polling is bounded: at most
+    ``max_entries`` directory entries are looked at and ``max_batch`` files reported per
+    poll (the rest come with the next polls). The files are not read here.
+    """
+
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        include_existing: bool = False,
+        min_age: float = 0.5,
+        max_entries: int = 10_000,
+        max_batch: int = 50,
+        now: Clock = time.time,
+    ) -> None:
+        self.path = Path(path)
+        self.min_age = min_age
+        self.max_entries = max_entries
+        self.max_batch = max_batch
+        self._now = now
+        self._seen: dict[str, tuple[int, int]] = {}
+        self._reported: set[str] = set()
+        if not include_existing:
+            self._reported.update(self._scan())
+
+    def _scan(self) -> dict[str, tuple[int, int]]:
+        found: dict[str, tuple[int, int]] = {}
+        try:
+            with os.scandir(self.path) as entries:
+                for count, entry in enumerate(entries):
+                    if count >= self.max_entries:
+                        break
+                    name = entry.name
+                    if name.startswith(".") or name.endswith("~"):
+                        continue
+                    if Path(name).suffix.lower() not in IMAGE_SUFFIXES:
+                        continue
+                    try:
+                        if not entry.is_file():
+                            continue
+                        info = entry.stat()
+                    except OSError:
+                        continue  # vanished meanwhile
+                    found[name] = (info.st_size, info.st_mtime_ns)
+        except OSError as exc:
+            log.warning("cannot list the watched folder: %s", exc.strerror)
+        return found
+
+    def poll(self) -> list[Path]:
+        """New complete image files since the last poll (sorted by name)."""
+        current = self._scan()
+        now_ns = int(self._now() * 1e9)
+        ready = []
+        for name, (size, mtime) in sorted(current.items()):
+            if name in self._reported:
+                continue
+            stable = self._seen.get(name) == (size, mtime)
+            old_enough = now_ns - mtime >= self.min_age * 1e9
+            if stable and size > 0 and old_enough:
+                ready.append(name)
+                if len(ready) >= self.max_batch:
+                    break
+        self._reported.update(ready)
+        self._reported &= set(current)  # forget files that were removed
+        self._seen = current
+        return [self.path / name for name in ready]
+
+    def wait(self, timeout: float, interval: float = 0.25) -> list[Path]:
+        """Polls until a file is ready or ``timeout`` seconds have passed."""
+        deadline = time.monotonic() + timeout
+        while True:
+            ready = self.poll()
+            if ready or time.monotonic() >= deadline:
+                return ready
+            time.sleep(min(interval, max(0.0, deadline - time.monotonic())))

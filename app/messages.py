@@ -124,6 +124,9 @@ def reason(code: str | None) -> str:
         "not_dicom": _("Ce fichier n’est pas un fichier DICOM lisible."),
         "dicom_no_pixels": _("Ce fichier DICOM ne contient pas d’image."),
         "dicom_unsupported": _("La compression de cette image DICOM n’est pas prise en charge."),
+        "dicom_damaged": _(
+            "L’image de ce fichier DICOM est endommagée : elle ne peut pas être lue."
+        ),
         "unexpected": _("Une erreur inattendue est survenue ; elle est consignée dans le journal."),
     }
     return texts.get(code, _("Erreur inattendue ({code}).").format(code=code))

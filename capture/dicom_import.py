@@ -1,10 +1,10 @@
 """DICOM in: any single-image DICOM file, rendered for display with window and level.
 
 :func:`load_dicom` reads any single-image DICOM whose pixels pydicom can decode with what is
-installed (uncompressed, RLE, JPEG baseline/extended and JPEG 2000 through Pillow; not JPEG
-lossless nor JPEG-LS, which need pylibjpeg or GDCM) and :func:`window_level` renders it with
-the DICOM defaults: Rescale Slope/Intercept, then the file's window (else min/max), and
-MONOCHROME1 inverted.
+installed (uncompressed, RLE, JPEG baseline and extended; through GDCM, ``python-gdcm``, the
+JPEG Lossless, JPEG-LS and JPEG 2000 that radiography systems write), and
+:func:`window_level` renders it with the DICOM defaults: Rescale Slope/Intercept, then the
+file's window (else min/max), and MONOCHROME1 inverted.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from numpy.typing import NDArray
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
+from pydicom.pixels.decoders.base import get_decoder
 
 from capture.errors import DicomError
 
@@ -142,11 +143,19 @@ def _read_pixels(raw: bytes) -> tuple[Dataset, NDArray[np.generic], str]:
         raise DicomError("not_dicom", "no data element could be read")
     if not has_pixels:
         raise DicomError("dicom_no_pixels", "the DICOM file holds no image")
+    syntax = ds.file_meta.get("TransferSyntaxUID", "")
+    try:
+        decodable = get_decoder(syntax).is_available
+    except (NotImplementedError, ValueError) as exc:  # an unknown or unset transfer syntax
+        raise DicomError("dicom_unsupported", f"no decoder for {syntax!r}: {exc}") from exc
+    if not decodable:
+        raise DicomError("dicom_unsupported", f"no installed decoder for {syntax!r}")
     try:
         array = ds.pixel_array
-    except (NotImplementedError, RuntimeError) as exc:
-        raise DicomError("dicom_unsupported", f"cannot decode these pixels: {exc}") from exc
-    except (ValueError, KeyError, AttributeError, TypeError, OSError, struct.error) as exc:
+    except (RuntimeError, NotImplementedError, ValueError, KeyError) as exc:
+        # a decoder is there: the compressed pixels are what is wrong
+        raise DicomError("dicom_damaged", f"the pixels cannot be decoded: {exc}") from exc
+    except (AttributeError, TypeError, OSError, struct.error) as exc:
         raise DicomError("not_dicom", f"corrupt pixel data: {exc}") from exc
     return ds, array, photometric
 

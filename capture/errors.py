@@ -63,7 +63,8 @@ class DicomError(Exception):
 
     Codes: ``not_a_jpeg``, ``jpeg_not_baseline``, ``jpeg_rotated``, ``not_an_image``,
     ``bad_patient_ref``, ``unknown_site``, ``not_dicom``, ``dicom_no_pixels``,
-    ``dicom_unsupported``, ``unreadable``.
+    ``dicom_unsupported`` (no decoder for its compression), ``dicom_damaged`` (a decoder,
+    but the compressed pixels are corrupt), ``unreadable``.
     """
 
     code = "dicom_error"

@@ -482,10 +482,11 @@ def test_window_level_function() -> None:
         window_level(x, 40.0, 0.5)
 
 
-def jpeg_lossless_claim() -> bytes:
-    """A dataset that says JPEG Lossless, which no installed decoder handles."""
+def compressed_claim(syntax: str = JPEGLossless) -> bytes:
+    """A dataset that says its pixels are compressed with ``syntax``, holding a JPEG stream
+    with a lossless frame header and nothing else: damaged."""
     ds = pydicom.dcmread(io.BytesIO(grey_dicom(gradient(0, 100))))
-    ds.file_meta.TransferSyntaxUID = JPEGLossless
+    ds.file_meta.TransferSyntaxUID = syntax
     ds.PixelData = encapsulate([b"\xff\xd8\xff\xc3" + b"\x00" * 64 + b"\xff\xd9"])
     ds["PixelData"].VR = "OB"
     out = io.BytesIO()
@@ -507,10 +508,11 @@ def without_pixels() -> bytes:
         (lambda: b"", "not_dicom"),
         (lambda: b"this is plainly not DICOM", "not_dicom"),
         (lambda: jpeg_of(np.zeros((8, 8, 3), np.uint8)), "not_dicom"),
-        (lambda: grey_dicom(gradient(0, 4095))[:20000], "not_dicom"),
+        (lambda: grey_dicom(gradient(0, 4095))[:20000], "dicom_damaged"),  # pixels cut short
         (lambda: b"\x00" * 128 + b"DICM" + b"\xff" * 50, "not_dicom"),
         (without_pixels, "dicom_no_pixels"),
-        (jpeg_lossless_claim, "dicom_unsupported"),
+        (compressed_claim, "dicom_damaged"),
+        (lambda: compressed_claim("1.2.826.0.1.3680043.9.9999.1"), "dicom_unsupported"),
     ],
 )
 def test_bad_dicom_input_gives_a_typed_error(make: object, code: str) -> None:
@@ -524,3 +526,27 @@ def test_missing_file_is_unreadable(tmp_path: Path) -> None:
     with pytest.raises(DicomError) as caught:
         load_dicom(tmp_path / "absent.dcm")
     assert caught.value.code == "unreadable"
+
+
+@pytest.mark.parametrize(
+    ("tool", "option", "syntax"),
+    [
+        ("dcmcjpeg", "+e1", "1.2.840.10008.1.2.4.70"),  # JPEG Lossless SV1: radiography's usual
+        ("dcmcjpeg", "+el", "1.2.840.10008.1.2.4.57"),  # JPEG Lossless, Process 14
+        ("dcmcjpls", "+el", "1.2.840.10008.1.2.4.80"),  # JPEG-LS Lossless
+    ],
+)
+def test_lossless_compressed_radiographs_are_read_exactly(
+    tmp_path: Path, tool: str, option: str, syntax: str
+) -> None:
+    """Files compressed by DCMTK (an independent implementation) read back bit for bit."""
+    encoder = require_tool(tool)
+    stored = np.random.default_rng(3).integers(0, 4096, (64, 256)).astype(np.uint16)
+    source, packed = tmp_path / "plain.dcm", tmp_path / "packed.dcm"
+    source.write_bytes(grey_dicom(stored, window=(2048.0, 4096.0)))
+    subprocess.run([encoder, option, str(source), str(packed)], check=True, capture_output=True)
+    assert pydicom.dcmread(packed).file_meta.TransferSyntaxUID == syntax
+    image = load_dicom(packed)
+    assert np.array_equal(image.pixels, stored)
+    assert image.window == (2048.0, 4096.0)
+    assert image.display().shape == (64, 256)

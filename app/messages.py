@@ -6,7 +6,11 @@ the one place that turns them into sentences a doctor or a secretary can act on.
 
 from __future__ import annotations
 
+import logging
+
 from app.i18n import _, language
+
+log = logging.getLogger(__name__)
 
 
 def reason(code: str | None) -> str:
@@ -130,6 +134,15 @@ def reason(code: str | None) -> str:
         "unexpected": _("Une erreur inattendue est survenue ; elle est consignée dans le journal."),
     }
     return texts.get(code, _("Erreur inattendue ({code}).").format(code=code))
+
+
+def error_reason(exc: BaseException) -> str:
+    """The sentence for a core exception, by its ``code``. An exception without one is a
+    bug: it is logged with its traceback and the user reads the generic sentence."""
+    code = getattr(exc, "code", None)
+    if code is None:
+        log.error("unexpected error in background work", exc_info=exc)
+    return reason(str(code) if code else "unexpected")
 
 
 def specialty_label(code: str) -> str:

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.i18n import _
-from app.messages import job_state_label, reason, specialty_label
+from app.messages import error_reason, job_state_label, reason, specialty_label
 from app.session import Session
 from app.tasks import BoundRunner, TaskRunner
 from cases.drafts import DraftStore, UnreadableDraft
@@ -48,8 +48,7 @@ def error_text(exc: BaseException) -> str:
     """A plain-language sentence for a core error (technical detail only in the log)."""
     if isinstance(exc, InvalidCase):
         return "\n".join(reason(p) for p in exc.problems)
-    code = getattr(exc, "code", None)
-    return reason(str(code) if code else "unexpected")
+    return error_reason(exc)
 
 
 def thread_status(thread: CaseThread) -> str:

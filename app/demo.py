@@ -26,6 +26,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 
 from cases.profile import IdentityInfo, Profile
+from cases.trust import AddressBook
 from crypto import pkcs12, pki
 from outbox.spool import atomic_write
 from refplatform import accounts
@@ -143,6 +144,10 @@ def set_up(root: Path, platform_url: str = "https://127.0.0.1:0") -> DemoLayout:
         ),
     )
     profiles["unit"].set_archive_certificate(archive_cert)
+    # the hospital knows the unit's archive, so that its opinions reach the archive too
+    AddressBook(profiles["hospital"].addressbook_path).add(
+        archive_cert, name="Archive USMP démo", role="unit", organization=UNIT_ORG
+    )
     log.info("demo set up in %s", root)
     return layout
 

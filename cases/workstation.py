@@ -35,9 +35,10 @@ from cases.bundle import (
     pack_receipt,
     unpack,
 )
-from cases.errors import BundleError, CaseError, MalformedBundle
+from cases.errors import BundleError, CaseError, MalformedBundle, TrustError
 from cases.model import Case, Opinion, new_id
 from cases.profile import Profile, UnlockedIdentity
+from cases.trust import AddressBook
 from crypto import audit, cms, pki
 from crypto.errors import CryptoError
 from outbox.inbox import Inbox
@@ -174,12 +175,49 @@ class Workstation:
         if pki.fingerprint(recipient_cert) != sender.fingerprint:
             raise BundleError("unknown_recipient", "the directory certificate is not the sender's")
         bundle_id = new_id()
+        certificates = [recipient_cert, me.certificate]
         recipients = [sender, _party_of_me(me)]
+        archive = self._unit_archive(thread.case, me)
+        if archive is not None:
+            certificates.append(archive)
+            recipients.append(Party.of_certificate(archive))
         plain = pack_opinion(
             bundle_id, opinion, _party_of_me(me), recipients, in_reply_to=thread.case.bundle_id
         )
-        certificates = [recipient_cert, me.certificate]
         return self._seal_and_queue(me, bundle_id, "opinion", plain, to, certificates)
+
+    def _unit_archive(self, request: Opened, me: UnlockedIdentity) -> pki.x509.Certificate | None:
+        """The certificate of the unit archive ``request`` was sealed to, so that the opinion
+        reaches the unit's archive too, or ``None``.
+
+        The request names its recipients by fingerprint only; the certificate must be in this
+        profile's address book, with role ``unit``, and valid for encryption under this
+        profile's trust store. Otherwise the opinion goes to the doctor alone (logged).
+        """
+        others = set(request.bundle.manifest.recipient_fingerprints)
+        others -= {request.sender.fingerprint, me.fingerprint}
+        if not others:
+            return None
+        try:
+            contacts = AddressBook(self.profile.addressbook_path).contacts()
+        except TrustError as exc:
+            log.warning("the address book cannot be read (%s)", exc.code)
+            return None
+        for contact in contacts:
+            if contact.fingerprint not in others or contact.role != "unit":
+                continue
+            cert = contact.certificate
+            try:
+                pki.validate_certificate(
+                    cert, self.profile.trust_roots(), purpose="encrypt", crls=self.profile.crls()
+                )
+            except CryptoError as exc:
+                log.warning("the unit archive's certificate is not usable (%s)", exc.code)
+                continue
+            if pki.role_of(cert) == "unit":
+                return cert
+        log.info("no known unit archive certificate: the opinion goes to the doctor only")
+        return None
 
     def _recipient_certificate(self, to: DirectoryEntry) -> pki.x509.Certificate:
         cert = pki.load_cert_pem(to.certificate_pem.encode("ascii"))

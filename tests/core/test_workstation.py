@@ -18,6 +18,7 @@ from cases.bundle import pack_case, unpack
 from cases.errors import BundleError, InvalidCase
 from cases.model import Case, new_id
 from cases.profile import Profile, UnlockedIdentity
+from cases.trust import AddressBook
 from crypto import audit, cms, pkcs12, pki
 from crypto.errors import InvalidRecipient, NotARecipient
 from tests.support.demo import DemoEnv
@@ -151,6 +152,58 @@ def test_a_request_is_sealed_to_the_unit_archive_too(
     assert bundle.case is not None
     assert bundle.case.question == "Psoriasis ?"
     assert pki.fingerprint(cert) in bundle.manifest.recipient_fingerprints
+
+
+def opinion_for_the_archive(
+    sessions: tuple[Session, Session], demo_env: DemoEnv
+) -> tuple[bytes, UnlockedIdentity]:
+    """A request from the unit, and the specialist's opinion on it as sealed (its own copy)."""
+    unit, hospital = sessions
+    doctor = unlock(demo_env.layout.unit, "dr-bernard")
+    expert = unlock(demo_env.layout.hospital, "pr-dubois")
+    to = next(e for e in unit.workstation.refresh_directory() if e.id == "pr-dubois")
+    unit.workstation.send_case(doctor, a_case(), to)
+    unit.sender.wake()
+    wait_for(lambda: hospital.inbox.items("pr-dubois"))
+    hospital.workstation.refresh_directory()
+    threads, _unreadable = hospital.workstation.threads(expert)
+    opinion_id = hospital.workstation.send_opinion(expert, threads[0], "Psoriasis en plaques.")
+    sealed = (demo_env.layout.hospital / "archive" / f"{opinion_id}.cms").read_bytes()
+    return sealed, expert
+
+
+def archive_identity(demo_env: DemoEnv) -> tuple[object, pki.x509.Certificate]:
+    key, cert, _chain = pkcs12.import_pkcs12(
+        (demo_env.layout.ca / "archive-usmp.p12").read_bytes(), DEMO_PASSPHRASE.encode()
+    )
+    return key, cert
+
+
+def test_an_opinion_reaches_the_unit_archive_known_to_the_hospital(
+    sessions: tuple[Session, Session], demo_env: DemoEnv
+) -> None:
+    sealed, expert = opinion_for_the_archive(sessions, demo_env)
+    key, cert = archive_identity(demo_env)
+    verified = cms.open_sealed(sealed, cert, key, Profile(demo_env.layout.unit).trust_roots())
+    bundle = unpack(
+        verified.content,
+        signer_fingerprint=expert.fingerprint,
+        reader_fingerprint=pki.fingerprint(cert),
+    )
+    assert bundle.opinion is not None
+    assert bundle.opinion.text == "Psoriasis en plaques."
+    assert pki.fingerprint(cert) in bundle.manifest.recipient_fingerprints
+
+
+def test_an_opinion_skips_an_archive_the_hospital_does_not_know(
+    sessions: tuple[Session, Session], demo_env: DemoEnv
+) -> None:
+    book = AddressBook(Profile(demo_env.layout.hospital).addressbook_path)
+    assert book.remove("Archive USMP démo")
+    sealed, _expert = opinion_for_the_archive(sessions, demo_env)
+    key, cert = archive_identity(demo_env)
+    with pytest.raises(NotARecipient):
+        cms.open_sealed(sealed, cert, key, Profile(demo_env.layout.unit).trust_roots())
 
 
 def test_a_bundle_replayed_under_another_id_is_refused(

@@ -40,17 +40,9 @@ class Box:
     mirrored: bool = False
 
 
-_pool_lock = threading.Lock()
-_pools: list[ThreadPoolExecutor] = []
-
-
-def _pool() -> ThreadPoolExecutor:
-    """The threads the cascade passes run on, concurrently (OpenCV releases the GIL while it
-    scans); two, for the two passes beside the caller's own."""
-    with _pool_lock:
-        if not _pools:
-            _pools.append(ThreadPoolExecutor(max_workers=2, thread_name_prefix="passavant-faces"))
-        return _pools[0]
+_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="passavant-faces")
+"""The threads two of the cascade passes run on, beside the caller's own (OpenCV releases the
+GIL while it scans). The executor starts its threads at the first detection, not here."""
 
 
 def _load(name: str) -> cv2.CascadeClassifier:
@@ -157,9 +149,8 @@ class FaceDetector:
         width = gray.shape[1]
         mirror = np.ascontiguousarray(gray[:, ::-1])
         with self._lock:  # a CascadeClassifier is not documented as thread-safe
-            pool = _pool()
-            frontal = pool.submit(self._run, self._frontal, gray)
-            profile = pool.submit(self._run, self._profile, gray)
+            frontal = _POOL.submit(self._run, self._frontal, gray)
+            profile = _POOL.submit(self._run, self._profile, gray)
             try:
                 mirrored = self._run(self._mirrored, mirror)
             finally:  # no pass outlives the lock, even when one fails

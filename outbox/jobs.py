@@ -147,6 +147,12 @@ _STATE_INDEX = JOB_COLUMNS.index("state")
 _STATES: dict[str, JobState] = {state.value: state for state in JobState}
 
 
+def send_order_key(job: Job) -> tuple[bool, float, float]:
+    """Sorts jobs in send order, as :class:`outbox.queue.Outbox` orders them in SQL: urgent
+    first, then by rank (then by age, for equal ranks)."""
+    return (job.priority != Priority.URGENT, job.rank, job.created_at)
+
+
 def job_from_values(values: Sequence[object]) -> JobSnapshot:
     """Builds a job from column values in :data:`JOB_COLUMNS` order (no rate)."""
     row = list(values)

@@ -51,7 +51,7 @@ _WAITING = (JobState.QUEUED, JobState.WAITING_RETRY, JobState.PAUSED)
 _PAUSED_ALL = "paused_all"
 _MAX_REASON = 500
 _MAX_RECEIPT_ID = 128
-# Send order: urgent first, then by rank (queue position).
+# Send order: urgent first, then by rank (queue position); outbox.jobs.send_order_key in Python.
 _ORDER = "CASE priority WHEN 'urgent' THEN 0 ELSE 1 END, rank"
 
 

@@ -22,13 +22,12 @@ from PySide6.QtWidgets import (
 
 from app.i18n import _
 from app.messages import human_duration, human_size, job_state_label, reason
+from outbox.jobs import ACTIVE_STATES, send_order_key
 from outbox.queue import Job
 
 Index = QModelIndex | QPersistentModelIndex
 
 
-_ACTIVE = ("pending", "sending", "retry", "paused")
-"""States of the jobs still to send: they have a place in the send order."""
 URGENT_COLOR = QColor("#a40000")
 
 
@@ -37,8 +36,7 @@ def send_positions(jobs: list[Job]) -> dict[str, int]:
 
     Same order as :meth:`outbox.queue.Outbox.queue_order`: urgent jobs first, then by rank.
     """
-    active = [job for job in jobs if job.state in _ACTIVE]
-    active.sort(key=lambda job: (job.priority != "urgent", job.rank, job.created_at))
+    active = sorted((job for job in jobs if job.state in ACTIVE_STATES), key=send_order_key)
     return {job.bundle_id: place for place, job in enumerate(active, start=1)}
 
 

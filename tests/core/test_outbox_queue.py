@@ -17,6 +17,7 @@ from outbox.errors import ErrorCode, OutboxError
 from outbox.events import JobEvents, JobSnapshot
 from outbox.inbox import Inbox
 from outbox.queue import Job, JobState, Outbox, Recovery
+from tests.support.jobs import make_job
 
 
 class FakeClock:
@@ -499,24 +500,7 @@ def test_progress_is_throttled_per_job_with_a_smoothed_rate() -> None:
     seen: list[JobSnapshot] = []
     events.subscribe(seen.append)
     size = 300_000
-    base = Job(
-        bundle_id="b",
-        recipient_id="r",
-        recipient_label="R",
-        kind="case",
-        size=size,
-        sha256="0" * 64,
-        state=JobState.SENDING,
-        attempts=0,
-        bytes_sent=0,
-        next_attempt_at=None,
-        upload_url=None,
-        last_error_code=None,
-        last_error_detail=None,
-        created_at=0.0,
-        updated_at=0.0,
-        delivered_at=None,
-    )
+    base = make_job(0, "sending", bundle_id="b", recipient_id="r", recipient_label="R", size=size)
     other = dataclasses.replace(base, bundle_id="other")
     published = 0
     for step in range(1, 301):  # 1000 bytes every 10 ms: 100 kB/s for 3 s

@@ -8,13 +8,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import resources
 from app.demo import DEMO_PASSPHRASE
 from app.session import Session
-from cases.bundle import pack_case, unpack
+from cases.bundle import Bundle, pack_case, unpack
 from cases.errors import BundleError, InvalidCase
 from cases.model import Case, new_id
 from cases.profile import Profile, UnlockedIdentity
@@ -140,18 +141,10 @@ def test_a_request_is_sealed_to_the_unit_archive_too(
     to = next(e for e in unit.workstation.refresh_directory() if e.id == "pr-dubois")
     bundle_id = unit.workstation.send_case(doctor, a_case(), to)
     sealed = (demo_env.layout.unit / "archive" / f"{bundle_id}.cms").read_bytes()
-    key, cert, _chain = pkcs12.import_pkcs12(
-        (demo_env.layout.ca / "archive-usmp.p12").read_bytes(), DEMO_PASSPHRASE.encode()
-    )
-    verified = cms.open_sealed(sealed, cert, key, Profile(demo_env.layout.unit).trust_roots())
-    bundle = unpack(
-        verified.content,
-        signer_fingerprint=doctor.fingerprint,
-        reader_fingerprint=pki.fingerprint(cert),
-    )
+    bundle, archive = read_as_archive(demo_env, sealed, doctor.fingerprint)
     assert bundle.case is not None
     assert bundle.case.question == "Psoriasis ?"
-    assert pki.fingerprint(cert) in bundle.manifest.recipient_fingerprints
+    assert archive in bundle.manifest.recipient_fingerprints
 
 
 def opinion_for_the_archive(
@@ -172,27 +165,30 @@ def opinion_for_the_archive(
     return sealed, expert
 
 
-def archive_identity(demo_env: DemoEnv) -> tuple[object, pki.x509.Certificate]:
+def archive_identity(demo_env: DemoEnv) -> tuple[Any, pki.x509.Certificate]:
+    """The unit archive's key and certificate, from the PKCS#12 kept in the unit's safe."""
     key, cert, _chain = pkcs12.import_pkcs12(
         (demo_env.layout.ca / "archive-usmp.p12").read_bytes(), DEMO_PASSPHRASE.encode()
     )
     return key, cert
 
 
+def read_as_archive(demo_env: DemoEnv, sealed: bytes, signer: str) -> tuple[Bundle, str]:
+    """``sealed`` opened with the unit archive's key: the bundle, and the archive's fingerprint."""
+    key, cert = archive_identity(demo_env)
+    verified = cms.open_sealed(sealed, cert, key, Profile(demo_env.layout.unit).trust_roots())
+    archive = pki.fingerprint(cert)
+    return unpack(verified.content, signer_fingerprint=signer, reader_fingerprint=archive), archive
+
+
 def test_an_opinion_reaches_the_unit_archive_known_to_the_hospital(
     sessions: tuple[Session, Session], demo_env: DemoEnv
 ) -> None:
     sealed, expert = opinion_for_the_archive(sessions, demo_env)
-    key, cert = archive_identity(demo_env)
-    verified = cms.open_sealed(sealed, cert, key, Profile(demo_env.layout.unit).trust_roots())
-    bundle = unpack(
-        verified.content,
-        signer_fingerprint=expert.fingerprint,
-        reader_fingerprint=pki.fingerprint(cert),
-    )
+    bundle, archive = read_as_archive(demo_env, sealed, expert.fingerprint)
     assert bundle.opinion is not None
     assert bundle.opinion.text == "Psoriasis en plaques."
-    assert pki.fingerprint(cert) in bundle.manifest.recipient_fingerprints
+    assert archive in bundle.manifest.recipient_fingerprints
 
 
 def test_an_opinion_skips_an_archive_the_hospital_does_not_know(

@@ -11,10 +11,11 @@ from pytestqt.qtbot import QtBot
 from app import i18n
 from app.mainwindow import MainWindow
 from app.session import Session
-from outbox.jobs import Job, JobState
+from outbox.jobs import JobState
 from tests.gui.test_end_to_end import WAIT, log_in, visible_text
 from tests.gui.test_workspaces import fill_complete_case, open_window
 from tests.support.demo import DemoEnv
+from tests.support.jobs import make_job
 from widgets.doctor import DoctorWorkspace
 from widgets.queue import Column, JobTableModel, send_positions
 from widgets.secretary import SecretaryWorkspace
@@ -130,29 +131,6 @@ def test_platform_down_the_secretary_reorders_the_queue(
     qtbot.keyClick(secretary.table, Qt.Key.Key_Up, Qt.KeyboardModifier.ControlModifier)
     qtbot.waitUntil(lambda: order(session) == [first, second], timeout=WAIT)
     window.close()
-
-
-def make_job(number: int, state: str, priority: str = "normal", rank: float = 0.0) -> Job:
-    return Job(
-        bundle_id=f"{number:08d}-bbbb",
-        recipient_id="pr",
-        recipient_label="Pr X",
-        kind="case",
-        size=1000,
-        sha256="0" * 64,
-        state=JobState(state),
-        attempts=0,
-        bytes_sent=0,
-        next_attempt_at=None,
-        upload_url=None,
-        last_error_code=None,
-        last_error_detail=None,
-        created_at=float(number),
-        updated_at=float(number),
-        delivered_at=None,
-        priority=priority,
-        rank=rank or float(number),
-    )
 
 
 def test_send_positions_put_urgent_first_then_rank_and_skip_the_done() -> None:

@@ -17,9 +17,9 @@ from app import i18n
 from app.mainwindow import MainWindow
 from app.session import Session
 from crypto import audit
-from outbox.jobs import Job
 from tests.gui.test_end_to_end import WAIT, log_in
 from tests.support.demo import DemoEnv
+from tests.support.jobs import make_job
 from widgets.doctor import DoctorWorkspace
 from widgets.queue import JobTableModel
 from widgets.secretary import SecretaryWorkspace
@@ -209,23 +209,13 @@ def test_the_app_starts_and_quits_cleanly(tmp_path: Path) -> None:
 def test_queue_model_is_a_valid_qt_model(qtmodeltester) -> None:  # type: ignore[no-untyped-def]
     model = JobTableModel()
     jobs = [
-        Job(
+        make_job(
+            i,
+            state,
             bundle_id=f"{i:08d}-aaaa",
-            recipient_id="pr",
-            recipient_label="Pr X",
-            kind="case",
-            size=1000,
-            sha256="0" * 64,
-            state=state,
             attempts=i,
             bytes_sent=i * 100,
-            next_attempt_at=None,
-            upload_url=None,
             last_error_code="timeout" if state == "retry" else None,
-            last_error_detail=None,
-            created_at=float(i),
-            updated_at=float(i),
-            delivered_at=None,
         )
         for i, state in enumerate(["pending", "retry", "delivered"])
     ]

@@ -10,16 +10,15 @@ Without the package the test is skipped, except under ``CI=true``, where it fail
 from __future__ import annotations
 
 import importlib.util
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 import cv2
 import numpy as np
-import pytest
 
 from capture.regions import Rect, Region
 from tests.support import scenes
+from tests.support.tools import missing
 
 ASTRONAUT_FACE = Rect(180, 75, 85, 85)
 """The face's skin in ``astronaut.png`` (512 × 512): forehead to chin, cheek to cheek."""
@@ -37,13 +36,12 @@ def find_data(name: str) -> Path | None:
 
 def _data_file(name: str) -> Path:
     path = find_data(name)
-    if path is not None:
-        return path
-    message = f"the test photographs need scikit-image's bundled data ({name})"
-    if os.environ.get("CI") == "true":
-        pytest.fail(message + " (it is a development dependency: pip install -e .[dev])")
-    pytest.skip(message)
-    raise AssertionError("unreachable")
+    if path is None:
+        missing(
+            f"the test photographs need scikit-image's bundled data ({name})",
+            "it is a development dependency: pip install -e .[dev]",
+        )
+    return path
 
 
 def lfw_subset() -> tuple[np.ndarray, np.ndarray]:

@@ -15,6 +15,8 @@ import io
 import math
 import threading
 import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -36,6 +38,8 @@ MAX_PIXELS = 100_000_000
 """Refused above this many pixels, from the header, before any pixel is decoded."""
 MAX_FILE_BYTES = 250 * 1024 * 1024
 """Refused above this many bytes, before reading the file."""
+CACHED_SIZES = 2
+"""How many sizes of its upright pixels a :class:`LoadedImage` keeps."""
 FORMATS = ("JPEG", "MPO", "PNG", "TIFF", "HEIF")
 """Pillow format names accepted (MPO is the multi-picture JPEG some cameras write)."""
 
@@ -118,7 +122,7 @@ class LoadedImage:
         swap = self.orientation >= 5
         self._size = (self._stored[1], self._stored[0]) if swap else self._stored
         self._lock = threading.Lock()
-        self._cached: tuple[int, Pixels] | None = None
+        self._cached: dict[int, Pixels] = {}
 
     @classmethod
     def from_frame(cls, frame: Pixels) -> LoadedImage:
@@ -139,17 +143,21 @@ class LoadedImage:
     def pixels(self, max_long_edge: int | None = None) -> Pixels:
         """The upright RGB pixels, scaled down to ``max_long_edge`` if larger (never up).
 
-        The result is read-only and cached (the last size asked for): copy it to modify it.
+        The result is read-only and cached (the last :data:`CACHED_SIZES` sizes asked for, so
+        that a small copy for the quality check does not push out the working copy): copy it
+        to modify it.
         """
         edge = self._decoded_edge if max_long_edge is None else max_long_edge
         target = max(1, min(edge, self._decoded_edge))
         with self._lock:
-            if self._cached is not None and self._cached[0] == target:
-                return self._cached[1]
-            out = orient(self._scaled(target / max(self._stored)), self.orientation)
-            out.setflags(write=False)
-            self._cached = (target, out)
-            return out
+            cached = self._cached.pop(target, None)
+            if cached is None:
+                cached = orient(self._scaled(target / max(self._stored)), self.orientation)
+                cached.setflags(write=False)
+            self._cached[target] = cached  # the most recent last
+            while len(self._cached) > CACHED_SIZES:
+                del self._cached[next(iter(self._cached))]
+            return cached
 
     def _scaled(self, scale: float) -> Pixels:
         """The stored (not yet upright) pixels at ``scale`` of the full size, as RGB."""
@@ -167,7 +175,35 @@ class LoadedImage:
         return array
 
 
-def load_image(source: Path | str | bytes, *, max_long_edge: int | None = None) -> LoadedImage:
+@dataclass(frozen=True)
+class Header:
+    """What a file's header says, known before any pixel is decoded (see ``on_header``).
+
+    Attributes:
+        data: the whole encoded file.
+        format: the Pillow format name (one of :data:`FORMATS`).
+        stored_size: width, height as stored (before the EXIF orientation).
+        orientation: the EXIF orientation (1–8).
+    """
+
+    data: bytes
+    format: str
+    stored_size: tuple[int, int]
+    orientation: int
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """Width and height once upright."""
+        width, height = self.stored_size
+        return (height, width) if self.orientation >= 5 else (width, height)
+
+
+def load_image(
+    source: Path | str | bytes,
+    *,
+    max_long_edge: int | None = None,
+    on_header: Callable[[Header], None] | None = None,
+) -> LoadedImage:
     """Reads and decodes an image file, or encoded bytes, for :func:`capture.prepare.prepare`.
 
     Args:
@@ -177,6 +213,9 @@ def load_image(source: Path | str | bytes, *, max_long_edge: int | None = None) 
             3000 px this halves the decoding time, and the result matches a full decode
             followed by an area downscale within 53 dB PSNR (``bench/README.md``). Without
             it, the full resolution is decoded.
+        on_header: called once the header has passed the checks, before decoding starts,
+            so that other work on the same file can run during the decoding (see
+            :func:`capture.faces.load_and_propose`). Not called for a refused file.
 
     Raises:
         CaptureError: ``unreadable``, ``empty_file``, ``image_too_large`` (bytes or pixels;
@@ -206,6 +245,9 @@ def load_image(source: Path | str | bytes, *, max_long_edge: int | None = None) 
         icc = img.info.get("icc_profile") if img.mode != "CMYK" else None
         metadata = found_metadata(img)
         stored = img.size
+        if on_header is not None:
+            upright = orientation if orientation in _ORIENTATION_OPS else 1
+            on_header(Header(raw, str(img.format), stored, upright))
         if max_long_edge is not None and img.format in ("JPEG", "MPO"):
             scale = max_long_edge / max(stored)
             if scale <= 0.5:

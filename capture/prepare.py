@@ -11,7 +11,9 @@ in memory:
    ``anonymise=True`` it refuses regions the doctor has not confirmed;
 4. encodes a baseline JPEG, quality ≥ 92, 4:2:2 chroma (what DICOM's ``YBR_FULL_422``
    expects, so ``capture.dicom`` can wrap it without recompressing), with **no metadata**:
-   no EXIF, XMP, IPTC, GPS, maker notes, comment or thumbnail; only a fixed sRGB ICC profile.
+   no EXIF, XMP, IPTC, GPS, maker notes, comment or thumbnail; only a fixed sRGB ICC profile
+   (:func:`capture.encode.encode_jpeg`: stripes encoded on both cores and joined at
+   restart markers).
 
 It returns the bytes, the size, a neutral name (``photo-<uuid>.jpg``) and a
 :class:`PrepareReport` of what was done, for the CLI and the capture screen to show.
@@ -30,6 +32,7 @@ from functools import cache
 import numpy as np
 from PIL import Image, ImageCms
 
+from capture.encode import encode_jpeg
 from capture.errors import AnonymisationUnconfirmed
 from capture.loading import LoadedImage
 from capture.regions import Image as Pixels
@@ -39,8 +42,6 @@ log = logging.getLogger(__name__)
 
 MIN_QUALITY = 92
 DEFAULT_MAX_LONG_EDGE = 3000
-SUBSAMPLING = 1
-"""Pillow's ``subsampling``: 0 is 4:4:4, 1 is 4:2:2, 2 is 4:2:0."""
 
 _cms_lock = threading.Lock()  # a Little CMS transform keeps a small cache: one user at a time
 
@@ -180,15 +181,7 @@ def prepare(
         redact(pixels, regions.areas(pixels.shape[1], pixels.shape[0]))
         blurred = len(regions)
     height, width = pixels.shape[:2]
-    out = io.BytesIO()
-    Image.fromarray(pixels).save(
-        out,
-        "JPEG",
-        quality=quality,
-        subsampling=SUBSAMPLING,
-        progressive=False,
-        icc_profile=srgb_profile(),
-    )
+    data = encode_jpeg(pixels, quality=quality, icc_profile=srgb_profile())
     report = PrepareReport(
         orientation=loaded.orientation,
         original_size=loaded.size,
@@ -197,4 +190,4 @@ def prepare(
         regions_blurred=blurred,
         metadata_removed=loaded.metadata,
     )
-    return Prepared(out.getvalue(), width, height, neutral_name(), report)
+    return Prepared(data, width, height, neutral_name(), report)

@@ -40,9 +40,9 @@ from app.i18n import _
 from app.messages import error_reason, reason
 from app.tasks import BoundRunner, TaskRunner
 from capture.errors import CaptureError
-from capture.faces import propose_regions
+from capture.faces import load_and_propose, propose_regions
 from capture.folder import WatchedFolder
-from capture.loading import LoadedImage, load_image
+from capture.loading import LoadedImage
 from capture.measure import Calibration, Measurement, find_marker
 from capture.photo import KeptPhoto, Strip
 from capture.prepare import prepare
@@ -72,9 +72,11 @@ class Analysis:
     thumb: Image
 
 
-def analyse(image: LoadedImage) -> Analysis:
-    """Face proposals, marker calibration and thumbnail of a kept photo (worker thread)."""
-    regions = propose_regions(image)
+def analyse(image: LoadedImage, regions: Regions | None = None) -> Analysis:
+    """Face proposals (unless already made while the file was decoded), marker calibration
+    and thumbnail of a kept photo (worker thread)."""
+    if regions is None:
+        regions = propose_regions(image)
     pixels = image.pixels()
     calibration = find_marker(np.ascontiguousarray(cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR)))
     return Analysis(regions, calibration, thumbnail(pixels))
@@ -381,9 +383,14 @@ class CaptureStation(DicomActions, QDialog):
         self.quality_prompt = box
         box.open()
 
-    def keep(self, image: LoadedImage, quality: Quality | None = None) -> KeptPhoto:
+    def keep(
+        self,
+        image: LoadedImage,
+        quality: Quality | None = None,
+        regions: Regions | None = None,
+    ) -> KeptPhoto:
         """Adds a photo to the strip (or in place of the one being retaken) and starts its
-        analysis: proposed face regions, marker calibration and thumbnail."""
+        analysis: proposed face regions (unless given), marker calibration and thumbnail."""
         photo = KeptPhoto(original=image, quality=quality)
         retake = self.retake_id
         if retake is not None:
@@ -408,7 +415,7 @@ class CaptureStation(DicomActions, QDialog):
             if self.kept.current_id() == photo.id:
                 self._select(photo.id)
 
-        self.runner.run(lambda: analyse(image), done, self._failed)
+        self.runner.run(lambda: analyse(image, regions), done, self._failed)
         self.refresh_strip(select=photo.id)
         return photo
 
@@ -438,22 +445,24 @@ class CaptureStation(DicomActions, QDialog):
     def import_files(self, paths: list[Path]) -> None:
         """Decodes ``paths`` in the background and keeps the readable ones."""
 
-        def work() -> tuple[list[tuple[LoadedImage, Quality]], list[str]]:
+        Imported = tuple[LoadedImage, Quality, Regions]
+
+        def work() -> tuple[list[Imported], list[str]]:
             loaded, failures = [], []
             for path in paths:
-                try:
-                    image = load_image(path)
+                try:  # faces are looked for during the decoding
+                    image, regions = load_and_propose(path)
                 except CaptureError as exc:
                     failures.append(f"{path.name} : {reason(exc.code)}")
                     continue
-                loaded.append((image, assess(image.pixels(1024), order="rgb")))
+                loaded.append((image, assess(image.pixels(1024), order="rgb"), regions))
             return loaded, failures
 
-        def done(result: tuple[list[tuple[LoadedImage, Quality]], list[str]]) -> None:
+        def done(result: tuple[list[Imported], list[str]]) -> None:
             loaded, failures = result
             notes = list(failures)
-            for image, quality in loaded:
-                self.keep(image, quality)
+            for image, quality, regions in loaded:
+                self.keep(image, quality, regions)
                 if not quality.ok:
                     notes.append(quality_question(quality).split(" — ")[0])
             self.message.setText("\n".join(notes))

@@ -69,7 +69,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run_prepare(args: argparse.Namespace) -> int:
     """Prepares ``args.input`` into ``args.output`` and prints what was done."""
-    from capture.faces import propose_regions
+    from capture.faces import load_and_propose
     from capture.loading import load_image
     from capture.prepare import prepare
     from capture.quality import assess
@@ -77,12 +77,13 @@ def run_prepare(args: argparse.Namespace) -> int:
     source: Path = args.input
     if not source.is_file():
         raise CommandError(_("Photo à préparer introuvable : {path}").format(path=source))
-    loaded = load_image(source, max_long_edge=args.max_edge)
-    quality = assess(loaded.pixels(1024), order="rgb")
     regions = None
-    if not args.no_anonymise:
-        regions = propose_regions(loaded, working_edge=args.max_edge)
+    if args.no_anonymise:
+        loaded = load_image(source, max_long_edge=args.max_edge)
+    else:  # detection runs during the decoding
+        loaded, regions = load_and_propose(source, max_long_edge=args.max_edge)
         regions.confirm()  # no one to ask on a command line: the detection is taken as is
+    quality = assess(loaded.pixels(1024), order="rgb")
     prepared = prepare(
         loaded,
         max_long_edge=args.max_edge,

@@ -11,13 +11,24 @@ sample photos raise no false detection. Real faces are in ``test_capture_faces_r
 
 from __future__ import annotations
 
+import threading
+
 import cv2
 import numpy as np
 import pytest
 
 import resources
-from capture.faces import FaceDetector, detect_faces, detection_copy, merge, propose_regions
-from capture.loading import LoadedImage, load_image
+from capture.errors import CaptureError
+from capture.faces import (
+    FaceDetector,
+    _detect_reduced,
+    detect_faces,
+    detection_copy,
+    load_and_propose,
+    merge,
+    propose_regions,
+)
+from capture.loading import Header, LoadedImage, load_image, orient
 from capture.prepare import prepare
 from capture.regions import FRONTAL, MANUAL, PROFILE, Rect, Region, Regions, Stroke
 from tests.support import scenes
@@ -155,3 +166,65 @@ def test_masks_scale_with_the_output() -> None:
     assert abs(int(np.count_nonzero(half)) * 4 - int(np.count_nonzero(full))) < 0.05 * int(
         np.count_nonzero(full)
     )
+
+
+# --- detecting while decoding -------------------------------------------------------------
+
+INVERSE = {1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 6: 8, 7: 7, 8: 6}
+"""The EXIF orientation that undoes each one (a camera stores the upright scene so)."""
+EARLY_THREAD = "passavant-faces-early"
+
+
+class RecordingDetector(FaceDetector):
+    """The real detector, noting the thread each detection ran on."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads: list[str] = []
+
+    def detect(self, image: np.ndarray, *, order: str = "bgr") -> list[Region]:
+        self.threads.append(threading.current_thread().name)
+        return super().detect(image, order=order)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_detection_during_decoding_puts_the_face_where_it_is(orientation: int) -> None:
+    upright = scenes.with_face(scenes.skin_scene(4000, 3000), scenes.frontal_face(900), 2600, 400)
+    stored = orient(upright, INVERSE[orientation])
+    assert np.array_equal(orient(stored, orientation), upright)
+    data = scenes.jpeg_with_metadata(stored, orientation=orientation)
+    detector = RecordingDetector()
+    loaded, regions = load_and_propose(data, max_long_edge=3000, detector=detector)
+    assert detector.threads == [f"{EARLY_THREAD}_0"]  # on the grey decode, beside the main one
+    assert regions.size == loaded.size == (4000, 3000)
+    assert not regions.confirmed
+    assert len(regions) == 1
+    head = Rect(2780, 610, 540, 660)
+    early = next(iter(regions)).bounds()
+    assert overlap(early, head) > 0.95
+    (plain,) = propose_regions(load_image(data, max_long_edge=3000))
+    assert overlap(early, plain.bounds()) > 0.9  # the plain way agrees
+    regions.confirm()
+    prepared = prepare(loaded, regions=regions)
+    out = cv2.imdecode(np.frombuffer(prepared.data, np.uint8), cv2.IMREAD_COLOR)
+    assert detect_faces(out) == []
+
+
+def test_small_files_and_other_formats_are_detected_after_decoding() -> None:
+    scene = scenes.with_face(scenes.skin_scene(1600, 1200), scenes.frontal_face(360), 600, 300)
+    ok, png = cv2.imencode(".png", scene)
+    assert ok
+    for data in (scenes.encode_jpeg(scene), png.tobytes()):
+        detector = RecordingDetector()
+        loaded, regions = load_and_propose(data, detector=detector)
+        assert detector.threads == [threading.current_thread().name]
+        assert len(regions) == 1
+        assert regions.size == loaded.size
+
+
+def test_a_file_opencv_cannot_read_falls_back_to_the_plain_way() -> None:
+    header = Header(b"\xff\xd8 not really a JPEG", "JPEG", (6000, 4000), 1)
+    assert _detect_reduced(header, FaceDetector()) is None
+    with pytest.raises(CaptureError) as caught:
+        load_and_propose(b"\xff\xd8\xff\xe0 truncated", max_long_edge=3000)
+    assert caught.value.code == "not_an_image"

@@ -393,3 +393,15 @@ def test_heic_orientation_is_applied_once() -> None:
         assert img.size == (48, 64)
         assert sum(img.getpixel((img.width - 4, 4))) < 200  # corner now top right
         assert not img.getexif()
+
+
+def test_the_working_copy_is_kept_beside_a_smaller_one() -> None:
+    loaded = load_image(scenes.encode_jpeg(scenes.skin_scene(1600, 1200)))
+    working = loaded.pixels(1000)
+    small = loaded.pixels(256)  # the quality check's copy
+    assert loaded.pixels(1000) is working
+    assert loaded.pixels(256) is small
+    loaded.pixels(300)  # a third size pushes out the one least recently asked for
+    assert loaded.pixels(256) is small
+    assert loaded.pixels(1000) is not working
+    assert np.array_equal(loaded.pixels(1000), working)

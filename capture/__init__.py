@@ -14,10 +14,12 @@ The path of a photo:
    :func:`capture.dicom_import.load_dicom`.
 2. **Quality gate** — :func:`capture.quality.assess`: sharpness and exposure flags.
 3. **Faces** — :func:`capture.faces.propose_regions` proposes the areas to blur as
-   :class:`capture.regions.Regions`; the doctor edits them (rectangles, brush strokes) and
+   :class:`capture.regions.Regions` (:func:`capture.faces.load_and_propose` does so for a
+   file while it is being decoded); the doctor edits them (rectangles, brush strokes) and
    confirms.
 4. **Preparation** — :func:`capture.prepare.prepare`: upright, capped, sRGB, regions blurred
-   irreversibly, baseline JPEG without metadata, neutral name, and a report of what was done.
+   irreversibly, baseline JPEG without metadata (:mod:`capture.encode`), neutral name, and
+   a report of what was done.
 5. **Kept photo** — :class:`capture.photo.KeptPhoto` in a :class:`capture.photo.Strip`, with
    body site, note, measures (``capture.measure``) and vector annotations.
 6. **DICOM export** — :func:`capture.dicom.to_dicom` wraps the prepared JPEG (checked by

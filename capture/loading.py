@@ -211,7 +211,7 @@ def load_image(
             A JPEG at least twice as large is then decoded at a reduced DCT scale (libjpeg's
             1/2, 1/4 or 1/8), never below that edge: on a 24-megapixel photo capped to
             3000 px this halves the decoding time, and the result matches a full decode
-            followed by an area downscale within 53 dB PSNR (``bench/README.md``). Without
+            followed by an area downscale with a PSNR above 40 dB (a test checks it). Without
             it, the full resolution is decoded.
         on_header: called once the header has passed the checks, before decoding starts,
             so that other work on the same file can run during the decoding (see

@@ -32,6 +32,7 @@ from capture.loading import Header, LoadedImage, load_image, orient
 from capture.prepare import prepare
 from capture.regions import FRONTAL, MANUAL, PROFILE, Rect, Region, Regions, Stroke
 from tests.support import scenes
+from tests.support.detectors import EARLY_THREAD, RecordingDetector
 
 
 def overlap(a: Rect, b: Rect) -> float:
@@ -172,19 +173,6 @@ def test_masks_scale_with_the_output() -> None:
 
 INVERSE = {1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 6: 8, 7: 7, 8: 6}
 """The EXIF orientation that undoes each one (a camera stores the upright scene so)."""
-EARLY_THREAD = "passavant-faces-early"
-
-
-class RecordingDetector(FaceDetector):
-    """The real detector, noting the thread each detection ran on."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.threads: list[str] = []
-
-    def detect(self, image: np.ndarray, *, order: str = "bgr") -> list[Region]:
-        self.threads.append(threading.current_thread().name)
-        return super().detect(image, order=order)
 
 
 @pytest.mark.parametrize("orientation", range(1, 9))
@@ -195,7 +183,7 @@ def test_detection_during_decoding_puts_the_face_where_it_is(orientation: int) -
     data = scenes.jpeg_with_metadata(stored, orientation=orientation)
     detector = RecordingDetector()
     loaded, regions = load_and_propose(data, max_long_edge=3000, detector=detector)
-    assert detector.threads == [f"{EARLY_THREAD}_0"]  # on the grey decode, beside the main one
+    assert detector.threads == [EARLY_THREAD]  # on the grey decode, beside the main one
     assert regions.size == loaded.size == (4000, 3000)
     assert not regions.confirmed
     assert len(regions) == 1

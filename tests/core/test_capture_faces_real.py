@@ -11,11 +11,12 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from capture.faces import detect_faces, propose_regions
+from capture.faces import detect_faces, load_and_propose, propose_regions
 from capture.loading import load_image
 from capture.prepare import prepare
 from capture.regions import Rect
 from tests.support import real_faces, scenes
+from tests.support.detectors import EARLY_THREAD, RecordingDetector
 
 WIDTH, HEIGHT = 3000, 2000
 FACE = 240
@@ -44,6 +45,22 @@ def test_regions_are_proposed_on_the_faces_only() -> None:
     assert len(regions) >= 18
     for region in regions:  # each region on one face, none on the skin between them
         assert sum(bool(region.bounds().intersection(p).area) for p in placed) == 1
+
+
+def test_detection_during_decoding_finds_real_faces_in_a_24_megapixel_jpeg() -> None:
+    faces, others = real_faces.lfw_subset()
+    for patches, least, most in ((faces[:20], 18, 20), (others[:20], 0, 0)):
+        scene = scenes.skin_scene(6000, 4000, seed=11)
+        placed = real_faces.tile(scene, patches, 2 * FACE, columns=5)
+        stored = cv2.rotate(scene, cv2.ROTATE_90_CLOCKWISE)
+        data = scenes.jpeg_with_metadata(stored, orientation=8)
+        detector = RecordingDetector()
+        loaded, regions = load_and_propose(data, max_long_edge=3000, detector=detector)
+        assert detector.threads == [EARLY_THREAD]
+        assert regions.size == loaded.size == (6000, 4000)
+        found = sum(real_faces.found(rect, list(regions)) for rect in placed)
+        assert least <= found <= most
+        assert least <= len(regions) <= most  # one region per face, none elsewhere
 
 
 def test_a_real_portrait_is_found_and_blurred_beyond_detection() -> None:

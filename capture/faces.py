@@ -225,15 +225,21 @@ def propose_regions(
     measured, and not done.)
     """
     pixels = image.pixels(working_edge)
-    sx = image.size[0] / pixels.shape[1]
-    sy = image.size[1] / pixels.shape[0]
     found = (detector or default_detector()).detect(pixels, order="rgb")
+    return _scaled_up(found, pixels.shape, image.size)
+
+
+def _scaled_up(found: list[Region], shape: tuple[int, ...], size: tuple[int, int]) -> Regions:
+    """Unconfirmed :class:`Regions` of ``size`` (width, height) from regions found on a copy
+    of ``shape`` (height, width…) of the same upright image."""
+    width, height = size
+    sx, sy = width / shape[1], height / shape[0]
     proposed = []
     for region in found:
         r = region.bounds()
         rect = Rect(int(r.x * sx), int(r.y * sy), round(r.width * sx), round(r.height * sy))
-        proposed.append(Region(rect, region.origin, region.id))
-    return Regions(image.size, proposed)
+        proposed.append(Region(rect.clipped(width, height), region.origin, region.id))
+    return Regions(size, proposed)
 
 
 _EARLY = ThreadPoolExecutor(max_workers=1, thread_name_prefix="passavant-faces-early")
@@ -314,11 +320,4 @@ def _detect_reduced(header: Header, detector: FaceDetector) -> Regions | None:
     if grey is None or grey.ndim != 2:
         return None
     grey = orient(grey, header.orientation)
-    width, height = header.size
-    sx, sy = width / grey.shape[1], height / grey.shape[0]
-    proposed = []
-    for region in detector.detect(grey, order="gray"):
-        r = region.bounds()
-        rect = Rect(int(r.x * sx), int(r.y * sy), round(r.width * sx), round(r.height * sy))
-        proposed.append(Region(rect.clipped(width, height), region.origin, region.id))
-    return Regions(header.size, proposed)
+    return _scaled_up(detector.detect(grey, order="gray"), grey.shape, header.size)

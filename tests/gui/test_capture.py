@@ -22,7 +22,7 @@ from pytestqt.qtbot import QtBot
 from app.tasks import TaskRunner
 from capture.loading import LoadedImage
 from capture.photo import Arrow
-from capture.regions import MANUAL
+from capture.regions import MANUAL, Rect
 from cases.photos import Photo
 from tests.gui.test_end_to_end import WAIT, log_in
 from tests.gui.test_workspaces import open_window
@@ -404,6 +404,27 @@ def test_a_corrupt_file_is_refused_in_french_and_the_good_one_kept(
     station.photos_ready.connect(handed.append)
     station.add_to_request()
     qtbot.waitUntil(lambda: len(handed) == 1, timeout=WAIT)
+
+
+def test_a_camera_jpeg_is_imported_with_its_face_proposed_during_decoding(
+    qtbot: QtBot, station: CaptureStation, tmp_path: Path, screenshot: Shot
+) -> None:
+    upright = scenes.with_face(scenes.skin_scene(4000, 3000), scenes.frontal_face(900), 2600, 400)
+    stored = cv2.rotate(upright, cv2.ROTATE_90_COUNTERCLOCKWISE)  # as the camera wrote it
+    shot = tmp_path / "DSC_0042.JPG"
+    shot.write_bytes(scenes.jpeg_with_metadata(stored, orientation=6))
+    station.import_files([shot])
+    qtbot.waitUntil(lambda: len(station.strip) == 1, timeout=WAIT)
+    qtbot.waitUntil(lambda: analysed(station), timeout=ANALYSIS_WAIT)
+    photo = station.strip[0]
+    assert photo.regions is not None
+    assert photo.regions.size == (4000, 3000)
+    [face] = list(photo.regions)
+    head = face.bounds().intersection(Rect(2780, 610, 540, 660))
+    assert head.area > 0.95 * 540 * 660
+    assert not photo.regions.confirmed  # the doctor still confirms
+    assert photo.id in station.kept.thumbs
+    screenshot(station, "capture-import")
 
 
 def test_a_dicom_is_shown_with_window_and_level(

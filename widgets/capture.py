@@ -82,6 +82,19 @@ def analyse(image: LoadedImage, regions: Regions | None = None) -> Analysis:
     return Analysis(regions, calibration, thumbnail(pixels))
 
 
+Imported = tuple[LoadedImage, Quality, Regions]
+
+
+def import_photo(path: Path) -> Imported | str:
+    """Decodes a file (looking for faces meanwhile) and checks its quality (worker thread);
+    a file that cannot be used gives the sentence that says why, for the message."""
+    try:
+        image, regions = load_and_propose(path)
+    except CaptureError as exc:
+        return f"{path.name} : {reason(exc.code)}"
+    return image, assess(image.pixels(1024), order="rgb"), regions
+
+
 def quality_question(quality: Quality) -> str:
     """The plain-French question asked about a flagged shot."""
     if BLURRY in quality.flags:
@@ -126,6 +139,10 @@ class CaptureStation(DicomActions, QDialog):
         self.quality_prompt: QMessageBox | None = None
         self.folder: WatchedFolder | None = None
         self._folder_busy = False
+        self._imports: list[Path] = []  # files still to import, in the order chosen
+        self._import_count = 0  # files of the current import, done and to do
+        self._import_notes: list[str] = []
+        self._importing = False
         self._temp: Path | None = None
         self._preparing: list[KeptPhoto] = []
         self._prepared: list[Photo] = []
@@ -443,31 +460,42 @@ class CaptureStation(DicomActions, QDialog):
             self.import_files([Path(n) for n in names])
 
     def import_files(self, paths: list[Path]) -> None:
-        """Decodes ``paths`` in the background and keeps the readable ones."""
+        """Decodes ``paths`` in the background, one after the other: each readable photo
+        joins the strip as soon as it is decoded, in the order given, and the message counts
+        them. Files added while an import runs join its queue."""
+        self._imports.extend(paths)
+        self._import_count += len(paths)
+        if not self._importing:
+            self._import_next()
 
-        Imported = tuple[LoadedImage, Quality, Regions]
+    def _import_next(self) -> None:
+        if not self._imports:
+            self._importing = False
+            self.message.setText("\n".join(self._import_notes))
+            self._import_count, self._import_notes = 0, []
+            return
+        self._importing = True
+        path = self._imports.pop(0)
+        number = self._import_count - len(self._imports)
+        progress = _("Import de la photo {n} sur {total}…").format(
+            n=number, total=self._import_count
+        )
+        self.message.setText("\n".join([progress, *self._import_notes]))
+        self.runner.run(lambda: import_photo(path), self._imported, self._import_failed)
 
-        def work() -> tuple[list[Imported], list[str]]:
-            loaded, failures = [], []
-            for path in paths:
-                try:  # faces are looked for during the decoding
-                    image, regions = load_and_propose(path)
-                except CaptureError as exc:
-                    failures.append(f"{path.name} : {reason(exc.code)}")
-                    continue
-                loaded.append((image, assess(image.pixels(1024), order="rgb"), regions))
-            return loaded, failures
+    def _imported(self, result: Imported | str) -> None:
+        if isinstance(result, str):
+            self._import_notes.append(result)
+        else:
+            image, quality, regions = result
+            self.keep(image, quality, regions)
+            if not quality.ok:
+                self._import_notes.append(quality_question(quality).split(" — ")[0])
+        self._import_next()
 
-        def done(result: tuple[list[Imported], list[str]]) -> None:
-            loaded, failures = result
-            notes = list(failures)
-            for image, quality, regions in loaded:
-                self.keep(image, quality, regions)
-                if not quality.ok:
-                    notes.append(quality_question(quality).split(" — ")[0])
-            self.message.setText("\n".join(notes))
-
-        self.runner.run(work, done, self._failed)
+    def _import_failed(self, exc: BaseException) -> None:
+        self._import_notes.append(error_reason(exc))
+        self._import_next()
 
     # --- the strip --------------------------------------------------------------------------
     def selected(self) -> KeptPhoto | None:
@@ -615,8 +643,9 @@ class CaptureStation(DicomActions, QDialog):
         self.message.setText(error_reason(exc))
 
     def done(self, result: int) -> None:
-        """Stops the sources and removes the demo video before closing."""
+        """Stops the sources and the import, and removes the demo video, before closing."""
         self.stop_source()
+        self._imports.clear()
         if self._temp is not None:
             shutil.rmtree(self._temp, ignore_errors=True)
             self._temp = None

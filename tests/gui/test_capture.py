@@ -21,7 +21,7 @@ from pytestqt.qtbot import QtBot
 
 from app.tasks import TaskRunner
 from capture.loading import LoadedImage
-from capture.photo import Arrow
+from capture.photo import Arrow, KeptPhoto
 from capture.regions import MANUAL, Rect
 from cases.photos import Photo
 from tests.gui.test_end_to_end import WAIT, log_in
@@ -404,6 +404,37 @@ def test_a_corrupt_file_is_refused_in_french_and_the_good_one_kept(
     station.photos_ready.connect(handed.append)
     station.add_to_request()
     qtbot.waitUntil(lambda: len(handed) == 1, timeout=WAIT)
+
+
+def test_imported_photos_join_the_strip_one_by_one_in_the_order_chosen(
+    qtbot: QtBot, station: CaptureStation, tmp_path: Path
+) -> None:
+    files = []
+    for index, (width, height) in enumerate([(2800, 2100), (320, 240), (640, 480), (800, 600)]):
+        path = tmp_path / f"photo-{index}.jpg"
+        path.write_bytes(scenes.encode_jpeg(scenes.skin_scene(width, height, seed=index)))
+        files.append(path)
+    files[1].write_bytes(files[1].read_bytes()[:300])  # damaged
+    shown_when_kept: list[str] = []
+    keep = station.keep
+
+    def noting_keep(*args: object) -> KeptPhoto:
+        shown_when_kept.append(station.message.text())
+        return keep(*args)  # type: ignore[arg-type]
+
+    station.keep = noting_keep  # type: ignore[method-assign]
+    station.import_files(files[:3])
+    assert station.message.text() == "Import de la photo 1 sur 3…"
+    qtbot.waitUntil(lambda: len(station.strip) >= 1, timeout=WAIT)
+    assert shown_when_kept[0] == "Import de la photo 1 sur 3…"  # before the next is decoded
+    station.import_files(files[3:])  # chosen meanwhile: joins the same import
+    qtbot.waitUntil(lambda: len(station.strip) == 3, timeout=WAIT)
+    qtbot.waitUntil(lambda: "Import de" not in station.message.text(), timeout=WAIT)
+    sizes = [photo.original.size for photo in station.strip if photo.original is not None]
+    assert sizes == [(2800, 2100), (640, 480), (800, 600)]
+    assert station.message.text() == (
+        "photo-1.jpg : Ce fichier n’est pas une photo lisible (format inconnu ou fichier abîmé)."
+    )  # only what went wrong stays
 
 
 def test_a_camera_jpeg_is_imported_with_its_face_proposed_during_decoding(

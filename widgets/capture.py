@@ -25,7 +25,6 @@ from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QDialog,
-    QFileDialog,
     QHBoxLayout,
     QLabel,
     QMessageBox,
@@ -39,20 +38,20 @@ from PySide6.QtWidgets import (
 from app.i18n import _
 from app.messages import error_reason, reason
 from app.tasks import BoundRunner, TaskRunner
-from capture.errors import CaptureError
-from capture.faces import load_and_propose, propose_regions
+from capture.faces import propose_regions
 from capture.folder import WatchedFolder
 from capture.loading import LoadedImage
 from capture.measure import Calibration, Measurement, find_marker
 from capture.photo import KeptPhoto, Strip
 from capture.prepare import prepare
-from capture.quality import BLURRY, OVEREXPOSED, UNDEREXPOSED, Quality, assess
+from capture.quality import Quality, assess
 from capture.regions import Image, Regions
 from capture.sources import CameraSource, VideoFileSource
 from cases.photos import Photo
 from widgets.capture_demo import write_demo_video
 from widgets.capture_dicom_actions import DicomActions
 from widgets.capture_handover import build_photo
+from widgets.capture_import import FileImports, quality_question
 from widgets.capture_panel import EditorPanel
 from widgets.capture_preview import LivePreview, PreviewView
 from widgets.capture_sources import VIDEO, SourceBar
@@ -82,31 +81,7 @@ def analyse(image: LoadedImage, regions: Regions | None = None) -> Analysis:
     return Analysis(regions, calibration, thumbnail(pixels))
 
 
-Imported = tuple[LoadedImage, Quality, Regions]
-
-
-def import_photo(path: Path) -> Imported | str:
-    """Decodes a file (looking for faces meanwhile) and checks its quality (worker thread);
-    a file that cannot be used gives the sentence that says why, for the message."""
-    try:
-        image, regions = load_and_propose(path)
-    except CaptureError as exc:
-        return f"{path.name} : {reason(exc.code)}"
-    return image, assess(image.pixels(1024), order="rgb"), regions
-
-
-def quality_question(quality: Quality) -> str:
-    """The plain-French question asked about a flagged shot."""
-    if BLURRY in quality.flags:
-        return _("Photo floue — reprendre ?")
-    if OVEREXPOSED in quality.flags:
-        return _("Photo surexposée (trop claire) — reprendre ?")
-    if UNDEREXPOSED in quality.flags:
-        return _("Photo sous-exposée (trop sombre) — reprendre ?")
-    return ""
-
-
-class CaptureStation(DicomActions, QDialog):
+class CaptureStation(FileImports, DicomActions, QDialog):
     """The capture station, opened from the request form.
 
     ``patient_ref`` (the request form's pseudonymous reference, when opened from it) is
@@ -139,10 +114,7 @@ class CaptureStation(DicomActions, QDialog):
         self.quality_prompt: QMessageBox | None = None
         self.folder: WatchedFolder | None = None
         self._folder_busy = False
-        self._imports: list[Path] = []  # files still to import, in the order chosen
-        self._import_count = 0  # files of the current import, done and to do
-        self._import_notes: list[str] = []
-        self._importing = False
+        self._init_imports()
         self._temp: Path | None = None
         self._preparing: list[KeptPhoto] = []
         self._prepared: list[Photo] = []
@@ -448,55 +420,6 @@ class CaptureStation(DicomActions, QDialog):
         elif on:
             self.message.setText(_("La prochaine capture remplacera la photo sélectionnée."))
 
-    # --- imports ----------------------------------------------------------------------------
-    def _choose_files(self) -> None:
-        names, _filter = QFileDialog.getOpenFileNames(
-            self,
-            _("Importer des photos"),
-            "",
-            _("Images (*.jpg *.jpeg *.png *.tif *.tiff *.heic *.heif)"),
-        )
-        if names:
-            self.import_files([Path(n) for n in names])
-
-    def import_files(self, paths: list[Path]) -> None:
-        """Decodes ``paths`` in the background, one after the other: each readable photo
-        joins the strip as soon as it is decoded, in the order given, and the message counts
-        them. Files added while an import runs join its queue."""
-        self._imports.extend(paths)
-        self._import_count += len(paths)
-        if not self._importing:
-            self._import_next()
-
-    def _import_next(self) -> None:
-        if not self._imports:
-            self._importing = False
-            self.message.setText("\n".join(self._import_notes))
-            self._import_count, self._import_notes = 0, []
-            return
-        self._importing = True
-        path = self._imports.pop(0)
-        number = self._import_count - len(self._imports)
-        progress = _("Import de la photo {n} sur {total}…").format(
-            n=number, total=self._import_count
-        )
-        self.message.setText("\n".join([progress, *self._import_notes]))
-        self.runner.run(lambda: import_photo(path), self._imported, self._import_failed)
-
-    def _imported(self, result: Imported | str) -> None:
-        if isinstance(result, str):
-            self._import_notes.append(result)
-        else:
-            image, quality, regions = result
-            self.keep(image, quality, regions)
-            if not quality.ok:
-                self._import_notes.append(quality_question(quality).split(" — ")[0])
-        self._import_next()
-
-    def _import_failed(self, exc: BaseException) -> None:
-        self._import_notes.append(error_reason(exc))
-        self._import_next()
-
     # --- the strip --------------------------------------------------------------------------
     def selected(self) -> KeptPhoto | None:
         photo_id = self.kept.current_id()
@@ -645,7 +568,7 @@ class CaptureStation(DicomActions, QDialog):
     def done(self, result: int) -> None:
         """Stops the sources and the import, and removes the demo video, before closing."""
         self.stop_source()
-        self._imports.clear()
+        self._stop_imports()
         if self._temp is not None:
             shutil.rmtree(self._temp, ignore_errors=True)
             self._temp = None

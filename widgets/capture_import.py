@@ -1,0 +1,115 @@
+"""The capture station's file imports: photos chosen in a file dialog or dropped in the
+watched folder.
+
+A mixin of :class:`widgets.capture.CaptureStation`: it uses the station's runner, message
+line and ``keep()``. Files are decoded in the background one after the other (faces are
+looked for during the decoding, see :func:`capture.faces.load_and_propose`), so each photo
+joins the strip as soon as it is ready, in the order chosen, and the message counts them;
+what could not be imported is said at the end, in French.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtWidgets import QFileDialog, QLabel
+
+from app.i18n import _
+from app.messages import error_reason, reason
+from app.tasks import BoundRunner
+from capture.errors import CaptureError
+from capture.faces import load_and_propose
+from capture.loading import LoadedImage
+from capture.quality import BLURRY, OVEREXPOSED, UNDEREXPOSED, Quality, assess
+from capture.regions import Regions
+
+Imported = tuple[LoadedImage, Quality, Regions]
+
+
+def import_photo(path: Path) -> Imported | str:
+    """Decodes a file (looking for faces meanwhile) and checks its quality (worker thread);
+    a file that cannot be used gives the sentence that says why, for the message."""
+    try:
+        image, regions = load_and_propose(path)
+    except CaptureError as exc:
+        return f"{path.name} : {reason(exc.code)}"
+    return image, assess(image.pixels(1024), order="rgb"), regions
+
+
+def quality_question(quality: Quality) -> str:
+    """The plain-French question asked about a flagged shot."""
+    if BLURRY in quality.flags:
+        return _("Photo floue — reprendre ?")
+    if OVEREXPOSED in quality.flags:
+        return _("Photo surexposée (trop claire) — reprendre ?")
+    if UNDEREXPOSED in quality.flags:
+        return _("Photo sous-exposée (trop sombre) — reprendre ?")
+    return ""
+
+
+class FileImports:
+    """Imports of photo files into the strip, one after the other, in the order chosen.
+
+    Besides the attributes below, the station provides ``keep()``.
+    """
+
+    runner: BoundRunner
+    message: QLabel
+
+    def _init_imports(self) -> None:
+        self._imports: list[Path] = []  # files still to import, in the order chosen
+        self._import_count = 0  # files of the current import, done and to do
+        self._import_notes: list[str] = []
+        self._importing = False
+
+    def _stop_imports(self) -> None:
+        """Drops the files not imported yet (the station is closing)."""
+        self._imports.clear()
+
+    def _choose_files(self) -> None:
+        names, _filter = QFileDialog.getOpenFileNames(
+            self,
+            _("Importer des photos"),
+            "",
+            _("Images (*.jpg *.jpeg *.png *.tif *.tiff *.heic *.heif)"),
+        )
+        if names:
+            self.import_files([Path(n) for n in names])
+
+    def import_files(self, paths: list[Path]) -> None:
+        """Decodes ``paths`` in the background, one after the other: each readable photo
+        joins the strip as soon as it is decoded, in the order given, and the message counts
+        them. Files added while an import runs join its queue."""
+        self._imports.extend(paths)
+        self._import_count += len(paths)
+        if not self._importing:
+            self._import_next()
+
+    def _import_next(self) -> None:
+        if not self._imports:
+            self._importing = False
+            self.message.setText("\n".join(self._import_notes))
+            self._import_count, self._import_notes = 0, []
+            return
+        self._importing = True
+        path = self._imports.pop(0)
+        number = self._import_count - len(self._imports)
+        progress = _("Import de la photo {n} sur {total}…").format(
+            n=number, total=self._import_count
+        )
+        self.message.setText("\n".join([progress, *self._import_notes]))
+        self.runner.run(lambda: import_photo(path), self._imported, self._import_failed)
+
+    def _imported(self, result: Imported | str) -> None:
+        if isinstance(result, str):
+            self._import_notes.append(result)
+        else:
+            image, quality, regions = result
+            self.keep(image, quality, regions)
+            if not quality.ok:
+                self._import_notes.append(quality_question(quality).split(" — ")[0])
+        self._import_next()
+
+    def _import_failed(self, exc: BaseException) -> None:
+        self._import_notes.append(error_reason(exc))
+        self._import_next()

@@ -407,7 +407,7 @@ def test_a_corrupt_file_is_refused_in_french_and_the_good_one_kept(
 
 
 def test_imported_photos_join_the_strip_one_by_one_in_the_order_chosen(
-    qtbot: QtBot, station: CaptureStation, tmp_path: Path
+    qtbot: QtBot, station: CaptureStation, tmp_path: Path, screenshot: Shot
 ) -> None:
     files = []
     for index, (width, height) in enumerate([(2800, 2100), (320, 240), (640, 480), (800, 600)]):
@@ -427,6 +427,7 @@ def test_imported_photos_join_the_strip_one_by_one_in_the_order_chosen(
     assert station.message.text() == "Import de la photo 1 sur 3…"
     qtbot.waitUntil(lambda: len(station.strip) >= 1, timeout=WAIT)
     assert shown_when_kept[0] == "Import de la photo 1 sur 3…"  # before the next is decoded
+    screenshot(station, "capture-importing")
     station.import_files(files[3:])  # chosen meanwhile: joins the same import
     qtbot.waitUntil(lambda: len(station.strip) == 3, timeout=WAIT)
     qtbot.waitUntil(lambda: "Import de" not in station.message.text(), timeout=WAIT)

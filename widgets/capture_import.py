@@ -2,17 +2,17 @@
 watched folder.
 
 A mixin of :class:`widgets.capture.CaptureStation`: it uses the station's runner, message
-line and ``keep()``. Files are decoded in the background one after the other (faces are
-looked for during the decoding, see :func:`capture.faces.load_and_propose`), so each photo
-joins the strip as soon as it is ready, in the order chosen, and the message counts them;
-what could not be imported is said at the end, in French.
+line, progress bar and ``keep()``. Files are decoded in the background one after the other
+(faces are looked for during the decoding, see :func:`capture.faces.load_and_propose`), so
+each photo joins the strip as soon as it is ready, in the order chosen, and the progress bar
+counts them; the message line says, in French, what could not be imported.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtWidgets import QFileDialog, QLabel
+from PySide6.QtWidgets import QFileDialog, QLabel, QProgressBar
 
 from app.i18n import _
 from app.messages import error_reason, reason
@@ -20,6 +20,7 @@ from app.tasks import BoundRunner
 from capture.errors import CaptureError
 from capture.faces import load_and_propose
 from capture.loading import LoadedImage
+from capture.photo import KeptPhoto
 from capture.quality import BLURRY, OVEREXPOSED, UNDEREXPOSED, Quality, assess
 from capture.regions import Regions
 
@@ -55,6 +56,9 @@ class FileImports:
 
     runner: BoundRunner
     message: QLabel
+    progress: QProgressBar
+    progress_label: QLabel
+    _preparing: list[KeptPhoto]
 
     def _init_imports(self) -> None:
         self._imports: list[Path] = []  # files still to import, in the order chosen
@@ -78,26 +82,38 @@ class FileImports:
 
     def import_files(self, paths: list[Path]) -> None:
         """Decodes ``paths`` in the background, one after the other: each readable photo
-        joins the strip as soon as it is decoded, in the order given, and the message counts
-        them. Files added while an import runs join its queue."""
+        joins the strip as soon as it is decoded, in the order given, and the progress bar
+        counts them. Files added while an import runs join its queue."""
         self._imports.extend(paths)
         self._import_count += len(paths)
-        if not self._importing:
+        if self._importing:
+            self._show_import_progress()
+        else:
             self._import_next()
+
+    def _show_import_progress(self) -> None:
+        """The bar and its label for the file being decoded (the count includes it)."""
+        number = self._import_count - len(self._imports)
+        self.progress.setRange(0, self._import_count)
+        self.progress.setValue(number - 1)
+        self.progress.setVisible(True)
+        self.progress_label.setText(
+            _("Import de la photo {n} sur {total}…").format(n=number, total=self._import_count)
+        )
 
     def _import_next(self) -> None:
         if not self._imports:
             self._importing = False
+            if not self._preparing:  # the hand-over shares the bar
+                self.progress.setVisible(False)
+                self.progress_label.clear()
             self.message.setText("\n".join(self._import_notes))
             self._import_count, self._import_notes = 0, []
             return
         self._importing = True
         path = self._imports.pop(0)
-        number = self._import_count - len(self._imports)
-        progress = _("Import de la photo {n} sur {total}…").format(
-            n=number, total=self._import_count
-        )
-        self.message.setText("\n".join([progress, *self._import_notes]))
+        self._show_import_progress()
+        self.message.setText("\n".join(self._import_notes))  # what went wrong so far
         self.runner.run(lambda: import_photo(path), self._imported, self._import_failed)
 
     def _imported(self, result: Imported | str) -> None:

@@ -419,18 +419,22 @@ def test_imported_photos_join_the_strip_one_by_one_in_the_order_chosen(
     keep = station.keep
 
     def noting_keep(*args: object) -> KeptPhoto:
-        shown_when_kept.append(station.message.text())
+        shown_when_kept.append(station.progress_label.text())
         return keep(*args)  # type: ignore[arg-type]
 
     station.keep = noting_keep  # type: ignore[method-assign]
     station.import_files(files[:3])
-    assert station.message.text() == "Import de la photo 1 sur 3…"
+    assert station.progress.isVisibleTo(station)
+    assert (station.progress.value(), station.progress.maximum()) == (0, 3)
+    assert station.progress_label.text() == "Import de la photo 1 sur 3…"
     qtbot.waitUntil(lambda: len(station.strip) >= 1, timeout=WAIT)
     assert shown_when_kept[0] == "Import de la photo 1 sur 3…"  # before the next is decoded
     screenshot(station, "capture-importing")
     station.import_files(files[3:])  # chosen meanwhile: joins the same import
+    assert station.progress.maximum() == 4
     qtbot.waitUntil(lambda: len(station.strip) == 3, timeout=WAIT)
-    qtbot.waitUntil(lambda: "Import de" not in station.message.text(), timeout=WAIT)
+    qtbot.waitUntil(lambda: not station.progress.isVisibleTo(station), timeout=WAIT)
+    assert station.progress_label.text() == ""
     sizes = [photo.original.size for photo in station.strip if photo.original is not None]
     assert sizes == [(2800, 2100), (640, 480), (800, 600)]
     assert station.message.text() == (

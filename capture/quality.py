@@ -6,11 +6,14 @@ figures do not depend on the camera's resolution:
 - ``sharpness``: variance of the Laplacian (the classic focus measure). A sharp textured
   skin scene scores in the hundreds, the same scene out of focus in single figures.
 - ``highlights`` / ``shadows``: fraction of pixels clipped white (≥ 250) or black (≤ 5).
-- ``brightness``: mean grey level, 0–255.
+- ``brightness``: mean grey level, 0–255, of the pixels that are not clipped black: the
+  subject, not the black backdrop clinical photographers put behind it (nor a dark eschar).
+  A frame that is nearly all black is judged as a whole.
 
 Thresholds were tuned on the synthetic scenes of ``tests/support/scenes.py`` (a sharp
 textured skin-and-wound scene, the same blurred with a gaussian of sigma 3 and more, blown
-out, and dimmed); they flag, they never refuse: the doctor decides.
+out, and dimmed) and checked on real photographs (``tests/core/test_capture_quality.py``);
+they flag, they never refuse: the doctor decides.
 """
 
 from __future__ import annotations
@@ -31,7 +34,10 @@ UNDEREXPOSED = "underexposed"
 SHARPNESS_MIN = 40.0
 """Below this Laplacian variance, the frame is flagged ``blurry``."""
 CLIPPED_MAX = 0.05
-"""More than this fraction of clipped pixels flags over- or underexposure."""
+"""More than this fraction of pixels clipped white flags overexposure. (Clipped black does
+not: a black backdrop is not underexposure; ``brightness`` judges what is lit.)"""
+LIT_MIN = 0.10
+"""Below this fraction of pixels not clipped black, the frame is judged as a whole."""
 BRIGHTNESS_MAX = 215.0
 """A mean grey level above this flags ``overexposed`` even without much clipping."""
 BRIGHTNESS_MIN = 45.0
@@ -75,11 +81,15 @@ def assess(frame: Image, *, order: str = "bgr") -> Quality:
     total = float(gray.size)
     highlights = float(histogram[250:].sum()) / total
     shadows = float(histogram[:6].sum()) / total
-    brightness = float(gray.mean())
+    lit = histogram[6:]
+    if lit.sum() >= LIT_MIN * total:
+        brightness = float((lit * np.arange(6, 256)).sum() / lit.sum())
+    else:
+        brightness = float(gray.mean())
     flags: set[str] = set()
     if highlights > CLIPPED_MAX or brightness > BRIGHTNESS_MAX:
         flags.add(OVEREXPOSED)
-    if shadows > CLIPPED_MAX or brightness < BRIGHTNESS_MIN:
+    if brightness < BRIGHTNESS_MIN:
         flags.add(UNDEREXPOSED)
     # A blown-out or black frame has no detail left to judge: do not also call it blurry.
     if sharpness < SHARPNESS_MIN and not flags:

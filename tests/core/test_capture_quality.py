@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import cv2
+import numpy as np
 import pytest
 
 from capture.quality import BLURRY, OVEREXPOSED, UNDEREXPOSED, assess
-from tests.support import scenes
+from tests.support import real_faces, scenes
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -59,3 +60,56 @@ def test_colour_order_and_grey_input() -> None:
     grey = assess(cv2.cvtColor(scene, cv2.COLOR_BGR2GRAY))
     assert as_bgr.brightness == pytest.approx(as_rgb.brightness, abs=0.5)
     assert as_bgr.sharpness == pytest.approx(grey.sharpness, rel=0.05)
+
+
+# --- real photographs (scikit-image's bundled data) -------------------------------------------
+
+SHARP_AND_WELL_EXPOSED = (
+    "astronaut.png",  # a black backdrop behind the subject, 14 % of the frame clipped black
+    "camera.png",
+    "chelsea.png",
+    "coffee.png",
+    "coins.png",
+    "motorcycle_left.png",
+    "rocket.jpg",  # a dusk scene: dark, and rightly so
+)
+
+
+@pytest.mark.parametrize("name", SHARP_AND_WELL_EXPOSED)
+def test_real_photographs_in_focus_and_well_exposed_raise_no_flag(name: str) -> None:
+    photo = real_faces.photograph(name)
+    assert assess(photo).ok
+    assert BLURRY in assess(cv2.GaussianBlur(photo, (0, 0), 3)).flags
+    assert UNDEREXPOSED in assess(scenes.exposed(photo, 0.2)).flags
+
+
+def test_real_photographs_blown_out_are_flagged_overexposed() -> None:
+    for name in ("astronaut.png", "coffee.png", "chelsea.png", "motorcycle_left.png"):
+        assert OVEREXPOSED in assess(scenes.exposed(real_faces.photograph(name), 2.2)).flags
+
+
+def test_real_motion_blur_is_flagged_blurry() -> None:
+    quality = assess(real_faces.photograph("clock_motion.png"))  # a camera moved while shooting
+    assert quality.flags == {BLURRY}
+
+
+@pytest.mark.parametrize("margin", [150, 300])  # the subject fills 56 % or 25 % of the frame
+def test_a_black_backdrop_is_not_underexposure(margin: int) -> None:
+    scene = scenes.skin_scene(1600, 1200)
+    backdrop = np.zeros_like(scene)  # black velvet, as clinical photographers use
+    inner = (slice(margin, 1200 - margin), slice(4 * margin // 3, 1600 - 4 * margin // 3))
+    backdrop[inner] = scene[inner]
+    quality = assess(backdrop)
+    assert quality.shadows > 0.4  # most of the frame is clipped black…
+    assert quality.ok  # …and the lit subject is what is judged
+    assert abs(quality.brightness - assess(scene[inner]).brightness) < 5  # the subject's
+    assert assess(scenes.exposed(backdrop, 0.25)).flags == {UNDEREXPOSED}
+    assert assess(scenes.blurred(backdrop, 4)).flags == {BLURRY}
+
+
+def test_a_frame_nearly_all_black_is_underexposed() -> None:
+    scene = scenes.skin_scene(1600, 1200)
+    frame = np.zeros_like(scene)
+    frame[450:750, 600:1000] = scene[450:750, 600:1000]  # 6 % lit: too little to judge by
+    assert UNDEREXPOSED in assess(frame).flags
+    assert assess(np.zeros_like(scene)).flags == {UNDEREXPOSED}

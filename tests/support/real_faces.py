@@ -53,9 +53,16 @@ def lfw_subset() -> tuple[np.ndarray, np.ndarray]:
 
 def astronaut() -> np.ndarray:
     """The 512 × 512 portrait, BGR; the face is at :data:`ASTRONAUT_FACE`."""
-    image = cv2.imread(str(_data_file("astronaut.png")), cv2.IMREAD_COLOR)
-    assert image is not None
+    image = photograph("astronaut.png")
     assert image.shape == (512, 512, 3)
+    return image
+
+
+def photograph(name: str) -> np.ndarray:
+    """One of the photographs scikit-image bundles (``coffee.png``, ``chelsea.png``…), BGR.
+    The quality gate's tests use them too: real focus, real motion blur, real backdrops."""
+    image = cv2.imread(str(_data_file(name)), cv2.IMREAD_COLOR)
+    assert image is not None, name
     return image
 
 

@@ -284,7 +284,8 @@ def load_and_propose(
     loaded = load_image(source, max_long_edge=max_long_edge, on_header=start)
     working_edge = max_long_edge or DEFAULT_MAX_LONG_EDGE
     if early:
-        loaded.pixels(working_edge)  # the copy prepare() needs, made while detection runs
+        if max_long_edge is not None:  # prepare() follows: its copy is made while detection runs
+            loaded.pixels(max_long_edge)
         regions = early[0].result()
         if regions is not None and regions.size == loaded.size:
             return loaded, regions

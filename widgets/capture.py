@@ -60,6 +60,7 @@ from widgets.capture_strip import KeptStrip, rgb_pixmap, thumbnail
 log = logging.getLogger(__name__)
 
 FOLDER_POLL_MS = 1000
+PROBLEM_STYLE = "color: #a40000;"
 
 
 @dataclass
@@ -139,7 +140,6 @@ class CaptureStation(FileImports, DicomActions, QDialog):
         self.canvas = self.panel.canvas
         self.message = QLabel()
         self.message.setWordWrap(True)
-        self.message.setStyleSheet("color: #a40000;")
         self.progress = QProgressBar()
         self.progress.setVisible(False)
         self.progress_label = QLabel()
@@ -213,7 +213,7 @@ class CaptureStation(FileImports, DicomActions, QDialog):
         self.delete_button.clicked.connect(self.delete_selected)
         self.undo_button.clicked.connect(self.undo_delete)
         self.panel.changed.connect(self._photo_edited)
-        self.panel.message.connect(self.message.setText)
+        self.panel.message.connect(lambda text: self.say(text, problem=True))
         self.panel.export_requested.connect(self.ask_export_dicom)
         self.add_button.clicked.connect(self.add_to_request)
         self.close_button.clicked.connect(self.reject)
@@ -245,7 +245,7 @@ class CaptureStation(FileImports, DicomActions, QDialog):
     def start_source(self) -> None:
         """Starts the source chosen in the source bar (camera, demo video or folder)."""
         self.stop_source()
-        self.message.clear()
+        self.say("")
         kind = self.sources.kind()
         if kind == "camera":
             device, size = self.sources.camera()
@@ -277,7 +277,7 @@ class CaptureStation(FileImports, DicomActions, QDialog):
 
     def _start_folder(self, path: Path | None) -> None:
         if path is None or not path.is_dir():
-            self.message.setText(_("Choisissez un dossier existant à surveiller."))
+            self.say(_("Choisissez un dossier existant à surveiller."), problem=True)
             return
         self.folder = WatchedFolder(path)
         self.folder_timer.start()
@@ -328,7 +328,7 @@ class CaptureStation(FileImports, DicomActions, QDialog):
         self.state_label.setText(labels.get(state, state))
 
     def _source_failed(self, code: str) -> None:
-        self.message.setText(reason(code))
+        self.say(reason(code), problem=True)
         self.view.show_message(reason(code))
 
     # --- capture ----------------------------------------------------------------------------
@@ -336,10 +336,10 @@ class CaptureStation(FileImports, DicomActions, QDialog):
         """Takes the latest preview frame through the quality gate, then keeps it."""
         frame = self.preview.latest()
         if frame is None:
-            self.message.setText(_("Aucune image à capturer : démarrez une source."))
+            self.say(_("Aucune image à capturer : démarrez une source."), problem=True)
             return
         image = np.array(frame.image)  # ours: the grabber may reuse nothing, but be sure
-        self.message.clear()
+        self.say("")
 
         def done(quality: Quality) -> None:
             if quality.ok:
@@ -364,7 +364,7 @@ class CaptureStation(FileImports, DicomActions, QDialog):
             if box.clickedButton() is keep:
                 self.keep(LoadedImage.from_frame(image), quality)
             else:
-                self.message.setText(_("Photo écartée : reprenez-la."))
+                self.say(_("Photo écartée : reprenez-la."))
             box.deleteLater()
             self.activateWindow()  # Space and the pedal capture again at once
 
@@ -418,7 +418,7 @@ class CaptureStation(FileImports, DicomActions, QDialog):
         if on and self.retake_id is None:
             self.retake_button.setChecked(False)
         elif on:
-            self.message.setText(_("La prochaine capture remplacera la photo sélectionnée."))
+            self.say(_("La prochaine capture remplacera la photo sélectionnée."))
 
     # --- the strip --------------------------------------------------------------------------
     def selected(self) -> KeptPhoto | None:
@@ -464,7 +464,7 @@ class CaptureStation(FileImports, DicomActions, QDialog):
             return
         self.deleted.append(self.strip.delete(photo.id))
         self.refresh_strip()
-        self.message.setText(_("Photo supprimée (Ctrl+Z pour annuler)."))
+        self.say(_("Photo supprimée (Ctrl+Z pour annuler)."))
 
     def undo_delete(self) -> None:
         if not self.deleted:
@@ -472,7 +472,7 @@ class CaptureStation(FileImports, DicomActions, QDialog):
         index, photo = self.deleted.pop()
         self.strip.insert(index, photo)
         self.refresh_strip(select=photo.id)
-        self.message.clear()
+        self.say("")
 
     # --- hand-over --------------------------------------------------------------------------
     def add_to_request(self) -> None:
@@ -491,8 +491,9 @@ class CaptureStation(FileImports, DicomActions, QDialog):
                 ready.append(photo)
         self._waiting = waiting
         if not ready:
-            self.message.setText(
-                "\n".join(waiting) or _("Aucune photo gardée : capturez ou importez une photo.")
+            self.say(
+                "\n".join(waiting) or _("Aucune photo gardée : capturez ou importez une photo."),
+                problem=True,
             )
             return
         self._preparing, self._prepared = ready, []
@@ -555,15 +556,21 @@ class CaptureStation(FileImports, DicomActions, QDialog):
         self.progress.setVisible(False)
         self.deleted.clear()
         self.refresh_strip()
-        self.message.setText("\n".join(notes))
+        self.say("\n".join(notes), problem=len(notes) > 1 or not handed)
         if handed:
             self.photos_ready.emit(handed)
         if handed and len(self.strip) == 0:
             self.accept()
 
     # --- errors and closing -------------------------------------------------------------------
+    def say(self, text: str, *, problem: bool = False) -> None:
+        """Shows ``text`` on the status line under the strip: dark red when something went
+        wrong or waits for the doctor, the usual colour for progress and confirmations."""
+        self.message.setStyleSheet(PROBLEM_STYLE if problem else "")
+        self.message.setText(text)
+
     def _failed(self, exc: BaseException) -> None:
-        self.message.setText(error_reason(exc))
+        self.say(error_reason(exc), problem=True)
 
     def done(self, result: int) -> None:
         """Stops the sources and the import, and removes the demo video, before closing."""

@@ -1,7 +1,7 @@
 """The capture station's DICOM actions: import an exam image, export a kept photo.
 
 A mixin of :class:`widgets.capture.CaptureStation`: it uses the station's strip, runner,
-settings, message line and per-photo measures and calibrations. The work (reading,
+settings, status line and per-photo measures and calibrations. The work (reading,
 preparing, wrapping, writing) runs in the background; the only file written is the one the
 doctor chose, atomically.
 """
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QSettings
-from PySide6.QtWidgets import QDialog, QFileDialog, QInputDialog, QLabel, QLineEdit
+from PySide6.QtWidgets import QDialog, QFileDialog, QInputDialog, QLineEdit
 
 from app.i18n import _
 from app.messages import error_reason, reason
@@ -78,13 +78,12 @@ def dicom_of(
 class DicomActions:
     """Import of a DICOM image into the strip, and export of the selected photo as DICOM.
 
-    Besides the attributes below, the station provides ``selected()``, ``keep()`` and
-    ``_failed()``.
+    Besides the attributes below, the station provides ``selected()``, ``keep()``, ``say()``
+    and ``_failed()``.
     """
 
     runner: BoundRunner
     settings: QSettings | None
-    message: QLabel
     strip: Strip
     measures: dict[str, list[Measurement]]
     calibrations: dict[str, Calibration | None]
@@ -115,7 +114,7 @@ class DicomActions:
 
         def failed(exc: BaseException) -> None:
             if isinstance(exc, DicomError):
-                self.message.setText(f"{path.name} : {reason(exc.code)}")
+                self.say(f"{path.name} : {reason(exc.code)}", problem=True)
             else:
                 self._failed(exc)
 
@@ -144,7 +143,7 @@ class DicomActions:
         photo = self.selected()
         refusal = self._export_refusal(photo)
         if refusal:
-            self.message.setText(refusal)
+            self.say(refusal, problem=True)
             return
         ref, ok = QInputDialog.getText(
             self,
@@ -156,7 +155,7 @@ class DicomActions:
         if not ok:
             return
         if not ref.strip():
-            self.message.setText(reason("missing_patient_ref"))
+            self.say(reason("missing_patient_ref"), problem=True)
             return
         folder = str(self.settings.value(DICOM_FOLDER_KEY, "")) if self.settings else ""
         number = self.strip.index(photo.id) + 1 if photo is not None else 1
@@ -190,7 +189,7 @@ class DicomActions:
         if not refusal and not ref:
             refusal = reason("missing_patient_ref")
         if refusal or photo is None or photo.original is None or photo.regions is None:
-            self.message.setText(refusal)
+            self.say(refusal, problem=True)
             return False
         self.patient_ref = ref  # proposed again for the next photo
         original = photo.original
@@ -214,7 +213,7 @@ class DicomActions:
 
         def done(_result: None) -> None:
             self._exporting = None
-            self.message.setText(_("DICOM enregistré : {name}").format(name=path.name))
+            self.say(_("DICOM enregistré : {name}").format(name=path.name))
 
         def failed(exc: BaseException) -> None:
             self._exporting = None
@@ -224,9 +223,9 @@ class DicomActions:
                 )
             else:
                 why = error_reason(exc)
-            self.message.setText(_("DICOM non enregistré : {why}").format(why=why))
+            self.say(_("DICOM non enregistré : {why}").format(why=why), problem=True)
 
         self._exporting = path
-        self.message.setText(_("Export DICOM en cours…"))
+        self.say(_("Export DICOM en cours…"))
         self.runner.run(work, done, failed)
         return True

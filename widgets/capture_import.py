@@ -1,11 +1,12 @@
 """The capture station's file imports: photos chosen in a file dialog or dropped in the
 watched folder.
 
-A mixin of :class:`widgets.capture.CaptureStation`: it uses the station's runner, message
-line, progress bar and ``keep()``. Files are decoded in the background one after the other
-(faces are looked for during the decoding, see :func:`capture.faces.load_and_propose`), so
-each photo joins the strip as soon as it is ready, in the order chosen, and the progress bar
-counts them; the message line says, in French, what could not be imported.
+A mixin of :class:`widgets.capture.CaptureStation`: it uses the station's runner, status
+line (``say()``), progress bar and ``keep()``. Files are decoded in the background one after
+the other (faces are looked for during the decoding, see
+:func:`capture.faces.load_and_propose`), so each photo joins the strip as soon as it is
+ready, in the order chosen, and the progress bar counts them; the status line says, in
+French, what could not be imported.
 """
 
 from __future__ import annotations
@@ -51,11 +52,10 @@ def quality_question(quality: Quality) -> str:
 class FileImports:
     """Imports of photo files into the strip, one after the other, in the order chosen.
 
-    Besides the attributes below, the station provides ``keep()``.
+    Besides the attributes below, the station provides ``keep()`` and ``say()``.
     """
 
     runner: BoundRunner
-    message: QLabel
     progress: QProgressBar
     progress_label: QLabel
     _preparing: list[KeptPhoto]
@@ -107,13 +107,13 @@ class FileImports:
             if not self._preparing:  # the hand-over shares the bar
                 self.progress.setVisible(False)
                 self.progress_label.clear()
-            self.message.setText("\n".join(self._import_notes))
+            self.say("\n".join(self._import_notes), problem=True)
             self._import_count, self._import_notes = 0, []
             return
         self._importing = True
         path = self._imports.pop(0)
         self._show_import_progress()
-        self.message.setText("\n".join(self._import_notes))  # what went wrong so far
+        self.say("\n".join(self._import_notes), problem=True)  # what went wrong so far
         self.runner.run(lambda: import_photo(path), self._imported, self._import_failed)
 
     def _imported(self, result: Imported | str) -> None:

@@ -203,8 +203,13 @@ def test_the_strip_reorders_deletes_undoes_and_retakes(
     station.kept.setFocus()
     qtbot.keyClick(station.kept, Qt.Key.Key_Delete)
     assert [p.id for p in station.strip] == [ids[0], ids[2]]
+    assert station.message.text() == "Photo supprimée (Ctrl+Z pour annuler)."
+    assert "#a40000" not in station.message.styleSheet()  # a confirmation, not a problem
     qtbot.keyClick(station, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert [p.id for p in station.strip] == ids
+    qtbot.keyClick(station, Qt.Key.Key_Space)  # no source running: said in red
+    assert station.message.text() == "Aucune image à capturer : démarrez une source."
+    assert "#a40000" in station.message.styleSheet()
 
     # retake the middle one: the new shot takes its place and its body site
     start(qtbot, station, videos["sharp"])

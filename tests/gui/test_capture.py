@@ -185,7 +185,7 @@ def test_a_blurred_frame_is_flagged_before_it_is_kept(
 
 
 def test_the_strip_reorders_deletes_undoes_and_retakes(
-    qtbot: QtBot, station: CaptureStation, videos: dict[str, Path]
+    qtbot: QtBot, station: CaptureStation, videos: dict[str, Path], screenshot: Shot
 ) -> None:
     ids = [keep_frame(qtbot, station, scenes.skin_scene(320, 240, seed=seed)) for seed in (1, 2, 3)]
     station.kept.setCurrentRow(0)
@@ -205,6 +205,7 @@ def test_the_strip_reorders_deletes_undoes_and_retakes(
     assert [p.id for p in station.strip] == [ids[0], ids[2]]
     assert station.message.text() == "Photo supprimée (Ctrl+Z pour annuler)."
     assert "#a40000" not in station.message.styleSheet()  # a confirmation, not a problem
+    screenshot(station, "capture-deleted")
     qtbot.keyClick(station, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert [p.id for p in station.strip] == ids
     qtbot.keyClick(station, Qt.Key.Key_Space)  # no source running: said in red

@@ -3,8 +3,10 @@
 Measured on a grey copy resized to :data:`ANALYSIS_EDGE` pixels on its long side, so that
 figures do not depend on the camera's resolution:
 
-- ``sharpness``: variance of the Laplacian (the classic focus measure). A sharp textured
-  skin scene scores in the hundreds, the same scene out of focus in single figures.
+- ``sharpness``: variance of the Laplacian (the classic focus measure), brought to a
+  mid-grey exposure (times ``(128 / brightness)²``): the Laplacian grows with contrast, so
+  without this a dim but sharp photo would be called blurred. A sharp textured skin scene
+  scores over a hundred, the same scene out of focus in single figures.
 - ``highlights`` / ``shadows``: fraction of pixels clipped white (≥ 250) or black (≤ 5).
 - ``brightness``: mean grey level, 0–255, of the pixels that are not clipped black: the
   subject, not the black backdrop clinical photographers put behind it (nor a dark eschar).
@@ -76,7 +78,7 @@ def analysis_copy(frame: Image, *, order: str = "bgr") -> Image:
 def assess(frame: Image, *, order: str = "bgr") -> Quality:
     """Measures sharpness and exposure of ``frame`` (``order``: ``bgr``, ``rgb``, ``gray``)."""
     gray = analysis_copy(frame, order=order)
-    sharpness = float(cv2.Laplacian(gray, cv2.CV_64F).var())
+    laplacian = float(cv2.Laplacian(gray, cv2.CV_64F).var())
     histogram = np.bincount(gray.ravel(), minlength=256)
     total = float(gray.size)
     highlights = float(histogram[250:].sum()) / total
@@ -86,6 +88,7 @@ def assess(frame: Image, *, order: str = "bgr") -> Quality:
         brightness = float((lit * np.arange(6, 256)).sum() / lit.sum())
     else:
         brightness = float(gray.mean())
+    sharpness = laplacian * (128.0 / max(brightness, 1.0)) ** 2
     flags: set[str] = set()
     if highlights > CLIPPED_MAX or brightness > BRIGHTNESS_MAX:
         flags.add(OVEREXPOSED)

@@ -45,6 +45,16 @@ def test_blown_out_is_flagged_overexposed() -> None:
         assert quality.highlights > 0.05
 
 
+def test_dim_but_sharp_is_not_called_blurred() -> None:
+    scene = scenes.skin_scene(1600, 1200, seed=2)
+    sharp = assess(scene)
+    for gain in (0.5, 0.3):  # the Laplacian's variance falls with the square of the gain
+        dim = assess(scenes.exposed(scene, gain))
+        assert dim.ok, (gain, dim)
+        assert dim.sharpness == pytest.approx(sharp.sharpness, rel=0.15)
+    assert assess(scenes.blurred(scenes.exposed(scene, 0.3), 4)).flags == {BLURRY}
+
+
 def test_dark_is_flagged_underexposed() -> None:
     scene = scenes.skin_scene(1600, 1200)
     quality = assess(scenes.exposed(scene, 0.2))
@@ -79,6 +89,7 @@ SHARP_AND_WELL_EXPOSED = (
 def test_real_photographs_in_focus_and_well_exposed_raise_no_flag(name: str) -> None:
     photo = real_faces.photograph(name)
     assert assess(photo).ok
+    assert BLURRY not in assess(scenes.exposed(photo, 0.5)).flags  # dimmer, still sharp
     assert BLURRY in assess(cv2.GaussianBlur(photo, (0, 0), 3)).flags
     assert UNDEREXPOSED in assess(scenes.exposed(photo, 0.2)).flags
 

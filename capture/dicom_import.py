@@ -1,10 +1,12 @@
-"""DICOM in: any single-image DICOM file, rendered for display with window and level.
+"""DICOM in: any DICOM image, rendered for display with window and level.
 
-:func:`load_dicom` reads any single-image DICOM whose pixels pydicom can decode with what is
+:func:`load_dicom` reads any DICOM image (single or multi-frame: ultrasound loops,
+tomosynthesis) whose pixels pydicom can decode with what is
 installed (uncompressed, RLE, JPEG baseline and extended; through GDCM, ``python-gdcm``, the
 JPEG Lossless, JPEG-LS and JPEG 2000 that radiography systems write), and
 :func:`window_level` renders it with the DICOM defaults: Rescale Slope/Intercept, then the
-file's window (else min/max), and MONOCHROME1 inverted.
+file's window (else min/max), and MONOCHROME1 inverted. Of a multi-frame image, the first
+frame is shown first; :meth:`DicomImage.with_frame` gives any other.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import math
 import struct
 import warnings
 from collections import abc
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -32,11 +34,13 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class DicomImage:
-    """The first frame of a DICOM image, as stored, and what is needed to display it.
+    """One frame of a DICOM image (the first, until :meth:`with_frame` chooses another), as
+    stored, and what is needed to display it.
 
     ``pixels`` holds stored values ((rows, columns) for grey, (rows, columns, 3) for colour,
     which pydicom gives as RGB, converted from YBR when needed); ``photometric`` describes
-    ``pixels`` after that conversion.
+    ``pixels`` after that conversion. ``stack`` holds every frame of a multi-frame image
+    (frame first), ``None`` for a single one; ``frame`` is the index of ``pixels`` in it.
     """
 
     pixels: NDArray[np.generic]
@@ -48,10 +52,31 @@ class DicomImage:
     frames: int
     modality: str
     sop_class_uid: str
+    stack: NDArray[np.generic] | None = None
+    frame: int = 0
 
     @property
     def is_colour(self) -> bool:
         return self.pixels.ndim == 3
+
+    def with_frame(self, index: int) -> DicomImage:
+        """The same image showing frame ``index`` (0 is the first).
+
+        Raises:
+            IndexError: no such frame.
+        """
+        if not 0 <= index < self.frames:
+            raise IndexError(f"frame {index} of {self.frames}")
+        if self.stack is None:
+            return self
+        return replace(self, pixels=self.stack[index], frame=index)
+
+    def stored_range(self) -> tuple[float, float]:
+        """The lowest and highest modality values over every frame (for the window's range)."""
+        values = self.pixels if self.stack is None else self.stack
+        ends = np.array([values.min(), values.max()], dtype=np.float64)
+        low, high = sorted(ends * self.rescale_slope + self.rescale_intercept)
+        return float(low), float(high)
 
     def modality_values(self) -> NDArray[np.float64]:
         """Stored values through Rescale Slope and Intercept (e.g. Hounsfield units)."""
@@ -60,14 +85,15 @@ class DicomImage:
 
     def display(self) -> NDArray[np.uint8]:
         """An 8-bit image to show: colour as is; grey through the VOI window, then
-        MONOCHROME1 inverted. The window is the file's first, else the values' min/max."""
+        MONOCHROME1 inverted. The window is the file's first, else the values' min/max over
+        every frame (so that the frames of a series compare)."""
         if self.is_colour:
             return _to_uint8_colour(self.pixels)
         values = self.modality_values()
         if self.window is not None:
             centre, width = self.window
         else:
-            low, high = float(values.min()), float(values.max())
+            low, high = self.stored_range()
             centre, width = (low + high + 1) / 2, high - low + 1
         shown = window_level(values, centre, width)
         if self.photometric == "MONOCHROME1":
@@ -93,7 +119,7 @@ def window_level(pixels: NDArray[np.generic], center: float, width: float) -> ND
 
 
 def load_dicom(source: bytes | str | Path) -> DicomImage:
-    """Read a DICOM file (bytes or a path) and decode its first frame.
+    """Read a DICOM file (bytes or a path) and decode its frames (the first one shown).
 
     Raises:
         DicomError: ``unreadable`` (I/O), ``not_dicom`` (not DICOM or corrupt),
@@ -111,8 +137,11 @@ def load_dicom(source: bytes | str | Path) -> DicomImage:
         log.info("while reading a DICOM file: %s", warning.message)
     frames = int(ds.get("NumberOfFrames", 1) or 1)
     samples = int(ds.get("SamplesPerPixel", 1))
+    stack = None
     if frames > 1:
-        array = array[0]
+        if array.ndim != (4 if samples == 3 else 3) or array.shape[0] != frames:
+            raise DicomError("dicom_unsupported", f"{frames} frames in a {array.shape} array")
+        stack, array = array, array[0]
     if samples == 3 and photometric.startswith("YBR"):
         photometric = "RGB"  # pydicom converts YBR to RGB when it decodes
     if array.ndim != (3 if samples == 3 else 2):
@@ -127,6 +156,7 @@ def load_dicom(source: bytes | str | Path) -> DicomImage:
         frames=frames,
         modality=str(ds.get("Modality", "")),
         sop_class_uid=str(ds.get("SOPClassUID", "")),
+        stack=stack,
     )
 
 

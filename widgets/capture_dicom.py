@@ -2,7 +2,9 @@
 
 The file is read by :func:`capture.dicom.load_dicom` off the GUI thread; this dialog only
 re-renders the (already decoded) values through :func:`capture.dicom.window_level` as the
-sliders move. Colour images have nothing to window: the sliders are then disabled.
+sliders move. Colour images have nothing to window: the sliders are then disabled. Of a
+multi-frame image (an ultrasound loop, say), a third slider chooses the frame to keep; the
+window stays as set while frames change.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ class DicomDialog(QDialog):
         self.values = image.modality_values() if not image.is_colour else None
         low, high = (0.0, 255.0)
         if self.values is not None:
-            low, high = float(self.values.min()), float(self.values.max())
+            low, high = image.stored_range()
         self.low, self.span = low, max(high - low, 1.0)
         centre, width = image.window or ((low + high + 1) / 2, high - low + 1)
         self.view = PreviewView()
@@ -52,7 +54,14 @@ class DicomDialog(QDialog):
             max(1, round(min(width, self.span * 2) / (2 * self.span) * SLIDER_STEPS))
         )
         self.reading = QLabel()
+        self.frame_slider = QSlider(Qt.Orientation.Horizontal)
+        self.frame_slider.setRange(1, image.frames)
+        self.frame_slider.setValue(image.frame + 1)
+        self.frame_label = QLabel()
         form = QFormLayout()
+        if image.frames > 1:
+            form.addRow(_("Image de la série"), self.frame_slider)
+            form.addRow("", self.frame_label)
         form.addRow(_("Centre de la fenêtre"), self.centre)
         form.addRow(_("Largeur de la fenêtre"), self.width_)
         form.addRow("", self.reading)
@@ -67,6 +76,7 @@ class DicomDialog(QDialog):
         layout.addWidget(buttons)
         self.centre.valueChanged.connect(self.show_window)
         self.width_.valueChanged.connect(self.show_window)
+        self.frame_slider.valueChanged.connect(self.show_frame)
         self.resize(900, 700)
         self.show_window()
 
@@ -87,7 +97,16 @@ class DicomDialog(QDialog):
             grey = np.asarray(255 - grey, dtype=np.uint8)
         return np.ascontiguousarray(cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR))
 
+    def show_frame(self, number: int) -> None:
+        """Shows frame ``number`` (from 1) of a multi-frame image, through the same window."""
+        self.image = self.image.with_frame(number - 1)
+        self.values = self.image.modality_values() if not self.image.is_colour else None
+        self.show_window()
+
     def show_window(self) -> None:
+        self.frame_label.setText(
+            _("Image {n} sur {total}").format(n=self.image.frame + 1, total=self.image.frames)
+        )
         self.view.show_frame(self.frame())
         if self.values is not None:
             centre, width = self.window_values()

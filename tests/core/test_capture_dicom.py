@@ -361,7 +361,9 @@ def grey_dicom(
     ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID
     ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID
     ds.Modality = "CT"
-    ds.Rows, ds.Columns = pixels.shape
+    ds.Rows, ds.Columns = pixels.shape[-2:]
+    if pixels.ndim == 3:  # frame first
+        ds.NumberOfFrames = pixels.shape[0]
     ds.SamplesPerPixel = 1
     ds.PhotometricInterpretation = photometric
     ds.BitsAllocated = 16
@@ -415,6 +417,28 @@ def test_signed_pixels_and_slope() -> None:
     shown = image.display()  # no window in the file: min/max
     assert shown[0, 0] == 0
     assert shown[0, -1] == 255
+
+
+def test_every_frame_of_a_multi_frame_image_can_be_chosen() -> None:
+    stack = np.stack([gradient(0, 1000) + 1000 * i for i in range(3)]).astype(np.uint16)
+    image = load_dicom(grey_dicom(stack, slope=2.0, intercept=-100.0))
+    assert (image.frames, image.frame) == (3, 0)
+    assert np.array_equal(image.pixels, stack[0])  # the first is shown first
+    third = image.with_frame(2)
+    assert third.frame == 2
+    assert np.array_equal(third.pixels, stack[2])
+    assert np.array_equal(third.modality_values(), stack[2] * 2.0 - 100.0)
+    assert not np.array_equal(third.display(), image.display())
+    assert image.stored_range() == (-100.0, 3000 * 2.0 - 100.0)  # over every frame
+    with pytest.raises(IndexError):
+        image.with_frame(3)
+    inverted = load_dicom(grey_dicom(stack, slope=-1.0, intercept=0.0))
+    assert inverted.stored_range() == (-3000.0, 0.0)
+    single = load_dicom(grey_dicom(stack[1]))
+    assert (single.frames, single.stack) == (1, None)
+    assert single.with_frame(0) is single
+    with pytest.raises(IndexError):
+        single.with_frame(1)
 
 
 def test_monochrome1_is_inverted() -> None:

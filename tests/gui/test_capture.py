@@ -469,10 +469,8 @@ def test_a_camera_jpeg_is_imported_with_its_face_proposed_during_decoding(
     screenshot(station, "capture-import")
 
 
-def test_a_dicom_is_shown_with_window_and_level(
-    qtbot: QtBot, station: CaptureStation, tmp_path: Path, screenshot: Shot
-) -> None:
-    ramp = np.tile(np.arange(0, 4000, 10, dtype=np.uint16), (300, 1))
+def dicom_file(path: Path, pixels: np.ndarray) -> Path:
+    """A 12-bit MONOCHROME2 secondary capture of ``pixels`` (frame first when 3-D)."""
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
     meta.MediaStorageSOPInstanceUID = generate_uid()
@@ -484,13 +482,22 @@ def test_a_dicom_is_shown_with_window_and_level(
         meta.MediaStorageSOPInstanceUID,
     )
     ds.Modality = "OT"
-    ds.Rows, ds.Columns = ramp.shape
+    ds.Rows, ds.Columns = pixels.shape[-2:]
+    if pixels.ndim == 3:
+        ds.NumberOfFrames = pixels.shape[0]
     ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
     ds.WindowCenter, ds.WindowWidth = 2000, 4000
-    ds.PixelData = ramp.tobytes()
-    path = tmp_path / "image.dcm"
+    ds.PixelData = pixels.astype("<u2").tobytes()
     ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def test_a_dicom_is_shown_with_window_and_level(
+    qtbot: QtBot, station: CaptureStation, tmp_path: Path, screenshot: Shot
+) -> None:
+    ramp = np.tile(np.arange(0, 4000, 10, dtype=np.uint16), (300, 1))
+    path = dicom_file(tmp_path / "image.dcm", ramp)
 
     station.import_dicom(path)
     qtbot.waitUntil(lambda: getattr(station, "dicom_dialog", None) is not None, timeout=WAIT)
@@ -501,6 +508,7 @@ def test_a_dicom_is_shown_with_window_and_level(
     narrow = dialog.frame()
     assert np.count_nonzero(narrow == 255) > np.count_nonzero(wide == 255)
     assert "largeur" in dialog.reading.text()
+    assert not dialog.frame_slider.isVisibleTo(dialog)  # one frame: nothing to choose
     screenshot(dialog, "capture-dicom")
     dialog.accept()
     qtbot.waitUntil(lambda: len(station.strip) == 1, timeout=WAIT)
@@ -511,6 +519,29 @@ def test_a_dicom_is_shown_with_window_and_level(
     station.import_dicom(tmp_path / "absent.dcm")
     qtbot.waitUntil(lambda: "absent.dcm" in station.message.text(), timeout=WAIT)
     assert "ne peut pas être lu" in station.message.text()
+
+
+def test_the_frame_to_keep_is_chosen_in_a_multi_frame_dicom(
+    qtbot: QtBot, station: CaptureStation, tmp_path: Path, screenshot: Shot
+) -> None:
+    stack = np.stack([np.full((120, 160), 800 * (i + 1), np.uint16) for i in range(4)])
+    station.import_dicom(dicom_file(tmp_path / "loop.dcm", stack))
+    qtbot.waitUntil(lambda: getattr(station, "dicom_dialog", None) is not None, timeout=WAIT)
+    dialog = station.dicom_dialog
+    qtbot.waitUntil(dialog.isVisible, timeout=WAIT)
+    assert dialog.frame_slider.isVisibleTo(dialog)
+    assert dialog.frame_label.text() == "Image 1 sur 4"
+    first = int(dialog.frame().mean())
+    dialog.frame_slider.setValue(3)
+    assert dialog.frame_label.text() == "Image 3 sur 4"
+    third = int(dialog.frame().mean())
+    assert third > first  # brighter values, through the same window
+    screenshot(dialog, "capture-dicom-frames")
+    dialog.accept()
+    qtbot.waitUntil(lambda: len(station.strip) == 1, timeout=WAIT)
+    kept = station.strip[0].original
+    assert kept is not None
+    assert int(kept.pixels().mean()) == third  # the frame chosen, as shown
 
 
 # --- with the doctor's form -----------------------------------------------------------------

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import io
 import struct
-import warnings
 from dataclasses import dataclass
 
-from PIL import Image, ImageOps, UnidentifiedImageError
-
 from capture.errors import DicomError
-from capture.measure import BOMBS, MAX_PIXELS
+from capture.loading import decode_upright
+from capture.measure import MAX_PIXELS
 
 JPEG_QUALITY = 92
 
@@ -148,21 +146,11 @@ def baseline_jpeg(image: bytes, *, quality: int = JPEG_QUALITY) -> bytes:
     Raises:
         DicomError: ``not_an_image`` when the data cannot be decoded.
     """
-    if not image:
-        raise DicomError("not_an_image", "the file is empty")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(image)) as img:
-                if img.width * img.height > MAX_PIXELS:
-                    raise DicomError("not_an_image", f"{img.width}x{img.height} is too large")
-                img.load()
-                icc = img.info.get("icc_profile")
-                upright = ImageOps.exif_transpose(img)
-                mode = "L" if upright.mode in ("1", "L", "I;16", "I", "F") else "RGB"
-                converted = upright.convert(mode)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, *BOMBS) as exc:
-        raise DicomError("not_an_image", f"not a readable image: {exc}") from exc
+    upright, icc = decode_upright(
+        image, max_pixels=MAX_PIXELS, error=lambda detail: DicomError("not_an_image", detail)
+    )
+    mode = "L" if upright.mode in ("1", "L", "I;16", "I", "F") else "RGB"
+    converted = upright.convert(mode)
     out = io.BytesIO()
     options: dict[str, object] = {"quality": quality, "optimize": True, "progressive": False}
     if icc:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import ExifTags, Image, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from capture.errors import (
     EMPTY_FILE,
@@ -34,6 +34,7 @@ from capture.errors import (
 )
 from capture.regions import Image as Pixels
 
+BOMBS = (Image.DecompressionBombError, Image.DecompressionBombWarning)
 MAX_PIXELS = 100_000_000
 """Refused above this many pixels, from the header, before any pixel is decoded."""
 MAX_FILE_BYTES = 250 * 1024 * 1024
@@ -265,6 +266,30 @@ def load_image(
         metadata=metadata,
         stored_size=stored,
     )
+
+
+def decode_upright(
+    data: bytes, *, max_pixels: int, error: Callable[[str], Exception]
+) -> tuple[Image.Image, bytes | None]:
+    """``data`` decoded whole and turned upright by its EXIF orientation, with its ICC
+    profile: for the commands that measure a photo or re-encode it for DICOM.
+
+    Raises:
+        ``error(detail)`` (from the cause): empty data, more than ``max_pixels`` (checked
+        from the header), a decompression bomb, or data Pillow cannot decode.
+    """
+    if not data:
+        raise error("the file is empty")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as img:
+                if img.width * img.height > max_pixels:
+                    raise error(f"{img.width}x{img.height} is too large")
+                img.load()
+                return ImageOps.exif_transpose(img), img.info.get("icc_profile")
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, *BOMBS) as exc:
+        raise error(f"not a readable image: {exc}") from exc
 
 
 def _read(source: Path | str | bytes) -> bytes:

@@ -14,9 +14,7 @@ code ``no_marker``. Everything here works on arrays and bytes in memory.
 
 from __future__ import annotations
 
-import io
 import math
-import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -24,14 +22,14 @@ from typing import Any, Literal
 import cv2
 import numpy as np
 from numpy.typing import NDArray
-from PIL import Image, ImageOps, UnidentifiedImageError
+
+from capture.loading import decode_upright
 
 MARKER_MM = 20.0
 DICTIONARY = cv2.aruco.DICT_4X4_50
 MARKER_IDS: frozenset[int] = frozenset(range(4))  # the ids printed on our marker sheet
 NO_MARKER = "no_marker"
 MAX_PIXELS = 60_000_000
-BOMBS = (Image.DecompressionBombError, Image.DecompressionBombWarning)
 
 Point = tuple[float, float]
 Kind = Literal["line", "polygon"]
@@ -418,19 +416,10 @@ def decode_image(data: bytes) -> NDArray[np.uint8]:
     Raises:
         MeasureError: ``not_an_image`` for empty, corrupt or unknown data.
     """
-    if not data:
-        raise MeasureError("not_an_image", "the file is empty")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as img:
-                if img.width * img.height > MAX_PIXELS:
-                    raise MeasureError("not_an_image", f"{img.width}x{img.height} is too large")
-                img.load()
-                rgb = ImageOps.exif_transpose(img).convert("RGB")
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, *BOMBS) as exc:
-        raise MeasureError("not_an_image", f"not a readable image: {exc}") from exc
-    return np.ascontiguousarray(np.asarray(rgb)[:, :, ::-1])
+    upright, _icc = decode_upright(
+        data, max_pixels=MAX_PIXELS, error=lambda detail: MeasureError("not_an_image", detail)
+    )
+    return np.ascontiguousarray(np.asarray(upright.convert("RGB"))[:, :, ::-1])
 
 
 def _rows(matrix: NDArray[np.float64]) -> tuple[tuple[float, float, float], ...]:

@@ -3,7 +3,8 @@
 Each area registers its own subcommands from its own module:
 
 - ``app.commands.photo``   ``passavant photo prepare|measure|to-dicom`` (the capture engine)
-- ``app.commands.bundle``  ``passavant identity|trust|bundle|audit`` (identities and sealed bundles)
+- ``app.commands.identity`` ``passavant identity|trust|contact`` (identities, trust, address book)
+- ``app.commands.bundle``  ``passavant bundle|audit`` (sealed bundles, the audit journal)
 - ``app.commands.outbox``  ``passavant outbox|inbox|faultproxy`` (the resilient outbox)
 
 A module exposes ``register(subparsers)``; each parser it adds sets ``handler=`` to a function
@@ -18,7 +19,12 @@ from __future__ import annotations
 import argparse
 import importlib
 
-MODULES = ("app.commands.photo", "app.commands.bundle", "app.commands.outbox")
+MODULES = (
+    "app.commands.photo",
+    "app.commands.identity",
+    "app.commands.bundle",
+    "app.commands.outbox",
+)
 
 
 def register_all(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

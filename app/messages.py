@@ -108,6 +108,10 @@ def reason(code: str | None) -> str:
         "anonymisation_unconfirmed": _(
             "Confirmez les zones à flouter (visages) avant d’ajouter la photo à la demande."
         ),
+        "not_wiped": _(
+            "Le fichier d’origine n’a pas pu être effacé du dossier surveillé : "
+            "supprimez-le vous-même."
+        ),
         # capture: wound measurement and DICOM (capture/measure.py, capture/dicom.py)
         "no_marker": _(
             "Aucun marqueur trouvé : mesures en pixels. Posez le marqueur de 20 mm à plat près "

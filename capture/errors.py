@@ -24,6 +24,8 @@ UNSUPPORTED_IMAGE_FORMAT = "unsupported_image_format"
 Not ``unsupported_format``: that code already means a bundle of an unknown version."""
 ANONYMISATION_UNCONFIRMED = "anonymisation_unconfirmed"
 """A photo to anonymise was prepared before the doctor confirmed the areas to blur."""
+NOT_WIPED = "not_wiped"
+"""A photo file of the watched folder could not be overwritten and removed."""
 
 CODES = frozenset(
     {
@@ -35,6 +37,7 @@ CODES = frozenset(
         CAMERA_DISCONNECTED,
         UNSUPPORTED_IMAGE_FORMAT,
         ANONYMISATION_UNCONFIRMED,
+        NOT_WIPED,
     }
 )
 

@@ -1,6 +1,10 @@
 """A watched folder: the files a photo camera's tethering software (or an SD-card copy)
 drops there, reported once their size has stopped changing. They are then loaded with
 :func:`capture.loading.load_image`.
+
+Those files are clinical photos in clear on the workstation's disk. Once the photos they
+became have joined a request (sealed from then on), :func:`wipe` overwrites each file with
+zeros and removes it, so that nothing is left behind in the folder.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ import os
 import time
 from pathlib import Path
 
+from capture.errors import NOT_WIPED, CaptureError
 from capture.sources import Clock
 
 log = logging.getLogger(__name__)
@@ -99,3 +104,32 @@ class WatchedFolder:
             if ready or time.monotonic() >= deadline:
                 return ready
             time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
+
+
+WIPE_CHUNK = 1 << 20
+
+
+def wipe(path: Path) -> None:
+    """Overwrites ``path`` with zeros, flushes it to the disk, and removes it.
+
+    The overwrite is what an application can do: on an SSD or a journalling or copy-on-write
+    file system the old blocks may survive elsewhere until the device reuses them (full-disk
+    encryption is what covers that). A file already gone is not an error.
+
+    Raises:
+        CaptureError: ``not_wiped`` when the file cannot be opened, overwritten or removed.
+    """
+    try:
+        with open(path, "r+b") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            zeros = bytes(min(WIPE_CHUNK, max(size, 1)))
+            written = 0
+            while written < size:
+                written += handle.write(zeros[: size - written])
+            handle.flush()
+            os.fsync(handle.fileno())
+        path.unlink()
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise CaptureError(NOT_WIPED, f"cannot wipe the file: {exc.strerror}") from exc

@@ -15,6 +15,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from capture.loading import LoadedImage
 from capture.prepare import Prepared
@@ -99,6 +100,8 @@ class KeptPhoto:
         regions: the areas to blur (upright full-resolution coordinates).
         length_mm, area_cm2, calibrated: filled by ``capture.measure``.
         annotations: arrows, circles and texts drawn over the photo (never burnt in).
+        source: the watched folder's file it came from, to wipe once the photo has joined
+            a request (``None`` for camera shots and files imported by hand).
     """
 
     original: LoadedImage | None = None
@@ -111,6 +114,7 @@ class KeptPhoto:
     area_cm2: float | None = None
     calibrated: bool = False
     annotations: list[Annotation] = field(default_factory=list)
+    source: Path | None = None
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     def __post_init__(self) -> None:

@@ -38,8 +38,9 @@ from PySide6.QtWidgets import (
 from app.i18n import _
 from app.messages import error_reason, reason
 from app.tasks import BoundRunner, TaskRunner
+from capture.errors import CaptureError
 from capture.faces import propose_regions
-from capture.folder import WatchedFolder
+from capture.folder import WatchedFolder, wipe
 from capture.loading import LoadedImage
 from capture.measure import Calibration, Measurement, find_marker
 from capture.photo import KeptPhoto, Strip
@@ -302,7 +303,7 @@ class CaptureStation(FileImports, DicomActions, QDialog):
         def done(paths: list[Path]) -> None:
             self._folder_busy = False
             if paths:
-                self.import_files(paths)
+                self.import_files(paths, from_folder=True)
 
         def failed(exc: BaseException) -> None:
             self._folder_busy = False
@@ -377,10 +378,12 @@ class CaptureStation(FileImports, DicomActions, QDialog):
         image: LoadedImage,
         quality: Quality | None = None,
         regions: Regions | None = None,
+        *,
+        source: Path | None = None,
     ) -> KeptPhoto:
         """Adds a photo to the strip (or in place of the one being retaken) and starts its
         analysis: proposed face regions (unless given), marker calibration and thumbnail."""
-        photo = KeptPhoto(original=image, quality=quality)
+        photo = KeptPhoto(original=image, quality=quality, source=source)
         retake = self.retake_id
         if retake is not None:
             try:
@@ -542,6 +545,7 @@ class CaptureStation(FileImports, DicomActions, QDialog):
     def _finish_preparing(self) -> None:
         handed = self._prepared
         failed = {p.id: why for p, why in self._prepare_errors}
+        sources = [p.source for p in self._preparing if p.id not in failed and p.source]
         for photo in self._preparing:
             if photo.id not in failed:
                 with contextlib.suppress(KeyError):
@@ -559,8 +563,32 @@ class CaptureStation(FileImports, DicomActions, QDialog):
         self.say("\n".join(notes), problem=len(notes) > 1 or not handed)
         if handed:
             self.photos_ready.emit(handed)
-        if handed and len(self.strip) == 0:
+        close = bool(handed) and len(self.strip) == 0
+        if sources and self.sources.wipe_folder_files():
+            self._wipe(sources, close_after=close)  # closes once the files are gone
+        elif close:
             self.accept()
+
+    def _wipe(self, paths: list[Path], *, close_after: bool) -> None:
+        """Overwrites and removes the watched folder's files of photos now in the request
+        (in the background); a file that resists is named, and the station stays open."""
+
+        def work() -> list[str]:
+            failures = []
+            for path in paths:
+                try:
+                    wipe(path)
+                except CaptureError as exc:
+                    failures.append(f"{path.name} : {reason(exc.code)}")
+            return failures
+
+        def done(failures: list[str]) -> None:
+            if failures:
+                self.say("\n".join(failures), problem=True)
+            elif close_after:
+                self.accept()
+
+        self.runner.run(work, done, self._failed)
 
     # --- errors and closing -------------------------------------------------------------------
     def say(self, text: str, *, problem: bool = False) -> None:

@@ -61,7 +61,7 @@ class FileImports:
     _preparing: list[KeptPhoto]
 
     def _init_imports(self) -> None:
-        self._imports: list[Path] = []  # files still to import, in the order chosen
+        self._imports: list[tuple[Path, bool]] = []  # (file, from the watched folder), in order
         self._import_count = 0  # files of the current import, done and to do
         self._import_notes: list[str] = []
         self._importing = False
@@ -80,11 +80,13 @@ class FileImports:
         if names:
             self.import_files([Path(n) for n in names])
 
-    def import_files(self, paths: list[Path]) -> None:
+    def import_files(self, paths: list[Path], *, from_folder: bool = False) -> None:
         """Decodes ``paths`` in the background, one after the other: each readable photo
         joins the strip as soon as it is decoded, in the order given, and the progress bar
-        counts them. Files added while an import runs join its queue."""
-        self._imports.extend(paths)
+        counts them. Files added while an import runs join its queue. The photos of the
+        watched folder's files (``from_folder``) remember their file, to wipe it once they
+        have joined a request."""
+        self._imports.extend((path, from_folder) for path in paths)
         self._import_count += len(paths)
         if self._importing:
             self._show_import_progress()
@@ -111,17 +113,22 @@ class FileImports:
             self._import_count, self._import_notes = 0, []
             return
         self._importing = True
-        path = self._imports.pop(0)
+        path, from_folder = self._imports.pop(0)
         self._show_import_progress()
         self.say("\n".join(self._import_notes), problem=True)  # what went wrong so far
-        self.runner.run(lambda: import_photo(path), self._imported, self._import_failed)
+        source = path if from_folder else None
+        self.runner.run(
+            lambda: import_photo(path),
+            lambda result: self._imported(result, source),
+            self._import_failed,
+        )
 
-    def _imported(self, result: Imported | str) -> None:
+    def _imported(self, result: Imported | str, source: Path | None = None) -> None:
         if isinstance(result, str):
             self._import_notes.append(result)
         else:
             image, quality, regions = result
-            self.keep(image, quality, regions)
+            self.keep(image, quality, regions, source=source)
             if not quality.ok:
                 self._import_notes.append(quality_question(quality).split(" — ")[0])
         self._import_next()

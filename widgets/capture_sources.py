@@ -8,6 +8,7 @@ from pathlib import Path
 from PySide6.QtCore import QSettings, Signal
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QFileDialog,
     QGridLayout,
@@ -24,6 +25,8 @@ from app.i18n import _
 
 PEDAL_KEY = "capture/pedal_key"
 """The settings key of the extra capture key."""
+WIPE_KEY = "capture/wipe_folder_files"
+"""The settings key of "erase the watched folder's files once their photos joined a request"."""
 DEFAULT_PEDAL = "F8"
 RESOLUTIONS = ((1920, 1080), (1280, 720), (640, 480))
 CAMERA, VIDEO, FOLDER = "camera", "video", "folder"
@@ -64,6 +67,21 @@ class SourceBar(QWidget):
         browse = QPushButton(_("Parcourir…"))
         browse.setAutoDefault(False)
         browse.clicked.connect(self._browse_folder)
+        self.wipe = QCheckBox(_("Effacer du dossier les photos ajoutées à la demande"))
+        self.wipe.setToolTip(
+            _(
+                "Les fichiers déposés par l’appareil sont des photos en clair sur ce poste : "
+                "une fois ajoutées à la demande (chiffrée), elles sont écrasées puis supprimées."
+            )
+        )
+        self.wipe.setChecked(self._setting(WIPE_KEY, "true") == "true")
+        self.wipe.toggled.connect(
+            lambda on: (
+                self.settings.setValue(WIPE_KEY, "true" if on else "false")
+                if self.settings
+                else None
+            )
+        )
         self.options = QStackedWidget()
         camera = QWidget()
         row = QGridLayout(camera)
@@ -77,6 +95,7 @@ class SourceBar(QWidget):
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(self.folder, 0, 0)
         row.addWidget(browse, 0, 1)
+        row.addWidget(self.wipe, 1, 0, 1, 2)
         self.options.addWidget(folder)
         self.start_button = QPushButton(_("Démarrer"))
         self.stop_button = QPushButton(_("Arrêter"))
@@ -125,6 +144,14 @@ class SourceBar(QWidget):
     def folder_path(self) -> Path | None:
         text = self.folder.text().strip()
         return Path(text) if text else None
+
+    def wipe_folder_files(self) -> bool:
+        """Whether the watched folder's files are wiped once their photos joined a request
+        (on unless the doctor unticked it; remembered)."""
+        return self.wipe.isChecked()
+
+    def _setting(self, key: str, default: str) -> str:
+        return str(self.settings.value(key, default)) if self.settings else default
 
     def pedal_key(self) -> QKeySequence:
         """The extra capture key from the settings (F8 unless changed)."""

@@ -16,7 +16,7 @@ import pytest
 
 from capture.errors import CaptureError
 from capture.faces import detect_faces
-from capture.folder import WatchedFolder
+from capture.folder import WatchedFolder, wipe
 from capture.grabber import FrameGrabber
 from capture.sources import CameraSource, Frame, SourceState, VideoFileSource
 from tests.support import scenes
@@ -245,3 +245,24 @@ def test_watched_folder_wait_and_limits(tmp_path: Path) -> None:
     assert folder.wait(timeout=0.2, interval=0.05) == []
     assert time.monotonic() - started < 2
     assert WatchedFolder(tmp_path / "missing").poll() == []
+
+
+def test_wipe_overwrites_the_photo_then_removes_it(tmp_path: Path) -> None:
+    photo = tmp_path / "IMG_0001.JPG"
+    photo.write_bytes(scenes.encode_jpeg(scenes.skin_scene(640, 480)))
+    size = photo.stat().st_size
+    other_name = tmp_path / "same-inode"  # a second name for the same data: it shows the
+    os.link(photo, other_name)  # bytes left behind once the first name is gone
+    wipe(photo)
+    assert not photo.exists()
+    assert other_name.read_bytes() == bytes(size)  # overwritten in place, not just unlinked
+    wipe(photo)  # already gone: nothing to do
+
+
+def test_a_directory_in_place_of_the_photo_gives_not_wiped(tmp_path: Path) -> None:
+    odd = tmp_path / "IMG_0003.JPG"
+    odd.mkdir()  # what even root cannot open for writing
+    with pytest.raises(CaptureError) as caught:
+        wipe(odd)
+    assert caught.value.code == "not_wiped"
+    assert odd.is_dir()

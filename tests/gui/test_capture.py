@@ -76,6 +76,15 @@ def analysed(station: CaptureStation) -> bool:
     return all(p.regions is not None for p in station.strip)
 
 
+def hand_over(qtbot: QtBot, station: CaptureStation) -> list[Photo]:
+    """Adds the kept photos to the request; the photos handed over."""
+    handed: list[list[Photo]] = []
+    station.photos_ready.connect(handed.append)
+    station.add_to_request()
+    qtbot.waitUntil(lambda: len(handed) == 1, timeout=WAIT)
+    return handed[0]
+
+
 def keep_frame(qtbot: QtBot, station: CaptureStation, frame: np.ndarray) -> str:
     photo = station.keep(LoadedImage.from_frame(frame))
     qtbot.waitUntil(lambda: analysed(station), timeout=ANALYSIS_WAIT)
@@ -406,10 +415,7 @@ def test_a_corrupt_file_is_refused_in_french_and_the_good_one_kept(
     assert "abime.jpg : Ce fichier n’est pas une photo lisible" in station.message.text()
     qtbot.waitUntil(lambda: analysed(station), timeout=ANALYSIS_WAIT)
     station.panel.confirm()
-    handed: list[list[Photo]] = []
-    station.photos_ready.connect(handed.append)
-    station.add_to_request()
-    qtbot.waitUntil(lambda: len(handed) == 1, timeout=WAIT)
+    hand_over(qtbot, station)
 
 
 def test_imported_photos_join_the_strip_one_by_one_in_the_order_chosen(
@@ -424,9 +430,9 @@ def test_imported_photos_join_the_strip_one_by_one_in_the_order_chosen(
     shown_when_kept: list[str] = []
     keep = station.keep
 
-    def noting_keep(*args: object) -> KeptPhoto:
+    def noting_keep(*args: object, **kwargs: object) -> KeptPhoto:
         shown_when_kept.append(station.progress_label.text())
-        return keep(*args)  # type: ignore[arg-type]
+        return keep(*args, **kwargs)  # type: ignore[arg-type]
 
     station.keep = noting_keep  # type: ignore[method-assign]
     station.import_files(files[:3])
@@ -446,6 +452,55 @@ def test_imported_photos_join_the_strip_one_by_one_in_the_order_chosen(
     assert station.message.text() == (
         "photo-1.jpg : Ce fichier n’est pas une photo lisible (format inconnu ou fichier abîmé)."
     )  # only what went wrong stays
+
+
+def test_watched_folder_files_are_wiped_once_their_photos_join_the_request(
+    qtbot: QtBot, station: CaptureStation, tmp_path: Path, screenshot: Shot
+) -> None:
+    folder = tmp_path / "appareil"
+    folder.mkdir()
+    by_hand = tmp_path / "cle-usb.jpg"
+    by_hand.write_bytes(scenes.encode_jpeg(scenes.skin_scene(320, 240, seed=2)))
+    assert station.sources.wipe_folder_files()  # on unless the doctor unticks it
+    station.sources.choose("folder")
+    station.sources.folder.setText(str(folder))
+    station.start_source()
+    screenshot(station, "capture-folder")
+    dropped = folder / "IMG_0001.JPG"
+    dropped.write_bytes(scenes.encode_jpeg(scenes.skin_scene(640, 480, seed=1)))
+    qtbot.waitUntil(lambda: len(station.strip) == 1, timeout=WAIT)
+    station.import_files([by_hand])
+    qtbot.waitUntil(lambda: len(station.strip) == 2, timeout=WAIT)
+    qtbot.waitUntil(lambda: analysed(station), timeout=ANALYSIS_WAIT)
+    assert [photo.source for photo in station.strip] == [dropped, None]
+    for row in (0, 1):
+        station.kept.setCurrentRow(row)
+        station.panel.confirm()
+    assert len(hand_over(qtbot, station)) == 2
+    qtbot.waitUntil(lambda: not dropped.exists(), timeout=WAIT)
+    assert by_hand.exists()  # a file the doctor chose is theirs: never wiped
+    qtbot.waitUntil(lambda: not station.isVisible(), timeout=WAIT)  # closes once wiped
+
+
+def test_unticked_the_watched_folder_keeps_its_files(
+    qtbot: QtBot, station: CaptureStation, tmp_path: Path
+) -> None:
+    folder = tmp_path / "appareil"
+    folder.mkdir()
+    station.sources.wipe.setChecked(False)
+    assert station.settings is not None
+    assert station.settings.value("capture/wipe_folder_files") == "false"  # remembered
+    station.sources.choose("folder")
+    station.sources.folder.setText(str(folder))
+    station.start_source()
+    dropped = folder / "IMG_0002.JPG"
+    dropped.write_bytes(scenes.encode_jpeg(scenes.skin_scene(640, 480, seed=3)))
+    qtbot.waitUntil(lambda: len(station.strip) == 1, timeout=WAIT)
+    qtbot.waitUntil(lambda: analysed(station), timeout=ANALYSIS_WAIT)
+    station.panel.confirm()
+    hand_over(qtbot, station)
+    qtbot.waitUntil(lambda: not station.isVisible(), timeout=WAIT)  # done: the station closes
+    assert dropped.exists()
 
 
 def test_a_camera_jpeg_is_imported_with_its_face_proposed_during_decoding(

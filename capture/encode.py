@@ -87,17 +87,20 @@ def _encode(pixels: Pixels, params: list[int]) -> bytes:
     return buffer.tobytes()
 
 
-def _scan_start(data: bytes) -> int:
-    """The offset of the entropy-coded data: just after the start-of-scan header."""
-    pos = 2
+def _layout(data: bytes) -> tuple[int | None, int]:
+    """Walking the header's segments: where the baseline frame header (SOF0) starts, if
+    any, and where the entropy-coded data starts (just after the start-of-scan header)."""
+    pos, sof = 2, None
     while True:
         if data[pos] != 0xFF:
             raise ValueError(f"expected a JPEG marker at byte {pos}")
         marker = data[pos + 1]
+        if marker == 0xC0:
+            sof = pos
         length = int.from_bytes(data[pos + 2 : pos + 4], "big")
         pos += 2 + length
         if marker == 0xDA:
-            return pos
+            return sof, pos
 
 
 def join_stripes(stripes: list[bytes], height: int) -> bytes:
@@ -108,17 +111,16 @@ def join_stripes(stripes: list[bytes], height: int) -> bytes:
     row of a band of 8 is always the eighth, ``RST7``).
     """
     first = stripes[0]
-    scan = _scan_start(first)
-    head = bytearray(first[:scan])
-    sof = head.find(b"\xff\xc0")
-    if sof < 0:
+    sof, scan = _layout(first)
+    if sof is None:
         raise ValueError("the encoder did not write a baseline frame header")
+    head = bytearray(first[:scan])
     head[sof + 5 : sof + 7] = struct.pack(">H", height)
     parts = [bytes(head)]
     for index, stripe in enumerate(stripes):
         if not stripe.endswith(b"\xff\xd9"):
             raise ValueError("a stripe does not end with its end-of-image marker")
-        start = scan if index == 0 else _scan_start(stripe)
+        start = scan if index == 0 else _layout(stripe)[1]
         parts.append(stripe[start:-2])
         parts.append(b"\xff\xd7" if index < len(stripes) - 1 else b"\xff\xd9")
     return b"".join(parts)

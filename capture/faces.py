@@ -278,8 +278,9 @@ def load_and_propose(
     early: list[Future[Regions | None]] = []
 
     def start(header: Header) -> None:
-        if header.format in ("JPEG", "MPO") and _reduction(header, detector.detect_edge):
-            early.append(_EARLY.submit(_detect_reduced, header, detector))
+        flag = _reduction(header, detector.detect_edge)
+        if header.format in ("JPEG", "MPO") and flag is not None:
+            early.append(_EARLY.submit(_detect_reduced, header, flag, detector))
 
     loaded = load_image(source, max_long_edge=max_long_edge, on_header=start)
     working_edge = max_long_edge or DEFAULT_MAX_LONG_EDGE
@@ -292,8 +293,9 @@ def load_and_propose(
     return loaded, propose_regions(loaded, detector=detector, working_edge=working_edge)
 
 
-def _reduction(header: Header, edge: int) -> tuple[int, int] | None:
-    """The largest DCT reduction whose result is at least twice ``edge`` long, and its flag.
+def _reduction(header: Header, edge: int) -> int | None:
+    """OpenCV's flag for the largest DCT reduction whose result is at least twice ``edge``
+    long, or ``None`` when even 1/2 is shorter.
 
     Twice, so that the detection copy is still an area average of several decoded pixels,
     as on the plain way. At 1/8 of a 24-megapixel photo (750 px for a 640 px copy), one of
@@ -302,20 +304,17 @@ def _reduction(header: Header, edge: int) -> tuple[int, int] | None:
     long_side = max(header.stored_size)
     for factor, flag in _REDUCED_GREY:
         if -(-long_side // factor) >= 2 * edge:
-            return factor, flag
+            return flag
     return None
 
 
-def _detect_reduced(header: Header, detector: FaceDetector) -> Regions | None:
-    """The face regions of a JPEG from a grey decode at a reduced DCT scale (see
+def _detect_reduced(header: Header, flag: int, detector: FaceDetector) -> Regions | None:
+    """The face regions of a JPEG from a grey decode at a reduced DCT scale (``flag``, see
     :func:`load_and_propose`), or ``None`` when OpenCV cannot decode the file (the caller
     then detects on what Pillow decoded, or reports the file as damaged)."""
-    reduction = _reduction(header, detector.detect_edge)
-    if reduction is None:
-        return None
     buffer = np.frombuffer(header.data, np.uint8)
     try:
-        grey = cv2.imdecode(buffer, reduction[1] | cv2.IMREAD_IGNORE_ORIENTATION)
+        grey = cv2.imdecode(buffer, flag | cv2.IMREAD_IGNORE_ORIENTATION)
     except cv2.error:
         return None
     if grey is None or grey.ndim != 2:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+from numpy.typing import NDArray
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QDialog,
@@ -30,6 +31,11 @@ from widgets.capture_preview import PreviewView
 SLIDER_STEPS = 1000
 
 
+def _windowable(image: DicomImage) -> NDArray[np.float64] | None:
+    """The modality values to window, or ``None`` for colour (nothing to window)."""
+    return None if image.is_colour else image.modality_values()
+
+
 class DicomDialog(QDialog):
     """Shows a DICOM image with "Centre" and "Largeur" sliders; :meth:`frame` is the result."""
 
@@ -37,7 +43,7 @@ class DicomDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle(_("Importer un DICOM"))
         self.image = image
-        self.values = image.modality_values() if not image.is_colour else None
+        self.values = _windowable(image)
         low, high = (0.0, 255.0)
         if self.values is not None:
             low, high = image.stored_range()
@@ -100,7 +106,7 @@ class DicomDialog(QDialog):
     def show_frame(self, number: int) -> None:
         """Shows frame ``number`` (from 1) of a multi-frame image, through the same window."""
         self.image = self.image.with_frame(number - 1)
-        self.values = self.image.modality_values() if not self.image.is_colour else None
+        self.values = _windowable(self.image)
         self.show_window()
 
     def show_window(self) -> None:

@@ -33,8 +33,6 @@ from crypto import audit, pki
 from crypto.errors import MalformedMessage, WrongPassphrase
 from crypto.pkcs12 import import_pkcs12
 
-log = logging.getLogger(__name__)
-
 Handler = Callable[[argparse.Namespace], int]
 ROLES = ("doctor", "secretary", "specialist", "unit")
 CA_KEY_NAMES = ("ca.key", "ca-key.pem", "ca.key.pem")

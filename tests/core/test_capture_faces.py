@@ -212,7 +212,7 @@ def test_small_files_and_other_formats_are_detected_after_decoding() -> None:
 
 def test_a_file_opencv_cannot_read_falls_back_to_the_plain_way() -> None:
     header = Header(b"\xff\xd8 not really a JPEG", "JPEG", (6000, 4000), 1)
-    assert _detect_reduced(header, FaceDetector()) is None
+    assert _detect_reduced(header, cv2.IMREAD_REDUCED_GRAYSCALE_4, FaceDetector()) is None
     with pytest.raises(CaptureError) as caught:
         load_and_propose(b"\xff\xd8\xff\xe0 truncated", max_long_edge=3000)
     assert caught.value.code == "not_an_image"

@@ -13,9 +13,10 @@ translated), never by reading the labels here.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from capture.loading import LoadedImage
 from capture.prepare import Prepared
@@ -87,6 +88,27 @@ class Text:
 
 
 Annotation = Arrow | Circle | Text
+
+
+def annotation_from_dict(data: Mapping[str, Any]) -> Annotation:
+    """The annotation a ``to_dict`` wrote (as a bundle's photo carries it).
+
+    Raises:
+        ValueError: ``data`` is not an arrow, a circle nor a text.
+    """
+
+    def point(value: Any) -> Point:
+        x, y = value
+        return float(x), float(y)
+
+    kind = data.get("kind")
+    if kind == "arrow":
+        return Arrow(point(data["start"]), point(data["end"]))
+    if kind == "circle":
+        return Circle(point(data["centre"]), float(data["radius"]))
+    if kind == "text":
+        return Text(point(data["position"]), str(data["text"]))
+    raise ValueError(f"unknown annotation kind {kind!r}")
 
 
 @dataclass

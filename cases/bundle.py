@@ -559,10 +559,9 @@ def _case(manifest: Manifest, contents: Mapping[str, bytes]) -> Case:
     raw = dict(manifest.clinical or {})
     photos = []
     for meta in _list(raw["photos"]):
-        name = _text(meta["name"])
-        photos.append(
-            Photo(name, contents[f"photos/{name}"], int(meta["width"]), int(meta["height"]))
-        )
+        if not isinstance(meta, dict):
+            raise MalformedBundle("a photo entry is not an object")
+        photos.append(Photo.from_details(meta, contents[f"photos/{_text(meta['name'])}"]))
     if len(photos) != len(contents):
         raise MalformedBundle("a request's files are not its photos")
     case = Case(

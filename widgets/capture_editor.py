@@ -21,7 +21,6 @@ from collections.abc import Callable
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (
-    QBrush,
     QColor,
     QImage,
     QKeyEvent,
@@ -33,7 +32,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from app.i18n import _, language
+from app.i18n import _
 from capture.measure import (
     Calibration,
     MeasureError,
@@ -43,6 +42,7 @@ from capture.measure import (
 )
 from capture.photo import Arrow, Circle, KeptPhoto, Text
 from capture.regions import MANUAL, Image, Rect, Regions, Stroke, redact
+from widgets.overlay import arrow, paint_annotations, paint_measurements
 
 DISPLAY_EDGE = 1600
 """Long side of the copy the canvas shows and blurs for its preview."""
@@ -62,23 +62,6 @@ SELECT, RECT, BRUSH, LENGTH, CONTOUR, ARROW, CIRCLE, TEXT = (
 TOOLS = (SELECT, RECT, BRUSH, LENGTH, CONTOUR, ARROW, CIRCLE, TEXT)
 
 Point = tuple[float, float]
-
-
-def number(value: float, digits: int = 1) -> str:
-    """``12,4`` in French, ``12.4`` in English."""
-    text = f"{value:.{digits}f}"
-    return text.replace(".", ",") if language() == "fr" else text
-
-
-def measurement_text(m: Measurement) -> str:
-    """``12,4 mm`` or ``3,2 cm²`` (with its length), or the pixel value marked uncalibrated."""
-    if m.calibrated:
-        if m.kind == "line":
-            return _("{v} mm").format(v=number(m.length))
-        return _("{a} cm² (longueur {l} mm)").format(a=number(m.area or 0.0), l=number(m.length))
-    if m.kind == "line":
-        return _("{v} px (non étalonné)").format(v=number(m.length, 0))
-    return _("{a} px² (non étalonné)").format(a=number(m.area or 0.0, 0))
 
 
 class PhotoCanvas(QWidget):
@@ -386,30 +369,11 @@ class PhotoCanvas(QWidget):
                     painter.drawPolyline(QPolygonF(points))
 
     def _paint_measurements(self, painter: QPainter) -> None:
-        for m in self.measurements:
-            painter.setBrush(Qt.BrushStyle.NoBrush)  # a label before left a fill brush
-            painter.setPen(QPen(QColor("#30d158"), 2))
-            points = [self.to_widget(p) for p in m.points]
-            if m.kind == "line":
-                painter.drawLine(points[0], points[1])
-            else:
-                painter.drawPolygon(QPolygonF(points))
-            self._label(painter, points[-1], measurement_text(m), QColor("#30d158"))
+        paint_measurements(painter, self.measurements, self.to_widget)
 
     def _paint_annotations(self, painter: QPainter) -> None:
-        if self.photo is None:
-            return
-        colour = QColor("#ff9f0a")
-        for a in self.photo.annotations:
-            painter.setPen(QPen(colour, 3))
-            painter.setBrush(Qt.BrushStyle.NoBrush)
-            if isinstance(a, Arrow):
-                self._arrow(painter, self.to_widget(a.start), self.to_widget(a.end))
-            elif isinstance(a, Circle):
-                r = a.radius * self.scale()
-                painter.drawEllipse(self.to_widget(a.centre), r, r)
-            elif isinstance(a, Text):
-                self._label(painter, self.to_widget(a.position), a.text, colour)
+        if self.photo is not None:
+            paint_annotations(painter, self.photo.annotations, self.to_widget, self.scale())
 
     def _paint_pending(self, painter: QPainter) -> None:
         painter.setPen(QPen(QColor("#ffffff"), 1, Qt.PenStyle.DashLine))
@@ -419,7 +383,7 @@ class PhotoCanvas(QWidget):
             if self.tool == RECT:
                 painter.drawRect(QRectF(a, b).normalized())
             elif self.tool == ARROW:
-                self._arrow(painter, a, b)
+                arrow(painter, a, b)
             elif self.tool == CIRCLE:
                 r = math.hypot(b.x() - a.x(), b.y() - a.y())
                 painter.drawEllipse(a, r, r)
@@ -429,26 +393,3 @@ class PhotoCanvas(QWidget):
                 painter.drawPolyline(QPolygonF(points))
             for p in points:
                 painter.drawEllipse(p, 3, 3)
-
-    @staticmethod
-    def _arrow(painter: QPainter, a: QPointF, b: QPointF) -> None:
-        painter.drawLine(a, b)
-        angle = math.atan2(b.y() - a.y(), b.x() - a.x())
-        for side in (-1, 1):
-            tip = angle + math.pi + side * 0.45
-            painter.drawLine(b, QPointF(b.x() + 14 * math.cos(tip), b.y() + 14 * math.sin(tip)))
-
-    @staticmethod
-    def _label(painter: QPainter, at: QPointF, text: str, colour: QColor) -> None:
-        metrics = painter.fontMetrics()
-        box = QRectF(
-            at.x() + 6,
-            at.y() - metrics.height() - 4,
-            metrics.horizontalAdvance(text) + 10,
-            metrics.height() + 4,
-        )
-        painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(QBrush(QColor(0, 0, 0, 170)))
-        painter.drawRoundedRect(box, 4, 4)
-        painter.setPen(colour)
-        painter.drawText(box, Qt.AlignmentFlag.AlignCenter, text)

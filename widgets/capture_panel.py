@@ -31,9 +31,8 @@ from widgets.capture_editor import (
     SELECT,
     TEXT,
     PhotoCanvas,
-    measurement_text,
-    number,
 )
+from widgets.overlay import measurement_text, number
 
 
 def calibration_text(calibration: Calibration | None) -> str:

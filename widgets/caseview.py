@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QLabel, QSplitter, QTextBrowser, QVBoxLayout, QWid
 from app.i18n import _
 from app.messages import job_state_label, specialty_label
 from cases.workstation import CaseThread
-from widgets.photos import PhotoStrip
+from widgets.photos import PhotoStrip, photo_facts
 
 
 class CaseView(QWidget):
@@ -80,6 +80,13 @@ class CaseView(QWidget):
             (_("Traitements en cours"), case.treatments or "—"),
             (_("Question posée"), case.question),
         ]
+        described = [
+            _("Photo {n} — {facts}").format(n=n, facts=_(" ; ").join(facts))
+            for n, facts in enumerate((photo_facts(p) for p in case.photos), 1)
+            if facts
+        ]
+        if described:
+            sections.append((_("Photos"), "\n".join(described)))
         self.text.setHtml(
             "".join(
                 f"<h3>{escape(title)}</h3><p>{escape(body).replace(chr(10), '<br>')}</p>"

@@ -1,23 +1,44 @@
-"""Photo thumbnails and a larger viewer. Photos stay in memory: nothing is written to disk."""
+"""Photo thumbnails and a larger viewer. Photos stay in memory: nothing is written to disk.
+
+A photo of a case carries what the doctor said of it in the capture station: its body site,
+a note, measurements (calibrated in mm and cm², or in pixels) and annotations. The strip
+names each photo by its site; the viewer draws the measurements and annotations over the
+pixels (a layer the reader can hide, never burnt into the photo) and lists them in words.
+"""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QImage, QKeySequence, QPixmap, QShortcut
+import logging
+from html import escape
+
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QImage, QKeySequence, QPainter, QPaintEvent, QPixmap, QShortcut
 from PySide6.QtWidgets import (
+    QCheckBox,
     QDialog,
+    QHBoxLayout,
     QLabel,
     QListWidget,
     QListWidgetItem,
+    QPushButton,
     QScrollArea,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
 
 from app.i18n import _
+from app.messages import body_site_label
+from capture.measure import Measurement
+from capture.photo import Annotation, annotation_from_dict
 from cases.photos import Photo
+from widgets.overlay import measurement_text, paint_annotations, paint_measurements
+
+log = logging.getLogger(__name__)
 
 THUMB = 160
+ZOOMS = (0.25, 0.5, 1.0, 2.0, 4.0)
+"""The zoom steps of the viewer besides "fit to the window"."""
 
 
 def pixmap_of(photo: Photo) -> QPixmap:
@@ -25,8 +46,55 @@ def pixmap_of(photo: Photo) -> QPixmap:
     return QPixmap.fromImage(image)
 
 
+def measurements_of(photo: Photo) -> list[Measurement]:
+    """The photo's measurements (those a newer writer shaped differently are left out)."""
+    found = []
+    for data in photo.measurements:
+        try:
+            found.append(Measurement.from_dict(data))
+        except (KeyError, TypeError, ValueError):
+            log.warning("a measurement of a photo could not be read")
+    return found
+
+
+def annotations_of(photo: Photo) -> list[Annotation]:
+    """The photo's arrows, circles and texts (unreadable ones are left out)."""
+    found = []
+    for data in photo.annotations:
+        try:
+            found.append(annotation_from_dict(data))
+        except (KeyError, TypeError, ValueError):
+            log.warning("an annotation of a photo could not be read")
+    return found
+
+
+def photo_caption(photo: Photo, number: int) -> str:
+    """``Photo 2 · main droite``, or ``Photo 2`` when no site was given."""
+    if photo.site:
+        return _("Photo {n} · {site}").format(n=number, site=body_site_label(photo.site))
+    return _("Photo {n}").format(n=number)
+
+
+def photo_facts(photo: Photo) -> list[str]:
+    """What the doctor recorded about the photo, a sentence per fact, in reading order."""
+    facts = []
+    if photo.site:
+        facts.append(_("Localisation : {site}").format(site=body_site_label(photo.site)))
+    if photo.note.strip():
+        facts.append(_("Remarque : {note}").format(note=photo.note.strip()))
+    for m in measurements_of(photo):
+        what = _("Longueur") if m.kind == "line" else _("Surface")
+        facts.append(_("{what} : {value}").format(what=what, value=measurement_text(m)))
+    count = len(photo.annotations)
+    if count:
+        facts.append(_("{n} annotation(s) dessinée(s) sur la photo").format(n=count))
+    return facts
+
+
 class PhotoStrip(QListWidget):
-    """A row of thumbnails. Double-click or Enter opens a photo larger.
+    """A row of thumbnails, each named by its site. Double-click or Enter opens a photo in
+    a :class:`PhotoViewer`, a window of its own, so that the reader can keep it open beside
+    the request (and write the opinion meanwhile).
 
     Signals:
         photos_changed(): photos were added or removed.
@@ -37,11 +105,13 @@ class PhotoStrip(QListWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._photos: list[Photo] = []
+        self.viewer: PhotoViewer | None = None
         self.setViewMode(QListWidget.ViewMode.IconMode)
         self.setIconSize(QSize(THUMB, THUMB))
         self.setMovement(QListWidget.Movement.Static)
         self.setResizeMode(QListWidget.ResizeMode.Adjust)
         self.setSelectionMode(QListWidget.SelectionMode.ExtendedSelection)
+        self.setWordWrap(True)
         self.setMinimumHeight(THUMB + 44)
         self.setMaximumHeight(THUMB + 60)
         self.setAccessibleName(_("Photos"))
@@ -54,6 +124,8 @@ class PhotoStrip(QListWidget):
         self._photos = []
         self.clear()
         self.add_photos(photos)
+        if self.viewer is not None:
+            self.viewer.close()
 
     def add_photos(self, photos: list[Photo]) -> None:
         for photo in photos:
@@ -64,8 +136,10 @@ class PhotoStrip(QListWidget):
                 Qt.AspectRatioMode.KeepAspectRatio,
                 Qt.TransformationMode.SmoothTransformation,
             )
-            item = QListWidgetItem(thumb, _("Photo {n}").format(n=len(self._photos)))
-            item.setToolTip(_("{w} × {h} pixels").format(w=photo.width, h=photo.height))
+            item = QListWidgetItem(thumb, photo_caption(photo, len(self._photos)))
+            size = _("{w} × {h} pixels").format(w=photo.width, h=photo.height)
+            # a tooltip guesses its format: make it rich text, the sender's note escaped
+            item.setToolTip("<br>".join(escape(line) for line in [*photo_facts(photo), size]))
             self.addItem(item)
         self.photos_changed.emit()
 
@@ -87,23 +161,194 @@ class PhotoStrip(QListWidget):
         self.clear()
         self.add_photos(photos)
 
+    def open_photo(self, row: int) -> PhotoViewer:
+        """Shows photo ``row`` in the viewer window (opened, or reused if open)."""
+        if self.viewer is None:
+            self.viewer = PhotoViewer(self._photos, row, self)
+            self.viewer.finished.connect(self._viewer_closed)
+        else:
+            self.viewer.set_photos(self._photos, row)
+        self.viewer.show()
+        self.viewer.raise_()
+        self.viewer.activateWindow()
+        return self.viewer
+
     def _open(self, item: QListWidgetItem) -> None:
-        PhotoViewer(self._photos[self.row(item)], self.row(item) + 1, self).exec()
+        self.open_photo(self.row(item))
+
+    def _viewer_closed(self) -> None:
+        if self.viewer is not None:
+            self.viewer.deleteLater()
+        self.viewer = None
+
+
+class OverlaidPhoto(QWidget):
+    """A photo fitted to the widget (or at a fixed zoom), with its measurements and
+    annotations drawn over it when :attr:`overlay` is on."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.image = QImage()
+        self.measurements: list[Measurement] = []
+        self.annotations: list[Annotation] = []
+        self.overlay = True
+        self.zoom: float | None = None  # None: fit to the widget
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setMinimumSize(320, 240)
+
+    def set_photo(self, photo: Photo) -> None:
+        self.image = QImage.fromData(photo.data)
+        self.measurements = measurements_of(photo)
+        self.annotations = annotations_of(photo)
+        self._resize_to_zoom()
+        self.update()
+
+    def set_overlay(self, on: bool) -> None:
+        self.overlay = on
+        self.update()
+
+    def set_zoom(self, zoom: float | None) -> None:
+        self.zoom = zoom
+        self._resize_to_zoom()
+        self.update()
+
+    def _resize_to_zoom(self) -> None:
+        if self.zoom is None or self.image.isNull():
+            self.setMinimumSize(320, 240)
+            self.setMaximumSize(16_777_215, 16_777_215)
+            return
+        self.setFixedSize(
+            max(1, round(self.image.width() * self.zoom)),
+            max(1, round(self.image.height() * self.zoom)),
+        )
+
+    def scale(self) -> float:
+        """Widget pixels per photo pixel."""
+        if self.image.isNull():
+            return 1.0
+        if self.zoom is not None:
+            return self.zoom
+        return min(self.width() / self.image.width(), self.height() / self.image.height())
+
+    def target(self) -> QRectF:
+        s = self.scale()
+        w, h = self.image.width() * s, self.image.height() * s
+        return QRectF((self.width() - w) / 2, (self.height() - h) / 2, w, h)
+
+    def to_widget(self, point: tuple[float, float]) -> QPointF:
+        box, s = self.target(), self.scale()
+        return QPointF(box.left() + point[0] * s, box.top() + point[1] * s)
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        painter.fillRect(self.rect(), QColor("#2b2e31"))
+        if self.image.isNull():
+            painter.setPen(QColor("#d0d0d0"))
+            painter.drawText(
+                self.rect(), Qt.AlignmentFlag.AlignCenter, _("Cette photo ne peut pas être lue.")
+            )
+            return
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.drawImage(self.target(), self.image)
+        if self.overlay:
+            paint_measurements(painter, self.measurements, self.to_widget)
+            paint_annotations(painter, self.annotations, self.to_widget, self.scale())
 
 
 class PhotoViewer(QDialog):
-    """One photo at screen size; Escape closes."""
+    """The photos of a case one at a time, large, in a window of their own.
 
-    def __init__(self, photo: Photo, number: int, parent: QWidget | None = None) -> None:
+    Keys: Page Down / Page Up, the next and previous photo; A shows or hides the
+    measurements and annotations; F fits the photo to the window; 1 shows it at 100 %;
+    + and - zoom; Escape closes.
+    """
+
+    def __init__(self, photos: list[Photo], row: int, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setWindowTitle(_("Photo {n}").format(n=number))
-        label = QLabel()
-        label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        label.setPixmap(pixmap_of(photo))
-        scroll = QScrollArea()
-        scroll.setWidget(label)
-        scroll.setWidgetResizable(True)
+        self.setWindowFlag(Qt.WindowType.Window)
+        self.setModal(False)
+        self.photos: list[Photo] = []
+        self.row = 0
+        self.picture = OverlaidPhoto()
+        self.scroll = QScrollArea()
+        self.scroll.setWidget(self.picture)
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.overlay = QCheckBox(_("Mesures et annotations (A)"))
+        self.overlay.setChecked(True)
+        self.previous_button = QPushButton(_("◀ Précédente"))
+        self.next_button = QPushButton(_("Suivante ▶"))
+        self.fit_button = QPushButton(_("Ajuster (F)"))
+        self.actual_button = QPushButton(_("100 % (1)"))
+        self.facts = QLabel()
+        self.facts.setTextFormat(Qt.TextFormat.PlainText)  # the note is the sender's text
+        self.facts.setWordWrap(True)
+        self.facts.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        bar = QHBoxLayout()
+        for widget in (self.previous_button, self.next_button):
+            bar.addWidget(widget)
+        bar.addStretch()
+        bar.addWidget(self.overlay)
+        bar.addWidget(self.fit_button)
+        bar.addWidget(self.actual_button)
         layout = QVBoxLayout(self)
-        layout.addWidget(scroll)
-        self.resize(min(photo.width + 40, 1400), min(photo.height + 40, 1000))
-        QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self.reject)
+        layout.addLayout(bar)
+        layout.addWidget(self.scroll, 1)
+        layout.addWidget(self.facts)
+        self.overlay.toggled.connect(self.picture.set_overlay)
+        self.previous_button.clicked.connect(lambda: self.show_row(self.row - 1))
+        self.next_button.clicked.connect(lambda: self.show_row(self.row + 1))
+        self.fit_button.clicked.connect(lambda: self.set_zoom(None))
+        self.actual_button.clicked.connect(lambda: self.set_zoom(1.0))
+        for keys, action in (
+            (Qt.Key.Key_PageDown, lambda: self.show_row(self.row + 1)),
+            (Qt.Key.Key_PageUp, lambda: self.show_row(self.row - 1)),
+            (Qt.Key.Key_A, self.overlay.toggle),
+            (Qt.Key.Key_F, lambda: self.set_zoom(None)),
+            (Qt.Key.Key_1, lambda: self.set_zoom(1.0)),
+            (Qt.Key.Key_Plus, lambda: self.step_zoom(1)),
+            (Qt.Key.Key_Minus, lambda: self.step_zoom(-1)),
+            (Qt.Key.Key_Escape, self.close),
+        ):
+            QShortcut(QKeySequence(keys), self, action)
+        for button in (self.previous_button, self.next_button, self.fit_button):
+            button.setAutoDefault(False)
+        self.actual_button.setAutoDefault(False)
+        self.resize(1100, 850)
+        self.set_photos(photos, row)
+
+    def set_photos(self, photos: list[Photo], row: int) -> None:
+        self.photos = list(photos)
+        self.show_row(row)
+
+    def show_row(self, row: int) -> None:
+        if not self.photos:
+            return
+        self.row = max(0, min(row, len(self.photos) - 1))
+        photo = self.photos[self.row]
+        self.picture.set_photo(photo)
+        caption = photo_caption(photo, self.row + 1)
+        self.setWindowTitle(
+            _("{caption} ({n} sur {total})").format(
+                caption=caption, n=self.row + 1, total=len(self.photos)
+            )
+        )
+        facts = photo_facts(photo) or [_("Ni localisation, ni remarque, ni mesure.")]
+        self.facts.setText("\n".join(facts))
+        self.previous_button.setEnabled(self.row > 0)
+        self.next_button.setEnabled(self.row < len(self.photos) - 1)
+
+    def set_zoom(self, zoom: float | None) -> None:
+        self.scroll.setWidgetResizable(zoom is None)
+        self.picture.set_zoom(zoom)
+
+    def step_zoom(self, direction: int) -> None:
+        """The next zoom step up (1) or down (-1) from what is shown now."""
+        current = self.picture.scale()
+        if direction > 0:
+            larger = [z for z in ZOOMS if z > current * 1.01]
+            self.set_zoom(larger[0] if larger else ZOOMS[-1])
+        else:
+            smaller = [z for z in ZOOMS if z < current * 0.99]
+            self.set_zoom(smaller[-1] if smaller else ZOOMS[0])

@@ -8,6 +8,7 @@ import struct
 import threading
 import zipfile
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,8 @@ from typing import Any
 import pytest
 
 import resources
+from capture.measure import Measurement
+from capture.photo import Arrow, Circle, Text
 from cases.bundle import (
     FORMAT,
     OpenedRegistry,
@@ -33,6 +36,7 @@ from cases.errors import (
     UnsupportedFormat,
 )
 from cases.model import Case, Opinion
+from cases.photos import Photo
 from tests.support.photos import sample_photo
 
 DOCTOR = Party("dr-a", "Dr A", "aa" * 32, "doctor", "USMP Fresnes")
@@ -159,6 +163,80 @@ def test_photos_are_stored_and_text_is_deflated() -> None:
         "image/png",
         "image/jpeg",
     ]
+
+
+def described(photo: Photo) -> Photo:
+    """``photo`` with what the capture station adds: a site, a note, a calibrated outline, an
+    uncalibrated line, and an annotation of each kind (as ``widgets.capture_handover`` writes
+    them)."""
+    outline = Measurement(
+        "polygon", ((10.0, 10.0), (110.0, 10.0), (60.0, 90.0)), True, "mm", 100.0,
+        perimeter=288.7, area=0.4, marker_mm=20.0,
+    )  # fmt: skip
+    line = Measurement("line", ((0.0, 0.0), (30.0, 40.0)), False, "px", 50.0, reason="no_marker")
+    return replace(
+        photo,
+        site="membre_inferieur_gauche",
+        note="Bord inférieur décollé.",
+        measurements=(outline.to_dict(), line.to_dict()),
+        annotations=(
+            Arrow((5.0, 5.0), (50.0, 60.0)).to_dict(),
+            Circle((60.0, 40.0), 25.0).to_dict(),
+            Text((12.0, 80.0), "fibrine").to_dict(),
+        ),
+    )
+
+
+def test_a_photo_keeps_its_site_note_measurements_and_annotations() -> None:
+    case = a_case(photos=(described(a_case().photos[0]),))
+    data = pack_case("b-1", case, DOCTOR, [EXPERT, DOCTOR], created=T0)
+    photo = open_as(data).case.photos[0]
+    assert photo == case.photos[0]
+    assert photo.site == "membre_inferieur_gauche"
+    assert photo.note == "Bord inférieur décollé."
+    outline, line = (Measurement.from_dict(m) for m in photo.measurements)
+    assert (outline.area_cm2, outline.length_mm, line.length_mm) == (0.4, 100.0, None)
+    assert [a["kind"] for a in photo.annotations] == ["arrow", "circle", "text"]
+
+
+def test_a_photo_entry_of_an_older_writer_opens_without_details() -> None:
+    data = pack_case("b-1", a_case(photos=(described(a_case().photos[0]),)), DOCTOR, [EXPERT])
+
+    def strip(manifest: dict[str, Any]) -> None:
+        for key in ("site", "note", "measurements", "annotations"):
+            del manifest["clinical"]["photos"][0][key]
+
+    photo = open_as(rebuild(data, manifest=strip)).case.photos[0]
+    assert (photo.site, photo.note, photo.measurements, photo.annotations) == ("", "", (), ())
+
+
+def _photo_entry(edit: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], None]:
+    return lambda manifest: edit(manifest["clinical"]["photos"][0])
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda p: p.update(site=3),
+        lambda p: p.update(note="x" * 4001),
+        lambda p: p.update(width=0),
+        lambda p: p.update(measurements={}),
+        lambda p: p.update(annotations=[{"kind": "arrow", "start": [0, 0]}] * 201),
+        lambda p: p["measurements"][0].update(unit="px"),  # calibrated, yet in pixels
+        lambda p: p["measurements"][0].update(area=-1.0),
+        lambda p: p["measurements"][0].update(points=[[0, 0], [1, 1]]),  # a two-point outline
+        lambda p: p["measurements"][1].update(points=[[0, 0], [1, float("nan")]]),
+        lambda p: p["measurements"][1].update(length="50"),
+        lambda p: p["annotations"][0].update(kind="blur"),
+        lambda p: p["annotations"][1].update(radius=True),
+        lambda p: p["annotations"][2].update(text=["fibrine"]),
+        lambda p: p["annotations"].append("arrow"),
+    ],
+)
+def test_a_malformed_photo_entry_is_refused(edit: Callable[[dict[str, Any]], None]) -> None:
+    data = pack_case("b-1", a_case(photos=(described(a_case().photos[0]),)), DOCTOR, [EXPERT])
+    assert open_as(data).case is not None  # untouched, it opens
+    assert code_of(rebuild(data, manifest=_photo_entry(edit))) == "malformed_bundle"
 
 
 def test_opinion_round_trip_names_the_request() -> None:

@@ -7,7 +7,16 @@ import pytest
 from app import i18n
 from app.messages import body_site_label
 from capture.loading import LoadedImage
-from capture.photo import BODY_SITE_CODES, BODY_SITES, Arrow, Circle, KeptPhoto, Strip, Text
+from capture.photo import (
+    BODY_SITE_CODES,
+    BODY_SITES,
+    Arrow,
+    Circle,
+    KeptPhoto,
+    Strip,
+    Text,
+    annotation_from_dict,
+)
 from capture.prepare import prepare
 from tests.support import scenes
 
@@ -90,3 +99,12 @@ def test_strip_order_delete_undo_retake() -> None:
     assert retaken.body_site == "dos"  # carried over from the shot it replaces
     with pytest.raises(KeyError):
         strip.index(a.id)
+
+
+def test_annotations_come_back_from_their_plain_data() -> None:
+    drawn = [Arrow((1.0, 2.0), (30.0, 40.5)), Circle((5.0, 6.0), 7.5), Text((8.0, 9.0), "fibrine")]
+    back = [annotation_from_dict(a.to_dict()) for a in drawn]
+    assert [b.to_dict() for b in back] == [a.to_dict() for a in drawn]
+    assert [type(b) for b in back] == [Arrow, Circle, Text]
+    with pytest.raises(ValueError, match="unknown annotation kind"):
+        annotation_from_dict({"kind": "blur", "start": [0, 0]})

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 import resources
+from capture.measure import Measurement
+from capture.photo import Arrow
 from cases.drafts import DraftStore
 from cases.model import Case
 from cases.profile import IdentityInfo, UnlockedIdentity
@@ -24,7 +27,13 @@ def me(who: Identity, identity_id: str = "dr-martin") -> UnlockedIdentity:
 
 
 def a_case(**changes: object) -> Case:
-    photo = sample_photo(resources.sample_photos()[0], "photo-1.jpg")
+    photo = replace(
+        sample_photo(resources.sample_photos()[0], "photo-1.jpg"),
+        site="dos",
+        note="Lésion pigmentée.",
+        measurements=(Measurement("line", ((1.0, 2.0), (31.0, 42.0)), True, "mm", 6.2).to_dict(),),
+        annotations=(Arrow((3.0, 4.0), (30.0, 40.0)).to_dict(),),
+    )
     fields: dict[str, object] = {
         "patient_ref": "P-0042",
         "consent": True,
@@ -47,6 +56,7 @@ def test_a_draft_comes_back_whole_after_a_restart(tmp_path: Path) -> None:
     assert [c.case_id for c in again] == [case.case_id]
     assert again[0].summary == case.summary
     assert again[0].photos[0].data == case.photos[0].data
+    assert again[0] == case  # the photo's site, note, measurement and arrow included
 
 
 def test_saving_again_replaces_the_draft(tmp_path: Path) -> None:

@@ -7,10 +7,13 @@ reference platform on 127.0.0.1, over HTTPS with the demo CA.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, Qt
 from PySide6.QtGui import QKeyEvent
+from PySide6.QtTest import QTest
 from PySide6.QtWidgets import (
     QAbstractButton,
     QApplication,
@@ -23,8 +26,13 @@ from pytestqt.qtbot import QtBot
 
 import resources
 from app.mainwindow import MainWindow
+from capture.photo import Arrow
 from tests.support.demo import DemoEnv
+from widgets.capture import CaptureStation
+from widgets.capture_editor import LENGTH
+from widgets.caseview import CaseView
 from widgets.doctor import DoctorWorkspace
+from widgets.photos import annotations_of
 from widgets.secretary import SecretaryWorkspace
 from widgets.specialist import SpecialistWorkspace
 
@@ -32,6 +40,7 @@ PATIENT = "P-2026-0147"
 SUMMARY = "Ulcère de la jambe gauche depuis trois semaines, fond fibrineux."
 QUESTION = "Faut-il débrider ? Quel pansement proposer ?"
 OPINION = "Ulcère veineux probable. Détersion mécanique, compression, revoir à 15 jours."
+NOTE = "Bord inférieur décollé <b>"  # markup in a note is shown as typed
 WAIT = 30_000
 
 
@@ -46,20 +55,46 @@ def type_text(widget: QWidget, text: str) -> None:
             )
 
 
-def add_photos(qtbot: QtBot, doctor: DoctorWorkspace, paths: list[Path], kept: int) -> None:
+def add_photos(
+    qtbot: QtBot,
+    doctor: DoctorWorkspace,
+    paths: list[Path],
+    kept: int,
+    describe: Callable[[CaptureStation], None] | None = None,
+) -> None:
     """What the file dialog and drag-and-drop do: the files open in the capture station,
-    where the doctor confirms each photo's anonymisation and adds them to the request."""
+    where the doctor confirms each photo's anonymisation (after ``describe``, if given) and
+    adds them to the request."""
     before = len(doctor.form.photos.photos())
     doctor.form.photos_requested.emit(paths)
     station = doctor.capture_station
     assert station is not None
     qtbot.waitUntil(lambda: len(station.strip) == kept, timeout=WAIT)
     qtbot.waitUntil(lambda: all(p.regions is not None for p in station.strip), timeout=WAIT)
+    if describe is not None:
+        describe(station)
     for row in range(kept):
         station.kept.setCurrentRow(row)
         station.panel.confirm()
     station.add_to_request()
     qtbot.waitUntil(lambda: len(doctor.form.photos.photos()) == before + kept, timeout=WAIT)
+
+
+def describe_first_photo(station: CaptureStation) -> None:
+    """The doctor gives the first photo a site and a note, measures a length (the sample
+    photos carry no marker: in pixels) and draws an arrow, through the station's panel."""
+    station.kept.setCurrentRow(0)
+    panel, photo = station.panel, station.strip[0]
+    panel.site.setCurrentIndex(panel.site.findData("membre_inferieur_gauche"))
+    panel.site.activated.emit(panel.site.currentIndex())
+    panel.note.setText(NOTE)
+    panel.note.textEdited.emit(NOTE)
+    panel.tool_buttons[LENGTH].click()
+    for point in ((100.0, 100.0), (400.0, 500.0)):  # the sample photos are 800 × 600
+        at = station.canvas.to_widget(point).toPoint()
+        QTest.mouseClick(station.canvas, Qt.MouseButton.LeftButton, pos=at)
+    assert len(station.measures[photo.id]) == 1
+    photo.annotate(Arrow((200.0, 450.0), (600.0, 450.0)))
 
 
 def log_in(qtbot: QtBot, window: MainWindow, identity: str) -> QWidget:
@@ -108,7 +143,7 @@ def test_doctor_sends_specialist_answers_doctor_reads(
     type_text(form.summary, SUMMARY)
     type_text(form.treatments, "Paracétamol 1 g x3/j")
     type_text(form.question, QUESTION)
-    add_photos(qtbot, doctor, resources.sample_photos()[:2], kept=2)
+    add_photos(qtbot, doctor, resources.sample_photos()[:2], kept=2, describe=describe_first_photo)
     screenshot(unit, "doctor-new-request")
     qtbot.mouseClick(form.send_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: doctor.cases.count() == 1, timeout=WAIT)
@@ -129,6 +164,7 @@ def test_doctor_sends_specialist_answers_doctor_reads(
     assert [p.data for p in view.photos.photos()] == [
         p.data for p in unit.session.workstation.threads(doctor.me)[0][0].case.bundle.case.photos
     ]  # type: ignore[union-attr]
+    check_the_photos_as_described(qtbot, view, screenshot)
     type_text(specialist.opinion, OPINION)
     screenshot(hospital, "specialist")
     qtbot.mouseClick(specialist.send_button, Qt.MouseButton.LeftButton)
@@ -163,3 +199,43 @@ def test_doctor_sends_specialist_answers_doctor_reads(
     screenshot(unit, "secretary")
     for window in (unit, hospital):
         window.close()
+
+
+def check_the_photos_as_described(qtbot: QtBot, view: CaseView, screenshot) -> None:  # type: ignore[no-untyped-def]
+    """What the doctor said of the first photo reaches the specialist: in the strip, in the
+    request's text, and in the viewer, where the arrow and the measured line are drawn over
+    the photo (and hidden on demand) without touching its pixels."""
+    assert view.photos.item(0).text() == "Photo 1 · membre inférieur gauche"
+    assert view.photos.item(1).text() == "Photo 2"
+    text = view.text.toPlainText()
+    assert f"Photo 1 — Localisation : membre inférieur gauche ; Remarque : {NOTE}" in text
+    assert re.search(r"Longueur : \d+ px \(non étalonné\)", text)
+    assert "Photo 2 —" not in text  # nothing was said of it
+
+    viewer = view.photos.open_photo(0)
+    qtbot.waitExposed(viewer)
+    qtbot.wait(50)
+    facts = viewer.facts.text()
+    site, note, length, drawn_count = facts.splitlines()
+    assert (site, note) == ("Localisation : membre inférieur gauche", f"Remarque : {NOTE}")
+    assert re.fullmatch(r"Longueur : \d+ px \(non étalonné\)", length)
+    assert drawn_count == "1 annotation(s) dessinée(s) sur la photo"
+    picture = viewer.picture
+    [photo] = view.photos.photos()[:1]
+    [arrow] = annotations_of(photo)
+    assert isinstance(arrow, Arrow)
+    # the arrow is scaled with the photo (3000 px wide at most): its middle, on the widget
+    middle = ((arrow.start[0] + arrow.end[0]) / 2, arrow.start[1])
+    at = picture.to_widget(middle).toPoint()
+    drawn = picture.grab().toImage().pixelColor(at)
+    assert (drawn.red(), drawn.green(), drawn.blue()) == (0xFF, 0x9F, 0x0A)  # the arrow
+    screenshot(viewer, "specialist-photo")
+    qtbot.keyClick(viewer, Qt.Key.Key_A)  # hide the layer: the photo's own pixels
+    assert not viewer.overlay.isChecked()
+    bare = picture.grab().toImage().pixelColor(at)
+    assert (bare.red(), bare.green(), bare.blue()) != (0xFF, 0x9F, 0x0A)
+    qtbot.keyClick(viewer, Qt.Key.Key_PageDown)
+    assert viewer.row == 1
+    assert viewer.facts.text() == "Ni localisation, ni remarque, ni mesure."
+    qtbot.keyClick(viewer, Qt.Key.Key_Escape)
+    qtbot.waitUntil(lambda: view.photos.viewer is None, timeout=WAIT)

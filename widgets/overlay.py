@@ -1,0 +1,97 @@
+"""The layers drawn over a photo, never into it: measurements and annotations.
+
+The capture station's canvas (:mod:`widgets.capture_editor`) and the viewer of a received
+photo (:mod:`widgets.photos`) paint them the same way, from coordinates in the photo's
+pixels mapped to the widget by ``to_widget``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QBrush, QColor, QPainter, QPen, QPolygonF
+
+from app.i18n import _, language
+from capture.measure import Measurement
+from capture.photo import Annotation, Arrow, Circle, Text
+
+MEASURE_COLOUR = QColor("#30d158")
+ANNOTATION_COLOUR = QColor("#ff9f0a")
+
+Point = tuple[float, float]
+ToWidget = Callable[[Point], QPointF]
+
+
+def number(value: float, digits: int = 1) -> str:
+    """``12,4`` in French, ``12.4`` in English."""
+    text = f"{value:.{digits}f}"
+    return text.replace(".", ",") if language() == "fr" else text
+
+
+def measurement_text(m: Measurement) -> str:
+    """``12,4 mm`` or ``3,2 cm²`` (with its length), or the pixel value marked uncalibrated."""
+    if m.calibrated:
+        if m.kind == "line":
+            return _("{v} mm").format(v=number(m.length))
+        return _("{a} cm² (longueur {l} mm)").format(a=number(m.area or 0.0), l=number(m.length))
+    if m.kind == "line":
+        return _("{v} px (non étalonné)").format(v=number(m.length, 0))
+    return _("{a} px² (non étalonné)").format(a=number(m.area or 0.0, 0))
+
+
+def arrow(painter: QPainter, a: QPointF, b: QPointF) -> None:
+    """A line from ``a`` with its head at ``b``, in the painter's pen."""
+    painter.drawLine(a, b)
+    angle = math.atan2(b.y() - a.y(), b.x() - a.x())
+    for side in (-1, 1):
+        tip = angle + math.pi + side * 0.45
+        painter.drawLine(b, QPointF(b.x() + 14 * math.cos(tip), b.y() + 14 * math.sin(tip)))
+
+
+def label(painter: QPainter, at: QPointF, text: str, colour: QColor) -> None:
+    """``text`` in ``colour`` on a dark rounded box just above and right of ``at``."""
+    metrics = painter.fontMetrics()
+    box = QRectF(
+        at.x() + 6,
+        at.y() - metrics.height() - 4,
+        metrics.horizontalAdvance(text) + 10,
+        metrics.height() + 4,
+    )
+    painter.setPen(Qt.PenStyle.NoPen)
+    painter.setBrush(QBrush(QColor(0, 0, 0, 170)))
+    painter.drawRoundedRect(box, 4, 4)
+    painter.setPen(colour)
+    painter.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
+
+
+def paint_measurements(
+    painter: QPainter, measurements: Iterable[Measurement], to_widget: ToWidget
+) -> None:
+    """Each line or outline, labelled with what it measures."""
+    for m in measurements:
+        painter.setBrush(Qt.BrushStyle.NoBrush)  # a label before left a fill brush
+        painter.setPen(QPen(MEASURE_COLOUR, 2))
+        points = [to_widget(p) for p in m.points]
+        if m.kind == "line":
+            painter.drawLine(points[0], points[1])
+        else:
+            painter.drawPolygon(QPolygonF(points))
+        label(painter, points[-1], measurement_text(m), MEASURE_COLOUR)
+
+
+def paint_annotations(
+    painter: QPainter, annotations: Iterable[Annotation], to_widget: ToWidget, scale: float
+) -> None:
+    """Arrows, circles (``scale``: widget pixels per photo pixel) and texts."""
+    for a in annotations:
+        painter.setPen(QPen(ANNOTATION_COLOUR, 3))
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        if isinstance(a, Arrow):
+            arrow(painter, to_widget(a.start), to_widget(a.end))
+        elif isinstance(a, Circle):
+            r = a.radius * scale
+            painter.drawEllipse(to_widget(a.centre), r, r)
+        elif isinstance(a, Text):
+            label(painter, to_widget(a.position), a.text, ANNOTATION_COLOUR)

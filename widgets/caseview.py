@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from html import escape
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QSplitter, QTextBrowser, QVBoxLayout, QWidget
 
 from app.i18n import _
-from app.messages import job_state_label, specialty_label
+from app.messages import body_site_label, job_state_label, specialty_label
+from cases.followup import change, history
+from cases.model import Case
 from cases.workstation import CaseThread
+from widgets.overlay import number
 from widgets.photos import PhotoStrip, photo_facts
 
 
@@ -46,7 +50,9 @@ class CaseView(QWidget):
         layout.addWidget(self.header)
         layout.addWidget(self.splitter)
 
-    def show_thread(self, thread: CaseThread) -> None:
+    def show_thread(self, thread: CaseThread, others: Sequence[CaseThread] = ()) -> None:
+        """Shows ``thread``; ``others`` (the other cases this person can open) give the
+        follow-up of the lesions measured in it."""
         case = thread.case.bundle.case
         assert case is not None
         manifest = thread.case.bundle.manifest
@@ -87,6 +93,10 @@ class CaseView(QWidget):
         ]
         if described:
             sections.append((_("Photos"), "\n".join(described)))
+        earlier = [t.case.bundle.case for t in others if t.case.bundle.case is not None]
+        trend = followup_lines(case, earlier)
+        if trend:
+            sections.append((_("Suivi de la lésion"), "\n".join(trend)))
         self.text.setHtml(
             "".join(
                 f"<h3>{escape(title)}</h3><p>{escape(body).replace(chr(10), '<br>')}</p>"
@@ -107,3 +117,46 @@ class CaseView(QWidget):
             self.opinions.setHtml("<hr>".join(parts))
         else:
             self.opinions.setPlainText(_("Pas encore d’avis."))
+
+
+def followup_lines(case: Case, others: Sequence[Case]) -> list[str]:
+    """A sentence per body site measured in ``case`` and in other requests of the same
+    patient: the calibrated sizes in date order, and the change since the first.
+
+    The area of the wound's outline is followed when there are two to compare; else its
+    greatest length.
+    """
+    lines = []
+    for site, sizes in history(case, others).items():
+        areas = [(s, s.area_cm2) for s in sizes if s.area_cm2 is not None]
+        lengths = [(s, s.length_mm) for s in sizes if s.length_mm is not None]
+        if len(areas) > 1:
+            series, unit, what = areas, _("cm²"), _("surface")
+        elif len(lengths) > 1:
+            series, unit, what = lengths, _("mm"), _("longueur")
+        else:
+            continue
+        steps = []
+        for size, value in series:
+            text = _("{date} : {value} {unit}").format(
+                date=size.when.astimezone().strftime("%d/%m/%Y"), value=number(value), unit=unit
+            )
+            if size.case_id == case.case_id:
+                text += " " + _("(cette demande)")
+            steps.append(text)
+        first, last = series[0][1], series[-1][1]
+        ratio = change(first, last)
+        summary = ""
+        if ratio is not None:
+            summary = " — " + _("{what} {sign}{percent} % depuis le {date}").format(
+                what=what,
+                sign="+" if ratio > 0 else "",
+                percent=number(ratio * 100, 0),
+                date=series[0][0].when.astimezone().strftime("%d/%m/%Y"),
+            )
+        lines.append(
+            _("{site} : {steps}{summary}").format(
+                site=body_site_label(site), steps=" → ".join(steps), summary=summary
+            )
+        )
+    return lines

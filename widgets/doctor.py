@@ -160,7 +160,7 @@ class DoctorWorkspace(QWidget):
             self.notice.setText(unreadable_notice(unreadable))
 
     def _show_thread(self, thread: CaseThread) -> None:
-        self.view.show_thread(thread)
+        self.view.show_thread(thread, others=self.cases.threads)
         self.stack.setCurrentWidget(self.view)
 
     def new_case(self) -> None:

@@ -100,7 +100,7 @@ class SpecialistWorkspace(QWidget):
             self.notice.setText(unreadable_notice(unreadable))
 
     def _show_thread(self, thread: CaseThread) -> None:
-        self.view.show_thread(thread)
+        self.view.show_thread(thread, others=self.cases.threads)
         self._set_editable(True)
 
     def _set_editable(self, editable: bool) -> None:

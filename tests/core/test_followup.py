@@ -1,0 +1,83 @@
+"""Follow-up of a lesion across requests: the same patient, the same site, calibrated sizes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from capture.measure import Measurement
+from cases.followup import change, history, same_patient, sizes_by_site
+from cases.model import Case
+from cases.photos import Photo
+
+T0 = datetime(2026, 10, 12, 12, 0, tzinfo=UTC)  # noon: the same date in any time zone
+JPEG = b"\xff\xd8 not decoded here \xff\xd9"
+
+
+def outline(area_cm2: float, length_mm: float, calibrated: bool = True) -> dict[str, object]:
+    unit = "mm" if calibrated else "px"
+    points = ((0.0, 0.0), (10.0, 0.0), (5.0, 8.0))
+    return Measurement("polygon", points, calibrated, unit, length_mm, 1.0, area_cm2).to_dict()
+
+
+def line(length_mm: float) -> dict[str, object]:
+    return Measurement("line", ((0.0, 0.0), (3.0, 4.0)), True, "mm", length_mm).to_dict()
+
+
+def photo(site: str, *measurements: dict[str, object]) -> Photo:
+    return Photo("photo.jpg", JPEG, 800, 600, site=site, measurements=measurements)
+
+
+def request(days: int, *photos: Photo, patient: str = "P-0147") -> Case:
+    return Case(
+        patient_ref=patient,
+        consent=True,
+        specialty="wounds",
+        summary="Ulcère.",
+        treatments="",
+        question="Évolution ?",
+        photos=photos,
+        created_at=T0 + timedelta(days=days),
+    )
+
+
+def test_a_site_keeps_its_largest_outline_and_greatest_length() -> None:
+    case = request(
+        0,
+        photo("membre_inferieur_gauche", outline(5.3, 31.0), outline(1.2, 40.0)),
+        photo("membre_inferieur_gauche", line(44.0)),
+        photo("dos", outline(9.9, 50.0, calibrated=False)),  # pixels: not comparable
+        photo("", outline(2.0, 20.0)),  # no site: no lesion to follow
+    )
+    [(site, size)] = sizes_by_site(case).items()
+    assert site == "membre_inferieur_gauche"
+    assert (size.area_cm2, size.length_mm, size.when) == (5.3, 44.0, T0)
+
+
+def test_the_same_lesion_is_followed_in_date_order() -> None:
+    now = request(42, photo("membre_inferieur_gauche", outline(3.1, 24.0)))
+    others = [
+        request(14, photo("membre_inferieur_gauche", outline(4.1, 28.0))),
+        request(0, photo("membre_inferieur_gauche", outline(5.3, 31.0)), patient="p-0147 "),
+        request(7, photo("membre_inferieur_gauche", outline(8.0, 40.0)), patient="P-0148"),
+        request(21, photo("dos", outline(1.0, 10.0))),  # another lesion of the same patient
+        now,  # the case itself, as it also sits in the list
+    ]
+    [(site, sizes)] = history(now, others).items()
+    assert site == "membre_inferieur_gauche"
+    assert [s.area_cm2 for s in sizes] == [5.3, 4.1, 3.1]
+    assert sizes[-1].case_id == now.case_id
+    assert change(sizes[0].area_cm2 or 0, sizes[-1].area_cm2 or 0) == pytest.approx(-0.415, 1e-3)
+
+
+def test_a_lesion_measured_once_has_no_follow_up() -> None:
+    now = request(0, photo("dos", outline(3.1, 24.0)))
+    assert history(now, [request(5, photo("dos", outline(1.0, 9.0)), patient="P-9")]) == {}
+    assert history(now, [now]) == {}
+
+
+def test_references_compare_without_case_or_spaces() -> None:
+    assert same_patient("P-0147", " p-0147")
+    assert not same_patient("P-0147", "P-01470")
+    assert change(0.0, 2.0) is None

@@ -40,7 +40,7 @@ def test_the_sizes_of_a_lesion_are_listed_with_their_trend(qtbot: QtBot, screens
     threads = [thread(c) for c in (now, other_patient, second, first)]
     view = CaseView()
     qtbot.addWidget(view)
-    view.resize(1000, 700)
+    view.resize(1100, 900)
     view.show()
     view.show_thread(threads[0], others=threads)
     text = view.text.toPlainText()
@@ -50,6 +50,7 @@ def test_the_sizes_of_a_lesion_are_listed_with_their_trend(qtbot: QtBot, screens
         "23/11/2026 : 3,1 cm² (cette demande) — surface -42 % depuis le 12/10/2026"
     ) in text
     assert "9,0 cm²" not in text  # another patient's wound
+    qtbot.wait(50)  # laid out before the picture
     screenshot(view, "case-followup")
 
     view.show_thread(threads[3], others=threads)  # from the oldest request, the same series

@@ -208,6 +208,7 @@ def check_the_photos_as_described(qtbot: QtBot, view: CaseView, screenshot) -> N
     assert view.photos.item(0).text() == "Photo 1 · membre inférieur gauche"
     assert view.photos.item(1).text() == "Photo 2"
     text = view.text.toPlainText()
+    # in plain text: had the note's markup been interpreted, its "<b>" would be gone
     assert f"Photo 1 — Localisation : membre inférieur gauche ; Remarque : {NOTE}" in text
     assert re.search(r"Longueur : \d+ px \(non étalonné\)", text)
     assert "Photo 2 —" not in text  # nothing was said of it
@@ -215,6 +216,7 @@ def check_the_photos_as_described(qtbot: QtBot, view: CaseView, screenshot) -> N
     viewer = view.photos.open_photo(0)
     qtbot.waitExposed(viewer)
     qtbot.wait(50)
+    assert viewer.facts.textFormat() == Qt.TextFormat.PlainText  # the note's "<b>" as typed
     facts = viewer.facts.text()
     site, note, length, drawn_count = facts.splitlines()
     assert (site, note) == ("Localisation : membre inférieur gauche", f"Remarque : {NOTE}")

@@ -80,3 +80,18 @@ def change(first: float, last: float) -> float | None:
     if first <= 0:
         return None
     return (last - first) / first
+
+
+def latest_sizes(patient_ref: str, cases: Iterable[Case]) -> dict[str, SizeOnDate]:
+    """The most recent calibrated size of each body site measured for ``patient_ref`` in
+    ``cases``: what a new measurement of the same lesion compares with."""
+    latest: dict[str, SizeOnDate] = {}
+    if not patient_ref.strip():
+        return latest
+    for case in cases:
+        if not same_patient(case.patient_ref, patient_ref):
+            continue
+        for site, size in sizes_by_site(case).items():
+            if site not in latest or size.when > latest[site].when:
+                latest[site] = size
+    return latest

@@ -15,7 +15,7 @@ import logging
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,6 +48,8 @@ from capture.prepare import prepare
 from capture.quality import Quality, assess
 from capture.regions import Image, Regions
 from capture.sources import CameraSource, VideoFileSource
+from cases.followup import latest_sizes
+from cases.model import Case
 from cases.photos import Photo
 from widgets.capture_demo import write_demo_video
 from widgets.capture_dicom_actions import DicomActions
@@ -87,7 +89,9 @@ class CaptureStation(FileImports, DicomActions, QDialog):
     """The capture station, opened from the request form.
 
     ``patient_ref`` (the request form's pseudonymous reference, when opened from it) is
-    proposed when a photo is exported as DICOM.
+    proposed when a photo is exported as DICOM. ``earlier`` are the requests the doctor can
+    open: a calibrated measurement of a site measured in one of this patient's is compared
+    with the latest.
 
     Signals:
         photos_ready(list): prepared :class:`cases.photos.Photo` objects for the form.
@@ -101,6 +105,7 @@ class CaptureStation(FileImports, DicomActions, QDialog):
         settings: QSettings | None = None,
         parent: QWidget | None = None,
         patient_ref: str = "",
+        earlier: Sequence[Case] = (),
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle(_("Prise de photos"))
@@ -138,6 +143,7 @@ class CaptureStation(FileImports, DicomActions, QDialog):
         self.delete_button = QPushButton(_("Supprimer"))
         self.undo_button = QPushButton(_("Annuler la suppression"))
         self.panel = EditorPanel()
+        self.panel.set_earlier(latest_sizes(self.patient_ref, earlier))
         self.canvas = self.panel.canvas
         self.message = QLabel()
         self.message.setWordWrap(True)

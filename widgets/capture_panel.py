@@ -3,6 +3,8 @@ anonymisation confirmation, the measurement readout, the body site and the note.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
@@ -21,6 +23,7 @@ from app.i18n import _
 from app.messages import body_site_label, reason
 from capture.measure import Calibration, Measurement
 from capture.photo import BODY_SITES, KeptPhoto
+from cases.followup import SizeOnDate, change
 from widgets.capture_editor import (
     ARROW,
     BRUSH,
@@ -59,6 +62,7 @@ class EditorPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.photo: KeptPhoto | None = None
+        self.earlier: dict[str, SizeOnDate] = {}
         self.canvas = PhotoCanvas()
         self.tools = QButtonGroup(self)
         tool_row = QHBoxLayout()
@@ -192,10 +196,17 @@ class EditorPanel(QWidget):
         self._show_anonymity()
         self.changed.emit()
 
+    def set_earlier(self, sizes: Mapping[str, SizeOnDate]) -> None:
+        """The patient's latest calibrated size per body site in earlier requests: a new
+        calibrated measurement of the same site says how it compares."""
+        self.earlier = dict(sizes)
+
     def _measured(self, m: Measurement) -> None:
         text = measurement_text(m)
         if not m.calibrated:
             text += " — " + reason(m.reason)
+        elif self.photo is not None and self.photo.body_site in self.earlier:
+            text += compared_text(m, self.earlier[self.photo.body_site])
         self.measure.setText(text)
 
     def _site_chosen(self) -> None:
@@ -206,3 +217,27 @@ class EditorPanel(QWidget):
     def _note_edited(self, text: str) -> None:
         if self.photo is not None:
             self.photo.note = text
+
+
+def compared_text(m: Measurement, before: SizeOnDate) -> str:
+    """`` — précédente : 4,1 cm² le 26/10/2026 (-24 %)``: ``m`` against the same site's size
+    in an earlier request (the area for an outline, the length for a line), or ``""`` when
+    that request has no such value."""
+    if m.kind == "polygon" and before.area_cm2 is not None and m.area is not None:
+        previous, now, unit = before.area_cm2, m.area, _("cm²")
+    elif m.kind == "line" and before.length_mm is not None:
+        previous, now, unit = before.length_mm, m.length, _("mm")
+    else:
+        return ""
+    ratio = change(previous, now)
+    trend = (
+        ""
+        if ratio is None
+        else " ({sign}{p} %)".format(sign="+" if ratio > 0 else "", p=number(ratio * 100, 0))
+    )
+    return " — " + _("précédente : {value} {unit} le {date}{trend}").format(
+        value=number(previous),
+        unit=unit,
+        date=before.when.astimezone().strftime("%d/%m/%Y"),
+        trend=trend,
+    )

@@ -190,8 +190,13 @@ class DoctorWorkspace(QWidget):
         settings = QSettings(
             str(self.session.profile.root / "capture.ini"), QSettings.Format.IniFormat
         )
+        earlier = [t.case.bundle.case for t in self.cases.threads if t.case.bundle.case]
         station = CaptureStation(
-            self.task_runner, settings, self, patient_ref=self.form.patient_ref.text()
+            self.task_runner,
+            settings,
+            self,
+            patient_ref=self.form.patient_ref.text(),
+            earlier=earlier,
         )
         station.photos_ready.connect(self.form.add_photos)
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from capture.measure import Measurement
-from cases.followup import change, history, same_patient, sizes_by_site
+from cases.followup import change, history, latest_sizes, same_patient, sizes_by_site
 from cases.model import Case
 from cases.photos import Photo
 
@@ -81,3 +81,16 @@ def test_references_compare_without_case_or_spaces() -> None:
     assert same_patient("P-0147", " p-0147")
     assert not same_patient("P-0147", "P-01470")
     assert change(0.0, 2.0) is None
+
+
+def test_a_new_measurement_compares_with_the_latest_of_the_same_site() -> None:
+    cases = [
+        request(0, photo("dos", outline(5.3, 31.0)), photo("pied_droit", line(12.0))),
+        request(14, photo("dos", outline(4.1, 28.0))),
+        request(30, photo("dos", outline(9.9, 50.0)), patient="P-0148"),
+    ]
+    latest = latest_sizes(" p-0147", cases)
+    assert sorted(latest) == ["dos", "pied_droit"]
+    assert (latest["dos"].area_cm2, latest["dos"].when) == (4.1, T0 + timedelta(days=14))
+    assert (latest["pied_droit"].area_cm2, latest["pied_droit"].length_mm) == (None, 12.0)
+    assert latest_sizes("  ", cases) == {}  # no reference typed yet: no patient to follow

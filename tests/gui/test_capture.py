@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,6 +25,8 @@ from capture.loading import LoadedImage
 from capture.photo import Arrow, KeptPhoto
 from capture.regions import MANUAL, Rect
 from cases.photos import Photo
+from tests.core.test_followup import outline, request
+from tests.core.test_followup import photo as followup_photo
 from tests.gui.test_end_to_end import WAIT, log_in
 from tests.gui.test_workspaces import open_window
 from tests.support import aruco_scenes, scenes
@@ -597,6 +600,49 @@ def test_the_frame_to_keep_is_chosen_in_a_multi_frame_dicom(
     kept = station.strip[0].original
     assert kept is not None
     assert int(kept.pixels().mean()) == third  # the frame chosen, as shown
+
+
+def test_a_wound_measured_before_is_compared_with_its_last_size(
+    qtbot: QtBot, tmp_path: Path
+) -> None:
+    scene = aruco_scenes.render(tilt_x_deg=10.0, tilt_y_deg=5.0)
+    truth = aruco_scenes.polygon_area(scene.wound_mm[::6]) / 100
+    earlier = request(0, followup_photo("membre_inferieur_gauche", outline(2 * truth, 60.0)))
+    other = request(9, followup_photo("membre_inferieur_gauche", outline(1.0, 9.0)), patient="P-9")
+    runner = TaskRunner()
+    settings = QSettings(str(tmp_path / "capture.ini"), QSettings.Format.IniFormat)
+    station = CaptureStation(runner, settings, patient_ref="P-0147", earlier=[earlier, other])
+    qtbot.addWidget(station)
+    station.show()
+    station.resize(1500, 950)
+    try:
+        keep_frame(qtbot, station, scene.image)
+        station.kept.setCurrentRow(0)
+        panel = station.panel
+        panel.site.setCurrentIndex(panel.site.findData("membre_inferieur_gauche"))
+        panel.site.activated.emit(panel.site.currentIndex())
+        panel.tool_buttons[CONTOUR].click()
+        outline_px = scene.wound_px[::6]
+        for point in outline_px:
+            click(qtbot, station, point)
+        at = station.canvas.to_widget(outline_px[-1]).toPoint()
+        qtbot.mouseDClick(station.canvas, Qt.MouseButton.LeftButton, pos=at)
+        date = earlier.created_at.astimezone().strftime("%d/%m/%Y")
+        # half the earlier area, within the measurement's 3 %: about -50 %
+        assert re.search(
+            rf"cm² \(longueur [\d,]+ mm\) — précédente : [\d,]+ cm² le {date} "
+            r"\(-(4[89]|5[0-2]) %\)",
+            panel.measure.text(),
+        ), panel.measure.text()
+        panel.site.setCurrentIndex(panel.site.findData("dos"))  # never measured before
+        panel.site.activated.emit(panel.site.currentIndex())
+        panel.tool_buttons[LENGTH].click()
+        for point in scene.line_px:
+            click(qtbot, station, point)
+        assert panel.measure.text().endswith(" mm")  # nothing to compare with
+    finally:
+        station.done(0)
+        runner.shutdown()
 
 
 # --- with the doctor's form -----------------------------------------------------------------

@@ -35,7 +35,7 @@ from widgets.capture_editor import (
     TEXT,
     PhotoCanvas,
 )
-from widgets.overlay import measurement_text, number
+from widgets.overlay import measurement_text, number, signed_percent
 
 
 def calibration_text(calibration: Calibration | None) -> str:
@@ -230,11 +230,7 @@ def compared_text(m: Measurement, before: SizeOnDate) -> str:
     else:
         return ""
     ratio = change(previous, now)
-    trend = (
-        ""
-        if ratio is None
-        else " ({sign}{p} %)".format(sign="+" if ratio > 0 else "", p=number(ratio * 100, 0))
-    )
+    trend = "" if ratio is None else f" ({signed_percent(ratio)})"
     return " — " + _("précédente : {value} {unit} le {date}{trend}").format(
         value=number(previous),
         unit=unit,

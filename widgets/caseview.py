@@ -13,7 +13,7 @@ from app.messages import body_site_label, job_state_label, specialty_label
 from cases.followup import change, history
 from cases.model import Case
 from cases.workstation import CaseThread
-from widgets.overlay import number
+from widgets.overlay import number, signed_percent
 from widgets.photos import PhotoStrip, photo_facts
 
 
@@ -148,10 +148,9 @@ def followup_lines(case: Case, others: Sequence[Case]) -> list[str]:
         ratio = change(first, last)
         summary = ""
         if ratio is not None:
-            summary = " — " + _("{what} {sign}{percent} % depuis le {date}").format(
+            summary = " — " + _("{what} {change} depuis le {date}").format(
                 what=what,
-                sign="+" if ratio > 0 else "",
-                percent=number(ratio * 100, 0),
+                change=signed_percent(ratio),
                 date=series[0][0].when.astimezone().strftime("%d/%m/%Y"),
             )
         lines.append(

@@ -30,6 +30,12 @@ def number(value: float, digits: int = 1) -> str:
     return text.replace(".", ",") if language() == "fr" else text
 
 
+def signed_percent(ratio: float) -> str:
+    """``-42 %`` or ``+8 %`` for a relative change of -0.42 or 0.08."""
+    sign = "+" if ratio > 0 else ""
+    return _("{n} %").format(n=sign + number(ratio * 100, 0))
+
+
 def measurement_text(m: Measurement) -> str:
     """``12,4 mm`` or ``3,2 cm²`` (with its length), or the pixel value marked uncalibrated."""
     if m.calibrated:

@@ -9,7 +9,9 @@ pixels (a layer the reader can hide, never burnt into the photo) and lists them 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable, Mapping
 from html import escape
+from typing import Any, TypeVar
 
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QKeySequence, QPainter, QPaintEvent, QPixmap, QShortcut
@@ -36,6 +38,8 @@ from widgets.overlay import measurement_text, paint_annotations, paint_measureme
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 THUMB = 160
 ZOOMS = (0.25, 0.5, 1.0, 2.0, 4.0)
 """The zoom steps of the viewer besides "fit to the window"."""
@@ -46,26 +50,27 @@ def pixmap_of(photo: Photo) -> QPixmap:
     return QPixmap.fromImage(image)
 
 
-def measurements_of(photo: Photo) -> list[Measurement]:
-    """The photo's measurements (those a newer writer shaped differently are left out)."""
+def _readable(
+    items: Iterable[Mapping[str, Any]], read: Callable[[Mapping[str, Any]], T]
+) -> list[T]:
+    """``read`` of each item; those a newer writer shaped differently are left out."""
     found = []
-    for data in photo.measurements:
+    for data in items:
         try:
-            found.append(Measurement.from_dict(data))
+            found.append(read(data))
         except (KeyError, TypeError, ValueError):
-            log.warning("a measurement of a photo could not be read")
+            log.warning("a measurement or annotation of a photo could not be read")
     return found
+
+
+def measurements_of(photo: Photo) -> list[Measurement]:
+    """The photo's measurements."""
+    return _readable(photo.measurements, Measurement.from_dict)
 
 
 def annotations_of(photo: Photo) -> list[Annotation]:
-    """The photo's arrows, circles and texts (unreadable ones are left out)."""
-    found = []
-    for data in photo.annotations:
-        try:
-            found.append(annotation_from_dict(data))
-        except (KeyError, TypeError, ValueError):
-            log.warning("an annotation of a photo could not be read")
-    return found
+    """The photo's arrows, circles and texts."""
+    return _readable(photo.annotations, annotation_from_dict)
 
 
 def photo_caption(photo: Photo, number: int) -> str:
@@ -312,9 +317,8 @@ class PhotoViewer(QDialog):
             (Qt.Key.Key_Escape, self.close),
         ):
             QShortcut(QKeySequence(keys), self, action)
-        for button in (self.previous_button, self.next_button, self.fit_button):
+        for button in (self.previous_button, self.next_button, self.fit_button, self.actual_button):
             button.setAutoDefault(False)
-        self.actual_button.setAutoDefault(False)
         self.resize(1100, 850)
         self.set_photos(photos, row)
 

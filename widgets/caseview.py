@@ -22,6 +22,7 @@ class CaseView(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.case_id: str | None = None
         self.header = QLabel()
         self.header.setTextFormat(Qt.TextFormat.RichText)
         self.text = QTextBrowser()
@@ -52,7 +53,14 @@ class CaseView(QWidget):
 
     def show_thread(self, thread: CaseThread, others: Sequence[CaseThread] = ()) -> None:
         """Shows ``thread``; ``others`` (the other cases this person can open) give the
-        follow-up of the lesions measured in it."""
+        follow-up of the lesions measured in it.
+
+        Showing the case already shown (the lists refresh when the queue or the inbox moves)
+        keeps where the reader was: the texts' scroll positions, and the photo viewer open.
+        """
+        bars = (self.text.verticalScrollBar(), self.opinions.verticalScrollBar())
+        kept = [bar.value() for bar in bars] if thread.case_id == self.case_id else None
+        self.case_id = thread.case_id
         case = thread.case.bundle.case
         assert case is not None
         manifest = thread.case.bundle.manifest
@@ -117,6 +125,9 @@ class CaseView(QWidget):
             self.opinions.setHtml("<hr>".join(parts))
         else:
             self.opinions.setPlainText(_("Pas encore d’avis."))
+        if kept is not None:
+            for bar, value in zip(bars, kept, strict=True):
+                bar.setValue(value)
 
 
 def followup_lines(case: Case, others: Sequence[Case]) -> list[str]:

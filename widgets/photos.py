@@ -126,6 +126,10 @@ class PhotoStrip(QListWidget):
         return list(self._photos)
 
     def set_photos(self, photos: list[Photo]) -> None:
+        """Show ``photos``. The same photos again (a refresh of the same case) change nothing:
+        the viewer stays open on the photo being looked at."""
+        if photos == self._photos:
+            return
         self._photos = []
         self.clear()
         self.add_photos(photos)

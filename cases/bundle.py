@@ -574,9 +574,12 @@ def _case(manifest: Manifest, contents: Mapping[str, bytes]) -> Case:
         treatments=_text(raw["treatments"]),
         question=_text(raw["question"]),
         photos=tuple(photos),
+        follows=_optional_id(raw.get("follows")),
     )
     if case.case_id != manifest.case_id:
         raise MalformedBundle("the case id differs from the manifest's")
+    if case.follows == case.case_id:
+        raise MalformedBundle("a request follows itself")
     return case
 
 

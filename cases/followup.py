@@ -7,6 +7,10 @@ and the same body site; the requests that a workstation can open (the doctor's o
 specialist's received ones) are all it needs, in memory, to put them in order.
 
 Only calibrated values count: pixel values of different photos do not compare.
+
+A request can also follow up an earlier one explicitly (``Case.follows``): the doctor starts
+it from the earlier request, which gives the patient, the specialty, the treatments and the
+specialist to ask again; the reader then sees the earlier question and its answers.
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from cases.bundle import Party
 from cases.model import Case
+from cases.workstation import CaseThread
 
 
 @dataclass(frozen=True)
@@ -95,3 +101,44 @@ def latest_sizes(patient_ref: str, cases: Iterable[Case]) -> dict[str, SizeOnDat
             if site not in latest or size.when > latest[site].when:
                 latest[site] = size
     return latest
+
+
+# --- follow-up requests -------------------------------------------------------------------
+
+
+def follow_up_request(earlier: Case) -> Case:
+    """A new request following up ``earlier``: the same patient, specialty and treatments,
+    a new id; the clinical summary, the question and the photos are the doctor's to write,
+    and the patient's consent is asked again (it covers one sending)."""
+    return Case(
+        patient_ref=earlier.patient_ref,
+        consent=False,
+        specialty=earlier.specialty,
+        summary="",
+        treatments=earlier.treatments,
+        question="",
+        follows=earlier.case_id,
+    )
+
+
+def specialist_of(thread: CaseThread) -> Party | None:
+    """Who to ask again about ``thread``: the author of its latest opinion, else the
+    specialist it was addressed to (``None`` when neither is known)."""
+    if thread.opinions:
+        return thread.opinions[-1].sender
+    manifest = thread.case.bundle.manifest
+    for party in manifest.recipients:
+        if party.role == "specialist" and party.fingerprint != manifest.sender.fingerprint:
+            return party
+    return None
+
+
+def followed(case: Case, threads: Iterable[CaseThread]) -> CaseThread | None:
+    """The earlier request that ``case`` follows up, among ``threads`` (``None`` when it
+    follows none, or one this workstation cannot open)."""
+    if case.follows is None:
+        return None
+    for thread in threads:
+        if thread.case_id == case.follows:
+            return thread
+    return None

@@ -42,6 +42,8 @@ class Case:
     Attributes:
         patient_ref: a pseudonymous reference known to the unit (never a name).
         consent: the patient agreed to the photos and to sending them.
+        follows: the ``case_id`` of the earlier request this one follows up (the same
+            lesion seen again), or ``None``.
     """
 
     patient_ref: str
@@ -53,6 +55,7 @@ class Case:
     photos: tuple[Photo, ...] = ()
     case_id: str = field(default_factory=new_id)
     created_at: datetime = field(default_factory=utc_now)
+    follows: str | None = None
 
     def problems(self) -> list[str]:
         """Codes of what keeps this case from being sent; empty when it is ready."""
@@ -87,6 +90,7 @@ class Case:
             "treatments": self.treatments,
             "question": self.question,
             "photos": [p.details() for p in self.photos],
+            "follows": self.follows,
         }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from html import escape
 from pathlib import Path
 
 from PySide6.QtCore import Signal
@@ -83,6 +84,11 @@ class CaseForm(QWidget):
                 "À réserver à ce qui ne peut pas attendre."
             )
         )
+        self.follows: str | None = None
+        self.follows_label = QLabel()
+        self.follows_label.setWordWrap(True)
+        self.follows_label.setVisible(False)
+        self.follows_label.linkActivated.connect(lambda _link: self.unlink())
         self.problems = QLabel()
         self.problems.setWordWrap(True)
         self.problems.setStyleSheet("color: #a40000;")
@@ -105,8 +111,9 @@ class CaseForm(QWidget):
         photo_buttons.addWidget(self.remove_button)
         photo_buttons.addStretch()
         layout = QVBoxLayout(self)
-        title = QLabel("<h2>" + _("Nouvelle demande d’avis") + "</h2>")
-        layout.addWidget(title)
+        self.title = QLabel("<h2>" + _("Nouvelle demande d’avis") + "</h2>")
+        layout.addWidget(self.title)
+        layout.addWidget(self.follows_label)
         layout.addLayout(form)
         layout.addWidget(QLabel(_("Photos (glisser-déposer possible ; pas de visage)")))
         layout.addWidget(self.photos)
@@ -144,6 +151,20 @@ class CaseForm(QWidget):
         for i in range(self.recipient.count()):
             if current is not None and self.recipient.itemData(i) == current:
                 self.recipient.setCurrentIndex(i)
+
+    def select_recipient(self, fingerprint: str, mailbox: str = "") -> bool:
+        """Select the specialist with this certificate fingerprint (or, when the directory
+        did not give fingerprints, this mailbox); False when the directory does not list them."""
+        for i in range(self.recipient.count()):
+            entry = self.recipient.itemData(i)
+            if entry is None:
+                continue
+            if (entry.certificate_sha256 and entry.certificate_sha256 == fingerprint) or (
+                not entry.certificate_sha256 and mailbox and entry.id == mailbox
+            ):
+                self.recipient.setCurrentIndex(i)
+                return True
+        return False
 
     # --- photos -------------------------------------------------------------------------
     def _choose_files(self) -> None:
@@ -193,6 +214,7 @@ class CaseForm(QWidget):
             photos=tuple(self.photos.photos()),
             case_id=self.case_id,
             created_at=self.created_at,
+            follows=self.follows,
         )
 
     def _text_changed(self) -> None:
@@ -205,11 +227,13 @@ class CaseForm(QWidget):
         texts = (case.patient_ref, case.summary, case.treatments, case.question)
         return not any(texts) and not case.photos and not case.consent
 
-    def load_case(self, case: Case) -> None:
-        """Fill the form with a saved draft (it keeps the draft's case id)."""
+    def load_case(self, case: Case, *, followed: str = "") -> None:
+        """Fill the form with a saved draft or a follow-up request (it keeps the case's id);
+        ``followed`` describes the earlier request it follows up, if any."""
         self._loading = True
         self.clear()
         self.case_id, self.created_at = case.case_id, case.created_at
+        self._set_follows(case.follows, followed)
         self.patient_ref.setText(case.patient_ref)
         self.consent.setChecked(case.consent)
         index = self.specialty.findData(case.specialty)
@@ -220,6 +244,23 @@ class CaseForm(QWidget):
         self.question.setPlainText(case.question)
         self.photos.set_photos(list(case.photos))
         self._loading = False
+
+    def _set_follows(self, case_id: str | None, followed: str) -> None:
+        self.follows = case_id
+        self.follows_label.setVisible(case_id is not None)
+        title = _("Demande de suivi") if case_id is not None else _("Nouvelle demande d’avis")
+        self.title.setText("<h2>" + escape(title) + "</h2>")
+        if case_id is not None:
+            self.follows_label.setText(
+                escape(followed or _("Suite d’une demande antérieure."))
+                + f' — <a href="unlink">{escape(_("Retirer le lien"))}</a>'
+            )
+
+    def unlink(self) -> None:
+        """Make the request a new one rather than the follow-up of an earlier one."""
+        if self.follows is not None:
+            self._set_follows(None, "")
+            self.changed.emit()
 
     def submit(self) -> None:
         case = self.case()
@@ -258,6 +299,7 @@ class CaseForm(QWidget):
         self.photos.set_photos([])
         self._removed.clear()
         self.problems.clear()
+        self._set_follows(None, "")
         self.case_id = new_id()
         self.created_at = utc_now()
         self._loading = loading

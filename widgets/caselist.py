@@ -8,7 +8,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QListWidget, QListWidgetItem, QWidget
 
 from app.i18n import _
-from app.messages import reason
+from app.messages import reason, specialty_label
 from cases.workstation import CaseThread, Unreadable
 
 
@@ -63,6 +63,16 @@ def unreadable_notice(unreadable: list[Unreadable]) -> str:
         return ""
     return _("{n} document(s) illisible(s) : {why}").format(
         n=len(unreadable), why=reason(unreadable[0].code)
+    )
+
+
+def follows_text(thread: CaseThread) -> str:
+    """What a follow-up request says of the earlier request ``thread``."""
+    case = thread.case.bundle.case
+    assert case is not None
+    return _("Suite de la demande du {date} ({specialty}).").format(
+        date=case.created_at.astimezone().strftime("%d/%m/%Y"),
+        specialty=specialty_label(case.specialty),
     )
 
 

@@ -10,9 +10,10 @@ from PySide6.QtWidgets import QLabel, QSplitter, QTextBrowser, QVBoxLayout, QWid
 
 from app.i18n import _
 from app.messages import body_site_label, job_state_label, specialty_label
-from cases.followup import change, history
+from cases.followup import change, followed, history
 from cases.model import Case
 from cases.workstation import CaseThread
+from widgets.caselist import follows_text
 from widgets.overlay import number, signed_percent
 from widgets.photos import PhotoStrip, photo_facts
 
@@ -30,7 +31,7 @@ class CaseView(QWidget):
         self.photos = PhotoStrip()
         self.opinions = QTextBrowser()
         self.opinions.setAccessibleName(_("Avis"))
-        photos = QWidget()
+        self.photos_part = photos = QWidget()
         photos_layout = QVBoxLayout(photos)
         photos_layout.setContentsMargins(0, 0, 0, 0)
         photos_layout.addWidget(QLabel(_("Photos (double-clic pour agrandir)")))
@@ -94,6 +95,8 @@ class CaseView(QWidget):
             (_("Traitements en cours"), case.treatments or "—"),
             (_("Question posée"), case.question),
         ]
+        if case.follows is not None:  # what was asked and answered before, at hand
+            sections.append((_("Demande précédente"), earlier_text(case, others)))
         described = [
             _("Photo {n} — {facts}").format(n=n, facts=_(" ; ").join(facts))
             for n, facts in enumerate((photo_facts(p) for p in case.photos), 1)
@@ -112,6 +115,7 @@ class CaseView(QWidget):
             )
         )
         self.photos.set_photos(list(case.photos))
+        self.photos_part.setVisible(bool(case.photos))  # no empty strip taking the room
         if thread.opinions:
             parts = []
             for opened in thread.opinions:
@@ -128,6 +132,33 @@ class CaseView(QWidget):
         if kept is not None:
             for bar, value in zip(bars, kept, strict=True):
                 bar.setValue(value)
+
+
+def earlier_text(case: Case, others: Sequence[CaseThread]) -> str:
+    """The earlier request that ``case`` follows up: its date, question and answers, so the
+    reader has them at hand; or why they are not."""
+    thread = followed(case, others)
+    if thread is None:
+        return _("Cette demande fait suite à une demande antérieure, absente de ce poste.")
+    earlier = thread.case.bundle.case
+    assert earlier is not None
+    lines = [
+        follows_text(thread),
+        _("Question posée : {question}").format(question=earlier.question),
+    ]
+    for opened in thread.opinions:
+        opinion = opened.bundle.opinion
+        assert opinion is not None
+        lines.append(
+            _("Avis de {name} le {date} : {text}").format(
+                name=opened.sender.display_name,
+                date=opinion.created_at.astimezone().strftime("%d/%m/%Y"),
+                text=opinion.text,
+            )
+        )
+    if not thread.opinions:
+        lines.append(_("Pas encore d’avis."))
+    return "\n".join(lines)
 
 
 def followup_lines(case: Case, others: Sequence[Case]) -> list[str]:

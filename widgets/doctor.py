@@ -8,6 +8,7 @@ from pathlib import Path
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
+    QHBoxLayout,
     QLabel,
     QListWidget,
     QListWidgetItem,
@@ -24,6 +25,7 @@ from app.session import Session
 from app.tasks import BoundRunner, TaskRunner
 from cases.drafts import DraftStore, UnreadableDraft
 from cases.errors import CaseError, InvalidCase
+from cases.followup import follow_up_request, followed, specialist_of
 from cases.model import Case, utc_now
 from cases.profile import UnlockedIdentity
 from cases.workstation import CaseThread, Unreadable
@@ -32,7 +34,7 @@ from outbox.errors import OutboxError
 from outbox.platform import DirectoryEntry
 from widgets.capture import CaptureStation
 from widgets.caseform import CaseForm
-from widgets.caselist import CaseList, unreadable_notice, when
+from widgets.caselist import CaseList, follows_text, unreadable_notice, when
 from widgets.caseview import CaseView
 
 KNOWN_ERRORS = (CaseError, CryptoError, OutboxError)
@@ -62,9 +64,10 @@ def thread_status(thread: CaseThread) -> str:
 def describe_for_doctor(thread: CaseThread) -> str:
     case = thread.case.bundle.case
     assert case is not None
+    follow_up = " · " + _("suivi") if case.follows else ""
     return (
         f"{case.patient_ref} — {specialty_label(case.specialty)}\n"
-        f"{when(thread)} · {thread_status(thread)}"
+        f"{when(thread)} · {thread_status(thread)}{follow_up}"
     )
 
 
@@ -86,6 +89,14 @@ class DoctorWorkspace(QWidget):
         self.cases = CaseList(describe_for_doctor, _("Mes demandes"))
         self.new_button = QPushButton(_("Nouvelle demande"))
         self.new_button.setToolTip(_("Ctrl+N"))
+        self.follow_button = QPushButton(_("Demande de suivi"))
+        self.follow_button.setToolTip(
+            _(
+                "Ctrl+Maj+N — une nouvelle demande pour le même patient, liée à la demande "
+                "affichée et adressée au spécialiste qui y a répondu"
+            )
+        )
+        self.follow_button.setEnabled(False)
         self.notice = QLabel()
         self.notice.setWordWrap(True)
         self.form = CaseForm()
@@ -110,7 +121,10 @@ class DoctorWorkspace(QWidget):
         left_layout = QVBoxLayout(left)
         left_layout.addWidget(QLabel("<b>" + _("Mes demandes") + "</b>"))
         left_layout.addWidget(self.cases)
-        left_layout.addWidget(self.new_button)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.new_button)
+        buttons.addWidget(self.follow_button)
+        left_layout.addLayout(buttons)
         left_layout.addWidget(QLabel("<b>" + _("Brouillons") + "</b>"))
         left_layout.addWidget(self.draft_list)
         left_layout.addWidget(self.discard_button)
@@ -122,10 +136,12 @@ class DoctorWorkspace(QWidget):
         splitter.setSizes([340, 860])
         layout = QVBoxLayout(self)
         layout.addWidget(self.notice)
-        layout.addWidget(splitter)
+        layout.addWidget(splitter, 1)  # the notice line keeps its height
 
         self.new_button.clicked.connect(self.new_case)
         QShortcut(QKeySequence.StandardKey.New, self, self.new_case)
+        self.follow_button.clicked.connect(self.follow_up)
+        QShortcut(QKeySequence("Ctrl+Shift+N"), self, self.follow_up)
         self.cases.thread_selected.connect(self._show_thread)
         self.form.send_requested.connect(self._send)
         self.form.photos_requested.connect(self.import_photos)
@@ -162,16 +178,46 @@ class DoctorWorkspace(QWidget):
     def _show_thread(self, thread: CaseThread) -> None:
         self.view.show_thread(thread, others=self.cases.threads)
         self.stack.setCurrentWidget(self.view)
+        self.follow_button.setEnabled(True)
 
     def new_case(self) -> None:
         """An empty form; what was in it stays among the drafts."""
+        self._leave_form()
+        self.form.patient_ref.setFocus()
+
+    def follow_up(self) -> None:
+        """A new request following up the one shown: the same patient, specialty and
+        treatments, addressed to the specialist who answered it; what was in the form stays
+        among the drafts."""
+        thread = self.cases.current_thread()
+        if thread is None or self.stack.currentWidget() is not self.view:
+            return
+        earlier = thread.case.bundle.case
+        assert earlier is not None
+        if not self.form.is_blank():  # a request left unfinished to read this one
+            self.save_draft()
+        self._leave_form()
+        self.form.load_case(follow_up_request(earlier), followed=follows_text(thread))
+        specialist = specialist_of(thread)
+        if specialist is not None and not self.form.select_recipient(
+            specialist.fingerprint, specialist.mailbox
+        ):
+            self.form.show_error(
+                _("{name} n’est plus dans l’annuaire : choisissez le spécialiste.").format(
+                    name=specialist.display_name
+                )
+            )
+        self.form.summary.setFocus()
+
+    def _leave_form(self) -> None:
+        """Keep what the form holds among the drafts, and show it emptied."""
         if self.stack.currentWidget() is self.form and not self.form.is_blank():
             self.save_draft()
             self.form.clear()
         self.cases.clearSelection()
         self.cases.setCurrentRow(-1)
+        self.follow_button.setEnabled(False)
         self.stack.setCurrentWidget(self.form)
-        self.form.patient_ref.setFocus()
 
     # --- photos and sending ---------------------------------------------------------------
     def import_photos(self, paths: list[Path]) -> None:
@@ -290,8 +336,10 @@ class DoctorWorkspace(QWidget):
             return
         if not self.form.is_blank():
             self.save_draft()
-        self.form.load_case(case)
+        earlier = followed(case, self.cases.threads)
+        self.form.load_case(case, followed=follows_text(earlier) if earlier else "")
         self.cases.clearSelection()
+        self.follow_button.setEnabled(False)
         self.stack.setCurrentWidget(self.form)
         self.draft_status.setText(_("Brouillon repris."))
 

@@ -28,9 +28,10 @@ def describe_for_specialist(thread: CaseThread) -> str:
     case = thread.case.bundle.case
     assert case is not None
     status = _("Avis envoyé") if thread.opinions else _("À traiter")
+    follow_up = " · " + _("suivi") if case.follows else ""
     return (
         f"{thread.case.sender.display_name} — {specialty_label(case.specialty)}\n"
-        f"{when(thread)} · {status}"
+        f"{when(thread)} · {status}{follow_up}"
     )
 
 
@@ -76,7 +77,7 @@ class SpecialistWorkspace(QWidget):
         splitter.setSizes([340, 860])
         layout = QVBoxLayout(self)
         layout.addWidget(self.notice)
-        layout.addWidget(splitter)
+        layout.addWidget(splitter, 1)  # the notice line keeps its height
 
         self.cases.thread_selected.connect(self._show_thread)
         self.send_button.clicked.connect(self.send_opinion)

@@ -239,6 +239,40 @@ def test_a_malformed_photo_entry_is_refused(edit: Callable[[dict[str, Any]], Non
     assert code_of(rebuild(data, manifest=_photo_entry(edit))) == "malformed_bundle"
 
 
+def test_a_follow_up_request_names_the_request_it_follows() -> None:
+    case = a_case(follows="c-earlier")
+    data = pack_case("b-1", case, DOCTOR, [EXPERT, DOCTOR], created=T0)
+    assert open_as(data).case.follows == "c-earlier"
+
+    def forget(manifest: dict[str, Any]) -> None:  # an older writer: no such field
+        del manifest["clinical"]["follows"]
+
+    assert open_as(rebuild(data, manifest=forget)).case.follows is None
+
+
+@pytest.mark.parametrize(
+    "follows",
+    [3, "", "x" * 129, ["c-earlier"]],
+)
+def test_a_malformed_follow_up_link_is_refused(follows: object) -> None:
+    data = pack_case("b-1", a_case(follows="c-earlier"), DOCTOR, [EXPERT])
+
+    def edit(manifest: dict[str, Any]) -> None:
+        manifest["clinical"]["follows"] = follows
+
+    assert code_of(rebuild(data, manifest=edit)) == "malformed_bundle"
+
+
+def test_a_request_cannot_follow_itself() -> None:
+    case = a_case()
+    data = pack_case("b-1", case, DOCTOR, [EXPERT])
+
+    def edit(manifest: dict[str, Any]) -> None:
+        manifest["clinical"]["follows"] = case.case_id
+
+    assert code_of(rebuild(data, manifest=edit)) == "malformed_bundle"
+
+
 def test_opinion_round_trip_names_the_request() -> None:
     opinion = Opinion(case_id="c-1", text="Avis : compression veineuse.")
     data = pack_opinion("b-2", opinion, EXPERT, [DOCTOR, EXPERT], in_reply_to="b-1")

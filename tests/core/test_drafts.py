@@ -42,6 +42,7 @@ def a_case(**changes: object) -> Case:
         "treatments": "",
         "question": "Biopsie ?",
         "photos": (photo,),
+        "follows": "c-earlier",  # a follow-up request
     }
     fields.update(changes)
     return Case(**fields)  # type: ignore[arg-type]
@@ -56,7 +57,7 @@ def test_a_draft_comes_back_whole_after_a_restart(tmp_path: Path) -> None:
     assert [c.case_id for c in again] == [case.case_id]
     assert again[0].summary == case.summary
     assert again[0].photos[0].data == case.photos[0].data
-    assert again[0] == case  # the photo's site, note, measurement and arrow included
+    assert again[0] == case  # the photo's details and the follow-up link included
 
 
 def test_saving_again_replaces_the_draft(tmp_path: Path) -> None:

@@ -2,17 +2,56 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from capture.measure import Measurement
-from cases.followup import change, history, latest_sizes, same_patient, sizes_by_site
-from cases.model import Case
+from cases.bundle import Party, pack_case, pack_opinion, unpack
+from cases.followup import (
+    change,
+    follow_up_request,
+    followed,
+    history,
+    latest_sizes,
+    same_patient,
+    sizes_by_site,
+    specialist_of,
+)
+from cases.model import Case, Opinion
 from cases.photos import Photo
+from cases.workstation import CaseThread, Opened
 
 T0 = datetime(2026, 10, 12, 12, 0, tzinfo=UTC)  # noon: the same date in any time zone
 JPEG = b"\xff\xd8 not decoded here \xff\xd9"
+DOCTOR = Party("dr-a", "Dr A", "aa" * 32, "doctor", "USMP Fresnes")
+EXPERT = Party("pr-b", "Pr B", "bb" * 32, "specialist", "Hôpital Saint-Louis")
+COLLEAGUE = Party("pr-c", "Pr C", "cc" * 32, "specialist", "Hôpital Saint-Louis")
+ARCHIVE = Party("", "", "dd" * 32)
+
+
+def thread(case: Case, *answers: tuple[Party, str]) -> CaseThread:
+    """``case`` and its opinions as the doctor's workstation holds them once opened: through
+    real bundles, addressed to the expert, the doctor and the unit archive."""
+    data = pack_case(f"b-{case.case_id}", case, DOCTOR, [EXPERT, DOCTOR, ARCHIVE])
+    bundle = unpack(
+        data, signer_fingerprint=DOCTOR.fingerprint, reader_fingerprint=EXPERT.fingerprint
+    )
+    opinions = []
+    for n, (author, text) in enumerate(answers):
+        answer = pack_opinion(
+            f"o-{n}",
+            Opinion(case.case_id, text),
+            author,
+            [DOCTOR, author],
+            in_reply_to=bundle.manifest.bundle_id,
+        )
+        opened = unpack(
+            answer, signer_fingerprint=author.fingerprint, reader_fingerprint=DOCTOR.fingerprint
+        )
+        opinions.append(Opened(f"o-{n}", author, case.created_at, opened))
+    return CaseThread(Opened(f"b-{case.case_id}", DOCTOR, case.created_at, bundle), opinions)
 
 
 def outline(area_cm2: float, length_mm: float, calibrated: bool = True) -> dict[str, object]:
@@ -94,3 +133,36 @@ def test_a_new_measurement_compares_with_the_latest_of_the_same_site() -> None:
     assert (latest["dos"].area_cm2, latest["dos"].when) == (4.1, T0 + timedelta(days=14))
     assert (latest["pied_droit"].area_cm2, latest["pied_droit"].length_mm) == (None, 12.0)
     assert latest_sizes("  ", cases) == {}  # no reference typed yet: no patient to follow
+
+
+# --- follow-up requests -------------------------------------------------------------------
+
+
+def test_a_follow_up_request_starts_from_the_earlier_one() -> None:
+    earlier = replace(request(0, photo("dos", line(12.0))), treatments="Pansement gras")
+    new = follow_up_request(earlier)
+    assert new.follows == earlier.case_id
+    assert new.case_id != earlier.case_id
+    assert (new.patient_ref, new.specialty, new.treatments) == (
+        "P-0147",
+        "wounds",
+        "Pansement gras",
+    )
+    # what is new is the doctor's to write, and the patient agrees to this sending
+    assert (new.summary, new.question, new.photos, new.consent) == ("", "", (), False)
+    assert new.problems() == ["missing_consent", "missing_summary", "missing_question"]
+
+
+def test_the_specialist_asked_again_is_the_last_who_answered() -> None:
+    unanswered = thread(request(0))
+    assert specialist_of(unanswered) == EXPERT  # the addressee, not the doctor nor the archive
+    answered = thread(request(0), (EXPERT, "Compression."), (COLLEAGUE, "Avis vasculaire."))
+    assert specialist_of(answered) == COLLEAGUE
+
+
+def test_the_request_followed_is_found_among_those_this_workstation_opens() -> None:
+    first, second = request(0), request(14)
+    threads = [thread(second), thread(first)]
+    assert followed(follow_up_request(first), threads) is threads[1]
+    assert followed(second, threads) is None  # follows nothing
+    assert followed(follow_up_request(request(3)), threads) is None  # not on this workstation

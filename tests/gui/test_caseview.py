@@ -7,8 +7,7 @@ from dataclasses import replace
 from pytestqt.qtbot import QtBot
 
 import resources
-from tests.core.test_followup import request
-from tests.gui.test_followup import thread
+from tests.core.test_followup import request, thread
 from tests.support.photos import sample_photo
 from widgets.caseview import CaseView
 

@@ -205,6 +205,7 @@ def check_the_photos_as_described(qtbot: QtBot, view: CaseView, screenshot) -> N
     """What the doctor said of the first photo reaches the specialist: in the strip, in the
     request's text, and in the viewer, where the arrow and the measured line are drawn over
     the photo (and hidden on demand) without touching its pixels."""
+    assert view.photos_part.isVisible()
     assert view.photos.item(0).text() == "Photo 1 · membre inférieur gauche"
     assert view.photos.item(1).text() == "Photo 2"
     text = view.text.toPlainText()

@@ -7,24 +7,9 @@ from dataclasses import replace
 from pytestqt.qtbot import QtBot
 
 import resources
-from cases.bundle import Party, pack_case, unpack
-from cases.model import Case
-from cases.workstation import CaseThread, Opened
-from tests.core.test_followup import line, outline, request
+from tests.core.test_followup import line, outline, request, thread
 from tests.support.photos import sample_photo
 from widgets.caseview import CaseView
-
-DOCTOR = Party("dr-a", "Dr A", "aa" * 32, "doctor", "USMP Fresnes")
-EXPERT = Party("pr-b", "Pr B", "bb" * 32, "specialist", "Hôpital Saint-Louis")
-
-
-def thread(case: Case) -> CaseThread:
-    """``case`` as the specialist's workstation holds it once opened: through a real bundle."""
-    data = pack_case(f"b-{case.case_id}", case, DOCTOR, [EXPERT, DOCTOR])
-    bundle = unpack(
-        data, signer_fingerprint=DOCTOR.fingerprint, reader_fingerprint=EXPERT.fingerprint
-    )
-    return CaseThread(Opened(f"b-{case.case_id}", DOCTOR, case.created_at, bundle))
 
 
 def test_the_sizes_of_a_lesion_are_listed_with_their_trend(qtbot: QtBot, screenshot) -> None:  # type: ignore[no-untyped-def]

@@ -1,0 +1,149 @@
+"""A follow-up request: started from an answered request, sent to the same specialist, who
+sees the earlier question and answer beside the new one. Two real workstation windows
+against the demo's real platform."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from pytestqt.qtbot import QtBot
+
+from outbox.platform import DirectoryEntry
+from tests.gui.test_end_to_end import WAIT, log_in, type_text
+from tests.gui.test_workspaces import fill_complete_case, open_window
+from tests.support.demo import DemoEnv
+from widgets.caseform import CaseForm
+from widgets.doctor import DoctorWorkspace
+from widgets.specialist import SpecialistWorkspace
+
+ANSWER = "Ulcère veineux probable. Compression, revoir à 15 jours."
+LATER = "Quinze jours de compression : l’ulcère a diminué, fond propre."
+
+
+def test_a_follow_up_goes_to_the_specialist_who_answered_with_the_earlier_exchange(
+    qtbot: QtBot, demo_env: DemoEnv, screenshot
+) -> None:  # type: ignore[no-untyped-def]
+    unit = open_window(qtbot, demo_env.layout.unit)
+    hospital = open_window(qtbot, demo_env.layout.hospital)
+    doctor = log_in(qtbot, unit, "dr-bernard")
+    assert isinstance(doctor, DoctorWorkspace)
+    form = doctor.form
+    qtbot.waitUntil(lambda: form.recipient.currentData() is not None, timeout=WAIT)
+    fill_complete_case(doctor)
+    form.specialty.setCurrentIndex(form.specialty.findData("wounds"))
+    form.treatments.setPlainText("Pansement hydrocolloïde")
+    form.submit()
+    qtbot.waitUntil(lambda: doctor.cases.count() == 1, timeout=WAIT)
+
+    specialist = log_in(qtbot, hospital, "pr-dubois")
+    assert isinstance(specialist, SpecialistWorkspace)
+    qtbot.waitUntil(lambda: specialist.cases.count() == 1, timeout=WAIT)
+    specialist.cases.setCurrentRow(0)
+    type_text(specialist.opinion, ANSWER)
+    specialist.send_opinion()
+    qtbot.waitUntil(
+        lambda: doctor.cases.count() == 1 and "Avis reçu" in doctor.cases.item(0).text(),
+        timeout=WAIT,
+    )
+
+    # --- the doctor was writing something else, then starts the follow-up ---------------------
+    assert not doctor.follow_button.isEnabled()  # nothing shown to follow up yet
+    form.patient_ref.setText("P-77")  # an unfinished request...
+    form.changed.emit()
+    doctor.cases.setCurrentRow(0)  # ...left to read the answer
+    assert doctor.follow_button.isEnabled()
+    qtbot.mouseClick(doctor.follow_button, Qt.MouseButton.LeftButton)
+    assert doctor.stack.currentWidget() is form
+    assert not doctor.follow_button.isEnabled()
+    assert form.patient_ref.text() == "P-9"
+    assert form.specialty.currentData() == "wounds"
+    assert form.treatments.toPlainText() == "Pansement hydrocolloïde"
+    assert "Dubois" in form.recipient.currentText()  # who answered
+    assert not form.consent.isChecked()  # asked again for this sending
+    assert (form.summary.toPlainText(), form.question.toPlainText()) == ("", "")
+    assert form.follows_label.isVisible()
+    assert "Suite de la demande du" in form.follows_label.text()
+    assert "Plaies et cicatrisation" in form.follows_label.text()
+    assert "Demande de suivi" in form.title.text()
+    qtbot.waitUntil(  # the unfinished request was kept among the drafts
+        lambda: any(
+            "P-77" in doctor.draft_list.item(i).text() for i in range(doctor.draft_list.count())
+        ),
+        timeout=WAIT,
+    )
+    form.consent.setChecked(True)
+    type_text(form.summary, LATER)
+    type_text(form.question, "Poursuivre la compression ?")
+    qtbot.wait(50)
+    screenshot(unit, "doctor-follow-up")
+    form.submit()
+    qtbot.waitUntil(lambda: doctor.cases.count() == 2, timeout=WAIT)
+    assert "suivi" in doctor.cases.item(0).text()  # newest first
+    assert "suivi" not in doctor.cases.item(1).text()
+
+    # --- the specialist has the earlier exchange at hand ------------------------------------
+    qtbot.waitUntil(lambda: specialist.cases.count() == 2, timeout=WAIT)
+    row = next(i for i in range(2) if "suivi" in specialist.cases.item(i).text())
+    specialist.cases.setCurrentRow(row)
+    text = specialist.view.text.toPlainText()
+    assert "Demande précédente" in text
+    assert "Question posée : Question ?" in text  # the earlier question
+    assert "Avis de Pr Marc Dubois le " in text  # and the answer given
+    assert ANSWER in text
+    assert text.index(LATER) < text.index("Demande précédente")  # the new request first
+    assert not specialist.view.photos_part.isVisible()  # no photo: no empty strip
+    qtbot.wait(50)
+    screenshot(hospital, "specialist-follow-up")
+    for window in (unit, hospital):
+        window.close()
+
+
+def test_a_follow_up_link_can_be_removed_and_survives_as_a_draft(
+    qtbot: QtBot, demo_env: DemoEnv
+) -> None:
+    unit = open_window(qtbot, demo_env.layout.unit)
+    doctor = log_in(qtbot, unit, "dr-bernard")
+    assert isinstance(doctor, DoctorWorkspace)
+    form = doctor.form
+    qtbot.waitUntil(lambda: form.recipient.currentData() is not None, timeout=WAIT)
+    fill_complete_case(doctor)
+    form.submit()
+    qtbot.waitUntil(lambda: doctor.cases.count() == 1, timeout=WAIT)
+    doctor.cases.setCurrentRow(0)
+    earlier = doctor.cases.threads[0].case_id
+    doctor.follow_up()
+    assert form.case().follows == earlier
+    type_text(form.summary, "Contrôle à J15.")  # autosaved a moment later
+    qtbot.waitUntil(lambda: doctor.draft_list.count() == 1, timeout=WAIT)
+
+    doctor.new_case()  # elsewhere, then back to the draft: the link is still there
+    doctor.draft_list.setCurrentRow(0)
+    doctor.draft_list.itemClicked.emit(doctor.draft_list.item(0))
+    assert form.case().follows == earlier
+    assert form.follows_label.isVisible()
+    assert "Suite de la demande du" in form.follows_label.text()
+
+    form.follows_label.linkActivated.emit("unlink")  # "Retirer le lien"
+    assert form.case().follows is None
+    assert not form.follows_label.isVisible()
+    assert "Nouvelle demande d’avis" in form.title.text()
+    assert form.summary.toPlainText() == "Contrôle à J15."  # nothing else changes
+    unit.close()
+
+
+def specialist(n: int, fingerprint: str) -> DirectoryEntry:
+    return DirectoryEntry(f"pr-{n}", f"Pr {n}", "specialist", "wounds", "CHU", "", fingerprint)
+
+
+def test_the_specialist_asked_again_is_found_in_the_directory(qtbot: QtBot) -> None:
+    form = CaseForm()
+    qtbot.addWidget(form)
+    form.set_recipients([specialist(n, f"{n:x}" * 64) for n in range(1, 4)])
+    assert form.recipient.currentIndex() == 0
+    assert form.select_recipient("2" * 64)
+    assert form.recipient.currentData().id == "pr-2"
+    assert not form.select_recipient("9" * 64, "pr-9")  # gone from the directory
+    assert form.recipient.currentData().id == "pr-2"  # the choice is left as it was
+    # a platform that gives no fingerprints: the mailbox identifies the specialist
+    form.set_recipients([specialist(n, "") for n in range(1, 4)])
+    assert form.select_recipient("3" * 64, "pr-3")
+    assert form.recipient.currentData().id == "pr-3"

@@ -29,7 +29,8 @@ class WatchedFolder:
     A file is reported once, when two successive polls saw the same size and modification
     time and it is at least ``min_age`` seconds old (a camera's software may still be
     writing it otherwise). Hidden and temporary files are ignored, and so are the files
-    already there at creation unless ``include_existing``. Polling is bounded: at most
+    already there at creation unless ``include_existing``: those are listed in ``existing``
+    (sorted by name), for the doctor to take or leave. Polling is bounded: at most
     ``max_entries`` directory entries are looked at and ``max_batch`` files reported per
     poll (the rest come with the next polls). The files are not read here.
     """
@@ -51,8 +52,11 @@ class WatchedFolder:
         self._now = now
         self._seen: dict[str, tuple[int, int]] = {}
         self._reported: set[str] = set()
+        self.existing: list[Path] = []
         if not include_existing:
-            self._reported.update(self._scan())
+            there = self._scan()
+            self._reported.update(there)
+            self.existing = [self.path / name for name in sorted(there)]
 
     def _scan(self) -> dict[str, tuple[int, int]]:
         found: dict[str, tuple[int, int]] = {}

@@ -120,6 +120,7 @@ class CaptureStation(FileImports, DicomActions, QDialog):
         self.retake_id: str | None = None
         self.quality_prompt: QMessageBox | None = None
         self.folder: WatchedFolder | None = None
+        self._existing: list[Path] = []
         self._folder_busy = False
         self._init_imports()
         self._temp: Path | None = None
@@ -133,6 +134,12 @@ class CaptureStation(FileImports, DicomActions, QDialog):
         self.view = PreviewView()
         self.preview = LivePreview(self.view, self)
         self.state_label = QLabel(_("Source arrêtée"))
+        self.existing_button = QPushButton()
+        self.existing_button.setAutoDefault(False)
+        self.existing_button.setVisible(False)
+        self.existing_button.setToolTip(
+            _("Des photos étaient déjà dans le dossier avant sa surveillance : les reprendre.")
+        )
         self.fps_label = QLabel(_("— images/s"))
         self.capture_button = QPushButton(_("Capturer (Espace)"))
         self.retake_button = QPushButton(_("Reprendre la photo sélectionnée"))
@@ -166,6 +173,7 @@ class CaptureStation(FileImports, DicomActions, QDialog):
     def _build_layout(self) -> None:
         status = QHBoxLayout()
         status.addWidget(self.state_label)
+        status.addWidget(self.existing_button)
         status.addStretch()
         status.addWidget(self.fps_label)
         shoot = QHBoxLayout()
@@ -219,6 +227,7 @@ class CaptureStation(FileImports, DicomActions, QDialog):
         self.down_button.clicked.connect(lambda: self.move_selected(1))
         self.delete_button.clicked.connect(self.delete_selected)
         self.undo_button.clicked.connect(self.undo_delete)
+        self.existing_button.clicked.connect(self.import_existing)
         self.panel.changed.connect(self._photo_edited)
         self.panel.message.connect(lambda text: self.say(text, problem=True))
         self.panel.export_requested.connect(self.ask_export_dicom)
@@ -294,11 +303,27 @@ class CaptureStation(FileImports, DicomActions, QDialog):
             )
         )
         self.state_label.setText(_("Dossier surveillé"))
+        in_strip = {photo.source for photo in self.strip}
+        self._existing = [path for path in self.folder.existing if path not in in_strip]
+        self.existing_button.setText(
+            _("Importer les {n} photo(s) déjà présentes").format(n=len(self._existing))
+        )
+        self.existing_button.setVisible(bool(self._existing))
+
+    def import_existing(self) -> None:
+        """Imports the photos that were in the watched folder before it was watched (left by
+        an earlier session, say) and are not in the strip: like the new ones, they are wiped
+        once in a request."""
+        self.existing_button.setVisible(False)
+        existing, self._existing = self._existing, []
+        if existing:
+            self.import_files(existing, from_folder=True)
 
     def stop_source(self) -> None:
         self.preview.stop()
         self.folder_timer.stop()
         self.folder = None
+        self.existing_button.setVisible(False)
 
     def _poll_folder(self) -> None:
         folder = self.folder
@@ -552,6 +577,7 @@ class CaptureStation(FileImports, DicomActions, QDialog):
         handed = self._prepared
         failed = {p.id: why for p, why in self._prepare_errors}
         sources = [p.source for p in self._preparing if p.id not in failed and p.source]
+        sources += self._deleted_sources()  # the undo ends here
         for photo in self._preparing:
             if photo.id not in failed:
                 with contextlib.suppress(KeyError):
@@ -574,6 +600,10 @@ class CaptureStation(FileImports, DicomActions, QDialog):
             self._wipe(sources, close_after=close)  # closes once the files are gone
         elif close:
             self.accept()
+
+    def _deleted_sources(self) -> list[Path]:
+        """The watched folder's files of the photos deleted from the strip."""
+        return [photo.source for _row, photo in self.deleted if photo.source is not None]
 
     def _wipe(self, paths: list[Path], *, close_after: bool) -> None:
         """Overwrites and removes the watched folder's files of photos now in the request
@@ -607,9 +637,15 @@ class CaptureStation(FileImports, DicomActions, QDialog):
         self.say(error_reason(exc), problem=True)
 
     def done(self, result: int) -> None:
-        """Stops the sources and the import, and removes the demo video, before closing."""
+        """Stops the sources and the import, removes the demo video, and wipes the watched
+        folder's files of the photos deleted from the strip (their undo ends), before
+        closing."""
         self.stop_source()
         self._stop_imports()
+        deleted = self._deleted_sources() if self.sources.wipe_folder_files() else []
+        self.deleted.clear()
+        if deleted:
+            self.runner.run(lambda: _wipe_quietly(deleted))
         if self._temp is not None:
             shutil.rmtree(self._temp, ignore_errors=True)
             self._temp = None
@@ -618,3 +654,12 @@ class CaptureStation(FileImports, DicomActions, QDialog):
     def closeEvent(self, event: QCloseEvent) -> None:
         self.stop_source()
         super().closeEvent(event)
+
+
+def _wipe_quietly(paths: list[Path]) -> None:
+    """Wipes ``paths`` once nobody is left to tell: a file that resists is logged."""
+    for path in paths:
+        try:
+            wipe(path)
+        except CaptureError as exc:
+            log.warning("a deleted photo's file could not be wiped: %s", exc)

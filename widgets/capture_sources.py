@@ -67,11 +67,14 @@ class SourceBar(QWidget):
         browse = QPushButton(_("Parcourir…"))
         browse.setAutoDefault(False)
         browse.clicked.connect(self._browse_folder)
-        self.wipe = QCheckBox(_("Effacer du dossier les photos ajoutées à la demande"))
+        self.wipe = QCheckBox(
+            _("Effacer du dossier les photos ajoutées à la demande ou supprimées")
+        )
         self.wipe.setToolTip(
             _(
                 "Les fichiers déposés par l’appareil sont des photos en clair sur ce poste : "
-                "une fois ajoutées à la demande (chiffrée), elles sont écrasées puis supprimées."
+                "une fois ajoutées à la demande (chiffrée), ou supprimées du bandeau et la "
+                "suppression plus annulable, elles sont écrasées puis effacées."
             )
         )
         self.wipe.setChecked(self._setting(WIPE_KEY, "true") == "true")

@@ -209,8 +209,11 @@ class FakeNow:
 def test_watched_folder_reports_complete_new_images_once(tmp_path: Path) -> None:
     (tmp_path / "old.jpg").write_bytes(b"x" * 10)
     now = FakeNow()
+    (tmp_path / "notes.txt").write_bytes(b"x")
     folder = WatchedFolder(tmp_path, min_age=0.5, now=now)
-    assert folder.poll() == []  # files already there are not new
+    assert folder.poll() == []  # files already there are not new...
+    assert folder.existing == [tmp_path / "old.jpg"]  # ...they are listed apart
+    assert WatchedFolder(tmp_path, include_existing=True).existing == []
     growing = tmp_path / "IMG_0002.JPG"
     growing.write_bytes(b"a" * 100)
     for name in (".hidden.jpg", "notes.txt", "IMG_0003.jpg~"):

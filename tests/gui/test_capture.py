@@ -485,6 +485,91 @@ def test_watched_folder_files_are_wiped_once_their_photos_join_the_request(
     qtbot.waitUntil(lambda: not station.isVisible(), timeout=WAIT)  # closes once wiped
 
 
+def watch(station: CaptureStation, folder: Path) -> None:
+    station.sources.choose("folder")
+    station.sources.folder.setText(str(folder))
+    station.start_source()
+
+
+def drop(folder: Path, *names: str) -> list[Path]:
+    """Photos the camera's software writes into ``folder``."""
+    paths = [folder / name for name in names]
+    for seed, path in enumerate(paths, 1):
+        path.write_bytes(scenes.encode_jpeg(scenes.skin_scene(320, 240, seed=seed)))
+    return paths
+
+
+def select(station: CaptureStation, path: Path) -> None:
+    row = [photo.source for photo in station.strip].index(path)
+    station.kept.setCurrentRow(row)
+
+
+def test_a_photo_deleted_from_the_strip_has_its_file_wiped_with_the_hand_over(
+    qtbot: QtBot, station: CaptureStation, tmp_path: Path
+) -> None:
+    folder = tmp_path / "appareil"
+    folder.mkdir()
+    watch(station, folder)
+    blurred, good = drop(folder, "IMG_0010.JPG", "IMG_0011.JPG")
+    qtbot.waitUntil(lambda: len(station.strip) == 2, timeout=WAIT)
+    qtbot.waitUntil(lambda: analysed(station), timeout=ANALYSIS_WAIT)
+    select(station, blurred)
+    station.delete_selected()
+    assert blurred.exists()  # Ctrl+Z can still bring it back
+    select(station, good)
+    station.panel.confirm()
+    assert len(hand_over(qtbot, station)) == 1
+    qtbot.waitUntil(lambda: not good.exists() and not blurred.exists(), timeout=WAIT)
+
+
+def test_closing_the_station_wipes_the_files_of_deleted_photos_only(
+    qtbot: QtBot, station: CaptureStation, tmp_path: Path
+) -> None:
+    folder = tmp_path / "appareil"
+    folder.mkdir()
+    watch(station, folder)
+    deleted, restored, kept = drop(folder, "IMG_0020.JPG", "IMG_0021.JPG", "IMG_0022.JPG")
+    qtbot.waitUntil(lambda: len(station.strip) == 3, timeout=WAIT)
+    for path in (restored, deleted):
+        select(station, path)
+        station.delete_selected()
+    station.undo_delete()  # the last deleted comes back...
+    station.undo_delete()  # ...then the first
+    select(station, deleted)
+    station.delete_selected()
+    assert [photo.source for photo in station.strip] == [restored, kept]
+    station.reject()  # closed without handing anything over
+    qtbot.waitUntil(lambda: not deleted.exists(), timeout=WAIT)
+    assert restored.exists()  # still in the strip when the station closed: not the doctor's
+    assert kept.exists()  # choice to erase
+
+
+def test_photos_already_in_the_folder_are_offered_for_import(
+    qtbot: QtBot, station: CaptureStation, tmp_path: Path, screenshot: Shot
+) -> None:
+    folder = tmp_path / "appareil"
+    folder.mkdir()
+    earlier = drop(folder, "IMG_0030.JPG", "IMG_0031.JPG")  # left by an earlier session
+    watch(station, folder)
+    qtbot.wait(300)
+    assert len(station.strip) == 0  # not imported unasked
+    button = station.existing_button
+    assert button.isVisible()
+    assert button.text() == "Importer les 2 photo(s) déjà présentes"
+    screenshot(station, "capture-folder-existing")
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    assert not button.isVisible()
+    qtbot.waitUntil(lambda: len(station.strip) == 2, timeout=WAIT)
+    assert sorted(photo.source for photo in station.strip) == earlier  # wiped once handed over
+    station.stop_source()
+    (later,) = drop(folder, "IMG_0032.JPG")
+    watch(station, folder)  # watched again: the photos in the strip are not offered twice
+    assert station.existing_button.text() == "Importer les 1 photo(s) déjà présentes"
+    station.stop_source()
+    assert not station.existing_button.isVisible()
+    assert later.exists()
+
+
 def test_unticked_the_watched_folder_keeps_its_files(
     qtbot: QtBot, station: CaptureStation, tmp_path: Path
 ) -> None:

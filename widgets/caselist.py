@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable
 
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QListWidget, QListWidgetItem, QWidget
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeyEvent, QKeySequence, QShortcut
+from PySide6.QtWidgets import QLineEdit, QListWidget, QListWidgetItem, QWidget
 
 from app.i18n import _
 from app.messages import reason, specialty_label
 from cases.workstation import CaseThread, Unreadable
+
+
+class SearchField(QLineEdit):
+    """A search line that Escape empties."""
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() == Qt.Key.Key_Escape and self.text():
+            self.clear()
+            return
+        super().keyPressEvent(event)
 
 
 class CaseList(QListWidget):
@@ -27,10 +39,32 @@ class CaseList(QListWidget):
         super().__init__(parent)
         self._describe = describe
         self.threads: list[CaseThread] = []
+        self._filter = ""
         self.setAccessibleName(name)
         self.setWordWrap(True)
         self.setSpacing(2)
         self.currentRowChanged.connect(self._row_changed)
+        self.search = SearchField()
+        self.search.setPlaceholderText(_("Rechercher : patient, spécialité, date… (Ctrl+F)"))
+        self.search.setClearButtonEnabled(True)
+        self.search.setAccessibleName(_("Rechercher une demande"))
+        self.search.textChanged.connect(self.set_filter)
+        QShortcut(QKeySequence.StandardKey.Find, self, self.search.setFocus)
+
+    def set_filter(self, text: str) -> None:
+        """Show only the cases whose line or patient reference contains ``text`` (case and
+        accents aside); the others are hidden, not dropped."""
+        self._filter = text
+        needle = folded(text.strip())
+        for row, thread in enumerate(self.threads):
+            case = thread.case.bundle.case
+            assert case is not None
+            haystack = folded(f"{self._describe(thread)} {case.patient_ref}")
+            self.item(row).setHidden(bool(needle) and needle not in haystack)
+
+    def shown(self) -> int:
+        """How many cases the filter leaves visible."""
+        return sum(not self.item(row).isHidden() for row in range(self.count()))
 
     def current_thread(self) -> CaseThread | None:
         row = self.currentRow()
@@ -45,6 +79,7 @@ class CaseList(QListWidget):
         for thread in threads:
             self.addItem(QListWidgetItem(self._describe(thread)))
         self.blockSignals(False)
+        self.set_filter(self._filter)
         ids = [t.case_id for t in threads]
         if selected is not None and selected.case_id in ids:
             self.setCurrentRow(ids.index(selected.case_id))
@@ -55,6 +90,12 @@ class CaseList(QListWidget):
     def _row_changed(self, row: int) -> None:
         if 0 <= row < len(self.threads):
             self.thread_selected.emit(self.threads[row])
+
+
+def folded(text: str) -> str:
+    """``text`` for a search: lower case, without accents (\"Écorché\" finds \"ecorche\")."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 def unreadable_notice(unreadable: list[Unreadable]) -> str:

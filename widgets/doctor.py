@@ -120,6 +120,7 @@ class DoctorWorkspace(QWidget):
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.addWidget(QLabel("<b>" + _("Mes demandes") + "</b>"))
+        left_layout.addWidget(self.cases.search)
         left_layout.addWidget(self.cases)
         buttons = QHBoxLayout()
         buttons.addWidget(self.new_button)

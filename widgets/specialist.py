@@ -62,6 +62,7 @@ class SpecialistWorkspace(QWidget):
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.addWidget(QLabel("<b>" + _("Demandes reçues") + "</b>"))
+        left_layout.addWidget(self.cases.search)
         left_layout.addWidget(self.cases)
         left_layout.addWidget(self.empty)
         right = QWidget()

@@ -1,15 +1,19 @@
-"""The case view while the lists refresh under it: the reader keeps their place."""
+"""The case list and the case view: searching, and keeping the reader's place while the
+lists refresh."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
+from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
 import resources
 from tests.core.test_followup import request, thread
 from tests.support.photos import sample_photo
+from widgets.caselist import CaseList
 from widgets.caseview import CaseView
+from widgets.specialist import describe_for_specialist
 
 
 def test_a_refresh_of_the_case_shown_keeps_the_viewer_open_and_the_text_where_it_was(
@@ -49,3 +53,34 @@ def test_a_refresh_of_the_case_shown_keeps_the_viewer_open_and_the_text_where_it
     qtbot.waitUntil(lambda: view.photos.viewer is None, timeout=2000)
     assert not viewer.isVisible()
     assert bar.value() == 0
+
+
+def test_the_case_list_filters_by_patient_specialty_or_date_accents_aside(qtbot: QtBot) -> None:
+    ulcer = request(0)  # P-0147, wounds, 12/10
+    later = request(14)  # P-0147, wounds, 26/10
+    liver = replace(request(3, patient="P-0999"), specialty="hepato_gastroenterology")
+    threads = [thread(c) for c in (later, liver, ulcer)]
+    cases = CaseList(describe_for_specialist, "Demandes reçues")  # no patient in its lines
+    qtbot.addWidget(cases)
+    cases.search.show()
+    cases.show()
+    cases.set_threads(threads, select_first=True)
+    assert cases.shown() == 3
+
+    def visible() -> list[str]:
+        return [t.case_id for row, t in enumerate(cases.threads) if not cases.item(row).isHidden()]
+
+    cases.search.setText("p-0147")  # the patient reference, whatever the case
+    assert visible() == [later.case_id, ulcer.case_id]
+    cases.search.setText("hepato")  # "Hépato-gastro-entérologie", accents aside
+    assert visible() == [liver.case_id]
+    cases.search.setText("26/10")
+    assert visible() == [later.case_id]
+    cases.set_threads([thread(c) for c in (later, liver, ulcer)])  # a refresh keeps the filter
+    assert visible() == [later.case_id]
+    assert cases.current_thread() is not None  # and the case shown
+    assert cases.current_thread().case_id == later.case_id  # type: ignore[union-attr]
+    cases.search.setFocus()
+    qtbot.keyClick(cases.search, Qt.Key.Key_Escape)
+    assert cases.search.text() == ""
+    assert cases.shown() == 3

@@ -79,6 +79,13 @@ def test_a_follow_up_goes_to_the_specialist_who_answered_with_the_earlier_exchan
     qtbot.waitUntil(lambda: doctor.cases.count() == 2, timeout=WAIT)
     assert "suivi" in doctor.cases.item(0).text()  # newest first
     assert "suivi" not in doctor.cases.item(1).text()
+    unit.activateWindow()
+    qtbot.waitUntil(unit.isActiveWindow, timeout=WAIT)
+    qtbot.keyClick(doctor.cases, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+    assert doctor.cases.search.hasFocus()  # Ctrl+F: the search line
+    qtbot.keyClicks(doctor.cases.search, "SUIVI")
+    assert doctor.cases.shown() == 1
+    doctor.cases.search.clear()
 
     # --- the specialist has the earlier exchange at hand ------------------------------------
     qtbot.waitUntil(lambda: specialist.cases.count() == 2, timeout=WAIT)

@@ -159,7 +159,8 @@ class CaseForm(QWidget):
             entry = self.recipient.itemData(i)
             if entry is None:
                 continue
-            if (entry.certificate_sha256 and entry.certificate_sha256 == fingerprint) or (
+            known = entry.certificate_sha256.lower()
+            if (known and known == fingerprint.lower()) or (
                 not entry.certificate_sha256 and mailbox and entry.id == mailbox
             ):
                 self.recipient.setCurrentIndex(i)

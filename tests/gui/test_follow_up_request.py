@@ -57,7 +57,8 @@ def test_a_follow_up_goes_to_the_specialist_who_answered_with_the_earlier_exchan
     assert form.patient_ref.text() == "P-9"
     assert form.specialty.currentData() == "wounds"
     assert form.treatments.toPlainText() == "Pansement hydrocolloïde"
-    assert "Dubois" in form.recipient.currentText()  # who answered
+    assert "Dubois" in form.recipient.currentText()  # who answered...
+    assert form.problems.text() == ""  # ...found in the platform's directory by certificate
     assert not form.consent.isChecked()  # asked again for this sending
     assert (form.summary.toPlainText(), form.question.toPlainText()) == ("", "")
     assert form.follows_label.isVisible()

@@ -73,9 +73,14 @@ def label(painter: QPainter, at: QPointF, text: str, colour: QColor) -> None:
 
 
 def paint_measurements(
-    painter: QPainter, measurements: Iterable[Measurement], to_widget: ToWidget
+    painter: QPainter,
+    measurements: Iterable[Measurement],
+    to_widget: ToWidget,
+    *,
+    labelled: bool = True,
 ) -> None:
-    """Each line or outline, labelled with what it measures."""
+    """Each line or outline, labelled with what it measures (unless not ``labelled``: a
+    thumbnail has no room for words)."""
     for m in measurements:
         painter.setBrush(Qt.BrushStyle.NoBrush)  # a label before left a fill brush
         painter.setPen(QPen(MEASURE_COLOUR, 2))
@@ -84,13 +89,20 @@ def paint_measurements(
             painter.drawLine(points[0], points[1])
         else:
             painter.drawPolygon(QPolygonF(points))
-        label(painter, points[-1], measurement_text(m), MEASURE_COLOUR)
+        if labelled:
+            label(painter, points[-1], measurement_text(m), MEASURE_COLOUR)
 
 
 def paint_annotations(
-    painter: QPainter, annotations: Iterable[Annotation], to_widget: ToWidget, scale: float
+    painter: QPainter,
+    annotations: Iterable[Annotation],
+    to_widget: ToWidget,
+    scale: float,
+    *,
+    labelled: bool = True,
 ) -> None:
-    """Arrows, circles (``scale``: widget pixels per photo pixel) and texts."""
+    """Arrows, circles (``scale``: widget pixels per photo pixel) and texts (unless not
+    ``labelled``)."""
     for a in annotations:
         painter.setPen(QPen(ANNOTATION_COLOUR, 3))
         painter.setBrush(Qt.BrushStyle.NoBrush)
@@ -99,5 +111,5 @@ def paint_annotations(
         elif isinstance(a, Circle):
             r = a.radius * scale
             painter.drawEllipse(to_widget(a.centre), r, r)
-        elif isinstance(a, Text):
+        elif isinstance(a, Text) and labelled:
             label(painter, to_widget(a.position), a.text, ANNOTATION_COLOUR)

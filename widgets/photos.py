@@ -8,13 +8,25 @@ pixels (a layer the reader can hide, never burnt into the photo) and lists them 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from html import escape
 from typing import Any, TypeVar
 
-from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QImage, QKeySequence, QPainter, QPaintEvent, QPixmap, QShortcut
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import (
+    QColor,
+    QIcon,
+    QImage,
+    QImageReader,
+    QKeySequence,
+    QPainter,
+    QPaintEvent,
+    QPixmap,
+    QShortcut,
+)
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
@@ -45,9 +57,38 @@ ZOOMS = (0.25, 0.5, 1.0, 2.0, 4.0)
 """The zoom steps of the viewer besides "fit to the window"."""
 
 
-def pixmap_of(photo: Photo) -> QPixmap:
-    image = QImage.fromData(photo.data)
-    return QPixmap.fromImage(image)
+def thumbnail(photo: Photo, size: int = THUMB) -> QImage:
+    """``photo`` at most ``size`` pixels on its long edge, with its measurements and
+    annotations drawn as shapes (no words: no room); a null image if it cannot be read.
+
+    The JPEG is decoded at a reduced scale (a fraction of a full decode). Only ``QImage``
+    and ``QPainter`` on it are used, so this runs on a worker thread.
+    """
+    buffer = QBuffer()
+    buffer.setData(QByteArray(photo.data))
+    buffer.open(QIODevice.OpenModeFlag.ReadOnly)
+    reader = QImageReader(buffer)
+    full = reader.size()
+    if full.isValid() and (full.width() > size or full.height() > size):
+        reader.setScaledSize(full.scaled(QSize(size, size), Qt.AspectRatioMode.KeepAspectRatio))
+    image = reader.read()
+    if image.isNull() or photo.width <= 0:
+        return QImage()
+    measurements, annotations = measurements_of(photo), annotations_of(photo)
+    if measurements or annotations:
+        image = image.convertToFormat(QImage.Format.Format_RGB32)
+        scale = image.width() / photo.width
+        painter = QPainter(image)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        to_thumb = lambda p: QPointF(p[0] * scale, p[1] * scale)  # noqa: E731
+        paint_measurements(painter, measurements, to_thumb, labelled=False)
+        paint_annotations(painter, annotations, to_thumb, scale, labelled=False)
+        painter.end()
+    return image
+
+
+_THUMBNAILS = ThreadPoolExecutor(max_workers=1, thread_name_prefix="passavant-thumbnails")
+"""One worker for every strip: thumbnails come one after the other, never on the GUI thread."""
 
 
 def _readable(
@@ -106,10 +147,13 @@ class PhotoStrip(QListWidget):
     """
 
     photos_changed = Signal()
+    _thumbnail_ready = Signal(object, object)  # (the photo, its QImage), from the worker
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._photos: list[Photo] = []
+        self._thumbs: dict[int, QPixmap] = {}  # by id() of a photo of the strip
+        self._thumbnail_ready.connect(self._show_thumbnail)
         self.viewer: PhotoViewer | None = None
         self.setViewMode(QListWidget.ViewMode.IconMode)
         self.setIconSize(QSize(THUMB, THUMB))
@@ -131,26 +175,49 @@ class PhotoStrip(QListWidget):
         if photos == self._photos:
             return
         self._photos = []
+        self._thumbs.clear()
         self.clear()
         self.add_photos(photos)
         if self.viewer is not None:
             self.viewer.close()
 
     def add_photos(self, photos: list[Photo]) -> None:
+        """Appends ``photos``; their thumbnails are made in the background and appear as
+        they come (a grey square meanwhile)."""
         for photo in photos:
             self._photos.append(photo)
-            thumb = pixmap_of(photo).scaled(
-                THUMB,
-                THUMB,
-                Qt.AspectRatioMode.KeepAspectRatio,
-                Qt.TransformationMode.SmoothTransformation,
-            )
-            item = QListWidgetItem(thumb, photo_caption(photo, len(self._photos)))
+            thumb = self._thumbs.get(id(photo))
+            if thumb is None:
+                thumb = QPixmap(THUMB, THUMB * 2 // 3)
+                thumb.fill(QColor("#c8c8c8"))
+                _THUMBNAILS.submit(self._make_thumbnail, photo)
+            item = QListWidgetItem(QIcon(thumb), photo_caption(photo, len(self._photos)))
             size = _("{w} × {h} pixels").format(w=photo.width, h=photo.height)
             # a tooltip guesses its format: make it rich text, the sender's note escaped
             item.setToolTip("<br>".join(escape(line) for line in [*photo_facts(photo), size]))
             self.addItem(item)
         self.photos_changed.emit()
+
+    def _make_thumbnail(self, photo: Photo) -> None:
+        """On the worker thread: the thumbnail, handed to the GUI thread by a signal."""
+        image = thumbnail(photo)
+        with contextlib.suppress(RuntimeError):  # the strip was closed meanwhile
+            self._thumbnail_ready.emit(photo, image)
+
+    def _show_thumbnail(self, photo: Photo, image: QImage) -> None:
+        for row, held in enumerate(self._photos):
+            if held is photo:  # still shown (a strip refilled meanwhile drops it)
+                if image.isNull():
+                    pixmap = QPixmap(THUMB, THUMB * 2 // 3)
+                    pixmap.fill(QColor("#7a2b2b"))  # unreadable: the viewer says so
+                else:
+                    pixmap = QPixmap.fromImage(image)
+                self._thumbs[id(photo)] = pixmap
+                self.item(row).setIcon(QIcon(pixmap))
+
+    def thumbnails_ready(self) -> bool:
+        """Whether every photo has its thumbnail."""
+        return all(id(photo) in self._thumbs for photo in self._photos)
 
     def remove_selected(self) -> list[tuple[int, Photo]]:
         """Remove the selected photos; return them with their positions (for undo)."""

@@ -5,14 +5,19 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QPixmap
 from pytestqt.qtbot import QtBot
 
 import resources
+from capture.photo import Arrow
 from tests.core.test_followup import request, thread
 from tests.support.photos import sample_photo
 from widgets.caselist import CaseList
 from widgets.caseview import CaseView
+from widgets.overlay import ANNOTATION_COLOUR
+from widgets.photos import THUMB, PhotoStrip
 from widgets.specialist import describe_for_specialist
 
 
@@ -84,3 +89,39 @@ def test_the_case_list_filters_by_patient_specialty_or_date_accents_aside(qtbot:
     qtbot.keyClick(cases.search, Qt.Key.Key_Escape)
     assert cases.search.text() == ""
     assert cases.shown() == 3
+
+
+def orange_pixels(pixmap: QPixmap) -> int:
+    image = pixmap.toImage()
+    return sum(
+        image.pixelColor(x, y).name() == ANNOTATION_COLOUR.name()
+        for y in range(image.height())
+        for x in range(image.width())
+    )
+
+
+@pytest.mark.qt_log_ignore("Corrupt JPEG data", "JPEG datastream contains no image")
+def test_thumbnails_come_from_the_background_with_the_annotations_drawn(qtbot: QtBot) -> None:
+    plain = sample_photo(resources.sample_photos()[0], "photo-1.jpg")
+    w, h = plain.width, plain.height
+    arrow = Arrow((w * 0.1, h * 0.5), (w * 0.9, h * 0.5))  # across the photo
+    annotated = replace(plain, name="photo-2.jpg", annotations=(arrow.to_dict(),))
+    broken = replace(plain, name="photo-3.jpg", data=b"\xff\xd8 not a photo")
+    strip = PhotoStrip()
+    qtbot.addWidget(strip)
+    strip.show()
+    strip.set_photos([plain, annotated, broken])
+    assert strip.count() == 3  # listed at once...
+    assert not strip.thumbnails_ready()  # ...the pictures are decoded off the GUI thread
+    qtbot.waitUntil(strip.thumbnails_ready, timeout=10_000)
+    thumbs = [strip._thumbs[id(p)] for p in (plain, annotated, broken)]
+    assert max(thumbs[0].width(), thumbs[0].height()) == THUMB
+    assert orange_pixels(thumbs[0]) == 0
+    assert orange_pixels(thumbs[1]) > THUMB // 2  # the arrow, a thumbnail wide
+    assert thumbs[2].toImage().pixelColor(5, 5).name() == "#7a2b2b"  # unreadable, said so
+
+    strip.set_photos([plain, annotated, broken])  # the same photos: nothing is redone
+    assert strip.thumbnails_ready()
+    strip.set_photos([annotated])
+    qtbot.waitUntil(strip.thumbnails_ready, timeout=10_000)
+    assert strip.item(0).text() == "Photo 1"

@@ -49,6 +49,7 @@ def test_a_draft_is_saved_while_typing_and_resumed_after_a_restart(
     assert doctor.form.patient_ref.text() == "P-77"
     assert CANARY in doctor.form.summary.toPlainText()
     window.resize(1200, 800)  # type: ignore[attr-defined]
+    qtbot.waitUntil(doctor.form.photos.thumbnails_ready, timeout=WAIT)  # for the picture
     screenshot(window, "doctor-draft-resumed")
 
     doctor.form.consent.setChecked(True)

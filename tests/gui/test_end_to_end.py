@@ -144,6 +144,7 @@ def test_doctor_sends_specialist_answers_doctor_reads(
     type_text(form.treatments, "Paracétamol 1 g x3/j")
     type_text(form.question, QUESTION)
     add_photos(qtbot, doctor, resources.sample_photos()[:2], kept=2, describe=describe_first_photo)
+    qtbot.waitUntil(form.photos.thumbnails_ready, timeout=WAIT)  # for the picture
     screenshot(unit, "doctor-new-request")
     qtbot.mouseClick(form.send_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: doctor.cases.count() == 1, timeout=WAIT)
@@ -166,6 +167,7 @@ def test_doctor_sends_specialist_answers_doctor_reads(
     ]  # type: ignore[union-attr]
     check_the_photos_as_described(qtbot, view, screenshot)
     type_text(specialist.opinion, OPINION)
+    qtbot.waitUntil(specialist.view.photos.thumbnails_ready, timeout=WAIT)  # for the picture
     screenshot(hospital, "specialist")
     qtbot.mouseClick(specialist.send_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: "Avis envoyé" in specialist.cases.item(0).text(), timeout=WAIT)
@@ -178,6 +180,7 @@ def test_doctor_sends_specialist_answers_doctor_reads(
     doctor.cases.setCurrentRow(0)
     assert OPINION in doctor.view.opinions.toPlainText()
     assert "Pr Marc Dubois" in doctor.view.opinions.toPlainText()
+    qtbot.waitUntil(doctor.view.photos.thumbnails_ready, timeout=WAIT)  # for the picture
     screenshot(unit, "doctor-opinion")
     # The specialist's receipt is sealed to the doctor: the doctor's workstation opens it
     # (on the next refresh after it arrives) and the job becomes acknowledged.

@@ -36,6 +36,7 @@ def test_the_sizes_of_a_lesion_are_listed_with_their_trend(qtbot: QtBot, screens
     ) in text
     assert "9,0 cm²" not in text  # another patient's wound
     qtbot.wait(50)  # laid out before the picture
+    qtbot.waitUntil(view.photos.thumbnails_ready, timeout=10_000)  # for the picture
     screenshot(view, "case-followup")
 
     view.show_thread(threads[3], others=threads)  # from the oldest request, the same series

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeyEvent, QKeySequence, QShortcut
-from PySide6.QtWidgets import QLineEdit, QListWidget, QListWidgetItem, QWidget
+from PySide6.QtWidgets import QApplication, QLineEdit, QListWidget, QListWidgetItem, QWidget
 
 from app.i18n import _
 from app.messages import reason, specialty_label
-from cases.workstation import CaseThread, Unreadable
+from cases.workstation import CaseThread, Opened, Unreadable
 
 
 class SearchField(QLineEdit):
@@ -40,6 +40,8 @@ class CaseList(QListWidget):
         self._describe = describe
         self.threads: list[CaseThread] = []
         self._filter = ""
+        self._known: set[str] | None = None  # the bundle ids listed so far (None: never)
+        self._news: set[str] = set()  # the case ids shown in bold until opened
         self.setAccessibleName(name)
         self.setWordWrap(True)
         self.setSpacing(2)
@@ -70,14 +72,34 @@ class CaseList(QListWidget):
         row = self.currentRow()
         return self.threads[row] if 0 <= row < len(self.threads) else None
 
-    def set_threads(self, threads: list[CaseThread], *, select_first: bool = False) -> None:
-        """Show ``threads``; the case selected before stays selected (and is shown again)."""
+    def set_threads(
+        self, threads: list[CaseThread], *, select_first: bool = False
+    ) -> list[tuple[CaseThread, Opened]]:
+        """Show ``threads``; the case selected before stays selected (and is shown again).
+
+        Returns the documents (requests and opinions) that arrived since the last call, with
+        their threads: nothing the first time.
+        """
         selected = self.current_thread()
+        known, self._known = (
+            self._known,
+            {opened.bundle_id for thread in threads for opened in (thread.case, *thread.opinions)},
+        )
+        arrived = [
+            (thread, opened)
+            for thread in threads
+            for opened in (thread.case, *thread.opinions)
+            if known is not None and opened.bundle_id not in known
+        ]
         self.threads = threads
         self.blockSignals(True)
         self.clear()
         for thread in threads:
-            self.addItem(QListWidgetItem(self._describe(thread)))
+            item = QListWidgetItem(self._describe(thread))
+            font = item.font()
+            font.setBold(thread.case_id in self._news)
+            item.setFont(font)
+            self.addItem(item)
         self.blockSignals(False)
         self.set_filter(self._filter)
         ids = [t.case_id for t in threads]
@@ -86,10 +108,32 @@ class CaseList(QListWidget):
             self._row_changed(self.currentRow())
         elif threads and select_first:
             self.setCurrentRow(0)
+        return arrived
+
+    def mark_new(self, case_ids: Iterable[str]) -> None:
+        """Show these cases in bold until they are opened (the one open now excepted)."""
+        current, wanted = self.current_thread(), set(case_ids)
+        for row, thread in enumerate(self.threads):
+            if thread.case_id in wanted and thread is not current:
+                self._news.add(thread.case_id)
+                self._embolden(row, True)
+
+    def is_new(self, case_id: str) -> bool:
+        return case_id in self._news
+
+    def _embolden(self, row: int, bold: bool) -> None:
+        item = self.item(row)
+        font = item.font()
+        font.setBold(bold)
+        item.setFont(font)
 
     def _row_changed(self, row: int) -> None:
         if 0 <= row < len(self.threads):
-            self.thread_selected.emit(self.threads[row])
+            thread = self.threads[row]
+            if thread.case_id in self._news:
+                self._news.discard(thread.case_id)
+                self._embolden(row, False)
+            self.thread_selected.emit(thread)
 
 
 def folded(text: str) -> str:
@@ -121,3 +165,24 @@ def when(thread: CaseThread) -> str:
     case = thread.case.bundle.case
     assert case is not None
     return case.created_at.astimezone().strftime("%d/%m %H:%M")
+
+
+def announce(list_: CaseList, news: list[tuple[CaseThread, Opened]], one: str, many: str) -> str:
+    """Marks the cases of ``news`` as new in ``list_``, draws the eye to the window (the
+    taskbar entry flashes where the desktop supports it) and returns the sentence for the
+    notice line: ``one`` formatted with the latest's ``name``, ``ref`` and ``specialty``, or
+    ``many`` with their number ``n``; empty when there is no news."""
+    if not news:
+        return ""
+    list_.mark_new(thread.case_id for thread, _opened in news)
+    QApplication.alert(list_.window())
+    if len(news) > 1:
+        return many.format(n=len(news))
+    thread, opened = news[-1]
+    case = thread.case.bundle.case
+    assert case is not None
+    return one.format(
+        name=opened.sender.display_name,
+        ref=case.patient_ref,
+        specialty=specialty_label(case.specialty),
+    )

@@ -34,7 +34,7 @@ from outbox.errors import OutboxError
 from outbox.platform import DirectoryEntry
 from widgets.capture import CaptureStation
 from widgets.caseform import CaseForm
-from widgets.caselist import CaseList, follows_text, unreadable_notice, when
+from widgets.caselist import CaseList, announce, follows_text, unreadable_notice, when
 from widgets.caseview import CaseView
 
 KNOWN_ERRORS = (CaseError, CryptoError, OutboxError)
@@ -172,7 +172,16 @@ class DoctorWorkspace(QWidget):
 
     def _show_threads(self, result: tuple[list[CaseThread], list[Unreadable]]) -> None:
         threads, unreadable = result
-        self.cases.set_threads(threads)
+        arrived = self.cases.set_threads(threads)
+        opinions = [(t, o) for t, o in arrived if o is not t.case]  # the cases are the doctor's
+        news = announce(
+            self.cases,
+            opinions,
+            _("Nouvel avis de {name} — patient {ref}."),
+            _("{n} nouveaux avis reçus."),
+        )
+        if news:
+            self.notice.setText(news)
         if unreadable:
             self.notice.setText(unreadable_notice(unreadable))
 

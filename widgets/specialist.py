@@ -19,7 +19,7 @@ from app.session import Session
 from app.tasks import BoundRunner, TaskRunner
 from cases.profile import UnlockedIdentity
 from cases.workstation import CaseThread, Unreadable
-from widgets.caselist import CaseList, unreadable_notice, when
+from widgets.caselist import CaseList, announce, unreadable_notice, when
 from widgets.caseview import CaseView
 from widgets.doctor import error_text
 
@@ -96,7 +96,16 @@ class SpecialistWorkspace(QWidget):
 
     def _show_threads(self, result: tuple[list[CaseThread], list[Unreadable]]) -> None:
         threads, unreadable = result
-        self.cases.set_threads(threads, select_first=True)
+        arrived = self.cases.set_threads(threads, select_first=True)
+        requests = [(t, o) for t, o in arrived if o is t.case]  # the opinions are the specialist's
+        news = announce(
+            self.cases,
+            requests,
+            _("Nouvelle demande de {name} ({specialty})."),
+            _("{n} nouvelles demandes reçues."),
+        )
+        if news:
+            self.notice.setText(news)
         self.empty.setVisible(not threads)
         if unreadable:
             self.notice.setText(unreadable_notice(unreadable))

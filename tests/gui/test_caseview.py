@@ -12,7 +12,7 @@ from pytestqt.qtbot import QtBot
 
 import resources
 from capture.photo import Arrow
-from tests.core.test_followup import request, thread
+from tests.core.test_followup import EXPERT, request, thread
 from tests.support.photos import sample_photo
 from widgets.caselist import CaseList
 from widgets.caseview import CaseView
@@ -125,3 +125,25 @@ def test_thumbnails_come_from_the_background_with_the_annotations_drawn(qtbot: Q
     strip.set_photos([annotated])
     qtbot.waitUntil(strip.thumbnails_ready, timeout=10_000)
     assert strip.item(0).text() == "Photo 1"
+
+
+def test_the_case_list_tells_what_arrived_since_the_last_refresh(qtbot: QtBot) -> None:
+    first, second = request(0), request(3)
+    cases = CaseList(describe_for_specialist, "Demandes reçues")
+    qtbot.addWidget(cases)
+    assert cases.set_threads([thread(first)], select_first=True) == []  # the first listing
+    assert cases.set_threads([thread(first)]) == []  # nothing new
+    answered, new = thread(first, (EXPERT, "Compression.")), thread(second)
+    arrived = cases.set_threads([new, answered])
+    assert [(t.case_id, o.bundle_id) for t, o in arrived] == [
+        (second.case_id, new.case.bundle_id),
+        (first.case_id, answered.opinions[0].bundle_id),
+    ]
+    cases.mark_new(t.case_id for t, _o in arrived)
+    assert cases.is_new(second.case_id)
+    assert not cases.is_new(first.case_id)  # open now: not news to the reader
+    cases.set_threads([thread(second), thread(first, (EXPERT, "Compression."))])  # refresh
+    assert cases.item(0).font().bold()  # still new until opened
+    cases.setCurrentRow(0)
+    assert not cases.is_new(second.case_id)
+    assert not cases.item(0).font().bold()

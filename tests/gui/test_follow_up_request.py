@@ -44,12 +44,17 @@ def test_a_follow_up_goes_to_the_specialist_who_answered_with_the_earlier_exchan
         lambda: doctor.cases.count() == 1 and "Avis reçu" in doctor.cases.item(0).text(),
         timeout=WAIT,
     )
+    # the doctor was writing meanwhile: the answer is announced, and its case marked new
+    assert doctor.notice.text() == "Nouvel avis de Pr Marc Dubois — patient P-9."
+    assert doctor.cases.is_new(doctor.cases.threads[0].case_id)
+    assert doctor.cases.item(0).font().bold()
 
     # --- the doctor was writing something else, then starts the follow-up ---------------------
     assert not doctor.follow_button.isEnabled()  # nothing shown to follow up yet
     form.patient_ref.setText("P-77")  # an unfinished request...
     form.changed.emit()
     doctor.cases.setCurrentRow(0)  # ...left to read the answer
+    assert not doctor.cases.item(0).font().bold()  # read: no longer new
     assert doctor.follow_button.isEnabled()
     qtbot.mouseClick(doctor.follow_button, Qt.MouseButton.LeftButton)
     assert doctor.stack.currentWidget() is form
@@ -91,6 +96,11 @@ def test_a_follow_up_goes_to_the_specialist_who_answered_with_the_earlier_exchan
     # --- the specialist has the earlier exchange at hand ------------------------------------
     qtbot.waitUntil(lambda: specialist.cases.count() == 2, timeout=WAIT)
     row = next(i for i in range(2) if "suivi" in specialist.cases.item(i).text())
+    assert specialist.notice.text() == (
+        "Nouvelle demande de Dr Claire Bernard (Plaies et cicatrisation)."
+    )
+    assert specialist.cases.item(row).font().bold()  # until opened
+    assert not specialist.cases.item(1 - row).font().bold()  # the one being read
     specialist.cases.setCurrentRow(row)
     text = specialist.view.text.toPlainText()
     assert "Demande précédente" in text

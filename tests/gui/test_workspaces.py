@@ -163,7 +163,7 @@ def test_platform_down_the_secretary_sees_why_and_operates_the_queue(
     window.close()
 
 
-def test_english_interface(qtbot: QtBot, demo_env: DemoEnv) -> None:
+def test_english_interface(qtbot: QtBot, demo_env: DemoEnv, screenshot) -> None:  # type: ignore[no-untyped-def]
     i18n.set_language("en")
     try:
         window = open_window(qtbot, demo_env.layout.unit)
@@ -171,6 +171,11 @@ def test_english_interface(qtbot: QtBot, demo_env: DemoEnv) -> None:
         doctor = log_in(qtbot, window, "dr-bernard")
         assert isinstance(doctor, DoctorWorkspace)
         assert doctor.form.send_button.text() == "Send the request"
+        assert doctor.follow_button.text() == "Follow-up request"
+        assert doctor.cases.search.placeholderText().startswith("Search")
+        window.resize(1200, 800)
+        qtbot.wait(50)
+        screenshot(window, "doctor-english")
     finally:
         i18n.set_language("fr")
 

@@ -58,11 +58,10 @@ ZOOMS = (0.25, 0.5, 1.0, 2.0, 4.0)
 
 
 def thumbnail(photo: Photo, size: int = THUMB) -> QImage:
-    """``photo`` at most ``size`` pixels on its long edge, with its measurements and
-    annotations drawn as shapes (no words: no room); a null image if it cannot be read.
+    """``photo`` at most ``size`` pixels on its long edge; a null image if it cannot be read.
 
-    The JPEG is decoded at a reduced scale (a fraction of a full decode). Only ``QImage``
-    and ``QPainter`` on it are used, so this runs on a worker thread.
+    The JPEG is decoded at a reduced scale (a fraction of a full decode). Only ``QImage`` is
+    used, so this runs on a worker thread.
     """
     buffer = QBuffer()
     buffer.setData(QByteArray(photo.data))
@@ -71,20 +70,23 @@ def thumbnail(photo: Photo, size: int = THUMB) -> QImage:
     full = reader.size()
     if full.isValid() and (full.width() > size or full.height() > size):
         reader.setScaledSize(full.scaled(QSize(size, size), Qt.AspectRatioMode.KeepAspectRatio))
-    image = reader.read()
-    if image.isNull() or photo.width <= 0:
-        return QImage()
+    return reader.read()
+
+
+def drawn_on(image: QImage, photo: Photo) -> QImage:
+    """A copy of ``image`` (``photo`` at some scale) with the photo's measurements and
+    annotations drawn as shapes (no words: a thumbnail has no room for them)."""
+    copy = image.convertToFormat(QImage.Format.Format_RGB32)
     measurements, annotations = measurements_of(photo), annotations_of(photo)
-    if measurements or annotations:
-        image = image.convertToFormat(QImage.Format.Format_RGB32)
-        scale = image.width() / photo.width
-        painter = QPainter(image)
+    if (measurements or annotations) and photo.width > 0:
+        scale = copy.width() / photo.width
+        painter = QPainter(copy)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         to_thumb = lambda p: QPointF(p[0] * scale, p[1] * scale)  # noqa: E731
         paint_measurements(painter, measurements, to_thumb, labelled=False)
         paint_annotations(painter, annotations, to_thumb, scale, labelled=False)
         painter.end()
-    return image
+    return copy
 
 
 _THUMBNAILS = ThreadPoolExecutor(max_workers=1, thread_name_prefix="passavant-thumbnails")
@@ -152,7 +154,9 @@ class PhotoStrip(QListWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._photos: list[Photo] = []
-        self._thumbs: dict[int, QPixmap] = {}  # by id() of a photo of the strip
+        # by id() of a photo, held with it (an id is unique only while its object lives):
+        # the icon, drawn on, and the thumbnail as decoded (the viewer's preview)
+        self._thumbs: dict[int, tuple[Photo, QPixmap, QImage | None]] = {}
         self._thumbnail_ready.connect(self._show_thumbnail)
         self.viewer: PhotoViewer | None = None
         self.setViewMode(QListWidget.ViewMode.IconMode)
@@ -186,7 +190,7 @@ class PhotoStrip(QListWidget):
         they come (a grey square meanwhile)."""
         for photo in photos:
             self._photos.append(photo)
-            thumb = self._thumbs.get(id(photo))
+            thumb = self.thumbnail_of(photo)
             if thumb is None:
                 thumb = QPixmap(THUMB, THUMB * 2 // 3)
                 thumb.fill(QColor("#c8c8c8"))
@@ -210,14 +214,20 @@ class PhotoStrip(QListWidget):
                 if image.isNull():
                     pixmap = QPixmap(THUMB, THUMB * 2 // 3)
                     pixmap.fill(QColor("#7a2b2b"))  # unreadable: the viewer says so
+                    self._thumbs[id(photo)] = (photo, pixmap, None)
                 else:
-                    pixmap = QPixmap.fromImage(image)
-                self._thumbs[id(photo)] = pixmap
+                    pixmap = QPixmap.fromImage(drawn_on(image, photo))
+                    self._thumbs[id(photo)] = (photo, pixmap, image)
                 self.item(row).setIcon(QIcon(pixmap))
 
     def thumbnails_ready(self) -> bool:
         """Whether every photo has its thumbnail."""
-        return all(id(photo) in self._thumbs for photo in self._photos)
+        return all(self.thumbnail_of(photo) is not None for photo in self._photos)
+
+    def thumbnail_of(self, photo: Photo) -> QPixmap | None:
+        """The icon shown for ``photo``, once made."""
+        held = self._thumbs.get(id(photo))
+        return held[1] if held is not None and held[0] is photo else None
 
     def remove_selected(self) -> list[tuple[int, Photo]]:
         """Remove the selected photos; return them with their positions (for undo)."""
@@ -240,7 +250,7 @@ class PhotoStrip(QListWidget):
     def open_photo(self, row: int) -> PhotoViewer:
         """Shows photo ``row`` in the viewer window (opened, or reused if open)."""
         if self.viewer is None:
-            self.viewer = PhotoViewer(self._photos, row, self)
+            self.viewer = PhotoViewer(self._photos, row, self, self._preview)
             self.viewer.finished.connect(self._viewer_closed)
         else:
             self.viewer.set_photos(self._photos, row)
@@ -252,6 +262,11 @@ class PhotoStrip(QListWidget):
     def _open(self, item: QListWidgetItem) -> None:
         self.open_photo(self.row(item))
 
+    def _preview(self, photo: Photo) -> QImage | None:
+        """The photo's thumbnail (shown by the viewer while the photo itself is decoded)."""
+        held = self._thumbs.get(id(photo))
+        return held[2] if held is not None and held[0] is photo else None
+
     def _viewer_closed(self) -> None:
         if self.viewer is not None:
             self.viewer.deleteLater()
@@ -260,22 +275,51 @@ class PhotoStrip(QListWidget):
 
 class OverlaidPhoto(QWidget):
     """A photo fitted to the widget (or at a fixed zoom), with its measurements and
-    annotations drawn over it when :attr:`overlay` is on."""
+    annotations drawn over it when :attr:`overlay` is on.
+
+    The full-size photo is decoded on a worker thread; until it comes (:attr:`loaded`), the
+    preview given, if any, is drawn stretched to the photo's size, overlay included.
+    """
+
+    _decoded = Signal(object, object)  # (the photo, its QImage), from the worker
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.photo: Photo | None = None
         self.image = QImage()
+        self.size_px = (0, 0)  # the photo's size: the geometry of the drawing
+        self.loaded = False
         self.measurements: list[Measurement] = []
         self.annotations: list[Annotation] = []
         self.overlay = True
         self.zoom: float | None = None  # None: fit to the widget
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMinimumSize(320, 240)
+        self._decoded.connect(self._show_decoded)
 
-    def set_photo(self, photo: Photo) -> None:
-        self.image = QImage.fromData(photo.data)
+    def set_photo(self, photo: Photo, preview: QImage | None = None) -> None:
+        self.photo = photo
+        self.image = preview if preview is not None else QImage()
+        self.size_px = (photo.width, photo.height)
+        self.loaded = False
         self.measurements = measurements_of(photo)
         self.annotations = annotations_of(photo)
+        self._resize_to_zoom()
+        self.update()
+        _THUMBNAILS.submit(self._decode, photo)
+
+    def _decode(self, photo: Photo) -> None:
+        """On the worker thread."""
+        image = QImage.fromData(photo.data)
+        with contextlib.suppress(RuntimeError):  # the viewer was closed meanwhile
+            self._decoded.emit(photo, image)
+
+    def _show_decoded(self, photo: Photo, image: QImage) -> None:
+        if photo is not self.photo:
+            return  # another photo was asked for meanwhile
+        self.image, self.loaded = image, True
+        if not image.isNull():
+            self.size_px = (image.width(), image.height())
         self._resize_to_zoom()
         self.update()
 
@@ -289,26 +333,25 @@ class OverlaidPhoto(QWidget):
         self.update()
 
     def _resize_to_zoom(self) -> None:
-        if self.zoom is None or self.image.isNull():
+        width, height = self.size_px
+        if self.zoom is None or width <= 0 or height <= 0:
             self.setMinimumSize(320, 240)
             self.setMaximumSize(16_777_215, 16_777_215)
             return
-        self.setFixedSize(
-            max(1, round(self.image.width() * self.zoom)),
-            max(1, round(self.image.height() * self.zoom)),
-        )
+        self.setFixedSize(max(1, round(width * self.zoom)), max(1, round(height * self.zoom)))
 
     def scale(self) -> float:
         """Widget pixels per photo pixel."""
-        if self.image.isNull():
+        width, height = self.size_px
+        if width <= 0 or height <= 0:
             return 1.0
         if self.zoom is not None:
             return self.zoom
-        return min(self.width() / self.image.width(), self.height() / self.image.height())
+        return min(self.width() / width, self.height() / height)
 
     def target(self) -> QRectF:
         s = self.scale()
-        w, h = self.image.width() * s, self.image.height() * s
+        w, h = self.size_px[0] * s, self.size_px[1] * s
         return QRectF((self.width() - w) / 2, (self.height() - h) / 2, w, h)
 
     def to_widget(self, point: tuple[float, float]) -> QPointF:
@@ -320,9 +363,8 @@ class OverlaidPhoto(QWidget):
         painter.fillRect(self.rect(), QColor("#2b2e31"))
         if self.image.isNull():
             painter.setPen(QColor("#d0d0d0"))
-            painter.drawText(
-                self.rect(), Qt.AlignmentFlag.AlignCenter, _("Cette photo ne peut pas être lue.")
-            )
+            text = _("Cette photo ne peut pas être lue.") if self.loaded else _("Chargement…")
+            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, text)
             return
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
@@ -340,10 +382,17 @@ class PhotoViewer(QDialog):
     + and - zoom; Escape closes.
     """
 
-    def __init__(self, photos: list[Photo], row: int, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        photos: list[Photo],
+        row: int,
+        parent: QWidget | None = None,
+        previews: Callable[[Photo], QImage | None] = lambda photo: None,
+    ) -> None:
         super().__init__(parent)
         self.setWindowFlag(Qt.WindowType.Window)
         self.setModal(False)
+        self.previews = previews
         self.photos: list[Photo] = []
         self.row = 0
         self.picture = OverlaidPhoto()
@@ -402,7 +451,7 @@ class PhotoViewer(QDialog):
             return
         self.row = max(0, min(row, len(self.photos) - 1))
         photo = self.photos[self.row]
-        self.picture.set_photo(photo)
+        self.picture.set_photo(photo, self.previews(photo))
         caption = photo_caption(photo, self.row + 1)
         self.setWindowTitle(
             _("{caption} ({n} sur {total})").format(

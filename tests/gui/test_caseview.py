@@ -114,11 +114,23 @@ def test_thumbnails_come_from_the_background_with_the_annotations_drawn(qtbot: Q
     assert strip.count() == 3  # listed at once...
     assert not strip.thumbnails_ready()  # ...the pictures are decoded off the GUI thread
     qtbot.waitUntil(strip.thumbnails_ready, timeout=10_000)
-    thumbs = [strip._thumbs[id(p)] for p in (plain, annotated, broken)]
+    thumbs = [strip.thumbnail_of(p) for p in (plain, annotated, broken)]
+    assert None not in thumbs
     assert max(thumbs[0].width(), thumbs[0].height()) == THUMB
     assert orange_pixels(thumbs[0]) == 0
     assert orange_pixels(thumbs[1]) > THUMB // 2  # the arrow, a thumbnail wide
     assert thumbs[2].toImage().pixelColor(5, 5).name() == "#7a2b2b"  # unreadable, said so
+
+    viewer = strip.open_photo(1)  # at once: the thumbnail, stretched, until decoded
+    assert not viewer.picture.loaded
+    assert viewer.picture.image.width() == thumbs[1].width()
+    assert viewer.picture.size_px == (w, h)  # the geometry is the photo's from the start
+    qtbot.waitUntil(lambda: viewer.picture.loaded, timeout=10_000)
+    assert (viewer.picture.image.width(), viewer.picture.image.height()) == (w, h)
+    viewer.show_row(2)
+    qtbot.waitUntil(lambda: viewer.picture.loaded, timeout=10_000)
+    assert viewer.picture.image.isNull()  # "Cette photo ne peut pas être lue."
+    viewer.close()
 
     strip.set_photos([plain, annotated, broken])  # the same photos: nothing is redone
     assert strip.thumbnails_ready()

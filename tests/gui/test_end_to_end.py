@@ -219,6 +219,7 @@ def check_the_photos_as_described(qtbot: QtBot, view: CaseView, screenshot) -> N
 
     viewer = view.photos.open_photo(0)
     qtbot.waitExposed(viewer)
+    qtbot.waitUntil(lambda: viewer.picture.loaded, timeout=WAIT)  # decoded in the background
     qtbot.wait(50)
     assert viewer.facts.textFormat() == Qt.TextFormat.PlainText  # the note's "<b>" as typed
     facts = viewer.facts.text()

@@ -161,6 +161,34 @@ def specialty_label(code: str) -> str:
     return labels.get(code, code)
 
 
+def answer_label(key: str) -> str:
+    """The question of a specialty (``cases.sections``) under ``key``, translated; the key
+    itself for a question this version does not know."""
+    labels = {
+        "onset": _("Début et évolution"),
+        "itch": _("Prurit"),
+        "extent": _("Extension"),
+        "skin_history": _("Antécédents cutanés"),
+        "wound_age": _("Ancienneté de la plaie"),
+        "pain": _("Douleur (EVA 0–10)"),
+        "infection": _("Signes d’infection"),
+        "dressing": _("Pansement actuel"),
+        "hba1c": _("Dernière HbA1c"),
+        "glucose": _("Glycémies"),
+        "weight": _("Poids, IMC"),
+        "procedure": _("Intervention prévue"),
+        "asa": _("Score ASA"),
+        "airway": _("Voies aériennes, intubation"),
+        "liver_tests": _("Bilan hépatique"),
+        "serology": _("Sérologies (VHB, VHC, VIH)"),
+        "alcohol": _("Alcool, toxiques"),
+        "ecg": _("ECG"),
+        "blood_pressure": _("Tension, fréquence cardiaque"),
+        "symptoms": _("Symptômes (douleur, dyspnée, syncope)"),
+    }
+    return labels.get(key, key)
+
+
 def body_site_label(code: str) -> str:
     """The label of a body site code of ``capture.photo.BODY_SITES``, translated."""
     labels = {

@@ -40,6 +40,7 @@ from cases.errors import (
 )
 from cases.model import Case, Opinion
 from cases.photos import Photo
+from cases.sections import Answers, checked_answers
 from crypto import pki
 from outbox.spool import check_bundle_id
 
@@ -575,12 +576,20 @@ def _case(manifest: Manifest, contents: Mapping[str, bytes]) -> Case:
         question=_text(raw["question"]),
         photos=tuple(photos),
         follows=_optional_id(raw.get("follows")),
+        answers=_answers(_text(raw["specialty"]), raw.get("answers", {})),
     )
     if case.case_id != manifest.case_id:
         raise MalformedBundle("the case id differs from the manifest's")
     if case.follows == case.case_id:
         raise MalformedBundle("a request follows itself")
     return case
+
+
+def _answers(specialty: str, raw: Any) -> Answers:
+    try:
+        return checked_answers(specialty, raw)
+    except ValueError as exc:
+        raise MalformedBundle(str(exc)) from exc
 
 
 def _opinion(manifest: Manifest) -> Opinion:

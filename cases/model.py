@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 from cases.errors import InvalidCase
 from cases.photos import Photo
+from cases.sections import Answers
 
 #: Specialty codes, in the order the request form offers them (dermatology and wounds first).
 SPECIALTIES = (
@@ -44,6 +45,8 @@ class Case:
         consent: the patient agreed to the photos and to sending them.
         follows: the ``case_id`` of the earlier request this one follows up (the same
             lesion seen again), or ``None``.
+        answers: the answers to the specialty's questions (``cases.sections``), as
+            ``(key, text)`` pairs in the form's order; unanswered ones are left out.
     """
 
     patient_ref: str
@@ -56,6 +59,7 @@ class Case:
     case_id: str = field(default_factory=new_id)
     created_at: datetime = field(default_factory=utc_now)
     follows: str | None = None
+    answers: Answers = ()
 
     def problems(self) -> list[str]:
         """Codes of what keeps this case from being sent; empty when it is ready."""
@@ -91,6 +95,7 @@ class Case:
             "question": self.question,
             "photos": [p.details() for p in self.photos],
             "follows": self.follows,
+            "answers": dict(self.answers),
         }
 
 

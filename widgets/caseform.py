@@ -13,19 +13,22 @@ from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
     QFormLayout,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
+    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
 
 from app.i18n import _
-from app.messages import reason, specialty_label
+from app.messages import answer_label, reason, specialty_label
 from cases.model import SPECIALTIES, Case, new_id, utc_now
 from cases.photos import Photo
+from cases.sections import MAX_ANSWER, SECTIONS, answers_of
 from outbox.platform import DirectoryEntry
 from widgets.photos import PhotoStrip
 
@@ -97,33 +100,45 @@ class CaseForm(QWidget):
         self.created_at = utc_now()
         self._loading = False
 
-        form = QFormLayout()
+        self.rows = form = QFormLayout()
         form.addRow(_("Référence patient"), self.patient_ref)
         form.addRow("", self.consent)
         form.addRow(_("Spécialité"), self.specialty)
         form.addRow(_("Spécialiste"), self.recipient)
+        # the specialty's questions come here (rows 4…), rebuilt when the specialty changes
+        self.answer_fields: dict[str, QLineEdit] = {}
+        self._answers: dict[str, str] = {}  # every answer typed, kept across specialties
         form.addRow(_("Résumé clinique"), self.summary)
         form.addRow(_("Traitements"), self.treatments)
         form.addRow(_("Question"), self.question)
-        photo_buttons = QHBoxLayout()
+        photo_buttons = QHBoxLayout()  # above the strip: in view with the form scrolled up
+        photo_buttons.addWidget(QLabel(_("Photos (glisser-déposer possible ; pas de visage)")))
+        photo_buttons.addStretch()
         photo_buttons.addWidget(self.add_button)
         photo_buttons.addWidget(self.capture_button)
         photo_buttons.addWidget(self.remove_button)
-        photo_buttons.addStretch()
-        layout = QVBoxLayout(self)
+        # the fields scroll on a small screen; what is wrong and the send button stay in view
+        fields = QWidget()
+        layout = QVBoxLayout(fields)
+        layout.setContentsMargins(0, 0, 0, 0)
         self.title = QLabel("<h2>" + _("Nouvelle demande d’avis") + "</h2>")
         layout.addWidget(self.title)
         layout.addWidget(self.follows_label)
         layout.addLayout(form)
-        layout.addWidget(QLabel(_("Photos (glisser-déposer possible ; pas de visage)")))
-        layout.addWidget(self.photos)
         layout.addLayout(photo_buttons)
-        layout.addWidget(self.problems)
+        layout.addWidget(self.photos)
+        self.scroll = QScrollArea()
+        self.scroll.setWidget(fields)
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        outer = QVBoxLayout(self)
+        outer.addWidget(self.scroll, 1)
+        outer.addWidget(self.problems)
         send_row = QHBoxLayout()
         send_row.addStretch()
         send_row.addWidget(self.urgent)
         send_row.addWidget(self.send_button)
-        layout.addLayout(send_row)
+        outer.addLayout(send_row)
 
         self.add_button.clicked.connect(self._choose_files)
         self.capture_button.clicked.connect(self.capture_requested)
@@ -134,8 +149,28 @@ class CaseForm(QWidget):
         self.patient_ref.textEdited.connect(self.changed)
         self.consent.clicked.connect(self.changed)
         self.specialty.activated.connect(self.changed)
+        self.specialty.currentIndexChanged.connect(lambda _index: self._ask_questions())
+        self._ask_questions()
         for box in (self.summary, self.treatments, self.question):
             box.textChanged.connect(self._text_changed)
+
+    # --- the specialty's questions -------------------------------------------------------
+    def _ask_questions(self) -> None:
+        """The rows of the current specialty's questions, filled with what was typed."""
+        for field in self.answer_fields.values():
+            self.rows.removeRow(field)
+        self.answer_fields = {}
+        for row, key in enumerate(SECTIONS.get(str(self.specialty.currentData()), ()), start=4):
+            field = QLineEdit(self._answers.get(key, ""))
+            field.setMaxLength(MAX_ANSWER)
+            field.setAccessibleName(answer_label(key))
+            field.textEdited.connect(lambda text, key=key: self._answered(key, text))
+            self.rows.insertRow(row, answer_label(key), field)
+            self.answer_fields[key] = field
+
+    def _answered(self, key: str, text: str) -> None:
+        self._answers[key] = text
+        self.changed.emit()
 
     # --- recipients ---------------------------------------------------------------------
     def set_recipients(self, entries: list[DirectoryEntry]) -> None:
@@ -216,6 +251,7 @@ class CaseForm(QWidget):
             case_id=self.case_id,
             created_at=self.created_at,
             follows=self.follows,
+            answers=answers_of(str(self.specialty.currentData()), self._answers),
         )
 
     def _text_changed(self) -> None:
@@ -226,7 +262,7 @@ class CaseForm(QWidget):
         """Nothing typed and no photo: not worth keeping as a draft."""
         case = self.case()
         texts = (case.patient_ref, case.summary, case.treatments, case.question)
-        return not any(texts) and not case.photos and not case.consent
+        return not any(texts) and not case.photos and not case.consent and not case.answers
 
     def load_case(self, case: Case, *, followed: str = "") -> None:
         """Fill the form with a saved draft or a follow-up request (it keeps the case's id);
@@ -237,9 +273,11 @@ class CaseForm(QWidget):
         self._set_follows(case.follows, followed)
         self.patient_ref.setText(case.patient_ref)
         self.consent.setChecked(case.consent)
+        self._answers = dict(case.answers)
         index = self.specialty.findData(case.specialty)
         if index >= 0:
             self.specialty.setCurrentIndex(index)
+        self._ask_questions()  # the specialty may be the same: its fields get the answers
         self.summary.setPlainText(case.summary)
         self.treatments.setPlainText(case.treatments)
         self.question.setPlainText(case.question)
@@ -297,6 +335,8 @@ class CaseForm(QWidget):
             box.clear()
         self.consent.setChecked(False)
         self.urgent.setChecked(False)
+        self._answers = {}
+        self._ask_questions()
         self.photos.set_photos([])
         self._removed.clear()
         self.problems.clear()

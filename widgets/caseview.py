@@ -9,7 +9,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QSplitter, QTextBrowser, QVBoxLayout, QWidget
 
 from app.i18n import _
-from app.messages import body_site_label, job_state_label, specialty_label
+from app.messages import answer_label, body_site_label, job_state_label, specialty_label
 from cases.followup import change, followed, history
 from cases.model import Case
 from cases.workstation import CaseThread
@@ -36,7 +36,7 @@ class CaseView(QWidget):
         photos_layout.setContentsMargins(0, 0, 0, 0)
         photos_layout.addWidget(QLabel(_("Photos (double-clic pour agrandir)")))
         photos_layout.addWidget(self.photos)
-        opinions = QWidget()
+        self.opinions_part = opinions = QWidget()
         opinions_layout = QVBoxLayout(opinions)
         opinions_layout.setContentsMargins(0, 0, 0, 0)
         opinions_layout.addWidget(QLabel(_("Avis du spécialiste")))
@@ -92,6 +92,18 @@ class CaseView(QWidget):
         sections = [
             (_("Consentement du patient"), consent),
             (_("Résumé clinique"), case.summary),
+        ]
+        if case.answers:
+            sections.append(
+                (
+                    _("Renseignements de la spécialité"),
+                    "\n".join(
+                        _("{label} : {value}").format(label=answer_label(key), value=value)
+                        for key, value in case.answers
+                    ),
+                )
+            )
+        sections += [
             (_("Traitements en cours"), case.treatments or "—"),
             (_("Question posée"), case.question),
         ]
@@ -128,7 +140,8 @@ class CaseView(QWidget):
                 )
             self.opinions.setHtml("<hr>".join(parts))
         else:
-            self.opinions.setPlainText(_("Pas encore d’avis."))
+            self.opinions.clear()
+        self.opinions_part.setVisible(bool(thread.opinions))  # the list says "awaited"
         if kept is not None:
             for bar, value in zip(bars, kept, strict=True):
                 bar.setValue(value)

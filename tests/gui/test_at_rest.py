@@ -29,6 +29,7 @@ CANARIES = {
     "summary": "CNRY-SUMMARY-érythème-4412",
     "treatments": "CNRY-TREATMENT-4413",
     "question": "CNRY-QUESTION-4414",
+    "answer": "CNRY-ANSWER-4416",
     "opinion": "CNRY-OPINION-4415",
 }
 
@@ -79,6 +80,7 @@ def test_a_whole_workflow_leaves_nothing_clinical_in_clear(
     type_text(form.summary, CANARIES["summary"])
     type_text(form.treatments, CANARIES["treatments"])
     type_text(form.question, CANARIES["question"])
+    type_text(form.answer_fields["onset"], CANARIES["answer"])  # a dermatology question
     add_photos(qtbot, doctor, resources.sample_photos()[:2], kept=2)
     photos = [p.data for p in form.photos.photos()]
     qtbot.waitUntil(lambda: doctor.draft_list.count() == 1, timeout=WAIT)  # a draft was saved
@@ -92,6 +94,7 @@ def test_a_whole_workflow_leaves_nothing_clinical_in_clear(
     qtbot.waitUntil(lambda: specialist.cases.count() == 1, timeout=WAIT)
     specialist.cases.setCurrentRow(0)
     assert CANARIES["summary"] in specialist.view.text.toPlainText()
+    assert CANARIES["answer"] in specialist.view.text.toPlainText()
     type_text(specialist.opinion, CANARIES["opinion"])
     specialist.send_button.click()
     qtbot.waitUntil(

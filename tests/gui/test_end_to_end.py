@@ -141,6 +141,7 @@ def test_doctor_sends_specialist_answers_doctor_reads(
     form.consent.setChecked(True)
     form.specialty.setCurrentIndex(form.specialty.findData("wounds"))
     type_text(form.summary, SUMMARY)
+    type_text(form.answer_fields["pain"], "6/10 au pansement")  # the specialty's questions
     type_text(form.treatments, "Paracétamol 1 g x3/j")
     type_text(form.question, QUESTION)
     add_photos(qtbot, doctor, resources.sample_photos()[:2], kept=2, describe=describe_first_photo)
@@ -162,6 +163,7 @@ def test_doctor_sends_specialist_answers_doctor_reads(
     assert PATIENT in view.header.text()
     assert SUMMARY in view.text.toPlainText()
     assert QUESTION in view.text.toPlainText()
+    assert "Douleur (EVA 0–10) : 6/10 au pansement" in view.text.toPlainText()
     assert [p.data for p in view.photos.photos()] == [
         p.data for p in unit.session.workstation.threads(doctor.me)[0][0].case.bundle.case.photos
     ]  # type: ignore[union-attr]
@@ -178,6 +180,7 @@ def test_doctor_sends_specialist_answers_doctor_reads(
         timeout=WAIT,
     )
     doctor.cases.setCurrentRow(0)
+    assert doctor.view.opinions_part.isVisible()
     assert OPINION in doctor.view.opinions.toPlainText()
     assert "Pr Marc Dubois" in doctor.view.opinions.toPlainText()
     qtbot.waitUntil(doctor.view.photos.thumbnails_ready, timeout=WAIT)  # for the picture

@@ -109,6 +109,7 @@ def test_a_follow_up_goes_to_the_specialist_who_answered_with_the_earlier_exchan
     assert ANSWER in text
     assert text.index(LATER) < text.index("Demande précédente")  # the new request first
     assert not specialist.view.photos_part.isVisible()  # no photo: no empty strip
+    assert not specialist.view.opinions_part.isVisible()  # no opinion yet: the same
     qtbot.wait(50)
     screenshot(hospital, "specialist-follow-up")
     for window in (unit, hospital):

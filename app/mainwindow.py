@@ -169,6 +169,7 @@ class MainWindow(QMainWindow):
             self.workspace = SecretaryWorkspace(self.session, self.runner)
         self.pages.addWidget(self.workspace)
         self.pages.setCurrentWidget(self.workspace)
+        self.workspace.setFocus()  # its focus proxy: the list of cases, or the queue
         self.logout_action.setEnabled(True)
         self.statusBar().showMessage(_("Connecté : {name}").format(name=me.info.display_name))
 

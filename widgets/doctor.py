@@ -122,6 +122,7 @@ class DoctorWorkspace(QWidget):
         left_layout.addWidget(QLabel("<b>" + _("Mes demandes") + "</b>"))
         left_layout.addWidget(self.cases.search)
         left_layout.addWidget(self.cases)
+        self.setFocusProxy(self.cases)  # the list has the keyboard first; Ctrl+F searches
         buttons = QHBoxLayout()
         buttons.addWidget(self.new_button)
         buttons.addWidget(self.follow_button)

@@ -34,6 +34,7 @@ class SecretaryWorkspace(QWidget):
         self.runner = BoundRunner(runner, self)
         self.model = JobTableModel()
         self.table = QTableView()
+        self.setFocusProxy(self.table)
         self.table.setModel(self.model)
         self.table.setAccessibleName(_("File d’envoi"))
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)

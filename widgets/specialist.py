@@ -64,6 +64,7 @@ class SpecialistWorkspace(QWidget):
         left_layout.addWidget(QLabel("<b>" + _("Demandes reçues") + "</b>"))
         left_layout.addWidget(self.cases.search)
         left_layout.addWidget(self.cases)
+        self.setFocusProxy(self.cases)  # the list has the keyboard first; Ctrl+F searches
         left_layout.addWidget(self.empty)
         right = QWidget()
         right_layout = QVBoxLayout(right)

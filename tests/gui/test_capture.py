@@ -758,5 +758,6 @@ def test_the_photos_reach_the_doctors_form(
     [photo] = doctor.form.photos.photos()
     assert (photo.site, photo.note) == ("pied_gauche", "face dorsale")
     window.resize(1200, 800)
+    qtbot.waitUntil(doctor.form.photos.thumbnails_ready, timeout=WAIT)  # for the picture
     QApplication.processEvents()
     screenshot(window, "capture-doctor-form")

@@ -175,6 +175,7 @@ def test_english_interface(qtbot: QtBot, demo_env: DemoEnv, screenshot) -> None:
         assert doctor.cases.search.placeholderText().startswith("Search")
         window.resize(1200, 800)
         qtbot.wait(50)
+        assert not doctor.cases.search.hasFocus()  # Ctrl+F for that; the list comes first
         screenshot(window, "doctor-english")
     finally:
         i18n.set_language("fr")

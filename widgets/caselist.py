@@ -81,25 +81,16 @@ class CaseList(QListWidget):
         their threads: nothing the first time.
         """
         selected = self.current_thread()
-        known, self._known = (
-            self._known,
-            {opened.bundle_id for thread in threads for opened in (thread.case, *thread.opinions)},
-        )
-        arrived = [
-            (thread, opened)
-            for thread in threads
-            for opened in (thread.case, *thread.opinions)
-            if known is not None and opened.bundle_id not in known
-        ]
+        documents = [(thread, opened) for thread in threads for opened in documents_of(thread)]
+        known, self._known = self._known, {opened.bundle_id for _thread, opened in documents}
+        arrived = [] if known is None else [d for d in documents if d[1].bundle_id not in known]
         self.threads = threads
         self.blockSignals(True)
         self.clear()
-        for thread in threads:
-            item = QListWidgetItem(self._describe(thread))
-            font = item.font()
-            font.setBold(thread.case_id in self._news)
-            item.setFont(font)
-            self.addItem(item)
+        for row, thread in enumerate(threads):
+            self.addItem(QListWidgetItem(self._describe(thread)))
+            if thread.case_id in self._news:
+                self._embolden(row, True)
         self.blockSignals(False)
         self.set_filter(self._filter)
         ids = [t.case_id for t in threads]
@@ -136,8 +127,13 @@ class CaseList(QListWidget):
             self.thread_selected.emit(thread)
 
 
+def documents_of(thread: CaseThread) -> tuple[Opened, ...]:
+    """The request of ``thread``, then its opinions."""
+    return (thread.case, *thread.opinions)
+
+
 def folded(text: str) -> str:
-    """``text`` for a search: lower case, without accents (\"Écorché\" finds \"ecorche\")."""
+    """``text`` for a search: lower case, without accents ("Écorché" finds "ecorche")."""
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 

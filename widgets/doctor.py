@@ -214,9 +214,9 @@ class DoctorWorkspace(QWidget):
             specialist.fingerprint, specialist.mailbox
         ):
             self.form.show_error(
-                _("{name} n’est plus dans l’annuaire : choisissez le spécialiste.").format(
-                    name=specialist.display_name
-                )
+                _(
+                    "{name} n’est pas dans l’annuaire de ce poste : choisissez le spécialiste."
+                ).format(name=specialist.display_name)
             )
         self.form.summary.setFocus()
 

@@ -129,8 +129,12 @@ def test_a_follow_up_link_can_be_removed_and_survives_as_a_draft(
     qtbot.waitUntil(lambda: doctor.cases.count() == 1, timeout=WAIT)
     doctor.cases.setCurrentRow(0)
     earlier = doctor.cases.threads[0].case_id
+    form.set_recipients([])  # as if the directory had not been loaded on this workstation
     doctor.follow_up()
     assert form.case().follows == earlier
+    assert form.problems.text() == (
+        "Pr Marc Dubois n’est pas dans l’annuaire de ce poste : choisissez le spécialiste."
+    )
     type_text(form.summary, "Contrôle à J15.")  # autosaved a moment later
     qtbot.waitUntil(lambda: doctor.draft_list.count() == 1, timeout=WAIT)
 

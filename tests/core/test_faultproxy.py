@@ -360,9 +360,12 @@ def test_resume_through_cuts_against_the_platform(tmp_path: Path) -> None:
                 assert client.delivery("cut-1")["state"] == "accepted"  # type: ignore[index]
             counters = proxy.counters()
     assert counters.cuts >= 3
-    # Resumed, not re-sent: each cut loses at most the TLS record it split (16 KiB) and the
-    # request in flight's headers; the rest of the bytes relayed were kept by the platform.
-    assert counters.bytes_up < len(payload) + (counters.cuts + 1) * 20_000
+    # Resumed, not re-sent. A cut loses at most the request in flight: its 64 KiB body (the
+    # part the platform had not read yet when the connection died; on a loaded machine that
+    # can be most of it), its headers and the new connection's TLS handshake; everything else
+    # relayed was kept by the platform.
+    per_cut = 65_536 + 8_192
+    assert counters.bytes_up < len(payload) + (counters.cuts + 1) * per_cut
 
 
 def test_parse_rate_and_address() -> None:

@@ -35,7 +35,7 @@ from widgets.capture_editor import (
     TEXT,
     PhotoCanvas,
 )
-from widgets.overlay import measurement_text, number, signed_percent
+from widgets.overlay import day, measurement_text, number, signed_percent
 
 
 def calibration_text(calibration: Calibration | None) -> str:
@@ -234,6 +234,6 @@ def compared_text(m: Measurement, before: SizeOnDate) -> str:
     return " — " + _("précédente : {value} {unit} le {date}{trend}").format(
         value=number(previous),
         unit=unit,
-        date=before.when.astimezone().strftime("%d/%m/%Y"),
+        date=day(before.when),
         trend=trend,
     )

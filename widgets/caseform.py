@@ -6,7 +6,7 @@ from collections.abc import Callable
 from html import escape
 from pathlib import Path
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QSignalBlocker, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -276,8 +276,9 @@ class CaseForm(QWidget):
         self._answers = dict(case.answers)
         index = self.specialty.findData(case.specialty)
         if index >= 0:
-            self.specialty.setCurrentIndex(index)
-        self._ask_questions()  # the specialty may be the same: its fields get the answers
+            with QSignalBlocker(self.specialty):  # the questions are asked once, below
+                self.specialty.setCurrentIndex(index)
+        self._ask_questions()
         self.summary.setPlainText(case.summary)
         self.treatments.setPlainText(case.treatments)
         self.question.setPlainText(case.question)

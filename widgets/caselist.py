@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QApplication, QLineEdit, QListWidget, QListWidgetI
 from app.i18n import _
 from app.messages import reason, specialty_label
 from cases.workstation import CaseThread, Opened, Unreadable
+from widgets.overlay import day
 
 
 class SearchField(QLineEdit):
@@ -152,7 +153,7 @@ def follows_text(thread: CaseThread) -> str:
     case = thread.case.bundle.case
     assert case is not None
     return _("Suite de la demande du {date} ({specialty}).").format(
-        date=case.created_at.astimezone().strftime("%d/%m/%Y"),
+        date=day(case.created_at),
         specialty=specialty_label(case.specialty),
     )
 

@@ -14,7 +14,7 @@ from cases.followup import change, followed, history
 from cases.model import Case
 from cases.workstation import CaseThread
 from widgets.caselist import follows_text
-from widgets.overlay import number, signed_percent
+from widgets.overlay import day, number, signed_percent
 from widgets.photos import PhotoStrip, photo_facts
 
 
@@ -165,7 +165,7 @@ def earlier_text(case: Case, others: Sequence[CaseThread]) -> str:
         lines.append(
             _("Avis de {name} le {date} : {text}").format(
                 name=opened.sender.display_name,
-                date=opinion.created_at.astimezone().strftime("%d/%m/%Y"),
+                date=day(opinion.created_at),
                 text=opinion.text,
             )
         )
@@ -194,7 +194,7 @@ def followup_lines(case: Case, others: Sequence[Case]) -> list[str]:
         steps = []
         for size, value in series:
             text = _("{date} : {value} {unit}").format(
-                date=size.when.astimezone().strftime("%d/%m/%Y"), value=number(value), unit=unit
+                date=day(size.when), value=number(value), unit=unit
             )
             if size.case_id == case.case_id:
                 text += " " + _("(cette demande)")
@@ -206,7 +206,7 @@ def followup_lines(case: Case, others: Sequence[Case]) -> list[str]:
             summary = " — " + _("{what} {change} depuis le {date}").format(
                 what=what,
                 change=signed_percent(ratio),
-                date=series[0][0].when.astimezone().strftime("%d/%m/%Y"),
+                date=day(series[0][0].when),
             )
         lines.append(
             _("{site} : {steps}{summary}").format(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
+from datetime import datetime
 
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QPainter, QPen, QPolygonF
@@ -28,6 +29,11 @@ def number(value: float, digits: int = 1) -> str:
     """``12,4`` in French, ``12.4`` in English."""
     text = f"{value:.{digits}f}"
     return text.replace(".", ",") if language() == "fr" else text
+
+
+def day(moment: datetime) -> str:
+    """``23/11/2026``: the local date of ``moment``."""
+    return moment.astimezone().strftime("%d/%m/%Y")
 
 
 def signed_percent(ratio: float) -> str:

@@ -226,8 +226,12 @@ class PhotoStrip(QListWidget):
 
     def thumbnail_of(self, photo: Photo) -> QPixmap | None:
         """The icon shown for ``photo``, once made."""
+        held = self._held(photo)
+        return held[1] if held is not None else None
+
+    def _held(self, photo: Photo) -> tuple[Photo, QPixmap, QImage | None] | None:
         held = self._thumbs.get(id(photo))
-        return held[1] if held is not None and held[0] is photo else None
+        return held if held is not None and held[0] is photo else None
 
     def remove_selected(self) -> list[tuple[int, Photo]]:
         """Remove the selected photos; return them with their positions (for undo)."""
@@ -264,8 +268,8 @@ class PhotoStrip(QListWidget):
 
     def _preview(self, photo: Photo) -> QImage | None:
         """The photo's thumbnail (shown by the viewer while the photo itself is decoded)."""
-        held = self._thumbs.get(id(photo))
-        return held[2] if held is not None and held[0] is photo else None
+        held = self._held(photo)
+        return held[2] if held is not None else None
 
     def _viewer_closed(self) -> None:
         if self.viewer is not None:

@@ -485,6 +485,14 @@ def test_watched_folder_files_are_wiped_once_their_photos_join_the_request(
     qtbot.waitUntil(lambda: not station.isVisible(), timeout=WAIT)  # closes once wiped
 
 
+@pytest.fixture
+def camera_folder(tmp_path: Path) -> Path:
+    """The folder a camera's tethering software writes into."""
+    folder = tmp_path / "appareil"
+    folder.mkdir()
+    return folder
+
+
 def watch(station: CaptureStation, folder: Path) -> None:
     station.sources.choose("folder")
     station.sources.folder.setText(str(folder))
@@ -505,10 +513,9 @@ def select(station: CaptureStation, path: Path) -> None:
 
 
 def test_a_photo_deleted_from_the_strip_has_its_file_wiped_with_the_hand_over(
-    qtbot: QtBot, station: CaptureStation, tmp_path: Path
+    qtbot: QtBot, station: CaptureStation, camera_folder: Path
 ) -> None:
-    folder = tmp_path / "appareil"
-    folder.mkdir()
+    folder = camera_folder
     watch(station, folder)
     blurred, good = drop(folder, "IMG_0010.JPG", "IMG_0011.JPG")
     qtbot.waitUntil(lambda: len(station.strip) == 2, timeout=WAIT)
@@ -523,10 +530,9 @@ def test_a_photo_deleted_from_the_strip_has_its_file_wiped_with_the_hand_over(
 
 
 def test_closing_the_station_wipes_the_files_of_deleted_photos_only(
-    qtbot: QtBot, station: CaptureStation, tmp_path: Path
+    qtbot: QtBot, station: CaptureStation, camera_folder: Path
 ) -> None:
-    folder = tmp_path / "appareil"
-    folder.mkdir()
+    folder = camera_folder
     watch(station, folder)
     deleted, restored, kept = drop(folder, "IMG_0020.JPG", "IMG_0021.JPG", "IMG_0022.JPG")
     qtbot.waitUntil(lambda: len(station.strip) == 3, timeout=WAIT)
@@ -545,10 +551,9 @@ def test_closing_the_station_wipes_the_files_of_deleted_photos_only(
 
 
 def test_photos_already_in_the_folder_are_offered_for_import(
-    qtbot: QtBot, station: CaptureStation, tmp_path: Path, screenshot: Shot
+    qtbot: QtBot, station: CaptureStation, camera_folder: Path, screenshot: Shot
 ) -> None:
-    folder = tmp_path / "appareil"
-    folder.mkdir()
+    folder = camera_folder
     earlier = drop(folder, "IMG_0030.JPG", "IMG_0031.JPG")  # left by an earlier session
     watch(station, folder)
     qtbot.wait(300)

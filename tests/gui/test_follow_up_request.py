@@ -7,6 +7,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
+from app.mainwindow import MainWindow
 from outbox.platform import DirectoryEntry
 from tests.gui.test_end_to_end import WAIT, log_in, type_text
 from tests.gui.test_workspaces import fill_complete_case, open_window
@@ -19,16 +20,22 @@ ANSWER = "Ulcère veineux probable. Compression, revoir à 15 jours."
 LATER = "Quinze jours de compression : l’ulcère a diminué, fond propre."
 
 
+def doctor_with_a_complete_request(qtbot: QtBot, unit: MainWindow) -> DoctorWorkspace:
+    """Dr Bernard logged in, with a request ready to send in the form."""
+    doctor = log_in(qtbot, unit, "dr-bernard")
+    assert isinstance(doctor, DoctorWorkspace)
+    qtbot.waitUntil(lambda: doctor.form.recipient.currentData() is not None, timeout=WAIT)
+    fill_complete_case(doctor)
+    return doctor
+
+
 def test_a_follow_up_goes_to_the_specialist_who_answered_with_the_earlier_exchange(
     qtbot: QtBot, demo_env: DemoEnv, screenshot
 ) -> None:  # type: ignore[no-untyped-def]
     unit = open_window(qtbot, demo_env.layout.unit)
     hospital = open_window(qtbot, demo_env.layout.hospital)
-    doctor = log_in(qtbot, unit, "dr-bernard")
-    assert isinstance(doctor, DoctorWorkspace)
+    doctor = doctor_with_a_complete_request(qtbot, unit)
     form = doctor.form
-    qtbot.waitUntil(lambda: form.recipient.currentData() is not None, timeout=WAIT)
-    fill_complete_case(doctor)
     form.specialty.setCurrentIndex(form.specialty.findData("wounds"))
     form.treatments.setPlainText("Pansement hydrocolloïde")
     form.submit()
@@ -120,11 +127,8 @@ def test_a_follow_up_link_can_be_removed_and_survives_as_a_draft(
     qtbot: QtBot, demo_env: DemoEnv
 ) -> None:
     unit = open_window(qtbot, demo_env.layout.unit)
-    doctor = log_in(qtbot, unit, "dr-bernard")
-    assert isinstance(doctor, DoctorWorkspace)
+    doctor = doctor_with_a_complete_request(qtbot, unit)
     form = doctor.form
-    qtbot.waitUntil(lambda: form.recipient.currentData() is not None, timeout=WAIT)
-    fill_complete_case(doctor)
     form.submit()
     qtbot.waitUntil(lambda: doctor.cases.count() == 1, timeout=WAIT)
     doctor.cases.setCurrentRow(0)

@@ -174,7 +174,9 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(_("Connecté : {name}").format(name=me.info.display_name))
 
     def log_out(self) -> None:
-        """Forget the unlocked key and go back to the login page."""
+        """Forget the unlocked key and go back to the login page (what was being written is
+        kept among the drafts first)."""
+        self._leave_workspace()
         if self.workspace is not None:
             self.pages.removeWidget(self.workspace)
             self.workspace.deleteLater()
@@ -230,7 +232,12 @@ class MainWindow(QMainWindow):
             ).format(v=VERSION),
         )
 
+    def _leave_workspace(self) -> None:
+        if isinstance(self.workspace, DoctorWorkspace | SpecialistWorkspace):
+            self.workspace.leave()
+
     def closeEvent(self, event: QCloseEvent) -> None:
+        self._leave_workspace()
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.sync()
         self.shutdown()

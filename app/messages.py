@@ -89,6 +89,8 @@ def reason(code: str | None) -> str:
         "missing_question": _("Posez la question au spécialiste."),
         "too_many_photos": _("Trop de photos pour une seule demande."),
         "missing_opinion": _("Rédigez l’avis avant de l’envoyer."),
+        "missing_outcome": _("Choisissez la conduite à tenir."),
+        "bad_review_delay": _("Le délai de contrôle va de 1 à 52 semaines."),
         "missing_recipient": _("Choisissez le spécialiste destinataire."),
         "profile_error": _("Le profil de ce poste est incomplet ou illisible."),
         # capture: sources, preparation, anonymisation (capture/errors.py)
@@ -187,6 +189,18 @@ def answer_label(key: str) -> str:
         "symptoms": _("Symptômes (douleur, dyspnée, syncope)"),
     }
     return labels.get(key, key)
+
+
+def outcome_label(code: str) -> str:
+    """What an opinion advises (``cases.model.OUTCOMES``), translated; an outcome this
+    version does not know is named by its code."""
+    labels = {
+        "on_site": _("Prise en charge sur place"),
+        "new_request": _("Nouvelle demande à prévoir"),
+        "consultation": _("Consultation à l’hôpital à programmer"),
+        "urgent_transfer": _("Extraction urgente"),
+    }
+    return labels.get(code) or _("Conduite non reconnue ({code})").format(code=code)
 
 
 def body_site_label(code: str) -> str:

@@ -38,7 +38,7 @@ from cases.errors import (
     SenderMismatch,
     UnsupportedFormat,
 )
-from cases.model import Case, Opinion
+from cases.model import MAX_REVIEW_WEEKS, Case, Opinion
 from cases.photos import Photo
 from cases.sections import Answers, checked_answers
 from crypto import pki
@@ -72,6 +72,7 @@ _MEDIA_TYPES = {
 _ALREADY_COMPRESSED = {"image/jpeg", "image/png", "image/heic", "video/mp4", "application/zip"}
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9.+-]*/[a-z0-9][a-z0-9.+-]*")
+_CODE = re.compile(r"[a-z][a-z0-9_]{0,39}")  # an outcome code
 _FORBIDDEN_IN_NAMES = re.compile(r"[\x00-\x1f\x7f\\:]")
 _TOP_KEYS = {
     "format",
@@ -599,10 +600,31 @@ def _opinion(manifest: Manifest) -> Opinion:
         opinion_id=_text(raw["opinion_id"]),
         created_at=datetime.fromisoformat(_text(raw["created_at"])),
         text=_text(raw["text"]),
+        outcome=_outcome(raw.get("outcome")),
+        review_weeks=_review_weeks(raw.get("review_weeks")),
     )
     if opinion.case_id != manifest.case_id:
         raise MalformedBundle("the opinion's case id differs from the manifest's")
     return opinion
+
+
+def _outcome(value: Any) -> str | None:
+    """An opinion's outcome: a code of ``OUTCOMES``, or one a later version may add (kept as
+    it is, for the reader to show), or ``None``."""
+    if value is None:
+        return None
+    code = _text(value)
+    if not _CODE.fullmatch(code):
+        raise MalformedBundle("an opinion's outcome is not a code")
+    return code
+
+
+def _review_weeks(value: Any) -> int | None:
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_REVIEW_WEEKS:
+        raise MalformedBundle("an opinion's review delay is not a number of weeks")
+    return value
 
 
 # --- replay -------------------------------------------------------------------------------

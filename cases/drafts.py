@@ -5,21 +5,25 @@ A draft is the case as the doctor left it (text and photos), packed like a reque
 secretary or a copy of the disk, can read it. One file per case under
 ``drafts/<identity id>/<case id>.p7m``, replaced atomically at each save, so a crash leaves
 either the previous draft or the new one, never half of one.
+
+A specialist's unfinished opinions are kept the same way, packed like an opinion, one per
+request answered: ``drafts/<identity id>/opinions/<case id>.p7m``.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
 
-from cases.bundle import Party, pack_case, unpack
+from cases.bundle import Bundle, Party, pack_case, pack_opinion, unpack
 from cases.errors import CaseError
-from cases.model import Case, new_id
+from cases.model import Case, Opinion, new_id
 from cases.profile import UnlockedIdentity
 from crypto import cms
 from crypto.errors import CryptoError
@@ -49,37 +53,92 @@ class DraftStore:
         self.trust_roots = list(trust_roots)
         self._lock = threading.Lock()
         self._closed: set[str] = set()  # sent or discarded: a late autosave must not revive it
+        self._written: dict[Path, int] = {}  # the version of each draft last written
 
-    def _path(self, case_id: str) -> Path:
+    def _path(self, case_id: str, folder: Path | None = None) -> Path:
         if not case_id or "/" in case_id or "\\" in case_id or case_id.startswith("."):
             raise ValueError(f"not a case id: {case_id!r}")
-        return self.folder / f"{case_id}{SUFFIX}"
+        return (folder or self.folder) / f"{case_id}{SUFFIX}"
 
-    def save(self, case: Case) -> Path | None:
+    @property
+    def _opinions(self) -> Path:
+        return self.folder / "opinions"
+
+    def save(self, case: Case, version: int | None = None) -> Path | None:
         """Seal ``case`` to its author and replace the previous draft of the same case.
 
-        Returns the draft's path, or None when the case was discarded meanwhile (a late
-        autosave of a request that has just been sent is dropped).
+        ``version`` orders the saves of one draft (by default, the time of this call): an
+        older one that ends last does not replace a newer one (saves run on several threads,
+        and a last one runs at logout). Returns the draft's path, or None when nothing was
+        written: the case was discarded meanwhile (a late autosave of a request that has just
+        been sent is dropped), or a newer version is already on disk.
         """
-        me = Party(self.me.info.id, self.me.info.display_name, self.me.fingerprint)
-        plain = pack_case(new_id(), case, me, [me])
+        version = time.monotonic_ns() if version is None else version
+        plain = pack_case(new_id(), case, self._party(), [self._party()])
+        return self._write(self._path(case.case_id), case.case_id, plain, version)
+
+    def save_opinion(
+        self, opinion: Opinion, in_reply_to: str, version: int | None = None
+    ) -> Path | None:
+        """Seal an unfinished ``opinion`` (answering the request ``in_reply_to``) to its
+        author, in place of the previous one on the same case; None when nothing was written
+        (it was sent meanwhile, or a newer version is on disk: see :meth:`save`)."""
+        version = time.monotonic_ns() if version is None else version
+        plain = pack_opinion(
+            new_id(), opinion, self._party(), [self._party()], in_reply_to=in_reply_to
+        )
+        path = self._path(opinion.case_id, self._opinions)
+        return self._write(path, opinion.opinion_id, plain, version)
+
+    def _party(self) -> Party:
+        return Party(self.me.info.id, self.me.info.display_name, self.me.fingerprint)
+
+    def _write(self, path: Path, key: str, plain: bytes, version: int) -> Path | None:
         sealed = cms.seal(plain, self.me.certificate, self.me.key, [self.me.certificate])
-        path = self._path(case.case_id)
         with self._lock:
-            if case.case_id in self._closed:
+            if key in self._closed or version < self._written.get(path, version):
                 return None
-            self.folder.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(parents=True, exist_ok=True)
             atomic_write(path, sealed)
-        log.info("draft %s saved (%d bytes sealed)", case.case_id, len(sealed))
+            self._written[path] = version
+        log.info("draft %s saved (%d bytes sealed)", key, len(sealed))
         return path
 
     def load(self) -> tuple[list[Case], list[UnreadableDraft]]:
         """Every draft, newest first, and those that could not be opened."""
         cases: list[tuple[float, Case]] = []
         unreadable: list[UnreadableDraft] = []
-        if not self.folder.is_dir():
-            return [], []
-        for path in self.folder.glob(f"*{SUFFIX}"):
+        for path, bundle in self._open_all(self.folder, unreadable):
+            if bundle.case is None or bundle.case.case_id != path.name.removesuffix(SUFFIX):
+                unreadable.append(
+                    UnreadableDraft(path.name.removesuffix(SUFFIX), "malformed_bundle")
+                )
+                continue
+            cases.append((path.stat().st_mtime, bundle.case))
+        cases.sort(key=lambda item: item[0], reverse=True)
+        return [case for _mtime, case in cases], unreadable
+
+    def load_opinions(self) -> tuple[dict[str, Opinion], list[UnreadableDraft]]:
+        """The unfinished opinions by the case they answer, and those that could not be
+        opened."""
+        opinions: dict[str, Opinion] = {}
+        unreadable: list[UnreadableDraft] = []
+        for path, bundle in self._open_all(self._opinions, unreadable):
+            case_id = path.name.removesuffix(SUFFIX)
+            if bundle.opinion is None or bundle.opinion.case_id != case_id:
+                unreadable.append(UnreadableDraft(case_id, "malformed_bundle"))
+                continue
+            opinions[case_id] = bundle.opinion
+        return opinions, unreadable
+
+    def _open_all(
+        self, folder: Path, unreadable: list[UnreadableDraft]
+    ) -> list[tuple[Path, Bundle]]:
+        """The drafts sealed in ``folder`` that open; the others go to ``unreadable``."""
+        opened: list[tuple[Path, Bundle]] = []
+        if not folder.is_dir():
+            return opened
+        for path in folder.glob(f"*{SUFFIX}"):
             case_id = path.name.removesuffix(SUFFIX)
             try:
                 verified = cms.open_sealed(
@@ -98,21 +157,25 @@ class DraftStore:
                 log.warning("draft %s cannot be read", case_id)
                 unreadable.append(UnreadableDraft(case_id, "unreadable"))
                 continue
-            if bundle.case is None or bundle.case.case_id != case_id:
-                unreadable.append(UnreadableDraft(case_id, "malformed_bundle"))
-                continue
-            cases.append((path.stat().st_mtime, bundle.case))
-        cases.sort(key=lambda item: item[0], reverse=True)
-        return [case for _mtime, case in cases], unreadable
+            opened.append((path, bundle))
+        return opened
 
     def discard(self, case_id: str) -> bool:
         """Remove a draft (after it was sent, or on the doctor's request); later saves of
         the same case are ignored."""
+        return self._remove(self._path(case_id), case_id)
+
+    def discard_opinion(self, opinion: Opinion) -> bool:
+        """Remove the unfinished ``opinion`` (it was sent); later saves of it are ignored,
+        while a new opinion on the same case (another ``opinion_id``) may be drafted."""
+        return self._remove(self._path(opinion.case_id, self._opinions), opinion.opinion_id)
+
+    def _remove(self, path: Path, key: str) -> bool:
         with self._lock:
-            self._closed.add(case_id)
+            self._closed.add(key)
             try:
-                self._path(case_id).unlink()
+                path.unlink()
             except FileNotFoundError:
                 return False
-        log.info("draft %s discarded", case_id)
+        log.info("draft %s discarded", key)
         return True

@@ -142,3 +142,19 @@ def followed(case: Case, threads: Iterable[CaseThread]) -> CaseThread | None:
         if thread.case_id == case.follows:
             return thread
     return None
+
+
+def review_due(thread: CaseThread, threads: Iterable[CaseThread]) -> datetime | None:
+    """When the specialist asked to see ``thread``'s lesion again (its latest opinion's
+    review date), until a request following it up exists among ``threads``; else ``None``."""
+    if not thread.opinions:
+        return None
+    opinion = thread.opinions[-1].bundle.opinion
+    due = opinion.review_by() if opinion is not None else None
+    if due is None:
+        return None
+    for other in threads:
+        later = other.case.bundle.case
+        if later is not None and later.follows == thread.case_id:
+            return None
+    return due

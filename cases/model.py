@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from cases.errors import InvalidCase
 from cases.photos import Photo
@@ -99,18 +99,55 @@ class Case:
         }
 
 
+#: What a specialist advises the unit to do, in the order the opinion form offers it: treat
+#: the patient in the unit; send a new request later (photos again); book a consultation at
+#: the hospital (an escorted transfer, planned); transfer the patient to hospital now.
+OUTCOMES = ("on_site", "new_request", "consultation", "urgent_transfer")
+
+#: The furthest "see again in N weeks" an opinion may advise.
+MAX_REVIEW_WEEKS = 52
+
+
 @dataclass(frozen=True)
 class Opinion:
-    """A specialist's answer to a case."""
+    """A specialist's answer to a case.
+
+    Attributes:
+        outcome: what the unit should do, one of :data:`OUTCOMES`; ``None`` only in an
+            unfinished opinion or one written by an earlier version (a reader keeps an
+            outcome code it does not know, as it is).
+        review_weeks: the specialist wants to see the lesion again in so many weeks
+            (1 to :data:`MAX_REVIEW_WEEKS`), or ``None``.
+    """
 
     case_id: str
     text: str
     opinion_id: str = field(default_factory=new_id)
     created_at: datetime = field(default_factory=utc_now)
+    outcome: str | None = None
+    review_weeks: int | None = None
+
+    def problems(self) -> list[str]:
+        """Codes of what keeps this opinion from being sent; empty when it is ready."""
+        found = []
+        if not self.text.strip():
+            found.append("missing_opinion")
+        if self.outcome not in OUTCOMES:
+            found.append("missing_outcome")
+        if self.review_weeks is not None and not 1 <= self.review_weeks <= MAX_REVIEW_WEEKS:
+            found.append("bad_review_delay")
+        return found
 
     def check(self) -> None:
-        if not self.text.strip():
-            raise InvalidCase(["missing_opinion"])
+        """Raise :class:`InvalidCase` unless the opinion is ready to send."""
+        if found := self.problems():
+            raise InvalidCase(found)
+
+    def review_by(self) -> datetime | None:
+        """When the specialist wants to see the lesion again, or ``None``."""
+        if self.review_weeks is None:
+            return None
+        return self.created_at + timedelta(weeks=self.review_weeks)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -118,4 +155,6 @@ class Opinion:
             "case_id": self.case_id,
             "created_at": self.created_at.isoformat(),
             "text": self.text,
+            "outcome": self.outcome,
+            "review_weeks": self.review_weeks,
         }

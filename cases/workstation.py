@@ -163,9 +163,10 @@ class Workstation:
             me, bundle_id, "case", plain, to, certificates, priority=priority
         )
 
-    def send_opinion(self, me: UnlockedIdentity, thread: CaseThread, text: str) -> str:
+    def send_opinion(self, me: UnlockedIdentity, thread: CaseThread, opinion: Opinion) -> str:
         """Answer a received case: the opinion goes to the case's sender (and to ``me``)."""
-        opinion = Opinion(case_id=thread.case_id, text=text)
+        if opinion.case_id != thread.case_id:
+            raise ValueError("the opinion answers another case")
         opinion.check()
         sender = thread.case.sender
         to = next((e for e in self.directory() if e.id == sender.mailbox), None)

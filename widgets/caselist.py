@@ -102,6 +102,12 @@ class CaseList(QListWidget):
             self.setCurrentRow(0)
         return arrived
 
+    def relabel(self) -> None:
+        """Describe every case again (what the lines say changed, not the cases)."""
+        for row, thread in enumerate(self.threads):
+            self.item(row).setText(self._describe(thread))
+        self.set_filter(self._filter)
+
     def mark_new(self, case_ids: Iterable[str]) -> None:
         """Show these cases in bold until they are opened (the one open now excepted)."""
         current, wanted = self.current_thread(), set(case_ids)
@@ -146,6 +152,14 @@ def unreadable_notice(unreadable: list[Unreadable]) -> str:
     return _("{n} document(s) illisible(s) : {why}").format(
         n=len(unreadable), why=reason(unreadable[0].code)
     )
+
+
+def latest_outcome(thread: CaseThread) -> str | None:
+    """What the latest opinion on ``thread`` advises, if it says."""
+    if not thread.opinions:
+        return None
+    opinion = thread.opinions[-1].bundle.opinion
+    return opinion.outcome if opinion is not None else None
 
 
 def follows_text(thread: CaseThread) -> str:

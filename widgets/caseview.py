@@ -9,11 +9,18 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QSplitter, QTextBrowser, QVBoxLayout, QWidget
 
 from app.i18n import _
-from app.messages import answer_label, body_site_label, job_state_label, specialty_label
+from app.messages import (
+    answer_label,
+    body_site_label,
+    job_state_label,
+    outcome_label,
+    specialty_label,
+)
 from cases.followup import change, followed, history
-from cases.model import Case
+from cases.model import Case, Opinion
 from cases.workstation import CaseThread
 from widgets.caselist import follows_text
+from widgets.opinionform import URGENT
 from widgets.overlay import day, number, signed_percent
 from widgets.photos import PhotoStrip, photo_facts
 
@@ -136,7 +143,7 @@ class CaseView(QWidget):
                 when = opinion.created_at.astimezone().strftime("%d/%m/%Y %H:%M")
                 parts.append(
                     f"<p><b>{escape(opened.sender.display_name)}</b> — {escape(when)}</p>"
-                    f"<p>{escape(opinion.text).replace(chr(10), '<br>')}</p>"
+                    f"<p>{escape(opinion.text).replace(chr(10), '<br>')}</p>" + advice_html(opinion)
                 )
             self.opinions.setHtml("<hr>".join(parts))
         else:
@@ -145,6 +152,29 @@ class CaseView(QWidget):
         if kept is not None:
             for bar, value in zip(bars, kept, strict=True):
                 bar.setValue(value)
+
+
+def advice_html(opinion: Opinion) -> str:
+    """What ``opinion`` advises the unit to do and when to look again, as HTML paragraphs
+    (an urgent transfer in red); empty for an opinion that says neither."""
+    html = ""
+    if opinion.outcome:
+        label = escape(outcome_label(opinion.outcome))
+        if opinion.outcome == "urgent_transfer":
+            label = f'<span style="color: {URGENT}">{label}</span>'
+        html += f"<p><b>{escape(_('Conduite à tenir :'))}</b> {label}</p>"
+    due = opinion.review_by()
+    if due is not None:
+        html += (
+            "<p>"
+            + escape(
+                _("À revoir dans {n} semaine(s), vers le {date}.").format(
+                    n=opinion.review_weeks, date=day(due)
+                )
+            )
+            + "</p>"
+        )
+    return html
 
 
 def earlier_text(case: Case, others: Sequence[CaseThread]) -> str:
@@ -169,6 +199,10 @@ def earlier_text(case: Case, others: Sequence[CaseThread]) -> str:
                 text=opinion.text,
             )
         )
+        if opinion.outcome:
+            lines.append(
+                _("Conduite à tenir : {outcome}.").format(outcome=outcome_label(opinion.outcome))
+            )
     if not thread.opinions:
         lines.append(_("Pas encore d’avis."))
     return "\n".join(lines)

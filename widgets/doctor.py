@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Sequence
 from datetime import datetime
+from html import escape
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer
@@ -20,22 +24,33 @@ from PySide6.QtWidgets import (
 )
 
 from app.i18n import _
-from app.messages import error_reason, job_state_label, reason, specialty_label
+from app.messages import error_reason, job_state_label, outcome_label, reason, specialty_label
 from app.session import Session
 from app.tasks import BoundRunner, TaskRunner
 from cases.drafts import DraftStore, UnreadableDraft
 from cases.errors import CaseError, InvalidCase
-from cases.followup import follow_up_request, followed, specialist_of
+from cases.followup import follow_up_request, followed, review_due, specialist_of
 from cases.model import Case, utc_now
 from cases.profile import UnlockedIdentity
-from cases.workstation import CaseThread, Unreadable
+from cases.workstation import CaseThread, Opened, Unreadable
 from crypto.errors import CryptoError
 from outbox.errors import OutboxError
 from outbox.platform import DirectoryEntry
 from widgets.capture import CaptureStation
 from widgets.caseform import CaseForm
-from widgets.caselist import CaseList, announce, follows_text, unreadable_notice, when
+from widgets.caselist import (
+    CaseList,
+    announce,
+    follows_text,
+    latest_outcome,
+    unreadable_notice,
+    when,
+)
 from widgets.caseview import CaseView
+from widgets.opinionform import URGENT
+from widgets.overlay import day
+
+log = logging.getLogger(__name__)
 
 KNOWN_ERRORS = (CaseError, CryptoError, OutboxError)
 DRAFT_DELAY_MS = 1500
@@ -61,14 +76,51 @@ def thread_status(thread: CaseThread) -> str:
     return _("Envoyé")
 
 
-def describe_for_doctor(thread: CaseThread) -> str:
+def describe_for_doctor(thread: CaseThread, threads: Sequence[CaseThread] = ()) -> str:
+    """The list's line for one of the doctor's requests; ``threads`` (all of them) tell
+    whether a review the specialist asked for was followed up already."""
     case = thread.case.bundle.case
     assert case is not None
+    status = thread_status(thread)
+    outcome = latest_outcome(thread)
+    if outcome:
+        status += " — " + outcome_label(outcome)
     follow_up = " · " + _("suivi") if case.follows else ""
+    due = review_due(thread, threads)
+    review = ""
+    if due is not None:
+        late = due.astimezone().date() < datetime.now().astimezone().date()  # local days
+        review = " · " + (_("contrôle en retard ({date})") if late else _("à revoir le {date}"))
+        review = review.format(date=day(due))
     return (
         f"{case.patient_ref} — {specialty_label(case.specialty)}\n"
-        f"{when(thread)} · {thread_status(thread)}{follow_up}"
+        f"{when(thread)} · {status}{follow_up}{review}"
     )
+
+
+def outcome_news(opinions: Sequence[tuple[CaseThread, Opened]]) -> tuple[str, bool]:
+    """What the notice line adds about the opinions just arrived (what a single one
+    advises; among several, an urgent transfer), and whether one advises an urgent
+    transfer, which the line then shows in red."""
+    urgent = [
+        thread
+        for thread, opened in opinions
+        if opened.bundle.opinion is not None and opened.bundle.opinion.outcome == "urgent_transfer"
+    ]
+    if len(opinions) == 1:
+        outcome = latest_outcome(opinions[0][0])
+        if not outcome:
+            return "", False
+        text = _("Conduite à tenir : {outcome}.").format(outcome=outcome_label(outcome))
+        return " " + text, bool(urgent)
+    if urgent:
+        case = urgent[-1].case.bundle.case
+        assert case is not None
+        text = _("Extraction urgente conseillée pour le patient {ref}.").format(
+            ref=case.patient_ref
+        )
+        return " " + text, True
+    return "", False
 
 
 class DoctorWorkspace(QWidget):
@@ -86,7 +138,9 @@ class DoctorWorkspace(QWidget):
         self.runner = BoundRunner(runner, self)
         self.task_runner = runner
         self.capture_station: CaptureStation | None = None
-        self.cases = CaseList(describe_for_doctor, _("Mes demandes"))
+        self.cases = CaseList(
+            lambda t: describe_for_doctor(t, self.cases.threads), _("Mes demandes")
+        )
         self.new_button = QPushButton(_("Nouvelle demande"))
         self.new_button.setToolTip(_("Ctrl+N"))
         self.follow_button = QPushButton(_("Demande de suivi"))
@@ -182,7 +236,11 @@ class DoctorWorkspace(QWidget):
             _("{n} nouveaux avis reçus."),
         )
         if news:
-            self.notice.setText(news)
+            extra, urgent = outcome_news(opinions)
+            text = news + extra
+            self.notice.setText(
+                f'<b style="color: {URGENT}">{escape(text)}</b>' if urgent else text
+            )
         if unreadable:
             self.notice.setText(unreadable_notice(unreadable))
 
@@ -320,7 +378,8 @@ class DoctorWorkspace(QWidget):
                 )
             )
 
-        self.runner.run(lambda: self.drafts.save(case), done, failed)
+        version = time.monotonic_ns()  # now: a later save, at logout say, is newer
+        self.runner.run(lambda: self.drafts.save(case, version), done, failed)
 
     def refresh_drafts(self) -> None:
         def done(result: tuple[list[Case], list[UnreadableDraft]]) -> None:
@@ -368,6 +427,19 @@ class DoctorWorkspace(QWidget):
             self.refresh_drafts()
 
         self.runner.run(lambda: self.drafts.discard(case_id), done, self._show_error)
+
+    def leave(self) -> None:
+        """The doctor logs out or quits: edits not saved yet are sealed among the drafts now
+        (on this thread: the pool is closing; a draft holds a dozen photos at most)."""
+        if not (self._draft_timer.isActive() or self._draft_dirty or self._draft_saving):
+            return
+        self._draft_timer.stop()
+        if self.form.is_blank():
+            return
+        try:
+            self.drafts.save(self.form.case())
+        except (*KNOWN_ERRORS, OSError) as exc:
+            log.warning("the last draft could not be saved: %s", exc)
 
     def _show_error(self, exc: BaseException) -> None:
         self.notice.setText(error_text(exc))

@@ -2,41 +2,56 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QKeySequence, QShortcut
-from PySide6.QtWidgets import (
-    QLabel,
-    QPlainTextEdit,
-    QPushButton,
-    QSplitter,
-    QVBoxLayout,
-    QWidget,
-)
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from functools import partial
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QLabel, QSplitter, QVBoxLayout, QWidget
 
 from app.i18n import _
-from app.messages import reason, specialty_label
+from app.messages import outcome_label, specialty_label
 from app.session import Session
 from app.tasks import BoundRunner, TaskRunner
+from cases.drafts import DraftStore, UnreadableDraft
+from cases.model import Opinion
 from cases.profile import UnlockedIdentity
 from cases.workstation import CaseThread, Unreadable
-from widgets.caselist import CaseList, announce, unreadable_notice, when
+from widgets.caselist import CaseList, announce, latest_outcome, unreadable_notice, when
 from widgets.caseview import CaseView
-from widgets.doctor import error_text
+from widgets.doctor import DRAFT_DELAY_MS, KNOWN_ERRORS, error_text
+from widgets.opinionform import OpinionForm
+
+log = logging.getLogger(__name__)
 
 
-def describe_for_specialist(thread: CaseThread) -> str:
+def describe_for_specialist(thread: CaseThread, drafting: bool = False) -> str:
+    """The list's line for a received request; ``drafting`` when an unsent opinion on it is
+    kept among the drafts."""
     case = thread.case.bundle.case
     assert case is not None
     status = _("Avis envoyé") if thread.opinions else _("À traiter")
+    outcome = latest_outcome(thread)
+    if outcome:
+        status += " — " + outcome_label(outcome)
     follow_up = " · " + _("suivi") if case.follows else ""
+    draft = " · " + _("avis en cours") if drafting else ""
     return (
         f"{thread.case.sender.display_name} — {specialty_label(case.specialty)}\n"
-        f"{when(thread)} · {status}{follow_up}"
+        f"{when(thread)} · {status}{follow_up}{draft}"
     )
 
 
 class SpecialistWorkspace(QWidget):
-    """Left: received requests; right: the selected case and the opinion editor."""
+    """Left: received requests; right: the selected case and the opinion being written.
+
+    Each request keeps its own unfinished opinion: switching to another request puts the
+    one written aside (in memory and, a moment after each edit, sealed to the specialist
+    among the drafts) and shows that of the request selected, so an opinion can never be
+    sent on a request it was not written for. Drafts come back after a logout or a restart.
+    """
 
     def __init__(
         self,
@@ -48,16 +63,20 @@ class SpecialistWorkspace(QWidget):
         super().__init__(parent)
         self.session, self.me = session, me
         self.runner = BoundRunner(runner, self)
-        self.cases = CaseList(describe_for_specialist, _("Demandes reçues"))
+        self.drafts = DraftStore(session.profile.path("drafts"), me, session.profile.trust_roots())
+        self.unsent: dict[str, Opinion] = {}  # the opinions put aside, by the case they answer
+        self.shown: CaseThread | None = None  # the request the form's opinion answers
+        self.cases = CaseList(
+            lambda t: describe_for_specialist(t, t.case_id in self.unsent), _("Demandes reçues")
+        )
         self.view = CaseView()
-        self.opinion = QPlainTextEdit()
-        self.opinion.setPlaceholderText(_("Votre avis : diagnostic, conduite à tenir, suivi…"))
-        self.opinion.setMaximumHeight(140)
-        self.send_button = QPushButton(_("Envoyer l’avis"))
-        self.send_button.setToolTip(_("Ctrl+Entrée"))
+        self.form = OpinionForm()
         self.notice = QLabel()
         self.notice.setWordWrap(True)
         self.empty = QLabel(_("Aucune demande reçue pour l’instant."))
+        self._draft_timer = QTimer(self)
+        self._draft_timer.setSingleShot(True)
+        self._draft_timer.setInterval(DRAFT_DELAY_MS)
 
         left = QWidget()
         left_layout = QVBoxLayout(left)
@@ -69,9 +88,7 @@ class SpecialistWorkspace(QWidget):
         right = QWidget()
         right_layout = QVBoxLayout(right)
         right_layout.addWidget(self.view, 1)
-        right_layout.addWidget(QLabel("<b>" + _("Votre avis") + "</b>"))
-        right_layout.addWidget(self.opinion)
-        right_layout.addWidget(self.send_button, alignment=Qt.AlignmentFlag.AlignRight)
+        right_layout.addWidget(self.form)
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(left)
         splitter.addWidget(right)
@@ -82,17 +99,19 @@ class SpecialistWorkspace(QWidget):
         layout.addWidget(splitter, 1)  # the notice line keeps its height
 
         self.cases.thread_selected.connect(self._show_thread)
-        self.send_button.clicked.connect(self.send_opinion)
-        QShortcut(QKeySequence("Ctrl+Return"), self.opinion, self.send_opinion)
-        self._set_editable(False)
+        self.form.submitted.connect(self.send_opinion)
+        self.form.changed.connect(self._draft_timer.start)
+        self._draft_timer.timeout.connect(self.keep_draft)
+        self.form.set_editable(False)
         self.runner.run(session.workstation.refresh_directory, None, lambda exc: None)
+        self.runner.run(self.drafts.load_opinions, self._drafts_loaded, self._show_error)
         self.refresh()
 
     def refresh(self) -> None:
         self.runner.run(
             lambda: self.session.workstation.threads(self.me),
             self._show_threads,
-            lambda exc: self.notice.setText(error_text(exc)),
+            self._show_error,
         )
 
     def _show_threads(self, result: tuple[list[CaseThread], list[Unreadable]]) -> None:
@@ -112,33 +131,101 @@ class SpecialistWorkspace(QWidget):
             self.notice.setText(unreadable_notice(unreadable))
 
     def _show_thread(self, thread: CaseThread) -> None:
+        if self.shown is None or self.shown.case_id != thread.case_id:
+            self.keep_draft()  # the opinion written on the request left, put aside
+            self.form.load(self.unsent.get(thread.case_id))
+        self.shown = thread  # a list refresh shows the same request: the form is left alone
         self.view.show_thread(thread, others=self.cases.threads)
-        self._set_editable(True)
+        self.form.set_editable(True)
 
-    def _set_editable(self, editable: bool) -> None:
-        self.opinion.setEnabled(editable)
-        self.send_button.setEnabled(editable)
+    # --- drafts (sealed to the specialist, saved a moment after each edit) -------------------
+    def keep_draft(self, *, wait: bool = False) -> None:
+        """Put the form's opinion aside for the request it answers, sealed among the drafts
+        (off the GUI thread unless ``wait``: the last save, at logout or quit); an opinion
+        emptied is forgotten."""
+        self._draft_timer.stop()
+        if self.shown is None:
+            return
+        case_id, request_id = self.shown.case_id, self.shown.case.bundle_id
+        opinion = self.form.opinion(case_id)
+        version = time.monotonic_ns()
+        work: Callable[[], object]
+        if self.form.is_blank():
+            if self.unsent.pop(case_id, None) is None:
+                return
+            self.form.renew()  # what is written next is another draft
+            work = partial(self.drafts.discard_opinion, opinion)
+        else:
+            if same_draft(self.unsent.get(case_id), opinion):
+                return
+            self.unsent[case_id] = opinion
+            work = partial(self.drafts.save_opinion, opinion, request_id, version)
+        self.cases.relabel()
+        if not wait:
+            self.runner.run(work, None, self._show_error)
+            return
+        try:
+            work()
+        except (*KNOWN_ERRORS, OSError) as exc:
+            log.warning("the last opinion draft could not be saved: %s", exc)
 
+    def leave(self) -> None:
+        """The specialist logs out or quits: the opinion being written is kept."""
+        self.keep_draft(wait=True)
+
+    def _drafts_loaded(self, result: tuple[dict[str, Opinion], list[UnreadableDraft]]) -> None:
+        opinions, unreadable = result
+        for case_id, opinion in opinions.items():
+            if case_id in self.unsent:
+                continue  # written meanwhile: newer
+            self.unsent[case_id] = opinion
+            if self.shown is not None and self.shown.case_id == case_id and self.form.is_blank():
+                self.form.load(opinion)
+        self.cases.relabel()
+        if unreadable:
+            self.notice.setText(
+                _("{count} brouillon(s) illisible(s) ignoré(s).").format(count=len(unreadable))
+            )
+
+    # --- sending ------------------------------------------------------------------------------
     def send_opinion(self) -> None:
-        thread, text = self.cases.current_thread(), self.opinion.toPlainText().strip()
+        thread = self.shown
         if thread is None:
             return
-        if not text:
-            self.notice.setText(reason("missing_opinion"))
+        opinion = self.form.opinion(thread.case_id)
+        if problems := opinion.problems():
+            self.form.show_problems(problems)
             return
-        self._set_editable(False)
+        self._draft_timer.stop()
+        self.form.set_editable(False)
+
+        def work() -> str:
+            bundle_id = self.session.workstation.send_opinion(self.me, thread, opinion)
+            self.drafts.discard_opinion(opinion)
+            return bundle_id
 
         def done(bundle_id: str) -> None:
-            self.opinion.clear()
-            self._set_editable(True)
+            kept = self.unsent.get(thread.case_id)
+            if kept is not None and kept.opinion_id == opinion.opinion_id:
+                del self.unsent[thread.case_id]
+            if self.form.opinion_id == opinion.opinion_id:  # still shown: empty it
+                self.form.load(None)
+            self.form.set_editable(True)
+            self.cases.relabel()
             self.notice.setText(_("Avis signé, chiffré et placé dans la file d’envoi."))
             self.session.sender.wake()
             self.refresh()
 
         def failed(exc: BaseException) -> None:
-            self._set_editable(True)
-            self.notice.setText(error_text(exc))
+            self.form.set_editable(True)
+            self.form.show_error(error_text(exc))
 
-        self.runner.run(
-            lambda: self.session.workstation.send_opinion(self.me, thread, text), done, failed
-        )
+        self.runner.run(work, done, failed)
+
+    def _show_error(self, exc: BaseException) -> None:
+        self.notice.setText(error_text(exc))
+
+
+def same_draft(kept: Opinion | None, opinion: Opinion) -> bool:
+    """Whether ``opinion`` says what ``kept`` says (the time of writing aside)."""
+    return kept is not None and kept == replace(opinion, created_at=kept.created_at)

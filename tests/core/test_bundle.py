@@ -9,7 +9,7 @@ import threading
 import zipfile
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -281,6 +281,71 @@ def test_opinion_round_trip_names_the_request() -> None:
     assert bundle.manifest.kind == "opinion"
     assert bundle.manifest.in_reply_to == "b-1"
     assert bundle.manifest.case_id == "c-1"
+
+
+def test_an_opinion_carries_its_outcome_and_review_delay() -> None:
+    opinion = Opinion(case_id="c-1", text="Ulcère veineux.", outcome="consultation", review_weeks=6)
+    data = pack_opinion("b-2", opinion, EXPERT, [DOCTOR, EXPERT], in_reply_to="b-1")
+    opened = open_as(data, signer=EXPERT, reader=DOCTOR).opinion
+    assert opened == opinion
+    assert opened.review_by() == opinion.created_at + timedelta(weeks=6)
+
+
+def test_an_opinion_of_an_earlier_writer_opens_without_outcome() -> None:
+    opinion = Opinion(case_id="c-1", text="Avis.", outcome="on_site")
+    data = pack_opinion("b-2", opinion, EXPERT, [DOCTOR, EXPERT], in_reply_to="b-1")
+
+    def older(manifest: dict[str, Any]) -> None:
+        del manifest["clinical"]["outcome"], manifest["clinical"]["review_weeks"]
+
+    opened = open_as(rebuild(data, manifest=older), signer=EXPERT, reader=DOCTOR).opinion
+    assert (opened.outcome, opened.review_weeks, opened.review_by()) == (None, None, None)
+
+
+def test_an_outcome_a_later_version_adds_is_kept_as_it_is() -> None:
+    opinion = Opinion(case_id="c-1", text="Avis.", outcome="on_site")
+    data = pack_opinion("b-2", opinion, EXPERT, [DOCTOR, EXPERT], in_reply_to="b-1")
+
+    def later(manifest: dict[str, Any]) -> None:
+        manifest["clinical"]["outcome"] = "day_hospital"
+
+    opened = open_as(rebuild(data, manifest=later), signer=EXPERT, reader=DOCTOR).opinion
+    assert opened.outcome == "day_hospital"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("outcome", ""),
+        ("outcome", "Extraction urgente"),
+        ("outcome", 3),
+        ("review_weeks", 0),
+        ("review_weeks", 53),
+        ("review_weeks", "2"),
+        ("review_weeks", 2.5),
+        ("review_weeks", True),
+    ],
+)
+def test_a_malformed_outcome_or_review_delay_is_refused(field: str, value: object) -> None:
+    opinion = Opinion(case_id="c-1", text="Avis.", outcome="on_site", review_weeks=2)
+    data = pack_opinion("b-2", opinion, EXPERT, [DOCTOR, EXPERT], in_reply_to="b-1")
+
+    def edit(manifest: dict[str, Any]) -> None:
+        manifest["clinical"][field] = value
+
+    assert code_of(rebuild(data, manifest=edit), signer=EXPERT, reader=DOCTOR) == (
+        "malformed_bundle"
+    )
+
+
+def test_an_opinion_is_sent_only_with_text_an_outcome_and_a_sane_delay() -> None:
+    assert Opinion("c-1", " ", outcome=None, review_weeks=0).problems() == [
+        "missing_opinion",
+        "missing_outcome",
+        "bad_review_delay",
+    ]
+    assert Opinion("c-1", "Avis.", outcome="day_hospital").problems() == ["missing_outcome"]
+    assert Opinion("c-1", "Avis.", outcome="urgent_transfer", review_weeks=52).problems() == []
 
 
 def test_a_receipt_carries_no_clinical_content() -> None:

@@ -11,7 +11,7 @@ import resources
 from capture.measure import Measurement
 from capture.photo import Arrow
 from cases.drafts import DraftStore
-from cases.model import Case
+from cases.model import Case, Opinion
 from cases.profile import IdentityInfo, UnlockedIdentity
 from crypto import cms
 from crypto.errors import NotARecipient
@@ -124,3 +124,79 @@ def test_a_late_autosave_does_not_revive_a_sent_request(tmp_path: Path) -> None:
 def test_each_identity_sees_only_its_drafts(tmp_path: Path) -> None:
     DraftStore(tmp_path, me(world().doctor, "dr-a"), world().roots).save(a_case())
     assert DraftStore(tmp_path, me(world().doctor, "dr-b"), world().roots).load() == ([], [])
+
+
+# --- a specialist's unfinished opinions ---------------------------------------------------
+
+
+def an_opinion(case_id: str = "c-1", **changes: object) -> Opinion:
+    fields: dict[str, object] = {
+        "case_id": case_id,
+        "text": f"Eczéma de contact probable {CANARY}",
+        "outcome": "on_site",
+        "review_weeks": 3,
+    }
+    fields.update(changes)
+    return Opinion(**fields)  # type: ignore[arg-type]
+
+
+def expert(identity_id: str = "pr-lefevre") -> UnlockedIdentity:
+    info = IdentityInfo(identity_id, "Dr Paul Lefèvre", "specialist", "Hôpital Saint-Louis")
+    return UnlockedIdentity(info, world().specialist.cert, world().specialist.key)
+
+
+def test_unfinished_opinions_come_back_by_case_sealed_to_their_author(tmp_path: Path) -> None:
+    store = DraftStore(tmp_path, expert(), world().roots)
+    first, second = an_opinion("c-1"), an_opinion("c-2", outcome=None, review_weeks=None)
+    store.save_opinion(first, in_reply_to="b-1")
+    store.save_opinion(second, in_reply_to="b-2")
+    store.save_opinion(replace(first, text="Psoriasis."), in_reply_to="b-1")  # replaces
+
+    again, unreadable = DraftStore(tmp_path, expert(), world().roots).load_opinions()
+    assert unreadable == []
+    assert again == {"c-1": replace(first, text="Psoriasis."), "c-2": second}
+    assert store.load() == ([], [])  # no request drafts among them
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert CANARY.encode() not in path.read_bytes()
+            with pytest.raises(NotARecipient):  # the doctor's key opens none of them
+                cms.open_sealed(
+                    path.read_bytes(), world().doctor.cert, world().doctor.key, world().roots
+                )
+
+
+def test_a_sent_opinion_is_not_revived_but_the_next_one_on_the_case_is_kept(
+    tmp_path: Path,
+) -> None:
+    store = DraftStore(tmp_path, expert(), world().roots)
+    sent = an_opinion("c-1")
+    store.save_opinion(sent, in_reply_to="b-1")
+    assert store.discard_opinion(sent) is True
+    assert store.save_opinion(sent, in_reply_to="b-1") is None  # a late autosave
+    assert store.load_opinions() == ({}, [])
+    complement = an_opinion("c-1", text="Complément : biopsie.")  # another opinion id
+    assert store.save_opinion(complement, in_reply_to="b-1") is not None
+    assert store.load_opinions() == ({"c-1": complement}, [])
+
+
+def test_a_damaged_opinion_draft_is_reported_and_the_others_load(tmp_path: Path) -> None:
+    store = DraftStore(tmp_path, expert(), world().roots)
+    store.save_opinion(an_opinion("c-1"), in_reply_to="b-1")
+    bad = store.save_opinion(an_opinion("c-2"), in_reply_to="b-2")
+    assert bad is not None
+    bad.write_bytes(bad.read_bytes()[:-40])
+    opinions, unreadable = store.load_opinions()
+    assert list(opinions) == ["c-1"]
+    assert [u.case_id for u in unreadable] == ["c-2"]
+
+
+def test_an_older_save_ending_last_does_not_replace_a_newer_one(tmp_path: Path) -> None:
+    store = DraftStore(tmp_path, me(world().doctor), world().roots)
+    case = a_case()
+    assert store.save(replace(case, question="Nouvelle question ?"), version=2) is not None
+    assert store.save(case, version=1) is None  # began earlier, ended later: dropped
+    assert [c.question for c in store.load()[0]] == ["Nouvelle question ?"]
+    opinion = an_opinion("c-1")
+    store.save_opinion(replace(opinion, text="Récent."), in_reply_to="b-1", version=5)
+    assert store.save_opinion(opinion, in_reply_to="b-1", version=4) is None
+    assert store.load_opinions()[0]["c-1"].text == "Récent."

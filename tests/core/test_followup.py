@@ -15,6 +15,7 @@ from cases.followup import (
     followed,
     history,
     latest_sizes,
+    review_due,
     same_patient,
     sizes_by_site,
     specialist_of,
@@ -31,9 +32,10 @@ COLLEAGUE = Party("pr-c", "Pr C", "cc" * 32, "specialist", "Hôpital Saint-Louis
 ARCHIVE = Party("", "", "dd" * 32)
 
 
-def thread(case: Case, *answers: tuple[Party, str]) -> CaseThread:
-    """``case`` and its opinions as the doctor's workstation holds them once opened: through
-    real bundles, addressed to the expert, the doctor and the unit archive."""
+def thread(case: Case, *answers: tuple[Party, str | Opinion]) -> CaseThread:
+    """``case`` and its opinions (texts, or whole opinions) as the doctor's workstation holds
+    them once opened: through real bundles, addressed to the expert, the doctor and the unit
+    archive."""
     data = pack_case(f"b-{case.case_id}", case, DOCTOR, [EXPERT, DOCTOR, ARCHIVE])
     bundle = unpack(
         data, signer_fingerprint=DOCTOR.fingerprint, reader_fingerprint=EXPERT.fingerprint
@@ -42,7 +44,7 @@ def thread(case: Case, *answers: tuple[Party, str]) -> CaseThread:
     for n, (author, text) in enumerate(answers):
         answer = pack_opinion(
             f"o-{n}",
-            Opinion(case.case_id, text),
+            text if isinstance(text, Opinion) else Opinion(case.case_id, text),
             author,
             [DOCTOR, author],
             in_reply_to=bundle.manifest.bundle_id,
@@ -166,3 +168,24 @@ def test_the_request_followed_is_found_among_those_this_workstation_opens() -> N
     assert followed(follow_up_request(first), threads) is threads[1]
     assert followed(second, threads) is None  # follows nothing
     assert followed(follow_up_request(request(3)), threads) is None  # not on this workstation
+
+
+def test_a_review_is_due_until_a_follow_up_request_is_made() -> None:
+    earlier = request(0)
+    advice = Opinion(
+        earlier.case_id, "Revoir.", created_at=T0 + timedelta(days=2), outcome="new_request",
+        review_weeks=3,
+    )  # fmt: skip
+    answered = thread(earlier, (EXPERT, advice))
+    assert review_due(answered, [answered]) == T0 + timedelta(days=2, weeks=3)
+    later = thread(replace(follow_up_request(earlier), created_at=T0 + timedelta(days=20)))
+    assert review_due(answered, [later, answered]) is None  # the follow-up was made
+    unrelated = thread(request(5))
+    assert review_due(answered, [unrelated, answered]) is not None
+
+
+def test_no_review_is_due_without_a_delay_in_the_latest_opinion() -> None:
+    earlier = request(0)
+    asked = Opinion(earlier.case_id, "Revoir.", outcome="new_request", review_weeks=2)
+    assert review_due(thread(earlier), []) is None  # no opinion yet
+    assert review_due(thread(earlier, (EXPERT, asked), (COLLEAGUE, "Sur place.")), []) is None

@@ -17,7 +17,7 @@ from app.demo import DEMO_PASSPHRASE
 from app.session import Session
 from cases.bundle import Bundle, pack_case, unpack
 from cases.errors import BundleError, InvalidCase
-from cases.model import Case, new_id
+from cases.model import Case, Opinion, new_id
 from cases.profile import Profile, UnlockedIdentity
 from cases.trust import AddressBook
 from crypto import audit, cms, pkcs12, pki
@@ -79,12 +79,29 @@ def test_round_trip_without_qt(sessions: tuple[Session, Session], demo_env: Demo
     assert unreadable == []
     assert [t.case.bundle.case.question for t in threads] == ["Psoriasis ?"]  # type: ignore[union-attr]
     assert threads[0].case.sender.mailbox == "dr-bernard"
-    hospital.workstation.send_opinion(expert, threads[0], "Psoriasis en plaques.")
+    queued = len(hospital.outbox.jobs())
+    with pytest.raises(InvalidCase) as refused:  # no outcome chosen
+        hospital.workstation.send_opinion(
+            expert, threads[0], Opinion(threads[0].case_id, "Psoriasis en plaques.")
+        )
+    assert refused.value.problems == ["missing_outcome"]
+    with pytest.raises(ValueError, match="another case"):
+        hospital.workstation.send_opinion(
+            expert, threads[0], Opinion("another-case", "Psoriasis.", outcome="on_site")
+        )
+    assert len(hospital.outbox.jobs()) == queued  # nothing sealed, nothing queued
+    hospital.workstation.send_opinion(
+        expert,
+        threads[0],
+        Opinion(threads[0].case_id, "Psoriasis en plaques.", outcome="on_site", review_weeks=4),
+    )
     hospital.sender.wake()
     wait_for(lambda: len(unit.inbox.items("dr-bernard")) == 2)  # the receipt and the opinion
     threads, unreadable = unit.workstation.threads(doctor)
     assert unreadable == []
     assert [o.bundle.opinion.text for o in threads[0].opinions] == ["Psoriasis en plaques."]  # type: ignore[union-attr]
+    received = threads[0].opinions[0].bundle.opinion
+    assert (received.outcome, received.review_weeks) == ("on_site", 4)  # type: ignore[union-attr]
     assert threads[0].job is not None
     assert threads[0].job.state in ("delivered", "acknowledged")
 
@@ -160,7 +177,9 @@ def opinion_for_the_archive(
     wait_for(lambda: hospital.inbox.items("pr-dubois"))
     hospital.workstation.refresh_directory()
     threads, _unreadable = hospital.workstation.threads(expert)
-    opinion_id = hospital.workstation.send_opinion(expert, threads[0], "Psoriasis en plaques.")
+    opinion_id = hospital.workstation.send_opinion(
+        expert, threads[0], Opinion(threads[0].case_id, "Psoriasis en plaques.", outcome="on_site")
+    )
     sealed = (demo_env.layout.hospital / "archive" / f"{opinion_id}.cms").read_bytes()
     return sealed, expert
 

@@ -19,7 +19,7 @@ from pytestqt.qtbot import QtBot
 
 import resources
 from app.mainwindow import MainWindow
-from tests.gui.test_end_to_end import WAIT, add_photos, log_in, type_text
+from tests.gui.test_end_to_end import WAIT, add_photos, log_in, type_text, write_opinion
 from tests.support.demo import DemoEnv, running_demo
 from widgets.doctor import DoctorWorkspace
 from widgets.specialist import SpecialistWorkspace
@@ -95,8 +95,10 @@ def test_a_whole_workflow_leaves_nothing_clinical_in_clear(
     specialist.cases.setCurrentRow(0)
     assert CANARIES["summary"] in specialist.view.text.toPlainText()
     assert CANARIES["answer"] in specialist.view.text.toPlainText()
-    type_text(specialist.opinion, CANARIES["opinion"])
-    specialist.send_button.click()
+    write_opinion(specialist, CANARIES["opinion"])
+    drafts = env.layout.hospital / "drafts"
+    qtbot.waitUntil(lambda: any(drafts.rglob("*.p7m")), timeout=WAIT)  # a draft was sealed
+    specialist.form.send_button.click()
     qtbot.waitUntil(
         lambda: doctor.cases.count() == 1 and "Avis reçu" in doctor.cases.item(0).text(),
         timeout=WAIT,

@@ -75,3 +75,25 @@ def test_new_request_keeps_the_current_one_as_a_draft_and_it_can_be_deleted(
     qtbot.waitUntil(lambda: doctor.draft_list.count() == 0, timeout=WAIT)
     assert doctor.draft_status.text() == "Brouillon supprimé."
     assert not any(Path(demo_env.layout.unit / "drafts").rglob("*.p7m"))
+
+
+def test_what_was_typed_just_before_a_logout_or_a_quit_is_kept(
+    qtbot: QtBot, demo_env: DemoEnv
+) -> None:
+    window, doctor = doctor_in(qtbot, demo_env)
+    type_text(doctor.form.patient_ref, "P-78")
+    assert doctor._draft_timer.isActive()  # the autosave has not run yet
+    window.log_out()  # type: ignore[attr-defined]
+    doctor = log_in(qtbot, window, "dr-bernard")  # type: ignore[arg-type]
+    assert isinstance(doctor, DoctorWorkspace)
+    qtbot.waitUntil(lambda: doctor.draft_list.count() == 1, timeout=WAIT)
+    doctor._resume_draft(doctor.draft_list.item(0))
+    type_text(doctor.form.summary, "Ulcère talon")
+    assert doctor._draft_timer.isActive()
+    window.close()  # type: ignore[attr-defined]  # Ctrl+Q, at once
+
+    window, doctor = doctor_in(qtbot, demo_env)
+    qtbot.waitUntil(lambda: doctor.draft_list.count() == 1, timeout=WAIT)
+    doctor._resume_draft(doctor.draft_list.item(0))
+    assert doctor.form.patient_ref.text() == "P-78"
+    assert doctor.form.summary.toPlainText() == "Ulcère talon"

@@ -97,6 +97,16 @@ def describe_first_photo(station: CaptureStation) -> None:
     photo.annotate(Arrow((200.0, 450.0), (600.0, 450.0)))
 
 
+def write_opinion(
+    specialist: SpecialistWorkspace, text: str, outcome: str = "on_site", weeks: int = 0
+) -> None:
+    """Type an opinion and choose what it advises, as the specialist would."""
+    form = specialist.form
+    type_text(form.text, text)
+    form.outcome.setCurrentIndex(form.outcome.findData(outcome))
+    form.review.setValue(weeks)
+
+
 def log_in(qtbot: QtBot, window: MainWindow, identity: str) -> QWidget:
     window.login.select(identity)
     qtbot.keyClicks(window.login.passphrase, "demo")
@@ -168,10 +178,10 @@ def test_doctor_sends_specialist_answers_doctor_reads(
         p.data for p in unit.session.workstation.threads(doctor.me)[0][0].case.bundle.case.photos
     ]  # type: ignore[union-attr]
     check_the_photos_as_described(qtbot, view, screenshot)
-    type_text(specialist.opinion, OPINION)
+    write_opinion(specialist, OPINION, "consultation", weeks=2)
     qtbot.waitUntil(specialist.view.photos.thumbnails_ready, timeout=WAIT)  # for the picture
     screenshot(hospital, "specialist")
-    qtbot.mouseClick(specialist.send_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(specialist.form.send_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: "Avis envoyé" in specialist.cases.item(0).text(), timeout=WAIT)
 
     # --- the doctor sees the opinion under the case ----------------------------------------
@@ -183,6 +193,12 @@ def test_doctor_sends_specialist_answers_doctor_reads(
     assert doctor.view.opinions_part.isVisible()
     assert OPINION in doctor.view.opinions.toPlainText()
     assert "Pr Marc Dubois" in doctor.view.opinions.toPlainText()
+    assert "Conduite à tenir : Consultation à l’hôpital à programmer" in (
+        doctor.view.opinions.toPlainText()
+    )
+    assert "À revoir dans 2 semaine(s), vers le " in doctor.view.opinions.toPlainText()
+    assert "Avis reçu — Consultation à l’hôpital à programmer" in doctor.cases.item(0).text()
+    assert "à revoir le " in doctor.cases.item(0).text()
     qtbot.waitUntil(doctor.view.photos.thumbnails_ready, timeout=WAIT)  # for the picture
     screenshot(unit, "doctor-opinion")
     # The specialist's receipt is sealed to the doctor: the doctor's workstation opens it

@@ -9,7 +9,7 @@ from pytestqt.qtbot import QtBot
 
 from app.mainwindow import MainWindow
 from outbox.platform import DirectoryEntry
-from tests.gui.test_end_to_end import WAIT, log_in, type_text
+from tests.gui.test_end_to_end import WAIT, log_in, type_text, write_opinion
 from tests.gui.test_workspaces import fill_complete_case, open_window
 from tests.support.demo import DemoEnv
 from widgets.caseform import CaseForm
@@ -45,14 +45,18 @@ def test_a_follow_up_goes_to_the_specialist_who_answered_with_the_earlier_exchan
     assert isinstance(specialist, SpecialistWorkspace)
     qtbot.waitUntil(lambda: specialist.cases.count() == 1, timeout=WAIT)
     specialist.cases.setCurrentRow(0)
-    type_text(specialist.opinion, ANSWER)
+    write_opinion(specialist, ANSWER, "new_request", weeks=2)
     specialist.send_opinion()
     qtbot.waitUntil(
         lambda: doctor.cases.count() == 1 and "Avis reçu" in doctor.cases.item(0).text(),
         timeout=WAIT,
     )
     # the doctor was writing meanwhile: the answer is announced, and its case marked new
-    assert doctor.notice.text() == "Nouvel avis de Pr Marc Dubois — patient P-9."
+    assert doctor.notice.text() == (
+        "Nouvel avis de Pr Marc Dubois — patient P-9. "
+        "Conduite à tenir : Nouvelle demande à prévoir."
+    )
+    assert "à revoir le " in doctor.cases.item(0).text()  # in two weeks
     assert doctor.cases.is_new(doctor.cases.threads[0].case_id)
     assert doctor.cases.item(0).font().bold()
 
@@ -92,6 +96,7 @@ def test_a_follow_up_goes_to_the_specialist_who_answered_with_the_earlier_exchan
     qtbot.waitUntil(lambda: doctor.cases.count() == 2, timeout=WAIT)
     assert "suivi" in doctor.cases.item(0).text()  # newest first
     assert "suivi" not in doctor.cases.item(1).text()
+    assert "revoir" not in doctor.cases.item(1).text()  # the review asked for: done
     unit.activateWindow()
     qtbot.waitUntil(unit.isActiveWindow, timeout=WAIT)
     qtbot.keyClick(doctor.cases, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)

@@ -1,0 +1,181 @@
+"""The specialist's answer: each request keeps its own unfinished opinion, sealed among the
+drafts and back after a logout or a restart; what the opinion advises (the outcome, when to
+look again) reaches the doctor's list, view and notice line. Real workstation windows
+against the demo's real platform."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from PySide6.QtCore import Qt
+from pytestqt.qtbot import QtBot
+
+from app.mainwindow import MainWindow
+from cases.model import Opinion
+from cases.workstation import CaseThread
+from tests.core.test_followup import EXPERT, request, thread
+from tests.gui.test_end_to_end import WAIT, log_in, type_text, write_opinion
+from tests.gui.test_follow_up_request import doctor_with_a_complete_request
+from tests.gui.test_workspaces import fill_complete_case, open_window
+from tests.support.demo import DemoEnv
+from widgets.doctor import DoctorWorkspace, describe_for_doctor
+from widgets.overlay import day
+from widgets.specialist import SpecialistWorkspace
+
+SECRET = "CANARY-avis-en-cours-5d1e"
+
+
+def requests_sent(
+    qtbot: QtBot, demo_env: DemoEnv, *refs: str
+) -> tuple[MainWindow, MainWindow, DoctorWorkspace, SpecialistWorkspace]:
+    """Dr Bernard sends one request per patient reference; Pr Dubois has them listed."""
+    unit = open_window(qtbot, demo_env.layout.unit)
+    hospital = open_window(qtbot, demo_env.layout.hospital)
+    doctor = doctor_with_a_complete_request(qtbot, unit)
+    for n, ref in enumerate(refs, 1):
+        fill_complete_case(doctor)
+        doctor.form.patient_ref.setText(ref)
+        doctor.form.submit()
+        qtbot.waitUntil(lambda n=n: doctor.cases.count() == n, timeout=WAIT)  # type: ignore[misc]
+    specialist = specialist_in(qtbot, hospital)
+    qtbot.waitUntil(lambda: specialist.cases.count() == len(refs), timeout=WAIT)
+    return unit, hospital, doctor, specialist
+
+
+def specialist_in(qtbot: QtBot, hospital: MainWindow) -> SpecialistWorkspace:
+    specialist = log_in(qtbot, hospital, "pr-dubois")
+    assert isinstance(specialist, SpecialistWorkspace)
+    return specialist
+
+
+def row(threads: list[CaseThread], ref: str) -> int:
+    return next(i for i, t in enumerate(threads) if t.case.bundle.case.patient_ref == ref)  # type: ignore[union-attr]
+
+
+def test_each_request_keeps_its_own_opinion_and_it_is_sent_on_that_one(
+    qtbot: QtBot, demo_env: DemoEnv
+) -> None:
+    _unit, _hospital, doctor, specialist = requests_sent(qtbot, demo_env, "P-1", "P-2")
+    form, cases = specialist.form, specialist.cases
+    cases.setCurrentRow(row(cases.threads, "P-1"))
+    write_opinion(specialist, "Avis sur P-1.", "consultation", weeks=4)
+    cases.setCurrentRow(row(cases.threads, "P-2"))
+    assert form.is_blank()  # not the opinion written on P-1
+    assert "avis en cours" in cases.item(row(cases.threads, "P-1")).text()
+    assert "avis en cours" not in cases.item(row(cases.threads, "P-2")).text()
+    type_text(form.text, "Avis sur P-2.")
+    cases.setCurrentRow(row(cases.threads, "P-1"))
+    assert form.text.toPlainText() == "Avis sur P-1."
+    assert (form.outcome.currentData(), form.review.value()) == ("consultation", 4)
+
+    specialist.send_opinion()
+    qtbot.waitUntil(
+        lambda: "Avis envoyé" in cases.item(row(cases.threads, "P-1")).text(), timeout=WAIT
+    )
+    assert form.is_blank()  # sent: the form is empty for another opinion on P-1
+    assert "avis en cours" not in cases.item(row(cases.threads, "P-1")).text()
+    assert "avis en cours" in cases.item(row(cases.threads, "P-2")).text()
+    qtbot.waitUntil(lambda: any(t.opinions for t in doctor.cases.threads), timeout=WAIT)
+    answered = {
+        t.case.bundle.case.patient_ref: [o.bundle.opinion.text for o in t.opinions]  # type: ignore[union-attr]
+        for t in doctor.cases.threads
+    }
+    assert answered == {"P-1": ["Avis sur P-1."], "P-2": []}
+    cases.setCurrentRow(row(cases.threads, "P-2"))
+    assert form.text.toPlainText() == "Avis sur P-2."  # still there, unsent
+
+
+def test_an_unfinished_opinion_survives_a_logout_and_a_restart_sealed(
+    qtbot: QtBot, demo_env: DemoEnv
+) -> None:
+    _unit, hospital, _doctor, specialist = requests_sent(qtbot, demo_env, "P-3")
+    specialist.cases.setCurrentRow(0)
+    type_text(specialist.form.text, f"Psoriasis {SECRET}")
+    assert specialist._draft_timer.isActive()  # not saved yet: the logout must save it
+    hospital.log_out()
+    specialist = specialist_in(qtbot, hospital)
+    qtbot.waitUntil(lambda: specialist.cases.count() == 1, timeout=WAIT)
+    qtbot.waitUntil(lambda: "avis en cours" in specialist.cases.item(0).text(), timeout=WAIT)
+    specialist.cases.setCurrentRow(0)
+    assert specialist.form.text.toPlainText() == f"Psoriasis {SECRET}"
+    specialist.form.outcome.setCurrentIndex(specialist.form.outcome.findData("on_site"))
+    hospital.close()  # quit at once, the outcome not saved yet
+
+    hospital = open_window(qtbot, demo_env.layout.hospital)  # as after a restart
+    specialist = specialist_in(qtbot, hospital)
+    qtbot.waitUntil(lambda: specialist.cases.count() == 1, timeout=WAIT)
+    qtbot.waitUntil(lambda: "avis en cours" in specialist.cases.item(0).text(), timeout=WAIT)
+    specialist.cases.setCurrentRow(0)
+    assert specialist.form.text.toPlainText() == f"Psoriasis {SECRET}"
+    assert specialist.form.outcome.currentData() == "on_site"
+    files = [p for p in (demo_env.layout.hospital / "drafts").rglob("*") if p.is_file()]
+    assert len(files) == 1
+    assert SECRET.encode() not in files[0].read_bytes()
+
+    specialist.form.text.clear()  # emptied: forgotten
+    specialist.form.outcome.setCurrentIndex(0)
+    specialist.keep_draft()
+    qtbot.waitUntil(lambda: not files[0].exists(), timeout=WAIT)
+    assert "avis en cours" not in specialist.cases.item(0).text()
+    hospital.close()
+
+
+def test_an_opinion_says_what_to_do_before_it_is_sent(qtbot: QtBot, demo_env: DemoEnv) -> None:
+    _unit, hospital, _doctor, specialist = requests_sent(qtbot, demo_env, "P-4")
+    specialist.cases.setCurrentRow(0)
+    type_text(specialist.form.text, "Mycose.")
+    qtbot.keyClick(specialist.form.text, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    assert specialist.form.problems.text() == "Choisissez la conduite à tenir."
+    session = hospital.session
+    assert session is not None
+    assert [j.kind for j in session.outbox.jobs()] == ["receipt"]  # no opinion queued
+    specialist.form.outcome.setCurrentIndex(specialist.form.outcome.findData("on_site"))
+    assert specialist.form.problems.text() == ""  # edited: the complaint goes
+    qtbot.keyClick(specialist.form.text, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: "Avis envoyé" in specialist.cases.item(0).text(), timeout=WAIT)
+    assert "Prise en charge sur place" in specialist.cases.item(0).text()
+
+
+def test_the_doctor_is_told_of_an_urgent_transfer_in_red(
+    qtbot: QtBot, demo_env: DemoEnv, screenshot
+) -> None:  # type: ignore[no-untyped-def]
+    unit, hospital, doctor, specialist = requests_sent(qtbot, demo_env, "P-5")
+    specialist.cases.setCurrentRow(0)
+    write_opinion(
+        specialist, "Dermohypodermite extensive, fièvre : à hospitaliser.", "urgent_transfer"
+    )
+    qtbot.wait(50)
+    screenshot(hospital, "specialist-outcome")
+    specialist.send_opinion()
+    qtbot.waitUntil(lambda: "Avis reçu" in doctor.cases.item(0).text(), timeout=WAIT)
+    assert "Extraction urgente" in doctor.cases.item(0).text()
+    notice = doctor.notice.text()
+    assert "Conduite à tenir : Extraction urgente." in notice
+    assert "color: #a40000" in notice  # shown in red
+    doctor.cases.setCurrentRow(0)
+    html = doctor.view.opinions.toHtml()
+    assert "Extraction urgente" in doctor.view.opinions.toPlainText()
+    assert "#a40000" in html
+    qtbot.wait(50)
+    screenshot(unit, "doctor-urgent")
+
+
+def test_the_doctors_list_says_when_to_look_again_and_when_it_is_late() -> None:
+    earlier = request(0)
+    now = datetime.now(UTC).replace(microsecond=0)
+    late = Opinion(
+        earlier.case_id, "Revoir.", created_at=now - timedelta(weeks=5),
+        outcome="new_request", review_weeks=2,
+    )  # fmt: skip
+    soon = replace(late, created_at=now)
+    due = late.review_by()
+    assert due is not None
+    line = describe_for_doctor(thread(earlier, (EXPERT, late)), [])
+    assert "Avis reçu — Nouvelle demande à prévoir" in line
+    assert f"contrôle en retard ({day(due)})" in line
+    line = describe_for_doctor(thread(earlier, (EXPERT, soon)), [])
+    assert f"à revoir le {day(now + timedelta(weeks=2))}" in line
+    assert "retard" not in line
+    older = describe_for_doctor(thread(earlier, (EXPERT, "Avis d’une version antérieure.")), [])
+    assert older.endswith("Avis reçu")  # no outcome, no review: nothing more said

@@ -1,0 +1,133 @@
+"""The specialist's answer: the opinion's text, what the unit should do, when to look again."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.i18n import _
+from app.messages import outcome_label, reason
+from cases.model import MAX_REVIEW_WEEKS, OUTCOMES, Opinion, new_id
+
+URGENT = "#a40000"
+"""The colour of an urgent transfer, wherever it is shown."""
+
+
+class OpinionForm(QWidget):
+    """The opinion being written on one case.
+
+    Signals:
+        changed: the text, the outcome or the review delay was edited by the person.
+        submitted: the person asked to send it (the button, or Ctrl+Entrée).
+    """
+
+    changed = Signal()
+    submitted = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.opinion_id = new_id()  # kept while the same opinion is drafted, saved and sent
+        self.text = QPlainTextEdit()
+        self.text.setPlaceholderText(_("Votre avis : diagnostic, traitement proposé…"))
+        self.text.setAccessibleName(_("Votre avis"))
+        self.text.setMaximumHeight(120)
+        self.outcome = QComboBox()
+        self.outcome.setAccessibleName(_("Conduite à tenir"))
+        self.outcome.addItem(_("Conduite à tenir…"), None)
+        for code in OUTCOMES:
+            self.outcome.addItem(outcome_label(code), code)
+        urgent = self.outcome.findData("urgent_transfer")
+        self.outcome.setItemData(urgent, QBrush(QColor(URGENT)), Qt.ItemDataRole.ForegroundRole)
+        self.review = QSpinBox()
+        self.review.setAccessibleName(_("Revoir la lésion dans"))
+        self.review.setRange(0, MAX_REVIEW_WEEKS)
+        self.review.setSpecialValueText(_("pas de contrôle prévu"))
+        self.review.setPrefix(_("revoir dans "))
+        self.review.setSuffix(_(" semaine(s)"))
+        self.review.setToolTip(
+            _("Le médecin de l’unité verra la date de contrôle dans sa liste de demandes.")
+        )
+        self.send_button = QPushButton(_("Envoyer l’avis"))
+        self.send_button.setToolTip(_("Ctrl+Entrée"))
+        self.problems = QLabel()
+        self.problems.setWordWrap(True)
+        self.problems.setStyleSheet(f"color: {URGENT};")
+
+        row = QHBoxLayout()
+        row.addWidget(self.outcome, 2)
+        row.addWidget(self.review, 1)
+        row.addStretch()
+        row.addWidget(self.send_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(QLabel("<b>" + _("Votre avis") + "</b>"))
+        layout.addWidget(self.text)
+        layout.addLayout(row)
+        layout.addWidget(self.problems)
+
+        self.text.textChanged.connect(self._edited)
+        self.outcome.currentIndexChanged.connect(self._edited)
+        self.review.valueChanged.connect(self._edited)
+        self.send_button.clicked.connect(self.submitted)
+        QShortcut(QKeySequence("Ctrl+Return"), self, self.submitted.emit)
+
+    def _edited(self) -> None:
+        self.problems.clear()
+        self.changed.emit()
+
+    def opinion(self, case_id: str) -> Opinion:
+        """What the form holds, as an opinion on ``case_id`` written now."""
+        weeks = self.review.value()
+        return Opinion(
+            case_id=case_id,
+            text=self.text.toPlainText().strip(),
+            opinion_id=self.opinion_id,
+            outcome=self.outcome.currentData(),
+            review_weeks=weeks or None,
+        )
+
+    def is_blank(self) -> bool:
+        return (
+            not self.text.toPlainText().strip()
+            and self.outcome.currentData() is None
+            and not self.review.value()
+        )
+
+    def load(self, opinion: Opinion | None) -> None:
+        """Show an unfinished ``opinion`` again, or an empty form for a new one (without
+        signalling a change: nothing was edited)."""
+        widgets = (self.text, self.outcome, self.review)
+        for widget in widgets:
+            widget.blockSignals(True)
+        self.opinion_id = opinion.opinion_id if opinion else new_id()
+        self.text.setPlainText(opinion.text if opinion else "")
+        index = self.outcome.findData(opinion.outcome) if opinion and opinion.outcome else 0
+        self.outcome.setCurrentIndex(max(index, 0))
+        self.review.setValue((opinion.review_weeks or 0) if opinion else 0)
+        for widget in widgets:
+            widget.blockSignals(False)
+        self.problems.clear()
+
+    def renew(self) -> None:
+        """Let what is written next be another opinion (the one emptied was forgotten)."""
+        self.opinion_id = new_id()
+
+    def show_problems(self, codes: list[str]) -> None:
+        self.problems.setText("\n".join(reason(code) for code in codes))
+
+    def show_error(self, text: str) -> None:
+        self.problems.setText(text)
+
+    def set_editable(self, editable: bool) -> None:
+        for widget in (self.text, self.outcome, self.review, self.send_button):
+            widget.setEnabled(editable)

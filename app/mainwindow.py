@@ -17,6 +17,7 @@ from app.session import Session
 from app.tasks import TaskRunner
 from cases.profile import Profile, ProfileError, UnlockedIdentity
 from crypto.errors import CryptoError
+from widgets.activity import ActivityReport
 from widgets.doctor import DoctorWorkspace, error_text
 from widgets.login import LoginPage
 from widgets.secretary import SecretaryWorkspace
@@ -109,6 +110,11 @@ class MainWindow(QMainWindow):
         self.logout_action.setEnabled(False)
         self.logout_action.triggered.connect(self.log_out)
         file_menu.addAction(self.logout_action)
+        self.activity_action = QAction(_("&Bilan d’activité…"), self)
+        self.activity_action.setShortcut(QKeySequence("Ctrl+Shift+B"))
+        self.activity_action.setEnabled(False)
+        self.activity_action.triggered.connect(self.show_activity)
+        file_menu.addAction(self.activity_action)
         quit_action = QAction(_("&Quitter"), self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
@@ -171,6 +177,9 @@ class MainWindow(QMainWindow):
         self.pages.setCurrentWidget(self.workspace)
         self.workspace.setFocus()  # its focus proxy: the list of cases, or the queue
         self.logout_action.setEnabled(True)
+        self.activity_action.setEnabled(
+            isinstance(self.workspace, DoctorWorkspace | SpecialistWorkspace)
+        )
         self.statusBar().showMessage(_("Connecté : {name}").format(name=me.info.display_name))
 
     def log_out(self) -> None:
@@ -182,6 +191,7 @@ class MainWindow(QMainWindow):
             self.workspace.deleteLater()
         self.workspace, self.me = None, None
         self.logout_action.setEnabled(False)
+        self.activity_action.setEnabled(False)
         self.pages.setCurrentWidget(self.login)
         self.statusBar().clearMessage()
 
@@ -231,6 +241,16 @@ class MainWindow(QMainWindow):
                 "pénitentiaire.\nDemandes signées et chiffrées de bout en bout."
             ).format(v=VERSION),
         )
+
+    def show_activity(self) -> ActivityReport | None:
+        """The activity report of the requests the person logged in can open (counts only;
+        the secretary, who opens none, has none)."""
+        if not isinstance(self.workspace, DoctorWorkspace | SpecialistWorkspace):
+            return None
+        report = ActivityReport(self.workspace.cases.threads, self)
+        report.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        report.show()
+        return report
 
     def _leave_workspace(self) -> None:
         if isinstance(self.workspace, DoctorWorkspace | SpecialistWorkspace):

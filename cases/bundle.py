@@ -578,12 +578,19 @@ def _case(manifest: Manifest, contents: Mapping[str, bytes]) -> Case:
         photos=tuple(photos),
         follows=_optional_id(raw.get("follows")),
         answers=_answers(_text(raw["specialty"]), raw.get("answers", {})),
+        urgent=_flag(raw.get("urgent", False)),
     )
     if case.case_id != manifest.case_id:
         raise MalformedBundle("the case id differs from the manifest's")
     if case.follows == case.case_id:
         raise MalformedBundle("a request follows itself")
     return case
+
+
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise MalformedBundle("a flag is not true or false")
+    return value
 
 
 def _answers(specialty: str, raw: Any) -> Answers:

@@ -47,6 +47,8 @@ class Case:
             lesion seen again), or ``None``.
         answers: the answers to the specialty's questions (``cases.sections``), as
             ``(key, text)`` pairs in the form's order; unanswered ones are left out.
+        urgent: the doctor asked for a quick answer: the specialist sees it marked, and
+            the request leaves the outbox before the others.
     """
 
     patient_ref: str
@@ -60,6 +62,7 @@ class Case:
     created_at: datetime = field(default_factory=utc_now)
     follows: str | None = None
     answers: Answers = ()
+    urgent: bool = False
 
     def problems(self) -> list[str]:
         """Codes of what keeps this case from being sent; empty when it is ready."""
@@ -96,6 +99,7 @@ class Case:
             "photos": [p.details() for p in self.photos],
             "follows": self.follows,
             "answers": dict(self.answers),
+            "urgent": self.urgent,
         }
 
 

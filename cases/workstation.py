@@ -136,19 +136,13 @@ class Workstation:
         me: UnlockedIdentity,
         case: Case,
         to: DirectoryEntry,
-        *,
-        priority: str = "normal",
     ) -> str:
         """Seal ``case`` for ``to`` and ``me``, archive and enqueue it; return the bundle id.
 
-        Args:
-            priority: ``"normal"`` or ``"urgent"`` (urgent jobs leave the outbox first).
-
-        Raises:
-            ValueError: If ``priority`` is unknown (checked before anything is sealed).
+        An urgent case (``Case.urgent``, which the specialist sees) is queued urgent too: it
+        leaves the outbox before the others.
         """
-        if priority not in {p.value for p in Priority}:
-            raise ValueError(f"priority must be one of {[p.value for p in Priority]}")
+        priority = Priority.URGENT.value if case.urgent else Priority.NORMAL.value
         case.check()
         recipient_cert = self._recipient_certificate(to)
         certificates = [recipient_cert, me.certificate]

@@ -39,8 +39,7 @@ class CaseForm(QWidget):
     """A new tele-expertise request.
 
     Signals:
-        send_requested(Case, DirectoryEntry, str): the doctor asked to send a complete
-            request, with its priority (``"urgent"`` or ``"normal"``).
+        send_requested(Case, DirectoryEntry): the doctor asked to send a complete request.
         changed(): the doctor edited something (the workspace saves the draft a moment later).
         photos_requested(list[Path]): files to import (the workspace imports them off the
             GUI thread and calls :meth:`add_photos`).
@@ -48,7 +47,7 @@ class CaseForm(QWidget):
             capture station and calls :meth:`add_photos` with what it returns).
     """
 
-    send_requested = Signal(object, object, str)
+    send_requested = Signal(object, object)
     photos_requested = Signal(list)
     capture_requested = Signal()
     changed = Signal()
@@ -83,8 +82,9 @@ class CaseForm(QWidget):
         self.urgent = QCheckBox(_("Urgent"))
         self.urgent.setToolTip(
             _(
-                "Les demandes urgentes quittent la file d’envoi avant les autres. "
-                "À réserver à ce qui ne peut pas attendre."
+                "Le spécialiste voit la demande marquée urgente, en tête de sa liste ; elle "
+                "quitte la file d’envoi avant les autres. À réserver à ce qui ne peut pas "
+                "attendre."
             )
         )
         self.follows: str | None = None
@@ -148,6 +148,7 @@ class CaseForm(QWidget):
         QShortcut(QKeySequence.StandardKey.Undo, self.photos, self.undo_remove)
         self.patient_ref.textEdited.connect(self.changed)
         self.consent.clicked.connect(self.changed)
+        self.urgent.clicked.connect(self.changed)
         self.specialty.activated.connect(self.changed)
         self.specialty.currentIndexChanged.connect(lambda _index: self._ask_questions())
         self._ask_questions()
@@ -252,6 +253,7 @@ class CaseForm(QWidget):
             created_at=self.created_at,
             follows=self.follows,
             answers=answers_of(str(self.specialty.currentData()), self._answers),
+            urgent=self.urgent.isChecked(),
         )
 
     def _text_changed(self) -> None:
@@ -273,6 +275,7 @@ class CaseForm(QWidget):
         self._set_follows(case.follows, followed)
         self.patient_ref.setText(case.patient_ref)
         self.consent.setChecked(case.consent)
+        self.urgent.setChecked(case.urgent)
         self._answers = dict(case.answers)
         index = self.specialty.findData(case.specialty)
         if index >= 0:
@@ -312,11 +315,7 @@ class CaseForm(QWidget):
             self.show_problems(problems)
             return
         self.show_problems([])
-        self.send_requested.emit(case, recipient, self.priority())
-
-    def priority(self) -> str:
-        """``"urgent"`` when the doctor ticked "Urgent", else ``"normal"``."""
-        return "urgent" if self.urgent.isChecked() else "normal"
+        self.send_requested.emit(case, recipient)
 
     def show_problems(self, codes: list[str]) -> None:
         self.problems.setText("\n".join(reason(c) for c in codes))

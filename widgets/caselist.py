@@ -6,13 +6,16 @@ import unicodedata
 from collections.abc import Callable, Iterable
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QKeyEvent, QKeySequence, QShortcut
+from PySide6.QtGui import QColor, QKeyEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import QApplication, QLineEdit, QListWidget, QListWidgetItem, QWidget
 
 from app.i18n import _
 from app.messages import reason, specialty_label
 from cases.workstation import CaseThread, Opened, Unreadable
 from widgets.overlay import day
+
+URGENT = "#a40000"
+"""The colour of what is urgent (a request, a transfer), wherever it is shown."""
 
 
 class SearchField(QLineEdit):
@@ -35,10 +38,16 @@ class CaseList(QListWidget):
     thread_selected = Signal(object)
 
     def __init__(
-        self, describe: Callable[[CaseThread], str], name: str, parent: QWidget | None = None
+        self,
+        describe: Callable[[CaseThread], str],
+        name: str,
+        parent: QWidget | None = None,
+        *,
+        alarming: Callable[[CaseThread], bool] = lambda _thread: False,
     ) -> None:
+        """``describe`` gives a case's lines; the cases ``alarming`` picks are shown in red."""
         super().__init__(parent)
-        self._describe = describe
+        self._describe, self._alarming = describe, alarming
         self.threads: list[CaseThread] = []
         self._filter = ""
         self._known: set[str] | None = None  # the bundle ids listed so far (None: never)
@@ -89,7 +98,8 @@ class CaseList(QListWidget):
         self.blockSignals(True)
         self.clear()
         for row, thread in enumerate(threads):
-            self.addItem(QListWidgetItem(self._describe(thread)))
+            self.addItem(QListWidgetItem())
+            self._label(row, thread)
             if thread.case_id in self._news:
                 self._embolden(row, True)
         self.blockSignals(False)
@@ -105,8 +115,16 @@ class CaseList(QListWidget):
     def relabel(self) -> None:
         """Describe every case again (what the lines say changed, not the cases)."""
         for row, thread in enumerate(self.threads):
-            self.item(row).setText(self._describe(thread))
+            self._label(row, thread)
         self.set_filter(self._filter)
+
+    def _label(self, row: int, thread: CaseThread) -> None:
+        item = self.item(row)
+        item.setText(self._describe(thread))
+        if self._alarming(thread):
+            item.setForeground(QColor(URGENT))
+        else:
+            item.setData(Qt.ItemDataRole.ForegroundRole, None)  # the palette's
 
     def mark_new(self, case_ids: Iterable[str]) -> None:
         """Show these cases in bold until they are opened (the one open now excepted)."""

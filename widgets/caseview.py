@@ -19,8 +19,7 @@ from app.messages import (
 from cases.followup import change, followed, history
 from cases.model import Case, Opinion
 from cases.workstation import CaseThread
-from widgets.caselist import follows_text
-from widgets.opinionform import URGENT
+from widgets.caselist import URGENT, follows_text
 from widgets.overlay import day, number, signed_percent
 from widgets.photos import PhotoStrip, photo_facts
 
@@ -80,11 +79,15 @@ class CaseView(QWidget):
         status = ""
         if thread.job is not None:
             status = " — " + job_state_label(thread.job.state)
+        urgent = ""
+        if case.urgent:
+            urgent = f' — <b style="color: {URGENT}">{escape(_("Demande urgente"))}</b>'
         self.header.setText(
             "<b>"
             + escape(_("Patient {ref}").format(ref=case.patient_ref))
             + "</b> — "
             + escape(specialty_label(case.specialty))
+            + urgent
             + "<br>"
             + escape(
                 _("De {sender} à {to}, le {date}").format(

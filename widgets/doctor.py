@@ -39,6 +39,7 @@ from outbox.platform import DirectoryEntry
 from widgets.capture import CaptureStation
 from widgets.caseform import CaseForm
 from widgets.caselist import (
+    URGENT,
     CaseList,
     announce,
     follows_text,
@@ -47,7 +48,6 @@ from widgets.caselist import (
     when,
 )
 from widgets.caseview import CaseView
-from widgets.opinionform import URGENT
 from widgets.overlay import day
 
 log = logging.getLogger(__name__)
@@ -86,6 +86,8 @@ def describe_for_doctor(thread: CaseThread, threads: Sequence[CaseThread] = ()) 
     if outcome:
         status += " — " + outcome_label(outcome)
     follow_up = " · " + _("suivi") if case.follows else ""
+    if case.urgent:
+        follow_up += " · " + _("urgente")
     due = review_due(thread, threads)
     review = ""
     if due is not None:
@@ -324,12 +326,12 @@ class DoctorWorkspace(QWidget):
         station.open()
         return station
 
-    def _send(self, case: Case, to: DirectoryEntry, priority: str = "normal") -> None:
+    def _send(self, case: Case, to: DirectoryEntry) -> None:
         self.form.set_busy(True)
         self._draft_timer.stop()
 
         def work() -> str:
-            bundle_id = self.session.workstation.send_case(self.me, case, to, priority=priority)
+            bundle_id = self.session.workstation.send_case(self.me, case, to)
             self.drafts.discard(case.case_id)
             return bundle_id
 

@@ -18,9 +18,7 @@ from PySide6.QtWidgets import (
 from app.i18n import _
 from app.messages import outcome_label, reason
 from cases.model import MAX_REVIEW_WEEKS, OUTCOMES, Opinion, new_id
-
-URGENT = "#a40000"
-"""The colour of an urgent transfer, wherever it is shown."""
+from widgets.caselist import URGENT
 
 
 class OpinionForm(QWidget):

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
+from html import escape
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QLabel, QSplitter, QVBoxLayout, QWidget
@@ -19,7 +20,14 @@ from cases.drafts import DraftStore, UnreadableDraft
 from cases.model import Opinion
 from cases.profile import UnlockedIdentity
 from cases.workstation import CaseThread, Unreadable
-from widgets.caselist import CaseList, announce, latest_outcome, unreadable_notice, when
+from widgets.caselist import (
+    URGENT,
+    CaseList,
+    announce,
+    latest_outcome,
+    unreadable_notice,
+    when,
+)
 from widgets.caseview import CaseView
 from widgets.doctor import DRAFT_DELAY_MS, KNOWN_ERRORS, error_text
 from widgets.opinionform import OpinionForm
@@ -33,6 +41,8 @@ def describe_for_specialist(thread: CaseThread, drafting: bool = False) -> str:
     case = thread.case.bundle.case
     assert case is not None
     status = _("Avis envoyé") if thread.opinions else _("À traiter")
+    if waiting(thread):
+        status = _("URGENT") + " · " + status
     outcome = latest_outcome(thread)
     if outcome:
         status += " — " + outcome_label(outcome)
@@ -67,7 +77,9 @@ class SpecialistWorkspace(QWidget):
         self.unsent: dict[str, Opinion] = {}  # the opinions put aside, by the case they answer
         self.shown: CaseThread | None = None  # the request the form's opinion answers
         self.cases = CaseList(
-            lambda t: describe_for_specialist(t, t.case_id in self.unsent), _("Demandes reçues")
+            lambda t: describe_for_specialist(t, t.case_id in self.unsent),
+            _("Demandes reçues"),
+            alarming=waiting,
         )
         self.view = CaseView()
         self.form = OpinionForm()
@@ -116,6 +128,7 @@ class SpecialistWorkspace(QWidget):
 
     def _show_threads(self, result: tuple[list[CaseThread], list[Unreadable]]) -> None:
         threads, unreadable = result
+        threads = sorted(threads, key=lambda t: not waiting(t))  # then newest first, as given
         arrived = self.cases.set_threads(threads, select_first=True)
         requests = [(t, o) for t, o in arrived if o is t.case]  # the opinions are the specialist's
         news = announce(
@@ -124,7 +137,19 @@ class SpecialistWorkspace(QWidget):
             _("Nouvelle demande de {name} ({specialty})."),
             _("{n} nouvelles demandes reçues."),
         )
-        if news:
+        urgent = [t for t, _opened in requests if waiting(t)]
+        if urgent:
+            latest = urgent[-1].case
+            news = _("Demande urgente de {name} ({specialty}).").format(
+                name=latest.sender.display_name,
+                specialty=specialty_label(
+                    latest.bundle.case.specialty if latest.bundle.case else ""
+                ),
+            )
+            if len(requests) > 1:
+                news += " " + _("{n} nouvelles demandes reçues.").format(n=len(requests))
+            self.notice.setText(f'<b style="color: {URGENT}">{escape(news)}</b>')
+        elif news:
             self.notice.setText(news)
         self.empty.setVisible(not threads)
         if unreadable:
@@ -224,6 +249,12 @@ class SpecialistWorkspace(QWidget):
 
     def _show_error(self, exc: BaseException) -> None:
         self.notice.setText(error_text(exc))
+
+
+def waiting(thread: CaseThread) -> bool:
+    """An urgent request not answered yet: first in the list, in red."""
+    case = thread.case.bundle.case
+    return case is not None and case.urgent and not thread.opinions
 
 
 def same_draft(kept: Opinion | None, opinion: Opinion) -> bool:

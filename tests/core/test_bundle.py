@@ -263,6 +263,27 @@ def test_a_malformed_follow_up_link_is_refused(follows: object) -> None:
     assert code_of(rebuild(data, manifest=edit)) == "malformed_bundle"
 
 
+def test_an_urgent_request_says_so_and_an_older_one_is_not_urgent() -> None:
+    urgent = a_case(urgent=True)
+    data = pack_case("b-1", urgent, DOCTOR, [EXPERT])
+    assert open_as(data).case.urgent is True
+
+    def older(manifest: dict[str, Any]) -> None:
+        del manifest["clinical"]["urgent"]
+
+    assert open_as(rebuild(data, manifest=older)).case.urgent is False
+
+
+@pytest.mark.parametrize("flag", [1, "true", None])
+def test_an_urgency_that_is_not_true_or_false_is_refused(flag: object) -> None:
+    data = pack_case("b-1", a_case(), DOCTOR, [EXPERT])
+
+    def edit(manifest: dict[str, Any]) -> None:
+        manifest["clinical"]["urgent"] = flag
+
+    assert code_of(rebuild(data, manifest=edit)) == "malformed_bundle"
+
+
 def test_a_request_cannot_follow_itself() -> None:
     case = a_case()
     data = pack_case("b-1", case, DOCTOR, [EXPERT])

@@ -43,6 +43,7 @@ def a_case(**changes: object) -> Case:
         "question": "Biopsie ?",
         "photos": (photo,),
         "follows": "c-earlier",  # a follow-up request
+        "urgent": True,
     }
     fields.update(changes)
     return Case(**fields)  # type: ignore[arg-type]

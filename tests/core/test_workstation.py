@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -310,3 +311,16 @@ def test_the_demo_platform_stops_when_its_parent_goes(demo_env: DemoEnv) -> None
     assert demo_env.process.stdin is not None
     demo_env.process.stdin.close()
     assert demo_env.process.wait(15) == 0
+
+
+def test_an_urgent_request_is_queued_urgent(
+    sessions: tuple[Session, Session], demo_env: DemoEnv
+) -> None:
+    unit, _hospital = sessions
+    unit.sender.stop()  # the jobs stay queued, to be looked at
+    doctor = unlock(demo_env.layout.unit, "dr-bernard")
+    to = next(e for e in unit.workstation.refresh_directory() if e.id == "pr-dubois")
+    normal = unit.workstation.send_case(doctor, a_case(), to)
+    urgent = unit.workstation.send_case(doctor, replace(a_case(), urgent=True), to)
+    priorities = {job.bundle_id: job.priority for job in unit.outbox.jobs()}
+    assert priorities == {normal: "normal", urgent: "urgent"}

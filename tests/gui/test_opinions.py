@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
@@ -179,3 +180,93 @@ def test_the_doctors_list_says_when_to_look_again_and_when_it_is_late() -> None:
     assert "retard" not in line
     older = describe_for_doctor(thread(earlier, (EXPERT, "Avis d’une version antérieure.")), [])
     assert older.endswith("Avis reçu")  # no outcome, no review: nothing more said
+
+
+def test_an_urgent_request_comes_first_in_red_until_answered(
+    qtbot: QtBot, demo_env: DemoEnv, screenshot
+) -> None:  # type: ignore[no-untyped-def]
+    unit = open_window(qtbot, demo_env.layout.unit)
+    hospital = open_window(qtbot, demo_env.layout.hospital)
+    doctor = doctor_with_a_complete_request(qtbot, unit)
+    specialist = specialist_in(qtbot, hospital)  # logged in: arrivals are announced
+    doctor.form.patient_ref.setText("P-URG")
+    doctor.form.urgent.setChecked(True)
+    doctor.form.submit()  # sent first: the older of the two
+    qtbot.waitUntil(lambda: doctor.cases.count() == 1, timeout=WAIT)
+    assert "urgente" in doctor.cases.item(0).text()
+    qtbot.waitUntil(lambda: specialist.cases.count() == 1, timeout=WAIT)
+    assert "color: #a40000" in specialist.notice.text()
+    assert "Demande urgente de Dr Claire Bernard (Dermatologie)." in specialist.notice.text()
+    qtbot.wait(1100)
+    doctor.form.clear()  # the next request is a second newer: first in date order
+    fill_complete_case(doctor)
+    doctor.form.patient_ref.setText("P-ORD")
+    doctor.form.submit()
+    qtbot.waitUntil(lambda: specialist.cases.count() == 2, timeout=WAIT)
+
+    cases = specialist.cases
+    assert row(cases.threads, "P-URG") == 0  # first, though older
+    assert "· URGENT · À traiter" in cases.item(0).text()
+    assert cases.item(0).foreground().color().name() == "#a40000"
+    assert cases.item(1).foreground().color().name() != "#a40000"
+    cases.setCurrentRow(0)
+    assert "Demande urgente" in specialist.view.header.text()
+    qtbot.wait(50)
+    screenshot(hospital, "specialist-urgent")
+    write_opinion(specialist, "Cellulite : antibiothérapie.", "on_site")
+    specialist.send_opinion()
+    answered = lambda: cases.item(row(cases.threads, "P-URG"))  # noqa: E731
+    qtbot.waitUntil(lambda: "Avis envoyé" in answered().text(), timeout=WAIT)
+    assert row(cases.threads, "P-URG") == 1  # answered: back in date order
+    assert "URGENT" not in answered().text()
+    assert answered().foreground().color().name() != "#a40000"
+
+
+def test_the_activity_report_counts_requests_answers_and_transfers_avoided(
+    qtbot: QtBot, demo_env: DemoEnv, tmp_path: Path, screenshot
+) -> None:  # type: ignore[no-untyped-def]
+    unit, _hospital, doctor, specialist = requests_sent(qtbot, demo_env, "P-6", "P-7")
+    specialist.cases.setCurrentRow(row(specialist.cases.threads, "P-6"))
+    write_opinion(specialist, "Eczéma : dermocorticoïdes.", "on_site")
+    specialist.send_opinion()
+    qtbot.waitUntil(lambda: any(t.opinions for t in doctor.cases.threads), timeout=WAIT)
+
+    assert unit.activity_action.isEnabled()
+    report = unit.show_activity()
+    assert report is not None
+    month = datetime.now().astimezone().strftime("%m/%Y")
+    table = report.table
+    assert table.columnCount() == 1  # one month
+    assert table.horizontalHeaderItem(0).text() == month
+    figures = {
+        table.verticalHeaderItem(r).text(): table.item(r, 0).text() for r in range(table.rowCount())
+    }
+    assert figures == {
+        "Demandes": "2",
+        "dont urgentes": "0",
+        "Avec avis": "1",
+        "Délai médian de réponse (h)": figures["Délai médian de réponse (h)"],
+        "Prise en charge sur place": "1",
+        "Nouvelle demande à prévoir": "0",
+        "Consultation à l’hôpital à programmer": "0",
+        "Extraction urgente": "0",
+        "Extractions évitées": "1",
+    }
+    assert "2 demande(s), 1 avec avis, 1 extraction(s) évitée(s)" in report.summary.text()
+    qtbot.wait(50)
+    screenshot(report, "activity")
+    report.save(tmp_path / "bilan.csv")
+    saved = (tmp_path / "bilan.csv").read_text("utf-8-sig")
+    assert saved.splitlines()[0].startswith("Mois;Demandes;dont urgentes;Avec avis;")
+    assert saved.splitlines()[1].startswith(month[3:] + "-" + month[:2] + ";2;0;1;")
+    for secret in ("P-6", "P-7", "Eczéma", "Résumé", "Question"):
+        assert secret not in saved
+    report.save(tmp_path / "missing" / "bilan.csv")  # a folder that does not exist
+    assert "n’a pas pu être enregistré" in report.status.text()
+    report.close()
+
+    unit.log_out()
+    assert not unit.activity_action.isEnabled()
+    log_in(qtbot, unit, "sec-lambert")
+    assert not unit.activity_action.isEnabled()  # the secretary opens no request
+    assert unit.show_activity() is None

@@ -5,8 +5,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from html import escape
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QSplitter, QTextBrowser, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSplitter,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app.i18n import _
 from app.messages import (
@@ -25,13 +34,25 @@ from widgets.photos import PhotoStrip, photo_facts
 
 
 class CaseView(QWidget):
-    """Shows one :class:`CaseThread`: the request, its photos, then the opinions."""
+    """Shows one :class:`CaseThread`: the request, its photos, then the opinions.
+
+    Signals:
+        print_requested: the reader asked to print the report (the button, or Ctrl+P).
+    """
+
+    print_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.case_id: str | None = None
         self.header = QLabel()
         self.header.setTextFormat(Qt.TextFormat.RichText)
+        self.print_button = QPushButton(_("Imprimer…"))
+        self.print_button.setToolTip(
+            _("Ctrl+P — le compte rendu de la demande et des avis, pour le dossier du patient")
+        )
+        self.print_button.clicked.connect(self.print_requested)
+        QShortcut(QKeySequence.StandardKey.Print, self, self.print_requested.emit)
         self.text = QTextBrowser()
         self.text.setOpenLinks(False)
         self.photos = PhotoStrip()
@@ -55,7 +76,10 @@ class CaseView(QWidget):
         self.splitter.setStretchFactor(2, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.header)
+        top = QHBoxLayout()
+        top.addWidget(self.header, 1)
+        top.addWidget(self.print_button, alignment=Qt.AlignmentFlag.AlignTop)
+        layout.addLayout(top)
         layout.addWidget(self.splitter)
 
     def show_thread(self, thread: CaseThread, others: Sequence[CaseThread] = ()) -> None:
@@ -79,15 +103,8 @@ class CaseView(QWidget):
         status = ""
         if thread.job is not None:
             status = " — " + job_state_label(thread.job.state)
-        urgent = ""
-        if case.urgent:
-            urgent = f' — <b style="color: {URGENT}">{escape(_("Demande urgente"))}</b>'
         self.header.setText(
-            "<b>"
-            + escape(_("Patient {ref}").format(ref=case.patient_ref))
-            + "</b> — "
-            + escape(specialty_label(case.specialty))
-            + urgent
+            title_html(case)
             + "<br>"
             + escape(
                 _("De {sender} à {to}, le {date}").format(
@@ -98,63 +115,92 @@ class CaseView(QWidget):
             )
             + escape(status)
         )
-        consent = _("oui") if case.consent else _("non")
-        sections = [
-            (_("Consentement du patient"), consent),
-            (_("Résumé clinique"), case.summary),
-        ]
-        if case.answers:
-            sections.append(
-                (
-                    _("Renseignements de la spécialité"),
-                    "\n".join(
-                        _("{label} : {value}").format(label=answer_label(key), value=value)
-                        for key, value in case.answers
-                    ),
-                )
-            )
-        sections += [
-            (_("Traitements en cours"), case.treatments or "—"),
-            (_("Question posée"), case.question),
-        ]
-        if case.follows is not None:  # what was asked and answered before, at hand
-            sections.append((_("Demande précédente"), earlier_text(case, others)))
-        described = [
-            _("Photo {n} — {facts}").format(n=n, facts=_(" ; ").join(facts))
-            for n, facts in enumerate((photo_facts(p) for p in case.photos), 1)
-            if facts
-        ]
-        if described:
-            sections.append((_("Photos"), "\n".join(described)))
-        earlier = [t.case.bundle.case for t in others if t.case.bundle.case is not None]
-        trend = followup_lines(case, earlier)
-        if trend:
-            sections.append((_("Suivi de la lésion"), "\n".join(trend)))
-        self.text.setHtml(
-            "".join(
-                f"<h3>{escape(title)}</h3><p>{escape(body).replace(chr(10), '<br>')}</p>"
-                for title, body in sections
-            )
-        )
+        self.text.setHtml(sections_html(sections_of(thread, others)))
         self.photos.set_photos(list(case.photos))
         self.photos_part.setVisible(bool(case.photos))  # no empty strip taking the room
         if thread.opinions:
-            parts = []
-            for opened in thread.opinions:
-                opinion = opened.bundle.opinion
-                assert opinion is not None
-                when = opinion.created_at.astimezone().strftime("%d/%m/%Y %H:%M")
-                parts.append(
-                    f"<p><b>{escape(opened.sender.display_name)}</b> — {escape(when)}</p>"
-                    f"<p>{escape(opinion.text).replace(chr(10), '<br>')}</p>" + advice_html(opinion)
-                )
-            self.opinions.setHtml("<hr>".join(parts))
+            self.opinions.setHtml(opinions_html(thread))
         else:
             self.opinions.clear()
         self.opinions_part.setVisible(bool(thread.opinions))  # the list says "awaited"
         if kept is not None:
             for bar, value in zip(bars, kept, strict=True):
                 bar.setValue(value)
+
+
+def title_html(case: Case) -> str:
+    """The patient, the specialty, and "urgent" in red when the request is."""
+    urgent = ""
+    if case.urgent:
+        urgent = f' — <b style="color: {URGENT}">{escape(_("Demande urgente"))}</b>'
+    return (
+        "<b>"
+        + escape(_("Patient {ref}").format(ref=case.patient_ref))
+        + "</b> — "
+        + escape(specialty_label(case.specialty))
+        + urgent
+    )
+
+
+def sections_of(thread: CaseThread, others: Sequence[CaseThread] = ()) -> list[tuple[str, str]]:
+    """The request of ``thread`` as titled plain-text sections, in reading order; ``others``
+    give the earlier request it follows and the lesion's follow-up."""
+    case = thread.case.bundle.case
+    assert case is not None
+    consent = _("oui") if case.consent else _("non")
+    sections = [
+        (_("Consentement du patient"), consent),
+        (_("Résumé clinique"), case.summary),
+    ]
+    if case.answers:
+        sections.append(
+            (
+                _("Renseignements de la spécialité"),
+                "\n".join(
+                    _("{label} : {value}").format(label=answer_label(key), value=value)
+                    for key, value in case.answers
+                ),
+            )
+        )
+    sections += [
+        (_("Traitements en cours"), case.treatments or "—"),
+        (_("Question posée"), case.question),
+    ]
+    if case.follows is not None:  # what was asked and answered before, at hand
+        sections.append((_("Demande précédente"), earlier_text(case, others)))
+    described = [
+        _("Photo {n} — {facts}").format(n=n, facts=_(" ; ").join(facts))
+        for n, facts in enumerate((photo_facts(p) for p in case.photos), 1)
+        if facts
+    ]
+    if described:
+        sections.append((_("Photos"), "\n".join(described)))
+    earlier = [t.case.bundle.case for t in others if t.case.bundle.case is not None]
+    trend = followup_lines(case, earlier)
+    if trend:
+        sections.append((_("Suivi de la lésion"), "\n".join(trend)))
+    return sections
+
+
+def sections_html(sections: Sequence[tuple[str, str]]) -> str:
+    return "".join(
+        f"<h3>{escape(title)}</h3><p>{escape(body).replace(chr(10), '<br>')}</p>"
+        for title, body in sections
+    )
+
+
+def opinions_html(thread: CaseThread) -> str:
+    """The opinions on ``thread``: author, date, text, and what each advises."""
+    parts = []
+    for opened in thread.opinions:
+        opinion = opened.bundle.opinion
+        assert opinion is not None
+        when = opinion.created_at.astimezone().strftime("%d/%m/%Y %H:%M")
+        parts.append(
+            f"<p><b>{escape(opened.sender.display_name)}</b> — {escape(when)}</p>"
+            f"<p>{escape(opinion.text).replace(chr(10), '<br>')}</p>" + advice_html(opinion)
+        )
+    return "<hr>".join(parts)
 
 
 def advice_html(opinion: Opinion) -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtPrintSupport import QPrinter
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -49,6 +50,7 @@ from widgets.caselist import (
 )
 from widgets.caseview import CaseView
 from widgets.overlay import day
+from widgets.report import print_case
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +159,7 @@ class DoctorWorkspace(QWidget):
         self.notice.setWordWrap(True)
         self.form = CaseForm()
         self.view = CaseView()
+        self.view.print_requested.connect(self.print_report)
         self.stack = QStackedWidget()
         self.stack.addWidget(self.form)
         self.stack.addWidget(self.view)
@@ -442,6 +445,17 @@ class DoctorWorkspace(QWidget):
             self.drafts.save(self.form.case())
         except (*KNOWN_ERRORS, OSError) as exc:
             log.warning("the last draft could not be saved: %s", exc)
+
+    def print_report(self, printer: QPrinter | None = None) -> None:
+        """Print the request shown and its opinions (``printer``: no dialog)."""
+        thread = self.cases.current_thread()
+        if thread is not None and self.stack.currentWidget() is self.view:
+            done = print_case(
+                self, self.session, self.me, thread, self.cases.threads,
+                self.view.photos, printer,
+            )  # fmt: skip
+            if done:
+                self.notice.setText(done)
 
     def _show_error(self, exc: BaseException) -> None:
         self.notice.setText(error_text(exc))

@@ -10,6 +10,7 @@ from functools import partial
 from html import escape
 
 from PySide6.QtCore import Qt, QTimer
+from PySide6.QtPrintSupport import QPrinter
 from PySide6.QtWidgets import QLabel, QSplitter, QVBoxLayout, QWidget
 
 from app.i18n import _
@@ -31,6 +32,7 @@ from widgets.caselist import (
 from widgets.caseview import CaseView
 from widgets.doctor import DRAFT_DELAY_MS, KNOWN_ERRORS, error_text
 from widgets.opinionform import OpinionForm
+from widgets.report import print_case
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +114,7 @@ class SpecialistWorkspace(QWidget):
 
         self.cases.thread_selected.connect(self._show_thread)
         self.form.submitted.connect(self.send_opinion)
+        self.view.print_requested.connect(self.print_report)
         self.form.changed.connect(self._draft_timer.start)
         self._draft_timer.timeout.connect(self.keep_draft)
         self.form.set_editable(False)
@@ -246,6 +249,16 @@ class SpecialistWorkspace(QWidget):
             self.form.show_error(error_text(exc))
 
         self.runner.run(work, done, failed)
+
+    def print_report(self, printer: QPrinter | None = None) -> None:
+        """Print the request shown and its opinions (``printer``: no dialog)."""
+        if self.shown is not None:
+            done = print_case(
+                self, self.session, self.me, self.shown, self.cases.threads,
+                self.view.photos, printer,
+            )  # fmt: skip
+            if done:
+                self.notice.setText(done)
 
     def _show_error(self, exc: BaseException) -> None:
         self.notice.setText(error_text(exc))

@@ -1,0 +1,98 @@
+"""The printed report: the request, its photos and the opinions, for the patient's file;
+each printing journalled without clinical content."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from PySide6.QtCore import QUrl
+from PySide6.QtGui import QImage, QTextDocument
+from PySide6.QtPrintSupport import QPrinter
+from pytestqt.qtbot import QtBot
+
+import resources
+from cases.model import Opinion
+from crypto import audit
+from tests.core.test_followup import EXPERT, request, thread
+from tests.gui.test_end_to_end import WAIT, write_opinion
+from tests.gui.test_opinions import requests_sent
+from tests.support.demo import DemoEnv
+from tests.support.photos import sample_photo
+from widgets.report import report_document
+
+
+def pdf_printer(path: Path) -> QPrinter:
+    printer = QPrinter(QPrinter.PrinterMode.HighResolution)
+    printer.setOutputFormat(QPrinter.OutputFormat.PdfFormat)
+    printer.setOutputFileName(str(path))
+    return printer
+
+
+def test_the_report_holds_the_request_its_photos_and_the_opinion(
+    qtbot: QtBot, tmp_path: Path
+) -> None:
+    leg = "membre_inferieur_gauche"
+    photos = tuple(
+        replace(sample_photo(path, f"photo-{n}.jpg"), site=leg if n == 1 else "")
+        for n, path in enumerate(resources.sample_photos()[:3], 1)
+    )
+    case = replace(request(0, *photos), urgent=True, summary="Ulcère de jambe, fond fibrineux.")
+    advice = Opinion(case.case_id, "Compression.", outcome="consultation", review_weeks=3)
+    document = report_document(thread(case, (EXPERT, advice)), [], "Dr Claire Bernard")
+    text = document.toPlainText()
+    for expected in (
+        "Compte rendu de télé-expertise",
+        "Patient P-0147",
+        "Demande urgente",
+        "Ulcère de jambe, fond fibrineux.",
+        "Question posée",
+        "Photo 1 — Localisation : membre inférieur gauche",
+        "Photo 3",
+        "Pr B",
+        "Compression.",
+        "Conduite à tenir : Consultation à l’hôpital à programmer",
+        "À revoir dans 3 semaine(s)",
+        "Imprimé par Dr Claire Bernard le ",
+    ):
+        assert expected in text, expected
+    assert text.count("Photos") == 1  # the facts under the pictures, not again above
+    for n in (1, 2, 3):  # each photo's picture, reduced
+        image = document.resource(QTextDocument.ResourceType.ImageResource, QUrl(f"photo-{n}"))
+        assert isinstance(image, QImage)
+        assert not image.isNull()
+        assert max(image.width(), image.height()) == 420
+
+    path = tmp_path / "report.pdf"
+    document.print_(pdf_printer(path))
+    data = path.read_bytes()
+    assert data.startswith(b"%PDF-")
+    assert data.count(b"/Subtype /Image") >= 3  # the photos are in it
+    image = QImage()
+    assert image.loadFromData(photos[0].data)
+
+
+def test_printing_from_the_workspace_is_journalled_without_clinical_content(
+    qtbot: QtBot, demo_env: DemoEnv, tmp_path: Path
+) -> None:
+    unit, hospital, doctor, specialist = requests_sent(qtbot, demo_env, "P-8")
+    specialist.cases.setCurrentRow(0)
+    write_opinion(specialist, "Kératose séborrhéique.", "on_site")
+    specialist.send_opinion()
+    qtbot.waitUntil(lambda: any(t.opinions for t in doctor.cases.threads), timeout=WAIT)
+    doctor.cases.setCurrentRow(0)
+    assert doctor.view.print_button.isVisible()
+    doctor.print_report(pdf_printer(tmp_path / "doctor.pdf"))
+    assert doctor.notice.text() == "Compte rendu imprimé."
+    assert (tmp_path / "doctor.pdf").read_bytes().startswith(b"%PDF-")
+    specialist.print_report(pdf_printer(tmp_path / "specialist.pdf"))
+    assert (tmp_path / "specialist.pdf").read_bytes().startswith(b"%PDF-")
+
+    bundle_id = doctor.cases.threads[0].case.bundle_id
+    for window in (unit, hospital):
+        assert window.session is not None
+        journal = window.session.profile.audit_path
+        printed = [e for e in audit.read(journal) if e.event == "report_printed"]
+        assert [e.details["bundle_id"] for e in printed] == [bundle_id]
+        assert "Kératose" not in journal.read_text("utf-8")
+        assert "P-8" not in journal.read_text("utf-8")

@@ -197,6 +197,7 @@ def outcome_label(code: str) -> str:
     labels = {
         "on_site": _("Prise en charge sur place"),
         "new_request": _("Nouvelle demande à prévoir"),
+        "more_information": _("Compléments nécessaires (photos, examens)"),
         "consultation": _("Consultation à l’hôpital à programmer"),
         "urgent_transfer": _("Extraction urgente"),
     }

@@ -104,9 +104,10 @@ class Case:
 
 
 #: What a specialist advises the unit to do, in the order the opinion form offers it: treat
-#: the patient in the unit; send a new request later (photos again); book a consultation at
-#: the hospital (an escorted transfer, planned); transfer the patient to hospital now.
-OUTCOMES = ("on_site", "new_request", "consultation", "urgent_transfer")
+#: the patient in the unit; send a new request later (photos again); send what is missing to
+#: conclude (other photos, test results) in a follow-up request; book a consultation at the
+#: hospital (an escorted transfer, planned); transfer the patient to hospital now.
+OUTCOMES = ("on_site", "new_request", "more_information", "consultation", "urgent_transfer")
 
 #: The furthest "see again in N weeks" an opinion may advise.
 MAX_REVIEW_WEEKS = 52

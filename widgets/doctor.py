@@ -178,7 +178,8 @@ class DoctorWorkspace(QWidget):
 
         left = QWidget()
         left_layout = QVBoxLayout(left)
-        left_layout.addWidget(QLabel("<b>" + _("Mes demandes") + "</b>"))
+        self.title = QLabel("<b>" + escape(_("Mes demandes")) + "</b>")
+        left_layout.addWidget(self.title)
         left_layout.addWidget(self.cases.search)
         left_layout.addWidget(self.cases)
         self.setFocusProxy(self.cases)  # the list has the keyboard first; Ctrl+F searches
@@ -233,6 +234,11 @@ class DoctorWorkspace(QWidget):
     def _show_threads(self, result: tuple[list[CaseThread], list[Unreadable]]) -> None:
         threads, unreadable = result
         arrived = self.cases.set_threads(threads)
+        awaiting = sum(1 for t in threads if not t.opinions)
+        self.title.setText(
+            "<b>" + escape(_("Mes demandes")) + "</b>"
+            + (" — " + escape(_("{n} en attente d’avis").format(n=awaiting)) if awaiting else "")
+        )  # fmt: skip
         opinions = [(t, o) for t, o in arrived if o is not t.case]  # the cases are the doctor's
         news = announce(
             self.cases,

@@ -94,7 +94,8 @@ class SpecialistWorkspace(QWidget):
 
         left = QWidget()
         left_layout = QVBoxLayout(left)
-        left_layout.addWidget(QLabel("<b>" + _("Demandes reçues") + "</b>"))
+        self.title = QLabel("<b>" + escape(_("Demandes reçues")) + "</b>")
+        left_layout.addWidget(self.title)
         left_layout.addWidget(self.cases.search)
         left_layout.addWidget(self.cases)
         self.setFocusProxy(self.cases)  # the list has the keyboard first; Ctrl+F searches
@@ -133,6 +134,11 @@ class SpecialistWorkspace(QWidget):
         threads, unreadable = result
         threads = sorted(threads, key=lambda t: not waiting(t))  # then newest first, as given
         arrived = self.cases.set_threads(threads, select_first=True)
+        pending = sum(1 for t in threads if not t.opinions)
+        self.title.setText(
+            "<b>" + escape(_("Demandes reçues")) + "</b>"
+            + (" — " + escape(_("{n} à traiter").format(n=pending)) if pending else "")
+        )  # fmt: skip
         requests = [(t, o) for t, o in arrived if o is t.case]  # the opinions are the specialist's
         news = announce(
             self.cases,

@@ -35,14 +35,15 @@ def test_each_month_counts_its_requests_answers_and_outcomes() -> None:
         answered(1, 30, "consultation", "urgent_transfer", urgent=True),  # the latest counts
         answered(2, 0),  # not answered
         answered(3, 2, None),  # an opinion of an earlier version: no outcome
+        answered(4, 1, "more_information"),  # not concluded: no transfer avoided
         answered(25, 5, "new_request"),  # November
     ]
     november, october = monthly(threads)
     assert (october.month, november.month) == ("2026-10", "2026-11")
-    assert (october.requests, october.urgent, october.answered) == (4, 1, 3)
-    assert sorted(october.hours) == [2.0, 10.0, 30.0]  # to the first opinion
-    assert october.median_hours == 10.0
-    assert october.outcomes == {"on_site": 1, "urgent_transfer": 1, "": 1}
+    assert (october.requests, october.urgent, october.answered) == (5, 1, 4)
+    assert sorted(october.hours) == [1.0, 2.0, 10.0, 30.0]  # to the first opinion
+    assert october.median_hours == 6.0
+    assert october.outcomes == {"on_site": 1, "urgent_transfer": 1, "": 1, "more_information": 1}
     assert october.avoided == 1  # only the one treated on site
     assert (november.requests, november.answered, november.avoided) == (1, 1, 1)
     assert monthly([]) == []
@@ -55,7 +56,7 @@ def test_the_csv_has_one_line_a_month_and_no_clinical_content() -> None:
     rows = list(csv.reader(io.StringIO(text), delimiter=";"))
     assert rows == [
         headers,
-        ["2026-10", "2", "0", "2", "7,5", "1", "0", "0", "1", "1"],
+        ["2026-10", "2", "0", "2", "7,5", "1", "0", "0", "0", "1", "1"],
     ]
     assert "P-0147" not in text  # the patient reference of every request
     assert "Avis." not in text

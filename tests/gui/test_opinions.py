@@ -59,6 +59,8 @@ def test_each_request_keeps_its_own_opinion_and_it_is_sent_on_that_one(
 ) -> None:
     _unit, _hospital, doctor, specialist = requests_sent(qtbot, demo_env, "P-1", "P-2")
     form, cases = specialist.form, specialist.cases
+    assert "2 à traiter" in specialist.title.text()
+    qtbot.waitUntil(lambda: "2 en attente d’avis" in doctor.title.text(), timeout=WAIT)
     cases.setCurrentRow(row(cases.threads, "P-1"))
     write_opinion(specialist, "Avis sur P-1.", "consultation", weeks=4)
     cases.setCurrentRow(row(cases.threads, "P-2"))
@@ -83,6 +85,8 @@ def test_each_request_keeps_its_own_opinion_and_it_is_sent_on_that_one(
         for t in doctor.cases.threads
     }
     assert answered == {"P-1": ["Avis sur P-1."], "P-2": []}
+    assert "1 à traiter" in specialist.title.text()
+    assert "1 en attente d’avis" in doctor.title.text()
     cases.setCurrentRow(row(cases.threads, "P-2"))
     assert form.text.toPlainText() == "Avis sur P-2."  # still there, unsent
 
@@ -248,6 +252,7 @@ def test_the_activity_report_counts_requests_answers_and_transfers_avoided(
         "Délai médian de réponse (h)": figures["Délai médian de réponse (h)"],
         "Prise en charge sur place": "1",
         "Nouvelle demande à prévoir": "0",
+        "Compléments nécessaires (photos, examens)": "0",
         "Consultation à l’hôpital à programmer": "0",
         "Extraction urgente": "0",
         "Extractions évitées": "1",

@@ -456,10 +456,7 @@ class DoctorWorkspace(QWidget):
         """Print the request shown and its opinions (``printer``: no dialog)."""
         thread = self.cases.current_thread()
         if thread is not None and self.stack.currentWidget() is self.view:
-            done = print_case(
-                self, self.session, self.me, thread, self.cases.threads,
-                self.view.photos, printer,
-            )  # fmt: skip
+            done = print_case(self, self.session, self.me, thread, self.cases.threads, printer)
             if done:
                 self.notice.setText(done)
 

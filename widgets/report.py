@@ -11,21 +11,20 @@ from collections.abc import Sequence
 from datetime import datetime
 from html import escape
 
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QSize, Qt, QUrl
-from PySide6.QtGui import QImage, QImageReader, QTextDocument
+from PySide6.QtCore import QUrl
+from PySide6.QtGui import QTextDocument
 from PySide6.QtPrintSupport import QPrintDialog, QPrinter
 from PySide6.QtWidgets import QDialog, QWidget
 
 from app.i18n import _
 from app.session import Session
-from cases.photos import Photo
 from cases.profile import UnlockedIdentity
 from cases.workstation import CaseThread
 from widgets.caseview import opinions_html, sections_html, sections_of, title_html
-from widgets.photos import PhotoStrip, photo_facts
+from widgets.photos import drawn_on, photo_facts, thumbnail
 
-PHOTO_PX = 420
-"""The long edge of a printed photo's picture, in pixels."""
+PHOTO_PX = 1000
+"""The long edge of a printed photo's picture, in pixels: about 300 dpi at its printed size."""
 
 PRINTED_WIDTH = 300
 """A photo's width in the report's layout (about 8 cm on paper): two photos a row."""
@@ -88,37 +87,19 @@ def report_html(
     return "".join(html)
 
 
-def picture(photo: Photo, strip: PhotoStrip | None) -> QImage:
-    """A small picture of ``photo``: the strip's thumbnail (the measurements drawn on it)
-    when it is made, else a reduced-scale decode."""
-    held = strip.thumbnail_of(photo) if strip is not None else None
-    if held is not None:
-        return held.toImage().scaled(
-            QSize(PHOTO_PX, PHOTO_PX), aspectMode=Qt.AspectRatioMode.KeepAspectRatio
-        )
-    data = QByteArray(photo.data)
-    buffer = QBuffer(data)
-    buffer.open(QIODevice.OpenModeFlag.ReadOnly)
-    reader = QImageReader(buffer)
-    size = reader.size()
-    if size.isValid():
-        reader.setScaledSize(size.scaled(PHOTO_PX, PHOTO_PX, Qt.AspectRatioMode.KeepAspectRatio))
-    return reader.read()
-
-
 def report_document(
-    thread: CaseThread,
-    others: Sequence[CaseThread],
-    printed_by: str,
-    strip: PhotoStrip | None = None,
+    thread: CaseThread, others: Sequence[CaseThread], printed_by: str
 ) -> QTextDocument:
-    """The report, its photos' pictures included, ready to print."""
+    """The report, its photos' pictures included (with their measurements and annotations
+    drawn as shapes, their values in the captions), ready to print."""
     case = thread.case.bundle.case
     assert case is not None
     document = QTextDocument()
     for n, photo in enumerate(case.photos, 1):
         document.addResource(
-            QTextDocument.ResourceType.ImageResource, QUrl(f"photo-{n}"), picture(photo, strip)
+            QTextDocument.ResourceType.ImageResource,
+            QUrl(f"photo-{n}"),
+            drawn_on(thumbnail(photo, PHOTO_PX), photo),
         )
     document.setHtml(report_html(thread, others, printed_by, len(case.photos)))
     return document
@@ -130,7 +111,6 @@ def print_case(
     me: UnlockedIdentity,
     thread: CaseThread,
     others: Sequence[CaseThread],
-    strip: PhotoStrip | None = None,
     printer: QPrinter | None = None,
 ) -> str:
     """Print ``thread``'s report, asking for the printer unless ``printer`` is given; returns
@@ -140,6 +120,6 @@ def print_case(
         dialog = QPrintDialog(printer, parent)
         if dialog.exec() != QDialog.DialogCode.Accepted:
             return ""
-    report_document(thread, others, me.info.display_name, strip).print_(printer)
+    report_document(thread, others, me.info.display_name).print_(printer)
     session.workstation.audit("report_printed", me, bundle_id=thread.case.bundle_id)
     return _("Compte rendu imprimé.")

@@ -259,10 +259,7 @@ class SpecialistWorkspace(QWidget):
     def print_report(self, printer: QPrinter | None = None) -> None:
         """Print the request shown and its opinions (``printer``: no dialog)."""
         if self.shown is not None:
-            done = print_case(
-                self, self.session, self.me, self.shown, self.cases.threads,
-                self.view.photos, printer,
-            )  # fmt: skip
+            done = print_case(self, self.session, self.me, self.shown, self.cases.threads, printer)
             if done:
                 self.notice.setText(done)
 

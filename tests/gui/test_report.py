@@ -3,9 +3,11 @@ each printing journalled without clinical content."""
 
 from __future__ import annotations
 
+import io
 from dataclasses import replace
 from pathlib import Path
 
+from PIL import Image
 from PySide6.QtCore import QUrl
 from PySide6.QtGui import QImage, QTextDocument
 from PySide6.QtPrintSupport import QPrinter
@@ -13,13 +15,14 @@ from pytestqt.qtbot import QtBot
 
 import resources
 from cases.model import Opinion
+from cases.photos import Photo
 from crypto import audit
 from tests.core.test_followup import EXPERT, request, thread
 from tests.gui.test_end_to_end import WAIT, write_opinion
 from tests.gui.test_opinions import requests_sent
 from tests.support.demo import DemoEnv
 from tests.support.photos import sample_photo
-from widgets.report import report_document
+from widgets.report import PHOTO_PX, report_document
 
 
 def pdf_printer(path: Path) -> QPrinter:
@@ -37,6 +40,9 @@ def test_the_report_holds_the_request_its_photos_and_the_opinion(
         replace(sample_photo(path, f"photo-{n}.jpg"), site=leg if n == 1 else "")
         for n, path in enumerate(resources.sample_photos()[:3], 1)
     )
+    large = io.BytesIO()
+    Image.new("RGB", (2400, 1800), (200, 150, 130)).save(large, "JPEG", quality=92)
+    photos += (Photo("photo-4.jpg", large.getvalue(), 2400, 1800),)  # printed reduced
     case = replace(request(0, *photos), urgent=True, summary="Ulcère de jambe, fond fibrineux.")
     advice = Opinion(case.case_id, "Compression.", outcome="consultation", review_weeks=3)
     document = report_document(thread(case, (EXPERT, advice)), [], "Dr Claire Bernard")
@@ -57,17 +63,18 @@ def test_the_report_holds_the_request_its_photos_and_the_opinion(
     ):
         assert expected in text, expected
     assert text.count("Photos") == 1  # the facts under the pictures, not again above
-    for n in (1, 2, 3):  # each photo's picture, reduced
+    for n, photo in enumerate(photos, 1):  # each photo's picture, reduced if it is large
         image = document.resource(QTextDocument.ResourceType.ImageResource, QUrl(f"photo-{n}"))
         assert isinstance(image, QImage)
         assert not image.isNull()
-        assert max(image.width(), image.height()) == 420
+        long_edge = max(photo.width, photo.height)
+        assert max(image.width(), image.height()) == min(PHOTO_PX, long_edge)
 
     path = tmp_path / "report.pdf"
     document.print_(pdf_printer(path))
     data = path.read_bytes()
     assert data.startswith(b"%PDF-")
-    assert data.count(b"/Subtype /Image") >= 3  # the photos are in it
+    assert data.count(b"/Subtype /Image") >= 4  # the photos are in it
     image = QImage()
     assert image.loadFromData(photos[0].data)
 

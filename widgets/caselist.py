@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+import time
 import unicodedata
 from collections.abc import Callable, Iterable
+from functools import partial
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QKeyEvent, QKeySequence, QShortcut
@@ -11,8 +14,12 @@ from PySide6.QtWidgets import QApplication, QLineEdit, QListWidget, QListWidgetI
 
 from app.i18n import _
 from app.messages import reason, specialty_label
+from app.tasks import BoundRunner
+from cases.seen import Seen, SeenStore
 from cases.workstation import CaseThread, Opened, Unreadable
 from widgets.overlay import day
+
+log = logging.getLogger(__name__)
 
 URGENT = "#a40000"
 """The colour of what is urgent (a request, a transfer), wherever it is shown."""
@@ -126,6 +133,18 @@ class CaseList(QListWidget):
         else:
             item.setData(Qt.ItemDataRole.ForegroundRole, None)  # the palette's
 
+    def remember(self, seen: Seen) -> None:
+        """Start from what an earlier session showed: what is listed now and was not then is
+        announced at the first :meth:`set_threads`, and the cases not opened stay in bold."""
+        self._known = set(seen.listed)
+        self._news = set(seen.unread)
+
+    def seen(self) -> Seen | None:
+        """What to remember of this session (None before the first listing)."""
+        if self._known is None:
+            return None
+        return Seen(frozenset(self._known), frozenset(self._news))
+
     def mark_new(self, case_ids: Iterable[str]) -> None:
         """Show these cases in bold until they are opened (the one open now excepted)."""
         current, wanted = self.current_thread(), set(case_ids)
@@ -150,6 +169,22 @@ class CaseList(QListWidget):
                 self._news.discard(thread.case_id)
                 self._embolden(row, False)
             self.thread_selected.emit(thread)
+
+
+def keep_seen(list_: CaseList, store: SeenStore, runner: BoundRunner | None = None) -> None:
+    """Save what ``list_`` has shown and what it still marks new, for the next session:
+    through ``runner``, or at once (at logout or quit)."""
+    seen = list_.seen()
+    if seen is None:
+        return
+    save = partial(store.save, seen, time.monotonic_ns())
+    if runner is not None:
+        runner.run(save, None, lambda exc: log.warning("cannot keep what was seen: %s", exc))
+        return
+    try:
+        save()
+    except OSError as exc:
+        log.warning("cannot keep what was seen: %s", exc)
 
 
 def documents_of(thread: CaseThread) -> tuple[Opened, ...]:

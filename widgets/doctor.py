@@ -33,6 +33,7 @@ from cases.errors import CaseError, InvalidCase
 from cases.followup import follow_up_request, followed, review_due, specialist_of
 from cases.model import Case, utc_now
 from cases.profile import UnlockedIdentity
+from cases.seen import SeenStore
 from cases.workstation import CaseThread, Opened, Unreadable
 from crypto.errors import CryptoError
 from outbox.errors import OutboxError
@@ -44,6 +45,7 @@ from widgets.caselist import (
     CaseList,
     announce,
     follows_text,
+    keep_seen,
     latest_outcome,
     unreadable_notice,
     when,
@@ -145,6 +147,9 @@ class DoctorWorkspace(QWidget):
         self.cases = CaseList(
             lambda t: describe_for_doctor(t, self.cases.threads), _("Mes demandes")
         )
+        self.seen = SeenStore(session.profile.path("seen"), me.info.id)
+        if (seen := self.seen.load()) is not None:  # what came while logged out is news
+            self.cases.remember(seen)
         self.new_button = QPushButton(_("Nouvelle demande"))
         self.new_button.setToolTip(_("Ctrl+N"))
         self.follow_button = QPushButton(_("Demande de suivi"))
@@ -254,6 +259,7 @@ class DoctorWorkspace(QWidget):
             )
         if unreadable:
             self.notice.setText(unreadable_notice(unreadable))
+        keep_seen(self.cases, self.seen, self.runner)
 
     def _show_thread(self, thread: CaseThread) -> None:
         self.view.show_thread(thread, others=self.cases.threads)
@@ -441,7 +447,9 @@ class DoctorWorkspace(QWidget):
 
     def leave(self) -> None:
         """The doctor logs out or quits: edits not saved yet are sealed among the drafts now
-        (on this thread: the pool is closing; a draft holds a dozen photos at most)."""
+        (on this thread: the pool is closing; a draft holds a dozen photos at most), and what
+        was seen is kept for the next session."""
+        keep_seen(self.cases, self.seen)
         if not (self._draft_timer.isActive() or self._draft_dirty or self._draft_saving):
             return
         self._draft_timer.stop()

@@ -20,11 +20,13 @@ from app.tasks import BoundRunner, TaskRunner
 from cases.drafts import DraftStore, UnreadableDraft
 from cases.model import Opinion
 from cases.profile import UnlockedIdentity
+from cases.seen import SeenStore
 from cases.workstation import CaseThread, Unreadable
 from widgets.caselist import (
     URGENT,
     CaseList,
     announce,
+    keep_seen,
     latest_outcome,
     unreadable_notice,
     when,
@@ -83,6 +85,9 @@ class SpecialistWorkspace(QWidget):
             _("Demandes reçues"),
             alarming=waiting,
         )
+        self.seen = SeenStore(session.profile.path("seen"), me.info.id)
+        if (seen := self.seen.load()) is not None:  # what came while logged out is news
+            self.cases.remember(seen)
         self.view = CaseView()
         self.form = OpinionForm()
         self.notice = QLabel()
@@ -163,6 +168,7 @@ class SpecialistWorkspace(QWidget):
         self.empty.setVisible(not threads)
         if unreadable:
             self.notice.setText(unreadable_notice(unreadable))
+        keep_seen(self.cases, self.seen, self.runner)
 
     def _show_thread(self, thread: CaseThread) -> None:
         if self.shown is None or self.shown.case_id != thread.case_id:
@@ -204,8 +210,10 @@ class SpecialistWorkspace(QWidget):
             log.warning("the last opinion draft could not be saved: %s", exc)
 
     def leave(self) -> None:
-        """The specialist logs out or quits: the opinion being written is kept."""
+        """The specialist logs out or quits: the opinion being written is kept, and what was
+        seen, for the next session."""
         self.keep_draft(wait=True)
+        keep_seen(self.cases, self.seen)
 
     def _drafts_loaded(self, result: tuple[dict[str, Opinion], list[UnreadableDraft]]) -> None:
         opinions, unreadable = result

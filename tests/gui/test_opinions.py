@@ -275,3 +275,49 @@ def test_the_activity_report_counts_requests_answers_and_transfers_avoided(
     log_in(qtbot, unit, "sec-lambert")
     assert not unit.activity_action.isEnabled()  # the secretary opens no request
     assert unit.show_activity() is None
+
+
+def test_what_arrived_while_logged_out_is_announced_at_login_and_stays_bold_until_opened(
+    qtbot: QtBot, demo_env: DemoEnv
+) -> None:
+    _unit, hospital, doctor, specialist = requests_sent(qtbot, demo_env, "P-10")
+    specialist.cases.setCurrentRow(0)
+    hospital.log_out()  # the specialist goes home; two requests come overnight
+    for n, ref in enumerate(("P-11", "P-12"), 2):
+        fill_complete_case(doctor)
+        doctor.form.patient_ref.setText(ref)
+        doctor.form.submit()
+        qtbot.waitUntil(lambda n=n: doctor.cases.count() == n, timeout=WAIT)  # type: ignore[misc]
+    session = hospital.session
+    assert session is not None
+    qtbot.waitUntil(lambda: len(session.inbox.items("pr-dubois")) == 3, timeout=WAIT)
+
+    specialist = specialist_in(qtbot, hospital)
+    qtbot.waitUntil(lambda: specialist.cases.count() == 3, timeout=WAIT)
+    assert specialist.notice.text() == "2 nouvelles demandes reçues."
+    cases = specialist.cases
+    bold = {
+        t.case.bundle.case.patient_ref
+        for i, t in enumerate(cases.threads)
+        if cases.item(i).font().bold()
+    }  # type: ignore[union-attr]
+    shown = cases.current_thread()
+    assert shown is not None
+    # the newest is shown at once (read); the other overnight arrival stays in bold
+    assert bold == {"P-11", "P-12"} - {shown.case.bundle.case.patient_ref}  # type: ignore[union-attr]
+    assert len(bold) == 1
+
+    hospital.log_out()  # unopened: still marked at the next login, not announced again
+    specialist = specialist_in(qtbot, hospital)
+    qtbot.waitUntil(lambda: specialist.cases.count() == 3, timeout=WAIT)
+    assert specialist.notice.text() == ""
+    again = {
+        t.case.bundle.case.patient_ref
+        for i, t in enumerate(specialist.cases.threads)
+        if specialist.cases.item(i).font().bold()
+    }  # type: ignore[union-attr]
+    assert again == bold
+    files = list((demo_env.layout.hospital / "seen").iterdir())
+    assert [f.name for f in files] == ["pr-dubois.json"]
+    for secret in ("P-1", "Résumé", "Question"):
+        assert secret not in files[0].read_text("utf-8")

@@ -6,10 +6,17 @@ import logging
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import QTimer, QtMsgType, qInstallMessageHandler
+from PySide6.QtCore import (
+    QLibraryInfo,
+    QLocale,
+    QTimer,
+    QtMsgType,
+    QTranslator,
+    qInstallMessageHandler,
+)
 from PySide6.QtWidgets import QApplication
 
-from app.i18n import set_language
+from app.i18n import language, set_language
 
 log = logging.getLogger(__name__)
 qt_log = logging.getLogger("qt")
@@ -25,6 +32,21 @@ def _qt_message(kind: QtMsgType, context: object, message: str) -> None:
     qt_log.log(level, "%s", message)
 
 
+def install_qt_translations(app: QApplication, code: str) -> bool:
+    """Qt's own texts (the print and file dialogs, the text fields' context menu) in the
+    interface's language; English is Qt's own. Returns whether a translation was loaded."""
+    if code == "en":
+        return False
+    translator = QTranslator(app)
+    folder = QLibraryInfo.path(QLibraryInfo.LibraryPath.TranslationsPath)
+    if not translator.load(QLocale(code), "qtbase", "_", folder):
+        log.warning("no Qt translation for %s in %s: Qt's dialogs stay in English", code, folder)
+        return False
+    app.installTranslator(translator)
+    log.info("Qt's own texts in %s", code)
+    return True
+
+
 def run_gui(profiles: list[Path], *, lang: str | None = None, smoke_test: bool = False) -> int:
     """Open a window per profile (side by side) and run until they are all closed."""
     from cases.profile import Profile
@@ -36,6 +58,7 @@ def run_gui(profiles: list[Path], *, lang: str | None = None, smoke_test: bool =
     app.setOrganizationName("Passavant")
     first = Profile(profiles[0]) if profiles else None
     set_language(lang or (first.language if first and first.exists() else "fr"))
+    install_qt_translations(app, language())
 
     from app.mainwindow import MainWindow
 

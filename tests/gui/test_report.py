@@ -8,12 +8,13 @@ from dataclasses import replace
 from pathlib import Path
 
 from PIL import Image
-from PySide6.QtCore import QUrl
+from PySide6.QtCore import QCoreApplication, QTranslator, QUrl
 from PySide6.QtGui import QImage, QTextDocument
 from PySide6.QtPrintSupport import QPrinter
 from pytestqt.qtbot import QtBot
 
 import resources
+from app.gui import install_qt_translations
 from cases.model import Opinion
 from cases.photos import Photo
 from crypto import audit
@@ -103,3 +104,17 @@ def test_printing_from_the_workspace_is_journalled_without_clinical_content(
         assert [e.details["bundle_id"] for e in printed] == [bundle_id]
         assert "Kératose" not in journal.read_text("utf-8")
         assert "P-8" not in journal.read_text("utf-8")
+
+
+def test_qt_own_dialogs_speak_the_interface_language(qapp) -> None:  # type: ignore[no-untyped-def]
+    assert QCoreApplication.translate("QPrintDialog", "Print") == "Print"
+    assert install_qt_translations(qapp, "en") is False  # Qt's own language
+    assert install_qt_translations(qapp, "fr") is True
+    try:
+        assert QCoreApplication.translate("QPrintDialog", "Print") == "Imprimer"
+        assert QCoreApplication.translate("QPlatformTheme", "Cancel") == "Annuler"
+    finally:  # the other tests keep Qt in English
+        for translator in qapp.findChildren(QTranslator):
+            qapp.removeTranslator(translator)
+            translator.deleteLater()
+    assert QCoreApplication.translate("QPrintDialog", "Print") == "Print"

@@ -202,7 +202,7 @@ class MainWindow(QMainWindow):
         state, bundle_id = getattr(job, "state", ""), getattr(job, "bundle_id", "")
         if self._states.get(bundle_id) != state:
             self._states[bundle_id] = state
-            if isinstance(self.workspace, DoctorWorkspace):
+            if getattr(job, "kind", "") != "receipt":  # a request or an opinion moved on
                 self._refresh_workspace()
 
     def _refresh_workspace(self) -> None:

@@ -90,6 +90,7 @@ class CaseThread:
     case: Opened
     opinions: list[Opened] = field(default_factory=list)
     job: Job | None = None  # the outbox job of the case, on the sending side
+    answer_job: Job | None = None  # the outbox job of the latest opinion this person sent
 
     @property
     def case_id(self) -> str:
@@ -108,6 +109,7 @@ class Workstation:
         self.inbox = inbox
         self.client = client
         self._lock = threading.Lock()
+        self._receipts_lock = threading.Lock()  # one receipt decision at a time
         with self._db() as db:
             db.executescript(_SCHEMA)
         self.opened = OpenedRegistry(profile.db_path)
@@ -256,38 +258,48 @@ class Workstation:
 
     # --- receipts -----------------------------------------------------------------------
     def _send_receipt(self, me: UnlockedIdentity, request: Opened) -> None:
-        """Acknowledge a request ``me`` received, once: a signed receipt back to its sender."""
-        with self._db() as db:
-            done = db.execute(
-                "SELECT 1 FROM receipts WHERE bundle_id = ?", (request.bundle_id,)
-            ).fetchone()
-        if done:
-            return
-        sender = request.sender
-        to = next((e for e in self.directory() if e.id == sender.mailbox), None)
-        if to is None:
-            log.info("receipt for %s waits for the directory", request.bundle_id)
-            return
-        cert = self._recipient_certificate(to)
-        if pki.fingerprint(cert) != sender.fingerprint:
-            log.warning("receipt for %s: the directory has another certificate", request.bundle_id)
-            return
-        receipt_id = new_id()
-        plain = pack_receipt(
-            receipt_id,
-            request.bundle_id,
-            request.bundle.manifest.case_id,
-            _party_of_me(me),
-            [sender, _party_of_me(me)],
-        )
-        self._seal_and_queue(
-            me, receipt_id, "receipt", plain, to, [cert, me.certificate], keep=False
-        )
-        with self._db() as db:
-            db.execute(
-                "INSERT OR IGNORE INTO receipts VALUES (?, ?, ?, datetime('now'))",
-                (request.bundle_id, receipt_id, me.info.id),
+        """Acknowledge a request or an opinion ``me`` received, once: a signed receipt back
+        to its sender (the specialist then knows the unit has the opinion).
+
+        One at a time: two listings at once (a refresh while another runs) send one receipt.
+        The receipt is queued before it is recorded, so a crash in between sends it again
+        after a restart (harmless: a receipt acknowledges what is already acknowledged)
+        rather than never.
+        """
+        with self._receipts_lock:
+            with self._db() as db:
+                done = db.execute(
+                    "SELECT 1 FROM receipts WHERE bundle_id = ?", (request.bundle_id,)
+                ).fetchone()
+            if done:
+                return
+            sender = request.sender
+            to = next((e for e in self.directory() if e.id == sender.mailbox), None)
+            if to is None:
+                log.info("receipt for %s waits for the directory", request.bundle_id)
+                return
+            cert = self._recipient_certificate(to)
+            if pki.fingerprint(cert) != sender.fingerprint:
+                log.warning(
+                    "receipt for %s: the directory has another certificate", request.bundle_id
+                )
+                return
+            receipt_id = new_id()
+            plain = pack_receipt(
+                receipt_id,
+                request.bundle_id,
+                request.bundle.manifest.case_id,
+                _party_of_me(me),
+                [sender, _party_of_me(me)],
             )
+            self._seal_and_queue(
+                me, receipt_id, "receipt", plain, to, [cert, me.certificate], keep=False
+            )
+            with self._db() as db:
+                db.execute(
+                    "INSERT OR IGNORE INTO receipts VALUES (?, ?, ?, datetime('now'))",
+                    (request.bundle_id, receipt_id, me.info.id),
+                )
 
     def _take_receipt(self, me: UnlockedIdentity, receipt: Opened, mine: dict[str, Opened]) -> None:
         """A receipt for one of ``me``'s bundles: its job becomes acknowledged."""
@@ -344,7 +356,7 @@ class Workstation:
         for o in opened:
             kind = o.bundle.manifest.kind
             try:
-                if kind == "request" and o.sender.fingerprint != me.fingerprint:
+                if kind in ("request", "opinion") and o.sender.fingerprint != me.fingerprint:
                     self._send_receipt(me, o)
                 elif kind == "receipt":
                     self._take_receipt(me, o, mine)
@@ -365,6 +377,9 @@ class Workstation:
         )
         for t in ordered:
             t.opinions.sort(key=lambda o: o.bundle.opinion.created_at)  # type: ignore[union-attr]
+            answers = [o for o in t.opinions if o.sender.fingerprint == me.fingerprint]
+            if answers:
+                t.answer_job = self.outbox.get(answers[-1].bundle_id)
         return ordered, unreadable
 
     def _first_opening(self, me: UnlockedIdentity, item: Opened) -> None:

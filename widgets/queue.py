@@ -191,7 +191,7 @@ class JobTableModel(QAbstractTableModel):
         if column == Column.BUNDLE:
             return job.bundle_id[:8]
         if column == Column.KIND:
-            return _("Demande d’avis") if job.kind == "case" else _("Avis")
+            return kind_label(job.kind)
         if column == Column.RECIPIENT:
             return job.recipient_label
         if column == Column.SIZE:
@@ -230,3 +230,13 @@ class ProgressDelegate(QStyledItemDelegate):
         bar.text = str(index.data())
         bar.textVisible = True
         QApplication.style().drawControl(QStyle.ControlElement.CE_ProgressBar, bar, painter)
+
+
+def kind_label(kind: str) -> str:
+    """What a job carries, in the queue's words (never its content)."""
+    labels = {
+        "case": _("Demande d’avis"),
+        "opinion": _("Avis"),
+        "receipt": _("Accusé de réception"),
+    }
+    return labels.get(kind, kind)

@@ -44,7 +44,7 @@ def describe_for_specialist(thread: CaseThread, drafting: bool = False) -> str:
     kept among the drafts."""
     case = thread.case.bundle.case
     assert case is not None
-    status = _("Avis envoyé") if thread.opinions else _("À traiter")
+    status = answer_status(thread)
     if waiting(thread):
         status = _("URGENT") + " · " + status
     outcome = latest_outcome(thread)
@@ -273,6 +273,22 @@ class SpecialistWorkspace(QWidget):
 
     def _show_error(self, exc: BaseException) -> None:
         self.notice.setText(error_text(exc))
+
+
+def answer_status(thread: CaseThread) -> str:
+    """Where the answer to ``thread`` stands: to write, or sent and how far it went."""
+    if not thread.opinions:
+        return _("À traiter")
+    state = thread.answer_job.state if thread.answer_job is not None else ""
+    if state == "acknowledged":  # the unit's workstation opened it and signed a receipt
+        return _("Avis envoyé · lu par l’unité")
+    if state == "delivered":
+        return _("Avis envoyé · remis")
+    if state in ("paused", "failed"):
+        return _("Avis envoyé · envoi suspendu")
+    if state in ("pending", "sending", "retry"):
+        return _("Avis envoyé · en file d’envoi")
+    return _("Avis envoyé")
 
 
 def waiting(thread: CaseThread) -> bool:

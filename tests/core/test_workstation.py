@@ -5,6 +5,7 @@ Runs the real sessions of both demo workstations against the real platform, with
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -98,11 +99,40 @@ def test_round_trip_without_qt(sessions: tuple[Session, Session], demo_env: Demo
     )
     hospital.sender.wake()
     wait_for(lambda: len(unit.inbox.items("dr-bernard")) == 2)  # the receipt and the opinion
+    start = threading.Barrier(3)
+    listings = []  # two listings at once, as two refreshes of the window can be
+
+    def listing() -> None:
+        start.wait()
+        listings.append(unit.workstation.threads(doctor))
+
+    racers = [threading.Thread(target=listing) for _ in range(2)]
+    for racer in racers:
+        racer.start()
+    start.wait()
+    for racer in racers:
+        racer.join(30)
+    assert len(listings) == 2
     threads, unreadable = unit.workstation.threads(doctor)
     assert unreadable == []
     assert [o.bundle.opinion.text for o in threads[0].opinions] == ["Psoriasis en plaques."]  # type: ignore[union-attr]
     received = threads[0].opinions[0].bundle.opinion
     assert (received.outcome, received.review_weeks) == ("on_site", 4)  # type: ignore[union-attr]
+
+    # opening the opinion sent the specialist a signed receipt: the opinion's job, on the
+    # hospital's workstation, becomes acknowledged
+    receipts = [j for j in unit.outbox.jobs() if j.kind == "receipt"]
+    assert len(receipts) == 1
+    assert [j.recipient_id for j in receipts] == ["pr-dubois"]
+    unit.sender.wake()
+
+    def acknowledged() -> bool:
+        job = hospital.workstation.threads(expert)[0][0].answer_job
+        return job is not None and job.state == "acknowledged"
+
+    wait_for(acknowledged)
+    unit.workstation.threads(doctor)  # opening it again sends no second receipt
+    assert len([j for j in unit.outbox.jobs() if j.kind == "receipt"]) == 1
     assert threads[0].job is not None
     assert threads[0].job.state in ("delivered", "acknowledged")
 

@@ -33,6 +33,7 @@ from widgets.capture_editor import LENGTH
 from widgets.caseview import CaseView
 from widgets.doctor import DoctorWorkspace
 from widgets.photos import annotations_of
+from widgets.queue import Column
 from widgets.secretary import SecretaryWorkspace
 from widgets.specialist import SpecialistWorkspace
 
@@ -212,7 +213,10 @@ def test_doctor_sends_specialist_answers_doctor_reads(
     unit.log_out()
     secretary = log_in(qtbot, unit, "sec-lambert")
     assert isinstance(secretary, SecretaryWorkspace)
-    qtbot.waitUntil(lambda: secretary.model.rowCount() == 1, timeout=WAIT)
+    # the request, and the doctor's receipt for the opinion (no content in either)
+    qtbot.waitUntil(lambda: secretary.model.rowCount() == 2, timeout=WAIT)
+    kinds = {secretary.model.index(r, Column.KIND).data() for r in range(2)}
+    assert kinds == {"Demande d’avis", "Accusé de réception"}
     text = visible_text(secretary)
     assert "Accusé de réception reçu" in text  # the specialist's signed receipt came back
     assert "Pr Marc Dubois" in text

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from html import escape
 from pathlib import Path
@@ -344,6 +345,7 @@ class DoctorWorkspace(QWidget):
     def _send(self, case: Case, to: DirectoryEntry) -> None:
         self.form.set_busy(True)
         self._draft_timer.stop()
+        case = replace(case, created_at=utc_now())  # dated when sent, not when begun
 
         def work() -> str:
             bundle_id = self.session.workstation.send_case(self.me, case, to)

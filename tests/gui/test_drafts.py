@@ -54,8 +54,14 @@ def test_a_draft_is_saved_while_typing_and_resumed_after_a_restart(
 
     doctor.form.consent.setChecked(True)
     type_text(doctor.form.question, "Avis ?")
+    begun = doctor.form.case().created_at
+    qtbot.wait(1100)  # sent a second later, at least
     doctor.form.submit()
     qtbot.waitUntil(lambda: doctor.draft_list.count() == 0, timeout=WAIT)
+    qtbot.waitUntil(lambda: doctor.cases.count() == 1, timeout=WAIT)
+    sent = doctor.cases.threads[0].case.bundle.case
+    assert sent is not None
+    assert sent.created_at > begun  # dated when sent, not when the draft was begun
     qtbot.wait(2 * 1500)  # a late autosave must not bring the sent request back
     assert [p for p in drafts.rglob("*") if p.is_file()] == []
     assert doctor.draft_list.count() == 0

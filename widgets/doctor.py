@@ -90,9 +90,9 @@ def describe_for_doctor(thread: CaseThread, threads: Sequence[CaseThread] = ()) 
     outcome = latest_outcome(thread)
     if outcome:
         status += " — " + outcome_label(outcome)
-    follow_up = " · " + _("suivi") if case.follows else ""
+    marks = " · " + _("suivi") if case.follows else ""
     if case.urgent:
-        follow_up += " · " + _("urgente")
+        marks += " · " + _("urgente")
     due = review_due(thread, threads)
     review = ""
     if due is not None:
@@ -101,7 +101,7 @@ def describe_for_doctor(thread: CaseThread, threads: Sequence[CaseThread] = ()) 
         review = review.format(date=day(due))
     return (
         f"{case.patient_ref} — {specialty_label(case.specialty)}\n"
-        f"{when(thread)} · {status}{follow_up}{review}"
+        f"{when(thread)} · {status}{marks}{review}"
     )
 
 

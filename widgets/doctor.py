@@ -96,13 +96,25 @@ def describe_for_doctor(thread: CaseThread, threads: Sequence[CaseThread] = ()) 
     due = review_due(thread, threads)
     review = ""
     if due is not None:
-        late = due.astimezone().date() < datetime.now().astimezone().date()  # local days
+        late = overdue(due)
         review = " · " + (_("contrôle en retard ({date})") if late else _("à revoir le {date}"))
         review = review.format(date=day(due))
     return (
         f"{case.patient_ref} — {specialty_label(case.specialty)}\n"
         f"{when(thread)} · {status}{marks}{review}"
     )
+
+
+def overdue(due: datetime) -> bool:
+    """Whether the local day of ``due`` has passed."""
+    return due.astimezone().date() < datetime.now().astimezone().date()
+
+
+def needs_action(thread: CaseThread, threads: Sequence[CaseThread]) -> bool:
+    """A request whose latest opinion advises an urgent transfer, or whose review is late:
+    shown in red in the doctor's list."""
+    due = review_due(thread, threads)
+    return latest_outcome(thread) == "urgent_transfer" or (due is not None and overdue(due))
 
 
 def outcome_news(opinions: Sequence[tuple[CaseThread, Opened]]) -> tuple[str, bool]:
@@ -146,7 +158,9 @@ class DoctorWorkspace(QWidget):
         self.task_runner = runner
         self.capture_station: CaptureStation | None = None
         self.cases = CaseList(
-            lambda t: describe_for_doctor(t, self.cases.threads), _("Mes demandes")
+            lambda t: describe_for_doctor(t, self.cases.threads),
+            _("Mes demandes"),
+            alarming=lambda t: needs_action(t, self.cases.threads),
         )
         self.seen = SeenStore(session.profile.path("seen"), me.info.id)
         if (seen := self.seen.load()) is not None:  # what came while logged out is news

@@ -20,7 +20,7 @@ from tests.gui.test_end_to_end import WAIT, log_in, type_text, write_opinion
 from tests.gui.test_follow_up_request import doctor_with_a_complete_request
 from tests.gui.test_workspaces import fill_complete_case, open_window
 from tests.support.demo import DemoEnv
-from widgets.doctor import DoctorWorkspace, describe_for_doctor
+from widgets.doctor import DoctorWorkspace, describe_for_doctor, needs_action
 from widgets.overlay import day
 from widgets.specialist import SpecialistWorkspace
 
@@ -159,6 +159,7 @@ def test_the_doctor_is_told_of_an_urgent_transfer_in_red(
     specialist.send_opinion()
     qtbot.waitUntil(lambda: "Avis reçu" in doctor.cases.item(0).text(), timeout=WAIT)
     assert "Extraction urgente" in doctor.cases.item(0).text()
+    assert doctor.cases.item(0).foreground().color().name() == "#a40000"
     notice = doctor.notice.text()
     assert "Conduite à tenir : Extraction urgente." in notice
     assert "color: #a40000" in notice  # shown in red
@@ -188,6 +189,13 @@ def test_the_doctors_list_says_when_to_look_again_and_when_it_is_late() -> None:
     assert "retard" not in line
     older = describe_for_doctor(thread(earlier, (EXPERT, "Avis d’une version antérieure.")), [])
     assert older.endswith("Avis reçu")  # no outcome, no review: nothing more said
+
+    # in red: a late review, or an urgent transfer advised
+    assert needs_action(thread(earlier, (EXPERT, late)), [])
+    assert not needs_action(thread(earlier, (EXPERT, soon)), [])
+    urgent = Opinion(earlier.case_id, "À hospitaliser.", outcome="urgent_transfer")
+    assert needs_action(thread(earlier, (EXPERT, urgent)), [])
+    assert not needs_action(thread(earlier), [])
 
 
 def test_an_urgent_request_comes_first_in_red_until_answered(

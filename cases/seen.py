@@ -42,6 +42,7 @@ class SeenStore:
         self.path = folder / f"{identity_id}.json"
         self._lock = threading.Lock()
         self._written = -1  # the version last written
+        self._last: Seen | None = None  # what it said (a refresh that changed nothing: no write)
 
     def load(self) -> Seen | None:
         """What was seen, or None the first time (or when the file is unreadable: then
@@ -62,12 +63,13 @@ class SeenStore:
 
     def save(self, seen: Seen, version: int | None = None) -> bool:
         """Keep ``seen``; ``version`` (by default, now) orders the saves: an older one that
-        ends last is dropped. Returns whether it was written."""
+        ends last is dropped, and so is one that says what was last written. Returns whether
+        it was written."""
         version = time.monotonic_ns() if version is None else version
         data = json.dumps({"listed": sorted(seen.listed), "unread": sorted(seen.unread)})
         with self._lock:
-            if version < self._written:
+            if version < self._written or seen == self._last:
                 return False
             atomic_write(self.path, data.encode("utf-8"))
-            self._written = version
+            self._written, self._last = version, seen
         return True

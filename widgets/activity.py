@@ -43,11 +43,15 @@ def headers() -> list[str]:
     ]
 
 
+def month_label(row: MonthActivity) -> str:
+    """``11/2026`` for the month ``2026-11``."""
+    return f"{row.month[5:]}/{row.month[:4]}"
+
+
 def cells(row: MonthActivity) -> list[str]:
-    month, year = row.month[5:], row.month[:4]
     median = row.median_hours
     return [
-        f"{month}/{year}",
+        month_label(row),
         str(row.requests),
         str(row.urgent),
         str(row.answered),
@@ -67,7 +71,7 @@ class ActivityReport(QDialog):
         names = headers()
         # one column a month, the latest first; one row a figure (the CSV has one line a month)
         self.table = QTableWidget(len(names) - 1, len(self.rows))
-        self.table.setHorizontalHeaderLabels([cells(row)[0] for row in self.rows])
+        self.table.setHorizontalHeaderLabels([month_label(row) for row in self.rows])
         self.table.setVerticalHeaderLabels(names[1:])
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         for c, row in enumerate(self.rows):
@@ -115,7 +119,7 @@ class ActivityReport(QDialog):
             "Depuis {first} : {requests} demande(s), {answered} avec avis, "
             "{avoided} extraction(s) évitée(s)."
         ).format(
-            first=cells(self.rows[-1])[0],
+            first=month_label(self.rows[-1]),
             requests=sum(r.requests for r in self.rows),
             answered=sum(r.answered for r in self.rows),
             avoided=sum(r.avoided for r in self.rows),

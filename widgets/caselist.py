@@ -7,6 +7,7 @@ import time
 import unicodedata
 from collections.abc import Callable, Iterable
 from functools import partial
+from html import escape
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QKeyEvent, QKeySequence, QShortcut
@@ -17,7 +18,7 @@ from app.messages import reason, specialty_label
 from app.tasks import BoundRunner
 from cases.seen import Seen, SeenStore
 from cases.workstation import CaseThread, Opened, Unreadable
-from widgets.overlay import day
+from widgets.overlay import day, short_time
 
 log = logging.getLogger(__name__)
 
@@ -171,6 +172,11 @@ class CaseList(QListWidget):
             self.thread_selected.emit(thread)
 
 
+def in_red(text: str) -> str:
+    """``text`` as bold red HTML: what is urgent."""
+    return f'<b style="color: {URGENT}">{escape(text)}</b>'
+
+
 def keep_seen(list_: CaseList, store: SeenStore, runner: BoundRunner | None = None) -> None:
     """Save what ``list_`` has shown and what it still marks new, for the next session:
     through ``runner``, or at once (at logout or quit)."""
@@ -228,7 +234,7 @@ def follows_text(thread: CaseThread) -> str:
 def when(thread: CaseThread) -> str:
     case = thread.case.bundle.case
     assert case is not None
-    return case.created_at.astimezone().strftime("%d/%m %H:%M")
+    return short_time(case.created_at)
 
 
 def announce(list_: CaseList, news: list[tuple[CaseThread, Opened]], one: str, many: str) -> str:

@@ -28,8 +28,8 @@ from app.messages import (
 from cases.followup import change, followed, history
 from cases.model import Case, Opinion
 from cases.workstation import CaseThread
-from widgets.caselist import URGENT, follows_text
-from widgets.overlay import day, number, signed_percent
+from widgets.caselist import URGENT, follows_text, in_red
+from widgets.overlay import day, day_time, number, signed_percent
 from widgets.photos import PhotoStrip, photo_facts
 
 
@@ -110,7 +110,7 @@ class CaseView(QWidget):
                 _("De {sender} à {to}, le {date}").format(
                     sender=manifest.sender.display_name,
                     to=to,
-                    date=case.created_at.astimezone().strftime("%d/%m/%Y %H:%M"),
+                    date=day_time(case.created_at),
                 )
             )
             + escape(status)
@@ -132,7 +132,7 @@ def title_html(case: Case) -> str:
     """The patient, the specialty, and "urgent" in red when the request is."""
     urgent = ""
     if case.urgent:
-        urgent = f' — <b style="color: {URGENT}">{escape(_("Demande urgente"))}</b>'
+        urgent = " — " + in_red(_("Demande urgente"))
     return (
         "<b>"
         + escape(_("Patient {ref}").format(ref=case.patient_ref))
@@ -195,7 +195,7 @@ def opinions_html(thread: CaseThread) -> str:
     for opened in thread.opinions:
         opinion = opened.bundle.opinion
         assert opinion is not None
-        when = opinion.created_at.astimezone().strftime("%d/%m/%Y %H:%M")
+        when = day_time(opinion.created_at)
         parts.append(
             f"<p><b>{escape(opened.sender.display_name)}</b> — {escape(when)}</p>"
             f"<p>{escape(opinion.text).replace(chr(10), '<br>')}</p>" + advice_html(opinion)

@@ -42,17 +42,17 @@ from outbox.platform import DirectoryEntry
 from widgets.capture import CaptureStation
 from widgets.caseform import CaseForm
 from widgets.caselist import (
-    URGENT,
     CaseList,
     announce,
     follows_text,
+    in_red,
     keep_seen,
     latest_outcome,
     unreadable_notice,
     when,
 )
 from widgets.caseview import CaseView
-from widgets.overlay import day
+from widgets.overlay import day, short_time
 from widgets.report import print_case
 
 log = logging.getLogger(__name__)
@@ -60,10 +60,6 @@ log = logging.getLogger(__name__)
 KNOWN_ERRORS = (CaseError, CryptoError, OutboxError)
 DRAFT_DELAY_MS = 1500
 """A draft is saved this long after the last edit."""
-
-
-def case_time(moment: datetime) -> str:
-    return moment.astimezone().strftime("%d/%m %H:%M")
 
 
 def error_text(exc: BaseException) -> str:
@@ -269,9 +265,7 @@ class DoctorWorkspace(QWidget):
         if news:
             extra, urgent = outcome_news(opinions)
             text = news + extra
-            self.notice.setText(
-                f'<b style="color: {URGENT}">{escape(text)}</b>' if urgent else text
-            )
+            self.notice.setText(in_red(text) if urgent else text)
         if unreadable:
             self.notice.setText(unreadable_notice(unreadable))
         keep_seen(self.cases, self.seen, self.runner)
@@ -396,7 +390,7 @@ class DoctorWorkspace(QWidget):
             self._draft_saving = False
             if path is not None:
                 self.draft_status.setText(
-                    _("Brouillon enregistré (chiffré) à {time}").format(time=case_time(utc_now()))
+                    _("Brouillon enregistré (chiffré) à {time}").format(time=short_time(utc_now()))
                 )
                 self.refresh_drafts()
             if self._draft_dirty:
@@ -421,7 +415,7 @@ class DoctorWorkspace(QWidget):
             for case in drafts:
                 label = case.patient_ref or _("(sans référence)")
                 item = QListWidgetItem(
-                    f"{label} — {specialty_label(case.specialty)} · {case_time(case.created_at)}"
+                    f"{label} — {specialty_label(case.specialty)} · {short_time(case.created_at)}"
                 )
                 item.setData(Qt.ItemDataRole.UserRole, case)
                 self.draft_list.addItem(item)

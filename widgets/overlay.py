@@ -36,6 +36,16 @@ def day(moment: datetime) -> str:
     return moment.astimezone().strftime("%d/%m/%Y")
 
 
+def day_time(moment: datetime) -> str:
+    """``23/11/2026 14:05``: the local date and time of ``moment``."""
+    return moment.astimezone().strftime("%d/%m/%Y %H:%M")
+
+
+def short_time(moment: datetime) -> str:
+    """``23/11 14:05``: the local day, month and time of ``moment``, for lists."""
+    return moment.astimezone().strftime("%d/%m %H:%M")
+
+
 def signed_percent(ratio: float) -> str:
     """``-42 %`` or ``+8 %`` for a relative change of -0.42 or 0.08."""
     sign = "+" if ratio > 0 else ""

@@ -21,6 +21,7 @@ from app.session import Session
 from cases.profile import UnlockedIdentity
 from cases.workstation import CaseThread
 from widgets.caseview import opinions_html, sections_html, sections_of, title_html
+from widgets.overlay import day_time
 from widgets.photos import drawn_on, photo_facts, thumbnail
 
 PHOTO_PX = 1000
@@ -49,7 +50,7 @@ def report_html(
                 sender=thread.case.sender.display_name,
                 organization=thread.case.sender.organization,
                 to=to or "—",
-                date=sent.strftime("%d/%m/%Y %H:%M"),
+                date=day_time(sent),
             )
         )
         + "</p>",
@@ -80,7 +81,7 @@ def report_html(
                 "Documents signés électroniquement ; signatures et certificats vérifiés par "
                 "Passavant à l’ouverture. Imprimé par {name} le {date}. Confidentiel : "
                 "secret médical."
-            ).format(name=printed_by, date=datetime.now().astimezone().strftime("%d/%m/%Y %H:%M"))
+            ).format(name=printed_by, date=day_time(datetime.now().astimezone()))
         )
         + "</small></p>"
     )

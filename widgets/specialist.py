@@ -23,9 +23,9 @@ from cases.profile import UnlockedIdentity
 from cases.seen import SeenStore
 from cases.workstation import CaseThread, Unreadable
 from widgets.caselist import (
-    URGENT,
     CaseList,
     announce,
+    in_red,
     keep_seen,
     latest_outcome,
     unreadable_notice,
@@ -153,16 +153,13 @@ class SpecialistWorkspace(QWidget):
         )
         urgent = [t for t, _opened in requests if waiting(t)]
         if urgent:
-            latest = urgent[-1].case
-            news = _("Demande urgente de {name} ({specialty}).").format(
-                name=latest.sender.display_name,
-                specialty=specialty_label(
-                    latest.bundle.case.specialty if latest.bundle.case else ""
-                ),
+            case = urgent[-1].case.bundle.case
+            assert case is not None
+            alarm = _("Demande urgente de {name} ({specialty}).").format(
+                name=urgent[-1].case.sender.display_name, specialty=specialty_label(case.specialty)
             )
-            if len(requests) > 1:
-                news += " " + _("{n} nouvelles demandes reçues.").format(n=len(requests))
-            self.notice.setText(f'<b style="color: {URGENT}">{escape(news)}</b>')
+            # several arrivals: the count ``announce`` gave follows
+            self.notice.setText(in_red(alarm + (" " + news if len(requests) > 1 else "")))
         elif news:
             self.notice.setText(news)
         self.empty.setVisible(not threads)

@@ -48,3 +48,13 @@ def test_a_damaged_file_means_starting_afresh(tmp_path: Path, content: bytes) ->
 def test_an_identity_id_cannot_name_another_file(tmp_path: Path, identity: str) -> None:
     with pytest.raises(ValueError, match="not an identity id"):
         SeenStore(tmp_path, identity)
+
+
+def test_a_refresh_that_changed_nothing_writes_nothing(tmp_path: Path) -> None:
+    store = SeenStore(tmp_path, "pr-dubois")
+    seen = Seen(frozenset({"b-1"}))
+    assert store.save(seen)
+    written = store.path.stat().st_mtime_ns
+    assert not store.save(Seen(frozenset({"b-1"})))  # the same, again
+    assert store.path.stat().st_mtime_ns == written
+    assert store.save(Seen(frozenset({"b-1", "b-2"})))

@@ -14,10 +14,10 @@ import io
 import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 
+from cases.delays import answered_on_time, signed
 from cases.model import OUTCOMES
-from cases.workstation import CaseThread, Opened
+from cases.workstation import CaseThread
 
 #: The outcomes under which the patient stays in the unit: no transfer to hospital.
 AVOIDING = ("on_site", "new_request")
@@ -31,7 +31,8 @@ class MonthActivity:
         month: ``"2026-11"``.
         requests: requests signed that month; ``urgent`` of them marked urgent.
         answered: those with at least one opinion; ``hours`` the time each waited for its
-            first, in hours.
+            first, in hours; ``on_time`` of them answered by their due day
+            (:mod:`cases.delays`: 5 working days, the next one when urgent).
         outcomes: how many answered requests' latest opinion advised each outcome (an
             opinion of an earlier version, without one, is counted under ``""``).
     """
@@ -41,6 +42,7 @@ class MonthActivity:
     urgent: int = 0
     answered: int = 0
     hours: tuple[float, ...] = ()
+    on_time: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -51,17 +53,6 @@ class MonthActivity:
     def avoided(self) -> int:
         """Answered requests whose patient could stay in the unit."""
         return sum(self.outcomes.get(code, 0) for code in AVOIDING)
-
-
-def signed(opened: Opened) -> datetime:
-    """When ``opened`` was signed: its verified signing time, else its manifest's time, else
-    when its case or opinion was written."""
-    bundle = opened.bundle
-    written = bundle.case or bundle.opinion
-    moment = opened.signed_at or bundle.manifest.created or (written and written.created_at)
-    if not moment:
-        raise ValueError("a document without a time")  # every opened request has one
-    return moment
 
 
 def monthly(threads: Iterable[CaseThread]) -> list[MonthActivity]:
@@ -91,14 +82,15 @@ def month_of(month: str, threads: Sequence[CaseThread]) -> MonthActivity:
             max(0.0, (min(signed(o) for o in t.opinions) - signed(t.case)).total_seconds() / 3600)
             for t in answered
         ),
+        on_time=sum(1 for t in answered if answered_on_time(t)),
         outcomes=outcomes,
     )
 
 
 def to_csv(rows: Sequence[MonthActivity], headers: Sequence[str]) -> str:
     """The report as CSV (``;``-separated, as French spreadsheets expect), one line a month:
-    month, requests, urgent, answered, median hours, one column per outcome of
-    :data:`OUTCOMES`, transfers avoided; ``headers`` names those columns."""
+    month, requests, urgent, answered, median hours, answered on time, one column per
+    outcome of :data:`OUTCOMES`, transfers avoided; ``headers`` names those columns."""
     out = io.StringIO()
     writer = csv.writer(out, delimiter=";", lineterminator="\n")
     writer.writerow(headers)
@@ -111,6 +103,7 @@ def to_csv(rows: Sequence[MonthActivity], headers: Sequence[str]) -> str:
                 row.urgent,
                 row.answered,
                 "" if median is None else f"{median:.1f}".replace(".", ","),
+                row.on_time,
                 *(row.outcomes.get(code, 0) for code in OUTCOMES),
                 row.avoided,
             ]

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 from app.i18n import _
 from app.messages import outcome_label
 from cases.activity import MonthActivity, monthly, to_csv
+from cases.delays import REPLY_DAYS
 from cases.model import OUTCOMES
 from cases.workstation import CaseThread
 from widgets.overlay import number
@@ -38,6 +39,7 @@ def headers() -> list[str]:
         _("dont urgentes"),
         _("Avec avis"),
         _("Délai médian de réponse (h)"),
+        _("Avis dans le délai"),
         *(outcome_label(code) for code in OUTCOMES),
         _("Extractions évitées"),
     ]
@@ -56,6 +58,7 @@ def cells(row: MonthActivity) -> list[str]:
         str(row.urgent),
         str(row.answered),
         "—" if median is None else number(median),
+        str(row.on_time),
         *(str(row.outcomes.get(code, 0)) for code in OUTCOMES),
         str(row.avoided),
     ]
@@ -96,14 +99,16 @@ class ActivityReport(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(self.summary)
         layout.addWidget(self.table, 1)
-        layout.addWidget(
-            QLabel(
-                _(
-                    "Des comptes seulement : ni référence de patient, ni texte clinique. "
-                    "Extractions évitées : avis « sur place » ou « nouvelle demande »."
-                )
-            )
+        legend = QLabel(
+            _(
+                "Des comptes seulement : ni référence de patient, ni texte clinique. "
+                "Dans le délai : premier avis signé au plus tard le {days}e jour ouvré "
+                "après la demande (le jour ouvré suivant si elle est urgente). "
+                "Extractions évitées : avis « sur place » ou « nouvelle demande »."
+            ).format(days=REPLY_DAYS)
         )
+        legend.setWordWrap(True)
+        layout.addWidget(legend)
         layout.addWidget(self.status)
         layout.addWidget(buttons)
         buttons.rejected.connect(self.reject)
@@ -116,12 +121,13 @@ class ActivityReport(QDialog):
         if not self.rows:
             return _("Aucune demande pour l’instant.")
         return _(
-            "Depuis {first} : {requests} demande(s), {answered} avec avis, "
-            "{avoided} extraction(s) évitée(s)."
+            "Depuis {first} : {requests} demande(s), {answered} avec avis dont "
+            "{on_time} dans le délai, {avoided} extraction(s) évitée(s)."
         ).format(
             first=month_label(self.rows[-1]),
             requests=sum(r.requests for r in self.rows),
             answered=sum(r.answered for r in self.rows),
+            on_time=sum(r.on_time for r in self.rows),
             avoided=sum(r.avoided for r in self.rows),
         )
 

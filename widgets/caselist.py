@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QApplication, QLineEdit, QListWidget, QListWidgetI
 from app.i18n import _
 from app.messages import reason, specialty_label
 from app.tasks import BoundRunner
+from cases.delays import answer_late, reply_due
 from cases.seen import Seen, SeenStore
 from cases.workstation import CaseThread, Opened, Unreadable
 from widgets.overlay import day, short_time
@@ -229,6 +230,14 @@ def follows_text(thread: CaseThread) -> str:
         date=day(case.created_at),
         specialty=specialty_label(case.specialty),
     )
+
+
+def answer_due(thread: CaseThread) -> tuple[str, bool] | None:
+    """For a request still without an answer: the day it is due, as the lists write it, and
+    whether that day has passed (``cases.delays``); ``None`` once answered."""
+    if thread.opinions:
+        return None
+    return reply_due(thread).strftime("%d/%m/%Y"), answer_late(thread) is not None
 
 
 def when(thread: CaseThread) -> str:

@@ -29,6 +29,7 @@ from app.i18n import _
 from app.messages import error_reason, job_state_label, outcome_label, reason, specialty_label
 from app.session import Session
 from app.tasks import BoundRunner, TaskRunner
+from cases.delays import answer_late
 from cases.drafts import DraftStore, UnreadableDraft
 from cases.errors import CaseError, InvalidCase
 from cases.followup import follow_up_request, followed, review_due, specialist_of
@@ -44,6 +45,7 @@ from widgets.caseform import CaseForm
 from widgets.caselist import (
     CaseList,
     announce,
+    answer_due,
     follows_text,
     in_red,
     keep_seen,
@@ -89,6 +91,13 @@ def describe_for_doctor(thread: CaseThread, threads: Sequence[CaseThread] = ()) 
     marks = " · " + _("suivi") if case.follows else ""
     if case.urgent:
         marks += " · " + _("urgente")
+    answer = answer_due(thread)
+    if answer is not None:
+        date, late = answer
+        if late:
+            marks += " · " + _("avis en retard (attendu le {date})").format(date=date)
+        else:
+            marks += " · " + _("avis attendu d’ici le {date}").format(date=date)
     due = review_due(thread, threads)
     review = ""
     if due is not None:
@@ -107,10 +116,14 @@ def overdue(due: datetime) -> bool:
 
 
 def needs_action(thread: CaseThread, threads: Sequence[CaseThread]) -> bool:
-    """A request whose latest opinion advises an urgent transfer, or whose review is late:
-    shown in red in the doctor's list."""
+    """A request whose latest opinion advises an urgent transfer, whose review is late, or
+    still without an answer past its due day: shown in red in the doctor's list."""
     due = review_due(thread, threads)
-    return latest_outcome(thread) == "urgent_transfer" or (due is not None and overdue(due))
+    return (
+        latest_outcome(thread) == "urgent_transfer"
+        or (due is not None and overdue(due))
+        or answer_late(thread) is not None
+    )
 
 
 def outcome_news(opinions: Sequence[tuple[CaseThread, Opened]]) -> tuple[str, bool]:

@@ -17,6 +17,7 @@ from app.i18n import _
 from app.messages import outcome_label, specialty_label
 from app.session import Session
 from app.tasks import BoundRunner, TaskRunner
+from cases.delays import answer_late
 from cases.drafts import DraftStore, UnreadableDraft
 from cases.model import Opinion
 from cases.profile import UnlockedIdentity
@@ -25,6 +26,7 @@ from cases.workstation import CaseThread, Unreadable
 from widgets.caselist import (
     CaseList,
     announce,
+    answer_due,
     in_red,
     keep_seen,
     latest_outcome,
@@ -45,6 +47,11 @@ def describe_for_specialist(thread: CaseThread, drafting: bool = False) -> str:
     case = thread.case.bundle.case
     assert case is not None
     status = answer_status(thread)
+    due = answer_due(thread)
+    if due is not None:
+        date, late = due
+        status = _("À traiter · délai dépassé ({date})") if late else _("À traiter d’ici le {date}")
+        status = status.format(date=date)
     if waiting(thread):
         status = _("URGENT") + " · " + status
     outcome = latest_outcome(thread)
@@ -83,7 +90,7 @@ class SpecialistWorkspace(QWidget):
         self.cases = CaseList(
             lambda t: describe_for_specialist(t, t.case_id in self.unsent),
             _("Demandes reçues"),
-            alarming=waiting,
+            alarming=pressing,
         )
         self.seen = SeenStore(session.profile.path("seen"), me.info.id)
         if (seen := self.seen.load()) is not None:  # what came while logged out is news
@@ -292,6 +299,11 @@ def waiting(thread: CaseThread) -> bool:
     """An urgent request not answered yet: first in the list, in red."""
     case = thread.case.bundle.case
     return case is not None and case.urgent and not thread.opinions
+
+
+def pressing(thread: CaseThread) -> bool:
+    """A request without an answer that is urgent or past its due day: in red."""
+    return waiting(thread) or answer_late(thread) is not None
 
 
 def same_draft(kept: Opinion | None, opinion: Opinion) -> bool:

@@ -49,14 +49,27 @@ def test_each_month_counts_its_requests_answers_and_outcomes() -> None:
     assert monthly([]) == []
 
 
+def test_each_month_counts_the_requests_answered_on_time() -> None:
+    threads = [
+        answered(0, 24 * 7, "on_site"),  # Monday 12 October, answered on Monday 19: on time
+        answered(0, 24 * 8, "on_site"),  # on Tuesday 20: late
+        answered(2, 24, "consultation", urgent=True),  # urgent, the next working day
+        answered(4, 24 * 3, "consultation", urgent=True),  # urgent, Friday to Monday
+        answered(3, 48, "on_site", urgent=True),  # urgent, two days later: late
+        answered(3, 0),  # not answered: neither
+    ]
+    [october] = monthly(threads)
+    assert (october.answered, october.on_time) == (5, 3)
+
+
 def test_the_csv_has_one_line_a_month_and_no_clinical_content() -> None:
     threads = [answered(0, 10, "on_site"), answered(1, 5, "urgent_transfer")]
-    headers = ["mois", "demandes", "urgentes", "avis", "délai", *OUTCOMES, "évitées"]
+    headers = ["mois", "demandes", "urgentes", "avis", "délai", "à temps", *OUTCOMES, "évitées"]
     text = to_csv(monthly(threads), headers)
     rows = list(csv.reader(io.StringIO(text), delimiter=";"))
     assert rows == [
         headers,
-        ["2026-10", "2", "0", "2", "7,5", "1", "0", "0", "0", "1", "1"],
+        ["2026-10", "2", "0", "2", "7,5", "2", "1", "0", "0", "0", "1", "1"],
     ]
     assert "P-0147" not in text  # the patient reference of every request
     assert "Avis." not in text

@@ -13,6 +13,7 @@ from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
 from app.mainwindow import MainWindow
+from cases.delays import add_working_days
 from cases.model import Opinion
 from cases.workstation import CaseThread
 from tests.core.test_followup import EXPERT, request, thread
@@ -20,9 +21,10 @@ from tests.gui.test_end_to_end import WAIT, log_in, type_text, write_opinion
 from tests.gui.test_follow_up_request import doctor_with_a_complete_request
 from tests.gui.test_workspaces import fill_complete_case, open_window
 from tests.support.demo import DemoEnv
+from widgets.caselist import URGENT, CaseList
 from widgets.doctor import DoctorWorkspace, describe_for_doctor, needs_action
 from widgets.overlay import day
-from widgets.specialist import SpecialistWorkspace
+from widgets.specialist import SpecialistWorkspace, describe_for_specialist, pressing
 
 SECRET = "CANARY-avis-en-cours-5d1e"
 
@@ -195,7 +197,37 @@ def test_the_doctors_list_says_when_to_look_again_and_when_it_is_late() -> None:
     assert not needs_action(thread(earlier, (EXPERT, soon)), [])
     urgent = Opinion(earlier.case_id, "À hospitaliser.", outcome="urgent_transfer")
     assert needs_action(thread(earlier, (EXPERT, urgent)), [])
-    assert not needs_action(thread(earlier), [])
+    fresh = replace(earlier, created_at=now)
+    assert not needs_action(thread(fresh), [])
+
+
+def test_both_lists_say_when_an_answer_is_due_and_when_it_is_late(qtbot: QtBot) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    fresh = replace(request(0, patient="P-NEW"), created_at=now)
+    old = request(0, patient="P-OLD")  # Monday 12 October 2026: due on Monday 19
+    answered = thread(replace(request(1), created_at=now), (EXPERT, "Avis."))
+    due = add_working_days(now.astimezone().date(), 5).strftime("%d/%m/%Y")
+    assert f" · avis attendu d’ici le {due}" in describe_for_doctor(thread(fresh))
+    assert f" · À traiter d’ici le {due}" in describe_for_specialist(thread(fresh))
+    assert "avis en retard (attendu le 19/10/2026)" in describe_for_doctor(thread(old))
+    assert "À traiter · délai dépassé (19/10/2026)" in describe_for_specialist(thread(old))
+    for describe in (describe_for_doctor, describe_for_specialist):
+        line = describe(answered)
+        assert "attendu" not in line
+        assert "d’ici" not in line
+        assert "retard" not in line
+        assert "dépassé" not in line
+
+    # in red in both lists, the late one only
+    lists = (
+        CaseList(describe_for_doctor, "Mes demandes", alarming=lambda t: needs_action(t, [])),
+        CaseList(describe_for_specialist, "Demandes reçues", alarming=pressing),
+    )
+    for cases in lists:
+        qtbot.addWidget(cases)
+        cases.set_threads([thread(fresh), thread(old), answered])
+        colours = [cases.item(n).foreground().color().name() for n in range(3)]
+        assert [c == URGENT for c in colours] == [False, True, False]
 
 
 def test_an_urgent_request_comes_first_in_red_until_answered(
@@ -222,7 +254,7 @@ def test_an_urgent_request_comes_first_in_red_until_answered(
 
     cases = specialist.cases
     assert row(cases.threads, "P-URG") == 0  # first, though older
-    assert "· URGENT · À traiter" in cases.item(0).text()
+    assert "· URGENT · À traiter d’ici le " in cases.item(0).text()
     assert cases.item(0).foreground().color().name() == "#a40000"
     assert cases.item(1).foreground().color().name() != "#a40000"
     cases.setCurrentRow(0)
@@ -262,6 +294,7 @@ def test_the_activity_report_counts_requests_answers_and_transfers_avoided(
         "dont urgentes": "0",
         "Avec avis": "1",
         "Délai médian de réponse (h)": figures["Délai médian de réponse (h)"],
+        "Avis dans le délai": "1",
         "Prise en charge sur place": "1",
         "Nouvelle demande à prévoir": "0",
         "Compléments nécessaires (photos, examens)": "0",
@@ -269,7 +302,8 @@ def test_the_activity_report_counts_requests_answers_and_transfers_avoided(
         "Extraction urgente": "0",
         "Extractions évitées": "1",
     }
-    assert "2 demande(s), 1 avec avis, 1 extraction(s) évitée(s)" in report.summary.text()
+    summary = "2 demande(s), 1 avec avis dont 1 dans le délai, 1 extraction(s) évitée(s)"
+    assert summary in report.summary.text()
     qtbot.wait(50)
     screenshot(report, "activity")
     report.save(tmp_path / "bilan.csv")
@@ -329,7 +363,9 @@ def test_what_arrived_while_logged_out_is_announced_at_login_and_stays_bold_unti
         if specialist.cases.item(i).font().bold()
     }  # type: ignore[union-attr]
     assert again == bold
-    files = list((demo_env.layout.hospital / "seen").iterdir())
-    assert [f.name for f in files] == ["pr-dubois.json"]
+    folder = demo_env.layout.hospital / "seen"
+    # one file per identity, once the save in the background (an atomic write) has ended
+    qtbot.waitUntil(lambda: [f.name for f in folder.iterdir()] == ["pr-dubois.json"], timeout=WAIT)
+    files = list(folder.iterdir())
     for secret in ("P-1", "Résumé", "Question"):
         assert secret not in files[0].read_text("utf-8")

@@ -55,7 +55,7 @@ from widgets.caselist import (
 )
 from widgets.caseview import CaseView
 from widgets.overlay import day, short_time
-from widgets.report import print_case
+from widgets.report import ReportPrinter
 
 log = logging.getLogger(__name__)
 
@@ -188,6 +188,9 @@ class DoctorWorkspace(QWidget):
         self.notice.setWordWrap(True)
         self.form = CaseForm()
         self.view = CaseView()
+        self.printing = ReportPrinter(
+            self, self.runner, session, me, self.view.print_button, self.notice
+        )
         self.view.print_requested.connect(self.print_report)
         self.stack = QStackedWidget()
         self.stack.addWidget(self.form)
@@ -487,9 +490,7 @@ class DoctorWorkspace(QWidget):
         """Print the request shown and its opinions (``printer``: no dialog)."""
         thread = self.cases.current_thread()
         if thread is not None and self.stack.currentWidget() is self.view:
-            done = print_case(self, self.session, self.me, thread, self.cases.threads, printer)
-            if done:
-                self.notice.setText(done)
+            self.printing.start(thread, self.cases.threads, printer)
 
     def _show_error(self, exc: BaseException) -> None:
         self.notice.setText(error_text(exc))

@@ -36,7 +36,7 @@ from widgets.caselist import (
 from widgets.caseview import CaseView
 from widgets.doctor import DRAFT_DELAY_MS, KNOWN_ERRORS, error_text
 from widgets.opinionform import OpinionForm
-from widgets.report import print_case
+from widgets.report import ReportPrinter
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +98,9 @@ class SpecialistWorkspace(QWidget):
         self.view = CaseView()
         self.form = OpinionForm()
         self.notice = QLabel()
+        self.printing = ReportPrinter(
+            self, self.runner, session, me, self.view.print_button, self.notice
+        )
         self.notice.setWordWrap(True)
         self.empty = QLabel(_("Aucune demande reçue pour l’instant."))
         self._draft_timer = QTimer(self)
@@ -271,9 +274,7 @@ class SpecialistWorkspace(QWidget):
     def print_report(self, printer: QPrinter | None = None) -> None:
         """Print the request shown and its opinions (``printer``: no dialog)."""
         if self.shown is not None:
-            done = print_case(self, self.session, self.me, self.shown, self.cases.threads, printer)
-            if done:
-                self.notice.setText(done)
+            self.printing.start(self.shown, self.cases.threads, printer)
 
     def _show_error(self, exc: BaseException) -> None:
         self.notice.setText(error_text(exc))

@@ -7,6 +7,7 @@ import io
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from PIL import Image
 from PySide6.QtCore import QCoreApplication, QTranslator, QUrl
 from PySide6.QtGui import QImage, QTextDocument
@@ -80,6 +81,7 @@ def test_the_report_holds_the_request_its_photos_and_the_opinion(
     assert image.loadFromData(photos[0].data)
 
 
+@pytest.mark.qt_log_ignore("QPainter::begin")  # the printer that refuses
 def test_printing_from_the_workspace_is_journalled_without_clinical_content(
     qtbot: QtBot, demo_env: DemoEnv, tmp_path: Path
 ) -> None:
@@ -91,10 +93,21 @@ def test_printing_from_the_workspace_is_journalled_without_clinical_content(
     doctor.cases.setCurrentRow(0)
     assert doctor.view.print_button.isVisible()
     doctor.print_report(pdf_printer(tmp_path / "doctor.pdf"))
-    assert doctor.notice.text() == "Compte rendu imprimé."
+    # laid out and printed on the pool: meanwhile the window answers, the button waits
+    assert doctor.notice.text() == "Impression du compte rendu…"
+    assert not doctor.view.print_button.isEnabled()
+    assert not doctor.printing.start(doctor.cases.threads[0], [], pdf_printer(tmp_path / "2.pdf"))
+    qtbot.waitUntil(lambda: doctor.notice.text() == "Compte rendu imprimé.", timeout=WAIT)
+    assert doctor.view.print_button.isEnabled()
     assert (tmp_path / "doctor.pdf").read_bytes().startswith(b"%PDF-")
+    assert not (tmp_path / "2.pdf").exists()  # one printing at a time
     specialist.print_report(pdf_printer(tmp_path / "specialist.pdf"))
+    qtbot.waitUntil(lambda: specialist.notice.text() == "Compte rendu imprimé.", timeout=WAIT)
     assert (tmp_path / "specialist.pdf").read_bytes().startswith(b"%PDF-")
+    specialist.print_report(pdf_printer(tmp_path / "missing" / "specialist.pdf"))
+    refused = "Le compte rendu n’a pas été imprimé : l’imprimante l’a refusé."
+    qtbot.waitUntil(lambda: specialist.notice.text() == refused, timeout=WAIT)
+    assert specialist.view.print_button.isEnabled()
 
     bundle_id = doctor.cases.threads[0].case.bundle_id
     for window in (unit, hospital):

@@ -28,7 +28,7 @@ from app.messages import (
 from cases.followup import change, followed, history
 from cases.model import Case, Opinion
 from cases.workstation import CaseThread
-from widgets.caselist import URGENT, follows_text, in_red
+from widgets.caselist import URGENT, answer_due, follows_text, in_red
 from widgets.overlay import day, day_time, number, signed_percent
 from widgets.photos import PhotoStrip, photo_facts
 
@@ -114,6 +114,7 @@ class CaseView(QWidget):
                 )
             )
             + escape(status)
+            + due_html(thread)
         )
         self.text.setHtml(sections_html(sections_of(thread, others)))
         self.photos.set_photos(list(case.photos))
@@ -126,6 +127,17 @@ class CaseView(QWidget):
         if kept is not None:
             for bar, value in zip(bars, kept, strict=True):
                 bar.setValue(value)
+
+
+def due_html(thread: CaseThread) -> str:
+    """For a request still without an answer, the day the answer is due, in red once past."""
+    due = answer_due(thread)
+    if due is None:
+        return ""
+    date, late = due
+    if late:
+        return " — " + in_red(_("délai de réponse dépassé ({date})").format(date=date))
+    return " — " + escape(_("réponse attendue d’ici le {date}").format(date=date))
 
 
 def title_html(case: Case) -> str:

@@ -147,7 +147,7 @@ class SpecialistWorkspace(QWidget):
 
     def _show_threads(self, result: tuple[list[CaseThread], list[Unreadable]]) -> None:
         threads, unreadable = result
-        threads = sorted(threads, key=lambda t: not waiting(t))  # then newest first, as given
+        threads = sorted(threads, key=order)
         arrived = self.cases.set_threads(threads, select_first=True)
         pending = sum(1 for t in threads if not t.opinions)
         self.title.setText(
@@ -300,6 +300,13 @@ def waiting(thread: CaseThread) -> bool:
     """An urgent request not answered yet: first in the list, in red."""
     case = thread.case.bundle.case
     return case is not None and case.urgent and not thread.opinions
+
+
+def order(thread: CaseThread) -> tuple[bool, bool]:
+    """The list's sort key: urgent requests waiting for an answer first, then those past
+    their due day, then the others newest first (the workstation's order, which a stable
+    sort keeps)."""
+    return not waiting(thread), answer_late(thread) is None
 
 
 def pressing(thread: CaseThread) -> bool:

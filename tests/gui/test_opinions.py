@@ -21,10 +21,11 @@ from tests.gui.test_end_to_end import WAIT, log_in, type_text, write_opinion
 from tests.gui.test_follow_up_request import doctor_with_a_complete_request
 from tests.gui.test_workspaces import fill_complete_case, open_window
 from tests.support.demo import DemoEnv
-from widgets.caselist import URGENT, CaseList
+from widgets.caselist import URGENT, CaseList, in_red
+from widgets.caseview import CaseView
 from widgets.doctor import DoctorWorkspace, describe_for_doctor, needs_action
 from widgets.overlay import day
-from widgets.specialist import SpecialistWorkspace, describe_for_specialist, pressing
+from widgets.specialist import SpecialistWorkspace, describe_for_specialist, order, pressing
 
 SECRET = "CANARY-avis-en-cours-5d1e"
 
@@ -228,6 +229,24 @@ def test_both_lists_say_when_an_answer_is_due_and_when_it_is_late(qtbot: QtBot) 
         cases.set_threads([thread(fresh), thread(old), answered])
         colours = [cases.item(n).foreground().color().name() for n in range(3)]
         assert [c == URGENT for c in colours] == [False, True, False]
+
+    # the header of the request shown says it too, in red once late
+    view = CaseView()
+    qtbot.addWidget(view)
+    view.show_thread(thread(fresh))
+    assert f" — réponse attendue d’ici le {due}" in view.header.text()
+    view.show_thread(thread(old))
+    assert in_red("délai de réponse dépassé (19/10/2026)") in view.header.text()
+    view.show_thread(answered)
+    assert "réponse" not in view.header.text()
+
+    # the specialist's list: urgent first, then late, then the others newest first
+    urgent = thread(replace(fresh, patient_ref="P-URG", urgent=True))
+    given = [answered, thread(fresh), thread(old), urgent]
+    ordered = sorted(given, key=order)
+    assert [t.case.bundle.case.patient_ref for t in ordered] == [  # type: ignore[union-attr]
+        "P-URG", "P-OLD", "P-0147", "P-NEW"
+    ]  # fmt: skip
 
 
 def test_an_urgent_request_comes_first_in_red_until_answered(

@@ -191,6 +191,18 @@ def answer_label(key: str) -> str:
     return labels.get(key, key)
 
 
+def withdrawal_label(code: str) -> str:
+    """Why a request was withdrawn (``cases.model.WITHDRAWAL_REASONS``), translated; a reason
+    this version does not know is named by its code."""
+    labels = {
+        "released": _("patient libéré ou transféré"),
+        "consent_withdrawn": _("consentement retiré par le patient"),
+        "not_needed": _("demande devenue sans objet"),
+        "sent_in_error": _("envoyée par erreur"),
+    }
+    return labels.get(code) or code
+
+
 def outcome_label(code: str) -> str:
     """What an opinion advises (``cases.model.OUTCOMES``), translated; an outcome this
     version does not know is named by its code."""

@@ -29,7 +29,8 @@ class MonthActivity:
 
     Attributes:
         month: ``"2026-11"``.
-        requests: requests signed that month; ``urgent`` of them marked urgent.
+        requests: requests signed that month; ``urgent`` of them marked urgent, ``withdrawn``
+            of them withdrawn by their author before any answer.
         answered: those with at least one opinion; ``hours`` the time each waited for its
             first, in hours; ``on_time`` of them answered by their due day
             (:mod:`cases.delays`: 5 working days, the next one when urgent).
@@ -40,6 +41,7 @@ class MonthActivity:
     month: str
     requests: int = 0
     urgent: int = 0
+    withdrawn: int = 0
     answered: int = 0
     hours: tuple[float, ...] = ()
     on_time: int = 0
@@ -77,6 +79,7 @@ def month_of(month: str, threads: Sequence[CaseThread]) -> MonthActivity:
         month=month,
         requests=len(threads),
         urgent=sum(1 for t in threads if t.case.bundle.case and t.case.bundle.case.urgent),
+        withdrawn=sum(1 for t in threads if t.withdrawal is not None),
         answered=len(answered),
         hours=tuple(
             max(0.0, (min(signed(o) for o in t.opinions) - signed(t.case)).total_seconds() / 3600)
@@ -89,8 +92,8 @@ def month_of(month: str, threads: Sequence[CaseThread]) -> MonthActivity:
 
 def to_csv(rows: Sequence[MonthActivity], headers: Sequence[str]) -> str:
     """The report as CSV (``;``-separated, as French spreadsheets expect), one line a month:
-    month, requests, urgent, answered, median hours, answered on time, one column per
-    outcome of :data:`OUTCOMES`, transfers avoided; ``headers`` names those columns."""
+    month, requests, urgent, withdrawn, answered, median hours, answered on time, one column
+    per outcome of :data:`OUTCOMES`, transfers avoided; ``headers`` names those columns."""
     out = io.StringIO()
     writer = csv.writer(out, delimiter=";", lineterminator="\n")
     writer.writerow(headers)
@@ -101,6 +104,7 @@ def to_csv(rows: Sequence[MonthActivity], headers: Sequence[str]) -> str:
                 row.month,
                 row.requests,
                 row.urgent,
+                row.withdrawn,
                 row.answered,
                 "" if median is None else f"{median:.1f}".replace(".", ","),
                 row.on_time,

@@ -47,7 +47,7 @@ from outbox.spool import check_bundle_id
 FORMAT = 1
 """The bundle format version this module writes and reads."""
 
-KINDS = ("request", "opinion", "receipt")
+KINDS = ("request", "opinion", "receipt", "withdrawal")
 MANIFEST = "manifest.json"
 MAX_TOTAL_SIZE = 512 * 1024 * 1024
 """Default bound on the total uncompressed size of a bundle (zip bomb guard)."""
@@ -155,7 +155,7 @@ class Manifest:
     fingerprint."""
 
     bundle_id: str
-    kind: str  # "request", "opinion" or "receipt"
+    kind: str  # "request", "opinion", "receipt" or "withdrawal"
     sender: Party
     recipients: tuple[Party, ...]
     files: tuple[FileEntry, ...] = ()
@@ -179,6 +179,8 @@ class Bundle:
         opinion: The opinion, for an opinion.
         files: Every payload file, by name (the photos of a case included).
         manifest_json: The manifest exactly as signed.
+        withdrawal: Why the request it names is withdrawn, for a withdrawal (a code of
+            ``cases.model.WITHDRAWAL_REASONS``, or one a later version may add).
     """
 
     manifest: Manifest
@@ -186,6 +188,7 @@ class Bundle:
     opinion: Opinion | None = None
     files: Mapping[str, bytes] = field(default_factory=dict)
     manifest_json: bytes = b""
+    withdrawal: str | None = None
 
 
 # --- packing ------------------------------------------------------------------------------
@@ -239,6 +242,27 @@ def pack_receipt(
     return _pack(
         bundle_id, "receipt", sender, recipients, {},
         case_id=case_id, in_reply_to=received_bundle_id, clinical=None, created=created,
+    )  # fmt: skip
+
+
+def pack_withdrawal(
+    bundle_id: str,
+    request_bundle_id: str,
+    case_id: str,
+    reason: str,
+    sender: Party,
+    recipients: Sequence[Party],
+    *,
+    created: datetime | None = None,
+) -> bytes:
+    """The request ``request_bundle_id``'s author withdraws it, for ``reason`` (a code of
+    ``cases.model.WITHDRAWAL_REASONS``): no clinical content besides that code."""
+    if not _CODE.fullmatch(reason):
+        raise ValueError(f"{reason!r} is not a reason code")
+    return _pack(
+        bundle_id, "withdrawal", sender, recipients, {},
+        case_id=case_id, in_reply_to=request_bundle_id, clinical={"reason": reason},
+        created=created,
     )  # fmt: skip
 
 
@@ -393,12 +417,14 @@ def unpack(
             raise SenderMismatch("the signer is not the bundle's sender")
         if reader_fingerprint not in manifest.recipient_fingerprints:
             raise NotAddressedToYou("the bundle does not name this reader")
-        case = opinion = None
+        case = opinion = withdrawal = None
         if manifest.kind == "request" and manifest.clinical is not None:
             case = _case(manifest, contents)
         elif manifest.kind == "opinion":
             opinion = _opinion(manifest)
-        return Bundle(manifest, case, opinion, contents, raw_manifest)
+        elif manifest.kind == "withdrawal":
+            withdrawal = _withdrawal(manifest, contents)
+        return Bundle(manifest, case, opinion, contents, raw_manifest, withdrawal)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, KeyError, ValueError, TypeError) as exc:
         raise MalformedBundle(f"not a Passavant bundle: {type(exc).__name__}") from exc
     except (EOFError, NotImplementedError, RuntimeError, OSError, zlib.error) as exc:
@@ -479,6 +505,8 @@ def _manifest(raw: Any) -> Manifest:
     in_reply_to = _optional_id(raw["in_reply_to"])
     if kind == "receipt" and in_reply_to is None:
         raise MalformedBundle("a receipt names the bundle it acknowledges")
+    if kind == "withdrawal" and in_reply_to is None:
+        raise MalformedBundle("a withdrawal names the request it withdraws")
     created = datetime.fromisoformat(_text(raw["created"]).replace("Z", "+00:00"))
     if created.tzinfo is None:
         raise MalformedBundle("created must be a UTC time")
@@ -613,6 +641,17 @@ def _opinion(manifest: Manifest) -> Opinion:
     if opinion.case_id != manifest.case_id:
         raise MalformedBundle("the opinion's case id differs from the manifest's")
     return opinion
+
+
+def _withdrawal(manifest: Manifest, contents: Mapping[str, bytes]) -> str:
+    """A withdrawal's reason code (kept as it is when this version does not know it)."""
+    raw = dict(manifest.clinical or {})
+    if set(raw) != {"reason"} or contents or manifest.case_id is None:
+        raise MalformedBundle("a withdrawal names a case and gives a reason, nothing else")
+    reason = _text(raw["reason"])
+    if not _CODE.fullmatch(reason):
+        raise MalformedBundle("a withdrawal's reason is not a code")
+    return reason
 
 
 def _outcome(value: Any) -> str | None:

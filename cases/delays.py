@@ -95,9 +95,9 @@ def answered_on_time(thread: CaseThread) -> bool | None:
 
 
 def answer_late(thread: CaseThread, today: date | None = None) -> date | None:
-    """The due day of a request still without an answer once that day has passed (local
-    time), else ``None``."""
-    if thread.opinions:
+    """The due day of a request still without an answer (and not withdrawn) once that day
+    has passed (local time), else ``None``."""
+    if thread.opinions or thread.withdrawal is not None:
         return None
     due = reply_due(thread)
     return due if (today or datetime.now().astimezone().date()) > due else None

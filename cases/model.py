@@ -112,6 +112,11 @@ OUTCOMES = ("on_site", "new_request", "more_information", "consultation", "urgen
 #: The furthest "see again in N weeks" an opinion may advise.
 MAX_REVIEW_WEEKS = 52
 
+#: Why a unit doctor withdraws a request no opinion answered yet: the patient was released or
+#: transferred to another prison; the patient withdrew consent (the specialist's workstation
+#: then erases its copy); the request is no longer needed; it was sent by mistake.
+WITHDRAWAL_REASONS = ("released", "consent_withdrawn", "not_needed", "sent_in_error")
+
 
 @dataclass(frozen=True)
 class Opinion:

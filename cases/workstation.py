@@ -33,15 +33,18 @@ from cases.bundle import (
     pack_case,
     pack_opinion,
     pack_receipt,
+    pack_withdrawal,
     unpack,
 )
 from cases.errors import BundleError, CaseError, MalformedBundle, TrustError
-from cases.model import Case, Opinion, new_id
+from cases.model import WITHDRAWAL_REASONS, Case, Opinion, new_id
 from cases.profile import Profile, UnlockedIdentity
 from cases.trust import AddressBook
 from crypto import audit, cms, pki
 from crypto.errors import CryptoError
+from outbox.errors import OutboxError
 from outbox.inbox import Inbox
+from outbox.jobs import JobState
 from outbox.platform import DirectoryEntry, PlatformClient
 from outbox.queue import Job, Outbox, Priority
 from outbox.spool import atomic_write
@@ -91,6 +94,8 @@ class CaseThread:
     opinions: list[Opened] = field(default_factory=list)
     job: Job | None = None  # the outbox job of the case, on the sending side
     answer_job: Job | None = None  # the outbox job of the latest opinion this person sent
+    withdrawal: Opened | None = None  # the request's author withdrew it (reason: its bundle)
+    erased: bool = False  # consent withdrawn: this workstation has just erased its copy
 
     @property
     def case_id(self) -> str:
@@ -163,6 +168,8 @@ class Workstation:
         """Answer a received case: the opinion goes to the case's sender (and to ``me``)."""
         if opinion.case_id != thread.case_id:
             raise ValueError("the opinion answers another case")
+        if thread.withdrawal is not None:
+            raise ValueError("the request was withdrawn by its author")
         opinion.check()
         sender = thread.case.sender
         to = next((e for e in self.directory() if e.id == sender.mailbox), None)
@@ -182,6 +189,56 @@ class Workstation:
             bundle_id, opinion, _party_of_me(me), recipients, in_reply_to=thread.case.bundle_id
         )
         return self._seal_and_queue(me, bundle_id, "opinion", plain, to, certificates)
+
+    def withdraw(self, me: UnlockedIdentity, thread: CaseThread, reason: str) -> str:
+        """Withdraw ``me``'s request ``thread``, which no opinion answered yet, for ``reason``
+        (a code of ``WITHDRAWAL_REASONS``): a signed ``withdrawal`` goes to the request's
+        recipients, with that code as its only content. The request's job is cancelled if it
+        has not started to leave (then the specialist never sees it, and ignores the
+        withdrawal). Returns the withdrawal's bundle id.
+
+        Raises:
+            ValueError: not ``me``'s request, answered or withdrawn already, unknown reason.
+            BundleError: ``unknown_recipient``, the directory no longer has the specialist.
+        """
+        request = thread.case
+        if request.sender.fingerprint != me.fingerprint:
+            raise ValueError("only the request's author may withdraw it")
+        if thread.opinions or thread.withdrawal is not None:
+            raise ValueError("the request is answered or withdrawn already")
+        if reason not in WITHDRAWAL_REASONS:
+            raise ValueError(f"unknown withdrawal reason {reason!r}")
+        manifest = request.bundle.manifest
+        addressee = next(
+            (r for r in manifest.recipients if r.role == "specialist" and r.mailbox), None
+        )
+        mailbox = addressee.mailbox if addressee is not None else None
+        to = next((e for e in self.directory() if e.id == mailbox), None)
+        if addressee is None or to is None:
+            raise BundleError("unknown_recipient", "the request's specialist is not known here")
+        cert = self._recipient_certificate(to)
+        if pki.fingerprint(cert) != addressee.fingerprint:
+            raise BundleError(
+                "unknown_recipient", "the directory certificate is not the addressee's"
+            )
+        certificates = [cert, me.certificate]
+        archive = self.profile.archive_certificate()
+        if archive is not None and pki.fingerprint(archive) in manifest.recipient_fingerprints:
+            certificates.append(archive)
+        recipients = [addressee, _party_of_me(me)]
+        recipients += [Party.of_certificate(c) for c in certificates[2:]]
+        bundle_id = new_id()
+        plain = pack_withdrawal(
+            bundle_id, request.bundle_id, thread.case_id, reason, _party_of_me(me), recipients
+        )
+        self._seal_and_queue(me, bundle_id, "withdrawal", plain, to, certificates)
+        job = self.outbox.get(request.bundle_id)
+        if job is not None and job.state in _NOT_LEFT:
+            try:
+                self.outbox.cancel(request.bundle_id, "withdrawn by its author")
+            except OutboxError as exc:  # it started to leave meanwhile: the withdrawal follows
+                log.info("request %s not cancelled: %s", request.bundle_id, exc)
+        return bundle_id
 
     def _unit_archive(self, request: Opened, me: UnlockedIdentity) -> pki.x509.Certificate | None:
         """The certificate of the unit archive ``request`` was sealed to, so that the opinion
@@ -370,6 +427,7 @@ class Workstation:
         for o in opened:
             if o.bundle.opinion is not None and o.bundle.opinion.case_id in threads:
                 threads[o.bundle.opinion.case_id].opinions.append(o)
+        self._take_withdrawals(me, opened, threads)
         ordered = sorted(
             threads.values(),
             key=lambda t: t.case.bundle.case.created_at,  # type: ignore[union-attr]
@@ -381,6 +439,33 @@ class Workstation:
             if answers:
                 t.answer_job = self.outbox.get(answers[-1].bundle_id)
         return ordered, unreadable
+
+    def _take_withdrawals(
+        self, me: UnlockedIdentity, opened: list[Opened], threads: dict[str, CaseThread]
+    ) -> None:
+        """Attach each withdrawal to the request it names, when it comes from that request's
+        author (a withdrawal of a request that never arrived is ignored). A request withdrawn
+        because the patient withdrew consent is erased from this workstation's inbox when it
+        was received here: it is listed this once, marked ``erased``, then no more."""
+        requests = {t.case.bundle_id: t for t in threads.values()}
+        for o in opened:
+            thread = requests.get(o.bundle.manifest.in_reply_to or "")
+            if o.bundle.withdrawal is None or thread is None:
+                continue
+            if o.sender.fingerprint != thread.case.sender.fingerprint:
+                log.warning("withdrawal %s does not come from the request's author", o.bundle_id)
+                continue
+            thread.withdrawal = o
+            if (
+                o.bundle.withdrawal == "consent_withdrawn"
+                and o.sender.fingerprint != me.fingerprint
+            ):
+                for bundle_id in (thread.case.bundle_id, o.bundle_id):
+                    self.inbox.remove(bundle_id)
+                thread.erased = True
+                self.audit(
+                    "bundle_erased", me, bundle_id=thread.case.bundle_id, reason=o.bundle.withdrawal
+                )
 
     def _first_opening(self, me: UnlockedIdentity, item: Opened) -> None:
         if self.opened.opened_at(item.bundle_id) is not None:
@@ -435,6 +520,10 @@ class Workstation:
                     yield db
             finally:
                 db.close()
+
+
+_NOT_LEFT = (JobState.QUEUED, JobState.WAITING_RETRY, JobState.PAUSED)
+"""A request's job states in which a withdrawal cancels it (no byte of it is on its way)."""
 
 
 def _party_of_me(me: UnlockedIdentity) -> Party:

@@ -66,6 +66,7 @@ EVENTS = frozenset(
         "bundle_opened",
         "bundle_cancelled",
         "receipt_received",
+        "bundle_erased",
     }
 )
 """The events the product writes; other names are accepted if they look like these."""

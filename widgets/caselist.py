@@ -195,8 +195,9 @@ def keep_seen(list_: CaseList, store: SeenStore, runner: BoundRunner | None = No
 
 
 def documents_of(thread: CaseThread) -> tuple[Opened, ...]:
-    """The request of ``thread``, then its opinions."""
-    return (thread.case, *thread.opinions)
+    """The request of ``thread``, then its opinions, then its withdrawal if any."""
+    withdrawal = (thread.withdrawal,) if thread.withdrawal is not None else ()
+    return (thread.case, *thread.opinions, *withdrawal)
 
 
 def folded(text: str) -> str:
@@ -234,8 +235,8 @@ def follows_text(thread: CaseThread) -> str:
 
 def answer_due(thread: CaseThread) -> tuple[str, bool] | None:
     """For a request still without an answer: the day it is due, as the lists write it, and
-    whether that day has passed (``cases.delays``); ``None`` once answered."""
-    if thread.opinions:
+    whether that day has passed (``cases.delays``); ``None`` once answered or withdrawn."""
+    if thread.opinions or thread.withdrawal is not None:
         return None
     return reply_due(thread).strftime("%d/%m/%Y"), answer_late(thread) is not None
 

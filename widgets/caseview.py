@@ -24,6 +24,7 @@ from app.messages import (
     job_state_label,
     outcome_label,
     specialty_label,
+    withdrawal_label,
 )
 from cases.followup import change, followed, history
 from cases.model import Case, Opinion
@@ -38,20 +39,33 @@ class CaseView(QWidget):
 
     Signals:
         print_requested: the reader asked to print the report (the button, or Ctrl+P).
+        withdraw_requested: the author asked to withdraw the request (the button, shown
+            only where the workspace allows it: :attr:`withdraw_button`).
     """
 
     print_requested = Signal()
+    withdraw_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.case_id: str | None = None
         self.header = QLabel()
         self.header.setTextFormat(Qt.TextFormat.RichText)
+        self.header.setWordWrap(True)  # a long header must not widen the window
         self.print_button = QPushButton(_("Imprimer…"))
         self.print_button.setToolTip(
             _("Ctrl+P — le compte rendu de la demande et des avis, pour le dossier du patient")
         )
         self.print_button.clicked.connect(self.print_requested)
+        self.withdraw_button = QPushButton(_("Retirer la demande…"))
+        self.withdraw_button.setToolTip(
+            _(
+                "Le spécialiste est prévenu et n’a plus à répondre (patient libéré ou "
+                "transféré, consentement retiré, demande sans objet ou envoyée par erreur)"
+            )
+        )
+        self.withdraw_button.clicked.connect(self.withdraw_requested)
+        self.withdraw_button.hide()
         QShortcut(QKeySequence.StandardKey.Print, self, self.print_requested.emit)
         self.text = QTextBrowser()
         self.text.setOpenLinks(False)
@@ -78,6 +92,7 @@ class CaseView(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         top = QHBoxLayout()
         top.addWidget(self.header, 1)
+        top.addWidget(self.withdraw_button, alignment=Qt.AlignmentFlag.AlignTop)
         top.addWidget(self.print_button, alignment=Qt.AlignmentFlag.AlignTop)
         layout.addLayout(top)
         layout.addWidget(self.splitter)
@@ -128,9 +143,21 @@ class CaseView(QWidget):
             for bar, value in zip(bars, kept, strict=True):
                 bar.setValue(value)
 
+    def clear(self) -> None:
+        """Show nothing (the request shown was erased from this workstation)."""
+        self.case_id = None
+        self.header.clear()
+        self.text.clear()
+        self.opinions.clear()
+        self.photos.set_photos([])
+        self.withdraw_button.hide()
+
 
 def due_html(thread: CaseThread) -> str:
-    """For a request still without an answer, the day the answer is due, in red once past."""
+    """For a request still without an answer, the day the answer is due, in red once past;
+    for a request withdrawn, that it was and why."""
+    if thread.withdrawal is not None:
+        return " — " + in_red(withdrawn_text(thread))
     due = answer_due(thread)
     if due is None:
         return ""
@@ -138,6 +165,13 @@ def due_html(thread: CaseThread) -> str:
     if late:
         return " — " + in_red(_("délai de réponse dépassé ({date})").format(date=date))
     return " — " + escape(_("réponse attendue d’ici le {date}").format(date=date))
+
+
+def withdrawn_text(thread: CaseThread) -> str:
+    """``Demande retirée : patient libéré ou transféré``."""
+    assert thread.withdrawal is not None
+    reason = withdrawal_label(thread.withdrawal.bundle.withdrawal or "")
+    return _("Demande retirée : {reason}").format(reason=reason)
 
 
 def title_html(case: Case) -> str:

@@ -15,6 +15,7 @@ from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtPrintSupport import QPrinter
 from PySide6.QtWidgets import (
     QHBoxLayout,
+    QInputDialog,
     QLabel,
     QListWidget,
     QListWidgetItem,
@@ -26,14 +27,21 @@ from PySide6.QtWidgets import (
 )
 
 from app.i18n import _
-from app.messages import error_reason, job_state_label, outcome_label, reason, specialty_label
+from app.messages import (
+    error_reason,
+    job_state_label,
+    outcome_label,
+    reason,
+    specialty_label,
+    withdrawal_label,
+)
 from app.session import Session
 from app.tasks import BoundRunner, TaskRunner
 from cases.delays import answer_late
 from cases.drafts import DraftStore, UnreadableDraft
 from cases.errors import CaseError, InvalidCase
 from cases.followup import follow_up_request, followed, review_due, specialist_of
-from cases.model import Case, utc_now
+from cases.model import WITHDRAWAL_REASONS, Case, utc_now
 from cases.profile import UnlockedIdentity
 from cases.seen import SeenStore
 from cases.workstation import CaseThread, Opened, Unreadable
@@ -72,6 +80,9 @@ def error_text(exc: BaseException) -> str:
 
 
 def thread_status(thread: CaseThread) -> str:
+    if thread.withdrawal is not None:
+        reason = withdrawal_label(thread.withdrawal.bundle.withdrawal or "")
+        return _("Retirée ({reason})").format(reason=reason)
     if thread.opinions:
         return _("Avis reçu")
     if thread.job is not None:
@@ -108,6 +119,25 @@ def describe_for_doctor(thread: CaseThread, threads: Sequence[CaseThread] = ()) 
         f"{case.patient_ref} — {specialty_label(case.specialty)}\n"
         f"{when(thread)} · {status}{marks}{review}"
     )
+
+
+def ask_withdrawal_reason(parent: QWidget) -> str | None:
+    """Why the doctor withdraws a request: a code of ``WITHDRAWAL_REASONS``, or ``None``
+    when they changed their mind."""
+    labels = [withdrawal_label(code) for code in WITHDRAWAL_REASONS]
+    label, ok = QInputDialog.getItem(
+        parent,
+        _("Retirer la demande"),
+        _(
+            "Pourquoi retirer cette demande ? Le spécialiste en sera prévenu et n’aura plus à "
+            "y répondre. Si le patient a retiré son consentement, la copie du spécialiste sera "
+            "effacée de son poste."
+        ),
+        labels,
+        0,
+        False,
+    )
+    return WITHDRAWAL_REASONS[labels.index(label)] if ok and label in labels else None
 
 
 def overdue(due: datetime) -> bool:
@@ -192,6 +222,7 @@ class DoctorWorkspace(QWidget):
             self, self.runner, session, me, self.view.print_button, self.notice
         )
         self.view.print_requested.connect(self.print_report)
+        self.view.withdraw_requested.connect(self.withdraw)
         self.stack = QStackedWidget()
         self.stack.addWidget(self.form)
         self.stack.addWidget(self.view)
@@ -266,12 +297,12 @@ class DoctorWorkspace(QWidget):
     def _show_threads(self, result: tuple[list[CaseThread], list[Unreadable]]) -> None:
         threads, unreadable = result
         arrived = self.cases.set_threads(threads)
-        awaiting = sum(1 for t in threads if not t.opinions)
+        awaiting = sum(1 for t in threads if not t.opinions and t.withdrawal is None)
         self.title.setText(
             "<b>" + escape(_("Mes demandes")) + "</b>"
             + (" — " + escape(_("{n} en attente d’avis").format(n=awaiting)) if awaiting else "")
         )  # fmt: skip
-        opinions = [(t, o) for t, o in arrived if o is not t.case]  # the cases are the doctor's
+        opinions = [(t, o) for t, o in arrived if any(o is x for x in t.opinions)]
         news = announce(
             self.cases,
             opinions,
@@ -288,8 +319,36 @@ class DoctorWorkspace(QWidget):
 
     def _show_thread(self, thread: CaseThread) -> None:
         self.view.show_thread(thread, others=self.cases.threads)
+        self.view.withdraw_button.setVisible(not thread.opinions and thread.withdrawal is None)
         self.stack.setCurrentWidget(self.view)
         self.follow_button.setEnabled(True)
+
+    def withdraw(self, reason: str | None = None) -> None:
+        """Withdraw the request shown, which no opinion answered yet, asking why unless
+        ``reason`` (a code of ``WITHDRAWAL_REASONS``) is given: the specialist is told (and,
+        when the patient withdrew consent, their workstation erases its copy)."""
+        thread = self.cases.current_thread()
+        if thread is None or thread.opinions or thread.withdrawal is not None:
+            return
+        if reason is None:
+            reason = ask_withdrawal_reason(self)
+            if reason is None:
+                return
+        self.view.withdraw_button.setEnabled(False)
+
+        def done(_bundle_id: str) -> None:
+            self.view.withdraw_button.setEnabled(True)
+            self.notice.setText(_("Demande retirée : le spécialiste en sera prévenu."))
+            self.session.sender.wake()
+            self.refresh()
+
+        def failed(exc: BaseException) -> None:
+            self.view.withdraw_button.setEnabled(True)
+            self._show_error(exc)
+
+        self.runner.run(
+            lambda: self.session.workstation.withdraw(self.me, thread, reason), done, failed
+        )
 
     def new_case(self) -> None:
         """An empty form; what was in it stays among the drafts."""

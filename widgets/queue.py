@@ -238,5 +238,6 @@ def kind_label(kind: str) -> str:
         "case": _("Demande d’avis"),
         "opinion": _("Avis"),
         "receipt": _("Accusé de réception"),
+        "withdrawal": _("Retrait de demande"),
     }
     return labels.get(kind, kind)

@@ -14,7 +14,7 @@ from PySide6.QtPrintSupport import QPrinter
 from PySide6.QtWidgets import QLabel, QSplitter, QVBoxLayout, QWidget
 
 from app.i18n import _
-from app.messages import outcome_label, specialty_label
+from app.messages import outcome_label, specialty_label, withdrawal_label
 from app.session import Session
 from app.tasks import BoundRunner, TaskRunner
 from cases.delays import answer_late
@@ -147,14 +147,22 @@ class SpecialistWorkspace(QWidget):
 
     def _show_threads(self, result: tuple[list[CaseThread], list[Unreadable]]) -> None:
         threads, unreadable = result
-        threads = sorted(threads, key=order)
+        erased = [t for t in threads if t.erased]  # listed this once, then gone: not shown
+        threads = sorted((t for t in threads if not t.erased), key=order)
+        if self.shown is not None and self.shown.case_id in {t.case_id for t in erased}:
+            self.shown = None
+            self.view.clear()
+            self.form.load(None)
+            self.form.set_editable(False)
+        self._forget_opinions([t for t in (*threads, *erased) if t.withdrawal is not None])
         arrived = self.cases.set_threads(threads, select_first=True)
-        pending = sum(1 for t in threads if not t.opinions)
+        pending = sum(1 for t in threads if not t.opinions and t.withdrawal is None)
         self.title.setText(
             "<b>" + escape(_("Demandes reçues")) + "</b>"
             + (" — " + escape(_("{n} à traiter").format(n=pending)) if pending else "")
         )  # fmt: skip
-        requests = [(t, o) for t, o in arrived if o is t.case]  # the opinions are the specialist's
+        # the opinions are the specialist's; a request withdrawn already is no news
+        requests = [(t, o) for t, o in arrived if o is t.case and t.withdrawal is None]
         news = announce(
             self.cases,
             requests,
@@ -172,6 +180,9 @@ class SpecialistWorkspace(QWidget):
             self.notice.setText(in_red(alarm + (" " + news if len(requests) > 1 else "")))
         elif news:
             self.notice.setText(news)
+        withdrawn = [t for t, o in arrived if o is t.withdrawal] + erased
+        if withdrawn:
+            self.notice.setText(withdrawn_news(withdrawn))
         self.empty.setVisible(not threads)
         if unreadable:
             self.notice.setText(unreadable_notice(unreadable))
@@ -183,7 +194,7 @@ class SpecialistWorkspace(QWidget):
             self.form.load(self.unsent.get(thread.case_id))
         self.shown = thread  # a list refresh shows the same request: the form is left alone
         self.view.show_thread(thread, others=self.cases.threads)
-        self.form.set_editable(True)
+        self.form.set_editable(thread.withdrawal is None)  # no answer is awaited any more
 
     # --- drafts (sealed to the specialist, saved a moment after each edit) -------------------
     def keep_draft(self, *, wait: bool = False) -> None:
@@ -215,6 +226,17 @@ class SpecialistWorkspace(QWidget):
             work()
         except (*KNOWN_ERRORS, OSError) as exc:
             log.warning("the last opinion draft could not be saved: %s", exc)
+
+    def _forget_opinions(self, withdrawn: list[CaseThread]) -> None:
+        """The unfinished opinions on requests withdrawn are no longer needed: discarded,
+        and emptied from the form if shown."""
+        for thread in withdrawn:
+            opinion = self.unsent.pop(thread.case_id, None)
+            if opinion is None:
+                continue
+            if self.form.opinion_id == opinion.opinion_id:
+                self.form.load(None)
+            self.runner.run(partial(self.drafts.discard_opinion, opinion), None, self._show_error)
 
     def leave(self) -> None:
         """The specialist logs out or quits: the opinion being written is kept, and what was
@@ -280,8 +302,25 @@ class SpecialistWorkspace(QWidget):
         self.notice.setText(error_text(exc))
 
 
+def withdrawn_news(threads: list[CaseThread]) -> str:
+    """What the notice line says of requests just withdrawn (and erased, when the patient
+    withdrew consent)."""
+    if len(threads) > 1:
+        return _("{n} demandes retirées par l’unité.").format(n=len(threads))
+    [thread] = threads
+    text = _("Demande de {name} retirée par l’unité : {reason}.").format(
+        name=thread.case.sender.display_name,
+        reason=withdrawal_label(thread.withdrawal.bundle.withdrawal or ""),  # type: ignore[union-attr]
+    )
+    if thread.erased:
+        text += " " + _("Elle est effacée de ce poste.")
+    return text
+
+
 def answer_status(thread: CaseThread) -> str:
     """Where the answer to ``thread`` stands: to write, or sent and how far it went."""
+    if thread.withdrawal is not None:
+        return _("Retirée par l’unité")
     if not thread.opinions:
         return _("À traiter")
     state = thread.answer_job.state if thread.answer_job is not None else ""
@@ -299,7 +338,7 @@ def answer_status(thread: CaseThread) -> str:
 def waiting(thread: CaseThread) -> bool:
     """An urgent request not answered yet: first in the list, in red."""
     case = thread.case.bundle.case
-    return case is not None and case.urgent and not thread.opinions
+    return case is not None and case.urgent and not thread.opinions and thread.withdrawal is None
 
 
 def order(thread: CaseThread) -> tuple[bool, bool]:

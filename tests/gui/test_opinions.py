@@ -311,6 +311,7 @@ def test_the_activity_report_counts_requests_answers_and_transfers_avoided(
     assert figures == {
         "Demandes": "2",
         "dont urgentes": "0",
+        "dont retirées": "0",
         "Avec avis": "1",
         "Délai médian de réponse (h)": figures["Délai médian de réponse (h)"],
         "Avis dans le délai": "1",

@@ -444,9 +444,10 @@ class Workstation:
         self, me: UnlockedIdentity, opened: list[Opened], threads: dict[str, CaseThread]
     ) -> None:
         """Attach each withdrawal to the request it names, when it comes from that request's
-        author (a withdrawal of a request that never arrived is ignored). A request withdrawn
-        because the patient withdrew consent is erased from this workstation's inbox when it
-        was received here: it is listed this once, marked ``erased``, then no more."""
+        author (a withdrawal of a request that never arrived, or was erased, is ignored). A
+        request withdrawn because the patient withdrew consent is erased from this
+        workstation's inbox when it was received here: it is listed this once, marked
+        ``erased``, then no more."""
         requests = {t.case.bundle_id: t for t in threads.values()}
         for o in opened:
             thread = requests.get(o.bundle.manifest.in_reply_to or "")
@@ -460,12 +461,12 @@ class Workstation:
                 o.bundle.withdrawal == "consent_withdrawn"
                 and o.sender.fingerprint != me.fingerprint
             ):
-                for bundle_id in (thread.case.bundle_id, o.bundle_id):
-                    self.inbox.remove(bundle_id)
+                # the withdrawal (a reason code) stays: should the platform deliver the request
+                # again (its download not acknowledged), it is erased again
+                self.inbox.remove(thread.case.bundle_id)
                 thread.erased = True
-                self.audit(
-                    "bundle_erased", me, bundle_id=thread.case.bundle_id, reason=o.bundle.withdrawal
-                )
+                # the event says why (only a withdrawn consent erases); the reason is not repeated
+                self.audit("bundle_erased", me, bundle_id=thread.case.bundle_id)
 
     def _first_opening(self, me: UnlockedIdentity, item: Opened) -> None:
         if self.opened.opened_at(item.bundle_id) is not None:
@@ -509,7 +510,11 @@ class Workstation:
             if path.exists():
                 yield bundle_id, path.read_bytes()
         for item in self.inbox.items(me.info.id):
-            yield item.bundle_id, item.path.read_bytes()
+            try:
+                data = item.path.read_bytes()
+            except FileNotFoundError:  # erased meanwhile (a withdrawn consent)
+                continue
+            yield item.bundle_id, data
 
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:

@@ -4,6 +4,7 @@ no longer needed, or was sent by mistake. Real workstations, real bundles, the d
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 
 import pytest
@@ -14,6 +15,7 @@ from cases.model import Opinion
 from cases.profile import Profile, UnlockedIdentity
 from cases.workstation import CaseThread, _party_of_me
 from crypto import audit
+from outbox.platform import MailboxItem
 from tests.core.test_bundle import code_of, open_as, rebuild
 from tests.core.test_followup import DOCTOR, EXPERT
 from tests.core.test_workstation import a_case, unlock, wait_for
@@ -90,20 +92,33 @@ def test_a_withdrawn_consent_erases_the_specialists_copy(
 ) -> None:
     unit, hospital, doctor, expert = people
     mine, received = delivered_request(unit, hospital, doctor, expert)
-    request_path = hospital.inbox.items("pr-dubois")[0].path
-    assert request_path.exists()
+    [stored] = hospital.inbox.items("pr-dubois")
+    request_path, ciphertext = stored.path, stored.path.read_bytes()
     unit.workstation.withdraw(doctor, mine, "consent_withdrawn")
     wait_for(lambda: len(hospital.inbox.items("pr-dubois")) == 2)
 
     [last], _unreadable = hospital.workstation.threads(expert)  # listed this once
     assert last.erased
     assert last.withdrawal is not None
-    assert hospital.inbox.items("pr-dubois") == []
+    [left] = hospital.inbox.items("pr-dubois")  # the withdrawal: a reason code
+    assert left.bundle_id == last.withdrawal.bundle_id
     assert not request_path.exists()  # the ciphertext itself is gone
     assert hospital.workstation.threads(expert) == ([], [])
+
+    # the platform delivers the request again (its download was never acknowledged, say):
+    # the withdrawal kept erases it again
+    part = hospital.inbox.part_path(stored.bundle_id)
+    part.write_bytes(ciphertext)
+    item = MailboxItem(
+        stored.bundle_id, "case", len(ciphertext), hashlib.sha256(ciphertext).hexdigest(), "", ""
+    )
+    hospital.inbox.store("pr-dubois", item, part)
+    [again], _unreadable = hospital.workstation.threads(expert)
+    assert again.erased
+    assert not request_path.exists()
     journal = hospital.profile.audit_path
     erased = [e for e in audit.read(journal) if e.event == "bundle_erased"]
-    assert [e.details["bundle_id"] for e in erased] == [received.case.bundle_id]
+    assert [e.details["bundle_id"] for e in erased] == [received.case.bundle_id] * 2
     assert audit.verify(journal).ok
     [mine], _unreadable = unit.workstation.threads(doctor)  # the unit keeps its file
     assert mine.withdrawal is not None

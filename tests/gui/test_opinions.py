@@ -328,8 +328,8 @@ def test_the_activity_report_counts_requests_answers_and_transfers_avoided(
     screenshot(report, "activity")
     report.save(tmp_path / "bilan.csv")
     saved = (tmp_path / "bilan.csv").read_text("utf-8-sig")
-    assert saved.splitlines()[0].startswith("Mois;Demandes;dont urgentes;Avec avis;")
-    assert saved.splitlines()[1].startswith(month[3:] + "-" + month[:2] + ";2;0;1;")
+    assert saved.splitlines()[0].startswith("Mois;Demandes;dont urgentes;dont retirées;Avec avis;")
+    assert saved.splitlines()[1].startswith(month[3:] + "-" + month[:2] + ";2;0;0;1;")
     for secret in ("P-6", "P-7", "Eczéma", "Résumé", "Question"):
         assert secret not in saved
     report.save(tmp_path / "missing" / "bilan.csv")  # a folder that does not exist

@@ -3,11 +3,15 @@ answer it any more, and, when the patient withdrew consent, no longer has it at 
 
 from __future__ import annotations
 
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication, QInputDialog, QWidget
 from pytestqt.qtbot import QtBot
 
 from tests.gui.test_end_to_end import WAIT, write_opinion
 from tests.gui.test_opinions import requests_sent, row
 from tests.support.demo import DemoEnv
+from widgets.doctor import ask_withdrawal_reason
+from widgets.queue import kind_label
 
 
 def test_a_withdrawn_request_is_said_so_and_a_withdrawn_consent_erases_it(
@@ -66,3 +70,24 @@ def test_a_withdrawn_request_is_said_so_and_a_withdrawn_consent_erases_it(
         ),
         timeout=WAIT,
     )  # the unit keeps its own file
+
+
+def test_the_doctor_says_why_or_changes_their_mind(qtbot: QtBot) -> None:
+    parent = QWidget()
+    qtbot.addWidget(parent)
+
+    def answer(label: str | None) -> None:
+        dialog = QApplication.activeModalWidget()
+        assert isinstance(dialog, QInputDialog)
+        assert "Le spécialiste en sera prévenu" in dialog.labelText()
+        if label is None:
+            dialog.reject()
+        else:
+            dialog.setTextValue(label)
+            dialog.accept()
+
+    QTimer.singleShot(0, lambda: answer("consentement retiré par le patient"))
+    assert ask_withdrawal_reason(parent) == "consent_withdrawn"
+    QTimer.singleShot(0, lambda: answer(None))
+    assert ask_withdrawal_reason(parent) is None
+    assert kind_label("withdrawal") == "Retrait de demande"  # what the secretary's queue says

@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 DEMO_PASSPHRASE = "demo"
 UNIT_ORG = "USMP démo — Centre pénitentiaire"
 HOSPITAL_ORG = "CHU démo — Service de dermatologie"
+WOUNDS_ORG = "CHU démo — Équipe plaies et cicatrisation"
 
 PEOPLE = (
     ("unit", IdentityInfo("dr-bernard", "Dr Claire Bernard", "doctor", UNIT_ORG)),
@@ -44,6 +45,8 @@ PEOPLE = (
         "hospital",
         IdentityInfo("pr-dubois", "Pr Marc Dubois", "specialist", HOSPITAL_ORG, "dermatology"),
     ),
+    # a colleague at the same hospital, whom an opinion can refer the unit to
+    ("hospital", IdentityInfo("pr-roux", "Pr Sophie Roux", "specialist", WOUNDS_ORG, "wounds")),
 )
 
 

@@ -91,6 +91,7 @@ def reason(code: str | None) -> str:
         "missing_opinion": _("Rédigez l’avis avant de l’envoyer."),
         "missing_outcome": _("Choisissez la conduite à tenir."),
         "bad_review_delay": _("Le délai de contrôle va de 1 à 52 semaines."),
+        "missing_colleague": _("Choisissez le confrère dont l’avis est à demander."),
         "missing_recipient": _("Choisissez le spécialiste destinataire."),
         "profile_error": _("Le profil de ce poste est incomplet ou illisible."),
         # capture: sources, preparation, anonymisation (capture/errors.py)
@@ -210,6 +211,7 @@ def outcome_label(code: str) -> str:
         "on_site": _("Prise en charge sur place"),
         "new_request": _("Nouvelle demande à prévoir"),
         "more_information": _("Compléments nécessaires (photos, examens)"),
+        "refer": _("Avis d’un confrère à demander"),
         "consultation": _("Consultation à l’hôpital à programmer"),
         "urgent_transfer": _("Extraction urgente"),
     }

@@ -637,6 +637,8 @@ def _opinion(manifest: Manifest) -> Opinion:
         text=_text(raw["text"]),
         outcome=_outcome(raw.get("outcome")),
         review_weeks=_review_weeks(raw.get("review_weeks")),
+        refer_to=_mailbox(raw.get("refer_to")),
+        refer_name=_text(raw.get("refer_name", ""))[:200],
     )
     if opinion.case_id != manifest.case_id:
         raise MalformedBundle("the opinion's case id differs from the manifest's")
@@ -663,6 +665,16 @@ def _outcome(value: Any) -> str | None:
     if not _CODE.fullmatch(code):
         raise MalformedBundle("an opinion's outcome is not a code")
     return code
+
+
+def _mailbox(value: Any) -> str | None:
+    """The colleague an opinion refers the unit to: a platform mailbox id, or ``None``."""
+    if value is None:
+        return None
+    try:
+        return check_bundle_id(_text(value))  # mailbox ids follow the same rule
+    except ValueError as exc:
+        raise MalformedBundle("an opinion's referral is not a mailbox id") from exc
 
 
 def _review_weeks(value: Any) -> int | None:

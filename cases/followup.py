@@ -16,11 +16,11 @@ specialist to ask again; the reader then sees the earlier question and its answe
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from cases.bundle import Party
-from cases.model import Case
+from cases.model import Case, Opinion, new_id, utc_now
 from cases.workstation import CaseThread
 
 
@@ -121,9 +121,30 @@ def follow_up_request(earlier: Case) -> Case:
     )
 
 
+def referral_request(earlier: Case) -> Case:
+    """A new request to the colleague an opinion on ``earlier`` refers the unit to: the same
+    clinical content, answers and photos (the colleague cannot open the earlier request),
+    linked to it, with a new id and time; the patient's consent is asked again."""
+    return replace(
+        earlier, case_id=new_id(), created_at=utc_now(), consent=False, follows=earlier.case_id
+    )
+
+
+def referred_to(thread: CaseThread) -> Opinion | None:
+    """The latest opinion on ``thread`` when it refers the unit to a colleague."""
+    latest = thread.opinions[-1].bundle.opinion if thread.opinions else None
+    if latest is not None and latest.outcome == "refer" and latest.refer_to:
+        return latest
+    return None
+
+
 def specialist_of(thread: CaseThread) -> Party | None:
-    """Who to ask again about ``thread``: the author of its latest opinion, else the
-    specialist it was addressed to (``None`` when neither is known)."""
+    """Who to ask again about ``thread``: the colleague its latest opinion refers to (known by
+    mailbox only), else that opinion's author, else the specialist it was addressed to
+    (``None`` when none is known)."""
+    if (referral := referred_to(thread)) is not None:
+        assert referral.refer_to is not None
+        return Party(referral.refer_to, referral.refer_name or referral.refer_to, "", "specialist")
     if thread.opinions:
         return thread.opinions[-1].sender
     manifest = thread.case.bundle.manifest
@@ -151,10 +172,15 @@ def review_due(thread: CaseThread, threads: Iterable[CaseThread]) -> datetime | 
         return None
     opinion = thread.opinions[-1].bundle.opinion
     due = opinion.review_by() if opinion is not None else None
-    if due is None:
+    if due is None or followed_up(thread, threads):
         return None
+    return due
+
+
+def followed_up(thread: CaseThread, threads: Iterable[CaseThread]) -> bool:
+    """Whether a request following ``thread`` up exists among ``threads``."""
     for other in threads:
         later = other.case.bundle.case
         if later is not None and later.follows == thread.case_id:
-            return None
-    return due
+            return True
+    return False

@@ -105,9 +105,17 @@ class Case:
 
 #: What a specialist advises the unit to do, in the order the opinion form offers it: treat
 #: the patient in the unit; send a new request later (photos again); send what is missing to
-#: conclude (other photos, test results) in a follow-up request; book a consultation at the
-#: hospital (an escorted transfer, planned); transfer the patient to hospital now.
-OUTCOMES = ("on_site", "new_request", "more_information", "consultation", "urgent_transfer")
+#: conclude (other photos, test results) in a follow-up request; ask a colleague the opinion
+#: names (``Opinion.refer_to``) in a new request; book a consultation at the hospital (an
+#: escorted transfer, planned); transfer the patient to hospital now.
+OUTCOMES = (
+    "on_site",
+    "new_request",
+    "more_information",
+    "refer",
+    "consultation",
+    "urgent_transfer",
+)
 
 #: The furthest "see again in N weeks" an opinion may advise.
 MAX_REVIEW_WEEKS = 52
@@ -128,6 +136,9 @@ class Opinion:
             outcome code it does not know, as it is).
         review_weeks: the specialist wants to see the lesion again in so many weeks
             (1 to :data:`MAX_REVIEW_WEEKS`), or ``None``.
+        refer_to: for the outcome ``refer``, the platform mailbox of the colleague to ask
+            (a specialist of the directory); ``None`` otherwise. ``refer_name`` is how the
+            directory named them (the unit's directory may not have them).
     """
 
     case_id: str
@@ -136,6 +147,8 @@ class Opinion:
     created_at: datetime = field(default_factory=utc_now)
     outcome: str | None = None
     review_weeks: int | None = None
+    refer_to: str | None = None
+    refer_name: str = ""
 
     def problems(self) -> list[str]:
         """Codes of what keeps this opinion from being sent; empty when it is ready."""
@@ -146,6 +159,8 @@ class Opinion:
             found.append("missing_outcome")
         if self.review_weeks is not None and not 1 <= self.review_weeks <= MAX_REVIEW_WEEKS:
             found.append("bad_review_delay")
+        if (self.outcome == "refer") != bool(self.refer_to):
+            found.append("missing_colleague")
         return found
 
     def check(self) -> None:
@@ -167,4 +182,6 @@ class Opinion:
             "text": self.text,
             "outcome": self.outcome,
             "review_weeks": self.review_weeks,
+            # absent unless set: an opinion without a referral is what earlier versions wrote
+            **({"refer_to": self.refer_to, "refer_name": self.refer_name} if self.refer_to else {}),
         }

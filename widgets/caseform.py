@@ -189,16 +189,16 @@ class CaseForm(QWidget):
                 self.recipient.setCurrentIndex(i)
 
     def select_recipient(self, fingerprint: str, mailbox: str = "") -> bool:
-        """Select the specialist with this certificate fingerprint (or, when the directory
-        did not give fingerprints, this mailbox); False when the directory does not list them."""
+        """Select the specialist with this certificate fingerprint (or, when the directory or
+        the caller gives no fingerprint, this mailbox); False when the directory does not list
+        them."""
         for i in range(self.recipient.count()):
             entry = self.recipient.itemData(i)
             if entry is None:
                 continue
             known = entry.certificate_sha256.lower()
-            if (known and known == fingerprint.lower()) or (
-                not entry.certificate_sha256 and mailbox and entry.id == mailbox
-            ):
+            by_mailbox = bool(mailbox) and entry.id == mailbox and not (known and fingerprint)
+            if (known and known == fingerprint.lower()) or by_mailbox:
                 self.recipient.setCurrentIndex(i)
                 return True
         return False
@@ -266,13 +266,16 @@ class CaseForm(QWidget):
         texts = (case.patient_ref, case.summary, case.treatments, case.question)
         return not any(texts) and not case.photos and not case.consent and not case.answers
 
-    def load_case(self, case: Case, *, followed: str = "") -> None:
+    def load_case(self, case: Case, *, followed: str = "", title: str = "") -> None:
         """Fill the form with a saved draft or a follow-up request (it keeps the case's id);
-        ``followed`` describes the earlier request it follows up, if any."""
+        ``followed`` describes the earlier request it follows up, if any; ``title`` replaces
+        the form's own ("Demande de suivi"…)."""
         self._loading = True
         self.clear()
         self.case_id, self.created_at = case.case_id, case.created_at
         self._set_follows(case.follows, followed)
+        if title:
+            self.title.setText("<h2>" + escape(title) + "</h2>")
         self.patient_ref.setText(case.patient_ref)
         self.consent.setChecked(case.consent)
         self.urgent.setChecked(case.urgent)

@@ -40,7 +40,15 @@ from app.tasks import BoundRunner, TaskRunner
 from cases.delays import answer_late
 from cases.drafts import DraftStore, UnreadableDraft
 from cases.errors import CaseError, InvalidCase
-from cases.followup import follow_up_request, followed, review_due, specialist_of
+from cases.followup import (
+    follow_up_request,
+    followed,
+    followed_up,
+    referral_request,
+    referred_to,
+    review_due,
+    specialist_of,
+)
 from cases.model import WITHDRAWAL_REASONS, Case, utc_now
 from cases.profile import UnlockedIdentity
 from cases.seen import SeenStore
@@ -109,6 +117,10 @@ def describe_for_doctor(thread: CaseThread, threads: Sequence[CaseThread] = ()) 
             marks += " · " + _("avis en retard (attendu le {date})").format(date=date)
         else:
             marks += " · " + _("avis attendu d’ici le {date}").format(date=date)
+    referral = referred_to(thread)
+    if referral is not None and not followed_up(thread, threads):
+        name = referral.refer_name or referral.refer_to
+        marks += " · " + _("à adresser à {name}").format(name=name)
     due = review_due(thread, threads)
     review = ""
     if due is not None:
@@ -322,6 +334,12 @@ class DoctorWorkspace(QWidget):
         self.view.withdraw_button.setVisible(not thread.opinions and thread.withdrawal is None)
         self.stack.setCurrentWidget(self.view)
         self.follow_button.setEnabled(True)
+        referral = referred_to(thread)
+        if referral is not None:
+            name = referral.refer_name or referral.refer_to
+            self.follow_button.setText(_("Adresser à {name}").format(name=name))
+        else:
+            self.follow_button.setText(_("Demande de suivi"))
 
     def withdraw(self, reason: str | None = None) -> None:
         """Withdraw the request shown, which no opinion answered yet, asking why unless
@@ -367,7 +385,17 @@ class DoctorWorkspace(QWidget):
         if not self.form.is_blank():  # a request left unfinished to read this one
             self.save_draft()
         self._leave_form()
-        self.form.load_case(follow_up_request(earlier), followed=follows_text(thread))
+        referral = referred_to(thread)
+        if referral is None:
+            self.form.load_case(follow_up_request(earlier), followed=follows_text(thread))
+        else:  # the same request, for the colleague, with the opinion that refers to them
+            quoted = _("{name} conseille de vous demander votre avis : « {text} »").format(
+                name=thread.opinions[-1].sender.display_name, text=referral.text
+            )
+            copy = referral_request(earlier)
+            copy = replace(copy, question=f"{quoted}\n\n{copy.question}".strip())
+            title = _("Demande à un confrère")
+            self.form.load_case(copy, followed=follows_text(thread), title=title)
         specialist = specialist_of(thread)
         if specialist is not None and not self.form.select_recipient(
             specialist.fingerprint, specialist.mailbox
@@ -377,6 +405,11 @@ class DoctorWorkspace(QWidget):
                     "{name} n’est pas dans l’annuaire de ce poste : choisissez le spécialiste."
                 ).format(name=specialist.display_name)
             )
+        elif referral is not None:  # asked in the colleague's own specialty, when listed
+            entry = self.form.recipient.currentData()
+            index = self.form.specialty.findData(entry.specialty if entry else None)
+            if index >= 0:
+                self.form.specialty.setCurrentIndex(index)
         self.form.summary.setFocus()
 
     def _leave_form(self) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSignalBlocker, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
@@ -16,8 +16,9 @@ from PySide6.QtWidgets import (
 )
 
 from app.i18n import _
-from app.messages import outcome_label, reason
+from app.messages import outcome_label, reason, specialty_label
 from cases.model import MAX_REVIEW_WEEKS, OUTCOMES, Opinion, new_id
+from outbox.platform import DirectoryEntry
 from widgets.caselist import URGENT
 
 
@@ -46,6 +47,12 @@ class OpinionForm(QWidget):
             self.outcome.addItem(outcome_label(code), code)
         urgent = self.outcome.findData("urgent_transfer")
         self.outcome.setItemData(urgent, QBrush(QColor(URGENT)), Qt.ItemDataRole.ForegroundRole)
+        self.colleague = QComboBox()
+        self.colleague.setAccessibleName(_("Confrère à qui demander l’avis"))
+        self.colleague.setToolTip(
+            _("L’unité lui adressera la demande (les confrères de l’annuaire de la plateforme)")
+        )
+        self.colleague.hide()  # for the outcome "refer" only
         self.review = QSpinBox()
         self.review.setAccessibleName(_("Revoir la lésion dans"))
         self.review.setRange(0, MAX_REVIEW_WEEKS)
@@ -63,6 +70,7 @@ class OpinionForm(QWidget):
 
         row = QHBoxLayout()
         row.addWidget(self.outcome, 2)
+        row.addWidget(self.colleague, 2)
         row.addWidget(self.review, 1)
         row.addStretch()
         row.addWidget(self.send_button)
@@ -75,9 +83,41 @@ class OpinionForm(QWidget):
 
         self.text.textChanged.connect(self._edited)
         self.outcome.currentIndexChanged.connect(self._edited)
+        self.outcome.currentIndexChanged.connect(self._show_colleagues)
+        self.colleague.currentIndexChanged.connect(self._edited)
         self.review.valueChanged.connect(self._edited)
         self.send_button.clicked.connect(self.submitted)
         QShortcut(QKeySequence("Ctrl+Return"), self, self.submitted.emit)
+
+    def set_colleagues(self, entries: list[DirectoryEntry]) -> None:
+        """The specialists an opinion may refer the unit to (the directory, without the
+        specialist writing); the one chosen stays chosen."""
+        chosen = self.colleague.currentData()
+        with QSignalBlocker(self.colleague):
+            self.colleague.clear()
+            self.colleague.addItem(_("Quel confrère ?"), None)
+            for entry in entries:
+                label = entry.display_name
+                if entry.specialty:
+                    label += " — " + specialty_label(entry.specialty)
+                self.colleague.addItem(label, (entry.id, entry.display_name))
+            self._choose_colleague(chosen)
+
+    def _choose_colleague(self, chosen: tuple[str, str] | None) -> None:
+        """Select ``chosen`` (mailbox, name), added if the directory no longer lists it."""
+        if chosen is None:
+            self.colleague.setCurrentIndex(0)
+            return
+        for i in range(self.colleague.count()):
+            data = self.colleague.itemData(i)
+            if data is not None and data[0] == chosen[0]:
+                self.colleague.setCurrentIndex(i)
+                return
+        self.colleague.addItem(chosen[1], chosen)
+        self.colleague.setCurrentIndex(self.colleague.count() - 1)
+
+    def _show_colleagues(self) -> None:
+        self.colleague.setVisible(self.outcome.currentData() == "refer")
 
     def _edited(self) -> None:
         self.problems.clear()
@@ -86,12 +126,16 @@ class OpinionForm(QWidget):
     def opinion(self, case_id: str) -> Opinion:
         """What the form holds, as an opinion on ``case_id`` written now."""
         weeks = self.review.value()
+        outcome = self.outcome.currentData()
+        colleague = self.colleague.currentData() if outcome == "refer" else None
         return Opinion(
             case_id=case_id,
             text=self.text.toPlainText().strip(),
             opinion_id=self.opinion_id,
-            outcome=self.outcome.currentData(),
+            outcome=outcome,
             review_weeks=weeks or None,
+            refer_to=colleague[0] if colleague else None,
+            refer_name=colleague[1] if colleague else "",
         )
 
     def is_blank(self) -> bool:
@@ -104,7 +148,7 @@ class OpinionForm(QWidget):
     def load(self, opinion: Opinion | None) -> None:
         """Show an unfinished ``opinion`` again, or an empty form for a new one (without
         signalling a change: nothing was edited)."""
-        widgets = (self.text, self.outcome, self.review)
+        widgets = (self.text, self.outcome, self.review, self.colleague)
         for widget in widgets:
             widget.blockSignals(True)
         self.opinion_id = opinion.opinion_id if opinion else new_id()
@@ -112,8 +156,13 @@ class OpinionForm(QWidget):
         index = self.outcome.findData(opinion.outcome) if opinion and opinion.outcome else 0
         self.outcome.setCurrentIndex(max(index, 0))
         self.review.setValue((opinion.review_weeks or 0) if opinion else 0)
+        if opinion is not None and opinion.refer_to:
+            self._choose_colleague((opinion.refer_to, opinion.refer_name or opinion.refer_to))
+        else:
+            self._choose_colleague(None)
         for widget in widgets:
             widget.blockSignals(False)
+        self._show_colleagues()
         self.problems.clear()
 
     def renew(self) -> None:
@@ -127,5 +176,5 @@ class OpinionForm(QWidget):
         self.problems.setText(text)
 
     def set_editable(self, editable: bool) -> None:
-        for widget in (self.text, self.outcome, self.review, self.send_button):
+        for widget in (self.text, self.outcome, self.colleague, self.review, self.send_button):
             widget.setEnabled(editable)

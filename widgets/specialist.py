@@ -23,6 +23,7 @@ from cases.model import Opinion
 from cases.profile import UnlockedIdentity
 from cases.seen import SeenStore
 from cases.workstation import CaseThread, Unreadable
+from outbox.platform import DirectoryEntry
 from widgets.caselist import (
     CaseList,
     announce,
@@ -134,7 +135,8 @@ class SpecialistWorkspace(QWidget):
         self.form.changed.connect(self._draft_timer.start)
         self._draft_timer.timeout.connect(self.keep_draft)
         self.form.set_editable(False)
-        self.runner.run(session.workstation.refresh_directory, None, lambda exc: None)
+        self._set_colleagues(session.workstation.specialists())  # the copy kept, then fresh
+        self.runner.run(session.workstation.refresh_directory, self._set_colleagues, lambda e: None)
         self.runner.run(self.drafts.load_opinions, self._drafts_loaded, self._show_error)
         self.refresh()
 
@@ -143,6 +145,12 @@ class SpecialistWorkspace(QWidget):
             lambda: self.session.workstation.threads(self.me),
             self._show_threads,
             self._show_error,
+        )
+
+    def _set_colleagues(self, entries: list[DirectoryEntry]) -> None:
+        """The specialists an opinion may refer the unit to: the directory's, but me."""
+        self.form.set_colleagues(
+            [e for e in entries if e.role == "specialist" and e.id != self.me.info.id]
         )
 
     def _show_threads(self, result: tuple[list[CaseThread], list[Unreadable]]) -> None:

@@ -73,7 +73,7 @@ def test_the_csv_has_one_line_a_month_and_no_clinical_content() -> None:
     rows = list(csv.reader(io.StringIO(text), delimiter=";"))
     assert rows == [
         headers,
-        ["2026-10", "2", "0", "0", "2", "7,5", "2", "1", "0", "0", "0", "1", "1"],
+        ["2026-10", "2", "0", "0", "2", "7,5", "2", "1", "0", "0", "0", "0", "1", "1"],
     ]
     assert "P-0147" not in text  # the patient reference of every request
     assert "Avis." not in text

@@ -359,6 +359,24 @@ def test_a_malformed_outcome_or_review_delay_is_refused(field: str, value: objec
     )
 
 
+def test_an_opinion_may_refer_the_unit_to_a_colleague() -> None:
+    opinion = Opinion("c-1", "Relève de l’équipe plaies.", outcome="refer", refer_to="pr-roux")
+    opinion = replace(opinion, refer_name="Pr Sophie Roux")
+    data = pack_opinion("b-2", opinion, EXPERT, [DOCTOR, EXPERT], in_reply_to="b-1")
+    read = open_as(data, signer=EXPERT, reader=DOCTOR).opinion
+    assert (read.outcome, read.refer_to, read.refer_name) == ("refer", "pr-roux", "Pr Sophie Roux")
+    plain = pack_opinion("b-3", Opinion("c-1", "Avis.", outcome="on_site"), EXPERT, [DOCTOR])
+    with zipfile.ZipFile(io.BytesIO(plain)) as archive:  # as earlier versions wrote it
+        assert "refer_to" not in json.loads(archive.read("manifest.json"))["clinical"]
+
+    def edit(manifest: dict[str, Any]) -> None:
+        manifest["clinical"]["refer_to"] = "../pr-roux"
+
+    assert code_of(rebuild(data, manifest=edit), signer=EXPERT, reader=DOCTOR) == (
+        "malformed_bundle"
+    )
+
+
 def test_an_opinion_is_sent_only_with_text_an_outcome_and_a_sane_delay() -> None:
     assert Opinion("c-1", " ", outcome=None, review_weeks=0).problems() == [
         "missing_opinion",
@@ -367,6 +385,11 @@ def test_an_opinion_is_sent_only_with_text_an_outcome_and_a_sane_delay() -> None
     ]
     assert Opinion("c-1", "Avis.", outcome="day_hospital").problems() == ["missing_outcome"]
     assert Opinion("c-1", "Avis.", outcome="urgent_transfer", review_weeks=52).problems() == []
+    assert Opinion("c-1", "Avis.", outcome="refer").problems() == ["missing_colleague"]
+    assert Opinion("c-1", "Avis.", outcome="on_site", refer_to="pr-roux").problems() == [
+        "missing_colleague"
+    ]
+    assert Opinion("c-1", "Avis.", outcome="refer", refer_to="pr-roux").problems() == []
 
 
 def test_a_receipt_carries_no_clinical_content() -> None:

@@ -13,8 +13,11 @@ from cases.followup import (
     change,
     follow_up_request,
     followed,
+    followed_up,
     history,
     latest_sizes,
+    referral_request,
+    referred_to,
     review_due,
     same_patient,
     sizes_by_site,
@@ -189,3 +192,24 @@ def test_no_review_is_due_without_a_delay_in_the_latest_opinion() -> None:
     asked = Opinion(earlier.case_id, "Revoir.", outcome="new_request", review_weeks=2)
     assert review_due(thread(earlier), []) is None  # no opinion yet
     assert review_due(thread(earlier, (EXPERT, asked), (COLLEAGUE, "Sur place.")), []) is None
+
+
+def test_a_referral_asks_the_colleague_with_the_same_request() -> None:
+    earlier = replace(request(0, photo("dos", line(12.0))), urgent=True)
+    refer = Opinion(
+        earlier.case_id, "Relève de l’équipe plaies.", outcome="refer", refer_to="pr-roux",
+        refer_name="Pr Sophie Roux",
+    )  # fmt: skip
+    answered = thread(earlier, (EXPERT, refer))
+    assert referred_to(answered) == answered.opinions[0].bundle.opinion
+    assert specialist_of(answered) == Party("pr-roux", "Pr Sophie Roux", "", "specialist")
+    copy = referral_request(earlier)
+    assert copy.case_id != earlier.case_id
+    assert copy.follows == earlier.case_id
+    assert not copy.consent  # asked again: it covers one sending
+    assert (copy.summary, copy.question, copy.photos, copy.urgent) == (
+        earlier.summary, earlier.question, earlier.photos, True,
+    )  # fmt: skip
+    assert referred_to(thread(earlier, (EXPERT, "Avis."))) is None
+    assert not followed_up(answered, [answered])
+    assert followed_up(answered, [answered, thread(copy)])

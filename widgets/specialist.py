@@ -202,7 +202,10 @@ class SpecialistWorkspace(QWidget):
             self.form.load(self.unsent.get(thread.case_id))
         self.shown = thread  # a list refresh shows the same request: the form is left alone
         self.view.show_thread(thread, others=self.cases.threads)
-        self.form.set_editable(thread.withdrawal is None)  # no answer is awaited any more
+        if thread.withdrawal is not None:  # no answer is awaited any more: nothing to keep
+            self._draft_timer.stop()
+            self.form.load(None)
+        self.form.set_editable(thread.withdrawal is None)
 
     # --- drafts (sealed to the specialist, saved a moment after each edit) -------------------
     def keep_draft(self, *, wait: bool = False) -> None:
@@ -210,7 +213,7 @@ class SpecialistWorkspace(QWidget):
         (off the GUI thread unless ``wait``: the last save, at logout or quit); an opinion
         emptied is forgotten."""
         self._draft_timer.stop()
-        if self.shown is None:
+        if self.shown is None or self.shown.withdrawal is not None:
             return
         case_id, request_id = self.shown.case_id, self.shown.case.bundle_id
         opinion = self.form.opinion(case_id)
@@ -269,7 +272,7 @@ class SpecialistWorkspace(QWidget):
     # --- sending ------------------------------------------------------------------------------
     def send_opinion(self) -> None:
         thread = self.shown
-        if thread is None:
+        if thread is None or thread.withdrawal is not None:  # Ctrl+Entrée on a closed form
             return
         opinion = self.form.opinion(thread.case_id)
         if problems := opinion.problems():

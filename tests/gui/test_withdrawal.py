@@ -7,7 +7,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QInputDialog, QWidget
 from pytestqt.qtbot import QtBot
 
-from tests.gui.test_end_to_end import WAIT, write_opinion
+from tests.gui.test_end_to_end import WAIT, type_text, write_opinion
 from tests.gui.test_opinions import requests_sent, row
 from tests.support.demo import DemoEnv
 from widgets.doctor import ask_withdrawal_reason
@@ -18,10 +18,11 @@ def test_a_withdrawn_request_is_said_so_and_a_withdrawn_consent_erases_it(
     qtbot: QtBot, demo_env: DemoEnv, screenshot
 ) -> None:  # type: ignore[no-untyped-def]
     unit, hospital, doctor, specialist = requests_sent(qtbot, demo_env, "P-W1", "P-W2")
-    # the specialist has begun an opinion on the first one
+    # the specialist has begun an opinion on the first one, and is still writing it
     specialist.cases.setCurrentRow(row(specialist.cases.threads, "P-W1"))
     write_opinion(specialist, "Probable eczéma de contact.")
     specialist.keep_draft(wait=True)
+    type_text(specialist.form.text, " Dermocorticoïde ?")
     drafts = demo_env.layout.hospital / "drafts"
     assert [p.name for p in drafts.rglob("*.p7m")]
 
@@ -49,6 +50,11 @@ def test_a_withdrawn_request_is_said_so_and_a_withdrawn_consent_erases_it(
     assert "Demande retirée : patient libéré ou transféré" in (specialist.view.header.text())
     assert not specialist.form.text.isEnabled()  # no answer is awaited any more
     assert not specialist.form.send_button.isEnabled()
+    assert specialist.form.is_blank()  # what was being typed is not kept either
+    specialist.keep_draft(wait=True)
+    specialist.send_opinion()  # Ctrl+Entrée: nothing happens
+    assert not list(drafts.rglob("*.p7m"))
+    assert specialist.form.problems.text() == ""
     qtbot.wait(50)
     screenshot(hospital, "specialist-withdrawn")
 

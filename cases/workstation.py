@@ -13,6 +13,10 @@ Receipts: when a specialist's workstation first opens a request, it answers with
 ``receipt`` bundle (no clinical content); when the doctor's workstation opens that receipt, the
 request's outbox job becomes ``acknowledged``. Security events go to the profile's audit
 journal (:mod:`crypto.audit`): ids and fingerprints, never content.
+
+Withdrawals: the author of a request no opinion answered yet may withdraw it
+(:meth:`Workstation.withdraw`); the ``withdrawal`` bundle is attached to the request's thread
+on both sides, and a withdrawn consent erases the specialist's copy of the request.
 """
 
 from __future__ import annotations

@@ -318,6 +318,7 @@ def test_the_activity_report_counts_requests_answers_and_transfers_avoided(
         "Prise en charge sur place": "1",
         "Nouvelle demande à prévoir": "0",
         "Compléments nécessaires (photos, examens)": "0",
+        "Avis d’un confrère à demander": "0",
         "Consultation à l’hôpital à programmer": "0",
         "Extraction urgente": "0",
         "Extractions évitées": "1",

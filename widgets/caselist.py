@@ -241,6 +241,15 @@ def answer_due(thread: CaseThread) -> tuple[str, bool] | None:
     return reply_due(thread).strftime("%d/%m/%Y"), answer_late(thread) is not None
 
 
+def late_notice(threads: list[CaseThread], one: str, many: str) -> str:
+    """The sentence, in red, that tells how many requests are past their answer's due day
+    (``one`` for a single one, ``many`` with their number ``n``); empty when none is."""
+    late = sum(1 for thread in threads if answer_late(thread) is not None)
+    if not late:
+        return ""
+    return in_red(one if late == 1 else many.format(n=late))
+
+
 def when(thread: CaseThread) -> str:
     case = thread.case.bundle.case
     assert case is not None

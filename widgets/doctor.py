@@ -65,6 +65,7 @@ from widgets.caselist import (
     follows_text,
     in_red,
     keep_seen,
+    late_notice,
     latest_outcome,
     unreadable_notice,
     when,
@@ -206,6 +207,7 @@ class DoctorWorkspace(QWidget):
         super().__init__(parent)
         self.session, self.me = session, me
         self.runner = BoundRunner(runner, self)
+        self._late_told = False  # the requests past their due day were told at login
         self.task_runner = runner
         self.capture_station: CaptureStation | None = None
         self.cases = CaseList(
@@ -327,6 +329,13 @@ class DoctorWorkspace(QWidget):
             self.notice.setText(in_red(text) if urgent else text)
         if unreadable:
             self.notice.setText(unreadable_notice(unreadable))
+        if not self._late_told and not self.notice.text():  # once a session, at login
+            self._late_told = True
+            one = _("Une demande attend son avis au-delà du délai : relancez le spécialiste.")
+            many = _(
+                "{n} demandes attendent leur avis au-delà du délai : relancez les spécialistes."
+            )
+            self.notice.setText(late_notice(self.cases.threads, one, many))
         keep_seen(self.cases, self.seen, self.runner)
 
     def _show_thread(self, thread: CaseThread) -> None:

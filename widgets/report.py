@@ -22,7 +22,14 @@ from app.session import Session
 from app.tasks import BoundRunner
 from cases.profile import UnlockedIdentity
 from cases.workstation import CaseThread
-from widgets.caseview import opinions_html, sections_html, sections_of, title_html
+from widgets.caselist import in_red
+from widgets.caseview import (
+    opinions_html,
+    sections_html,
+    sections_of,
+    title_html,
+    withdrawn_text,
+)
 from widgets.overlay import day_time
 from widgets.photos import drawn_on, photo_facts, thumbnail
 
@@ -81,6 +88,8 @@ def report_html(
         html.append(f"<h3>{escape(_('Photos'))}</h3><table>{''.join(rows)}</table>")
     html.append(f"<h3>{escape(_('Avis du spécialiste'))}</h3>")
     html.append(opinions_html(thread) if thread.opinions else escape(_("Pas encore d’avis.")))
+    if thread.withdrawal is not None:
+        html.append(f"<p>{in_red(withdrawn_text(thread))}</p>")
     html.append(
         "<hr><p><small>"
         + escape(

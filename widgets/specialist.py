@@ -30,6 +30,7 @@ from widgets.caselist import (
     answer_due,
     in_red,
     keep_seen,
+    late_notice,
     latest_outcome,
     unreadable_notice,
     when,
@@ -85,6 +86,7 @@ class SpecialistWorkspace(QWidget):
         super().__init__(parent)
         self.session, self.me = session, me
         self.runner = BoundRunner(runner, self)
+        self._late_told = False  # the requests past their due day were told at login
         self.drafts = DraftStore(session.profile.path("drafts"), me, session.profile.trust_roots())
         self.unsent: dict[str, Opinion] = {}  # the opinions put aside, by the case they answer
         self.shown: CaseThread | None = None  # the request the form's opinion answers
@@ -194,6 +196,15 @@ class SpecialistWorkspace(QWidget):
         self.empty.setVisible(not threads)
         if unreadable:
             self.notice.setText(unreadable_notice(unreadable))
+        if not self._late_told and not self.notice.text():  # once a session, at login
+            self._late_told = True
+            self.notice.setText(
+                late_notice(
+                    self.cases.threads,
+                    _("Une demande a dépassé son délai de réponse."),
+                    _("{n} demandes ont dépassé leur délai de réponse."),
+                )
+            )
         keep_seen(self.cases, self.seen, self.runner)
 
     def _show_thread(self, thread: CaseThread) -> None:

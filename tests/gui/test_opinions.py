@@ -21,7 +21,7 @@ from tests.gui.test_end_to_end import WAIT, log_in, type_text, write_opinion
 from tests.gui.test_follow_up_request import doctor_with_a_complete_request
 from tests.gui.test_workspaces import fill_complete_case, open_window
 from tests.support.demo import DemoEnv
-from widgets.caselist import URGENT, CaseList, in_red
+from widgets.caselist import URGENT, CaseList, in_red, late_notice
 from widgets.caseview import CaseView
 from widgets.doctor import DoctorWorkspace, describe_for_doctor, needs_action
 from widgets.overlay import day
@@ -229,6 +229,12 @@ def test_both_lists_say_when_an_answer_is_due_and_when_it_is_late(qtbot: QtBot) 
         cases.set_threads([thread(fresh), thread(old), answered])
         colours = [cases.item(n).foreground().color().name() for n in range(3)]
         assert [c == URGENT for c in colours] == [False, True, False]
+
+    # at login, the lists' notice line counts the late ones
+    one, many = "une en retard", "{n} en retard"
+    assert late_notice([thread(fresh), answered], one, many) == ""
+    assert late_notice([thread(old), thread(fresh)], one, many) == in_red("une en retard")
+    assert late_notice([thread(old), thread(old)], one, many) == in_red("2 en retard")
 
     # the header of the request shown says it too, in red once late
     view = CaseView()

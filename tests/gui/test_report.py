@@ -16,10 +16,12 @@ from pytestqt.qtbot import QtBot
 
 import resources
 from app.gui import install_qt_translations
+from cases.bundle import pack_withdrawal, unpack
 from cases.model import Opinion
 from cases.photos import Photo
+from cases.workstation import Opened
 from crypto import audit
-from tests.core.test_followup import EXPERT, request, thread
+from tests.core.test_followup import DOCTOR, EXPERT, request, thread
 from tests.gui.test_end_to_end import WAIT, write_opinion
 from tests.gui.test_opinions import requests_sent
 from tests.support.demo import DemoEnv
@@ -131,3 +133,17 @@ def test_qt_own_dialogs_speak_the_interface_language(qapp) -> None:  # type: ign
             qapp.removeTranslator(translator)
             translator.deleteLater()
     assert QCoreApplication.translate("QPrintDialog", "Print") == "Print"
+
+
+def test_the_report_of_a_withdrawn_request_says_so(qtbot: QtBot) -> None:
+    case = request(0)
+    made = thread(case)
+    data = pack_withdrawal("w-1", made.case.bundle_id, case.case_id, "released", DOCTOR, [EXPERT])
+    bundle = unpack(
+        data, signer_fingerprint=DOCTOR.fingerprint, reader_fingerprint=EXPERT.fingerprint
+    )
+    withdrawn = replace(made, withdrawal=Opened("w-1", DOCTOR, case.created_at, bundle))
+    text = report_document(withdrawn, [], "Dr Claire Bernard").toPlainText()
+    assert "Pas encore d’avis." in text
+    assert "Demande retirée : patient libéré ou transféré" in text
+    assert "retirée" not in report_document(made, [], "Dr Claire Bernard").toPlainText()

@@ -15,7 +15,7 @@ import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from cases.delays import answered_on_time, signed
+from cases.delays import answer_working_days, answered_on_time, signed
 from cases.model import OUTCOMES
 from cases.workstation import CaseThread
 
@@ -32,7 +32,8 @@ class MonthActivity:
         requests: requests signed that month; ``urgent`` of them marked urgent, ``withdrawn``
             of them withdrawn by their author before any answer.
         answered: those with at least one opinion; ``hours`` the time each waited for its
-            first, in hours; ``on_time`` of them answered by their due day
+            first, in hours, and ``working_days`` in working days; ``on_time`` of them
+            answered by their due day
             (:mod:`cases.delays`: 5 working days, the next one when urgent).
         outcomes: how many answered requests' latest opinion advised each outcome (an
             opinion of an earlier version, without one, is counted under ``""``).
@@ -44,12 +45,17 @@ class MonthActivity:
     withdrawn: int = 0
     answered: int = 0
     hours: tuple[float, ...] = ()
+    working_days: tuple[int, ...] = ()
     on_time: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
 
     @property
     def median_hours(self) -> float | None:
         return statistics.median(self.hours) if self.hours else None
+
+    @property
+    def median_working_days(self) -> float | None:
+        return statistics.median(self.working_days) if self.working_days else None
 
     @property
     def avoided(self) -> int:
@@ -85,6 +91,7 @@ def month_of(month: str, threads: Sequence[CaseThread]) -> MonthActivity:
             max(0.0, (min(signed(o) for o in t.opinions) - signed(t.case)).total_seconds() / 3600)
             for t in answered
         ),
+        working_days=tuple(answer_working_days(t) or 0 for t in answered),
         on_time=sum(1 for t in answered if answered_on_time(t)),
         outcomes=outcomes,
     )
@@ -92,13 +99,13 @@ def month_of(month: str, threads: Sequence[CaseThread]) -> MonthActivity:
 
 def to_csv(rows: Sequence[MonthActivity], headers: Sequence[str]) -> str:
     """The report as CSV (``;``-separated, as French spreadsheets expect), one line a month:
-    month, requests, urgent, withdrawn, answered, median hours, answered on time, one column
-    per outcome of :data:`OUTCOMES`, transfers avoided; ``headers`` names those columns."""
+    month, requests, urgent, withdrawn, answered, median hours, median working days, answered
+    on time, one column per outcome of :data:`OUTCOMES`, transfers avoided; ``headers`` names
+    those columns."""
     out = io.StringIO()
     writer = csv.writer(out, delimiter=";", lineterminator="\n")
     writer.writerow(headers)
     for row in rows:
-        median = row.median_hours
         writer.writerow(
             [
                 row.month,
@@ -106,10 +113,16 @@ def to_csv(rows: Sequence[MonthActivity], headers: Sequence[str]) -> str:
                 row.urgent,
                 row.withdrawn,
                 row.answered,
-                "" if median is None else f"{median:.1f}".replace(".", ","),
+                _decimal(row.median_hours),
+                _decimal(row.median_working_days),
                 row.on_time,
                 *(row.outcomes.get(code, 0) for code in OUTCOMES),
                 row.avoided,
             ]
         )
     return out.getvalue()
+
+
+def _decimal(value: float | None) -> str:
+    """A figure as French spreadsheets read it (``1,5``), or empty."""
+    return "" if value is None else f"{value:.1f}".replace(".", ",")

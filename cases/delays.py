@@ -68,6 +68,16 @@ def add_working_days(start: date, days: int) -> date:
     return day
 
 
+def working_days_between(start: date, end: date) -> int:
+    """The working days after ``start`` up to ``end`` included: 0 for an answer the same day
+    (or over a weekend), 1 for the next working day."""
+    days, day = 0, start
+    while day < end:
+        day += timedelta(days=1)
+        days += is_working_day(day)
+    return days
+
+
 def signed(opened: Opened) -> datetime:
     """When ``opened`` was signed: its verified signing time, else its manifest's time, else
     when its case or opinion was written."""
@@ -84,6 +94,14 @@ def reply_due(thread: CaseThread) -> date:
     case = thread.case.bundle.case
     days = URGENT_REPLY_DAYS if case is not None and case.urgent else REPLY_DAYS
     return add_working_days(signed(thread.case).astimezone().date(), days)
+
+
+def answer_working_days(thread: CaseThread) -> int | None:
+    """How many working days the first opinion took (local dates); ``None`` while none came."""
+    if not thread.opinions:
+        return None
+    first = min(signed(opinion) for opinion in thread.opinions)
+    return working_days_between(signed(thread.case).astimezone().date(), first.astimezone().date())
 
 
 def answered_on_time(thread: CaseThread) -> bool | None:

@@ -40,6 +40,7 @@ def headers() -> list[str]:
         _("dont retirées"),
         _("Avec avis"),
         _("Délai médian de réponse (h)"),
+        _("Délai médian (jours ouvrés)"),
         _("Avis dans le délai"),
         *(outcome_label(code) for code in OUTCOMES),
         _("Extractions évitées"),
@@ -60,6 +61,7 @@ def cells(row: MonthActivity) -> list[str]:
         str(row.withdrawn),
         str(row.answered),
         "—" if median is None else number(median),
+        "—" if row.median_working_days is None else number(row.median_working_days),
         str(row.on_time),
         *(str(row.outcomes.get(code, 0)) for code in OUTCOMES),
         str(row.avoided),
@@ -117,7 +119,7 @@ class ActivityReport(QDialog):
         self.copy_button.clicked.connect(self.copy)
         self.save_button.clicked.connect(self._choose_file)
         QShortcut(QKeySequence.StandardKey.Copy, self, self.copy)
-        self.resize(720, 440)
+        self.resize(720, 640)  # every figure in view, without scrolling
 
     def _summary(self) -> str:
         if not self.rows:

@@ -62,18 +62,21 @@ def test_each_month_counts_the_requests_answered_on_time() -> None:
     threads.append(replace(withdrawn, withdrawal=withdrawn.case))  # any bundle: only its presence
     [october] = monthly(threads)
     assert (october.answered, october.on_time) == (5, 3)
+    # Friday to Monday, and Thursday to Saturday: one working day each
+    assert sorted(october.working_days) == [1, 1, 1, 5, 6]
+    assert october.median_working_days == 1
     assert (october.requests, october.withdrawn) == (7, 1)
 
 
 def test_the_csv_has_one_line_a_month_and_no_clinical_content() -> None:
     threads = [answered(0, 10, "on_site"), answered(1, 5, "urgent_transfer")]
-    headers = ["mois", "demandes", "urgentes", "retirées", "avis", "délai", "à temps"]
+    headers = ["mois", "demandes", "urgentes", "retirées", "avis", "délai", "jours", "à temps"]
     headers += [*OUTCOMES, "évitées"]
     text = to_csv(monthly(threads), headers)
     rows = list(csv.reader(io.StringIO(text), delimiter=";"))
     assert rows == [
         headers,
-        ["2026-10", "2", "0", "0", "2", "7,5", "2", "1", "0", "0", "0", "0", "1", "1"],
+        ["2026-10", "2", "0", "0", "2", "7,5", "0,0", "2", "1", "0", "0", "0", "0", "1", "1"],
     ]
     assert "P-0147" not in text  # the patient reference of every request
     assert "Avis." not in text

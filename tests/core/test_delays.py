@@ -16,6 +16,7 @@ from cases.delays import (
     is_working_day,
     public_holidays,
     reply_due,
+    working_days_between,
 )
 from tests.core.test_activity import answered
 from tests.core.test_followup import T0, request, thread
@@ -97,3 +98,18 @@ def test_a_request_is_late_once_its_due_day_has_passed_without_an_answer() -> No
     assert answer_late(waiting, today=due) is None
     assert answer_late(waiting, today=due + timedelta(days=1)) == due
     assert answer_late(answered(0, 24 * 9, "on_site"), today=due + timedelta(days=10)) is None
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "days"),
+    [
+        (date(2026, 11, 23), date(2026, 11, 23), 0),  # the same day
+        (date(2026, 11, 23), date(2026, 11, 24), 1),
+        (date(2026, 11, 27), date(2026, 11, 29), 0),  # Friday to Sunday
+        (date(2026, 11, 27), date(2026, 11, 30), 1),  # Friday to Monday
+        (date(2026, 11, 10), date(2026, 11, 12), 1),  # over 11 November
+        (date(2026, 11, 24), date(2026, 11, 23), 0),  # answered before: nothing
+    ],
+)
+def test_working_days_between_two_dates(start: date, end: date, days: int) -> None:
+    assert working_days_between(start, end) == days

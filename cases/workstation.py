@@ -239,7 +239,8 @@ class Workstation:
         job = self.outbox.get(request.bundle_id)
         if job is not None and job.state in _NOT_LEFT:
             try:
-                self.outbox.cancel(request.bundle_id, "withdrawn by its author")
+                # the code the secretary's own cancellations use (``app.session``)
+                self.outbox.cancel(request.bundle_id, "request_withdrawn")
             except OutboxError as exc:  # it started to leave meanwhile: the withdrawal follows
                 log.info("request %s not cancelled: %s", request.bundle_id, exc)
         return bundle_id

@@ -133,7 +133,9 @@ def test_a_request_that_has_not_left_is_cancelled(
     bundle_id = unit.workstation.send_case(doctor, a_case(), to)  # the sender is not started
     [mine], _unreadable = unit.workstation.threads(doctor)
     unit.workstation.withdraw(doctor, mine, "sent_in_error")
-    assert unit.outbox.get(bundle_id).state == "cancelled"  # type: ignore[union-attr]
+    job = unit.outbox.get(bundle_id)
+    assert job is not None
+    assert (job.state, job.cancel_reason) == ("cancelled", "request_withdrawn")
     unit.start()
     wait_for(lambda: hospital.inbox.items("pr-dubois"))  # the withdrawal alone
     hospital.workstation.refresh_directory()

@@ -9,9 +9,17 @@ from collections.abc import Callable, Iterable
 from functools import partial
 from html import escape
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QColor, QKeyEvent, QKeySequence, QShortcut
-from PySide6.QtWidgets import QApplication, QLineEdit, QListWidget, QListWidgetItem, QWidget
+from PySide6.QtCore import QModelIndex, Qt, Signal
+from PySide6.QtGui import QColor, QKeyEvent, QKeySequence, QPainter, QShortcut
+from PySide6.QtWidgets import (
+    QApplication,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QWidget,
+)
 
 from app.i18n import _
 from app.messages import reason, specialty_label
@@ -35,6 +43,21 @@ class SearchField(QLineEdit):
             self.clear()
             return
         super().keyPressEvent(event)
+
+
+ALARM_BAR = 4
+"""The width, in pixels, of the red bar at the left of an alarming case's row."""
+
+
+class _AlarmBar(QStyledItemDelegate):
+    """Draws a red bar along the left edge of the rows shown in red: the text's colour gives
+    way to the selection's, the bar stays, so a selected urgent case still looks urgent."""
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+        super().paint(painter, option, index)
+        if index.data(Qt.ItemDataRole.ForegroundRole) is not None:
+            rect = option.rect  # type: ignore[attr-defined]
+            painter.fillRect(rect.x(), rect.y(), ALARM_BAR, rect.height(), QColor(URGENT))
 
 
 class CaseList(QListWidget):
@@ -64,6 +87,7 @@ class CaseList(QListWidget):
         self.setAccessibleName(name)
         self.setWordWrap(True)
         self.setSpacing(2)
+        self.setItemDelegate(_AlarmBar(self))
         self.currentRowChanged.connect(self._row_changed)
         self.search = SearchField()
         self.search.setPlaceholderText(_("Rechercher : patient, spécialité, date… (Ctrl+F)"))

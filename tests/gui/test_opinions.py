@@ -226,9 +226,16 @@ def test_both_lists_say_when_an_answer_is_due_and_when_it_is_late(qtbot: QtBot) 
     )
     for cases in lists:
         qtbot.addWidget(cases)
+        cases.resize(320, 300)
         cases.set_threads([thread(fresh), thread(old), answered])
         colours = [cases.item(n).foreground().color().name() for n in range(3)]
         assert [c == URGENT for c in colours] == [False, True, False]
+        # selected, the row takes the selection's colours, but its red bar stays
+        cases.setCurrentRow(1)
+        image = cases.viewport().grab().toImage()
+        left = [cases.visualItemRect(cases.item(n)) for n in range(3)]
+        bars = [image.pixelColor(r.x() + 1, r.center().y()).name() for r in left]
+        assert [bar == URGENT for bar in bars] == [False, True, False]
 
     # at login, the lists' notice line counts the late ones
     one, many = "une en retard", "{n} en retard"

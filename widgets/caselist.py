@@ -54,10 +54,14 @@ class _AlarmBar(QStyledItemDelegate):
     way to the selection's, the bar stays, so a selected urgent case still looks urgent."""
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
-        super().paint(painter, option, index)
-        if index.data(Qt.ItemDataRole.ForegroundRole) is not None:
-            rect = option.rect  # type: ignore[attr-defined]
-            painter.fillRect(rect.x(), rect.y(), ALARM_BAR, rect.height(), QColor(URGENT))
+        if index.data(Qt.ItemDataRole.ForegroundRole) is None:
+            super().paint(painter, option, index)
+            return
+        rect = option.rect  # type: ignore[attr-defined]
+        painter.fillRect(rect.x(), rect.y(), ALARM_BAR, rect.height(), QColor(URGENT))
+        beside = QStyleOptionViewItem(option)  # the row itself, drawn beside its bar
+        beside.rect = rect.adjusted(ALARM_BAR + 2, 0, 0, 0)  # type: ignore[attr-defined]
+        super().paint(painter, beside, index)
 
 
 class CaseList(QListWidget):

@@ -256,7 +256,12 @@ def advice_html(opinion: Opinion) -> str:
     if opinion.outcome:
         label = escape(outcome_label(opinion.outcome))
         if opinion.outcome == "refer" and opinion.refer_to:
-            label += " : " + escape(opinion.refer_name or opinion.refer_to)
+            label = escape(
+                _("{outcome} : {name}").format(
+                    outcome=outcome_label(opinion.outcome),
+                    name=opinion.refer_name or opinion.refer_to,
+                )
+            )
         if opinion.outcome == "urgent_transfer":
             label = f'<span style="color: {URGENT}">{label}</span>'
         html += f"<p><b>{escape(_('Conduite à tenir :'))}</b> {label}</p>"

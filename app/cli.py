@@ -114,6 +114,8 @@ def run_demo(args: argparse.Namespace) -> int:
     if not layout.is_set_up():
         print(f"Préparation de la démonstration dans {root} …", flush=True)
         demo.set_up(root)
+    else:  # set up by an earlier version: the people added since join it
+        demo.add_missing_people(layout)
     if args.setup_only:
         print(f"Démonstration prête dans {root}", flush=True)
         return 0

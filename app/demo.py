@@ -109,27 +109,7 @@ def set_up(root: Path, platform_url: str = "https://127.0.0.1:0") -> DemoLayout:
             demo=True,
         )
     for station, info in PEOPLE:
-        key = pki.new_private_key()
-        cert = pki.issue_person_certificate(
-            ca_cert,
-            ca_key,
-            key.public_key(),
-            common_name=info.display_name,
-            role=info.role,
-            organization=info.organization,
-            can_decrypt=info.role != "secretary",
-        )
-        profiles[station].add_identity(info, cert, key, DEMO_PASSPHRASE.encode())
-        if info.role != "secretary":
-            accounts.register_recipient(
-                data,
-                recipient_id=info.id,
-                station_id=f"demo-{station}",
-                display_name=info.display_name,
-                role=info.role,
-                specialty=info.specialty,
-                certificate_pem=pki.cert_to_pem(cert).decode("ascii"),
-            )
+        _add_person(layout, profiles[station], station, info, ca_cert, ca_key)
     archive_key = pki.new_private_key()
     archive_cert = pki.issue_person_certificate(
         ca_cert,
@@ -153,6 +133,61 @@ def set_up(root: Path, platform_url: str = "https://127.0.0.1:0") -> DemoLayout:
     )
     log.info("demo set up in %s", root)
     return layout
+
+
+def _add_person(
+    layout: DemoLayout,
+    profile: Profile,
+    station: str,
+    info: IdentityInfo,
+    ca_cert: pki.x509.Certificate,
+    ca_key: pki.PrivateKey,
+) -> None:
+    """Give ``info`` a key and a certificate from the demo CA, in ``profile``, and list them
+    in the platform's directory (a secretary is never a recipient)."""
+    key = pki.new_private_key()
+    cert = pki.issue_person_certificate(
+        ca_cert,
+        ca_key,
+        key.public_key(),
+        common_name=info.display_name,
+        role=info.role,
+        organization=info.organization,
+        can_decrypt=info.role != "secretary",
+    )
+    profile.add_identity(info, cert, key, DEMO_PASSPHRASE.encode())
+    if info.role != "secretary":
+        accounts.register_recipient(
+            layout.platform / "data",
+            recipient_id=info.id,
+            station_id=f"demo-{station}",
+            display_name=info.display_name,
+            role=info.role,
+            specialty=info.specialty,
+            certificate_pem=pki.cert_to_pem(cert).decode("ascii"),
+        )
+
+
+def add_missing_people(layout: DemoLayout) -> list[str]:
+    """Add the people of :data:`PEOPLE` that a demo set up by an earlier version lacks (a
+    colleague at the hospital, say), so that what the README describes is there without a
+    ``--reset``; returns their ids."""
+    added = []
+    ca_cert = pki.load_cert_pem((layout.ca / "ca.pem").read_bytes())
+    ca_key = None
+    for station, info in PEOPLE:
+        profile = Profile(layout.unit if station == "unit" else layout.hospital)
+        if any(known.id == info.id for known in profile.identities()):
+            continue
+        if ca_key is None:
+            ca_key = pki.load_private_key(
+                layout.ca / "ca.key", DEMO_PASSPHRASE.encode(), kind="any"
+            )
+        _add_person(layout, profile, station, info, ca_cert, ca_key)
+        added.append(info.id)
+    if added:
+        log.info("demo: added %s", ", ".join(added))
+    return added
 
 
 def platform_command(layout: DemoLayout, ready_file: Path) -> list[str]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from cases.delays import answer_working_days, answered_on_time, signed
 from cases.model import OUTCOMES
-from cases.workstation import CaseThread
+from cases.threads import CaseThread
 
 #: The outcomes under which the patient stays in the unit: no transfer to hospital.
 AVOIDING = ("on_site", "new_request")

@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from functools import cache
 
-from cases.workstation import CaseThread, Opened
+from cases.threads import CaseThread, Opened
 
 REPLY_DAYS = 5
 """Working days a specialist has to answer a request."""

@@ -21,7 +21,7 @@ from datetime import datetime
 
 from cases.bundle import Party
 from cases.model import Case, Opinion, new_id, utc_now
-from cases.workstation import CaseThread
+from cases.threads import CaseThread
 
 
 @dataclass(frozen=True)

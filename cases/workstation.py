@@ -27,11 +27,8 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import datetime
 
 from cases.bundle import (
-    Bundle,
     OpenedRegistry,
     Party,
     pack_case,
@@ -43,6 +40,7 @@ from cases.bundle import (
 from cases.errors import BundleError, CaseError, MalformedBundle, TrustError
 from cases.model import WITHDRAWAL_REASONS, Case, Opinion, new_id
 from cases.profile import Profile, UnlockedIdentity
+from cases.threads import CaseThread, Opened, Unreadable, assemble
 from cases.trust import AddressBook
 from crypto import audit, cms, pki
 from crypto.errors import CryptoError
@@ -50,7 +48,7 @@ from outbox.errors import OutboxError
 from outbox.inbox import Inbox
 from outbox.jobs import JobState
 from outbox.platform import DirectoryEntry, PlatformClient
-from outbox.queue import Job, Outbox, Priority
+from outbox.queue import Outbox, Priority
 from outbox.spool import atomic_write
 
 log = logging.getLogger(__name__)
@@ -69,42 +67,6 @@ CREATE TABLE IF NOT EXISTS receipts (
     created_at  TEXT NOT NULL
 );
 """
-
-
-@dataclass(frozen=True)
-class Opened:
-    """A bundle decrypted and verified for the logged-in person (memory only)."""
-
-    bundle_id: str
-    sender: Party
-    signed_at: datetime | None
-    bundle: Bundle
-
-
-@dataclass(frozen=True)
-class Unreadable:
-    """A bundle that could not be opened, with the code of the reason."""
-
-    bundle_id: str
-    code: str
-    detail: str
-
-
-@dataclass
-class CaseThread:
-    """A case and everything attached to it, as one person sees it."""
-
-    case: Opened
-    opinions: list[Opened] = field(default_factory=list)
-    job: Job | None = None  # the outbox job of the case, on the sending side
-    answer_job: Job | None = None  # the outbox job of the latest opinion this person sent
-    withdrawal: Opened | None = None  # the request's author withdrew it (reason: its bundle)
-    erased: bool = False  # consent withdrawn: this workstation has just erased its copy
-
-    @property
-    def case_id(self) -> str:
-        assert self.case.bundle.case is not None
-        return self.case.bundle.case.case_id
 
 
 class Workstation:
@@ -424,54 +386,26 @@ class Workstation:
                     self._take_receipt(me, o, mine)
             except (CryptoError, CaseError, OSError, ValueError, KeyError) as exc:
                 log.warning("receipt handling for %s failed: %r", o.bundle_id, exc)
-        threads = {
-            o.bundle.case.case_id: CaseThread(o, job=self.outbox.get(o.bundle_id))
-            for o in opened
-            if o.bundle.case is not None
-        }
-        for o in opened:
-            if o.bundle.opinion is not None and o.bundle.opinion.case_id in threads:
-                threads[o.bundle.opinion.case_id].opinions.append(o)
-        self._take_withdrawals(me, opened, threads)
-        ordered = sorted(
-            threads.values(),
-            key=lambda t: t.case.bundle.case.created_at,  # type: ignore[union-attr]
-            reverse=True,
-        )
-        for t in ordered:
-            t.opinions.sort(key=lambda o: o.bundle.opinion.created_at)  # type: ignore[union-attr]
-            answers = [o for o in t.opinions if o.sender.fingerprint == me.fingerprint]
-            if answers:
-                t.answer_job = self.outbox.get(answers[-1].bundle_id)
+        ordered = assemble(opened, me.fingerprint, self.outbox.get)
+        for thread in ordered:
+            withdrawal = thread.withdrawal
+            if (
+                withdrawal is not None
+                and withdrawal.bundle.withdrawal == "consent_withdrawn"
+                and withdrawal.sender.fingerprint != me.fingerprint
+            ):
+                self._erase(me, thread)
         return ordered, unreadable
 
-    def _take_withdrawals(
-        self, me: UnlockedIdentity, opened: list[Opened], threads: dict[str, CaseThread]
-    ) -> None:
-        """Attach each withdrawal to the request it names, when it comes from that request's
-        author (a withdrawal of a request that never arrived, or was erased, is ignored). A
-        request withdrawn because the patient withdrew consent is erased from this
-        workstation's inbox when it was received here: it is listed this once, marked
-        ``erased``, then no more."""
-        requests = {t.case.bundle_id: t for t in threads.values()}
-        for o in opened:
-            thread = requests.get(o.bundle.manifest.in_reply_to or "")
-            if o.bundle.withdrawal is None or thread is None:
-                continue
-            if o.sender.fingerprint != thread.case.sender.fingerprint:
-                log.warning("withdrawal %s does not come from the request's author", o.bundle_id)
-                continue
-            thread.withdrawal = o
-            if (
-                o.bundle.withdrawal == "consent_withdrawn"
-                and o.sender.fingerprint != me.fingerprint
-            ):
-                # the withdrawal (a reason code) stays: should the platform deliver the request
-                # again (its download not acknowledged), it is erased again
-                self.inbox.remove(thread.case.bundle_id)
-                thread.erased = True
-                # the event says why (only a withdrawn consent erases); the reason is not repeated
-                self.audit("bundle_erased", me, bundle_id=thread.case.bundle_id)
+    def _erase(self, me: UnlockedIdentity, thread: CaseThread) -> None:
+        """The patient withdrew consent: the request received here is erased from the inbox;
+        its thread is listed this once, marked ``erased``. The withdrawal (a reason code)
+        stays: should the platform deliver the request again (its download not acknowledged),
+        it is erased again."""
+        self.inbox.remove(thread.case.bundle_id)
+        thread.erased = True
+        # the event says why (only a withdrawn consent erases); the reason is not repeated
+        self.audit("bundle_erased", me, bundle_id=thread.case.bundle_id)
 
     def _first_opening(self, me: UnlockedIdentity, item: Opened) -> None:
         if self.opened.opened_at(item.bundle_id) is not None:

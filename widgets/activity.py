@@ -28,7 +28,7 @@ from app.messages import outcome_label
 from cases.activity import MonthActivity, monthly, to_csv
 from cases.delays import REPLY_DAYS
 from cases.model import OUTCOMES
-from cases.workstation import CaseThread
+from cases.threads import CaseThread
 from widgets.overlay import number
 
 

@@ -26,7 +26,7 @@ from app.messages import reason, specialty_label
 from app.tasks import BoundRunner
 from cases.delays import answer_late, reply_due
 from cases.seen import Seen, SeenStore
-from cases.workstation import CaseThread, Opened, Unreadable
+from cases.threads import CaseThread, Opened, Unreadable
 from widgets.overlay import day, short_time
 
 log = logging.getLogger(__name__)

@@ -28,7 +28,7 @@ from app.messages import (
 )
 from cases.followup import change, followed, history
 from cases.model import Case, Opinion
-from cases.workstation import CaseThread
+from cases.threads import CaseThread
 from widgets.caselist import URGENT, answer_due, follows_text, in_red
 from widgets.overlay import day, day_time, number, signed_percent
 from widgets.photos import PhotoStrip, photo_facts

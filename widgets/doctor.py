@@ -52,7 +52,7 @@ from cases.followup import (
 from cases.model import WITHDRAWAL_REASONS, Case, utc_now
 from cases.profile import UnlockedIdentity
 from cases.seen import SeenStore
-from cases.workstation import CaseThread, Opened, Unreadable
+from cases.threads import CaseThread, Opened, Unreadable
 from crypto.errors import CryptoError
 from outbox.errors import OutboxError
 from outbox.platform import DirectoryEntry

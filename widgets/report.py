@@ -21,7 +21,7 @@ from app.i18n import _
 from app.session import Session
 from app.tasks import BoundRunner
 from cases.profile import UnlockedIdentity
-from cases.workstation import CaseThread
+from cases.threads import CaseThread
 from widgets.caselist import in_red
 from widgets.caseview import (
     opinions_html,

@@ -22,7 +22,7 @@ from cases.drafts import DraftStore, UnreadableDraft
 from cases.model import Opinion
 from cases.profile import UnlockedIdentity
 from cases.seen import SeenStore
-from cases.workstation import CaseThread, Unreadable
+from cases.threads import CaseThread, Unreadable
 from outbox.platform import DirectoryEntry
 from widgets.caselist import (
     CaseList,

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from cases.activity import monthly, to_csv
 from cases.model import OUTCOMES, Opinion
-from cases.workstation import CaseThread
+from cases.threads import CaseThread
 from tests.core.test_followup import EXPERT, T0, request, thread
 
 

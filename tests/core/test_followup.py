@@ -25,7 +25,7 @@ from cases.followup import (
 )
 from cases.model import Case, Opinion
 from cases.photos import Photo
-from cases.workstation import CaseThread, Opened
+from cases.threads import CaseThread, Opened
 
 T0 = datetime(2026, 10, 12, 12, 0, tzinfo=UTC)  # noon: the same date in any time zone
 JPEG = b"\xff\xd8 not decoded here \xff\xd9"

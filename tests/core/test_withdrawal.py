@@ -13,7 +13,8 @@ from app.session import Session
 from cases.bundle import pack_withdrawal
 from cases.model import Opinion
 from cases.profile import Profile, UnlockedIdentity
-from cases.workstation import CaseThread, _party_of_me
+from cases.threads import CaseThread
+from cases.workstation import _party_of_me
 from crypto import audit
 from outbox.platform import MailboxItem
 from tests.core.test_bundle import code_of, open_as, rebuild

@@ -15,7 +15,7 @@ from pytestqt.qtbot import QtBot
 from app.mainwindow import MainWindow
 from cases.delays import add_working_days
 from cases.model import Opinion
-from cases.workstation import CaseThread
+from cases.threads import CaseThread
 from tests.core.test_followup import EXPERT, request, thread
 from tests.gui.test_end_to_end import WAIT, log_in, type_text, write_opinion
 from tests.gui.test_follow_up_request import doctor_with_a_complete_request

@@ -19,7 +19,7 @@ from app.gui import install_qt_translations
 from cases.bundle import pack_withdrawal, unpack
 from cases.model import Opinion
 from cases.photos import Photo
-from cases.workstation import Opened
+from cases.threads import Opened
 from crypto import audit
 from tests.core.test_followup import DOCTOR, EXPERT, request, thread
 from tests.gui.test_end_to_end import WAIT, write_opinion

@@ -1,0 +1,95 @@
+"""Case threads: a request and what is attached to it, as one person sees it.
+
+:func:`assemble` groups the bundles a person could open into threads: each request with its
+opinions (oldest first), the withdrawal its author sent, the outbox jobs of the request and
+of the person's latest answer. It reads nothing and writes nothing: the workstation
+(:mod:`cases.workstation`) opens the bundles and acts on what the threads say.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from cases.bundle import Bundle, Party
+from outbox.queue import Job
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A bundle decrypted and verified for the logged-in person (memory only)."""
+
+    bundle_id: str
+    sender: Party
+    signed_at: datetime | None
+    bundle: Bundle
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A bundle that could not be opened, with the code of the reason."""
+
+    bundle_id: str
+    code: str
+    detail: str
+
+
+@dataclass
+class CaseThread:
+    """A case and everything attached to it, as one person sees it."""
+
+    case: Opened
+    opinions: list[Opened] = field(default_factory=list)
+    job: Job | None = None  # the outbox job of the case, on the sending side
+    answer_job: Job | None = None  # the outbox job of the latest opinion this person sent
+    withdrawal: Opened | None = None  # the request's author withdrew it (reason: its bundle)
+    erased: bool = False  # consent withdrawn: this workstation has just erased its copy
+
+    @property
+    def case_id(self) -> str:
+        assert self.case.bundle.case is not None
+        return self.case.bundle.case.case_id
+
+
+def assemble(
+    opened: Iterable[Opened], me: str, job_of: Callable[[str], Job | None]
+) -> list[CaseThread]:
+    """The threads of the requests among ``opened``, newest first, as the person whose
+    certificate fingerprint is ``me`` sees them; ``job_of`` gives a bundle's outbox job.
+
+    An opinion joins the request of its case; a withdrawal joins the request it names when it
+    comes from that request's author (one from anybody else, or naming a request absent here,
+    is ignored).
+    """
+    documents = list(opened)
+    threads = {
+        o.bundle.case.case_id: CaseThread(o, job=job_of(o.bundle_id))
+        for o in documents
+        if o.bundle.case is not None
+    }
+    requests = {t.case.bundle_id: t for t in threads.values()}
+    for o in documents:
+        if o.bundle.opinion is not None and o.bundle.opinion.case_id in threads:
+            threads[o.bundle.opinion.case_id].opinions.append(o)
+        thread = requests.get(o.bundle.manifest.in_reply_to or "")
+        if o.bundle.withdrawal is None or thread is None:
+            continue
+        if o.sender.fingerprint != thread.case.sender.fingerprint:
+            log.warning("withdrawal %s does not come from the request's author", o.bundle_id)
+            continue
+        thread.withdrawal = o
+    ordered = sorted(
+        threads.values(),
+        key=lambda t: t.case.bundle.case.created_at,  # type: ignore[union-attr]
+        reverse=True,
+    )
+    for t in ordered:
+        t.opinions.sort(key=lambda o: o.bundle.opinion.created_at)  # type: ignore[union-attr]
+        answers = [o for o in t.opinions if o.sender.fingerprint == me]
+        if answers:
+            t.answer_job = job_of(answers[-1].bundle_id)
+    return ordered

@@ -15,7 +15,7 @@ import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from cases.delays import answer_working_days, answered_on_time, signed
+from cases.delays import answer_working_days, answered_on_time, first_answer, signed
 from cases.model import OUTCOMES
 from cases.threads import CaseThread
 
@@ -88,8 +88,9 @@ def month_of(month: str, threads: Sequence[CaseThread]) -> MonthActivity:
         withdrawn=sum(1 for t in threads if t.withdrawal is not None),
         answered=len(answered),
         hours=tuple(
-            max(0.0, (min(signed(o) for o in t.opinions) - signed(t.case)).total_seconds() / 3600)
+            max(0.0, (first - signed(t.case)).total_seconds() / 3600)
             for t in answered
+            if (first := first_answer(t)) is not None
         ),
         working_days=tuple(answer_working_days(t) or 0 for t in answered),
         on_time=sum(1 for t in answered if answered_on_time(t)),

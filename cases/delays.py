@@ -78,6 +78,11 @@ def working_days_between(start: date, end: date) -> int:
     return days
 
 
+def has_passed(day: date, today: date | None = None) -> bool:
+    """Whether the local ``day`` is over (``today``, or the local date now, is later)."""
+    return (today or datetime.now().astimezone().date()) > day
+
+
 def signed(opened: Opened) -> datetime:
     """When ``opened`` was signed: its verified signing time, else its manifest's time, else
     when its case or opinion was written."""
@@ -96,26 +101,31 @@ def reply_due(thread: CaseThread) -> date:
     return add_working_days(signed(thread.case).astimezone().date(), days)
 
 
+def first_answer(thread: CaseThread) -> datetime | None:
+    """When the first opinion on ``thread`` was signed; ``None`` while none came."""
+    return min((signed(opinion) for opinion in thread.opinions), default=None)
+
+
 def answer_working_days(thread: CaseThread) -> int | None:
     """How many working days the first opinion took (local dates); ``None`` while none came."""
-    if not thread.opinions:
+    first = first_answer(thread)
+    if first is None:
         return None
-    first = min(signed(opinion) for opinion in thread.opinions)
     return working_days_between(signed(thread.case).astimezone().date(), first.astimezone().date())
 
 
 def answered_on_time(thread: CaseThread) -> bool | None:
     """Whether the first opinion came by the due day; ``None`` while none came."""
-    if not thread.opinions:
+    first = first_answer(thread)
+    if first is None:
         return None
-    first = min(signed(opinion) for opinion in thread.opinions)
     return first.astimezone().date() <= reply_due(thread)
 
 
 def answer_late(thread: CaseThread, today: date | None = None) -> date | None:
     """The due day of a request still without an answer (and not withdrawn) once that day
     has passed (local time), else ``None``."""
-    if thread.opinions or thread.withdrawal is not None:
+    if not thread.awaiting_answer:
         return None
     due = reply_due(thread)
-    return due if (today or datetime.now().astimezone().date()) > due else None
+    return due if has_passed(due, today) else None

@@ -54,6 +54,11 @@ class CaseThread:
         assert self.case.bundle.case is not None
         return self.case.bundle.case.case_id
 
+    @property
+    def awaiting_answer(self) -> bool:
+        """No opinion yet, and not withdrawn: an answer is still expected."""
+        return not self.opinions and self.withdrawal is None
+
 
 def assemble(
     opened: Iterable[Opened], me: str, job_of: Callable[[str], Job | None]

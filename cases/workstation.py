@@ -170,7 +170,7 @@ class Workstation:
         request = thread.case
         if request.sender.fingerprint != me.fingerprint:
             raise ValueError("only the request's author may withdraw it")
-        if thread.opinions or thread.withdrawal is not None:
+        if not thread.awaiting_answer:
             raise ValueError("the request is answered or withdrawn already")
         if reason not in WITHDRAWAL_REASONS:
             raise ValueError(f"unknown withdrawal reason {reason!r}")

@@ -264,7 +264,7 @@ def follows_text(thread: CaseThread) -> str:
 def answer_due(thread: CaseThread) -> tuple[str, bool] | None:
     """For a request still without an answer: the day it is due, as the lists write it, and
     whether that day has passed (``cases.delays``); ``None`` once answered or withdrawn."""
-    if thread.opinions or thread.withdrawal is not None:
+    if not thread.awaiting_answer:
         return None
     return reply_due(thread).strftime("%d/%m/%Y"), answer_late(thread) is not None
 

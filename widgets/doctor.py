@@ -37,7 +37,7 @@ from app.messages import (
 )
 from app.session import Session
 from app.tasks import BoundRunner, TaskRunner
-from cases.delays import answer_late
+from cases.delays import answer_late, has_passed
 from cases.drafts import DraftStore, UnreadableDraft
 from cases.errors import CaseError, InvalidCase
 from cases.followup import (
@@ -155,7 +155,7 @@ def ask_withdrawal_reason(parent: QWidget) -> str | None:
 
 def overdue(due: datetime) -> bool:
     """Whether the local day of ``due`` has passed."""
-    return due.astimezone().date() < datetime.now().astimezone().date()
+    return has_passed(due.astimezone().date())
 
 
 def needs_action(thread: CaseThread, threads: Sequence[CaseThread]) -> bool:
@@ -311,7 +311,7 @@ class DoctorWorkspace(QWidget):
     def _show_threads(self, result: tuple[list[CaseThread], list[Unreadable]]) -> None:
         threads, unreadable = result
         arrived = self.cases.set_threads(threads)
-        awaiting = sum(1 for t in threads if not t.opinions and t.withdrawal is None)
+        awaiting = sum(1 for t in threads if t.awaiting_answer)
         self.title.setText(
             "<b>" + escape(_("Mes demandes")) + "</b>"
             + (" — " + escape(_("{n} en attente d’avis").format(n=awaiting)) if awaiting else "")
@@ -340,7 +340,7 @@ class DoctorWorkspace(QWidget):
 
     def _show_thread(self, thread: CaseThread) -> None:
         self.view.show_thread(thread, others=self.cases.threads)
-        self.view.withdraw_button.setVisible(not thread.opinions and thread.withdrawal is None)
+        self.view.withdraw_button.setVisible(thread.awaiting_answer)
         self.stack.setCurrentWidget(self.view)
         self.follow_button.setEnabled(True)
         referral = referred_to(thread)
@@ -355,7 +355,7 @@ class DoctorWorkspace(QWidget):
         ``reason`` (a code of ``WITHDRAWAL_REASONS``) is given: the specialist is told (and,
         when the patient withdrew consent, their workstation erases its copy)."""
         thread = self.cases.current_thread()
-        if thread is None or thread.opinions or thread.withdrawal is not None:
+        if thread is None or not thread.awaiting_answer:
             return
         if reason is None:
             reason = ask_withdrawal_reason(self)

@@ -49,11 +49,6 @@ def describe_for_specialist(thread: CaseThread, drafting: bool = False) -> str:
     case = thread.case.bundle.case
     assert case is not None
     status = answer_status(thread)
-    due = answer_due(thread)
-    if due is not None:
-        date, late = due
-        status = _("À traiter · délai dépassé ({date})") if late else _("À traiter d’ici le {date}")
-        status = status.format(date=date)
     if waiting(thread):
         status = _("URGENT") + " · " + status
     outcome = latest_outcome(thread)
@@ -166,7 +161,7 @@ class SpecialistWorkspace(QWidget):
             self.form.set_editable(False)
         self._forget_opinions([t for t in (*threads, *erased) if t.withdrawal is not None])
         arrived = self.cases.set_threads(threads, select_first=True)
-        pending = sum(1 for t in threads if not t.opinions and t.withdrawal is None)
+        pending = sum(1 for t in threads if t.awaiting_answer)
         self.title.setText(
             "<b>" + escape(_("Demandes reçues")) + "</b>"
             + (" — " + escape(_("{n} à traiter").format(n=pending)) if pending else "")
@@ -340,11 +335,15 @@ def withdrawn_news(threads: list[CaseThread]) -> str:
 
 
 def answer_status(thread: CaseThread) -> str:
-    """Where the answer to ``thread`` stands: to write, or sent and how far it went."""
+    """Where the answer to ``thread`` stands: to write by its due day, withdrawn, or sent and
+    how far it went."""
     if thread.withdrawal is not None:
         return _("Retirée par l’unité")
-    if not thread.opinions:
-        return _("À traiter")
+    due = answer_due(thread)
+    if due is not None:
+        date, late = due
+        status = _("À traiter · délai dépassé ({date})") if late else _("À traiter d’ici le {date}")
+        return status.format(date=date)
     state = thread.answer_job.state if thread.answer_job is not None else ""
     if state == "acknowledged":  # the unit's workstation opened it and signed a receipt
         return _("Avis envoyé · lu par l’unité")
@@ -360,7 +359,7 @@ def answer_status(thread: CaseThread) -> str:
 def waiting(thread: CaseThread) -> bool:
     """An urgent request not answered yet: first in the list, in red."""
     case = thread.case.bundle.case
-    return case is not None and case.urgent and not thread.opinions and thread.withdrawal is None
+    return case is not None and case.urgent and thread.awaiting_answer
 
 
 def order(thread: CaseThread) -> tuple[bool, bool]:

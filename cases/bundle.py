@@ -21,7 +21,7 @@ import re
 import sqlite3
 import zipfile
 import zlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -39,7 +39,7 @@ from cases.errors import (
     UnsupportedFormat,
 )
 from cases.model import MAX_REVIEW_WEEKS, Case, Opinion
-from cases.photos import Photo
+from cases.photos import Payload, Photo
 from cases.sections import Answers, checked_answers
 from crypto import pki
 from outbox.spool import check_bundle_id
@@ -53,6 +53,10 @@ MAX_TOTAL_SIZE = 512 * 1024 * 1024
 """Default bound on the total uncompressed size of a bundle (zip bomb guard)."""
 MAX_FILES = 256
 MAX_MANIFEST_SIZE = 4 * 1024 * 1024
+MAX_TEXT = 20_000
+"""Bound on a clinical text field read from a bundle (summary, question, opinion...)."""
+EARLIEST, LATEST = 2000, 2100
+"""Every time a bundle carries lies in these years (``created`` and the clinical dates)."""
 
 _MEDIA_TYPES = {
     ".jpg": "image/jpeg",
@@ -417,18 +421,43 @@ def unpack(
             raise SenderMismatch("the signer is not the bundle's sender")
         if reader_fingerprint not in manifest.recipient_fingerprints:
             raise NotAddressedToYou("the bundle does not name this reader")
-        case = opinion = withdrawal = None
-        if manifest.kind == "request" and manifest.clinical is not None:
-            case = _case(manifest, contents)
-        elif manifest.kind == "opinion":
-            opinion = _opinion(manifest)
-        elif manifest.kind == "withdrawal":
-            withdrawal = _withdrawal(manifest, contents)
-        return Bundle(manifest, case, opinion, contents, raw_manifest, withdrawal)
+        return _bundle(manifest, raw_manifest, contents.__getitem__, contents)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, KeyError, ValueError, TypeError) as exc:
         raise MalformedBundle(f"not a Passavant bundle: {type(exc).__name__}") from exc
     except (EOFError, NotImplementedError, RuntimeError, OSError, zlib.error) as exc:
         raise MalformedBundle(f"unreadable archive: {type(exc).__name__}") from exc
+
+
+def reread(manifest_json: bytes, payload: Callable[[str], Payload]) -> Bundle:
+    """A bundle already checked by :func:`unpack`, from its manifest alone, as the case
+    store keeps it: each payload file is read by ``payload(name)`` when asked for, never
+    here (``Bundle.files`` stays empty).
+
+    Raises:
+        MalformedBundle: the manifest is not one :func:`unpack` accepts (a damaged index).
+    """
+    try:
+        manifest = _manifest(json.loads(manifest_json))
+        return _bundle(manifest, manifest_json, payload, {})
+    except (KeyError, ValueError, TypeError) as exc:
+        raise MalformedBundle(f"not a Passavant manifest: {type(exc).__name__}") from exc
+
+
+def _bundle(
+    manifest: Manifest,
+    raw_manifest: bytes,
+    payload: Callable[[str], bytes | Payload],
+    contents: Mapping[str, bytes],
+) -> Bundle:
+    names = {entry.name for entry in manifest.files}
+    case = opinion = withdrawal = None
+    if manifest.kind == "request" and manifest.clinical is not None:
+        case = _case(manifest, payload, names)
+    elif manifest.kind == "opinion":
+        opinion = _opinion(manifest)
+    elif manifest.kind == "withdrawal":
+        withdrawal = _withdrawal(manifest, names)
+    return Bundle(manifest, case, opinion, contents, raw_manifest, withdrawal)
 
 
 def _read_zip(data: bytes, max_size: int) -> dict[str, bytes]:
@@ -507,9 +536,7 @@ def _manifest(raw: Any) -> Manifest:
         raise MalformedBundle("a receipt names the bundle it acknowledges")
     if kind == "withdrawal" and in_reply_to is None:
         raise MalformedBundle("a withdrawal names the request it withdraws")
-    created = datetime.fromisoformat(_text(raw["created"]).replace("Z", "+00:00"))
-    if created.tzinfo is None:
-        raise MalformedBundle("created must be a UTC time")
+    created = _time(raw["created"])
     return Manifest(
         bundle_id=check_bundle_id(_text(raw["bundle_id"])),
         kind=kind,
@@ -518,7 +545,7 @@ def _manifest(raw: Any) -> Manifest:
         files=tuple(_file_entry(f) for f in _list(raw["files"])),
         case_id=_optional_id(raw["case_id"]),
         in_reply_to=in_reply_to,
-        created=created.astimezone(UTC),
+        created=created,
         clinical=clinical,
     )
 
@@ -538,10 +565,27 @@ def _check_files(manifest: Manifest, contents: Mapping[str, bytes]) -> None:
             raise MalformedBundle("a file does not match its size or digest")
 
 
-def _text(value: Any) -> str:
+def _text(value: Any, limit: int = MAX_TEXT) -> str:
     if not isinstance(value, str):
         raise MalformedBundle("a manifest field is not text")
+    if len(value) > limit:
+        raise MalformedBundle(f"a manifest text is longer than {limit} characters")
     return value
+
+
+def _time(value: Any) -> datetime:
+    """A time as bundles carry it: ISO 8601 with an offset (``Z`` or ``+hh:mm``), between
+    the years :data:`EARLIEST` and :data:`LATEST`, returned in UTC."""
+    text = _text(value, 40)
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise MalformedBundle("a time is not ISO 8601") from exc
+    if when.tzinfo is None or when.utcoffset() is None:
+        raise MalformedBundle("a time has no offset from UTC")
+    if not EARLIEST <= when.year < LATEST:
+        raise MalformedBundle(f"a time lies outside {EARLIEST}–{LATEST}")
+    return when.astimezone(UTC)
 
 
 def _list(value: Any) -> list[Any]:
@@ -585,18 +629,24 @@ def _file_entry(raw: Any) -> FileEntry:
     return FileEntry(_text(raw["name"]), kind, size, digest)
 
 
-def _case(manifest: Manifest, contents: Mapping[str, bytes]) -> Case:
+def _case(manifest: Manifest, payload: Callable[[str], bytes | Payload], names: set[str]) -> Case:
     raw = dict(manifest.clinical or {})
     photos = []
-    for meta in _list(raw["photos"]):
+    listed = _list(raw["photos"])
+    if len(listed) > MAX_FILES:
+        raise MalformedBundle("a request lists too many photos")
+    for meta in listed:
         if not isinstance(meta, dict):
             raise MalformedBundle("a photo entry is not an object")
-        photos.append(Photo.from_details(meta, contents[f"photos/{_text(meta['name'])}"]))
-    if len(photos) != len(contents):
+        name = f"photos/{_text(meta['name'], 255)}"
+        if name not in names:
+            raise MalformedBundle("a photo is not among the bundle's files")
+        photos.append(Photo.from_details(meta, payload(name)))
+    if len(photos) != len(names) or len({p.name for p in photos}) != len(photos):
         raise MalformedBundle("a request's files are not its photos")
     case = Case(
-        case_id=_text(raw["case_id"]),
-        created_at=datetime.fromisoformat(_text(raw["created_at"])),
+        case_id=_text(raw["case_id"], 128),
+        created_at=_time(raw["created_at"]),
         patient_ref=_text(raw["patient_ref"]),
         consent=bool(raw["consent"]),
         specialty=_text(raw["specialty"]),
@@ -633,7 +683,7 @@ def _opinion(manifest: Manifest) -> Opinion:
     opinion = Opinion(
         case_id=_text(raw["case_id"]),
         opinion_id=_text(raw["opinion_id"]),
-        created_at=datetime.fromisoformat(_text(raw["created_at"])),
+        created_at=_time(raw["created_at"]),
         text=_text(raw["text"]),
         outcome=_outcome(raw.get("outcome")),
         review_weeks=_review_weeks(raw.get("review_weeks")),
@@ -645,10 +695,10 @@ def _opinion(manifest: Manifest) -> Opinion:
     return opinion
 
 
-def _withdrawal(manifest: Manifest, contents: Mapping[str, bytes]) -> str:
+def _withdrawal(manifest: Manifest, names: set[str]) -> str:
     """A withdrawal's reason code (kept as it is when this version does not know it)."""
     raw = dict(manifest.clinical or {})
-    if set(raw) != {"reason"} or contents or manifest.case_id is None:
+    if set(raw) != {"reason"} or names or manifest.case_id is None:
         raise MalformedBundle("a withdrawal names a case and gives a reason, nothing else")
     reason = _text(raw["reason"])
     if not _CODE.fullmatch(reason):

@@ -11,7 +11,7 @@ import hashlib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 MAX_NOTE = 4000
 MAX_MEASUREMENTS = 100
@@ -20,14 +20,24 @@ MAX_POINTS = 2000
 MAX_LABEL = 500
 
 
+class Payload(Protocol):
+    """Bytes read when they are needed: a photo of a received case stays in its sealed
+    bundle until the person looks at it (:mod:`cases.store`)."""
+
+    def read(self) -> bytes:
+        """The bytes (decrypting them from the sealed bundle if need be)."""
+        ...
+
+
 @dataclass(frozen=True)
 class Photo:
-    """A clinical photo held in memory, ready to go into a bundle.
+    """A clinical photo, ready to go into a bundle or read from one.
 
     Attributes:
         name: a neutral file name inside the bundle (never the original file name, which
             may carry a patient's name).
-        data: JPEG bytes without metadata.
+        payload: JPEG bytes without metadata, or a :class:`Payload` that reads them from
+            the sealed bundle when asked (:attr:`data`).
         width, height: pixel size after orientation.
         site: body site code (``capture`` engine's list, e.g. ``"main_droite"``), or "".
         note: the doctor's note on this photo.
@@ -37,7 +47,7 @@ class Photo:
     """
 
     name: str
-    data: bytes
+    payload: bytes | Payload
     width: int
     height: int
     media_type: str = "image/jpeg"
@@ -60,12 +70,20 @@ class Photo:
         }
 
     @property
+    def data(self) -> bytes:
+        """The JPEG bytes (read from the sealed bundle on each call when not in memory: call
+        it off the GUI thread, and keep the result rather than asking twice)."""
+        payload = self.payload
+        return payload if isinstance(payload, bytes) else payload.read()
+
+    @property
     def sha256(self) -> str:
         return hashlib.sha256(self.data).hexdigest()
 
     @classmethod
-    def from_details(cls, meta: Mapping[str, Any], data: bytes) -> Photo:
-        """The photo a manifest's entry (:meth:`details`) describes, ``data`` being its bytes.
+    def from_details(cls, meta: Mapping[str, Any], data: bytes | Payload) -> Photo:
+        """The photo a manifest's entry (:meth:`details`) describes, ``data`` being its bytes
+        (or what reads them).
 
         The site, note, measurements and annotations are checked as plain data (types,
         finite numbers, bounded sizes) and kept in the shape :meth:`details` writes; an entry
@@ -81,7 +99,7 @@ class Photo:
             raise ValueError("a photo's note is not a text of at most 4000 characters")
         return cls(
             name=_text(meta["name"]),
-            data=data,
+            payload=data,
             width=_count(meta["width"]),
             height=_count(meta["height"]),
             site=site,

@@ -8,15 +8,12 @@ of the person's latest answer. It reads nothing and writes nothing: the workstat
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from cases.bundle import Bundle, Party
 from outbox.queue import Job
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -61,39 +58,37 @@ class CaseThread:
 
 
 def assemble(
-    opened: Iterable[Opened], me: str, job_of: Callable[[str], Job | None]
+    documents: Iterable[tuple[Opened, str]], me: str, job_of: Callable[[str], Job | None]
 ) -> list[CaseThread]:
-    """The threads of the requests among ``opened``, newest first, as the person whose
-    certificate fingerprint is ``me`` sees them; ``job_of`` gives a bundle's outbox job.
+    """The threads of ``documents``, newest first, as the person whose certificate
+    fingerprint is ``me`` sees them; ``job_of`` gives a bundle's outbox job.
 
-    An opinion joins the request of its case; a withdrawal joins the request it names when it
-    comes from that request's author (one from anybody else, or naming a request absent here,
-    is ignored).
+    Each document comes with the case it belongs to (the bundle id of its request), as the
+    rules of :mod:`cases.speaking` placed it when it was ingested: a request is its own case;
+    an opinion or a withdrawal joins the request named. Nothing is joined here on what a
+    manifest says (a ``case_id`` anybody can copy); receipts are not shown.
     """
-    documents = list(opened)
+    items = list(documents)
     threads = {
-        o.bundle.case.case_id: CaseThread(o, job=job_of(o.bundle_id))
-        for o in documents
-        if o.bundle.case is not None
+        o.bundle_id: CaseThread(o, job=job_of(o.bundle_id))
+        for o, case in items
+        if o.bundle.case is not None and case == o.bundle_id
     }
-    requests = {t.case.bundle_id: t for t in threads.values()}
-    for o in documents:
-        if o.bundle.opinion is not None and o.bundle.opinion.case_id in threads:
-            threads[o.bundle.opinion.case_id].opinions.append(o)
-        thread = requests.get(o.bundle.manifest.in_reply_to or "")
-        if o.bundle.withdrawal is None or thread is None:
+    for o, case in items:
+        thread = threads.get(case)
+        if thread is None or o is thread.case:
             continue
-        if o.sender.fingerprint != thread.case.sender.fingerprint:
-            log.warning("withdrawal %s does not come from the request's author", o.bundle_id)
-            continue
-        thread.withdrawal = o
+        if o.bundle.opinion is not None:
+            thread.opinions.append(o)
+        elif o.bundle.withdrawal is not None:
+            thread.withdrawal = o
     ordered = sorted(
         threads.values(),
-        key=lambda t: t.case.bundle.case.created_at,  # type: ignore[union-attr]
+        key=lambda t: (t.case.bundle.case.created_at, t.case.bundle_id),  # type: ignore[union-attr]
         reverse=True,
     )
     for t in ordered:
-        t.opinions.sort(key=lambda o: o.bundle.opinion.created_at)  # type: ignore[union-attr]
+        t.opinions.sort(key=lambda o: (o.bundle.opinion.created_at, o.bundle_id))  # type: ignore[union-attr]
         answers = [o for o in t.opinions if o.sender.fingerprint == me]
         if answers:
             t.answer_job = job_of(answers[-1].bundle_id)

@@ -25,8 +25,9 @@ import json
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from cases.bundle import (
     OpenedRegistry,
@@ -35,11 +36,11 @@ from cases.bundle import (
     pack_opinion,
     pack_receipt,
     pack_withdrawal,
-    unpack,
 )
-from cases.errors import BundleError, CaseError, MalformedBundle, TrustError
+from cases.errors import BundleError, CaseError, TrustError
 from cases.model import WITHDRAWAL_REASONS, Case, Opinion, new_id
 from cases.profile import Profile, UnlockedIdentity
+from cases.store import CaseStore, Ingested, Source
 from cases.threads import CaseThread, Opened, Unreadable, assemble
 from cases.trust import AddressBook
 from crypto import audit, cms, pki
@@ -81,6 +82,8 @@ class Workstation:
         self.client = client
         self._lock = threading.Lock()
         self._receipts_lock = threading.Lock()  # one receipt decision at a time
+        self._stores_lock = threading.Lock()
+        self._stores: dict[str, CaseStore] = {}
         with self._db() as db:
             db.executescript(_SCHEMA)
         self.opened = OpenedRegistry(profile.db_path)
@@ -325,25 +328,19 @@ class Workstation:
                     (request.bundle_id, receipt_id, me.info.id),
                 )
 
-    def _take_receipt(self, me: UnlockedIdentity, receipt: Opened, mine: dict[str, Opened]) -> None:
-        """A receipt for one of ``me``'s bundles: its job becomes acknowledged."""
-        acknowledged = receipt.bundle.manifest.in_reply_to
-        request = mine.get(acknowledged or "")
-        if request is None:
-            return
-        if receipt.sender.fingerprint not in request.bundle.manifest.recipient_fingerprints:
-            log.warning("receipt %s comes from someone the request was not for", receipt.bundle_id)
-            return
-        job = self.outbox.get(request.bundle_id)
+    def _take_receipt(self, me: UnlockedIdentity, receipt: Opened, acknowledged: str) -> None:
+        """A receipt admitted by the rules (from a recipient of ``me``'s bundle
+        ``acknowledged``): that bundle's job becomes acknowledged."""
+        job = self.outbox.get(acknowledged)
         if job is None or job.state == "acknowledged":
             return
         self.outbox.acknowledge(
-            request.bundle_id, receipt.bundle_id, recipient_id=receipt.sender.mailbox
+            acknowledged, receipt.bundle_id, recipient_id=receipt.sender.mailbox
         )
         self.audit(
             "receipt_received",
             me,
-            bundle_id=request.bundle_id,
+            bundle_id=acknowledged,
             receipt_id=receipt.bundle_id,
             sender=receipt.sender.fingerprint,
         )
@@ -358,54 +355,111 @@ class Workstation:
             log.exception("cannot write the audit event %s", event)
 
     # --- reading ------------------------------------------------------------------------
-    def threads(self, me: UnlockedIdentity) -> tuple[list[CaseThread], list[Unreadable]]:
-        """Every case ``me`` sent or received, with its opinions, newest first."""
-        opened: list[Opened] = []
-        unreadable: list[Unreadable] = []
-        for bundle_id, data in self._readable_by(me):
-            try:
-                item = self.open(me, data)
-                if item.bundle_id != bundle_id:
-                    # The signed id differs from the one it was delivered under: an old bundle
-                    # replayed under a new platform id, or a mix-up. Never shown.
-                    raise MalformedBundle("the bundle was delivered under another id")
-            except (CryptoError, CaseError) as exc:
-                log.warning("cannot open bundle %s: %s", bundle_id, exc.code)
-                unreadable.append(Unreadable(bundle_id, exc.code, str(exc)))
-                continue
-            opened.append(item)
-            if item.sender.fingerprint != me.fingerprint:
-                self._first_opening(me, item)
-        mine = {o.bundle_id: o for o in opened if o.sender.fingerprint == me.fingerprint}
-        for o in opened:
-            kind = o.bundle.manifest.kind
-            try:
-                if kind in ("request", "opinion") and o.sender.fingerprint != me.fingerprint:
-                    self._send_receipt(me, o)
-                elif kind == "receipt":
-                    self._take_receipt(me, o, mine)
-            except (CryptoError, CaseError, OSError, ValueError, KeyError) as exc:
-                log.warning("receipt handling for %s failed: %r", o.bundle_id, exc)
-        ordered = assemble(opened, me.fingerprint, self.outbox.get)
-        for thread in ordered:
-            withdrawal = thread.withdrawal
-            if (
-                withdrawal is not None
-                and withdrawal.bundle.withdrawal == "consent_withdrawn"
-                and withdrawal.sender.fingerprint != me.fingerprint
-            ):
-                self._erase(me, thread)
+    def store(self, me: UnlockedIdentity) -> CaseStore:
+        """``me``'s case store (opened at first use: it recovers the index key once)."""
+        with self._stores_lock:
+            store = self._stores.get(me.info.id)
+            if store is None or store.me.fingerprint != me.fingerprint:
+                store = CaseStore(self.profile, me, self._locate)
+                self._stores[me.info.id] = store
+            return store
+
+    def forget(self, me: UnlockedIdentity) -> None:
+        """``me`` logged out: their store and what it held in memory go."""
+        with self._stores_lock:
+            store = self._stores.pop(me.info.id, None)
+        if store is not None:
+            store.close()
+
+    def close(self) -> None:
+        with self._stores_lock:
+            stores, self._stores = list(self._stores.values()), {}
+        for store in stores:
+            store.close()
+
+    def threads(
+        self, me: UnlockedIdentity, progress: Callable[[int, int], None] | None = None
+    ) -> tuple[list[CaseThread], list[Unreadable]]:
+        """Every case ``me`` sent or received, with its opinions, newest first, and what was
+        set aside (unreadable or refused) and not discarded.
+
+        Bundles not seen before are ingested first (each opened once, ``progress`` told of
+        each); the rest comes from ``me``'s index, reading only what changed.
+        """
+        if not pki.can_decrypt(me.certificate):
+            return [], []  # a secretary opens no case
+        store = self.store(me)
+        done = store.ingest(self._sources(me), progress)
+        erased = self._act(me, store, done)
+        documents, unreadable = store.listing()
+        ordered = assemble(documents, me.fingerprint, self.outbox.get)
+        for request, withdrawal in erased:  # listed this once, marked erased
+            ordered.insert(0, CaseThread(request, withdrawal=withdrawal, erased=True))
         return ordered, unreadable
 
-    def _erase(self, me: UnlockedIdentity, thread: CaseThread) -> None:
-        """The patient withdrew consent: the request received here is erased from the inbox;
-        its thread is listed this once, marked ``erased``. The withdrawal (a reason code)
-        stays: should the platform deliver the request again (its download not acknowledged),
-        it is erased again."""
-        self.inbox.remove(thread.case.bundle_id)
-        thread.erased = True
-        # the event says why (only a withdrawn consent erases); the reason is not repeated
-        self.audit("bundle_erased", me, bundle_id=thread.case.bundle_id)
+    def rebuild_index(
+        self, me: UnlockedIdentity, progress: Callable[[int, int], None] | None = None
+    ) -> int:
+        """Build ``me``'s index again from the sealed bundles; returns how many it holds."""
+        self.forget(me)
+        path = self.profile.path("index") / f"{me.info.id}.sqlite"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        self.threads(me, progress)
+        return self.store(me).index.count()
+
+    def discard(self, me: UnlockedIdentity, bundle_ids: Iterable[str]) -> int:
+        """The person dismissed bundles set aside: their sealed files are removed."""
+        gone = self.store(me).discard(bundle_ids)
+        for source in gone:
+            if source.where == "inbox":
+                self.inbox.remove(source.bundle_id)
+            self.audit("bundle_discarded", me, bundle_id=source.bundle_id)
+        return len(gone)
+
+    def _act(
+        self, me: UnlockedIdentity, store: CaseStore, done: Ingested
+    ) -> list[tuple[Opened, Opened]]:
+        """What follows from what was just ingested: the journal, receipts sent and taken,
+        requests erased after a withdrawn consent (returned, to be listed once)."""
+        for bundle_id, _where, code in done.refused:
+            self.audit("bundle_refused", me, bundle_id=bundle_id, code=code)
+        erased: list[tuple[Opened, Opened]] = []
+        for item, case in done.admitted:
+            kind = item.bundle.manifest.kind
+            try:
+                if item.sender.fingerprint != me.fingerprint:
+                    self._first_opening(me, item)
+                if kind in ("request", "opinion") and item.sender.fingerprint != me.fingerprint:
+                    self._send_receipt(me, item)
+                elif kind == "receipt":
+                    self._take_receipt(me, item, case)
+                if kind == "request" and item.sender.fingerprint != me.fingerprint:
+                    for row in store.index.in_case(item.bundle_id, "withdrawal"):
+                        withdrawal = store.listing_document(row)
+                        if self._erases(me, withdrawal):
+                            erased.append((item, withdrawal))
+                elif kind == "withdrawal" and self._erases(me, item):
+                    found = store.index.get(case)
+                    if found is not None and found.record is not None:
+                        erased.append((store.listing_document(found), item))
+            except (CryptoError, CaseError, OSError, ValueError, KeyError) as exc:
+                log.warning("handling %s %s failed: %r", kind, item.bundle_id, exc)
+        for request, _withdrawal in erased:
+            self.inbox.remove(request.bundle_id)
+            store.erase(request.bundle_id)
+            # the event says why (only a withdrawn consent erases); the reason is not repeated
+            self.audit("bundle_erased", me, bundle_id=request.bundle_id)
+        return erased
+
+    @staticmethod
+    def _erases(me: UnlockedIdentity, withdrawal: Opened) -> bool:
+        """Whether this withdrawal (admitted: from the request's author) erases the request
+        here: a withdrawn consent, and the request is somebody else's."""
+        return (
+            withdrawal.bundle.withdrawal == "consent_withdrawn"
+            and withdrawal.sender.fingerprint != me.fingerprint
+        )
 
     def _first_opening(self, me: UnlockedIdentity, item: Opened) -> None:
         if self.opened.opened_at(item.bundle_id) is not None:
@@ -423,37 +477,27 @@ class Workstation:
         )
 
     def open(self, me: UnlockedIdentity, sealed: bytes) -> Opened:
-        """Decrypt, verify and parse one bundle for ``me``."""
-        verified = cms.open_sealed(
-            sealed,
-            me.certificate,
-            me.key,
-            self.profile.trust_roots(),
-            crls=self.profile.crls(),
-        )
-        bundle = unpack(
-            verified.content,
-            signer_fingerprint=pki.fingerprint(verified.signer),
-            reader_fingerprint=me.fingerprint,
-        )
-        return Opened(bundle.manifest.bundle_id, bundle.manifest.sender, verified.signed_at, bundle)
+        """Decrypt, verify and parse one bundle for ``me`` (the sender is the signer's
+        validated certificate, and the manifest must name exactly that)."""
+        return self.store(me).open(sealed)
 
-    def _readable_by(self, me: UnlockedIdentity) -> Iterator[tuple[str, bytes]]:
+    def _sources(self, me: UnlockedIdentity) -> list[Source]:
+        """Where ``me``'s bundles lie: ids only, nothing is read."""
         with self._db() as db:
             rows = db.execute(
                 "SELECT bundle_id FROM archive WHERE identity_id = ?", (me.info.id,)
             ).fetchall()
         archive = self.profile.path("archive")
-        for (bundle_id,) in rows:
-            path = archive / f"{bundle_id}.cms"
-            if path.exists():
-                yield bundle_id, path.read_bytes()
-        for item in self.inbox.items(me.info.id):
-            try:
-                data = item.path.read_bytes()
-            except FileNotFoundError:  # erased meanwhile (a withdrawn consent)
-                continue
-            yield item.bundle_id, data
+        found = [Source(b, "archive", archive / f"{b}.cms") for (b,) in rows]
+        found += [Source(i.bundle_id, "inbox", i.path) for i in self.inbox.items(me.info.id)]
+        return found
+
+    def _locate(self, bundle_id: str) -> Source | None:
+        archived = self.profile.path("archive") / f"{bundle_id}.cms"
+        if archived.exists():
+            return Source(bundle_id, "archive", archived)
+        item = self.inbox.get(bundle_id)
+        return None if item is None else Source(bundle_id, "inbox", item.path)
 
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:

@@ -67,6 +67,8 @@ EVENTS = frozenset(
         "bundle_cancelled",
         "receipt_received",
         "bundle_erased",
+        "bundle_refused",
+        "bundle_discarded",
     }
 )
 """The events the product writes; other names are accepted if they look like these."""

@@ -59,7 +59,7 @@ def build_photo(
     )
     return Photo(
         name=prepared.name,
-        data=prepared.data,
+        payload=prepared.data,
         width=prepared.width,
         height=prepared.height,
         site=kept.body_site,

@@ -32,11 +32,10 @@ def test_requests_gather_their_opinions_and_their_authors_withdrawal() -> None:
     latest = next(o for o in answered.opinions if o.bundle.opinion == second)
     jobs = {latest.bundle_id: "job-of-the-latest-answer"}
     documents = [
-        *answered.opinions,
-        pending.case,
-        withdrawal_of(pending.case),
-        withdrawal_of(answered.case, EXPERT),  # not its author: ignored
-        answered.case,
+        *((o, answered.case.bundle_id) for o in answered.opinions),
+        (pending.case, pending.case.bundle_id),
+        (withdrawal_of(pending.case), pending.case.bundle_id),
+        (answered.case, answered.case.bundle_id),
     ]
     listed = assemble(documents, EXPERT.fingerprint, jobs.get)  # type: ignore[arg-type]
     assert [t.case_id for t in listed] == [newer.case_id, older.case_id]  # newest first
@@ -45,10 +44,33 @@ def test_requests_gather_their_opinions_and_their_authors_withdrawal() -> None:
     texts = [o.bundle.opinion.text for o in listed[1].opinions]  # type: ignore[union-attr]
     assert texts == ["D’abord.", "Ensuite."]  # oldest first
     assert listed[1].answer_job == "job-of-the-latest-answer"  # the expert's own, latest
-    assert assemble(answered.opinions, DOCTOR.fingerprint, jobs.get) == []  # no request
+    # an opinion placed in a case absent here shows nothing
+    orphans = [(o, answered.case.bundle_id) for o in answered.opinions]
+    assert assemble(orphans, DOCTOR.fingerprint, jobs.get) == []  # type: ignore[arg-type]
+
+
+def test_documents_join_the_case_they_were_placed_in_not_the_one_they_claim() -> None:
+    """Two requests with the same ``case_id`` stay two cases; an opinion goes where the
+    rules placed it (the bundle id of its request), whatever case id it carries."""
+    genuine = thread(request(0), (EXPERT, "Avis."))
+    same_id = Opened("copy-bundle", EXPERT, T0, genuine.case.bundle)  # the same case id
+    assert same_id.bundle.case is not None and genuine.case.bundle.case is not None
+    documents = [
+        (genuine.case, genuine.case.bundle_id),
+        (same_id, same_id.bundle_id),
+        (genuine.opinions[0], genuine.case.bundle_id),
+    ]
+    listed = assemble(documents, DOCTOR.fingerprint, lambda _id: None)
+    assert sorted(t.case.bundle_id for t in listed) == sorted(
+        [genuine.case.bundle_id, "copy-bundle"]
+    )
+    by_id = {t.case.bundle_id: t for t in listed}
+    assert len(by_id[genuine.case.bundle_id].opinions) == 1
+    assert by_id["copy-bundle"].opinions == []
 
 
 def test_the_doctor_has_no_answer_job() -> None:
     made = thread(request(0), (EXPERT, "Avis."))
-    [listed] = assemble([made.case, *made.opinions], DOCTOR.fingerprint, lambda _id: None)
+    placed = [(d, made.case.bundle_id) for d in (made.case, *made.opinions)]
+    [listed] = assemble(placed, DOCTOR.fingerprint, lambda _id: None)
     assert listed.answer_job is None

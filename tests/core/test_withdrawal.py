@@ -168,9 +168,18 @@ def test_only_the_requests_author_withdraws_it(
         lambda: any(i.bundle_id == "forged-withdrawal" for i in unit.inbox.items("dr-bernard"))
     )
     [mine], unreadable = unit.workstation.threads(doctor)
-    assert unreadable == []
-    assert mine.withdrawal is None  # ignored: not from the request's author
+    assert [(u.bundle_id, u.code) for u in unreadable] == [
+        ("forged-withdrawal", "withdrawal_not_from_author")
+    ]  # refused, and told
+    assert mine.withdrawal is None  # not from the request's author
     assert not mine.erased
+    refused = [e for e in audit.read(unit.profile.audit_path) if e.event == "bundle_refused"]
+    assert [(e.details["bundle_id"], e.details["code"]) for e in refused] == [
+        ("forged-withdrawal", "withdrawal_not_from_author")
+    ]
+    unit.workstation.threads(doctor)  # decided once: not journalled again
+    refused = [e for e in audit.read(unit.profile.audit_path) if e.event == "bundle_refused"]
+    assert len(refused) == 1
 
 
 def test_a_withdrawal_names_a_case_and_a_reason_only() -> None:

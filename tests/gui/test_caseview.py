@@ -106,7 +106,7 @@ def test_thumbnails_come_from_the_background_with_the_annotations_drawn(qtbot: Q
     w, h = plain.width, plain.height
     arrow = Arrow((w * 0.1, h * 0.5), (w * 0.9, h * 0.5))  # across the photo
     annotated = replace(plain, name="photo-2.jpg", annotations=(arrow.to_dict(),))
-    broken = replace(plain, name="photo-3.jpg", data=b"\xff\xd8 not a photo")
+    broken = replace(plain, name="photo-3.jpg", payload=b"\xff\xd8 not a photo")
     strip = PhotoStrip()
     qtbot.addWidget(strip)
     strip.show()

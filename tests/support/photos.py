@@ -17,4 +17,4 @@ def sample_photo(path: Path, name: str) -> Photo:
     regions = propose_regions(loaded)
     regions.confirm()
     prepared = prepare(loaded, regions=regions)
-    return Photo(name=name, data=prepared.data, width=prepared.width, height=prepared.height)
+    return Photo(name=name, payload=prepared.data, width=prepared.width, height=prepared.height)

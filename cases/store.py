@@ -1,0 +1,399 @@
+"""The case store: one person's bundles, each opened once, and what their lists need.
+
+A bundle is **ingested** once, when it is sealed here or arrives in the inbox: decrypted,
+verified, validated and unpacked (:meth:`CaseStore.open`), then placed by the rules of
+:mod:`cases.speaking` (which case it belongs to, or why it is refused), and recorded in the
+person's encrypted index (:mod:`cases.index`). A listing then reads the index, and only what
+changed since the last listing: its cost follows what changed and what is shown, not the
+size of the archive. Photos stay in their sealed bundle until somebody looks at them
+(:class:`SealedPayload`).
+
+A bundle that cannot be opened, or that the rules refuse, is set aside with its reason and
+the SHA-256 of its sealed file: it is never opened again at a refresh, and the person is told
+until they discard it. Anything going wrong while one bundle is ingested concerns that bundle
+only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from cases.bundle import Bundle, Party, reread, unpack
+from cases.errors import BundleError, CaseError, MalformedBundle
+from cases.index import CaseIndex, IndexError_, Row
+from cases.profile import Profile, UnlockedIdentity
+from cases.speaking import Decision, Document, Speaker, Verdict, decide, sender_matches
+from cases.threads import Opened, Unreadable
+from crypto import cms, pki
+from crypto.errors import CryptoError
+
+log = logging.getLogger(__name__)
+
+PAYLOAD_CACHE_BYTES = 64 * 1024 * 1024
+"""The payload files of the last bundle looked at stay in memory up to this size (the photos
+of the case shown, while its thumbnails and viewer ask for them one after the other)."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a sealed bundle lies: ``archive`` (sealed here) or ``inbox`` (received)."""
+
+    bundle_id: str
+    where: str
+    path: Path
+
+
+@dataclass
+class Ingested:
+    """What one ingestion did, for the workstation to act on (receipts, acknowledgements,
+    the journal, erasure). ``admitted`` are the documents the rules admitted, in order;
+    ``refused`` the ids set aside, with their reason code."""
+
+    admitted: list[tuple[Opened, str]] = field(default_factory=list)
+    refused: list[tuple[str, str, str]] = field(default_factory=list)  # id, where, code
+
+
+class SealedPayload:
+    """A payload file read from its sealed bundle when asked for (:class:`cases.photos.Payload`)."""
+
+    __slots__ = ("_store", "bundle_id", "name")
+
+    def __init__(self, store: CaseStore, bundle_id: str, name: str) -> None:
+        self._store, self.bundle_id, self.name = store, bundle_id, name
+
+    def read(self) -> bytes:
+        return self._store.payload(self.bundle_id, self.name)
+
+
+class CaseStore:
+    """One unlocked person's store: ingestion, listing, payloads.
+
+    Args:
+        profile: The workstation's profile (trust store, CRLs, where the index lives).
+        me: The person, unlocked (their key opens bundles and the index key).
+        locate: Gives where a bundle id lies, or ``None`` when it is gone.
+    """
+
+    def __init__(
+        self,
+        profile: Profile,
+        me: UnlockedIdentity,
+        locate: Callable[[str], Source | None],
+    ) -> None:
+        self.profile, self.me, self.locate = profile, me, locate
+        self.path = profile.path("index") / f"{me.info.id}.sqlite"
+        self.index = self._open_index()
+        self.openings = 0  # bundles decrypted by this store (ingestion and payloads)
+        self._ingest_lock = threading.Lock()
+        self._view_lock = threading.Lock()
+        self._version = 0
+        self._docs: dict[str, tuple[Opened, str]] = {}  # admitted: document and its case
+        self._problems: dict[str, Unreadable] = {}
+        self._payload_lock = threading.Lock()
+        self._payloads: tuple[str, dict[str, bytes]] | None = None
+
+    def _open_index(self) -> CaseIndex:
+        try:
+            return CaseIndex(self.path, self.me.certificate, self.me.key)
+        except IndexError_ as exc:  # damaged or not ours: derived data, start it again
+            log.warning("the case index of %s is rebuilt: %s", self.me.info.id, exc)
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+            return CaseIndex(self.path, self.me.certificate, self.me.key)
+
+    def close(self) -> None:
+        self.index.close()
+
+    # --- opening ----------------------------------------------------------------------------
+    def open(self, sealed: bytes) -> Opened:
+        """Decrypt, verify and unpack one bundle for this person; the sender shown is the
+        signer's validated certificate, and the manifest must say exactly that.
+
+        Raises:
+            CryptoError: not for us, altered, or an untrusted signer.
+            CaseError: the bundle is malformed or its sender is not its signer.
+        """
+        self.openings += 1
+        verified = cms.open_sealed(
+            sealed,
+            self.me.certificate,
+            self.me.key,
+            self.profile.trust_roots(),
+            crls=self.profile.crls(),
+        )
+        bundle = unpack(
+            verified.content,
+            signer_fingerprint=pki.fingerprint(verified.signer),
+            reader_fingerprint=self.me.fingerprint,
+        )
+        claimed = bundle.manifest.sender
+        signer = Party.of_certificate(verified.signer, claimed.mailbox)
+        if not sender_matches(_speaker(claimed), _speaker(signer)):
+            raise BundleError("sender_not_signer", "the manifest's sender is not its signer")
+        return Opened(bundle.manifest.bundle_id, signer, verified.signed_at, bundle)
+
+    # --- ingestion --------------------------------------------------------------------------
+    def ingest(
+        self,
+        sources: Iterable[Source],
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Ingested:
+        """Open and place every bundle of ``sources`` the index does not know yet."""
+        done = Ingested()
+        with self._ingest_lock:
+            known = self.index.known()
+            # a request erased after a withdrawn consent and delivered again is placed again,
+            # so that the withdrawal erases it again
+            new = [
+                s
+                for s in sources
+                if known.get(s.bundle_id) in (None, "erased")
+                and (s.bundle_id not in known or s.where == "inbox")
+            ]
+            for n, source in enumerate(new, 1):
+                self._ingest_one(source, done)
+                if progress is not None:
+                    progress(n, len(new))
+        return done
+
+    def _ingest_one(self, source: Source, done: Ingested) -> None:
+        try:
+            data = source.path.read_bytes()
+        except FileNotFoundError:
+            return  # erased or discarded meanwhile
+        sha = hashlib.sha256(data).hexdigest()
+        try:
+            opened = self.open(data)
+            del data
+            if opened.bundle_id != source.bundle_id:
+                # An old bundle replayed under a new platform id, or a mix-up: never shown.
+                raise MalformedBundle("the bundle was delivered under another id")
+        except (CryptoError, CaseError) as exc:
+            self._set_aside(source, sha, "unreadable", exc.code, done)
+            return
+        except Exception:  # one bad bundle affects that bundle only, never the list
+            log.exception("opening bundle %s failed", source.bundle_id)
+            self._set_aside(source, sha, "unreadable", "internal_error", done)
+            return
+        try:
+            self._place(opened, source, sha, done)
+        except Exception:
+            log.exception("placing bundle %s failed", source.bundle_id)
+            self._set_aside(source, sha, "unreadable", "internal_error", done)
+
+    def _set_aside(self, source: Source, sha: str, state: str, code: str, done: Ingested) -> None:
+        log.warning("bundle %s set aside: %s", source.bundle_id, code)
+        self.index.put(source.bundle_id, state=state, source=source.where, sha256=sha, reason=code)
+        done.refused.append((source.bundle_id, source.where, code))
+
+    def _place(self, opened: Opened, source: Source, sha: str, done: Ingested) -> None:
+        manifest = opened.bundle.manifest
+        record = _record(opened)
+        doc = _document_of_record(opened.bundle_id, record)
+        decision = self._decide(doc)
+        state = {Verdict.ADMIT: "admitted", Verdict.WAIT: "waiting"}.get(decision.verdict)
+        if state is None:
+            self.index.put(
+                opened.bundle_id, state="refused", source=source.where, sha256=sha,
+                kind=manifest.kind, reason=decision.reason,
+            )  # fmt: skip
+            done.refused.append((opened.bundle_id, source.where, decision.reason))
+            log.warning("bundle %s refused: %s", opened.bundle_id, decision.reason)
+            return
+        self.index.put(
+            opened.bundle_id, state=state, source=source.where, sha256=sha, kind=manifest.kind,
+            case_ref=decision.case, waits_for=doc.in_reply_to if state == "waiting" else None,
+            case_id=manifest.case_id if manifest.kind == "request" else None, record=record,
+        )  # fmt: skip
+        if decision.verdict is Verdict.ADMIT:
+            done.admitted.append((self._light(opened.bundle_id, record), decision.case or ""))
+            self._wake(opened.bundle_id, done)
+
+    def _decide(self, doc: Document) -> Decision:
+        target = same = followed = None
+        if doc.kind == "request":
+            if doc.case_id is not None:
+                same = next(iter(self._documents(self.index.with_case_id(doc.case_id))), None)
+            if doc.follows is not None:
+                followed = next(iter(self._documents(self.index.with_case_id(doc.follows))), None)
+        elif doc.in_reply_to is not None:
+            row = self.index.get(doc.in_reply_to)
+            if row is not None and row.state == "admitted":
+                target = next(iter(self._documents([row])), None)
+        return decide(doc, target, reader=self.me.fingerprint, same_case_id=same, followed=followed)
+
+    def _wake(self, bundle_id: str, done: Ingested) -> None:
+        """Decide again the documents that waited for ``bundle_id``, from their records."""
+        for row in self.index.waiting_for(bundle_id):
+            if row.record is None:
+                continue
+            doc = _document_of_record(row.bundle_id, row.record)
+            decision = self._decide(doc)
+            if decision.verdict is Verdict.WAIT:
+                continue
+            if decision.verdict is Verdict.REFUSE:
+                self.index.set_state(row.bundle_id, "refused", reason=decision.reason)
+                done.refused.append((row.bundle_id, row.source, decision.reason))
+                continue
+            self.index.set_state(row.bundle_id, "admitted", case_ref=decision.case)
+            done.admitted.append((self._light(row.bundle_id, row.record), decision.case or ""))
+            self._wake(row.bundle_id, done)
+
+    def _documents(self, rows: Iterable[Row]) -> list[Document]:
+        return [_document_of_record(r.bundle_id, r.record) for r in rows if r.record is not None]
+
+    # --- listing ----------------------------------------------------------------------------
+    def listing(self) -> tuple[list[tuple[Opened, str]], list[Unreadable]]:
+        """The admitted documents with the case each belongs to, and what was set aside and
+        not discarded. Reads only the index rows written since the last listing."""
+        with self._view_lock:
+            for row in self.index.changed_since(self._version):
+                self._version = max(self._version, row.version)
+                self._docs.pop(row.bundle_id, None)
+                self._problems.pop(row.bundle_id, None)
+                if row.state == "admitted" and row.record is not None:
+                    self._docs[row.bundle_id] = (
+                        self._light(row.bundle_id, row.record),
+                        row.case_ref or "",
+                    )
+                elif row.state in ("refused", "unreadable"):
+                    self._problems[row.bundle_id] = Unreadable(
+                        row.bundle_id, row.reason, f"{row.state}: {row.reason}"
+                    )
+            return list(self._docs.values()), list(self._problems.values())
+
+    def listing_document(self, row: Row) -> Opened:
+        """The document of an index row that holds a record, as the lists show it."""
+        if row.record is None:
+            raise KeyError(row.bundle_id)
+        return self._light(row.bundle_id, row.record)
+
+    def _light(self, bundle_id: str, record: dict[str, Any]) -> Opened:
+        """A document as the lists show it, from its index record: its photos are read
+        from the sealed bundle only when somebody looks at them."""
+        known = self._docs.get(bundle_id)
+        if known is not None:
+            return known[0]
+        bundle: Bundle = reread(
+            str(record["manifest"]).encode("utf-8"),
+            lambda name: SealedPayload(self, bundle_id, name),
+        )
+        signer = record["signer"]
+        signed_at = record.get("signed_at")
+        return Opened(
+            bundle_id,
+            Party(
+                signer["mailbox"],
+                signer["name"],
+                signer["fingerprint"],
+                signer["role"],
+                signer["organization"],
+            ),
+            None if signed_at is None else datetime.fromisoformat(signed_at),
+            bundle,
+        )
+
+    # --- payloads ---------------------------------------------------------------------------
+    def payload(self, bundle_id: str, name: str) -> bytes:
+        """One payload file of an admitted bundle, decrypted and verified again from its
+        sealed file (the last bundle's files are kept for the next ask).
+
+        Raises:
+            CaseError: the bundle is gone, or no longer the one that was admitted.
+            CryptoError: it no longer opens.
+        """
+        with self._payload_lock:
+            if self._payloads is not None and self._payloads[0] == bundle_id:
+                files = self._payloads[1]
+            else:
+                self._payloads = None
+                source = self.locate(bundle_id)
+                if source is None:
+                    raise BundleError("bundle_gone", f"bundle {bundle_id} is no longer here")
+                row = self.index.get(bundle_id)
+                data = source.path.read_bytes()
+                if row is None or hashlib.sha256(data).hexdigest() != row.sha256:
+                    raise BundleError("bundle_changed", f"bundle {bundle_id} changed on disk")
+                files = dict(self.open(data).bundle.files)
+                del data
+                if sum(len(body) for body in files.values()) <= PAYLOAD_CACHE_BYTES:
+                    self._payloads = (bundle_id, files)
+        try:
+            return files[name]
+        except KeyError as exc:
+            raise MalformedBundle(f"no file {name!r} in bundle {bundle_id}") from exc
+
+    # --- the person's actions ---------------------------------------------------------------
+    def discard(self, bundle_ids: Iterable[str]) -> list[Source]:
+        """Dismiss set-aside bundles: their state becomes ``discarded``; returns where their
+        sealed files lie, for the caller to remove."""
+        gone = []
+        for bundle_id in bundle_ids:
+            row = self.index.get(bundle_id)
+            if row is None or row.state not in ("refused", "unreadable"):
+                continue
+            self.index.set_state(bundle_id, "discarded", reason=row.reason)
+            source = self.locate(bundle_id)
+            if source is not None:
+                gone.append(source)
+        return gone
+
+    def erase(self, bundle_id: str) -> None:
+        """A withdrawn consent: the request's record leaves the index (its id stays, so a
+        copy delivered again is not shown)."""
+        if self.index.get(bundle_id) is not None:
+            self.index.set_state(bundle_id, "erased")
+        with self._payload_lock:
+            if self._payloads is not None and self._payloads[0] == bundle_id:
+                self._payloads = None
+
+
+# --- records ----------------------------------------------------------------------------------
+
+
+def _speaker(party: Party) -> Speaker:
+    return Speaker(party.fingerprint, party.display_name, party.role, party.organization)
+
+
+def _record(opened: Opened) -> dict[str, Any]:
+    """What the index keeps of an opened bundle (sealed in the index)."""
+    manifest = opened.bundle.manifest
+    case = opened.bundle.case
+    return {
+        "manifest": opened.bundle.manifest_json.decode("utf-8"),
+        "signer": {
+            "mailbox": opened.sender.mailbox,
+            "name": opened.sender.display_name,
+            "fingerprint": opened.sender.fingerprint,
+            "role": opened.sender.role,
+            "organization": opened.sender.organization,
+        },
+        "signed_at": None if opened.signed_at is None else opened.signed_at.isoformat(),
+        "kind": manifest.kind,
+        "case_id": manifest.case_id,
+        "in_reply_to": manifest.in_reply_to,
+        "follows": None if case is None else case.follows,
+        "recipients": list(manifest.recipient_fingerprints),
+    }
+
+
+def _document_of_record(bundle_id: str, record: dict[str, Any]) -> Document:
+    signer = record["signer"]
+    return Document(
+        bundle_id=bundle_id,
+        kind=str(record["kind"]),
+        signer=Speaker(
+            signer["fingerprint"], signer["name"], signer["role"], signer["organization"]
+        ),
+        recipients=frozenset(record["recipients"]),
+        case_id=record.get("case_id"),
+        in_reply_to=record.get("in_reply_to"),
+        follows=record.get("follows"),
+    )

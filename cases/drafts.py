@@ -3,16 +3,23 @@
 A draft is the case as the doctor left it (text and photos), packed like a request and sealed
 (signed and encrypted) to the author's own certificate: nobody else, not even the unit's
 secretary or a copy of the disk, can read it. One file per case under
-``drafts/<identity id>/<case id>.p7m``, replaced atomically at each save, so a crash leaves
+``drafts/<identity id>/<name>.p7m``, replaced atomically at each save, so a crash leaves
 either the previous draft or the new one, never half of one.
 
 A specialist's unfinished opinions are kept the same way, packed like an opinion, one per
-request answered: ``drafts/<identity id>/opinions/<case id>.p7m``.
+request answered: ``drafts/<identity id>/opinions/<name>.p7m``.
+
+Files are not named by their case id (a label that travels in bundles and follow-ups) but by
+a keyed hash of it: the key, 32 random bytes, lies beside the drafts encrypted to the
+person's own certificate (``names.p7m``), so the names say nothing to somebody reading the
+disk. Drafts of an earlier version, named by their case id, are renamed when first opened.
 """
 
 from __future__ import annotations
 
+import hmac
 import logging
+import os
 import threading
 import time
 from collections.abc import Sequence
@@ -32,13 +39,15 @@ from outbox.spool import atomic_write
 log = logging.getLogger(__name__)
 
 SUFFIX = ".p7m"
+NAMES_KEY = "names.p7m"
 
 
 @dataclass(frozen=True)
 class UnreadableDraft:
-    """A draft file that could not be opened (damaged, or sealed by another key)."""
+    """A draft file that could not be opened (damaged, or sealed by another key), by its file
+    name (a keyed hash, not the case id)."""
 
-    case_id: str
+    name: str
     code: str
 
 
@@ -54,11 +63,38 @@ class DraftStore:
         self._lock = threading.Lock()
         self._closed: set[str] = set()  # sent or discarded: a late autosave must not revive it
         self._written: dict[Path, int] = {}  # the version of each draft last written
+        self._names_key: bytes | None = None
 
     def _path(self, case_id: str, folder: Path | None = None) -> Path:
         if not case_id or "/" in case_id or "\\" in case_id or case_id.startswith("."):
             raise ValueError(f"not a case id: {case_id!r}")
-        return (folder or self.folder) / f"{case_id}{SUFFIX}"
+        return (folder or self.folder) / f"{self._name(case_id)}{SUFFIX}"
+
+    def _name(self, case_id: str) -> str:
+        """The file name of a case's draft: a keyed hash of its case id."""
+        return hmac.new(self._key(), case_id.encode("utf-8"), "sha256").hexdigest()[:40]
+
+    def _key(self) -> bytes:
+        """The key of the drafts' names, made at first use (sealed to the person)."""
+        with self._lock:
+            if self._names_key is not None:
+                return self._names_key
+            path = self.folder / NAMES_KEY
+            if not path.exists():
+                self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+                temporary = self.folder / f".{NAMES_KEY}.{os.getpid()}.{threading.get_ident()}"
+                temporary.write_bytes(cms.encrypt(os.urandom(32), [self.me.certificate]))
+                try:
+                    os.link(temporary, path)  # never replaces a key another store made
+                except FileExistsError:
+                    pass
+                finally:
+                    temporary.unlink(missing_ok=True)
+            key = cms.decrypt(path.read_bytes(), self.me.certificate, self.me.key)
+            if len(key) != 32:
+                raise ValueError("the drafts' name key has the wrong size")
+            self._names_key = key
+            return key
 
     @property
     def _opinions(self) -> Path:
@@ -109,12 +145,13 @@ class DraftStore:
         cases: list[tuple[float, Case]] = []
         unreadable: list[UnreadableDraft] = []
         for path, bundle in self._open_all(self.folder, unreadable):
-            if bundle.case is None or bundle.case.case_id != path.name.removesuffix(SUFFIX):
+            case = bundle.case
+            if case is None or not self._named(path, case.case_id, self.folder):
                 unreadable.append(
                     UnreadableDraft(path.name.removesuffix(SUFFIX), "malformed_bundle")
                 )
                 continue
-            cases.append((path.stat().st_mtime, bundle.case))
+            cases.append((self._path(case.case_id).stat().st_mtime, case))
         cases.sort(key=lambda item: item[0], reverse=True)
         return [case for _mtime, case in cases], unreadable
 
@@ -124,12 +161,28 @@ class DraftStore:
         opinions: dict[str, Opinion] = {}
         unreadable: list[UnreadableDraft] = []
         for path, bundle in self._open_all(self._opinions, unreadable):
-            case_id = path.name.removesuffix(SUFFIX)
-            if bundle.opinion is None or bundle.opinion.case_id != case_id:
-                unreadable.append(UnreadableDraft(case_id, "malformed_bundle"))
+            opinion = bundle.opinion
+            if opinion is None or not self._named(path, opinion.case_id, self._opinions):
+                unreadable.append(
+                    UnreadableDraft(path.name.removesuffix(SUFFIX), "malformed_bundle")
+                )
                 continue
-            opinions[case_id] = bundle.opinion
+            opinions[opinion.case_id] = opinion
         return opinions, unreadable
+
+    def _named(self, path: Path, case_id: str, folder: Path) -> bool:
+        """Whether the draft at ``path`` is the one of ``case_id``; one of an earlier version,
+        named by its case id, is renamed (unless a newer draft of the case exists)."""
+        expected = self._path(case_id, folder)
+        if path == expected:
+            return True
+        if path.name != f"{case_id}{SUFFIX}":
+            return False  # a draft of another case under this case's name: not ours
+        if expected.exists():
+            path.unlink()
+        else:
+            os.replace(path, expected)
+        return True
 
     def _open_all(
         self, folder: Path, unreadable: list[UnreadableDraft]
@@ -139,6 +192,8 @@ class DraftStore:
         if not folder.is_dir():
             return opened
         for path in folder.glob(f"*{SUFFIX}"):
+            if path.name == NAMES_KEY:
+                continue
             case_id = path.name.removesuffix(SUFFIX)
             try:
                 verified = cms.open_sealed(

@@ -80,6 +80,44 @@ def test_nothing_readable_lies_on_disk(tmp_path: Path) -> None:
             assert case.photos[0].data[1000:1064] not in data
 
 
+def test_draft_files_are_not_named_by_their_case_id(tmp_path: Path) -> None:
+    """Case ids travel in bundles and follow-ups: the disk must not map them to drafts."""
+    store = DraftStore(tmp_path, me(world().doctor), world().roots)
+    case = a_case()
+    path = store.save(case)
+    opinion_path = store.save_opinion(Opinion(case.case_id, "Avis."), in_reply_to="b-1")
+    assert path is not None and opinion_path is not None
+    names = [p.name for p in tmp_path.rglob("*")]
+    assert not any(case.case_id in name for name in names)
+    # another person's store names the same case otherwise (the key is theirs)
+    other = DraftStore(tmp_path, me(world().specialist, "pr-x"), world().roots)
+    assert other._path(case.case_id).name != path.name
+
+
+def test_a_draft_of_the_earlier_version_is_renamed_when_opened(tmp_path: Path) -> None:
+    store = DraftStore(tmp_path, me(world().doctor), world().roots)
+    case = a_case()
+    path = store.save(case)
+    assert path is not None
+    old_style = path.with_name(f"{case.case_id}.p7m")  # as the earlier version named it
+    path.rename(old_style)
+    drafts, unreadable = DraftStore(tmp_path, me(world().doctor), world().roots).load()
+    assert unreadable == []
+    assert [c.case_id for c in drafts] == [case.case_id]
+    assert path.exists() and not old_style.exists()
+
+
+def test_a_draft_under_another_cases_name_is_refused(tmp_path: Path) -> None:
+    store = DraftStore(tmp_path, me(world().doctor), world().roots)
+    first, second = a_case(), a_case()
+    path, other = store.save(first), store.save(second)
+    assert path is not None and other is not None
+    other.replace(path)  # the second case's draft under the first case's name
+    drafts, unreadable = store.load()
+    assert drafts == []
+    assert [u.code for u in unreadable] == ["malformed_bundle"]
+
+
 def test_only_the_author_can_open_a_draft(tmp_path: Path) -> None:
     path = DraftStore(tmp_path, me(world().doctor), world().roots).save(a_case())
     assert path is not None
@@ -101,7 +139,7 @@ def test_a_damaged_draft_is_reported_and_the_others_still_load(tmp_path: Path) -
 
     drafts, unreadable = store.load()
     assert [c.case_id for c in drafts] == [good.case_id]
-    assert [(u.case_id, u.code) for u in unreadable] == [(bad.case_id, "decryption_failed")]
+    assert [(u.name, u.code) for u in unreadable] == [(bad_path.stem, "decryption_failed")]
 
 
 def test_discard(tmp_path: Path) -> None:
@@ -188,7 +226,7 @@ def test_a_damaged_opinion_draft_is_reported_and_the_others_load(tmp_path: Path)
     bad.write_bytes(bad.read_bytes()[:-40])
     opinions, unreadable = store.load_opinions()
     assert list(opinions) == ["c-1"]
-    assert [u.case_id for u in unreadable] == ["c-2"]
+    assert [u.name for u in unreadable] == [bad.stem]
 
 
 def test_an_older_save_ending_last_does_not_replace_a_newer_one(tmp_path: Path) -> None:

@@ -62,6 +62,41 @@ def reason(code: str | None) -> str:
             "Ce document est d’une version que ce poste ne sait pas lire ; mettez Passavant à jour."
         ),
         "already_opened": _("Ce document a déjà été ouvert sur ce poste (copie ou rejeu)."),
+        # who may speak in a case (cases/speaking.py) and the case store
+        "sender_not_signer": _(
+            "L’expéditeur que le document annonce n’est pas celui qui l’a signé."
+        ),
+        "request_not_from_doctor": _(
+            "Une demande ne peut venir que d’un médecin ; celle-ci est refusée."
+        ),
+        "case_id_taken": _(
+            "Le document se dit d’un dossier qui appartient à une autre personne : il est refusé."
+        ),
+        "follows_foreign_case": _(
+            "Le document se dit la suite d’un dossier d’un autre établissement : il est refusé."
+        ),
+        "opinion_not_from_addressee": _(
+            "Un avis ne peut venir que du spécialiste à qui la demande était adressée : refusé."
+        ),
+        "withdrawal_not_from_author": _(
+            "Seul l’auteur d’une demande peut la retirer : ce retrait est refusé."
+        ),
+        "receipt_not_from_recipient": _(
+            "Un accusé de réception ne venant pas d’un destinataire du document est refusé."
+        ),
+        "receipt_for_another": _(
+            "Un accusé de réception d’un document qui n’est pas le vôtre est refusé."
+        ),
+        "case_mismatch": _("Le document ne correspond pas à la demande qu’il cite."),
+        "wrong_target": _("Le document ne correspond pas à la demande qu’il cite."),
+        "unknown_kind": _("Ce genre de document n’est pas connu de ce poste."),
+        "internal_error": _(
+            "Une erreur inattendue a empêché de lire ce document ; les autres ne sont pas touchés."
+        ),
+        "bundle_gone": _("Le document n’est plus sur ce poste."),
+        "bundle_changed": _(
+            "Le document a été modifié sur le disque depuis sa réception : il n’est plus montré."
+        ),
         # trust store, address book, audit journal (cases/trust.py, crypto/audit.py)
         "not_a_ca": _("Ce certificat n’est pas une autorité de certification."),
         "not_end_entity": _(

@@ -144,8 +144,11 @@ class CaseStore:
         self,
         sources: Iterable[Source],
         progress: Callable[[int, int], None] | None = None,
+        limit: int | None = None,
     ) -> Ingested:
-        """Open and place every bundle of ``sources`` the index does not know yet."""
+        """Open and place the bundles of ``sources`` the index does not know yet, at most
+        ``limit`` of them; ``progress(done, total)`` is told after each (``total``: all the
+        new ones, so ``done < total`` at the end means more are left for the next call)."""
         done = Ingested()
         with self._ingest_lock:
             known = self.index.known()
@@ -157,7 +160,7 @@ class CaseStore:
                 if known.get(s.bundle_id) in (None, "erased")
                 and (s.bundle_id not in known or s.where == "inbox")
             ]
-            for n, source in enumerate(new, 1):
+            for n, source in enumerate(new[:limit], 1):
                 self._ingest_one(source, done)
                 if progress is not None:
                     progress(n, len(new))

@@ -378,18 +378,22 @@ class Workstation:
             store.close()
 
     def threads(
-        self, me: UnlockedIdentity, progress: Callable[[int, int], None] | None = None
+        self,
+        me: UnlockedIdentity,
+        progress: Callable[[int, int], None] | None = None,
+        limit: int | None = None,
     ) -> tuple[list[CaseThread], list[Unreadable]]:
         """Every case ``me`` sent or received, with its opinions, newest first, and what was
         set aside (unreadable or refused) and not discarded.
 
-        Bundles not seen before are ingested first (each opened once, ``progress`` told of
-        each); the rest comes from ``me``'s index, reading only what changed.
+        Bundles not seen before are ingested first (each opened once; at most ``limit`` of
+        them, ``progress(done, total)`` told of each, see :meth:`CaseStore.ingest`); the rest
+        comes from ``me``'s index, reading only what changed.
         """
         if not pki.can_decrypt(me.certificate):
             return [], []  # a secretary opens no case
         store = self.store(me)
-        done = store.ingest(self._sources(me), progress)
+        done = store.ingest(self._sources(me), progress, limit)
         erased = self._act(me, store, done)
         documents, unreadable = store.listing()
         ordered = assemble(documents, me.fingerprint, self.outbox.get)

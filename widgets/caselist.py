@@ -22,11 +22,11 @@ from PySide6.QtWidgets import (
 )
 
 from app.i18n import _
-from app.messages import reason, specialty_label
+from app.messages import specialty_label
 from app.tasks import BoundRunner
 from cases.delays import answer_late, reply_due
 from cases.seen import Seen, SeenStore
-from cases.threads import CaseThread, Opened, Unreadable
+from cases.threads import CaseThread, Opened
 from widgets.overlay import day, short_time
 
 log = logging.getLogger(__name__)
@@ -232,15 +232,6 @@ def folded(text: str) -> str:
     """``text`` for a search: lower case, without accents ("Écorché" finds "ecorche")."""
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     return "".join(c for c in decomposed if not unicodedata.combining(c))
-
-
-def unreadable_notice(unreadable: list[Unreadable]) -> str:
-    """One sentence about the documents that could not be opened (empty when none)."""
-    if not unreadable:
-        return ""
-    return _("{n} document(s) illisible(s) : {why}").format(
-        n=len(unreadable), why=reason(unreadable[0].code)
-    )
 
 
 def latest_outcome(thread: CaseThread) -> str | None:

@@ -67,9 +67,9 @@ from widgets.caselist import (
     keep_seen,
     late_notice,
     latest_outcome,
-    unreadable_notice,
     when,
 )
+from widgets.casestore import StoreFeedback
 from widgets.caseview import CaseView
 from widgets.overlay import day, short_time
 from widgets.report import ReportPrinter
@@ -229,6 +229,7 @@ class DoctorWorkspace(QWidget):
         )
         self.follow_button.setEnabled(False)
         self.notice = QLabel()
+        self.store = StoreFeedback(session, me, self.runner, self.notice, self.refresh, self)
         self.notice.setWordWrap(True)
         self.form = CaseForm()
         self.view = CaseView()
@@ -275,6 +276,7 @@ class DoctorWorkspace(QWidget):
         splitter.setSizes([340, 860])
         layout = QVBoxLayout(self)
         layout.addWidget(self.notice)
+        layout.addWidget(self.store.bar)
         layout.addWidget(splitter, 1)  # the notice line keeps its height
 
         self.new_button.clicked.connect(self.new_case)
@@ -304,9 +306,7 @@ class DoctorWorkspace(QWidget):
 
     # --- list ---------------------------------------------------------------------------
     def refresh(self) -> None:
-        self.runner.run(
-            lambda: self.session.workstation.threads(self.me), self._show_threads, self._show_error
-        )
+        self.runner.run(self.store.listing, self._show_threads, self._show_error)
 
     def _show_threads(self, result: tuple[list[CaseThread], list[Unreadable]]) -> None:
         threads, unreadable = result
@@ -327,8 +327,7 @@ class DoctorWorkspace(QWidget):
             extra, urgent = outcome_news(opinions)
             text = news + extra
             self.notice.setText(in_red(text) if urgent else text)
-        if unreadable:
-            self.notice.setText(unreadable_notice(unreadable))
+        self.store.shown(unreadable)
         if not self._late_told and not self.notice.text():  # once a session, at login
             self._late_told = True
             one = _("Une demande attend son avis au-delà du délai : relancez le spécialiste.")

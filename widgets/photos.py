@@ -45,7 +45,9 @@ from app.i18n import _
 from app.messages import body_site_label
 from capture.measure import Measurement
 from capture.photo import Annotation, annotation_from_dict
+from cases.errors import CaseError
 from cases.photos import Photo
+from crypto.errors import CryptoError
 from widgets.overlay import measurement_text, paint_annotations, paint_measurements
 
 log = logging.getLogger(__name__)
@@ -57,6 +59,17 @@ ZOOMS = (0.25, 0.5, 1.0, 2.0, 4.0)
 """The zoom steps of the viewer besides "fit to the window"."""
 
 
+def photo_bytes(photo: Photo) -> bytes:
+    """The photo's JPEG, read from its sealed bundle if need be (call it off the GUI thread);
+    empty when it can no longer be read (the bundle was erased, altered or removed): the
+    strip and the viewer then show the photo as unreadable."""
+    try:
+        return photo.data
+    except (CaseError, CryptoError, OSError) as exc:
+        log.warning("photo %s cannot be read: %s", photo.name, getattr(exc, "code", exc))
+        return b""
+
+
 def thumbnail(photo: Photo, size: int = THUMB) -> QImage:
     """``photo`` at most ``size`` pixels on its long edge; a null image if it cannot be read.
 
@@ -64,7 +77,7 @@ def thumbnail(photo: Photo, size: int = THUMB) -> QImage:
     used, so this runs on a worker thread.
     """
     buffer = QBuffer()
-    buffer.setData(QByteArray(photo.data))
+    buffer.setData(QByteArray(photo_bytes(photo)))
     buffer.open(QIODevice.OpenModeFlag.ReadOnly)
     reader = QImageReader(buffer)
     full = reader.size()
@@ -314,7 +327,7 @@ class OverlaidPhoto(QWidget):
 
     def _decode(self, photo: Photo) -> None:
         """On the worker thread."""
-        image = QImage.fromData(photo.data)
+        image = QImage.fromData(photo_bytes(photo))
         with contextlib.suppress(RuntimeError):  # the viewer was closed meanwhile
             self._decoded.emit(photo, image)
 

@@ -32,9 +32,9 @@ from widgets.caselist import (
     keep_seen,
     late_notice,
     latest_outcome,
-    unreadable_notice,
     when,
 )
+from widgets.casestore import StoreFeedback
 from widgets.caseview import CaseView
 from widgets.doctor import DRAFT_DELAY_MS, KNOWN_ERRORS, error_text
 from widgets.opinionform import OpinionForm
@@ -96,6 +96,7 @@ class SpecialistWorkspace(QWidget):
         self.view = CaseView()
         self.form = OpinionForm()
         self.notice = QLabel()
+        self.store = StoreFeedback(session, me, self.runner, self.notice, self.refresh, self)
         self.printing = ReportPrinter(
             self, self.runner, session, me, self.view.print_button, self.notice
         )
@@ -124,6 +125,7 @@ class SpecialistWorkspace(QWidget):
         splitter.setSizes([340, 860])
         layout = QVBoxLayout(self)
         layout.addWidget(self.notice)
+        layout.addWidget(self.store.bar)
         layout.addWidget(splitter, 1)  # the notice line keeps its height
 
         self.cases.thread_selected.connect(self._show_thread)
@@ -138,11 +140,7 @@ class SpecialistWorkspace(QWidget):
         self.refresh()
 
     def refresh(self) -> None:
-        self.runner.run(
-            lambda: self.session.workstation.threads(self.me),
-            self._show_threads,
-            self._show_error,
-        )
+        self.runner.run(self.store.listing, self._show_threads, self._show_error)
 
     def _set_colleagues(self, entries: list[DirectoryEntry]) -> None:
         """The specialists an opinion may refer the unit to: the directory's, but me."""
@@ -189,8 +187,7 @@ class SpecialistWorkspace(QWidget):
         if withdrawn:
             self.notice.setText(withdrawn_news(withdrawn))
         self.empty.setVisible(not threads)
-        if unreadable:
-            self.notice.setText(unreadable_notice(unreadable))
+        self.store.shown(unreadable)
         if not self._late_told and not self.notice.text():  # once a session, at login
             self._late_told = True
             self.notice.setText(

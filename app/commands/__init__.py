@@ -6,6 +6,7 @@ Each area registers its own subcommands from its own module:
 - ``app.commands.identity`` ``passavant identity|trust|contact`` (identities, trust, address book)
 - ``app.commands.bundle``  ``passavant bundle|audit`` (sealed bundles, the audit journal)
 - ``app.commands.outbox``  ``passavant outbox|inbox|faultproxy`` (the resilient outbox)
+- ``app.commands.casestore`` ``passavant cases|index`` (a person's case list and index)
 
 A module exposes ``register(subparsers)``; each parser it adds sets ``handler=`` to a function
 ``(args) -> int``. :func:`app.commands.common.dispatch` runs the handler and turns every
@@ -24,6 +25,7 @@ MODULES = (
     "app.commands.identity",
     "app.commands.bundle",
     "app.commands.outbox",
+    "app.commands.casestore",
 )
 
 

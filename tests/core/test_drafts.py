@@ -86,7 +86,8 @@ def test_draft_files_are_not_named_by_their_case_id(tmp_path: Path) -> None:
     case = a_case()
     path = store.save(case)
     opinion_path = store.save_opinion(Opinion(case.case_id, "Avis."), in_reply_to="b-1")
-    assert path is not None and opinion_path is not None
+    assert path is not None
+    assert opinion_path is not None
     names = [p.name for p in tmp_path.rglob("*")]
     assert not any(case.case_id in name for name in names)
     # another person's store names the same case otherwise (the key is theirs)
@@ -104,14 +105,16 @@ def test_a_draft_of_the_earlier_version_is_renamed_when_opened(tmp_path: Path) -
     drafts, unreadable = DraftStore(tmp_path, me(world().doctor), world().roots).load()
     assert unreadable == []
     assert [c.case_id for c in drafts] == [case.case_id]
-    assert path.exists() and not old_style.exists()
+    assert path.exists()
+    assert not old_style.exists()
 
 
 def test_a_draft_under_another_cases_name_is_refused(tmp_path: Path) -> None:
     store = DraftStore(tmp_path, me(world().doctor), world().roots)
     first, second = a_case(), a_case()
     path, other = store.save(first), store.save(second)
-    assert path is not None and other is not None
+    assert path is not None
+    assert other is not None
     other.replace(path)  # the second case's draft under the first case's name
     drafts, unreadable = store.load()
     assert drafts == []

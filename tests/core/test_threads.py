@@ -54,7 +54,8 @@ def test_documents_join_the_case_they_were_placed_in_not_the_one_they_claim() ->
     rules placed it (the bundle id of its request), whatever case id it carries."""
     genuine = thread(request(0), (EXPERT, "Avis."))
     same_id = Opened("copy-bundle", EXPERT, T0, genuine.case.bundle)  # the same case id
-    assert same_id.bundle.case is not None and genuine.case.bundle.case is not None
+    assert same_id.bundle.case is not None
+    assert genuine.case.bundle.case is not None
     documents = [
         (genuine.case, genuine.case.bundle_id),
         (same_id, same_id.bundle_id),

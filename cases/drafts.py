@@ -11,7 +11,7 @@ request answered: ``drafts/<identity id>/opinions/<name>.p7m``.
 
 Files are not named by their case id (a label that travels in bundles and follow-ups) but by
 a keyed hash of it: the key, 32 random bytes, lies beside the drafts encrypted to the
-person's own certificate (``names.p7m``), so the names say nothing to somebody reading the
+person's own certificate (``names.key``, a CMS message), so the names say nothing to somebody reading the
 disk. Drafts of an earlier version, named by their case id, are renamed when first opened.
 """
 
@@ -39,7 +39,7 @@ from outbox.spool import atomic_write
 log = logging.getLogger(__name__)
 
 SUFFIX = ".p7m"
-NAMES_KEY = "names.p7m"
+NAMES_KEY = "names.key"
 
 
 @dataclass(frozen=True)

@@ -75,7 +75,7 @@ CREATE INDEX IF NOT EXISTS documents_case_ref ON documents(case_ref);
 """
 
 
-class IndexError_(Exception):
+class IndexDamaged(Exception):
     """The index cannot be used (damaged, another person's, or its key is not ours): the
     caller rebuilds it."""
 
@@ -116,7 +116,7 @@ class CaseIndex:
                 self._db.executescript(_SCHEMA)
             self._key = self._index_key(certificate, key)
         except sqlite3.DatabaseError as exc:
-            raise IndexError_(f"the index is damaged: {exc}") from exc
+            raise IndexDamaged(f"the index is damaged: {exc}") from exc
         self._aead = AESGCM(self._key)
         self._tag_key = hashlib.sha256(b"passavant index case tag" + self._key).digest()
 
@@ -130,7 +130,7 @@ class CaseIndex:
             row = self._db.execute("SELECT value FROM meta WHERE name = 'key'").fetchone()
             if row is None:
                 if self._db.execute("SELECT 1 FROM documents LIMIT 1").fetchone():
-                    raise IndexError_("the index has documents but no key")
+                    raise IndexDamaged("the index has documents but no key")
                 fresh = os.urandom(32)
                 self._db.execute(
                     "INSERT INTO meta VALUES ('key', ?)", (cms.encrypt(fresh, [certificate]),)
@@ -142,9 +142,9 @@ class CaseIndex:
         try:
             recovered = cms.decrypt(bytes(row[0]), certificate, key)
         except (CryptoError, ValueError) as exc:
-            raise IndexError_(f"the index key is not this person's: {exc}") from exc
+            raise IndexDamaged(f"the index key is not this person's: {exc}") from exc
         if len(recovered) != 32:
-            raise IndexError_("the index key has the wrong size")
+            raise IndexDamaged("the index key has the wrong size")
         return recovered
 
     # --- writing --------------------------------------------------------------------------
@@ -293,7 +293,7 @@ class CaseIndex:
                 plain = self._aead.decrypt(blob[:12], blob[12:], _aad(bundle_id, state))
                 record = json.loads(plain)
             except (InvalidTag, ValueError) as exc:
-                raise IndexError_(f"the record of {bundle_id} was altered") from exc
+                raise IndexDamaged(f"the record of {bundle_id} was altered") from exc
         return Row(
             bundle_id, int(version), state, kind, case_ref, waits_for, source, sha, reason, record
         )

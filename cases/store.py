@@ -27,7 +27,7 @@ from typing import Any
 
 from cases.bundle import Bundle, Party, reread, unpack
 from cases.errors import BundleError, CaseError, MalformedBundle
-from cases.index import CaseIndex, IndexError_, Row
+from cases.index import CaseIndex, IndexDamaged, Row
 from cases.profile import Profile, UnlockedIdentity
 from cases.speaking import Decision, Document, Speaker, Verdict, decide, sender_matches
 from cases.threads import Opened, Unreadable
@@ -102,7 +102,7 @@ class CaseStore:
     def _open_index(self) -> CaseIndex:
         try:
             return CaseIndex(self.path, self.me.certificate, self.me.key)
-        except IndexError_ as exc:  # damaged or not ours: derived data, start it again
+        except IndexDamaged as exc:  # damaged or not ours: derived data, start it again
             log.warning("the case index of %s is rebuilt: %s", self.me.info.id, exc)
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{self.path}{suffix}").unlink(missing_ok=True)

@@ -40,6 +40,7 @@ from cases.bundle import (
 from cases.errors import BundleError, CaseError, TrustError
 from cases.model import WITHDRAWAL_REASONS, Case, Opinion, new_id
 from cases.profile import Profile, UnlockedIdentity
+from cases.index import IndexDamaged
 from cases.store import CaseStore, Ingested, Source
 from cases.threads import CaseThread, Opened, Unreadable, assemble
 from cases.trust import AddressBook
@@ -392,6 +393,20 @@ class Workstation:
         """
         if not pki.can_decrypt(me.certificate):
             return [], []  # a secretary opens no case
+        try:
+            return self._threads(me, progress, limit)
+        except (IndexDamaged, sqlite3.DatabaseError) as exc:
+            # derived data: damaged under us (a disk error, an edit), it is built again
+            log.warning("the case index of %s is damaged (%s): rebuilding it", me.info.id, exc)
+            self._drop_index(me)
+            return self._threads(me, progress, limit)
+
+    def _threads(
+        self,
+        me: UnlockedIdentity,
+        progress: Callable[[int, int], None] | None,
+        limit: int | None,
+    ) -> tuple[list[CaseThread], list[Unreadable]]:
         store = self.store(me)
         done = store.ingest(self._sources(me), progress, limit)
         erased = self._act(me, store, done)
@@ -405,12 +420,15 @@ class Workstation:
         self, me: UnlockedIdentity, progress: Callable[[int, int], None] | None = None
     ) -> int:
         """Build ``me``'s index again from the sealed bundles; returns how many it holds."""
+        self._drop_index(me)
+        self.threads(me, progress)
+        return self.store(me).index.count()
+
+    def _drop_index(self, me: UnlockedIdentity) -> None:
         self.forget(me)
         path = self.profile.path("index") / f"{me.info.id}.sqlite"
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
-        self.threads(me, progress)
-        return self.store(me).index.count()
 
     def discard(self, me: UnlockedIdentity, bundle_ids: Iterable[str]) -> int:
         """The person dismissed bundles set aside: their sealed files are removed."""

@@ -238,8 +238,10 @@ class Progress:
 
     @staticmethod
     def text(n: int, total: int) -> str:
-        line = _("Indexation : {n} documents sur {total}…") if n > 1 else None
-        line = line or _("Indexation : {n} document sur {total}…")
+        if n > 1:
+            line = _("Indexation : {n} documents sur {total}…")
+        else:
+            line = _("Indexation : {n} document sur {total}…")
         return line.format(n=count_text(n), total=count_text(total))
 
     def finish(self) -> None:
@@ -354,7 +356,7 @@ def _status(
         text = _("Retirée ({reason})").format(reason=withdrawal_label(withdrawal))
         return text + (" · " + _("effacée de ce poste") if state == "erased" else "")
     if state == "answered":
-        text = _("Avis reçu") if sent else _("Avis envoyé")
+        text = _("Avis reçu") if sent else _answer_sent(job)
         return text + (" — " + outcome_label(outcome) if outcome else "")
     day = due.strftime("%d/%m/%Y") if due is not None else "?"
     if sent:
@@ -365,6 +367,19 @@ def _status(
     if state == "overdue":
         return _("À traiter · délai dépassé ({date})").format(date=day)
     return _("À traiter d’ici le {date}").format(date=day)
+
+
+def _answer_sent(job: str | None) -> str:
+    """How far the specialist's latest opinion went (``widgets.specialist.answer_status``)."""
+    if job == "acknowledged":  # the unit's workstation opened it and signed a receipt
+        return _("Avis envoyé · lu par l’unité")
+    if job == "delivered":
+        return _("Avis envoyé · remis")
+    if job in ("paused", "failed"):
+        return _("Avis envoyé · envoi suspendu")
+    if job in ("pending", "sending", "retry"):
+        return _("Avis envoyé · en file d’envoi")
+    return _("Avis envoyé")
 
 
 def clinical(thread: CaseThread) -> dict[str, Any]:
@@ -439,9 +454,7 @@ def _cases_list(args: argparse.Namespace) -> int:
         _print_table(lines, me.info.display_name)
     sys.stdout.flush()
     for item in unreadable:
-        print(
-            f"passavant: {_set_aside_line(item, states.get(item.bundle_id, ''))}", file=sys.stderr
-        )
+        print(f"passavant: {set_aside_line(item, states.get(item.bundle_id, ''))}", file=sys.stderr)
     journal_event(
         profile,
         "cases_listed",
@@ -464,14 +477,12 @@ def _set_aside_states(
     return found
 
 
-def _set_aside_line(item: Unreadable, state: str) -> str:
+def set_aside_line(item: Unreadable, state: str) -> str:
     if state == "refused" or item.code in REFUSALS:
-        return _(
-            "document mis de côté {id} : refusé par les règles d’échange des dossiers ({code})."
-        ).format(id=item.bundle_id, code=item.code)
-    return _("document mis de côté {id} : illisible ({code}) — {why}").format(
-        id=item.bundle_id, code=item.code, why=reason(item.code)
-    )
+        text = _("document mis de côté {id} : refusé ({code}) — {why}")
+    else:
+        text = _("document mis de côté {id} : illisible ({code}) — {why}")
+    return text.format(id=item.bundle_id, code=item.code, why=reason(item.code))
 
 
 def _print_table(lines: list[CaseLine], name: str) -> None:
@@ -538,7 +549,9 @@ def _index_rebuild(args: argparse.Namespace) -> int:
         finally:
             progress.finish()
     journal_event(profile, "index_rebuilt", me.info.id, count=count)
-    text = _("Index de {name} reconstruit : {n} documents.") if count > 1 else None
-    text = text or _("Index de {name} reconstruit : {n} document.")
+    if count > 1:
+        text = _("Index de {name} reconstruit : {n} documents.")
+    else:
+        text = _("Index de {name} reconstruit : {n} document.")
     print(text.format(name=me.info.display_name, n=count_text(count)))
     return 0

@@ -38,9 +38,9 @@ from cases.bundle import (
     pack_withdrawal,
 )
 from cases.errors import BundleError, CaseError, TrustError
+from cases.index import IndexDamaged
 from cases.model import WITHDRAWAL_REASONS, Case, Opinion, new_id
 from cases.profile import Profile, UnlockedIdentity
-from cases.index import IndexDamaged
 from cases.store import CaseStore, Ingested, Source
 from cases.threads import CaseThread, Opened, Unreadable, assemble
 from cases.trust import AddressBook

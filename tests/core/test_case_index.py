@@ -4,8 +4,8 @@ instead of the bundles; payloads read from the sealed bundle when looked at."""
 from __future__ import annotations
 
 import sqlite3
-import tarfile
 import stat
+import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 

@@ -12,7 +12,8 @@ request answered: ``drafts/<identity id>/opinions/<name>.p7m``.
 Files are not named by their case id (a label that travels in bundles and follow-ups) but by
 a keyed hash of it: the key, 32 random bytes, lies beside the drafts encrypted to the
 person's own certificate (``names.key``, a CMS message), so the names say nothing to
-somebody reading the disk. Drafts of an earlier version, named by their case id, are renamed when first opened.
+somebody reading the disk. Drafts of an earlier version, named by their case id, are renamed
+when first opened.
 """
 
 from __future__ import annotations

@@ -43,6 +43,7 @@ from cases.errors import CaseError, InvalidCase
 from cases.followup import (
     follow_up_request,
     followed,
+    followed_ids,
     followed_up,
     referral_request,
     referred_to,
@@ -99,9 +100,12 @@ def thread_status(thread: CaseThread) -> str:
     return _("Envoyé")
 
 
-def describe_for_doctor(thread: CaseThread, threads: Sequence[CaseThread] = ()) -> str:
-    """The list's line for one of the doctor's requests; ``threads`` (all of them) tell
-    whether a review the specialist asked for was followed up already."""
+def describe_for_doctor(
+    thread: CaseThread, threads: Sequence[CaseThread] | frozenset[str] = ()
+) -> str:
+    """The list's line for one of the doctor's requests; ``threads`` (all of them, or the
+    case ids they follow up: ``cases.followup.followed_ids``) tell whether a review the
+    specialist asked for was followed up already."""
     case = thread.case.bundle.case
     assert case is not None
     status = thread_status(thread)
@@ -158,7 +162,7 @@ def overdue(due: datetime) -> bool:
     return has_passed(due.astimezone().date())
 
 
-def needs_action(thread: CaseThread, threads: Sequence[CaseThread]) -> bool:
+def needs_action(thread: CaseThread, threads: Sequence[CaseThread] | frozenset[str]) -> bool:
     """A request whose latest opinion advises an urgent transfer, whose review is late, or
     still without an answer past its due day: shown in red in the doctor's list."""
     due = review_due(thread, threads)
@@ -210,10 +214,11 @@ class DoctorWorkspace(QWidget):
         self._late_told = False  # the requests past their due day were told at login
         self.task_runner = runner
         self.capture_station: CaptureStation | None = None
+        self._followed: frozenset[str] = frozenset()  # of the threads listed
         self.cases = CaseList(
-            lambda t: describe_for_doctor(t, self.cases.threads),
+            lambda t: describe_for_doctor(t, self._followed),
             _("Mes demandes"),
-            alarming=lambda t: needs_action(t, self.cases.threads),
+            alarming=lambda t: needs_action(t, self._followed),
         )
         self.seen = SeenStore(session.profile.path("seen"), me.info.id)
         if (seen := self.seen.load()) is not None:  # what came while logged out is news
@@ -310,6 +315,7 @@ class DoctorWorkspace(QWidget):
 
     def _show_threads(self, result: tuple[list[CaseThread], list[Unreadable]]) -> None:
         threads, unreadable = result
+        self._followed = followed_ids(threads)
         arrived = self.cases.set_threads(threads)
         awaiting = sum(1 for t in threads if t.awaiting_answer)
         self.title.setText(

@@ -24,7 +24,7 @@ from app.cli import main
 from app.commands.casestore import STATES, Progress, count_text, describe, set_aside_line
 from app.demo import DEMO_PASSPHRASE, DemoLayout
 from app.session import Session
-from cases.model import Case, Opinion
+from cases.model import Case, Opinion, utc_now
 from cases.profile import Profile
 from cases.threads import Unreadable
 from crypto import audit
@@ -57,6 +57,8 @@ def wait_for(condition: Callable[[], object], timeout: float = 30.0) -> None:
 
 
 def case(*, urgent: bool = False, canary: bool = True) -> Case:
+    """The canary case was written an hour before the other: the list's order (by the time
+    a case was written, to the second) is then the order of sending."""
     return Case(
         patient_ref=PATIENT if canary else "P-2",
         consent=True,
@@ -65,6 +67,7 @@ def case(*, urgent: bool = False, canary: bool = True) -> Case:
         treatments="",
         question=QUESTION if canary else "Gale ?",
         urgent=urgent,
+        created_at=utc_now() - timedelta(hours=1 if canary else 0),
     )
 
 

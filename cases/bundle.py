@@ -414,7 +414,7 @@ def unpack(
         raw_manifest = contents.pop(MANIFEST, None)
         if raw_manifest is None:
             raise MalformedBundle(f"no {MANIFEST}")
-        raw = json.loads(raw_manifest)
+        raw = json.loads(raw_manifest.decode("utf-8"))  # UTF-8 only, never a guess
         manifest = _manifest(raw)
         _check_files(manifest, contents)
         if manifest.sender.fingerprint != signer_fingerprint:
@@ -437,7 +437,7 @@ def reread(manifest_json: bytes, payload: Callable[[str], Payload]) -> Bundle:
         MalformedBundle: the manifest is not one :func:`unpack` accepts (a damaged index).
     """
     try:
-        manifest = _manifest(json.loads(manifest_json))
+        manifest = _manifest(json.loads(manifest_json.decode("utf-8")))
         return _bundle(manifest, manifest_json, payload, {})
     except (KeyError, ValueError, TypeError) as exc:
         raise MalformedBundle(f"not a Passavant manifest: {type(exc).__name__}") from exc

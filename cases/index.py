@@ -196,7 +196,7 @@ class CaseIndex:
             kind=row.kind,
             case_ref=case_ref if case_ref is not None else row.case_ref,
             waits_for=None if state != "waiting" else row.waits_for,
-            case_id=_case_id(row.record) if keeps else None,
+            case_id=_case_id(row.record) if keeps and row.kind == "request" else None,
             reason=reason,
             record=row.record if keeps else None,
         )
@@ -225,10 +225,11 @@ class CaseIndex:
         return None if raw is None else self._row(raw)
 
     def with_case_id(self, case_id: str, state: str = "admitted") -> list[Row]:
-        """The documents in ``state`` whose case id is ``case_id``."""
+        """The requests in ``state`` whose case id is ``case_id``."""
         with self._lock:
             raws = self._db.execute(
-                "SELECT * FROM documents WHERE case_tag = ? AND state = ? ORDER BY version",
+                "SELECT * FROM documents WHERE case_tag = ? AND state = ? AND kind = 'request' "
+                "ORDER BY version",
                 (self.case_tag(case_id), state),
             ).fetchall()
         return [self._row(r) for r in raws]

@@ -146,6 +146,8 @@ def decide(
         return _request(doc, same_case_id, followed)
     if doc.kind not in ("opinion", "withdrawal", "receipt"):
         return refuse("unknown_kind")
+    if doc.in_reply_to is None:  # it names nothing it could join: never kept waiting
+        return refuse("wrong_target")
     if target is None:
         return WAIT
     if target.bundle_id != doc.in_reply_to:

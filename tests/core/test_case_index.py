@@ -30,7 +30,13 @@ def test_records_are_sealed_and_the_file_is_the_persons_alone(tmp_path: Path) ->
     path = tmp_path / "index" / "dr-x.sqlite"
     index = CaseIndex(path, world().doctor.cert, world().doctor.key)
     index.put(
-        "b-1", state="admitted", source="inbox", sha256="0" * 64, case_id="c-1", record=a_record()
+        "b-1",
+        state="admitted",
+        source="inbox",
+        sha256="0" * 64,
+        kind="request",
+        case_id="c-1",
+        record=a_record(),
     )
     index.close()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600

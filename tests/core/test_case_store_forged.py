@@ -11,6 +11,8 @@ so that a refusal is the rule's doing and not the forge's.
 
 from __future__ import annotations
 
+import io
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
@@ -180,8 +182,16 @@ def test_a_request_reusing_another_doctors_case_id_never_replaces_it(world: Worl
     mine = w.request()
     genuine = mine.case
 
-    def forged_request(bundle_id: str, mailbox: str, case_id: str) -> None:
-        case = replace(a_case(), case_id=case_id, patient_ref="P-X", question="Question intruse")
+    def forged_request(
+        bundle_id: str, mailbox: str, case_id: str, follows: str | None = None
+    ) -> None:
+        case = replace(
+            a_case(),
+            case_id=case_id,
+            patient_ref="P-X",
+            question="Question intruse",
+            follows=follows,
+        )
         addressee = Party.of_certificate(w.certificate(mailbox), mailbox)
         plain = pack_case(bundle_id, case, party(intruder), [addressee, party(intruder)])
         deliver(
@@ -197,10 +207,17 @@ def test_a_request_reusing_another_doctors_case_id_never_replaces_it(world: Worl
     # after the genuine request arrived at the specialist's, and at the doctor's herself
     forged_request("intrus-to-expert", "pr-dubois", mine.case_id)
     forged_request("intrus-to-doctor", "dr-bernard", mine.case_id)
+    # a case id of her own, but the follow-up of the other unit's case
+    forged_request("intrus-follows", "pr-dubois", new_id(), follows=mine.case_id)
     # control: the same doctor, the same path, a case id of her own: admitted
     own_case = new_id()
     forged_request("intrus-own-case", "pr-dubois", own_case)
-    wait_for(lambda: {"intrus-to-expert", "intrus-own-case"} <= in_inbox(w.hospital, "pr-dubois"))
+    wait_for(
+        lambda: (
+            {"intrus-to-expert", "intrus-follows", "intrus-own-case"}
+            <= in_inbox(w.hospital, "pr-dubois")
+        )
+    )
     wait_for(lambda: "intrus-to-doctor" in in_inbox(w.unit, "dr-bernard"))
 
     w.hospital.workstation.refresh_directory()
@@ -214,12 +231,15 @@ def test_a_request_reusing_another_doctors_case_id_never_replaces_it(world: Worl
     assert shown.case.bundle.case is not None
     assert shown.case.bundle.case.question == "Psoriasis ?"
     assert by_case[own_case].case.sender.display_name == "Dr Intrus"  # the control
-    assert codes(unreadable) == {"intrus-to-expert": "case_id_taken"}
-    assert refusals(w.hospital) == [("intrus-to-expert", "case_id_taken")]
-    # the genuine request and the control were opened (journalled), the forged one refused
+    assert codes(unreadable) == {
+        "intrus-to-expert": "case_id_taken",
+        "intrus-follows": "follows_foreign_case",
+    }
+    assert sorted(refusals(w.hospital)) == sorted(codes(unreadable).items())
+    # the genuine request and the control were opened (journalled), the forged ones refused
     opened = events(w.hospital, "bundle_opened")
     assert {genuine.bundle_id, "intrus-own-case"} <= set(opened)
-    assert "intrus-to-expert" not in opened
+    assert not {"intrus-to-expert", "intrus-follows"} & set(opened)
     assert genuine.bundle_id in acknowledged(w.hospital)
     assert "intrus-to-expert" not in acknowledged(w.hospital)
 
@@ -237,7 +257,7 @@ def test_a_request_reusing_another_doctors_case_id_never_replaces_it(world: Worl
     again, _unreadable = w.hospital.workstation.threads(w.expert)
     assert {t.case.bundle_id for t in again} == {t.case.bundle_id for t in by_case.values()}
     assert w.hospital.workstation.store(w.expert).openings == openings
-    assert len(refusals(w.hospital)) == 1
+    assert len(refusals(w.hospital)) == 2
 
 
 # --- 3. a specialist of another hospital, not addressed ---------------------------------------
@@ -476,3 +496,87 @@ def test_an_unreadable_bundle_is_opened_once_and_can_be_discarded(world: World) 
     assert store.openings == 0
     assert w.hospital.workstation.discard(w.expert, ["noise"]) == 0  # once only
     assert len(refusals(w.hospital)) == 2  # the discarded are not told again
+
+
+# --- what the tests above found ------------------------------------------------------------
+
+
+def test_a_manifest_not_in_utf8_is_malformed(world: World) -> None:
+    w = world
+    mine = w.request()
+    opinion = Opinion(mine.case_id, "Avis en UTF-16.", outcome="on_site")
+    plain = pack_opinion(
+        "utf16-manifest",
+        opinion,
+        party(w.expert),
+        [mine.case.sender, party(w.expert)],
+        in_reply_to=mine.case.bundle_id,
+    )
+    with zipfile.ZipFile(io.BytesIO(plain)) as source:
+        manifest = source.read("manifest.json").decode("utf-8")
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as target:  # the format says UTF-8; this is UTF-16
+        target.writestr("manifest.json", manifest.encode("utf-16"))
+    deliver(
+        w.hospital,
+        w.expert,
+        "utf16-manifest",
+        "opinion",
+        out.getvalue(),
+        "dr-bernard",
+        [w.doctor.certificate, w.expert.certificate],
+    )
+    wait_for(lambda: "utf16-manifest" in in_inbox(w.unit, "dr-bernard"))
+    [thread], unreadable = w.unit.workstation.threads(w.doctor)  # never raises
+    assert thread.opinions == []  # set aside, whatever the code
+    assert codes(unreadable) == {"utf16-manifest": "malformed_bundle"}
+
+
+def test_an_opinion_naming_no_request_is_told_and_can_be_discarded(world: World) -> None:
+    w = world
+    secretary = unlock(w.env.layout.unit, "sec-lambert")
+    mine = w.request()
+    plain = pack_opinion(
+        "sec-nowhere",
+        Opinion(mine.case_id, "Rien à faire.", outcome="on_site"),
+        party(secretary),
+        [mine.case.sender],
+    )  # in_reply_to: None
+    deliver(
+        w.unit, secretary, "sec-nowhere", "opinion", plain, "dr-bernard", [w.doctor.certificate]
+    )
+    wait_for(lambda: "sec-nowhere" in in_inbox(w.unit, "dr-bernard"))
+    [thread], unreadable = w.unit.workstation.threads(w.doctor)
+    assert thread.opinions == []  # holds today: it is not shown
+    assert "sec-nowhere" in codes(unreadable)  # fails today: it is not told either
+    assert ("sec-nowhere", codes(unreadable)["sec-nowhere"]) in refusals(w.unit)
+    assert w.unit.workstation.discard(w.doctor, ["sec-nowhere"]) == 1
+    assert "sec-nowhere" not in in_inbox(w.unit, "dr-bernard")
+
+
+def test_a_request_delivered_again_after_a_withdrawn_consent_is_erased_after_a_rebuild(
+    world: World,
+) -> None:
+    w = world
+    mine = w.request()  # the doctor's thread, before any opinion reaches her
+    w.hospital.workstation.refresh_directory()
+    [received], _unreadable = w.hospital.workstation.threads(w.expert)
+    ciphertext = w.hospital.inbox.path(received.case.bundle_id).read_bytes()
+    w.hospital.workstation.send_opinion(
+        w.expert, received, Opinion(received.case_id, "Avis.", outcome="on_site")
+    )
+    w.hospital.workstation.rebuild_index(w.expert)  # a damaged index, or the command
+    # the opinion has not reached the doctor: she withdraws, the patient's consent withdrawn
+    withdrawal = w.unit.workstation.withdraw(w.doctor, mine, "consent_withdrawn")
+    wait_for(lambda: withdrawal in in_inbox(w.hospital, "pr-dubois"))
+    [erased], _unreadable = w.hospital.workstation.threads(w.expert)
+    assert erased.erased
+    request_path = w.hospital.inbox.path(received.case.bundle_id)
+    assert not request_path.exists()
+
+    # the platform delivers the request again: the withdrawal kept erases it again
+    drop_in_inbox(w.hospital, "pr-dubois", received.case.bundle_id, ciphertext, kind="case")
+    threads, unreadable = w.hospital.workstation.threads(w.expert)
+    assert unreadable == []  # fails today: [(request, "case_id_taken")]
+    assert [t.erased for t in threads] == [True]
+    assert not request_path.exists()

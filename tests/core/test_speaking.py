@@ -388,6 +388,12 @@ def test_a_bundle_whose_target_is_not_here_waits(doc: Document) -> None:
     assert waits_for(doc) == "req-1"
 
 
+def test_an_opinion_naming_no_request_is_refused_not_kept_waiting() -> None:
+    orphan = replace(OPINION, bundle_id="orphan", in_reply_to=None)
+    assert waits_for(orphan) is None  # nothing will ever wake it
+    assert as_doctor(orphan, None).verdict is Verdict.REFUSE
+
+
 @pytest.mark.parametrize("kind", ["note", "", "Request", "case"])
 def test_an_unknown_kind_is_refused(kind: str) -> None:
     doc = replace(OPINION, kind=kind)
@@ -396,7 +402,7 @@ def test_an_unknown_kind_is_refused(kind: str) -> None:
 
 
 # every refusal code, with a document that earns it (one per code; the tests above vary them)
-EARNED = {
+EARNED: dict[str, tuple[Document, Document | None, dict[str, Document]] | None] = {
     "sender_not_signer": None,  # told by sender_matches (the store raises it)
     "request_not_from_doctor": (replace(REQUEST, signer=SECRETARY), None, {}),
     "case_id_taken": (

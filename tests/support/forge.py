@@ -65,11 +65,13 @@ def deliver(
     return sealed
 
 
-def drop_in_inbox(station: Session, mailbox: str, bundle_id: str, data: bytes) -> None:
-    """Store ``data`` in ``station``'s inbox as if the fetcher had downloaded it."""
+def drop_in_inbox(
+    station: Session, mailbox: str, bundle_id: str, data: bytes, kind: str = "opinion"
+) -> None:
+    """Store ``data`` in ``station``'s inbox as if the fetcher had downloaded it (again)."""
     part = station.inbox.part_path(bundle_id)
     part.write_bytes(data)
-    item = MailboxItem(bundle_id, "opinion", len(data), hashlib.sha256(data).hexdigest(), "", "")
+    item = MailboxItem(bundle_id, kind, len(data), hashlib.sha256(data).hexdigest(), "", "")
     station.inbox.store(mailbox, item, part)
 
 

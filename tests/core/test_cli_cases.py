@@ -21,7 +21,8 @@ from typing import Any
 import pytest
 
 from app.cli import main
-from app.commands.casestore import STATES, Progress, count_text, describe, set_aside_line
+from app.commands.caselines import STATES, describe
+from app.commands.casestore import Progress, count_text, set_aside_line
 from app.demo import DEMO_PASSPHRASE, DemoLayout
 from app.session import Session
 from cases.model import Case, Opinion, utc_now

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QTimer, Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QWidget
+from PySide6.QtWidgets import QApplication, QHBoxLayout, QLabel, QPushButton, QWidget
 
 from app.i18n import _
 from app.messages import reason
@@ -37,6 +37,7 @@ class SetAsideBar(QWidget):
         super().__init__(parent)
         self._discard = discard
         self._ids: list[str] = []
+        self.items: list[Unreadable] = []
         self._told: set[str] = set()
         self.label = QLabel()
         self.label.setWordWrap(True)
@@ -54,15 +55,16 @@ class SetAsideBar(QWidget):
 
     def set_items(self, unreadable: list[Unreadable]) -> bool:
         """Show ``unreadable``; returns whether one of them was not told before."""
+        self.items = list(unreadable)
         self._ids = [u.bundle_id for u in unreadable]
         self.setVisible(bool(unreadable))
         if not unreadable:
             return False
         latest = unreadable[-1]
         if len(unreadable) == 1:
-            text = _("Un document reçu est illisible : {why}").format(why=reason(latest.code))
+            text = _("Un document reçu a été mis de côté : {why}").format(why=reason(latest.code))
         else:
-            text = _("{n} documents reçus sont illisibles ou refusés ; le dernier : {why}").format(
+            text = _("{n} documents reçus ont été mis de côté ; le dernier : {why}").format(
                 n=len(unreadable), why=reason(latest.code)
             )
         self.label.setText(text)
@@ -121,20 +123,28 @@ class StoreFeedback(QObject):
         self.notice, self.refresh = notice, refresh
         self.bar = SetAsideBar(self.discard)
         self.progress = IndexingProgress(self)
-        self.progress.changed.connect(
-            lambda done, total: notice.setText(self.progress.text(done, total))
-        )
+        self._told = ""  # the progress line last shown
+        self.progress.changed.connect(self._tell)
+
+    def _tell(self, done: int, total: int) -> None:
+        self._told = self.progress.text(done, total)
+        self.notice.setText(self._told)
 
     def listing(self) -> tuple[list[CaseThread], list[Unreadable]]:
         """On the worker thread: the person's threads, after opening a chunk of new ones."""
         return self.session.workstation.threads(self.me, self.progress.report, INGEST_CHUNK)
 
     def shown(self, unreadable: list[Unreadable]) -> None:
-        """After a listing was shown: tell what was set aside (once), go on indexing."""
+        """After a listing was shown: the bar says what was set aside (the window asks for
+        attention when something new was); indexing goes on."""
         if self.bar.set_items(unreadable):
-            self.notice.setText(self.bar.label.text())
+            window = self.bar.window()
+            if window is not None:
+                QApplication.alert(window)
         if self.progress.remaining > 0:
             QTimer.singleShot(0, self.refresh)
+        elif self._told and self.notice.text() == self._told:
+            self.notice.clear()  # indexing is over: its line goes
 
     def discard(self, bundle_ids: list[str]) -> None:
         def failed(exc: BaseException) -> None:

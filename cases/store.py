@@ -321,8 +321,10 @@ class CaseStore:
                 if source is None:
                     raise BundleError("bundle_gone", f"bundle {bundle_id} is no longer here")
                 row = self.index.get(bundle_id)
+                if row is None or row.state != "admitted":
+                    raise BundleError("bundle_gone", f"bundle {bundle_id} is not listed here")
                 data = source.path.read_bytes()
-                if row is None or hashlib.sha256(data).hexdigest() != row.sha256:
+                if hashlib.sha256(data).hexdigest() != row.sha256:
                     raise BundleError("bundle_changed", f"bundle {bundle_id} changed on disk")
                 files = dict(self.open(data).bundle.files)
                 del data

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QStackedWidget, QWidget
+from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QStackedWidget, QToolBar, QWidget
 
 from app import secrets
 from app.bridge import CoreBridge
@@ -19,6 +19,7 @@ from cases.profile import Profile, ProfileError, UnlockedIdentity
 from crypto.errors import CryptoError
 from widgets.activity import ActivityReport
 from widgets.doctor import DoctorWorkspace, error_text
+from widgets.lock import DEFAULT_LOCK_MINUTES, IdleWatch, LockPage
 from widgets.login import LoginPage
 from widgets.secretary import SecretaryWorkspace
 from widgets.specialist import SpecialistWorkspace
@@ -46,7 +47,21 @@ class MainWindow(QMainWindow):
         self.connection = QLabel()
         self.statusBar().addPermanentWidget(self.connection)
         self.settings = QSettings(str(root / "window.ini"), QSettings.Format.IniFormat)
+        self.locked = False
+        self._hidden: list[QWidget] = []  # the window's other windows, hidden while locked
+        self.lock_page = LockPage(self)  # joins the pages at the first lock
+        self.lock_page.hide()
+        self.lock_page.unlock_requested.connect(self._unlock)
+        self.lock_page.switch_requested.connect(self._switch_person)
         self._build_menus()
+        minutes = self.settings.value("lock/minutes", DEFAULT_LOCK_MINUTES)
+        try:
+            self.lock_minutes = max(0, int(minutes))  # type: ignore[call-overload]
+        except (TypeError, ValueError):
+            self.lock_minutes = DEFAULT_LOCK_MINUTES
+        self.idle = IdleWatch(self, 0)  # armed at each login
+        self.idle.idle.connect(self.lock)
+        self.idle.lock_keys.connect(self.lock)
         self.profile: Profile | None = None
         self._open_profile()
         self.setWindowTitle(self._title())
@@ -105,11 +120,23 @@ class MainWindow(QMainWindow):
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu(_("&Fichier"))
+        self.lock_action = QAction(_("&Verrouiller le poste"), self)
+        self.lock_action.setShortcut(QKeySequence("Ctrl+Shift+L"))
+        self.lock_action.setToolTip(
+            _("Verrouiller le poste (Ctrl+Maj+L) : rien ne reste affiché, le travail est gardé")
+        )
+        self.lock_action.setEnabled(False)
+        self.lock_action.triggered.connect(self.lock)
+        file_menu.addAction(self.lock_action)
         self.logout_action = QAction(_("Se &déconnecter"), self)
-        self.logout_action.setShortcut(QKeySequence("Ctrl+Shift+L"))
         self.logout_action.setEnabled(False)
         self.logout_action.triggered.connect(self.log_out)
         file_menu.addAction(self.logout_action)
+        toolbar = QToolBar(_("Poste"), self)
+        toolbar.setObjectName("desk")
+        toolbar.setMovable(False)
+        toolbar.addAction(self.lock_action)
+        self.addToolBar(toolbar)
         self.activity_action = QAction(_("&Bilan d’activité…"), self)
         self.activity_action.setShortcut(QKeySequence("Ctrl+Shift+B"))
         self.activity_action.setEnabled(False)
@@ -133,23 +160,20 @@ class MainWindow(QMainWindow):
         help_menu.addAction(about)
 
     # --- login ----------------------------------------------------------------------------
-    def _log_in(self, identity_id: str, passphrase: str, remember: bool) -> None:
+    def _log_in(self, identity_id: str, passphrase: str) -> None:
+        """Unlock ``identity_id`` with the passphrase typed: the one proof that its person is
+        at the desk. Nothing remembered ever stands in for it (a passphrase an earlier
+        version kept in the keyring is erased at the next login)."""
         assert self.profile is not None
         profile = self.profile
         if not passphrase:
-            passphrase = secrets.recall(profile.station_id, identity_id) or ""
+            self.login.show_error(_("Saisissez votre mot de passe."))
+            return
         self.login.set_busy(True)
 
         def done(me: UnlockedIdentity) -> None:
             self.login.reset()
-            if remember and not secrets.remember(profile.station_id, identity_id, passphrase):
-                self.statusBar().showMessage(
-                    _(
-                        "Aucun trousseau système sur ce poste : le mot "
-                        "de passe sera demandé à chaque connexion."
-                    ),
-                    8000,
-                )
+            self.runner.run(lambda: secrets.forget(profile.station_id, identity_id))
             self.show_workspace(me)
 
         def failed(exc: BaseException) -> None:
@@ -177,23 +201,111 @@ class MainWindow(QMainWindow):
         self.pages.setCurrentWidget(self.workspace)
         self.workspace.setFocus()  # its focus proxy: the list of cases, or the queue
         self.logout_action.setEnabled(True)
+        self.lock_action.setEnabled(True)
         self.activity_action.setEnabled(
             isinstance(self.workspace, DoctorWorkspace | SpecialistWorkspace)
         )
         self.statusBar().showMessage(_("Connecté : {name}").format(name=me.info.display_name))
+        self.idle.set_interval(self.lock_minutes * 60_000)
 
     def log_out(self) -> None:
         """Forget the unlocked key and go back to the login page (what was being written is
         kept among the drafts first)."""
         self._leave_workspace()
+        self.idle.stop()
+        for window in self._hidden:
+            window.close()
+        self._hidden, self.locked = [], False
         if self.workspace is not None:
             self.pages.removeWidget(self.workspace)
             self.workspace.deleteLater()
+        if self.session is not None and self.me is not None:
+            self.session.workstation.forget(self.me)  # the case store's memory goes too
         self.workspace, self.me = None, None
         self.logout_action.setEnabled(False)
+        self.lock_action.setEnabled(False)
         self.activity_action.setEnabled(False)
+        self.setWindowTitle(self._title())
         self.pages.setCurrentWidget(self.login)
         self.statusBar().clearMessage()
+
+    # --- the shared desk: locking ---------------------------------------------------------
+    def lock(self) -> None:
+        """Lock the window for the person logged in: what they were writing is sealed among
+        their drafts (as at logout), nothing clinical stays visible (the workspace, the
+        window's other windows and dialogs, the title), and only their passphrase unlocks
+        it. The queue and the inbox go on meanwhile."""
+        if self.me is None or self.locked:
+            return
+        self.locked = True
+        self.idle.stop()
+        self._leave_workspace()
+        self._hidden = [
+            w
+            for w in self.findChildren(QWidget)
+            if w.isWindow() and w.isVisible() and w is not self
+        ]
+        for window in self._hidden:
+            window.hide()
+        self.lock_page.show_for(self.me.info.display_name)
+        if self.pages.indexOf(self.lock_page) < 0:
+            self.pages.addWidget(self.lock_page)
+        self.pages.setCurrentWidget(self.lock_page)
+        self.lock_action.setEnabled(False)
+        self.logout_action.setEnabled(False)
+        self.activity_action.setEnabled(False)
+        self.setWindowTitle("Passavant — " + _("poste verrouillé"))
+        self.statusBar().clearMessage()
+
+    def _unlock(self, passphrase: str) -> None:
+        me = self.me
+        if me is None or self.profile is None:
+            return
+        if not passphrase:
+            self.lock_page.show_error(_("Saisissez votre mot de passe."))
+            return
+        self.lock_page.set_busy(True)
+        profile = self.profile
+
+        def done(again: UnlockedIdentity) -> None:
+            if not self.locked or self.me is None:
+                return
+            if again.fingerprint != self.me.fingerprint:  # the key changed meanwhile
+                self.lock_page.show_error(reason("unexpected"))
+                return
+            self._resume()
+
+        def failed(exc: BaseException) -> None:
+            self.lock_page.show_error(
+                error_text(exc)
+                if isinstance(exc, CryptoError | ProfileError)
+                else reason("unexpected")
+            )
+
+        self.runner.run(lambda: profile.unlock(me.info.id, passphrase.encode()), done, failed)
+
+    def _resume(self) -> None:
+        assert self.workspace is not None
+        assert self.me is not None
+        self.locked = False
+        self.lock_page.reset()
+        self.pages.setCurrentWidget(self.workspace)
+        for window in self._hidden:
+            window.show()
+        self._hidden = []
+        self.lock_action.setEnabled(True)
+        self.logout_action.setEnabled(True)
+        self.activity_action.setEnabled(
+            isinstance(self.workspace, DoctorWorkspace | SpecialistWorkspace)
+        )
+        self.setWindowTitle(self._title())
+        self.statusBar().showMessage(_("Connecté : {name}").format(name=self.me.info.display_name))
+        self.idle.restart()
+        self._refresh_workspace()
+
+    def _switch_person(self) -> None:
+        """ "Changer de personne" on a locked window: the person is logged out."""
+        self.log_out()
 
     # --- core events ----------------------------------------------------------------------
     def _job_changed(self, job: object) -> None:
@@ -206,6 +318,8 @@ class MainWindow(QMainWindow):
                 self._refresh_workspace()
 
     def _refresh_workspace(self) -> None:
+        if self.locked:
+            return  # nothing is shown; the list is read again at unlock
         if isinstance(self.workspace, DoctorWorkspace | SpecialistWorkspace):
             self.workspace.refresh()
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QCheckBox,
     QFormLayout,
     QFrame,
     QLabel,
@@ -23,10 +22,13 @@ from cases.profile import IdentityInfo
 
 class LoginPage(QWidget):
     """Signals:
-    login_requested(str identity_id, str passphrase, bool remember)
+    login_requested(str identity_id, str passphrase)
+
+    No passphrase is ever remembered: typing it is the proof that its person is at this
+    shared desk (ARCHITECTURE.md, "The shared desk").
     """
 
-    login_requested = Signal(str, str, bool)
+    login_requested = Signal(str, str)
 
     def __init__(
         self,
@@ -48,7 +50,6 @@ class LoginPage(QWidget):
             self.people.addItem(item)
         self.passphrase = QLineEdit()
         self.passphrase.setEchoMode(QLineEdit.EchoMode.Password)
-        self.remember = QCheckBox(_("Se souvenir du mot de passe sur ce poste (trousseau système)"))
         self.button = QPushButton(_("Se connecter"))
         self.button.setDefault(True)
         self.error = QLabel()
@@ -66,7 +67,6 @@ class LoginPage(QWidget):
         inner.addWidget(QLabel(_("Qui êtes-vous ?")))
         inner.addWidget(self.people)
         inner.addLayout(form)
-        inner.addWidget(self.remember)
         if hint:
             inner.addWidget(QLabel(hint))
         inner.addWidget(self.error)
@@ -97,7 +97,7 @@ class LoginPage(QWidget):
             self.show_error(_("Choisissez votre nom dans la liste."))
             return
         self.error.clear()
-        self.login_requested.emit(identity_id, self.passphrase.text(), self.remember.isChecked())
+        self.login_requested.emit(identity_id, self.passphrase.text())
 
     def set_busy(self, busy: bool) -> None:
         self.button.setEnabled(not busy)

@@ -7,6 +7,7 @@ the one place that turns them into sentences a doctor or a secretary can act on.
 from __future__ import annotations
 
 import logging
+import math
 
 from app.i18n import _, language
 
@@ -93,6 +94,9 @@ def reason(code: str | None) -> str:
         "internal_error": _(
             "Une erreur inattendue a empêché de lire ce document ; les autres ne sont pas touchés."
         ),
+        "signing_time_implausible": _(
+            "La date de signature du document ne concorde pas avec sa réception : refusé."
+        ),
         "bundle_gone": _("Le document n’est plus sur ce poste."),
         "bundle_changed": _(
             "Le document a été modifié sur le disque depuis sa réception : il n’est plus montré."
@@ -129,6 +133,24 @@ def reason(code: str | None) -> str:
         "missing_colleague": _("Choisissez le confrère dont l’avis est à demander."),
         "missing_recipient": _("Choisissez le spécialiste destinataire."),
         "profile_error": _("Le profil de ce poste est incomplet ou illisible."),
+        # passphrases and unlocking (crypto/passphrase.py, cases/attempts.py)
+        "passphrase_too_short": _(
+            "Mot de passe trop court : il faut au moins 12 caractères (une phrase de "
+            "plusieurs mots se retient mieux)."
+        ),
+        "passphrase_too_weak": _(
+            "Mot de passe trop facile à deviner (mot courant, suite de touches, date…) : "
+            "choisissez plusieurs mots sans lien entre eux."
+        ),
+        "passphrase_is_a_name": _(
+            "Le mot de passe ne doit pas reprendre votre nom ni votre identifiant."
+        ),
+        "passphrase_demo_only": _(
+            "« demo » est le mot de passe de la démonstration : il est refusé hors démonstration."
+        ),
+        "unlock_delayed": _(
+            "Trop de mots de passe erronés : patientez un moment avant de réessayer."
+        ),
         # capture: sources, preparation, anonymisation (capture/errors.py)
         "empty_file": _("Le fichier est vide."),
         "image_too_large": _(
@@ -184,7 +206,34 @@ def error_reason(exc: BaseException) -> str:
     code = getattr(exc, "code", None)
     if code is None:
         log.error("unexpected error in background work", exc_info=exc)
+    seconds = getattr(exc, "seconds_left", None)
+    if code == "unlock_delayed" and isinstance(seconds, int | float):
+        return unlock_delay_reason(seconds)
+    problems = getattr(exc, "problems", None)
+    if isinstance(problems, list) and code in PASSPHRASE_PROBLEMS:
+        return passphrase_reason(problems)
     return reason(str(code) if code else "unexpected")
+
+
+PASSPHRASE_PROBLEMS = (
+    "passphrase_too_short",
+    "passphrase_too_weak",
+    "passphrase_is_a_name",
+    "passphrase_demo_only",
+)
+"""The codes of ``crypto.passphrase.check_passphrase``."""
+
+
+def passphrase_reason(problems: list[str]) -> str:
+    """One sentence per problem of a new passphrase (``crypto.passphrase`` codes)."""
+    return " ".join(reason(code) for code in problems)
+
+
+def unlock_delay_reason(seconds: float) -> str:
+    """Why an identity cannot be unlocked yet, with the time left (``unlock_delayed``)."""
+    return _("Trop de mots de passe erronés : nouvel essai possible dans {delay}.").format(
+        delay=human_duration(max(1, math.ceil(seconds)))
+    )
 
 
 def specialty_label(code: str) -> str:

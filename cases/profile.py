@@ -10,18 +10,34 @@ Layout::
       trust/ca-*.pem pinned-*.pem *.crl   CAs, pinned certificates, CRLs added later
       addressbook.json    contacts one can seal bundles for, with their certificates
       audit.jsonl         the hash-chained audit journal (ids and fingerprints only)
-      identities/<id>/    identity.json, cert.pem, key.pem (PKCS#8, passphrase-encrypted)
-      passavant.sqlite    outbox, inbox and archive indexes (no clinical content)
+      identities/<id>/    identity.json, cert.pem, key.pem (PKCS#8 under a passphrase:
+                          scrypt, about one second per guess; ``crypto.pki``)
+      passavant.sqlite    outbox, inbox and archive indexes, wrong-passphrase counts (no
+                          clinical content)
       outbox/ inbox/ archive/   sealed bundles: ciphertext only
       logs/               rotating log, never a patient detail
 
 Several profiles can live side by side on one machine (``passavant --profile DIR``).
+
+Everything in a profile is its owner's only: files are created mode 0600 and folders 0700
+(``outbox.spool.private_dir``, ``private_file``, ``atomic_write``), and each successful
+unlock takes group and other permissions off whatever a writer outside the core, or an older
+version, left (:meth:`Profile.restrict_permissions`).
+
+Unlocking (:meth:`Profile.unlock`) is where an identity's protection is kept up to date: a
+key wrapped the old way (PBKDF2 at 2,048 rounds) is re-wrapped with scrypt, atomically, with
+the passphrase that has just unlocked it; wrong passphrases are counted and start a growing
+delay (``cases.attempts``). New passphrases must pass ``crypto.passphrase``'s policy.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import stat
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -30,10 +46,26 @@ import keyring
 from cryptography import x509
 from keyring.errors import KeyringError
 
+from cases.attempts import FailedUnlocks, UnlockDelayed
 from cases.trust import TrustStore
 from crypto import pki
+from crypto.errors import MalformedMessage, WrongPassphrase
+from crypto.passphrase import DEMO_PASSPHRASE, PassphraseRefused, require_passphrase
 from outbox.platform import PlatformConfig
-from outbox.spool import atomic_write  # its temp file comes from mkstemp: mode 0600
+from outbox.spool import atomic_write, private_dir, private_file  # files 0600, folders 0700
+
+__all__ = [
+    "KEYRING_SERVICE",
+    "PROFILE_VERSION",
+    "ROLES",
+    "IdentityInfo",
+    "PassphraseRefused",
+    "Profile",
+    "ProfileError",
+    "UnlockDelayed",
+    "UnlockedIdentity",
+    "passphrase_names",
+]
 
 PROFILE_VERSION = 1
 ROLES = ("doctor", "secretary", "specialist", "unit")  # unit: the unit archive identity
@@ -59,6 +91,12 @@ class IdentityInfo:
     specialty: str | None = None
 
 
+def passphrase_names(info: IdentityInfo) -> tuple[str, ...]:
+    """What the identity's passphrase must not be (``crypto.passphrase.check_passphrase``'s
+    ``names``): its id and its display name."""
+    return (info.id, info.display_name)
+
+
 @dataclass(frozen=True)
 class UnlockedIdentity:
     """An identity whose private key is unlocked for this session (memory only)."""
@@ -75,8 +113,11 @@ class UnlockedIdentity:
 class Profile:
     """Access to one workstation's data directory."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, clock: Callable[[], float] = time.time) -> None:
+        """Open the profile in ``root`` (nothing is written). ``clock`` gives wall-clock
+        seconds to the delay after wrong passphrases (injectable for tests)."""
         self.root = root
+        self.unlock_failures = FailedUnlocks(root / "passavant.sqlite", clock=clock)
         self._config: dict[str, Any] = {}
         if self.config_path.exists():
             try:
@@ -101,10 +142,13 @@ class Profile:
         """Create a profile. The station token goes to the system keyring when there is one
         (``token_in_keyring=None``), except for the demo, whose profiles are plain folders;
         ``False`` keeps it in the 0600 file (e.g. for a profile shared with another process
-        that has no access to this session's keyring)."""
-        root.mkdir(parents=True, exist_ok=True)
-        (root / "trust").mkdir(exist_ok=True)
-        (root / "trust" / "ca.pem").write_bytes(ca_pem)
+        that has no access to this session's keyring). The profile's folders are mode 0700
+        (``root`` too, if it existed) and its files 0600."""
+        private_dir(root)
+        if os.name == "posix":
+            os.chmod(root, 0o700)
+        atomic_write(root / "trust" / "ca.pem", ca_pem)
+        private_file(root / "passavant.sqlite")  # whoever connects first, it is 0600
         profile = cls(root)
         profile._config = {
             "version": PROFILE_VERSION,
@@ -125,13 +169,36 @@ class Profile:
         key: pki.PrivateKey,
         passphrase: bytes,
     ) -> None:
+        """Store an identity: its certificate, and its key wrapped under ``passphrase``.
+
+        Raises:
+            PassphraseRefused: ``passphrase`` does not pass ``crypto.passphrase``'s policy
+                (its ``problems`` say why); nothing is written.
+            ProfileError: An unknown role.
+        """
         if info.role not in ROLES:
             raise ProfileError(f"unknown role {info.role!r}")
-        folder = self.root / "identities" / info.id
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "cert.pem").write_bytes(pki.cert_to_pem(certificate))
-        pki.save_private_key(folder / "key.pem", key, passphrase)
-        (folder / "identity.json").write_text(json.dumps(asdict(info), indent=1), "utf-8")
+        self.check_new_passphrase(passphrase, passphrase_names(info))
+        folder = private_dir(self.identity_folder(info.id))
+        atomic_write(folder / "cert.pem", pki.cert_to_pem(certificate))
+        pki.save_private_key(
+            folder / "key.pem", key, passphrase, wrapping=self._wrapping_for(passphrase)
+        )
+        atomic_write(folder / "identity.json", json.dumps(asdict(info), indent=1).encode())
+
+    def check_new_passphrase(self, passphrase: bytes, names: tuple[str, ...] = ()) -> None:
+        """Raise :class:`PassphraseRefused` unless ``passphrase`` may protect a key of this
+        profile (``crypto.passphrase``: the demonstration's passphrase only in a demo
+        profile)."""
+        require_passphrase(passphrase.decode("utf-8", "replace"), demo=self.demo, names=names)
+
+    def _wrapping_for(self, passphrase: bytes) -> pki.KeyWrapping:
+        """The demonstration's public passphrase, in a demo profile, buys nothing from a slow
+        KDF: it gets the light one (the demo and its tests unlock often). Any other: the full
+        cost."""
+        if self.demo and passphrase == DEMO_PASSPHRASE.encode():
+            return pki.LIGHT_WRAPPING
+        return pki.KEY_WRAPPING
 
     # --- reading --------------------------------------------------------------------------
     @property
@@ -252,18 +319,112 @@ class Profile:
         raise ProfileError(f"no identity {identity_id!r}")
 
     def unlock(self, identity_id: str, passphrase: bytes) -> UnlockedIdentity:
-        """Load an identity's key. Raises ``crypto.errors.WrongPassphrase`` on a bad passphrase."""
+        """Load an identity's key (blocking: about a second; call it off the GUI thread).
+
+        While a delay after wrong passphrases runs, refuses at once without trying the
+        passphrase. A wrong passphrase is counted (see ``cases.attempts``); a right one resets
+        the count, re-wraps a key still under the old KDF (atomically, with this passphrase)
+        and takes group and other permissions off the profile's files.
+
+        Raises:
+            UnlockDelayed: Too many wrong passphrases lately (``seconds_left``, ``seconds``).
+            crypto.errors.WrongPassphrase: A wrong passphrase (now counted).
+            crypto.errors.MalformedMessage: A damaged key or certificate file.
+            ProfileError: No such identity.
+        """
+        info, certificate, key, wrapped = self._load_key(identity_id, passphrase)
+        self._rewrap(identity_id, wrapped, key, passphrase)
+        self.restrict_permissions()
+        return UnlockedIdentity(info, certificate, key)
+
+    def unlock_delay(self, identity_id: str) -> float:
+        """Seconds before ``identity_id`` may be tried again (0: now), to show a countdown."""
+        return self.unlock_failures.seconds_left(identity_id)
+
+    def change_passphrase(
+        self, identity_id: str, passphrase: bytes, new_passphrase: bytes
+    ) -> UnlockedIdentity:
+        """Re-wrap an identity's key under ``new_passphrase`` (atomically: a crash leaves the
+        old file or the new one). The current ``passphrase`` is checked as by :meth:`unlock`
+        (the delay and the count apply). Does not touch a passphrase remembered in the system
+        keyring (``app.secrets``): the caller updates it.
+
+        Raises:
+            PassphraseRefused: ``new_passphrase`` does not pass the policy (checked first).
+            UnlockDelayed, crypto.errors.WrongPassphrase, crypto.errors.MalformedMessage,
+            ProfileError: As :meth:`unlock`.
+        """
+        self.check_new_passphrase(new_passphrase, passphrase_names(self.identity(identity_id)))
+        info, certificate, key, _wrapped = self._load_key(identity_id, passphrase)
+        pki.save_private_key(
+            self.identity_folder(identity_id) / "key.pem",
+            key,
+            new_passphrase,
+            wrapping=self._wrapping_for(new_passphrase),
+        )
+        log.info("passphrase of identity %s changed", identity_id)
+        return UnlockedIdentity(info, certificate, key)
+
+    def _load_key(
+        self, identity_id: str, passphrase: bytes
+    ) -> tuple[IdentityInfo, x509.Certificate, pki.PrivateKey, bytes]:
+        """The identity, its certificate, its key and the key file's bytes as they were."""
         info = self.identity(identity_id)
-        folder = self.root / "identities" / identity_id
-        cert = pki.load_cert_pem((folder / "cert.pem").read_bytes())
-        key = pki.load_private_key(folder / "key.pem", passphrase, kind="any")
-        return UnlockedIdentity(info, cert, key)
+        left = self.unlock_delay(identity_id)
+        if left > 0:
+            log.info("unlocking %s refused: %.0f s left of the delay", identity_id, left)
+            raise UnlockDelayed(identity_id, left)
+        folder = self.identity_folder(identity_id)
+        certificate = pki.load_cert_pem((folder / "cert.pem").read_bytes())
+        wrapped = (folder / "key.pem").read_bytes()
+        try:
+            key = pki.load_private_key(folder / "key.pem", passphrase, kind="any")
+        except WrongPassphrase:
+            self.unlock_failures.record_failure(identity_id)
+            raise
+        if self.unlock_failures.failures(identity_id):
+            self.unlock_failures.reset(identity_id)
+        return info, certificate, key, wrapped
+
+    def _rewrap(
+        self, identity_id: str, wrapped: bytes, key: pki.PrivateKey, passphrase: bytes
+    ) -> None:
+        """Re-wrap a key file weaker than this profile's KDF, unless it changed since it was
+        read (a passphrase changed meanwhile must not be undone). A failure to write leaves
+        the old file, which still works: it is tried again at the next unlock."""
+        path = self.identity_folder(identity_id) / "key.pem"
+        target = self._wrapping_for(passphrase)
+        try:
+            current = pki.key_wrapping(path)
+            if current is not None and current.at_least(target):
+                return
+            if path.read_bytes() != wrapped:
+                return
+            pki.save_private_key(path, key, passphrase, wrapping=target)
+        except (OSError, MalformedMessage) as exc:
+            log.warning("key of %s not re-wrapped (%s): kept as it was", identity_id, exc)
+            return
+        log.info(
+            "key of %s re-wrapped: scrypt N=%d r=%d p=%d", identity_id, target.n, target.r, target.p
+        )
+
+    def restrict_permissions(self) -> int:
+        """Take group and other permissions off every file and folder of the profile (POSIX;
+        symbolic links are left alone); returns how many were changed. Files written outside
+        the core (the log, Qt's settings) or by older versions get mode 0600 this way."""
+        if os.name != "posix" or not self.root.is_dir():
+            return 0
+        changed = _restrict(self.root)
+        for folder, dirs, files in os.walk(self.root):
+            changed += sum(_restrict(Path(folder, name)) for name in (*dirs, *files))
+        if changed:
+            log.info("profile permissions restricted on %d files and folders", changed)
+        return changed
 
     def path(self, name: str) -> Path:
-        """A sub-directory of the profile (created on demand): outbox, inbox, archive, logs."""
-        folder = self.root / name
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder
+        """A sub-directory of the profile (created on demand, mode 0700): outbox, inbox,
+        archive, index, drafts, seen, logs."""
+        return private_dir(self.root / name)
 
     @property
     def db_path(self) -> Path:
@@ -290,3 +451,15 @@ class Profile:
 
     def _save(self) -> None:
         atomic_write(self.config_path, json.dumps(self._config, indent=1).encode("utf-8"))
+
+
+def _restrict(path: Path) -> int:
+    """1 if ``path`` had group or other permissions and no longer has, else 0."""
+    try:
+        mode = os.lstat(path).st_mode
+        if stat.S_ISLNK(mode) or not mode & 0o077:
+            return 0
+        os.chmod(path, stat.S_IMODE(mode) & ~0o077)
+    except OSError:  # gone meanwhile (a temporary file), or not ours to change
+        return 0
+    return 1

@@ -21,7 +21,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -41,13 +41,24 @@ PAYLOAD_CACHE_BYTES = 64 * 1024 * 1024
 of the case shown, while its thumbnails and viewer ask for them one after the other)."""
 
 
+MAX_TRANSIT = timedelta(days=30)
+"""How long before the platform received a bundle its signing time may be (an outbox held
+through a long outage); a signing time further back, or after the platform received it,
+is not believed: a signer whose certificate expired could otherwise sign new bundles by
+stating an earlier time."""
+
+CLOCK_SKEW = timedelta(minutes=10)
+
+
 @dataclass(frozen=True)
 class Source:
-    """Where a sealed bundle lies: ``archive`` (sealed here) or ``inbox`` (received)."""
+    """Where a sealed bundle lies: ``archive`` (sealed here) or ``inbox`` (received, with the
+    time the platform says it received it, ISO 8601)."""
 
     bundle_id: str
     where: str
     path: Path
+    received_at: str | None = None
 
 
 @dataclass
@@ -178,6 +189,7 @@ class CaseStore:
             if opened.bundle_id != source.bundle_id:
                 # An old bundle replayed under a new platform id, or a mix-up: never shown.
                 raise MalformedBundle("the bundle was delivered under another id")
+            check_signing_time(opened.signed_at, source.received_at)
         except (CryptoError, CaseError) as exc:
             self._set_aside(source, sha, "unreadable", exc.code, done)
             return
@@ -361,6 +373,30 @@ class CaseStore:
 
 
 # --- records ----------------------------------------------------------------------------------
+
+
+def check_signing_time(signed_at: datetime | None, received_at: str | None) -> None:
+    """Refuse a signing time the platform's reception time makes implausible: after it (beyond
+    clock skew), or more than :data:`MAX_TRANSIT` before it. The signer's certificate is
+    validated at the signing time it states (``crypto.cms``); this bounds how far back that
+    statement is believed, so an expired certificate cannot keep signing by backdating.
+
+    Raises:
+        BundleError: ``signing_time_implausible``.
+    """
+    if signed_at is None or not received_at:
+        return
+    try:
+        received = datetime.fromisoformat(received_at.replace("Z", "+00:00"))
+    except ValueError:
+        return  # not the platform's format: nothing to compare with (the inbox checked it)
+    if received.tzinfo is None:
+        received = received.replace(tzinfo=UTC)
+    if signed_at > received + CLOCK_SKEW or signed_at < received - MAX_TRANSIT:
+        raise BundleError(
+            "signing_time_implausible",
+            f"signed {signed_at.isoformat()}, received by the platform {received.isoformat()}",
+        )
 
 
 def _speaker(party: Party) -> Speaker:

@@ -511,7 +511,10 @@ class Workstation:
             ).fetchall()
         archive = self.profile.path("archive")
         found = [Source(b, "archive", archive / f"{b}.cms") for (b,) in rows]
-        found += [Source(i.bundle_id, "inbox", i.path) for i in self.inbox.items(me.info.id)]
+        found += [
+            Source(i.bundle_id, "inbox", i.path, i.received_at)
+            for i in self.inbox.items(me.info.id)
+        ]
         return found
 
     def _locate(self, bundle_id: str) -> Source | None:

@@ -15,6 +15,7 @@ import io
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from datetime import timedelta
 
 import pytest
 
@@ -25,7 +26,7 @@ from cases.followup import specialist_of
 from cases.model import Opinion, new_id
 from cases.profile import Profile, UnlockedIdentity
 from cases.threads import CaseThread, Unreadable
-from crypto import audit, pki
+from crypto import audit, cms, pki
 from outbox.platform import DirectoryEntry
 from tests.core.test_workstation import a_case, unlock, wait_for
 from tests.support.demo import DemoEnv
@@ -580,3 +581,45 @@ def test_a_request_delivered_again_after_a_withdrawn_consent_is_erased_after_a_r
     assert unreadable == []  # fails today: [(request, "case_id_taken")]
     assert [t.erased for t in threads] == [True]
     assert not request_path.exists()
+
+
+# --- a signing time the platform's reception time contradicts --------------------------------
+
+
+@pytest.mark.parametrize(
+    ("received", "code"),
+    [
+        (timedelta(0), None),  # received as it was signed: believed
+        (timedelta(days=29), None),  # held in an outbox through a long outage
+        (timedelta(days=40), "signing_time_implausible"),  # signed "40 days" before arriving
+        (-timedelta(days=1), "signing_time_implausible"),  # signed after the platform had it
+    ],
+)
+def test_a_signing_time_far_from_the_platforms_reception_is_not_believed(
+    world: World, received: timedelta, code: str | None
+) -> None:
+    """A signer whose certificate expired could sign new bundles by stating an earlier signing
+    time: the time the platform received a bundle bounds how far back that is believed."""
+    w = world
+    mine = w.request()
+    opinion = Opinion(mine.case_id, "Avis.", outcome="on_site")
+    plain = pack_opinion(
+        "timed-opinion",
+        opinion,
+        party(w.expert),
+        [mine.case.sender, party(w.expert)],
+        in_reply_to=mine.case.bundle_id,
+    )
+    sealed = cms.seal(plain, w.expert.certificate, w.expert.key, [w.doctor.certificate])
+    roots = w.unit.profile.trust_roots()
+    signed = cms.open_sealed(sealed, w.doctor.certificate, w.doctor.key, roots).signed_at
+    assert signed is not None
+    when = (signed + received).isoformat()
+    drop_in_inbox(w.unit, "dr-bernard", "timed-opinion", sealed, received_at=when)
+    [thread], unreadable = w.unit.workstation.threads(w.doctor)
+    if code is None:
+        assert unreadable == []
+        assert [o.bundle_id for o in thread.opinions] == ["timed-opinion"]
+    else:
+        assert codes(unreadable) == {"timed-opinion": code}
+        assert thread.opinions == []

@@ -66,12 +66,20 @@ def deliver(
 
 
 def drop_in_inbox(
-    station: Session, mailbox: str, bundle_id: str, data: bytes, kind: str = "opinion"
+    station: Session,
+    mailbox: str,
+    bundle_id: str,
+    data: bytes,
+    kind: str = "opinion",
+    *,
+    received_at: str = "",
 ) -> None:
-    """Store ``data`` in ``station``'s inbox as if the fetcher had downloaded it (again)."""
+    """Store ``data`` in ``station``'s inbox as if the fetcher had downloaded it (again),
+    the platform saying it received it at ``received_at`` (ISO 8601; "" says nothing)."""
     part = station.inbox.part_path(bundle_id)
     part.write_bytes(data)
-    item = MailboxItem(bundle_id, kind, len(data), hashlib.sha256(data).hexdigest(), "", "")
+    digest = hashlib.sha256(data).hexdigest()
+    item = MailboxItem(bundle_id, kind, len(data), digest, "", received_at)
     station.inbox.store(mailbox, item, part)
 
 

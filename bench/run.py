@@ -2,8 +2,9 @@
 
 Prints one table per benchmark (see ``bench/README.md`` for what each figure means), preceded
 by the machine they ran on, and followed by the total time. ``--quick`` repeats less: a smoke
-run under a minute on 2 cores; the full run takes well under five minutes. The exit status is
-0 when every benchmark ran; a benchmark that fails raises, which makes it non-zero.
+run of a minute or two on 2 cores; the full run takes well under ten minutes (``bench.cases``
+alone about three, 45 s quick). The exit status is 0 when every benchmark ran; a benchmark
+that fails raises, which makes it non-zero.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ import sys
 import time
 from collections.abc import Sequence
 
-from bench import capture, outbox, parse_quick, resume, seal
+from bench import capture, cases, outbox, parse_quick, resume, seal
 
-BENCHMARKS = (seal.run, resume.run, outbox.run, capture.run)
+BENCHMARKS = (seal.run, resume.run, outbox.run, capture.run, cases.run)
 """Each takes ``quick`` and prints its own table."""
 
 

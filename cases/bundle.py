@@ -23,7 +23,7 @@ import zipfile
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -428,19 +428,32 @@ def unpack(
         raise MalformedBundle(f"unreadable archive: {type(exc).__name__}") from exc
 
 
-def reread(manifest_json: bytes, payload: Callable[[str], Payload]) -> Bundle:
+def reread(
+    manifest_json: bytes,
+    payload: Callable[[str], Payload],
+    party: Callable[[Party], Party] = lambda p: p,
+) -> Bundle:
     """A bundle already checked by :func:`unpack`, from its manifest alone, as the case
-    store keeps it: each payload file is read by ``payload(name)`` when asked for, never
-    here (``Bundle.files`` stays empty).
+    store keeps it in memory for the lists: each payload file is read by ``payload(name)``
+    when asked for, never here (``Bundle.files`` stays empty); neither the manifest's text
+    nor its raw ``clinical`` object is kept (the case or opinion parsed from it is), and
+    each party goes through ``party`` (the store shares one object per person).
 
     Raises:
         MalformedBundle: the manifest is not one :func:`unpack` accepts (a damaged index).
     """
     try:
         manifest = _manifest(json.loads(manifest_json.decode("utf-8")))
-        return _bundle(manifest, manifest_json, payload, {})
+        bundle = _bundle(manifest, manifest_json, payload, {})
     except (KeyError, ValueError, TypeError) as exc:
         raise MalformedBundle(f"not a Passavant manifest: {type(exc).__name__}") from exc
+    light = replace(
+        manifest,
+        sender=party(manifest.sender),
+        recipients=tuple(party(p) for p in manifest.recipients),
+        clinical=None,
+    )
+    return replace(bundle, manifest=light, manifest_json=b"")
 
 
 def _bundle(

@@ -243,14 +243,20 @@ class CaseIndex:
             ).fetchall()
         return [self._row(r) for r in raws]
 
-    def changed_since(self, version: int) -> Iterator[Row]:
-        """Every document written after ``version``, in version order."""
-        with self._lock:
-            raws = self._db.execute(
-                "SELECT * FROM documents WHERE version > ? ORDER BY version", (version,)
-            ).fetchall()
-        for raw in raws:
-            yield self._row(raw)
+    def changed_since(self, version: int, batch: int = 200) -> Iterator[Row]:
+        """Every document written after ``version``, in version order, read ``batch`` rows
+        at a time (a first listing of a large index never holds it all at once)."""
+        while True:
+            with self._lock:
+                raws = self._db.execute(
+                    "SELECT * FROM documents WHERE version > ? ORDER BY version LIMIT ?",
+                    (version, batch),
+                ).fetchall()
+            for raw in raws:
+                yield self._row(raw)
+            if len(raws) < batch:
+                return
+            version = int(raws[-1][1])
 
     def count(self) -> int:
         with self._lock:

@@ -17,15 +17,18 @@ only.
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import threading
+import zipfile
+import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from cases.bundle import Bundle, Party, reread, unpack
+from cases.bundle import MANIFEST, Bundle, Party, reread, unpack
 from cases.errors import BundleError, CaseError, MalformedBundle
 from cases.index import CaseIndex, IndexDamaged, Row
 from cases.profile import Profile, UnlockedIdentity
@@ -35,10 +38,6 @@ from crypto import cms, pki
 from crypto.errors import CryptoError
 
 log = logging.getLogger(__name__)
-
-PAYLOAD_CACHE_BYTES = 64 * 1024 * 1024
-"""The payload files of the last bundle looked at stay in memory up to this size (the photos
-of the case shown, while its thumbnails and viewer ask for them one after the other)."""
 
 
 MAX_TRANSIT = timedelta(days=30)
@@ -108,7 +107,8 @@ class CaseStore:
         self._docs: dict[str, tuple[Opened, str]] = {}  # admitted: document and its case
         self._problems: dict[str, Unreadable] = {}
         self._payload_lock = threading.Lock()
-        self._payloads: tuple[str, dict[str, bytes]] | None = None
+        self._payloads: tuple[str, zipfile.ZipFile] | None = None
+        self._parties: dict[Party, Party] = {}
 
     def _open_index(self) -> CaseIndex:
         try:
@@ -299,53 +299,79 @@ class CaseStore:
         bundle: Bundle = reread(
             str(record["manifest"]).encode("utf-8"),
             lambda name: SealedPayload(self, bundle_id, name),
+            self._party,
         )
         signer = record["signer"]
         signed_at = record.get("signed_at")
         return Opened(
             bundle_id,
-            Party(
-                signer["mailbox"],
-                signer["name"],
-                signer["fingerprint"],
-                signer["role"],
-                signer["organization"],
+            self._party(
+                Party(
+                    signer["mailbox"],
+                    signer["name"],
+                    signer["fingerprint"],
+                    signer["role"],
+                    signer["organization"],
+                )
             ),
             None if signed_at is None else datetime.fromisoformat(signed_at),
             bundle,
         )
 
+    def _party(self, party: Party) -> Party:
+        """One object per person for all the documents listed (a few people write them)."""
+        return self._parties.setdefault(party, party)
+
     # --- payloads ---------------------------------------------------------------------------
     def payload(self, bundle_id: str, name: str) -> bytes:
-        """One payload file of an admitted bundle, decrypted and verified again from its
-        sealed file (the last bundle's files are kept for the next ask).
+        """One payload file of an admitted bundle, from its sealed file: decrypted and its
+        signature verified again, and its manifest the very one admitted (the bundle's
+        content kept for the next photo of the same case).
 
         Raises:
-            CaseError: the bundle is gone, or no longer the one that was admitted.
+            CaseError: the bundle is gone, no longer admitted, or not the one admitted.
             CryptoError: it no longer opens.
         """
         with self._payload_lock:
             if self._payloads is not None and self._payloads[0] == bundle_id:
-                files = self._payloads[1]
+                archive = self._payloads[1]
             else:
                 self._payloads = None
-                source = self.locate(bundle_id)
-                if source is None:
-                    raise BundleError("bundle_gone", f"bundle {bundle_id} is no longer here")
-                row = self.index.get(bundle_id)
-                if row is None or row.state != "admitted":
-                    raise BundleError("bundle_gone", f"bundle {bundle_id} is not listed here")
-                data = source.path.read_bytes()
-                if hashlib.sha256(data).hexdigest() != row.sha256:
-                    raise BundleError("bundle_changed", f"bundle {bundle_id} changed on disk")
-                files = dict(self.open(data).bundle.files)
-                del data
-                if sum(len(body) for body in files.values()) <= PAYLOAD_CACHE_BYTES:
-                    self._payloads = (bundle_id, files)
+                archive = self._reopen(bundle_id)
+                self._payloads = (bundle_id, archive)
+            try:
+                return archive.read(name)
+            except KeyError as exc:
+                raise MalformedBundle(f"no file {name!r} in bundle {bundle_id}") from exc
+            except (zipfile.BadZipFile, zlib.error, OSError) as exc:
+                raise MalformedBundle(f"unreadable file in bundle {bundle_id}") from exc
+
+    def _reopen(self, bundle_id: str) -> zipfile.ZipFile:
+        """The admitted bundle's payload ZIP, after its decryption and signature were
+        checked again and its manifest found to be the one admitted (so its files are those
+        the index describes: their sizes and hashes were checked at ingestion)."""
+        source = self.locate(bundle_id)
+        row = self.index.get(bundle_id)
+        if source is None or row is None or row.state != "admitted" or row.record is None:
+            raise BundleError("bundle_gone", f"bundle {bundle_id} is not listed here")
+        self.openings += 1
+        verified = cms.open_sealed(
+            source.path.read_bytes(),
+            self.me.certificate,
+            self.me.key,
+            self.profile.trust_roots(),
+            crls=self.profile.crls(),
+        )
+        if pki.fingerprint(verified.signer) != row.record["signer"]["fingerprint"]:
+            raise BundleError("bundle_changed", f"bundle {bundle_id} changed on disk")
+        archive = zipfile.ZipFile(io.BytesIO(verified.content))
         try:
-            return files[name]
-        except KeyError as exc:
-            raise MalformedBundle(f"no file {name!r} in bundle {bundle_id}") from exc
+            manifest = archive.read(MANIFEST).decode("utf-8")
+        except (KeyError, zipfile.BadZipFile, UnicodeDecodeError, zlib.error) as exc:
+            raise BundleError("bundle_changed", f"bundle {bundle_id} changed on disk") from exc
+        if manifest != row.record["manifest"]:
+            raise BundleError("bundle_changed", f"bundle {bundle_id} changed on disk")
+        return archive
 
     # --- the person's actions ---------------------------------------------------------------
     def discard(self, bundle_ids: Iterable[str]) -> list[Source]:

@@ -621,5 +621,5 @@ def test_a_signing_time_far_from_the_platforms_reception_is_not_believed(
         assert unreadable == []
         assert [o.bundle_id for o in thread.opinions] == ["timed-opinion"]
     else:
-        assert codes(unreadable) == {"timed-opinion": code}
+        assert codes(unreadable) == {"timed-opinion": code}, (unreadable, when, signed)
         assert thread.opinions == []

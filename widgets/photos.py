@@ -70,6 +70,16 @@ def photo_bytes(photo: Photo) -> bytes:
         return b""
 
 
+def decoded(data: bytes) -> QImage:
+    """The full-size picture of ``data`` (null if it cannot be read), decoded through
+    ``QImageReader``, which lets the GUI thread run meanwhile (``QImage.fromData`` holds
+    Python's lock for the whole decode: the window froze 40 to 100 ms a photo)."""
+    buffer = QBuffer()
+    buffer.setData(QByteArray(data))
+    buffer.open(QIODevice.OpenModeFlag.ReadOnly)
+    return QImageReader(buffer).read()
+
+
 def thumbnail(photo: Photo, size: int = THUMB) -> QImage:
     """``photo`` at most ``size`` pixels on its long edge; a null image if it cannot be read.
 
@@ -327,7 +337,7 @@ class OverlaidPhoto(QWidget):
 
     def _decode(self, photo: Photo) -> None:
         """On the worker thread."""
-        image = QImage.fromData(photo_bytes(photo))
+        image = decoded(photo_bytes(photo))
         with contextlib.suppress(RuntimeError):  # the viewer was closed meanwhile
             self._decoded.emit(photo, image)
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import time
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
+from datetime import date
 from functools import partial
 from html import escape
 
@@ -80,11 +81,17 @@ class CaseList(QListWidget):
         parent: QWidget | None = None,
         *,
         alarming: Callable[[CaseThread], bool] = lambda _thread: False,
+        row_state: Callable[[CaseThread], Hashable] = lambda _thread: None,
     ) -> None:
-        """``describe`` gives a case's lines; the cases ``alarming`` picks are shown in red."""
+        """``describe`` gives a case's lines; the cases ``alarming`` picks are shown in red.
+        ``row_state`` gives what else, besides the thread's documents and jobs, its lines
+        depend on (a row is described again only when one of them changed)."""
         super().__init__(parent)
-        self._describe, self._alarming = describe, alarming
+        self._describe, self._alarming, self._row_state = describe, alarming, row_state
         self.threads: list[CaseThread] = []
+        self._texts: list[str] = []  # each row's lines, as described
+        self._rows: dict[str, tuple[tuple[object, ...], str, bool, CaseThread]] = {}
+        self._epoch = 0  # relabel() describes every row again
         self._filter = ""
         self._known: set[str] | None = None  # the bundle ids listed so far (None: never)
         self._news: set[str] = set()  # the case ids shown in bold until opened
@@ -106,10 +113,13 @@ class CaseList(QListWidget):
         self._filter = text
         needle = folded(text.strip())
         for row, thread in enumerate(self.threads):
+            if not needle:
+                self.item(row).setHidden(False)
+                continue
             case = thread.case.bundle.case
             assert case is not None
-            haystack = folded(f"{self._describe(thread)} {case.patient_ref}")
-            self.item(row).setHidden(bool(needle) and needle not in haystack)
+            haystack = folded(f"{self._texts[row]} {case.patient_ref}")
+            self.item(row).setHidden(needle not in haystack)
 
     def shown(self) -> int:
         """How many cases the filter leaves visible."""
@@ -133,12 +143,18 @@ class CaseList(QListWidget):
         arrived = [] if known is None else [d for d in documents if d[1].bundle_id not in known]
         self.threads = threads
         self.blockSignals(True)
-        self.clear()
-        for row, thread in enumerate(threads):
+        # rows are kept and only those whose lines changed are written again: a refresh of a
+        # list of a thousand cases where one changed costs one row's description
+        while self.count() > len(threads):
+            self.takeItem(self.count() - 1)
+        while self.count() < len(threads):
             self.addItem(QListWidgetItem())
+        self._texts = []
+        for row, thread in enumerate(threads):
             self._label(row, thread)
-            if thread.case_id in self._news:
-                self._embolden(row, True)
+            self._embolden(row, thread.case_id in self._news)
+        listed = {t.case.bundle_id for t in threads}
+        self._rows = {k: v for k, v in self._rows.items() if k in listed}
         self.blockSignals(False)
         self.set_filter(self._filter)
         ids = [t.case_id for t in threads]
@@ -151,17 +167,45 @@ class CaseList(QListWidget):
 
     def relabel(self) -> None:
         """Describe every case again (what the lines say changed, not the cases)."""
+        self._epoch += 1
+        self._texts = []
         for row, thread in enumerate(self.threads):
             self._label(row, thread)
         self.set_filter(self._filter)
 
     def _label(self, row: int, thread: CaseThread) -> None:
+        text, alarm = self._described(thread)
+        self._texts.append(text)
         item = self.item(row)
-        item.setText(self._describe(thread))
-        if self._alarming(thread):
-            item.setForeground(QColor(URGENT))
-        else:
-            item.setData(Qt.ItemDataRole.ForegroundRole, None)  # the palette's
+        if item.text() != text:
+            item.setText(text)
+        if alarm != (item.data(Qt.ItemDataRole.ForegroundRole) is not None):
+            if alarm:
+                item.setForeground(QColor(URGENT))
+            else:
+                item.setData(Qt.ItemDataRole.ForegroundRole, None)  # the palette's
+
+    def _described(self, thread: CaseThread) -> tuple[str, bool]:
+        """The row's lines and whether it is in red, described again only when the thread's
+        documents, its jobs, the day or ``row_state`` changed (or after :meth:`relabel`)."""
+        key = (
+            id(thread.case),
+            tuple(id(o) for o in thread.opinions),
+            id(thread.withdrawal),
+            thread.job,
+            thread.answer_job,
+            thread.erased,
+            self._row_state(thread),
+            date.today(),
+            self._epoch,
+        )
+        cached = self._rows.get(thread.case.bundle_id)
+        if cached is not None and cached[0] == key:
+            return cached[1], cached[2]
+        text, alarm = self._describe(thread), self._alarming(thread)
+        # the thread is kept with its key, so the ids in the key stay those of live objects
+        self._rows[thread.case.bundle_id] = (key, text, alarm, thread)
+        return text, alarm
 
     def remember(self, seen: Seen) -> None:
         """Start from what an earlier session showed: what is listed now and was not then is
@@ -189,8 +233,9 @@ class CaseList(QListWidget):
     def _embolden(self, row: int, bold: bool) -> None:
         item = self.item(row)
         font = item.font()
-        font.setBold(bold)
-        item.setFont(font)
+        if font.bold() != bold:
+            font.setBold(bold)
+            item.setFont(font)
 
     def _row_changed(self, row: int) -> None:
         if 0 <= row < len(self.threads):

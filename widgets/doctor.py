@@ -219,6 +219,7 @@ class DoctorWorkspace(QWidget):
             lambda t: describe_for_doctor(t, self._followed),
             _("Mes demandes"),
             alarming=lambda t: needs_action(t, self._followed),
+            row_state=lambda t: t.case_id in self._followed,
         )
         self.seen = SeenStore(session.profile.path("seen"), me.info.id)
         if (seen := self.seen.load()) is not None:  # what came while logged out is news

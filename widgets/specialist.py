@@ -89,6 +89,7 @@ class SpecialistWorkspace(QWidget):
             lambda t: describe_for_specialist(t, t.case_id in self.unsent),
             _("Demandes reçues"),
             alarming=pressing,
+            row_state=lambda t: t.case_id in self.unsent,
         )
         self.seen = SeenStore(session.profile.path("seen"), me.info.id)
         if (seen := self.seen.load()) is not None:  # what came while logged out is news

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QStackedWidget, QToolBar, QWidget
 
@@ -25,6 +25,9 @@ from widgets.secretary import SecretaryWorkspace
 from widgets.specialist import SpecialistWorkspace
 
 log = logging.getLogger(__name__)
+
+REFRESH_DELAY_MS = 200
+"""How long the window waits for more core events before it reads the person's list again."""
 
 
 class MainWindow(QMainWindow):
@@ -59,6 +62,10 @@ class MainWindow(QMainWindow):
             self.lock_minutes = max(0, int(minutes))  # type: ignore[call-overload]
         except (TypeError, ValueError):
             self.lock_minutes = DEFAULT_LOCK_MINUTES
+        self._refresh_soon = QTimer(self)
+        self._refresh_soon.setSingleShot(True)
+        self._refresh_soon.setInterval(REFRESH_DELAY_MS)
+        self._refresh_soon.timeout.connect(self._refresh_now)
         self.idle = IdleWatch(self, 0)  # armed at each login
         self.idle.idle.connect(self.lock)
         self.idle.lock_keys.connect(self.lock)
@@ -318,6 +325,12 @@ class MainWindow(QMainWindow):
                 self._refresh_workspace()
 
     def _refresh_workspace(self) -> None:
+        """Read the person's list again soon: the events of a burst (ten jobs moving on,
+        several bundles arriving) make one refresh."""
+        if not self._refresh_soon.isActive():
+            self._refresh_soon.start()
+
+    def _refresh_now(self) -> None:
         if self.locked:
             return  # nothing is shown; the list is read again at unlock
         if isinstance(self.workspace, DoctorWorkspace | SpecialistWorkspace):

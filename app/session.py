@@ -48,6 +48,8 @@ class Session:
         self._journal_lock = threading.Lock()
         self._states = {job.bundle_id: str(job.state) for job in self.outbox.jobs()}
         self._unsubscribe = self.outbox.subscribe(self._job_event)
+        # a bundle stored in the inbox: the lists look again (the workstation keeps the last)
+        self._unsubscribe_items = self.fetcher.subscribe(lambda _item: self.workstation.touch())
 
     def unlock(self, identity_id: str, passphrase: bytes) -> UnlockedIdentity:
         """Unlock an identity's key (blocking: call it off the GUI thread) and journal it."""
@@ -88,8 +90,10 @@ class Session:
     def stop(self) -> None:
         """Stop and join the workers; close the connection pool."""
         self._unsubscribe()
+        self._unsubscribe_items()
         self.sender.stop()
         self.fetcher.stop()
         for client in self.clients:
             client.close()
+        self.workstation.close()  # the case stores' indexes, and what they held in memory
         log.info("session of %s stopped", self.profile.station_id)

@@ -68,6 +68,7 @@ class Ingested:
 
     admitted: list[tuple[Opened, str]] = field(default_factory=list)
     refused: list[tuple[str, str, str]] = field(default_factory=list)  # id, where, code
+    remaining: int = 0  # new bundles left for the next call (past the limit)
 
 
 class SealedPayload:
@@ -175,6 +176,7 @@ class CaseStore:
                 self._ingest_one(source, done)
                 if progress is not None:
                     progress(n, len(new))
+            done.remaining = len(new) - len(new[:limit])
         return done
 
     def _ingest_one(self, source: Source, done: Ingested) -> None:

@@ -23,10 +23,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from cases.bundle import (
@@ -85,6 +88,11 @@ class Workstation:
         self._receipts_lock = threading.Lock()  # one receipt decision at a time
         self._stores_lock = threading.Lock()
         self._stores: dict[str, CaseStore] = {}
+        # What a listing found, per person, and what could have changed it since: a refresh
+        # with nothing new returns it at once, whatever the archive's size.
+        self._views: dict[str, _View] = {}
+        self._generation = 0  # bumped by every job event and every change made here
+        self._unsubscribe = outbox.subscribe(lambda _job: self.touch())
         with self._db() as db:
             db.executescript(_SCHEMA)
         self.opened = OpenedRegistry(profile.db_path)
@@ -365,16 +373,35 @@ class Workstation:
                 self._stores[me.info.id] = store
             return store
 
+    def touch(self) -> None:
+        """Something the lists show may have changed (a job moved on, a bundle arrived or
+        left): the next listing looks again."""
+        with self._stores_lock:
+            self._generation += 1
+
+    def _signature(self) -> tuple[int, int]:
+        """What a listing's result depends on besides the index: the changes made in this
+        process, and the inbox folder (a bundle stored or removed by anybody)."""
+        try:
+            inbox = os.stat(self.inbox.directory).st_mtime_ns
+        except OSError:
+            inbox = -1
+        with self._stores_lock:
+            return self._generation, inbox
+
     def forget(self, me: UnlockedIdentity) -> None:
         """``me`` logged out: their store and what it held in memory go."""
         with self._stores_lock:
+            self._views.pop(me.info.id, None)
             store = self._stores.pop(me.info.id, None)
         if store is not None:
             store.close()
 
     def close(self) -> None:
+        self._unsubscribe()
         with self._stores_lock:
             stores, self._stores = list(self._stores.values()), {}
+            self._views = {}
         for store in stores:
             store.close()
 
@@ -408,13 +435,23 @@ class Workstation:
         limit: int | None,
     ) -> tuple[list[CaseThread], list[Unreadable]]:
         store = self.store(me)
+        signature, now = self._signature(), time.monotonic()
+        view = self._views.get(me.info.id)
+        if view is not None and view.signature == signature and now - view.at < RECHECK_S:
+            return list(view.threads), list(view.unreadable)
         done = store.ingest(self._sources(me), progress, limit)
         erased = self._act(me, store, done)
         documents, unreadable = store.listing()
-        ordered = assemble(documents, me.fingerprint, self.outbox.get)
+        jobs = {job.bundle_id: job for job in self.outbox.jobs()}  # one read for all
+        ordered = assemble(documents, me.fingerprint, jobs.get)
         for request, withdrawal in erased:  # listed this once, marked erased
             ordered.insert(0, CaseThread(request, withdrawal=withdrawal, erased=True))
-        return ordered, unreadable
+        with self._stores_lock:
+            if erased or done.remaining or self._stores.get(me.info.id) is not store:
+                self._views.pop(me.info.id, None)
+            else:  # the signature taken before the work: a change meanwhile is seen next time
+                self._views[me.info.id] = _View(signature, now, ordered, unreadable)
+        return list(ordered), list(unreadable)
 
     def rebuild_index(
         self, me: UnlockedIdentity, progress: Callable[[int, int], None] | None = None
@@ -433,6 +470,7 @@ class Workstation:
     def discard(self, me: UnlockedIdentity, bundle_ids: Iterable[str]) -> int:
         """The person dismissed bundles set aside: their sealed files are removed."""
         gone = self.store(me).discard(bundle_ids)
+        self.touch()
         for source in gone:
             if source.where == "inbox":
                 self.inbox.remove(source.bundle_id)
@@ -533,6 +571,19 @@ class Workstation:
                     yield db
             finally:
                 db.close()
+
+
+RECHECK_S = 10.0
+"""A listing looks at the archive and the inbox again after this long even when nothing said
+they changed (another process, a clock without fine timestamps)."""
+
+
+@dataclass(frozen=True)
+class _View:
+    signature: tuple[int, int]
+    at: float
+    threads: list[CaseThread]
+    unreadable: list[Unreadable]
 
 
 _NOT_LEFT = (JobState.QUEUED, JobState.WAITING_RETRY, JobState.PAUSED)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import logging
 import threading
 import zipfile
@@ -108,7 +109,7 @@ class CaseStore:
         self._docs: dict[str, tuple[Opened, str]] = {}  # admitted: document and its case
         self._problems: dict[str, Unreadable] = {}
         self._payload_lock = threading.Lock()
-        self._payloads: tuple[str, zipfile.ZipFile] | None = None
+        self._payloads: tuple[str, zipfile.ZipFile, dict[str, str]] | None = None
         self._parties: dict[Party, Party] = {}
 
     def _open_index(self) -> CaseIndex:
@@ -326,54 +327,55 @@ class CaseStore:
 
     # --- payloads ---------------------------------------------------------------------------
     def payload(self, bundle_id: str, name: str) -> bytes:
-        """One payload file of an admitted bundle, from its sealed file: decrypted and its
-        signature verified again, and its manifest the very one admitted (the bundle's
-        content kept for the next photo of the same case).
+        """One payload file of an admitted bundle, read again from its sealed file.
+
+        The signature is not verified a second time: the bundle is decrypted, its manifest
+        must be the very one admitted (signed, verified at ingestion: it lists each file's
+        SHA-256), and the file's SHA-256 must be the one that manifest lists. Anybody who can
+        encrypt to this person could replace the sealed file, but not with one whose files
+        hash as the admitted ones. The bundle's content is kept for the next photo of the
+        same case.
 
         Raises:
             CaseError: the bundle is gone, no longer admitted, or not the one admitted.
-            CryptoError: it no longer opens.
+            CryptoError: it no longer decrypts.
         """
         with self._payload_lock:
             if self._payloads is not None and self._payloads[0] == bundle_id:
-                archive = self._payloads[1]
+                _id, archive, digests = self._payloads
             else:
                 self._payloads = None
-                archive = self._reopen(bundle_id)
-                self._payloads = (bundle_id, archive)
+                archive, digests = self._reopen(bundle_id)
+                self._payloads = (bundle_id, archive, digests)
             try:
-                return archive.read(name)
+                body = archive.read(name)
             except KeyError as exc:
                 raise MalformedBundle(f"no file {name!r} in bundle {bundle_id}") from exc
             except (zipfile.BadZipFile, zlib.error, OSError) as exc:
                 raise MalformedBundle(f"unreadable file in bundle {bundle_id}") from exc
+        if hashlib.sha256(body).hexdigest() != digests.get(name):
+            raise BundleError("bundle_changed", f"a file of bundle {bundle_id} changed")
+        return body
 
-    def _reopen(self, bundle_id: str) -> zipfile.ZipFile:
-        """The admitted bundle's payload ZIP, after its decryption and signature were
-        checked again and its manifest found to be the one admitted (so its files are those
-        the index describes: their sizes and hashes were checked at ingestion)."""
+    def _reopen(self, bundle_id: str) -> tuple[zipfile.ZipFile, dict[str, str]]:
+        """The admitted bundle's payload ZIP, decrypted again and its manifest found to be
+        the one admitted, with the SHA-256 of each file that manifest lists."""
         source = self.locate(bundle_id)
         row = self.index.get(bundle_id)
         if source is None or row is None or row.state != "admitted" or row.record is None:
             raise BundleError("bundle_gone", f"bundle {bundle_id} is not listed here")
         self.openings += 1
-        verified = cms.open_sealed(
-            source.path.read_bytes(),
-            self.me.certificate,
-            self.me.key,
-            self.profile.trust_roots(),
-            crls=self.profile.crls(),
-        )
-        if pki.fingerprint(verified.signer) != row.record["signer"]["fingerprint"]:
-            raise BundleError("bundle_changed", f"bundle {bundle_id} changed on disk")
-        archive = zipfile.ZipFile(io.BytesIO(verified.content))
+        content = cms.reopen_content(source.path.read_bytes(), self.me.certificate, self.me.key)
+        admitted = str(row.record["manifest"])
         try:
+            archive = zipfile.ZipFile(_ViewFile(content))
             manifest = archive.read(MANIFEST).decode("utf-8")
         except (KeyError, zipfile.BadZipFile, UnicodeDecodeError, zlib.error) as exc:
             raise BundleError("bundle_changed", f"bundle {bundle_id} changed on disk") from exc
-        if manifest != row.record["manifest"]:
+        if manifest != admitted:
             raise BundleError("bundle_changed", f"bundle {bundle_id} changed on disk")
-        return archive
+        files = json.loads(admitted).get("files", [])
+        return archive, {str(f["name"]): str(f["sha256"]) for f in files}
 
     # --- the person's actions ---------------------------------------------------------------
     def discard(self, bundle_ids: Iterable[str]) -> list[Source]:
@@ -398,6 +400,40 @@ class CaseStore:
         with self._payload_lock:
             if self._payloads is not None and self._payloads[0] == bundle_id:
                 self._payloads = None
+
+
+class _ViewFile(io.RawIOBase):
+    """A read-only file over a memory view, for ``zipfile``: reading a member copies that
+    member only, never the whole bundle."""
+
+    def __init__(self, view: memoryview) -> None:
+        super().__init__()
+        self._view, self._pos = view, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: len(self._view)}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def read(self, size: int | None = -1) -> bytes:
+        end = len(self._view) if size is None or size < 0 else self._pos + size
+        chunk = bytes(self._view[self._pos : end])
+        self._pos += len(chunk)
+        return chunk
+
+    def readinto(self, buffer: Any) -> int:
+        chunk = self.read(len(buffer))
+        buffer[: len(chunk)] = chunk
+        return len(chunk)
 
 
 # --- records ----------------------------------------------------------------------------------

@@ -28,9 +28,18 @@ from cryptography import x509
 from crypto._enveloped import check_recipients, decrypt_buffer, encrypt_parts
 from crypto._keys import PrivateKey
 from crypto._sign import sign
-from crypto._verify import Verified, verify_buffer
+from crypto._verify import Verified, unverified_content, verify_buffer
 
-__all__ = ["Verified", "decrypt", "encrypt", "open_sealed", "seal", "sign", "verify"]
+__all__ = [
+    "Verified",
+    "decrypt",
+    "encrypt",
+    "open_sealed",
+    "reopen_content",
+    "seal",
+    "sign",
+    "verify",
+]
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +143,19 @@ def seal(
     parts = encrypt_parts(signed, recipients)
     del signed  # the ciphertext chunks no longer need the signed plaintext
     return b"".join(parts)
+
+
+def reopen_content(
+    sealed: bytes, recipient_cert: x509.Certificate, recipient_key: PrivateKey
+) -> memoryview:
+    """Decrypt a sealed message opened and verified before, and return its signed content
+    **without verifying the signature again** (the GCM tag still authenticates the
+    ciphertext). The caller must check what it reads against what the first verification
+    vouched for: anybody who can encrypt to the recipient could have replaced the file.
+
+    Raises: the errors of :func:`decrypt`; ``MalformedMessage`` for a damaged SignedData.
+    """
+    return unverified_content(decrypt_buffer(sealed, recipient_cert, recipient_key))
 
 
 def open_sealed(

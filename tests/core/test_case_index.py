@@ -3,18 +3,22 @@ instead of the bundles; payloads read from the sealed bundle when looked at."""
 
 from __future__ import annotations
 
+import io
 import sqlite3
 import stat
 import tarfile
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from app.session import Session
+from cases.errors import BundleError
 from cases.index import CaseIndex, IndexDamaged
 from cases.model import Opinion
 from cases.profile import Profile, UnlockedIdentity
+from crypto import cms
 from tests.core.test_workstation import a_case, unlock, wait_for
 from tests.support.demo import DemoEnv
 from tests.support.pki import world
@@ -247,3 +251,48 @@ def test_profiles_made_by_the_earlier_version_are_indexed_and_hold_nothing_in_cl
     finally:
         unit.workstation.close()
         hospital.workstation.close()
+
+
+def test_a_photo_is_read_only_from_the_bundle_admitted(
+    sessions: tuple[Session, Session], demo_env: DemoEnv
+) -> None:
+    """A photo is read again from the sealed file without verifying its signature twice: the
+    manifest must be the one admitted, and the photo's SHA-256 the one it lists. Somebody who
+    can encrypt to the doctor and swaps the file (even keeping the manifest, which they would
+    have to know) gets nothing shown."""
+    unit, hospital = sessions
+    doctor = unlock(demo_env.layout.unit, "dr-bernard")
+    expert = unlock(demo_env.layout.hospital, "pr-dubois")
+    answered_request(unit, hospital, doctor, expert)
+    [thread], _ = unit.workstation.threads(doctor)
+    path = unit.profile.path("archive") / f"{thread.case.bundle_id}.cms"
+    original = path.read_bytes()
+    plain = cms.open_sealed(
+        original, doctor.certificate, doctor.key, unit.profile.trust_roots()
+    ).content
+    with zipfile.ZipFile(io.BytesIO(plain)) as archive:
+        contents = {info.filename: archive.read(info) for info in archive.infolist()}
+    photo_name = next(n for n in contents if n.startswith("photos/"))
+    contents[photo_name] = contents[photo_name][:-10] + b"\x00" * 10  # another picture
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as swapped:
+        for name, body in contents.items():  # the admitted manifest, kept as it is
+            swapped.writestr(name, body)
+    store = unit.workstation.store(doctor)
+    photo = thread.case.bundle.case.photos[0]  # type: ignore[union-attr]
+
+    path.write_bytes(cms.seal(out.getvalue(), expert.certificate, expert.key, [doctor.certificate]))
+    with pytest.raises(BundleError) as changed:
+        _ = photo.data
+    assert changed.value.code == "bundle_changed"
+
+    other = cms.seal(b"not this bundle", expert.certificate, expert.key, [doctor.certificate])
+    store._payloads = None  # a new look at the file, as after another case was shown
+    path.write_bytes(other)
+    with pytest.raises(BundleError) as replaced:
+        _ = photo.data
+    assert replaced.value.code == "bundle_changed"
+
+    store._payloads = None
+    path.write_bytes(original)
+    assert photo.data == a_case().photos[0].data

@@ -435,8 +435,8 @@ def reread(
 ) -> Bundle:
     """A bundle already checked by :func:`unpack`, from its manifest alone, as the case
     store keeps it in memory for the lists: each payload file is read by ``payload(name)``
-    when asked for, never here (``Bundle.files`` stays empty); neither the manifest's text
-    nor its raw ``clinical`` object is kept (the case or opinion parsed from it is), and
+    when asked for, never here (``Bundle.files`` stays empty); neither the manifest's text,
+    its list of files nor its raw ``clinical`` object is kept (the case or opinion parsed from it is), and
     each party goes through ``party`` (the store shares one object per person).
 
     Raises:
@@ -451,6 +451,7 @@ def reread(
         manifest,
         sender=party(manifest.sender),
         recipients=tuple(party(p) for p in manifest.recipients),
+        files=(),  # what each file is, the photos say; their hashes stay in the index
         clinical=None,
     )
     return replace(bundle, manifest=light, manifest_json=b"")

@@ -277,6 +277,8 @@ class CaseStore:
                 self._docs.pop(row.bundle_id, None)
                 self._problems.pop(row.bundle_id, None)
                 if row.state == "admitted" and row.record is not None:
+                    if row.kind == "receipt":
+                        continue  # acted on when ingested; a list never shows one
                     self._docs[row.bundle_id] = (
                         self._light(row.bundle_id, row.record),
                         row.case_ref or "",

@@ -90,6 +90,8 @@ class CaseList(QListWidget):
         self._describe, self._alarming, self._row_state = describe, alarming, row_state
         self.threads: list[CaseThread] = []
         self._texts: list[str] = []  # each row's lines, as described
+        self._shown: list[tuple[str, bool, bool]] = []  # what each row shows: lines, red, bold
+        self._hidden: set[int] = set()  # rows the search hides
         self._rows: dict[str, tuple[tuple[object, ...], str, bool, CaseThread]] = {}
         self._epoch = 0  # relabel() describes every row again
         self._filter = ""
@@ -112,14 +114,17 @@ class CaseList(QListWidget):
         accents aside); the others are hidden, not dropped."""
         self._filter = text
         needle = folded(text.strip())
-        for row, thread in enumerate(self.threads):
-            if not needle:
-                self.item(row).setHidden(False)
-                continue
-            case = thread.case.bundle.case
-            assert case is not None
-            haystack = folded(f"{self._texts[row]} {case.patient_ref}")
-            self.item(row).setHidden(needle not in haystack)
+        hidden = set()
+        if needle:
+            for row, thread in enumerate(self.threads):
+                case = thread.case.bundle.case
+                assert case is not None
+                if needle not in folded(f"{self._texts[row]} {case.patient_ref}"):
+                    hidden.add(row)
+        for row in hidden ^ self._hidden:  # only the rows that change
+            if row < self.count():
+                self.item(row).setHidden(row in hidden)
+        self._hidden = {row for row in hidden if row < self.count()}
 
     def shown(self) -> int:
         """How many cases the filter leaves visible."""
@@ -147,12 +152,13 @@ class CaseList(QListWidget):
         # list of a thousand cases where one changed costs one row's description
         while self.count() > len(threads):
             self.takeItem(self.count() - 1)
+        del self._shown[len(threads) :]
+        self._hidden = {row for row in self._hidden if row < len(threads)}
         while self.count() < len(threads):
             self.addItem(QListWidgetItem())
         self._texts = []
         for row, thread in enumerate(threads):
             self._label(row, thread)
-            self._embolden(row, thread.case_id in self._news)
         listed = {t.case.bundle_id for t in threads}
         self._rows = {k: v for k, v in self._rows.items() if k in listed}
         self.blockSignals(False)
@@ -174,16 +180,24 @@ class CaseList(QListWidget):
         self.set_filter(self._filter)
 
     def _label(self, row: int, thread: CaseThread) -> None:
+        """Show ``thread`` on ``row``, calling Qt only for what differs from what it shows."""
         text, alarm = self._described(thread)
         self._texts.append(text)
+        bold = thread.case_id in self._news
+        wanted = (text, alarm, bold)
+        if row < len(self._shown) and self._shown[row] == wanted:
+            return
         item = self.item(row)
-        if item.text() != text:
-            item.setText(text)
-        if alarm != (item.data(Qt.ItemDataRole.ForegroundRole) is not None):
-            if alarm:
-                item.setForeground(QColor(URGENT))
-            else:
-                item.setData(Qt.ItemDataRole.ForegroundRole, None)  # the palette's
+        item.setText(text)
+        if alarm:
+            item.setForeground(QColor(URGENT))
+        else:
+            item.setData(Qt.ItemDataRole.ForegroundRole, None)  # the palette's
+        self._set_bold(item, bold)
+        if row < len(self._shown):
+            self._shown[row] = wanted
+        else:
+            self._shown.append(wanted)
 
     def _described(self, thread: CaseThread) -> tuple[str, bool]:
         """The row's lines and whether it is in red, described again only when the thread's
@@ -231,7 +245,13 @@ class CaseList(QListWidget):
         return case_id in self._news
 
     def _embolden(self, row: int, bold: bool) -> None:
-        item = self.item(row)
+        self._set_bold(self.item(row), bold)
+        if row < len(self._shown):
+            text, alarm, _bold = self._shown[row]
+            self._shown[row] = (text, alarm, bold)
+
+    @staticmethod
+    def _set_bold(item: QListWidgetItem, bold: bool) -> None:
         font = item.font()
         if font.bold() != bold:
             font.setBold(bold)

@@ -165,8 +165,12 @@ class CaseList(QListWidget):
         self.set_filter(self._filter)
         ids = [t.case_id for t in threads]
         if selected is not None and selected.case_id in ids:
-            self.setCurrentRow(ids.index(selected.case_id))
-            self._row_changed(self.currentRow())
+            row = ids.index(selected.case_id)
+            self.blockSignals(True)
+            self.setCurrentRow(row)
+            self.blockSignals(False)
+            if _documents_and_jobs(threads[row]) != _documents_and_jobs(selected):
+                self._row_changed(row)  # shown again: something in it changed
         elif threads and select_first:
             self.setCurrentRow(0)
         return arrived
@@ -203,12 +207,7 @@ class CaseList(QListWidget):
         """The row's lines and whether it is in red, described again only when the thread's
         documents, its jobs, the day or ``row_state`` changed (or after :meth:`relabel`)."""
         key = (
-            id(thread.case),
-            tuple(id(o) for o in thread.opinions),
-            id(thread.withdrawal),
-            thread.job,
-            thread.answer_job,
-            thread.erased,
+            *_documents_and_jobs(thread),
             self._row_state(thread),
             date.today(),
             self._epoch,
@@ -264,6 +263,19 @@ class CaseList(QListWidget):
                 self._news.discard(thread.case_id)
                 self._embolden(row, False)
             self.thread_selected.emit(thread)
+
+
+def _documents_and_jobs(thread: CaseThread) -> tuple[object, ...]:
+    """What a thread's row and view depend on, besides the day: its documents (the same
+    objects while the store holds them) and its jobs' snapshots."""
+    return (
+        id(thread.case),
+        tuple(id(o) for o in thread.opinions),
+        id(thread.withdrawal),
+        thread.job,
+        thread.answer_job,
+        thread.erased,
+    )
 
 
 def in_red(text: str) -> str:

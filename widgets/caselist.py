@@ -90,8 +90,9 @@ class CaseList(QListWidget):
         self._describe, self._alarming, self._row_state = describe, alarming, row_state
         self.threads: list[CaseThread] = []
         self._texts: list[str] = []  # each row's lines, as described
-        self._shown: list[tuple[str, bool, bool]] = []  # what each row shows: lines, red, bold
-        self._hidden: set[int] = set()  # rows the search hides
+        self._order: list[str] = []  # the request's bundle id on each row
+        self._shown: dict[str, tuple[str, bool, bool]] = {}  # a row's lines, red, bold
+        self._hidden: set[str] = set()  # the cases the search hides
         self._rows: dict[str, tuple[tuple[object, ...], str, bool, CaseThread]] = {}
         self._epoch = 0  # relabel() describes every row again
         self._filter = ""
@@ -120,11 +121,11 @@ class CaseList(QListWidget):
                 case = thread.case.bundle.case
                 assert case is not None
                 if needle not in folded(f"{self._texts[row]} {case.patient_ref}"):
-                    hidden.add(row)
-        for row in hidden ^ self._hidden:  # only the rows that change
-            if row < self.count():
-                self.item(row).setHidden(row in hidden)
-        self._hidden = {row for row in hidden if row < self.count()}
+                    hidden.add(thread.case.bundle_id)
+        for row, bundle_id in enumerate(self._order):
+            if (bundle_id in hidden) != (bundle_id in self._hidden):  # only what changes
+                self.item(row).setHidden(bundle_id in hidden)
+        self._hidden = hidden
 
     def shown(self) -> int:
         """How many cases the filter leaves visible."""
@@ -148,14 +149,9 @@ class CaseList(QListWidget):
         arrived = [] if known is None else [d for d in documents if d[1].bundle_id not in known]
         self.threads = threads
         self.blockSignals(True)
-        # rows are kept and only those whose lines changed are written again: a refresh of a
-        # list of a thousand cases where one changed costs one row's description
-        while self.count() > len(threads):
-            self.takeItem(self.count() - 1)
-        del self._shown[len(threads) :]
-        self._hidden = {row for row in self._hidden if row < len(threads)}
-        while self.count() < len(threads):
-            self.addItem(QListWidgetItem())
+        # each case keeps its row's item, moved when cases come or go, and only the rows whose
+        # lines changed are written again: a new request at the top of a thousand costs one
+        self._place([t.case.bundle_id for t in threads])
         self._texts = []
         for row, thread in enumerate(threads):
             self._label(row, thread)
@@ -175,6 +171,33 @@ class CaseList(QListWidget):
             self.setCurrentRow(0)
         return arrived
 
+    def _place(self, order: list[str]) -> None:
+        """Give each case of ``order`` its row: items of cases gone are taken out, those of
+        new cases put in, the others moved only when their order changed."""
+        if order == self._order:
+            return
+        wanted = set(order)
+        for row in reversed(range(len(self._order))):
+            gone = self._order[row]
+            if gone not in wanted:
+                self.takeItem(row)
+                del self._order[row]
+                self._shown.pop(gone, None)
+        for row, bundle_id in enumerate(order):
+            if row < len(self._order) and self._order[row] == bundle_id:
+                continue
+            if bundle_id in self._order:  # further down: moved up here
+                item = self.takeItem(self._order.index(bundle_id, row))
+                self._order.remove(bundle_id)
+            else:
+                item = QListWidgetItem()
+                self._shown.pop(bundle_id, None)
+            self.insertItem(row, item)
+            self._order.insert(row, bundle_id)
+        if self._hidden:  # a moved item forgets it was hidden
+            for row, bundle_id in enumerate(self._order):
+                self.item(row).setHidden(bundle_id in self._hidden)
+
     def relabel(self) -> None:
         """Describe every case again (what the lines say changed, not the cases)."""
         self._epoch += 1
@@ -189,7 +212,8 @@ class CaseList(QListWidget):
         self._texts.append(text)
         bold = thread.case_id in self._news
         wanted = (text, alarm, bold)
-        if row < len(self._shown) and self._shown[row] == wanted:
+        bundle_id = thread.case.bundle_id
+        if self._shown.get(bundle_id) == wanted:
             return
         item = self.item(row)
         item.setText(text)
@@ -198,10 +222,7 @@ class CaseList(QListWidget):
         else:
             item.setData(Qt.ItemDataRole.ForegroundRole, None)  # the palette's
         self._set_bold(item, bold)
-        if row < len(self._shown):
-            self._shown[row] = wanted
-        else:
-            self._shown.append(wanted)
+        self._shown[bundle_id] = wanted
 
     def _described(self, thread: CaseThread) -> tuple[str, bool]:
         """The row's lines and whether it is in red, described again only when the thread's
@@ -245,9 +266,9 @@ class CaseList(QListWidget):
 
     def _embolden(self, row: int, bold: bool) -> None:
         self._set_bold(self.item(row), bold)
-        if row < len(self._shown):
-            text, alarm, _bold = self._shown[row]
-            self._shown[row] = (text, alarm, bold)
+        shown = self._shown.get(self._order[row]) if row < len(self._order) else None
+        if shown is not None:
+            self._shown[self._order[row]] = (shown[0], shown[1], bold)
 
     @staticmethod
     def _set_bold(item: QListWidgetItem, bold: bool) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import logging
 import logging.handlers
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -136,12 +137,21 @@ def _gui(profiles: list[Path], *, lang: str | None, smoke_test: bool) -> int:
     return run_gui(profiles, lang=lang, smoke_test=smoke_test)
 
 
+class _PrivateLog(logging.handlers.RotatingFileHandler):
+    """A rotating log whose files only their owner reads (0600, whatever the umask)."""
+
+    def _open(self):  # type: ignore[no-untyped-def]
+        descriptor = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.fchmod(descriptor, 0o600)
+        return open(descriptor, self.mode, encoding=self.encoding, errors=self.errors)
+
+
 def _log_to_file(profile: Path) -> None:
     """A rotating log per profile. Log lines never carry a patient detail."""
     folder = profile / "logs"
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        handler = logging.handlers.RotatingFileHandler(
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        handler = _PrivateLog(
             folder / "passavant.log", maxBytes=2_000_000, backupCount=3, encoding="utf-8"
         )
     except OSError:

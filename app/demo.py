@@ -10,8 +10,11 @@ Layout of the demo directory::
       unit/      the prison health unit's workstation: a doctor and a secretary
       hospital/  the hospital's workstation: a dermatologist
 
-Every identity's key is protected by the passphrase :data:`DEMO_PASSPHRASE`. The secretary's
-certificate cannot be used for encryption: nothing is ever sealed for her.
+Every identity's key is protected by the passphrase :data:`DEMO_PASSPHRASE`, which the
+passphrase policy accepts only because both profiles are created with ``demo=True``
+(``crypto.passphrase``); being public, it is wrapped with the light KDF
+(``crypto.pki.LIGHT_WRAPPING``), not the one-second one. The secretary's certificate cannot be
+used for encryption: nothing is ever sealed for her.
 """
 
 from __future__ import annotations
@@ -28,12 +31,12 @@ from cryptography.hazmat.primitives import serialization
 from cases.profile import IdentityInfo, Profile
 from cases.trust import AddressBook
 from crypto import pkcs12, pki
+from crypto.passphrase import DEMO_PASSPHRASE
 from outbox.spool import atomic_write
 from refplatform import accounts
 
 log = logging.getLogger(__name__)
 
-DEMO_PASSPHRASE = "demo"
 UNIT_ORG = "USMP démo — Centre pénitentiaire"
 HOSPITAL_ORG = "CHU démo — Service de dermatologie"
 WOUNDS_ORG = "CHU démo — Équipe plaies et cicatrisation"
@@ -82,7 +85,9 @@ def set_up(root: Path, platform_url: str = "https://127.0.0.1:0") -> DemoLayout:
     ca_cert, ca_key = pki.create_ca("Passavant Démo — Autorité de certification")
     ca_pem = pki.cert_to_pem(ca_cert)
     (layout.ca / "ca.pem").write_bytes(ca_pem)
-    pki.save_private_key(layout.ca / "ca.key", ca_key, DEMO_PASSPHRASE.encode())
+    pki.save_private_key(
+        layout.ca / "ca.key", ca_key, DEMO_PASSPHRASE.encode(), wrapping=pki.LIGHT_WRAPPING
+    )
     server_key = pki.new_private_key()
     server_cert = pki.issue_server_certificate(
         ca_cert, ca_key, server_key.public_key(), hosts=["127.0.0.1", "localhost"]

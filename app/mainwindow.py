@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QStackedWidget, 
 from app import secrets
 from app.bridge import CoreBridge
 from app.i18n import LANGUAGES, _, language
-from app.messages import connection_state, reason
+from app.messages import connection_state, human_size, reason
 from app.session import Session
 from app.tasks import TaskRunner
 from cases.profile import Profile, ProfileError, UnlockedIdentity
@@ -47,6 +47,10 @@ class MainWindow(QMainWindow):
         self._states: dict[str, str] = {}
         self.pages = QStackedWidget()
         self.setCentralWidget(self.pages)
+        self.refused = QLabel()  # what the inbox left on the platform, and who sent it
+        self.refused.setStyleSheet("color: #a40000;")
+        self.refused.setVisible(False)
+        self.statusBar().addPermanentWidget(self.refused)
         self.connection = QLabel()
         self.statusBar().addPermanentWidget(self.connection)
         self.settings = QSettings(str(root / "window.ini"), QSettings.Format.IniFormat)
@@ -344,10 +348,31 @@ class MainWindow(QMainWindow):
             if reachable
             else getattr(status, "last_failure_at", None)
         )
+        self._show_refused(getattr(status, "refused", ()))
         self.connection.setText(connection_state(reachable, code))
         self.connection.setStyleSheet("color: #1a6b1a;" if reachable else "color: #a40000;")
         if isinstance(self.workspace, SecretaryWorkspace):
             self.workspace.status_changed(reachable, code, when)
+
+    def _show_refused(self, refused: tuple[object, ...]) -> None:
+        """The bundles the inbox did not take (too large, or no room left), with the station
+        that sent them: no clinical content, the platform's listing only."""
+        self.refused.setVisible(bool(refused))
+        if not refused:
+            return
+        stations = sorted({str(getattr(item, "sender_station", "")) or "?" for item in refused})
+        self.refused.setText(
+            _("{n} envoi(s) reçu(s) refusé(s) par ce poste (de {stations})").format(
+                n=len(refused), stations=", ".join(stations)
+            )
+        )
+        self.refused.setToolTip(
+            "\n".join(
+                f"{getattr(item, 'sender_station', '?')} — {human_size(getattr(item, 'size', 0))}"
+                f" — {reason(str(getattr(item, 'code', '')))}"
+                for item in refused
+            )
+        )
 
     # --- misc -----------------------------------------------------------------------------
     def _set_language(self, code: str) -> None:

@@ -34,6 +34,15 @@ def reason(code: str | None) -> str:
         "checksum_mismatch": _("L’envoi est arrivé altéré ; il sera renvoyé."),
         "upload_expired": _("L’envoi partiel a expiré sur la plateforme ; il sera repris."),
         "disk_error": _("Erreur d’écriture sur le disque de ce poste."),
+        # inbox bounds (outbox/fetcher.py): the document stays on the platform
+        "inbox_item_too_large": _(
+            "Document reçu trop volumineux pour être ouvert sur ce poste : il n’est pas "
+            "téléchargé et reste sur la plateforme."
+        ),
+        "inbox_full": _(
+            "Plus de place pour recevoir ce document (limite de la boîte de réception ou disque "
+            "presque plein) : il attend sur la plateforme."
+        ),
         # crypto
         "wrong_passphrase": _("Mot de passe incorrect."),
         "malformed": _("Le document reçu est illisible ou endommagé."),
@@ -172,6 +181,10 @@ def reason(code: str | None) -> str:
             "Le fichier d’origine n’a pas pu être effacé du dossier surveillé : "
             "supprimez-le vous-même."
         ),
+        "not_a_plain_file": _(
+            "Fichier laissé de côté : ce n’est pas une simple photo du dossier surveillé "
+            "(lien vers un autre emplacement, fichier à plusieurs noms ou fichier spécial)."
+        ),
         # capture: wound measurement and DICOM (capture/measure.py, capture/dicom.py)
         "no_marker": _(
             "Aucun marqueur trouvé : mesures en pixels. Posez le marqueur de 20 mm à plat près "
@@ -194,6 +207,10 @@ def reason(code: str | None) -> str:
         "dicom_unsupported": _("La compression de cette image DICOM n’est pas prise en charge."),
         "dicom_damaged": _(
             "L’image de ce fichier DICOM est endommagée : elle ne peut pas être lue."
+        ),
+        "dicom_too_large": _(
+            "Ce fichier DICOM est trop volumineux pour être importé (trop d’images, image trop "
+            "grande ou mémoire insuffisante) : il est refusé."
         ),
         "unexpected": _("Une erreur inattendue est survenue ; elle est consignée dans le journal."),
     }

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 
+from cases.anchor import Anchorer, anchor_config
 from cases.profile import Profile, UnlockedIdentity
 from cases.workstation import Workstation
 from crypto import audit
@@ -44,6 +45,8 @@ class Session:
         self.sender = Sender(self.outbox, self.clients[1])
         mailboxes = [i.id for i in profile.identities() if i.role != "secretary"]
         self.fetcher = InboxFetcher(self.inbox, self.clients[2], mailboxes, interval=poll_interval)
+        # Checkpoints of the audit journal's head, anchored on the platform (cases.anchor).
+        self.anchorer = Anchorer(profile, PlatformClient(anchor_config(config)))
         # The audit journal records the queue's security events once, as they happen.
         self._journal_lock = threading.Lock()
         self._states = {job.bundle_id: str(job.state) for job in self.outbox.jobs()}
@@ -54,7 +57,13 @@ class Session:
     def unlock(self, identity_id: str, passphrase: bytes) -> UnlockedIdentity:
         """Unlock an identity's key (blocking: call it off the GUI thread) and journal it."""
         me = self.profile.unlock(identity_id, passphrase)
-        self.journal("identity_unlocked", me.info.id, fingerprint=me.fingerprint, role=me.info.role)
+        # The journal up to this login, signed by them (cases.anchor).
+        self.anchorer.checkpoint_signed_by(
+            me,
+            lambda: self.journal(
+                "identity_unlocked", me.info.id, fingerprint=me.fingerprint, role=me.info.role
+            ),
+        )
         return me
 
     def journal(self, event: str, actor: str, **details: object) -> None:
@@ -86,6 +95,7 @@ class Session:
     def start(self) -> None:
         self.sender.start()
         self.fetcher.start()
+        self.anchorer.start()
 
     def stop(self) -> None:
         """Stop and join the workers; close the connection pool."""
@@ -93,7 +103,8 @@ class Session:
         self._unsubscribe_items()
         self.sender.stop()
         self.fetcher.stop()
-        for client in self.clients:
+        self.anchorer.stop()  # a last checkpoint first, if the platform is reachable
+        for client in (*self.clients, self.anchorer.client):
             client.close()
         self.workstation.close()  # the case stores' indexes, and what they held in memory
         log.info("session of %s stopped", self.profile.station_id)

@@ -7,6 +7,22 @@ JPEG Lossless, JPEG-LS and JPEG 2000 that radiography systems write), and
 :func:`window_level` renders it with the DICOM defaults: Rescale Slope/Intercept, then the
 file's window (else min/max), and MONOCHROME1 inverted. Of a multi-frame image, the first
 frame is shown first; :meth:`DicomImage.with_frame` gives any other.
+
+A DICOM file comes from outside: what reading it costs is bounded before the work is done
+(issue 15), and a file beyond a bound is refused as ``dicom_too_large``:
+
+* the file holds at most :data:`MAX_FILE_BYTES`, and a deflated dataset inflates to at most
+  :data:`MAX_INFLATED_BYTES` (counted as it inflates, keeping nothing, before it is inflated
+  to be read);
+* the structure pydicom will parse (data elements, sequence items, fragments of encapsulated
+  pixels) is counted first, without pydicom: at most :data:`MAX_ELEMENTS`, nested at most
+  :data:`MAX_NESTING` deep (pydicom spends up to 30 µs and 1.3 kB on each);
+* the decoded size the header declares (rows × columns × samples × bytes per sample ×
+  frames) is at most :data:`MAX_PIXEL_BYTES`, a frame at most :data:`MAX_FRAME_PIXELS`, the
+  frames at most :data:`MAX_FRAMES`, checked before any pixel is decoded;
+* the frames are decoded one at a time into a stack allocated once;
+* running out of memory anyway (a small machine) is the same refusal, never a
+  ``MemoryError``.
 """
 
 from __future__ import annotations
@@ -16,20 +32,62 @@ import logging
 import math
 import struct
 import warnings
+import zlib
 from collections import abc
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
-from pydicom import dcmread
+from pydicom import config, dcmread
+from pydicom.datadict import dictionary_VR
 from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
+from pydicom.errors import BytesLengthException, InvalidDicomError
 from pydicom.pixels.decoders.base import get_decoder
+from pydicom.pixels.utils import iter_pixels, pixel_array
+from pydicom.uid import JPEG2000TransferSyntaxes, JPEGBaseline8Bit
 
 from capture.errors import DicomError
 
 log = logging.getLogger(__name__)
+
+TOO_LARGE = "dicom_too_large"
+"""The code of a file refused for what reading it would cost."""
+MAX_PIXEL_BYTES = 256 * 1024 * 1024
+"""Decoded pixels of one file: an ultrasound loop of 290 colour frames at 640 × 480, or 128
+CT slices at 1024 × 1024 (16 bits). A photo to attach is one frame; a larger study belongs
+in a PACS, not in a request."""
+MAX_FILE_BYTES = MAX_PIXEL_BYTES + 64 * 1024 * 1024
+"""Bytes of the file, checked before it is read (the pixels and the rest of the dataset)."""
+MAX_INFLATED_BYTES = MAX_FILE_BYTES
+"""Bytes a deflated dataset may inflate to: what an uncompressed file may hold."""
+MAX_FRAMES = 4096
+"""Frames of a multi-frame image (two minutes of an ultrasound loop at 30 frames a second)."""
+MAX_FRAME_PIXELS = 40_000_000
+"""Pixels of one frame: nearly twice a mammogram (4096 × 5600). Windowing works on a frame in
+floating point (8 bytes a pixel, several copies): 40 megapixels already cost a gigabyte."""
+MAX_ELEMENTS = 100_000
+"""Data elements, sequence items and pixel fragments pydicom parses on reading (a CT of
+1,000 frames whose per-frame functional groups have undefined lengths holds about 40,000;
+sequences of defined length are parsed only when used, and are not counted)."""
+MAX_NESTING = 16
+"""Sequences within sequences."""
+
+_PILLOW = "pillow"
+_PILLOW_FIRST = frozenset({JPEGBaseline8Bit})
+"""Syntaxes decoded by Pillow alone when it is there: GDCM, pydicom's first choice, aborts
+the whole process (a C++ exception nothing catches) on some damaged JPEG streams, where
+Pillow raises an error. (Pillow does not read every JPEG 2000 GDCM reads, and cannot read
+lossless JPEG or JPEG-LS: those stay with GDCM.)"""
+_DEFLATED = "1.2.840.10008.1.2.1.99"
+_IMPLICIT = "1.2.840.10008.1.2"
+_BIG_ENDIAN = "1.2.840.10008.1.2.2"
+_ITEM, _ITEM_END, _SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
+_PIXEL_DATA = 0x7FE00010
+_UNDEFINED = 0xFFFFFFFF
+_LONG_VRS = frozenset(
+    {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
+)
 
 
 @dataclass(frozen=True)
@@ -124,70 +182,358 @@ def load_dicom(source: bytes | str | Path) -> DicomImage:
     Raises:
         DicomError: ``unreadable`` (I/O), ``not_dicom`` (not DICOM or corrupt),
             ``dicom_no_pixels`` (no image in it), ``dicom_unsupported`` (a compression or
-            pixel format that cannot be decoded here).
+            pixel format that cannot be decoded here), ``dicom_damaged`` (corrupt pixels),
+            ``dicom_too_large`` (beyond a bound of the module's documentation, or out of
+            memory).
     """
     try:
-        raw = source if isinstance(source, bytes) else Path(source).read_bytes()
-    except OSError as exc:
-        raise DicomError("unreadable", f"cannot read the file: {exc.strerror}") from exc
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")  # pydicom warns about damaged files: log, not raise
-        ds, array, photometric = _read_pixels(raw)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")  # pydicom warns about damaged files: log, not raise
+            image = _load(_read(source))
+    except MemoryError as exc:  # bounded, yet more than this machine can spare
+        raise DicomError(TOO_LARGE, "out of memory while reading the file") from exc
     for warning in caught:
         log.info("while reading a DICOM file: %s", warning.message)
-    frames = int(ds.get("NumberOfFrames", 1) or 1)
-    samples = int(ds.get("SamplesPerPixel", 1))
-    stack = None
-    if frames > 1:
-        if array.ndim != (4 if samples == 3 else 3) or array.shape[0] != frames:
-            raise DicomError("dicom_unsupported", f"{frames} frames in a {array.shape} array")
-        stack, array = array, array[0]
-    if samples == 3 and photometric.startswith("YBR"):
-        photometric = "RGB"  # pydicom converts YBR to RGB when it decodes
-    if array.ndim != (3 if samples == 3 else 2):
-        raise DicomError("dicom_unsupported", f"unexpected pixel array shape {array.shape}")
-    return DicomImage(
-        pixels=array,
-        photometric=photometric,
-        rescale_slope=float(ds.get("RescaleSlope", 1) or 1),
-        rescale_intercept=float(ds.get("RescaleIntercept", 0) or 0),
-        window=_window(ds),
-        pixel_spacing=_spacing(ds),
-        frames=frames,
-        modality=str(ds.get("Modality", "")),
-        sop_class_uid=str(ds.get("SOPClassUID", "")),
-        stack=stack,
-    )
+    return image
 
 
-def _read_pixels(raw: bytes) -> tuple[Dataset, NDArray[np.generic], str]:
+# What pydicom raises when it converts a damaged element's value (an unknown VR, a number
+# that is not one, text that does not decode).
+_VALUE_ERRORS = (
+    ValueError,
+    TypeError,
+    KeyError,
+    IndexError,
+    NotImplementedError,
+    OverflowError,
+    BytesLengthException,
+)
+
+
+def _read(source: bytes | str | Path) -> bytes:
+    if isinstance(source, bytes):
+        data = source
+    else:
+        try:
+            path = Path(source)
+            size = path.stat().st_size
+            if size > MAX_FILE_BYTES:
+                raise DicomError(TOO_LARGE, f"{size} bytes is over {MAX_FILE_BYTES}")
+            data = path.read_bytes()
+        except OSError as exc:
+            raise DicomError("unreadable", f"cannot read the file: {exc.strerror}") from exc
+    if len(data) > MAX_FILE_BYTES:
+        raise DicomError(TOO_LARGE, f"{len(data)} bytes is over {MAX_FILE_BYTES}")
+    return data
+
+
+def _load(raw: bytes) -> DicomImage:
+    _check_structure(raw)
     try:
         ds = dcmread(io.BytesIO(raw))
         has_pixels = "PixelData" in ds
-        photometric = str(ds.get("PhotometricInterpretation", ""))
-    except (InvalidDicomError, EOFError, OSError, ValueError, KeyError, TypeError) as exc:
+    except (InvalidDicomError, EOFError, OSError, *_VALUE_ERRORS) as exc:
         raise DicomError("not_dicom", f"not a readable DICOM file: {exc}") from exc
-    except (struct.error, AttributeError, IndexError) as exc:
+    except (struct.error, AttributeError, zlib.error) as exc:
         raise DicomError("not_dicom", f"corrupt DICOM file: {exc}") from exc
     if len(ds) == 0:
         raise DicomError("not_dicom", "no data element could be read")
     if not has_pixels:
         raise DicomError("dicom_no_pixels", "the DICOM file holds no image")
-    syntax = ds.file_meta.get("TransferSyntaxUID", "")
     try:
-        decodable = get_decoder(syntax).is_available
+        syntax = ds.file_meta.get("TransferSyntaxUID", "")
+    except _VALUE_ERRORS as exc:
+        raise DicomError("not_dicom", f"an unreadable transfer syntax: {exc}") from exc
+    if not isinstance(syntax, str):
+        raise DicomError("not_dicom", "the transfer syntax is not a UID")
+    try:
+        decoder = get_decoder(syntax)
     except (NotImplementedError, ValueError) as exc:  # an unknown or unset transfer syntax
         raise DicomError("dicom_unsupported", f"no decoder for {syntax!r}: {exc}") from exc
-    if not decodable:
+    if not decoder.is_available:
         raise DicomError("dicom_unsupported", f"no installed decoder for {syntax!r}")
+    plugin = _PILLOW if syntax in _PILLOW_FIRST and _PILLOW in decoder.available_plugins else ""
+    frames, shape = _declared(ds)
     try:
-        array = ds.pixel_array
-    except (RuntimeError, NotImplementedError, ValueError, KeyError) as exc:
+        photometric = str(ds.get("PhotometricInterpretation", ""))
+        image = DicomImage(
+            pixels=np.zeros((1, 1)),  # decoded below, once the header has been read
+            photometric="RGB" if len(shape) == 3 and photometric.startswith("YBR") else photometric,
+            rescale_slope=float(ds.get("RescaleSlope", 1) or 1),
+            rescale_intercept=float(ds.get("RescaleIntercept", 0) or 0),
+            window=_window(ds),
+            pixel_spacing=_spacing(ds),
+            frames=frames,
+            modality=str(ds.get("Modality", "")),
+            sop_class_uid=str(ds.get("SOPClassUID", "")),
+        )
+    except _VALUE_ERRORS as exc:
+        raise DicomError("not_dicom", f"an unreadable attribute: {exc}") from exc
+    try:
+        array = _decode(ds, frames, shape, plugin)
+    except (
+        RuntimeError,
+        NotImplementedError,
+        ValueError,
+        KeyError,
+        IndexError,
+        OverflowError,
+    ) as exc:
         # a decoder is there: the compressed pixels are what is wrong
         raise DicomError("dicom_damaged", f"the pixels cannot be decoded: {exc}") from exc
     except (AttributeError, TypeError, OSError, struct.error) as exc:
         raise DicomError("not_dicom", f"corrupt pixel data: {exc}") from exc
-    return ds, array, photometric
+    if frames == 1:
+        return replace(image, pixels=array)
+    return replace(image, pixels=array[0], stack=array)
+
+
+def _declared(ds: Dataset) -> tuple[int, tuple[int, ...]]:
+    """The number of frames and the shape of one, as the header declares them, after
+    checking what decoding them would cost (nothing is decoded yet).
+
+    Raises:
+        DicomError: ``not_dicom`` (missing or impossible values), ``dicom_too_large``.
+    """
+    try:
+        rows, columns = int(ds.get("Rows", 0)), int(ds.get("Columns", 0))
+        frames = int(ds.get("NumberOfFrames", 1) or 1)
+        samples = int(ds.get("SamplesPerPixel", 1) or 1)
+        bits = int(ds.get("BitsAllocated", 8) or 8)
+    except _VALUE_ERRORS as exc:
+        raise DicomError("not_dicom", f"unreadable image dimensions: {exc}") from exc
+    if rows < 1 or columns < 1 or frames < 1 or not 1 <= bits <= 64:
+        detail = f"{rows}x{columns}, {frames} frames of {bits} bits"
+        raise DicomError("not_dicom", f"impossible image dimensions: {detail}")
+    if samples not in (1, 3):
+        raise DicomError("dicom_unsupported", f"{samples} samples per pixel")
+    if frames > MAX_FRAMES:
+        raise DicomError(TOO_LARGE, f"{frames} frames is over {MAX_FRAMES}")
+    if rows * columns > MAX_FRAME_PIXELS:
+        raise DicomError(TOO_LARGE, f"{rows}x{columns} pixels is over {MAX_FRAME_PIXELS}")
+    item = 1 if bits <= 8 else 2 if bits <= 16 else 4 if bits <= 32 else 8
+    decoded = rows * columns * samples * item * frames
+    if decoded > MAX_PIXEL_BYTES:
+        raise DicomError(TOO_LARGE, f"{decoded} decoded bytes is over {MAX_PIXEL_BYTES}")
+    return frames, (rows, columns) if samples == 1 else (rows, columns, samples)
+
+
+def _decode(ds: Dataset, frames: int, shape: tuple[int, ...], plugin: str) -> NDArray[np.generic]:
+    """Every frame, decoded one at a time into one stack ((frames, *shape); ``shape`` for a
+    single frame) by pydicom's ``plugin`` (``""``: the first that succeeds). The stack is
+    allocated once the first frame tells its type.
+
+    JPEG 2000 goes through pydicom's whole-image decoding, which also decodes one frame at a
+    time into one array: pydicom 3.0's frame iterator cannot correct a JPEG 2000 stream
+    whose signedness differs from the dataset's (its frame is read-only).
+    """
+    if ds.file_meta.get("TransferSyntaxUID", "") in JPEG2000TransferSyntaxes:
+        array = pixel_array(ds, decoding_plugin=plugin)
+        if array.shape != ((frames, *shape) if frames > 1 else shape):
+            raise DicomError("dicom_unsupported", f"pixels of {array.shape} for {shape}")
+        return array
+    stack: NDArray[np.generic] | None = None
+    count = 0
+    for frame in iter_pixels(ds, decoding_plugin=plugin):
+        if frame.shape != shape:
+            raise DicomError("dicom_unsupported", f"a frame of {frame.shape}, not {shape}")
+        if frames == 1:
+            return frame
+        if stack is None:
+            stack = np.empty((frames, *shape), dtype=frame.dtype)
+        if count == frames:
+            raise DicomError("dicom_damaged", f"more than the {frames} frames announced")
+        stack[count] = frame
+        count += 1
+    if stack is None or count != frames:
+        raise DicomError("dicom_damaged", f"{count} frames decoded of the {frames} announced")
+    return stack
+
+
+def _check_structure(raw: bytes) -> None:
+    """Count, without pydicom, what pydicom will parse in ``raw`` (see the module's
+    documentation); a deflated dataset is inflated to be counted once its size is known.
+
+    A file that is not DICOM, or that ends early, is left to pydicom to refuse.
+
+    Raises:
+        DicomError: ``dicom_too_large``, or ``not_dicom`` for deflated data that does not
+            inflate.
+    """
+    if raw[128:132] != b"DICM":
+        return  # pydicom refuses a file without the preamble
+    data, start = raw, _file_meta(raw)
+    syntax = _syntax(raw, start)
+    little, implicit = syntax != _BIG_ENDIAN, syntax == _IMPLICIT
+    if syntax == _DEFLATED:
+        deflated = memoryview(raw)[start:]
+        _inflated_size(deflated)  # first without keeping anything: a bomb costs no memory
+        data, start = zlib.decompressobj(-zlib.MAX_WBITS).decompress(deflated), 0
+    elif not syntax and start + 6 <= len(raw):
+        implicit = not b"AA" <= raw[start + 4 : start + 6] <= b"ZZ"  # as pydicom guesses
+    _Census(data, little=little).dataset(start, None, 0, implicit=implicit)
+
+
+def _inflated_size(deflated: memoryview) -> int:
+    """What ``deflated`` inflates to, counted in 1 MiB steps, without keeping it.
+
+    Raises:
+        DicomError: ``dicom_too_large`` past :data:`MAX_INFLATED_BYTES`, ``not_dicom`` for
+            data that does not inflate.
+    """
+    inflater, size, pending = zlib.decompressobj(-zlib.MAX_WBITS), 0, bytes(deflated)
+    try:
+        while pending and not inflater.eof:
+            size += len(inflater.decompress(pending, 1 << 20))
+            if size > MAX_INFLATED_BYTES:
+                raise DicomError(TOO_LARGE, f"the dataset inflates past {MAX_INFLATED_BYTES} bytes")
+            pending = inflater.unconsumed_tail
+    except zlib.error as exc:
+        raise DicomError("not_dicom", f"the deflated dataset does not inflate: {exc}") from exc
+    return size
+
+
+def _file_meta(raw: bytes) -> int:
+    """Where the file meta information (group 2, explicit VR little endian, after the
+    preamble) ends; at most 64 elements are read (a file holds about 8)."""
+    position = 132
+    for _element in range(64):
+        if position + 8 > len(raw):
+            return position
+        group = struct.unpack_from("<H", raw, position)[0]
+        vr = raw[position + 4 : position + 6]
+        if group != 0x0002 or not b"AA" <= vr <= b"ZZ":
+            return position
+        if vr in _LONG_VRS:
+            if position + 12 > len(raw):
+                return position
+            position += 12 + struct.unpack_from("<I", raw, position + 8)[0]
+        else:
+            position += 8 + struct.unpack_from("<H", raw, position + 6)[0]
+    raise DicomError(TOO_LARGE, "the file meta information holds more than 64 elements")
+
+
+def _syntax(raw: bytes, end: int) -> str:
+    """The transfer syntax UID of the file meta information ending at ``end``."""
+    position = 132
+    while position + 8 <= end:
+        element = struct.unpack_from("<H", raw, position + 2)[0]
+        if raw[position + 4 : position + 6] in _LONG_VRS:
+            start, length = position + 12, struct.unpack_from("<I", raw, position + 8)[0]
+        else:
+            start, length = position + 8, struct.unpack_from("<H", raw, position + 6)[0]
+        if element == 0x0010:
+            return raw[start : start + length].decode("ascii", "replace").strip("\0 ")
+        position = start + length
+    return ""
+
+
+class _Census:
+    """Walks a dataset as pydicom's reader does (``pydicom.filereader``), counting what it
+    would build: data elements it reads eagerly (those of the top level and of the items of
+    sequences of undefined length; a sequence of defined length is parsed only when used,
+    which this module never does) and the items it walks in a value of undefined length
+    (encapsulated pixel data). Stops quietly where the data ends (pydicom then warns or
+    refuses)."""
+
+    def __init__(self, data: bytes, *, little: bool) -> None:
+        self.data = data
+        self.size = len(data)
+        self.order = "<" if little else ">"
+        self.left = MAX_ELEMENTS
+        self.tag_format = struct.Struct(f"{self.order}HH")
+        self.long_format = struct.Struct(f"{self.order}I")
+        self.short_format = struct.Struct(f"{self.order}H")
+        self.delimiter = self.tag_format.pack(_SEQUENCE_END >> 16, _SEQUENCE_END & 0xFFFF)
+
+    def count(self) -> None:
+        self.left -= 1
+        if self.left < 0:
+            raise DicomError(TOO_LARGE, f"more than {MAX_ELEMENTS} data elements and items")
+
+    def tag(self, position: int) -> int:
+        group, element = self.tag_format.unpack_from(self.data, position)
+        return int(group) << 16 | int(element)
+
+    def dataset(self, position: int, length: int | None, depth: int, *, implicit: bool) -> int:
+        """Reads the elements of a dataset from ``position``: ``length`` bytes of them, or
+        up to an item delimiter when ``None``. Returns where reading stops."""
+        start = position
+        while length is None or position - start < length:
+            if position + 8 > self.size:
+                return self.size
+            tag = self.tag(position)
+            if tag == _ITEM_END:
+                return position + 8
+            self.count()
+            vr: bytes | None = None
+            if implicit:
+                value_length = self.long_format.unpack_from(self.data, position + 4)[0]
+                position += 8
+            else:
+                vr = self.data[position + 4 : position + 6]
+                if vr in _LONG_VRS:
+                    if position + 12 > self.size:
+                        return self.size
+                    value_length = self.long_format.unpack_from(self.data, position + 8)[0]
+                    position += 12
+                elif not b"AA" <= vr <= b"ZZ":  # pydicom switches to implicit VR
+                    vr = None
+                    value_length = self.long_format.unpack_from(self.data, position + 4)[0]
+                    position += 8
+                else:
+                    value_length = self.short_format.unpack_from(self.data, position + 6)[0]
+                    position += 8
+            if value_length != _UNDEFINED:
+                position += value_length
+            elif self.is_sequence(tag, vr, position):
+                position = self.sequence(position, depth + 1, implicit=implicit)
+            else:
+                position = self.undefined_value(position)
+        return position
+
+    def is_sequence(self, tag: int, vr: bytes | None, position: int) -> bool:
+        """Whether pydicom reads a value of undefined length at ``position`` as a sequence."""
+        if vr == b"UN" and config.settings.infer_sq_for_un_vr:
+            return True
+        if vr is None:
+            try:
+                return str(dictionary_VR(tag)) == "SQ"
+            except KeyError:
+                return position + 4 <= self.size and self.tag(position) == _ITEM
+        return vr == b"SQ"
+
+    def sequence(self, position: int, depth: int, *, implicit: bool) -> int:
+        if depth > MAX_NESTING:
+            raise DicomError(TOO_LARGE, f"sequences nested more than {MAX_NESTING} deep")
+        while True:
+            if position + 8 > self.size:
+                return self.size
+            tag = self.tag(position)
+            length = self.long_format.unpack_from(self.data, position + 4)[0]
+            position += 8
+            if tag == _SEQUENCE_END:
+                return position
+            self.count()
+            if length == _UNDEFINED:
+                position = self.dataset(position, None, depth, implicit=implicit)
+            else:
+                position = self.dataset(position, length, depth, implicit=implicit)
+
+    def undefined_value(self, position: int) -> int:
+        """Where pydicom resumes after a value of undefined length that is not a sequence:
+        it first walks it as items (encapsulated pixel data), else searches the delimiter."""
+        start = position
+        while position + 4 <= self.size:
+            tag = self.tag(position)
+            if tag == _SEQUENCE_END:
+                return position + 8
+            if tag != _ITEM or position + 8 > self.size:
+                break
+            self.count()
+            position += 8 + self.long_format.unpack_from(self.data, position + 4)[0]
+        found = self.data.find(self.delimiter, start)
+        return self.size if found < 0 else found + 8
 
 
 def _first(value: object) -> float:

@@ -6,7 +6,8 @@ the EXIF orientation, the ICC profile and the list of identifying metadata it fo
 the report). :class:`LoadedImage` is what :func:`capture.prepare.prepare` takes; a camera
 frame becomes one through :meth:`LoadedImage.from_frame`.
 
-Everything stays in memory.
+Everything stays in memory. Of a TIFF, only the first page is read: the others are noted as
+extra images (:data:`EXTRA_IMAGES`) from the first page's link to the next, never walked.
 """
 
 from __future__ import annotations
@@ -349,6 +350,20 @@ def found_metadata(img: Image.Image) -> tuple[str, ...]:
     if text and set(text) - {"XML:com.adobe.xmp"}:
         found.append(TEXT)
     mpf = any(marker == "APP2" and data.startswith(b"MPF") for marker, data in applist)
-    if mpf or getattr(img, "n_frames", 1) > 1 or info.get("depth_images"):
+    if mpf or _several_frames(img) or info.get("depth_images"):
         found.append(EXTRA_IMAGES)
     return tuple(found)
+
+
+def _several_frames(img: Image.Image) -> bool:
+    """Whether ``img``'s file holds more than one image (frame, page).
+
+    Only the first page of a TIFF is ever read: Pillow counts a TIFF's pages by reading
+    every one of them, in a time that grows with the square of their number (100,000
+    one-pixel pages took 54 s), so that a TIFF's other pages are known from the first
+    page's link to the next (``is_animated``), without reading them. The other formats
+    know their count from their header.
+    """
+    if img.format == "TIFF":
+        return bool(getattr(img, "is_animated", False))
+    return int(getattr(img, "n_frames", 1)) > 1

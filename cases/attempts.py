@@ -2,8 +2,9 @@
 
 The first :data:`FREE_FAILURES` wrong passphrases in a row cost nothing (a typo, the caps
 lock); after that each one starts a delay, 2 s, 4 s, 8 s… up to :data:`MAX_DELAY` (5 minutes),
-during which :meth:`cases.profile.Profile.unlock` refuses at once with :class:`UnlockDelayed`,
-without even trying the passphrase. A successful unlock resets the count.
+during which :meth:`cases.profile.Profile.unlock` refuses at once with
+:class:`cases.profile.UnlockDelayed`, without even trying the passphrase. A successful
+unlock resets the count.
 
 The count and the time of the last failure live in the profile's SQLite file
 (``passavant.sqlite``, mode 0600, table ``unlock_failures``: an identity id, a number, a
@@ -19,7 +20,6 @@ whoever can damage the file can also copy the key file and guess offline.
 from __future__ import annotations
 
 import logging
-import math
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -33,7 +33,6 @@ __all__ = [
     "FREE_FAILURES",
     "MAX_DELAY",
     "FailedUnlocks",
-    "UnlockDelayed",
     "delay_after",
 ]
 
@@ -55,22 +54,6 @@ CREATE TABLE IF NOT EXISTS unlock_failures (
     last_failure REAL NOT NULL
 )
 """
-
-
-class UnlockDelayed(Exception):
-    """Too many wrong passphrases: this identity cannot be unlocked for ``seconds_left`` more
-    seconds (the passphrase was not tried). ``seconds`` is that, rounded up, to show."""
-
-    code = "unlock_delayed"
-
-    def __init__(self, identity_id: str, seconds_left: float) -> None:
-        super().__init__(f"unlocking {identity_id} is delayed {seconds_left:.1f} s more")
-        self.identity_id = identity_id
-        self.seconds_left = seconds_left
-
-    @property
-    def seconds(self) -> int:
-        return max(1, math.ceil(self.seconds_left))
 
 
 def delay_after(failures: int) -> float:
@@ -95,21 +78,22 @@ class FailedUnlocks:
     def seconds_left(self, identity_id: str) -> float:
         """Seconds before ``identity_id`` may be tried again; 0 when it may be now."""
         try:
-            with self._transaction() as db:
+            with self._transaction(write=False) as db:
                 row = db.execute(
                     "SELECT failures, last_failure FROM unlock_failures WHERE identity_id = ?",
                     (identity_id,),
                 ).fetchone()
-                if row is None:
-                    return 0.0
-                failures, last = int(row[0]), float(row[1])
-                now = self.clock()
-                if last > now:  # the clock was set back: the delay runs from now, once
+            if row is None:
+                return 0.0
+            failures, last = int(row[0]), float(row[1])
+            now = self.clock()
+            if last > now:  # the clock was set back: the delay runs from now, once
+                with self._transaction() as db:
                     db.execute(
                         "UPDATE unlock_failures SET last_failure = ? WHERE identity_id = ?",
                         (now, identity_id),
                     )
-                    last = now
+                last = now
         except (sqlite3.Error, OSError) as exc:
             log.warning("cannot read the failed unlocks (%s): no delay applied", exc)
             return 0.0
@@ -118,7 +102,7 @@ class FailedUnlocks:
     def failures(self, identity_id: str) -> int:
         """Wrong passphrases in a row for ``identity_id`` (0 after a success)."""
         try:
-            with self._transaction() as db:
+            with self._transaction(write=False) as db:
                 row = db.execute(
                     "SELECT failures FROM unlock_failures WHERE identity_id = ?", (identity_id,)
                 ).fetchone()
@@ -164,12 +148,14 @@ class FailedUnlocks:
             log.warning("cannot reset the failed unlocks (%s)", exc)
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def _transaction(self, *, write: bool = True) -> Iterator[sqlite3.Connection]:
+        """A connection in a transaction, committed at the end; ``write=False``: a read
+        transaction, which does not wait for the queue's writers."""
         private_file(self.db_path)  # 0600 before SQLite would create it with the umask
         db = sqlite3.connect(self.db_path, timeout=10, isolation_level=None)
         try:
             db.execute(_SCHEMA)
-            db.execute("BEGIN IMMEDIATE")
+            db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             try:
                 yield db
             except BaseException:

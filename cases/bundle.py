@@ -436,8 +436,9 @@ def reread(
     """A bundle already checked by :func:`unpack`, from its manifest alone, as the case
     store keeps it in memory for the lists: each payload file is read by ``payload(name)``
     when asked for, never here (``Bundle.files`` stays empty); neither the manifest's text,
-    its list of files nor its raw ``clinical`` object is kept (the case or opinion parsed from it is), and
-    each party goes through ``party`` (the store shares one object per person).
+    its list of files nor its raw ``clinical`` object is kept (the case or opinion parsed
+    from it is), and each party goes through ``party`` (the store shares one object per
+    person).
 
     Raises:
         MalformedBundle: the manifest is not one :func:`unpack` accepts (a damaged index).

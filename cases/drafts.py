@@ -84,7 +84,10 @@ class DraftStore:
             if not path.exists():
                 self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
                 temporary = self.folder / f".{NAMES_KEY}.{os.getpid()}.{threading.get_ident()}"
-                temporary.write_bytes(cms.encrypt(os.urandom(32), [self.me.certificate]))
+                sealed = cms.encrypt(os.urandom(32), [self.me.certificate])
+                descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with open(descriptor, "wb") as out:
+                    out.write(sealed)
                 try:
                     os.link(temporary, path)  # never replaces a key another store made
                 except FileExistsError:

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import stat
 import time
@@ -46,7 +47,7 @@ import keyring
 from cryptography import x509
 from keyring.errors import KeyringError
 
-from cases.attempts import FailedUnlocks, UnlockDelayed
+from cases.attempts import FailedUnlocks
 from cases.trust import TrustStore
 from crypto import pki
 from crypto.errors import MalformedMessage, WrongPassphrase
@@ -78,6 +79,23 @@ class ProfileError(Exception):
     """The profile directory is missing, incomplete or unreadable."""
 
     code = "profile_error"
+
+
+class UnlockDelayed(ProfileError):
+    """Too many wrong passphrases: this identity cannot be unlocked for ``seconds_left`` more
+    seconds (the passphrase was not tried; ``cases.attempts``). ``seconds`` is that, rounded
+    up, to show. A :class:`ProfileError`, so that whoever shows those shows this one too."""
+
+    code = "unlock_delayed"
+
+    def __init__(self, identity_id: str, seconds_left: float) -> None:
+        super().__init__(f"unlocking {identity_id} is delayed {seconds_left:.1f} s more")
+        self.identity_id = identity_id
+        self.seconds_left = seconds_left
+
+    @property
+    def seconds(self) -> int:
+        return max(1, math.ceil(self.seconds_left))
 
 
 @dataclass(frozen=True)

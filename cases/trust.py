@@ -10,7 +10,12 @@ The **trust store** is the profile's ``trust/`` folder::
 ``<fp>`` is the first 16 hex digits of the certificate's SHA-256 fingerprint. Trust anchors
 for signature and recipient checks are the CAs *and* the pinned certificates
 (:meth:`TrustStore.anchors`): a pinned certificate validates as itself, but can vouch for no
-other certificate.
+other certificate. Pinning does not undo a revocation: a pinned certificate issued by a CA of
+the store (its issuer's name, and that CA's key verifies its signature) is refused, for
+signing and for encryption alike, once that CA's revocation list (signed by it) lists it. A
+pinned certificate whose issuer is not in the store stays accepted as it is: that is the
+point of pinning, and no list from an unknown CA could be trusted anyway
+(:func:`crypto.pki.validate_certificate`).
 
 The **address book** (``addressbook.json``) lists the specialists and units one writes to:
 name, role, organization or specialty, and the encryption certificate (PEM) with its
@@ -109,6 +114,10 @@ class TrustStore:
 
     def add_pinned(self, cert: x509.Certificate) -> Path:
         """Trust one end-entity certificate as it is; return its file.
+
+        It is still checked against the revocation list of its issuer when that CA is in
+        the store (see the module's documentation); with an unknown issuer, it is trusted
+        as it is.
 
         Raises:
             TrustError: ``not_end_entity`` for a CA certificate (use :meth:`add_ca`).

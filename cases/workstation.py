@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cases.bundle import (
@@ -271,14 +272,20 @@ class Workstation:
         keep: bool = True,
         priority: str = "normal",
     ) -> str:
-        sealed = cms.seal(plain, me.certificate, me.key, certificates)
+        signed_at = datetime.now(UTC).replace(microsecond=0)
+        sealed = cms.seal(plain, me.certificate, me.key, certificates, now=signed_at)
         if keep:
-            atomic_write(self.profile.path("archive") / f"{bundle_id}.cms", sealed)
+            path = self.profile.path("archive") / f"{bundle_id}.cms"
+            atomic_write(path, sealed)
             with self._db() as db:
                 db.execute(
                     "INSERT INTO archive VALUES (?, ?, ?, datetime('now'))",
                     (bundle_id, me.info.id, kind),
                 )
+            if pki.can_decrypt(me.certificate):
+                # indexed from the plaintext in hand: what was just sealed is never decrypted
+                source = Source(bundle_id, "archive", path)
+                self.store(me).ingest_sealed(source, sealed, plain, signed_at)
         self.outbox.enqueue(bundle_id, to.id, to.display_name, kind, sealed, priority=priority)
         self.audit(
             "bundle_sealed",

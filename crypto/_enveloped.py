@@ -36,6 +36,7 @@ _CHUNK = 1 << 20
 _NONCE_BYTES = 12
 _TAG_BYTES = 16
 _CONTENT_TYPES = ("data", "signed_data")  # what OpenSSL and Passavant put inside
+_CONTENT_CIPHER = "aes256_gcm"  # the only one read (docs/bundle-format.md §3)
 
 
 def check_recipients(
@@ -84,7 +85,7 @@ def encrypt_parts(
     ]
     encryptor.finalize()
     gcm = GcmParams({"aes_nonce": nonce, "aes_icvlen": _TAG_BYTES})
-    algorithm = algos.EncryptionAlgorithm({"algorithm": "aes256_gcm", "parameters": gcm})
+    algorithm = algos.EncryptionAlgorithm({"algorithm": _CONTENT_CIPHER, "parameters": gcm})
     encrypted_info = [
         cms.ContentType("data").dump(),
         algorithm.dump(),
@@ -155,9 +156,9 @@ def decrypt_buffer(
             raise MalformedMessage(f"unsupported encrypted content type {content_type}")
         algorithm = algos.EncryptionAlgorithm.load(_der.element_bytes(buf, algorithm_field))
         name = algorithm["algorithm"].native
-        if name not in GCM_KEY_SIZES:
+        if name != _CONTENT_CIPHER:  # the format says 256-bit keys: a shorter one is refused
             raise MalformedMessage(
-                f"content encryption {name} is not accepted; AES-GCM is required"
+                f"content encryption {name} is not accepted; AES-256-GCM is required"
             )
         nonce = bytes(algorithm["parameters"]["aes_nonce"].native)
         icv_length = int(algorithm["parameters"]["aes_icvlen"].native)

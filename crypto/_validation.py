@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Literal
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from cryptography.x509.verification import (
@@ -58,6 +59,13 @@ def validate_certificate(
     listed in one of them is refused whatever the validation time, because a signing time
     is only its signer's claim. CRLs of other CAs are ignored, and so are their update
     times: an old list still counts, a missing one is not an error.
+
+    A pinned certificate (an end-entity certificate among ``roots``, which validates as
+    itself) is checked the same way against the lists of the CAs of ``roots`` that issued
+    it (same name as its issuer *and* a key that verifies its signature): pinning trusts a
+    certificate no CA vouches for, it does not undo its own CA's revocation. A pinned
+    certificate whose issuer is not among ``roots`` stays accepted as it is (that is the
+    point of pinning), whatever the lists say: no list of an unknown CA can be trusted.
 
     Args:
         cert: The end-entity certificate (a signer or a recipient).
@@ -111,8 +119,28 @@ def validate_certificate(
         raise error(f"{who} does not chain to a trusted certification authority") from exc
     _check_end_entity(cert, who, purpose, error)
     revoked: type[CryptoError] = CertificateRevoked if signing else InvalidRecipient
-    issuer = chain[1] if len(chain) > 1 else chain[0]
-    _check_revocation(cert, issuer, crls, who, error, revoked)
+    issuers = [chain[1]] if len(chain) > 1 else _pinned_issuers(cert, roots)
+    for issuer in issuers:
+        _check_revocation(cert, issuer, crls, who, error, revoked)
+
+
+def _pinned_issuers(
+    cert: x509.Certificate, roots: Sequence[x509.Certificate]
+) -> list[x509.Certificate]:
+    """The CAs among ``roots`` that issued ``cert``, a root itself (a pinned certificate):
+    same name as its issuer, and a key that verifies its signature. A CA of the same name
+    with another key did not issue it, and its lists do not apply."""
+    found = []
+    for root in roots:
+        constraints = extension(root, x509.BasicConstraints)
+        if constraints is None or not constraints.ca:
+            continue
+        try:
+            cert.verify_directly_issued_by(root)
+        except (ValueError, TypeError, InvalidSignature):
+            continue
+        found.append(root)
+    return found
 
 
 def _issued_by(crl: x509.CertificateRevocationList, ca: x509.Certificate) -> bool:

@@ -11,8 +11,12 @@ where ``hash = SHA-256(prev || canonical JSON of the entry without "hash")`` (``
 inserted entry and a truncated last line are found, with the line they are on.
 
 A chain alone cannot detect a journal rewritten from the edited line to its end, nor the
-removal of its last entries: keep :attr:`Report.head` (the last hash) somewhere else (a
-receipt, the platform, a printout) and pass it back as ``expected_head`` to detect that.
+removal of its last entries: keep the head (the last entry's number and hash, :func:`head`)
+somewhere else and pass what was kept back to :func:`verify` as ``anchors`` (each an
+:class:`Anchor`: "entry *count* had hash *head*"; ``cases.anchor`` sends them to the platform,
+which keeps them append-only) or as ``expected_head``. An anchor whose entry is gone shows a
+truncated journal; one whose entry has another hash shows a journal rewritten at or before
+that entry, even when the whole chain was recomputed (:class:`Anchoring`).
 
 The journal never holds clinical content: only identifiers, fingerprints, sizes, counts and
 reason codes. :func:`append` enforces it with an allow-list of detail keys and values that must
@@ -30,7 +34,7 @@ import json
 import os
 import re
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,12 +49,15 @@ __all__ = [
     "DETAIL_KEYS",
     "EVENTS",
     "GENESIS",
+    "Anchor",
+    "Anchoring",
     "AuditError",
     "Entry",
     "Problem",
     "Report",
     "append",
     "entry_hash",
+    "head",
     "read",
     "verify",
 ]
@@ -145,12 +152,63 @@ class Problem:
     entry), ``hash_mismatch`` (the entry was edited), ``broken_chain`` (an entry before it
     was removed, inserted or moved), ``sequence`` (a number is skipped or repeated),
     ``inserted`` (this entry was slipped in between two others), ``head_mismatch`` (the
-    last hash is not the expected one).
+    last hash is not the expected one), ``anchor_missing`` (entries that were anchored are
+    gone: the journal was truncated), ``anchor_mismatch`` (an anchored entry has another hash:
+    the journal was rewritten at or before it).
     """
 
     line: int
     kind: str
     message: str
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """What was kept outside the journal: entry number ``count`` had hash ``head``.
+
+    Because each hash covers every entry before it, an anchor that still matches vouches for
+    entries 1 to ``count`` as they were when it was taken.
+    """
+
+    count: int
+    head: str
+
+
+@dataclass(frozen=True)
+class Anchoring:
+    """How the journal compares with its anchors (:func:`verify` with ``anchors``).
+
+    Attributes:
+        entries: The number of the journal's last entry (0 when empty).
+        anchors: How many distinct anchors were compared.
+        last_anchor: The highest entry number anchored (0: none).
+        anchored: Entries 1 to ``anchored`` are vouched for by a matching anchor, with no
+            anchor below it failing.
+        missing: ``(first, last)`` entries anchored but no longer in the journal (it was
+            truncated), or ``None``.
+        rewritten: ``(first, last)``: the journal differs from its anchors somewhere in these
+            entries (one was edited, removed, inserted or moved, the chain recomputed or not):
+            ``first`` follows the last anchor that still matches, ``last`` is the first anchor
+            that does not. ``None`` if every anchor still in the journal matches.
+    """
+
+    entries: int
+    anchors: int
+    last_anchor: int
+    anchored: int
+    missing: tuple[int, int] | None = None
+    rewritten: tuple[int, int] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.missing is None and self.rewritten is None
+
+    @property
+    def unanchored(self) -> tuple[int, int] | None:
+        """``(first, last)`` entries newer than the last anchor (not anchored yet), or ``None``."""
+        if self.entries > self.last_anchor:
+            return self.last_anchor + 1, self.entries
+        return None
 
 
 @dataclass(frozen=True)
@@ -160,6 +218,7 @@ class Report:
     entries: int
     head: str
     problems: list[Problem] = field(default_factory=list)
+    anchoring: Anchoring | None = None
 
     @property
     def ok(self) -> bool:
@@ -207,7 +266,7 @@ def append(
     """
     clean = _checked(event, actor, details or {})
     when = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # the file: 0600
     created = not path.exists()
     with _lock_for(path), _open_locked(path) as fd:
         last, ends_cleanly = _last_entry(fd)
@@ -245,7 +304,31 @@ def read(path: Path) -> list[Entry]:
     return found
 
 
-def verify(path: Path, *, expected_head: str | None = None) -> Report:
+def head(path: Path) -> tuple[int, str]:
+    """``(seq, hash)`` of the journal's last well-formed entry (``(0, GENESIS)`` if none).
+
+    Reads only the end of the file, under the same lock as :func:`append` (shared between
+    processes), so it is cheap enough to call every minute whatever the journal's size.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    except FileNotFoundError:
+        return 0, GENESIS
+    try:
+        with _lock_for(path):
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_SH)
+            return _last_entry(fd)[0]
+    finally:
+        os.close(fd)
+
+
+def verify(
+    path: Path,
+    *,
+    expected_head: str | None = None,
+    anchors: Iterable[Anchor] | None = None,
+) -> Report:
     """Recompute the chain of the journal at ``path`` and report every damaged line.
 
     A missing journal is an empty, intact one. After a problem, checking resumes from the
@@ -255,10 +338,16 @@ def verify(path: Path, *, expected_head: str | None = None) -> Report:
         path: The journal file.
         expected_head: The last hash recorded elsewhere, if any: a journal whose last
             entries were removed (or that was rewritten) then fails with ``head_mismatch``.
+        anchors: Heads recorded elsewhere (see :class:`Anchor`): compared with the journal,
+            the result in :attr:`Report.anchoring` and, when they differ, as
+            ``anchor_missing`` and ``anchor_mismatch`` problems.
     """
     problems: list[Problem] = []
     prev, seq, count = GENESIS, 0, 0
     before: tuple[int, str] | None = None  # line and ``prev`` of the previous entry
+    seen: dict[tuple[int, str], int] = {}  # (seq, hash) of each entry -> its line
+    last_seq, last_line = 0, 0
+    intact_through: int | None = None  # the last entry before the first damaged line
     lines = list(_lines(path))
     for index, (number, raw) in enumerate(lines):
         if index == len(lines) - 1 and not raw.endswith(b"\n"):
@@ -269,6 +358,9 @@ def verify(path: Path, *, expected_head: str | None = None) -> Report:
             problems.append(Problem(number, "malformed", parsed))
             continue
         count += 1
+        reported = len(problems)
+        seen.setdefault((parsed["seq"], parsed["hash"]), number)
+        last_seq, last_line = parsed["seq"], number
         if parsed["hash"] != entry_hash(parsed):
             problems.append(Problem(number, "hash_mismatch", "the entry was altered"))
         elif parsed["prev"] != prev:
@@ -277,12 +369,69 @@ def verify(path: Path, *, expected_head: str | None = None) -> Report:
             problems.append(
                 Problem(number, "sequence", f"expected entry {seq + 1}, found {parsed['seq']}")
             )
+        if intact_through is None and len(problems) > reported:
+            # A damaged entry; a line that is no entry at all (a crash's cut line) is not:
+            # the chain goes on past it, and the entries after it are checked as usual.
+            intact_through = seq - 1 if problems[-1].kind == "inserted" else seq
         before = (number, parsed["prev"])
         prev, seq = parsed["hash"], parsed["seq"]
     if expected_head is not None and prev != expected_head:
         line = lines[-1][0] if lines else 0
         problems.append(Problem(line, "head_mismatch", "the journal does not end where expected"))
-    return Report(count, prev, problems)
+    anchoring = None
+    if anchors is not None:
+        vouched = last_seq if intact_through is None else intact_through
+        anchoring = _compare(anchors, seen, last_seq, last_line, vouched, problems)
+    return Report(count, prev, problems, anchoring)
+
+
+def _compare(
+    anchors: Iterable[Anchor],
+    seen: Mapping[tuple[int, str], int],
+    last_seq: int,
+    last_line: int,
+    intact_through: int,
+    problems: list[Problem],
+) -> Anchoring:
+    """Compare the journal's entries (``seen``: (seq, hash) -> line) with ``anchors``.
+
+    An anchor vouches for entries 1 to its count only if its entry is there with its hash
+    *and* the chain up to it is intact (``intact_through``): an entry removed below it without
+    recomputing the chain leaves the anchored entry in place, but not what it covered.
+    """
+    distinct = sorted({(a.count, a.head) for a in anchors if a.count > 0})
+    last_anchor = distinct[-1][0] if distinct else 0
+    matched = 0  # the highest anchor that matches, all those below it matching too
+    rewritten: tuple[int, int] | None = None
+    for count, hash_ in distinct:
+        if count > last_seq:
+            break
+        if (count, hash_) in seen and count <= intact_through:
+            if rewritten is None:
+                matched = count
+            continue
+        if rewritten is None:
+            rewritten = (matched + 1, count)
+            line = next((n for (s, _h), n in seen.items() if s == count), last_line)
+            problems.append(
+                Problem(
+                    line,
+                    "anchor_mismatch",
+                    f"entries {matched + 1} to {count} are not those anchored: the journal was"
+                    " rewritten there",
+                )
+            )
+    missing = None
+    if last_anchor > last_seq:
+        missing = (last_seq + 1, last_anchor)
+        problems.append(
+            Problem(
+                last_line,
+                "anchor_missing",
+                f"entries {last_seq + 1} to {last_anchor} were anchored and are gone",
+            )
+        )
+    return Anchoring(last_seq, len(distinct), last_anchor, matched, missing, rewritten)
 
 
 def _chain_problem(number: int, claimed: str, before: tuple[int, str] | None) -> Problem:

@@ -11,7 +11,7 @@ The CA is a self-signed root that issues end-entity certificates directly (path 
 Keys are RSA-3072 by default or EC P-256 (:func:`new_private_key`); a CA of either kind may
 certify keys of either kind, signing with RSA PKCS#1 v1.5 or ECDSA, both over SHA-256.
 
-Key files (:func:`save_private_key`, :func:`load_private_key`), validation
+Key files (:func:`save_private_key`, :func:`load_private_key`, :func:`key_wrapping`), validation
 (:func:`validate_certificate`) and certificate facts (:func:`fingerprint`, :func:`role_of`, …)
 live in private modules and are re-exported here: import them from ``crypto.pki``.
 """
@@ -37,7 +37,14 @@ from crypto._certinfo import (
     load_cert_pem,
     role_of,
 )
-from crypto._keyfile import load_private_key, save_private_key
+from crypto._keyfile import (
+    KEY_WRAPPING,
+    LIGHT_WRAPPING,
+    KeyWrapping,
+    key_wrapping,
+    load_private_key,
+    save_private_key,
+)
 from crypto._keys import (
     EC_CURVE,
     RSA_BITS,
@@ -51,9 +58,12 @@ from crypto._validation import validate_certificate
 
 __all__ = [
     "EC_CURVE",
+    "KEY_WRAPPING",
+    "LIGHT_WRAPPING",
     "ROLES",
     "RSA_BITS",
     "KeyKind",
+    "KeyWrapping",
     "PrivateKey",
     "PublicKey",
     "can_decrypt",
@@ -64,6 +74,7 @@ __all__ = [
     "issue_crl",
     "issue_person_certificate",
     "issue_server_certificate",
+    "key_wrapping",
     "load_cert_pem",
     "load_private_key",
     "new_private_key",

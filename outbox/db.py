@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from outbox.spool import private_file
+
 log = logging.getLogger(__name__)
 
 # Each entry migrates from version ``index`` to ``index + 1``. Append; never edit a shipped one.
@@ -90,7 +92,7 @@ class Database:
         """
         self.path = path
         self._lock = threading.RLock()
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(path)  # 0600 before SQLite creates it (and its -wal, -shm) with the umask
         self._conn = sqlite3.connect(
             path, timeout=10.0, isolation_level=None, check_same_thread=False
         )

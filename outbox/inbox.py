@@ -20,7 +20,7 @@ from outbox import spool
 from outbox.db import Database
 from outbox.platform import MailboxItem
 
-__all__ = ["FetchStatus", "Inbox", "InboxFetcher", "InboxItem"]
+__all__ = ["FetchStatus", "Inbox", "InboxFetcher", "InboxItem", "RefusedItem"]
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ class Inbox:
         """
         self.clock = clock
         self.directory = spool_dir
-        self.directory.mkdir(parents=True, exist_ok=True)
+        spool.private_dir(self.directory)
         self._db = Database(db_path)
         self._recover()
 
@@ -105,6 +105,11 @@ class Inbox:
         """Returns a stored bundle, or ``None``."""
         rows = self._db.query("SELECT * FROM inbox_items WHERE bundle_id = ?", (bundle_id,))
         return self._item(rows[0]) if rows else None
+
+    def total_size(self) -> int:
+        """Bytes of every stored bundle, as recorded (the inbox's bound counts them)."""
+        rows = self._db.query("SELECT COALESCE(SUM(size), 0) AS total FROM inbox_items")
+        return int(rows[0]["total"])
 
     def store(self, recipient_id: str, item: MailboxItem, part: Path) -> InboxItem:
         """Moves a verified download into place, then records it (idempotent on bundle id).
@@ -160,4 +165,4 @@ class Inbox:
 
 
 # The fetcher thread is defined in its own module; it is part of this module's API.
-from outbox.fetcher import FetchStatus, InboxFetcher  # noqa: E402
+from outbox.fetcher import FetchStatus, InboxFetcher, RefusedItem  # noqa: E402

@@ -105,7 +105,7 @@ class Outbox(JobTransitions):
         self.db_path = db_path
         self.spool_dir = spool_dir
         self.events = JobEvents(progress_interval=progress_interval)
-        spool_dir.mkdir(parents=True, exist_ok=True)
+        spool.private_dir(spool_dir)
         self._db = Database(db_path)
         self._cache: dict[str, JobSnapshot] | None = None
         self._cache_version = -1

@@ -1,4 +1,8 @@
-"""Spool files: ciphertext on disk, written atomically, named after a validated bundle id."""
+"""Spool files: ciphertext on disk, written atomically, named after a validated bundle id.
+
+Everything a profile holds is its owner's only: files are created mode 0600 and folders 0700
+(:func:`private_dir`, :func:`private_file`, :func:`atomic_write`), whatever the umask.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,8 @@ SPOOL_SUFFIX = ".cms"
 PART_SUFFIX = ".part"
 TEMP_SUFFIX = ".tmp"
 _HASH_BLOCK = 1024 * 1024
+PRIVATE_FILE = 0o600
+PRIVATE_DIR = 0o700
 
 # Bundle ids become file names (and come from the platform for inbox items): no separators,
 # no leading dot, nothing a file system could read as something else.
@@ -40,13 +46,43 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def private_dir(path: Path) -> Path:
+    """Creates ``path`` and its missing parents, each mode 0700; returns ``path``.
+
+    (``Path.mkdir(mode=…, parents=True)`` gives the parents the default mode.) A folder that
+    already exists keeps its mode.
+    """
+    missing = []
+    for folder in (path, *path.parents):
+        if folder.is_dir():
+            break
+        missing.append(folder)
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=PRIVATE_DIR)
+        except FileExistsError:
+            if not folder.is_dir():
+                raise
+    return path
+
+
+def private_file(path: Path) -> Path:
+    """Creates ``path`` empty with mode 0600 if it does not exist (e.g. before SQLite opens
+    it: SQLite gives its ``-wal``, ``-shm`` and journal files the database file's mode);
+    returns ``path``. An existing file is left as it is."""
+    private_dir(path.parent)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, PRIVATE_FILE))
+    return path
+
+
 def atomic_write(path: Path, data: bytes) -> None:
     """Writes ``data`` to ``path`` so that a crash leaves either nothing or the whole file.
 
     The bytes go to a temporary file in the same directory, are flushed to disk, then renamed
-    over ``path``; the directory is synced so the rename itself survives a power cut.
+    over ``path``; the directory is synced so the rename itself survives a power cut. The file
+    is mode 0600 (``mkstemp``'s); missing folders are created mode 0700.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=TEMP_SUFFIX)
     tmp = Path(tmp_name)
     try:

@@ -1,13 +1,16 @@
-"""The platform's JSON API under ``/api/v1``: health, directory, deliveries and mailboxes.
+"""The platform's JSON API under ``/api/v1``: health, directory, deliveries, mailboxes, and
+the checkpoints of the stations' audit journals.
 
 A station reads only the mailboxes of the recipients registered to it (403 otherwise) and
 sees only the deliveries of bundles it sent (404 otherwise). A mailbox is addressed by the
 recipient's id or by the SHA-256 fingerprint of the recipient's certificate. Mailbox files are
-served as stored: the platform never opens a bundle.
+served as stored: the platform never opens a bundle. A station writes and reads only its own
+journal checkpoints (``refplatform.journal``): the token names the station.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 
 from starlette.concurrency import run_in_threadpool
@@ -18,6 +21,13 @@ from starlette.routing import Route
 from refplatform import __version__
 from refplatform.accounts import AmbiguousRecipient, directory, recipient_station, resolve_recipient
 from refplatform.db import Database
+from refplatform.journal import (
+    MAX_BODY_BYTES,
+    MAX_LISTED,
+    CheckpointRefused,
+    Checkpoints,
+    parse_checkpoint,
+)
 from refplatform.mailbox import Mailboxes
 from refplatform.ranges import FileSliceResponse, RangeNotSatisfiable, parse_range
 from refplatform.web import ApiError, authenticate
@@ -27,20 +37,23 @@ __all__ = ["ApiEndpoints"]
 log = logging.getLogger(__name__)
 
 _ITEM = "/api/v1/mailboxes/{recipient}/items/{bundle_id}"
+_CHECKPOINTS = "/api/v1/journal/checkpoints"
 
 
 class ApiEndpoints:
     """Request handlers of the JSON API, bound to the platform's stores."""
 
-    def __init__(self, db: Database, mailboxes: Mailboxes) -> None:
+    def __init__(self, db: Database, mailboxes: Mailboxes, checkpoints: Checkpoints) -> None:
         """Binds the handlers.
 
         Args:
             db: The platform database.
             mailboxes: The mailbox store.
+            checkpoints: The stations' journal checkpoints.
         """
         self.db = db
         self.mailboxes = mailboxes
+        self.checkpoints = checkpoints
 
     def routes(self) -> list[Route]:
         """Returns the routes to mount at the application's root."""
@@ -50,6 +63,8 @@ class ApiEndpoints:
             Route("/api/v1/deliveries/{bundle_id}", self.delivery, methods=["GET"]),
             Route("/api/v1/mailboxes/{recipient}/items", self.items, methods=["GET"]),
             Route(_ITEM, self.item, methods=["GET", "DELETE"]),
+            Route(_CHECKPOINTS, self.add_checkpoint, methods=["POST"]),
+            Route(_CHECKPOINTS, self.list_checkpoints, methods=["GET"]),
         ]
 
     async def health(self, request: Request) -> Response:
@@ -138,3 +153,76 @@ class ApiEndpoints:
         start, stop = span
         headers["Content-Range"] = f"bytes {start}-{stop - 1}/{item.size}"
         return FileSliceResponse(handle, start, stop, status_code=206, headers=headers)
+
+    async def add_checkpoint(self, request: Request) -> Response:
+        """``POST /api/v1/journal/checkpoints``: keep a checkpoint of this station's journal.
+
+        The body is ``{"count", "head", "time"[, "signature"]}`` (at most
+        :data:`~refplatform.journal.MAX_BODY_BYTES`). 201 with the checkpoint kept (its
+        ``received_at`` is the platform's clock); 200 with the one already kept when the same
+        checkpoint comes again; 409 when it goes backwards or contradicts one kept; 507 past
+        the station's quota.
+        """
+        station = await authenticate(request, self.db)
+        document = await _small_json(request, MAX_BODY_BYTES)
+        try:
+            count, head, when, signature = parse_checkpoint(document)
+            kept, created = await run_in_threadpool(
+                self.checkpoints.add, station, count, head, when, signature
+            )
+        except CheckpointRefused as refused:
+            if refused.status == 409:
+                log.warning("station %s: journal checkpoint refused (%s)", station, refused.code)
+            raise ApiError(refused.status, refused.code, refused.message) from None
+        if created:
+            log.info("station %s: journal anchored at entry %d", station, count)
+        return JSONResponse(kept.to_json(), status_code=201 if created else 200)
+
+    async def list_checkpoints(self, request: Request) -> Response:
+        """``GET /api/v1/journal/checkpoints[?after=N][&limit=L]``: this station's checkpoints.
+
+        Those anchoring more than ``after`` entries, oldest first, at most ``limit`` (and
+        :data:`~refplatform.journal.MAX_LISTED`); ``more`` says whether others follow (ask
+        again with ``after`` set to the last ``count``); ``total`` counts them all.
+        """
+        station = await authenticate(request, self.db)
+        after = _query_int(request, "after", 0, 0)
+        limit = _query_int(request, "limit", MAX_LISTED, 1)
+        listed = await run_in_threadpool(
+            self.checkpoints.list, station, after=after, limit=min(limit, MAX_LISTED) + 1
+        )
+        page = listed[: min(limit, MAX_LISTED)]
+        total = await run_in_threadpool(self.checkpoints.total, station)
+        return JSONResponse(
+            {
+                "station": station,
+                "checkpoints": [c.to_json() for c in page],
+                "more": len(listed) > len(page),
+                "total": total,
+            }
+        )
+
+
+def _query_int(request: Request, name: str, default: int, least: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or len(raw) > 16 or int(raw) < least:
+        raise ApiError(400, "bad_request", f"{name} must be an integer of at least {least}.")
+    return int(raw)
+
+
+async def _small_json(request: Request, limit: int) -> object:
+    """The request's JSON body, read up to ``limit`` bytes (413 past it, 400 if not JSON)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise ApiError(413, "too_large", f"The body may hold at most {limit} bytes.")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise ApiError(413, "too_large", f"The body may hold at most {limit} bytes.")
+    try:
+        return json.loads(bytes(body))
+    except (ValueError, RecursionError):
+        raise ApiError(400, "bad_checkpoint", "The body is not a JSON document.") from None

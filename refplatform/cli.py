@@ -33,6 +33,7 @@ from typing import Any
 import uvicorn
 
 from refplatform import accounts
+from refplatform.journal import DEFAULT_QUOTA
 from refplatform.server import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_SIZE, DEFAULT_TTL, create_app
 
 __all__ = ["configure_parser", "run", "run_token"]
@@ -75,6 +76,13 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_IDLE_TIMEOUT,
         metavar="SECONDS",
         help="end an upload request whose body stalls this long (default: 120 s)",
+    )
+    parser.add_argument(
+        "--checkpoint-quota",
+        type=int,
+        default=DEFAULT_QUOTA,
+        metavar="N",
+        help=f"audit journal checkpoints kept per workstation (default: {DEFAULT_QUOTA})",
     )
     parser.add_argument(
         "--exit-with-stdin",
@@ -288,6 +296,7 @@ def run(args: argparse.Namespace) -> int:
                 upload_ttl=args.upload_ttl,
                 max_size=args.max_size,
                 idle_timeout=args.idle_timeout,
+                checkpoint_quota=args.checkpoint_quota,
             )
         except (OSError, ValueError, RuntimeError) as exc:
             log.error("cannot open the platform data: %s", exc)

@@ -91,11 +91,35 @@ def _migrate_v2(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX recipients_by_fingerprint ON recipients (certificate_sha256)")
 
 
+def _migrate_v3(conn: sqlite3.Connection) -> None:
+    """The stations' audit journal checkpoints (``refplatform.journal``): append-only.
+
+    Statements one by one (a trigger's body holds semicolons). The triggers make the table
+    append-only for every writer of the database, not only for the API's code.
+    """
+    conn.execute(
+        "CREATE TABLE journal_checkpoints ("
+        " station_id TEXT NOT NULL REFERENCES stations(id),"
+        " count INTEGER NOT NULL CHECK (count > 0),"
+        " head TEXT NOT NULL CHECK (length(head) = 64),"
+        " station_time TEXT NOT NULL,"
+        " signature TEXT,"
+        " received_at REAL NOT NULL,"
+        " PRIMARY KEY (station_id, count))"
+    )
+    for action in ("UPDATE", "DELETE"):
+        conn.execute(
+            f"CREATE TRIGGER journal_checkpoints_no_{action.lower()}"
+            f" BEFORE {action} ON journal_checkpoints"
+            " BEGIN SELECT RAISE(ABORT, 'journal checkpoints are append-only'); END"
+        )
+
+
 Migration = str | Callable[[sqlite3.Connection], None]
 
 #: Steps that bring the schema from version ``index`` to ``index + 1``: SQL scripts, or
 #: functions when existing rows need Python (a fingerprint to compute).
-_MIGRATIONS: tuple[Migration, ...] = (_SCHEMA_V1, _migrate_v2)
+_MIGRATIONS: tuple[Migration, ...] = (_SCHEMA_V1, _migrate_v2, _migrate_v3)
 
 SCHEMA_VERSION = len(_MIGRATIONS)
 

@@ -21,6 +21,7 @@ from starlette.middleware import Middleware
 
 from refplatform.api import ApiEndpoints
 from refplatform.db import open_database
+from refplatform.journal import DEFAULT_QUOTA, Checkpoints
 from refplatform.mailbox import Mailboxes
 from refplatform.storage import Layout
 from refplatform.tus import TusEndpoints
@@ -48,6 +49,7 @@ def create_app(
     max_size: int = DEFAULT_MAX_SIZE,
     clock: Callable[[], float] = time.time,
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+    checkpoint_quota: int = DEFAULT_QUOTA,
 ) -> Starlette:
     """Returns the platform application serving ``data_dir``.
 
@@ -57,13 +59,14 @@ def create_app(
         max_size: Largest accepted upload, in bytes.
         clock: Returns the current POSIX time; tests inject a fake one.
         idle_timeout: Seconds a ``PATCH`` body may stall before the server stops waiting.
+        checkpoint_quota: Audit journal checkpoints kept per station at most.
 
     Raises:
         ValueError: If a limit is not positive.
         RuntimeError: If the database was written by a newer server.
     """
-    if upload_ttl <= 0 or max_size <= 0 or idle_timeout <= 0:
-        raise ValueError("upload_ttl, max_size and idle_timeout must be positive")
+    if upload_ttl <= 0 or max_size <= 0 or idle_timeout <= 0 or checkpoint_quota <= 0:
+        raise ValueError("upload_ttl, max_size, idle_timeout and checkpoint_quota must be positive")
     layout = Layout(data_dir)
     db = open_database(data_dir)
     uploads = UploadStore(db, layout, ttl=upload_ttl, clock=clock)
@@ -71,7 +74,8 @@ def create_app(
     mailboxes.recover()
     uploads.sweep()
     tus = TusEndpoints(db, uploads, mailboxes, max_size=max_size, idle_timeout=idle_timeout)
-    api = ApiEndpoints(db, mailboxes)
+    checkpoints = Checkpoints(db, clock=clock, quota=checkpoint_quota)
+    api = ApiEndpoints(db, mailboxes, checkpoints)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:

@@ -309,6 +309,7 @@ class CaptureStation(FileImports, DicomActions, QDialog):
             _("Importer les {n} photo(s) déjà présentes").format(n=len(self._existing))
         )
         self.existing_button.setVisible(bool(self._existing))
+        self._tell_refused(self.folder.take_refused())
 
     def import_existing(self) -> None:
         """Imports the photos that were in the watched folder before it was watched (left by
@@ -335,6 +336,7 @@ class CaptureStation(FileImports, DicomActions, QDialog):
             self._folder_busy = False
             if paths:
                 self.import_files(paths, from_folder=True)
+            self._tell_refused(folder.take_refused())  # links and the like, left out
 
         def failed(exc: BaseException) -> None:
             self._folder_busy = False

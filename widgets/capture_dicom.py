@@ -1,18 +1,24 @@
 """A DICOM image to keep as a photo, shown through window/level sliders first.
 
-The file is read by :func:`capture.dicom.load_dicom` off the GUI thread; this dialog only
-re-renders the (already decoded) values through :func:`capture.dicom.window_level` as the
-sliders move. Colour images have nothing to window: the sliders are then disabled. Of a
-multi-frame image (an ultrasound loop, say), a third slider chooses the frame to keep; the
-window stays as set while frames change.
+The file is read by :func:`capture.dicom.load_dicom` off the GUI thread, and so is every
+rendering of this dialog: the modality values of a frame (floating point, a large image's
+worth) and their window/level run on a worker as the sliders move, one at a time, the last
+position asked for drawn when the worker is free (a slider dragged never queues up work).
+Colour images have nothing to window: the sliders are then disabled. Of a multi-frame image
+(an ultrasound loop, say), a third slider chooses the frame to keep; the window stays as set
+while frames change.
 """
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import cv2
 import numpy as np
 from numpy.typing import NDArray
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -30,6 +36,9 @@ from widgets.capture_preview import PreviewView
 
 SLIDER_STEPS = 1000
 
+_RENDERING = ThreadPoolExecutor(max_workers=1, thread_name_prefix="passavant-dicom")
+"""The worker that renders a DICOM frame through its window (started at first use)."""
+
 
 def _windowable(image: DicomImage) -> NDArray[np.float64] | None:
     """The modality values to window, or ``None`` for colour (nothing to window)."""
@@ -39,11 +48,19 @@ def _windowable(image: DicomImage) -> NDArray[np.float64] | None:
 class DicomDialog(QDialog):
     """Shows a DICOM image with "Centre" and "Largeur" sliders; :meth:`frame` is the result."""
 
+    _rendered = Signal(object, object)  # (what was asked, the frame): to the GUI thread
+
     def __init__(self, image: DicomImage, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle(_("Importer un DICOM"))
         self.image = image
-        self.values = _windowable(image)
+        self._values_lock = threading.Lock()
+        self._values_of: tuple[int, NDArray[np.float64] | None] | None = None
+        self.values = self._windowable(image)  # the first frame's, before the dialog shows
+        self._wanted: tuple[DicomImage, float, float] | None = None
+        self.rendered: tuple[DicomImage, float, float] | None = None  # the last one drawn
+        self._busy = False
+        self._rendered.connect(self._show_rendered)
         low, high = (0.0, 255.0)
         if self.values is not None:
             low, high = image.stored_range()
@@ -94,28 +111,64 @@ class DicomDialog(QDialog):
 
     def frame(self) -> Image:
         """The image as shown, as a BGR frame for the capture engine."""
-        if self.values is None:
-            rgb = self.image.display()
+        return self._render(self.image, *self.window_values())
+
+    def _windowable(self, image: DicomImage) -> NDArray[np.float64] | None:
+        """``image``'s modality values (the last frame's kept: sliders move more than
+        frames change), or ``None`` for colour."""
+        with self._values_lock:
+            if self._values_of is not None and self._values_of[0] == image.frame:
+                return self._values_of[1]
+        values = _windowable(image)
+        with self._values_lock:
+            self._values_of = (image.frame, values)
+        return values
+
+    def _render(self, image: DicomImage, centre: float, width: float) -> Image:
+        values = self._windowable(image)
+        if values is None:
+            rgb = image.display()
             return np.ascontiguousarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-        centre, width = self.window_values()
-        grey = window_level(self.values, centre, width)
-        if self.image.photometric == "MONOCHROME1":
+        grey = window_level(values, centre, width)
+        if image.photometric == "MONOCHROME1":
             grey = np.asarray(255 - grey, dtype=np.uint8)
         return np.ascontiguousarray(cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR))
 
     def show_frame(self, number: int) -> None:
         """Shows frame ``number`` (from 1) of a multi-frame image, through the same window."""
         self.image = self.image.with_frame(number - 1)
-        self.values = _windowable(self.image)
         self.show_window()
 
     def show_window(self) -> None:
+        """Say where the sliders are at once; draw the frame through them on the worker."""
         self.frame_label.setText(
             _("Image {n} sur {total}").format(n=self.image.frame + 1, total=self.image.frames)
         )
-        self.view.show_frame(self.frame())
         if self.values is not None:
             centre, width = self.window_values()
             self.reading.setText(
                 _("Centre {c}, largeur {w}").format(c=round(centre), w=round(width))
             )
+        self._wanted = (self.image, *self.window_values())
+        if not self._busy:
+            self._start()
+
+    def _start(self) -> None:
+        wanted = self._wanted
+        if wanted is None:
+            return
+        self._busy = True
+        _RENDERING.submit(self._work, wanted)
+
+    def _work(self, wanted: tuple[DicomImage, float, float]) -> None:
+        """On the worker."""
+        frame = self._render(*wanted)
+        with contextlib.suppress(RuntimeError):  # the dialog was closed meanwhile
+            self._rendered.emit(wanted, frame)
+
+    def _show_rendered(self, wanted: tuple[DicomImage, float, float], frame: Image) -> None:
+        self._busy = False
+        self.view.show_frame(frame)
+        self.rendered = wanted
+        if self._wanted is not wanted:  # the sliders moved meanwhile: draw where they are
+            self._start()

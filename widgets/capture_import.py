@@ -20,6 +20,8 @@ from app.messages import error_reason, reason
 from app.tasks import BoundRunner
 from capture.errors import CaptureError
 from capture.faces import load_and_propose
+from capture.folder import RefusedFile
+from capture.folder import read as read_from_folder
 from capture.loading import LoadedImage
 from capture.photo import KeptPhoto
 from capture.quality import BLURRY, OVEREXPOSED, UNDEREXPOSED, Quality, assess
@@ -28,12 +30,14 @@ from capture.regions import Regions
 Imported = tuple[LoadedImage, Quality, Regions]
 
 
-def import_photo(path: Path) -> Imported | str:
+def import_photo(path: Path, *, from_folder: bool = False) -> Imported | str:
     """Decodes a file (looking for faces meanwhile) and checks its quality (worker thread);
-    a file that cannot be used gives the sentence that says why, for the message."""
+    a file that cannot be used gives the sentence that says why, for the message. A watched
+    folder's file is read only if it is still the plain file the folder listed, never
+    through a link (:func:`capture.folder.read`)."""
     try:
-        image, regions = load_and_propose(path)
-    except CaptureError as exc:
+        image, regions = load_and_propose(read_from_folder(path) if from_folder else path)
+    except (CaptureError, RefusedFile) as exc:
         return f"{path.name} : {reason(exc.code)}"
     return image, assess(image.pixels(1024), order="rgb"), regions
 
@@ -93,6 +97,17 @@ class FileImports:
         else:
             self._import_next()
 
+    def _tell_refused(self, refused: list[tuple[Path, str]]) -> None:
+        """Says which files of the watched folder were left out, and why: at once, and with
+        the notes of the import under way or of the next one (which shows its notes as it
+        goes, so that the sentence stays until that import is over)."""
+        notes = [f"{path.name} : {reason(code)}" for path, code in refused]
+        if not notes:
+            return
+        self._import_notes.extend(notes)
+        if not self._importing:
+            self.say("\n".join(self._import_notes), problem=True)
+
     def _show_import_progress(self) -> None:
         """The bar and its label for the file being decoded (the count includes it)."""
         number = self._import_count - len(self._imports)
@@ -118,7 +133,7 @@ class FileImports:
         self.say("\n".join(self._import_notes), problem=True)  # what went wrong so far
         source = path if from_folder else None
         self.runner.run(
-            lambda: import_photo(path),
+            lambda: import_photo(path, from_folder=from_folder),
             lambda result: self._imported(result, source),
             self._import_failed,
         )

@@ -3,7 +3,10 @@
 - ``identity new NAME --role R [--key rsa|ec] [--ca-dir DIR]`` issues a certificate from the CA
   whose ``ca.pem`` and key (``ca.key`` or ``ca-key.pem``) are in DIR, and stores the identity
   in the profile like the app does (``identities/<id>/``); ``identity import FILE.p12``,
-  ``identity export NAME -o FILE.p12``, ``identity list``.
+  ``identity export NAME -o FILE.p12``, ``identity passphrase NAME`` (change it),
+  ``identity list``. A new passphrase (``new``, ``passphrase``, and ``import`` when the
+  file's own does not pass, or with ``--new-passphrase-file``) must pass
+  ``crypto.passphrase``'s policy.
 - ``trust add CERT [--pinned]`` (a CA, a pinned end-entity certificate, or a CRL),
   ``trust list``; ``contact add CERT [--name N]``, ``contact list`` (the address book).
 
@@ -14,29 +17,35 @@ a non-zero status (``app.commands.common.dispatch``).
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
+from app import secrets
 from app.commands.common import CommandError
 from app.commands.keys import (
     ROLES,
     audited,
     checked_identity_id,
     cli_profile,
+    find_identity,
     journal_event,
     load_ca,
     name_slug,
     organization_of,
     passphrase_options,
+    passphrase_problems,
     read_input,
     read_passphrase,
-    remember_passphrase,
+    refuse_if_delayed,
+    refuse_weak_passphrase,
     trust_anchors,
     trust_crls,
+    unlock_errors,
     unlock_identity,
 )
 from app.i18n import _
-from cases.profile import IdentityInfo
+from cases.profile import IdentityInfo, Profile, passphrase_names
 from cases.trust import AddressBook, TrustStore, is_ca, load_certificate
 from crypto import pki
 from crypto.errors import CryptoError, MalformedMessage
@@ -62,7 +71,7 @@ def _register_identity(subparsers: argparse._SubParsersAction[argparse.ArgumentP
     new.add_argument("--organization", metavar="ORG", help="default: the CA's organization")
     new.add_argument("--specialty", metavar="CODE", help="a specialist's specialty code")
     new.add_argument("--id", dest="identity_id", metavar="ID", help="default: from the name")
-    passphrase_options(new, remember=True)
+    passphrase_options(new)
     new.set_defaults(handler=audited("identity.new", _identity_new))
 
     imported = sub.add_parser("import", help="add an identity from a PKCS#12 file")
@@ -70,7 +79,8 @@ def _register_identity(subparsers: argparse._SubParsersAction[argparse.ArgumentP
     imported.add_argument("--name", help="default: the certificate's common name")
     imported.add_argument("--role", choices=ROLES, help="default: the certificate's OU")
     imported.add_argument("--id", dest="identity_id", metavar="ID", help="default: from the name")
-    passphrase_options(imported, remember=True)
+    passphrase_options(imported)
+    new_passphrase_option(imported, "protect the key in this profile with the passphrase in FILE")
     imported.set_defaults(handler=audited("identity.import", _identity_import))
 
     export = sub.add_parser("export", help="write an identity as a PKCS#12 file")
@@ -79,8 +89,18 @@ def _register_identity(subparsers: argparse._SubParsersAction[argparse.ArgumentP
     passphrase_options(export)
     export.set_defaults(handler=audited("identity.export", _identity_export))
 
+    change = sub.add_parser("passphrase", help="change an identity's passphrase")
+    change.add_argument("identity", metavar="NAME")
+    passphrase_options(change)
+    new_passphrase_option(change, "read the new passphrase from FILE")
+    change.set_defaults(handler=audited("identity.passphrase", _identity_passphrase))
+
     listing = sub.add_parser("list", help="list the identities")
     listing.set_defaults(handler=audited("identity.list", _identity_list))
+
+
+def new_passphrase_option(parser: argparse.ArgumentParser, text: str) -> None:
+    parser.add_argument("--new-passphrase-file", type=Path, metavar="FILE", help=text)
 
 
 def _register_trust(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -125,8 +145,7 @@ def _identity_new(args: argparse.Namespace) -> int:
     secret = read_passphrase(
         args, prompt=_("Nouveau mot de passe de {name} : ").format(name=args.name), confirm=True
     )
-    if not secret:
-        raise CommandError(_("le mot de passe ne peut pas être vide."))
+    refuse_weak_passphrase(profile, secret, (args.name, identity_id))
     key: Any = pki.new_private_key(args.key) if args.key == "ec" else pki.new_private_key()
     organization = args.organization or organization_of(ca_cert) or "Passavant"
     cert = pki.issue_person_certificate(
@@ -157,7 +176,6 @@ def _identity_new(args: argparse.Namespace) -> int:
         role=args.role,
         key=args.key,
     )
-    remember_passphrase(args, profile, identity_id, secret)
     print(
         _("Identité créée : {id} ({name}, {role}), empreinte {fp}").format(
             id=identity_id, name=args.name, role=args.role, fp=fingerprint
@@ -173,10 +191,6 @@ def _identity_import(args: argparse.Namespace) -> int:
     )
     key: Any
     key, cert, _chain = import_pkcs12(read_input(args.file, _("fichier PKCS#12")), secret)
-    if not secret:
-        raise CommandError(
-            _("ce fichier n’a pas de mot de passe : protégez-le d’abord par un mot de passe.")
-        )
     role = args.role or pki.role_of(cert)
     if role not in ROLES:
         raise CommandError(
@@ -186,12 +200,12 @@ def _identity_import(args: argparse.Namespace) -> int:
     identity_id = checked_identity_id(args.identity_id or name_slug(name))
     if (profile.identity_folder(identity_id) / "identity.json").exists():
         raise CommandError(_("l’identité « {id} » existe déjà.").format(id=identity_id))
+    secret = _imported_passphrase(args, profile, secret, (name, identity_id))
     profile.add_identity(
         IdentityInfo(identity_id, name, role, organization_of(cert)), cert, key, secret
     )
     fingerprint = pki.fingerprint(cert)
     journal_event(profile, "identity_imported", identity_id, fingerprint=fingerprint, role=role)
-    remember_passphrase(args, profile, identity_id, secret)
     print(
         _("Identité importée : {id} ({name}, {role}), empreinte {fp}").format(
             id=identity_id, name=name, role=role, fp=fingerprint
@@ -206,6 +220,54 @@ def _identity_import(args: argparse.Namespace) -> int:
                 "(passavant trust add)."
             )
         )
+    return 0
+
+
+def _imported_passphrase(
+    args: argparse.Namespace, profile: Profile, secret: bytes, names: tuple[str, ...]
+) -> bytes:
+    """The passphrase of an imported identity in this profile: the file's own when it passes
+    the policy and no other is given, else a new one (``--new-passphrase-file`` or a
+    prompt on a terminal) that must pass it."""
+    if args.new_passphrase_file is None:
+        if not secret:
+            raise CommandError(
+                _("ce fichier n’a pas de mot de passe : protégez-le d’abord par un mot de passe.")
+            )
+        if not passphrase_problems(profile, secret, names):
+            return secret
+        if not sys.stdin.isatty():
+            refuse_weak_passphrase(profile, secret, names)  # says why, in one line
+    secret = read_passphrase(
+        args,
+        prompt=_("Nouveau mot de passe de {name} : ").format(name=names[0]),
+        confirm=True,
+        file_option="new_passphrase_file",
+    )
+    refuse_weak_passphrase(profile, secret, names)
+    return secret
+
+
+def _identity_passphrase(args: argparse.Namespace) -> int:
+    profile = cli_profile(args)
+    info = find_identity(profile, args.identity)
+    refuse_if_delayed(profile, info.id)
+    # the current passphrase is typed (or in a file), never taken from the keyring
+    current = read_passphrase(
+        args, prompt=_("Mot de passe de {name} : ").format(name=info.display_name)
+    )
+    new = read_passphrase(
+        args,
+        prompt=_("Nouveau mot de passe de {name} : ").format(name=info.display_name),
+        confirm=True,
+        file_option="new_passphrase_file",
+    )
+    refuse_weak_passphrase(profile, new, passphrase_names(info))
+    with unlock_errors(profile, info.id):
+        me = profile.change_passphrase(info.id, current, new)
+    journal_event(profile, "identity_passphrase_changed", info.id, fingerprint=me.fingerprint)
+    secrets.forget(profile.station_id, info.id)  # one an earlier version kept is stale now
+    print(_("Mot de passe de {id} changé.").format(id=info.id))
     return 0
 
 

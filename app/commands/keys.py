@@ -1,8 +1,10 @@
 """What the ``identity``, ``trust``, ``contact``, ``bundle`` and ``audit`` commands share.
 
 The profile a command works on, its audit journal (every command is journalled, failures by
-their code only), passphrases (``--passphrase-file``, the system keyring, or a prompt on a
-terminal), and unlocking an identity of the profile or a ``.p12`` file. See
+their code only), passphrases (``--passphrase-file``, or a prompt on a terminal; never the
+keyring; a new one must pass ``crypto.passphrase``'s policy), and unlocking an identity of
+the profile (through ``Profile.unlock``: the delay after wrong passphrases, the re-wrapping of
+an old key file) or a ``.p12`` file. See
 :mod:`app.commands.identity` and :mod:`app.commands.bundle` for the commands themselves.
 """
 
@@ -15,7 +17,7 @@ import logging
 import re
 import sys
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,14 +25,15 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from app import secrets
 from app.commands.common import CommandError
 from app.i18n import _
+from app.messages import passphrase_reason, unlock_delay_reason
 from cases.bundle import Party
-from cases.profile import IdentityInfo, Profile
+from cases.profile import IdentityInfo, Profile, UnlockDelayed
 from cases.trust import TrustStore, load_certificate
 from crypto import audit, pki
 from crypto.errors import MalformedMessage, WrongPassphrase
+from crypto.passphrase import check_passphrase
 from crypto.pkcs12 import import_pkcs12
 
 Handler = Callable[[argparse.Namespace], int]
@@ -38,14 +41,19 @@ ROLES = ("doctor", "secretary", "specialist", "unit")
 CA_KEY_NAMES = ("ca.key", "ca-key.pem", "ca.key.pem")
 
 
-def passphrase_options(parser: argparse.ArgumentParser, *, remember: bool = False) -> None:
+def passphrase_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--passphrase-file", type=Path, metavar="FILE", help="read the passphrase from FILE"
     )
-    if remember:
-        parser.add_argument(
-            "--remember", action="store_true", help="keep the passphrase in the system keyring"
-        )
+
+
+class CodedCommandError(CommandError):
+    """A :class:`CommandError` with the stable code of what went wrong, which ``audited``
+    journals (``unlock_delayed``, ``passphrase_too_short``…)."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def cli_profile(args: argparse.Namespace) -> Profile:
@@ -119,16 +127,14 @@ def read_passphrase(
     confirm: bool = False,
     file_option: str = "passphrase_file",
 ) -> bytes:
-    """From ``--passphrase-file``, else the keyring (an identity of the profile), else a
-    prompt on a terminal."""
+    """From ``--passphrase-file`` (a file its owner protects), else a prompt on a terminal;
+    never from the keyring: nothing remembered stands in for the person's own passphrase
+    (ARCHITECTURE.md, "The shared desk"). ``profile`` and ``identity_id`` name whose it is."""
+    del profile, identity_id  # kept for the callers' clarity: whose passphrase is asked
     path: Path | None = getattr(args, file_option, None)
     if path is not None:
         lines = read_input(path, _("fichier de mot de passe")).decode("utf-8").splitlines()
         return (lines[0] if lines else "").encode("utf-8")
-    if profile is not None and identity_id is not None:
-        remembered = secrets.recall(profile.station_id, identity_id)
-        if remembered:
-            return remembered.encode("utf-8")
     if not sys.stdin.isatty():
         raise CommandError(
             _("mot de passe requis : utilisez --passphrase-file, ou lancez depuis un terminal.")
@@ -139,15 +145,42 @@ def read_passphrase(
     return first.encode("utf-8")
 
 
-def remember_passphrase(
-    args: argparse.Namespace, profile: Profile, identity_id: str, secret: bytes
-) -> None:
-    if not getattr(args, "remember", False):
-        return
-    if secrets.remember(profile.station_id, identity_id, secret.decode("utf-8")):
-        print(_("Mot de passe gardé dans le trousseau du système."))
-    else:
-        print(_("Pas de trousseau sur cette machine : le mot de passe sera demandé à chaque fois."))
+def passphrase_problems(profile: Profile, secret: bytes, names: tuple[str, ...]) -> list[str]:
+    """The policy's objections to ``secret`` as a new passphrase of ``profile``
+    (``crypto.passphrase``: the demonstration's passphrase only in a demo profile)."""
+    return check_passphrase(secret.decode("utf-8"), demo=profile.demo, names=names)
+
+
+def refuse_weak_passphrase(profile: Profile, secret: bytes, names: tuple[str, ...]) -> None:
+    """Stop the command when ``secret`` may not become a passphrase of ``profile``."""
+    if not secret:
+        raise CommandError(_("le mot de passe ne peut pas être vide."))
+    problems = passphrase_problems(profile, secret, names)
+    if problems:
+        raise CodedCommandError(passphrase_reason(problems), problems[0])
+
+
+def refuse_if_delayed(profile: Profile, identity_id: str) -> None:
+    """Stop before asking for a passphrase that would not even be tried."""
+    left = profile.unlock_delay(identity_id)
+    if left > 0:
+        raise CodedCommandError(unlock_delay_reason(left), UnlockDelayed.code)
+
+
+@contextlib.contextmanager
+def unlock_errors(profile: Profile, identity_id: str) -> Iterator[None]:
+    """Turn what ``Profile.unlock`` refuses into one plain line."""
+    try:
+        yield
+    except UnlockDelayed as exc:
+        raise CodedCommandError(unlock_delay_reason(exc.seconds_left), exc.code) from exc
+    except OSError as exc:
+        raise CommandError(
+            _("{what} illisible : {path}").format(
+                what=_("fichier de l’identité"),
+                path=exc.filename or profile.identity_folder(identity_id),
+            )
+        ) from exc
 
 
 def name_slug(name: str) -> str:
@@ -207,27 +240,21 @@ def unlock_identity(args: argparse.Namespace, profile: Profile, spec: str) -> Un
         unlocked = Unlocked(cert, key, Party.of_certificate(cert), pki.fingerprint(cert), secret)
     else:
         info = find_identity(profile, spec)
+        refuse_if_delayed(profile, info.id)
         secret = read_passphrase(
             args,
             profile,
             info.id,
             prompt=_("Mot de passe de {name} : ").format(name=info.display_name),
         )
-        folder = profile.identity_folder(info.id)
-        cert = pki.load_cert_pem(read_input(folder / "cert.pem", _("certificat")))
-        key = load_private_key(folder / "key.pem", secret)
-        party = Party(
-            info.id, info.display_name, pki.fingerprint(cert), info.role, info.organization
-        )
-        unlocked = Unlocked(cert, key, party, info.id, secret)
+        with unlock_errors(profile, info.id):  # the app's own path: delay, re-wrapping
+            me = profile.unlock(info.id, secret)
+        party = Party(info.id, info.display_name, me.fingerprint, info.role, info.organization)
+        unlocked = Unlocked(me.certificate, me.key, party, info.id, secret)
     journal_event(
         profile, "identity_unlocked", unlocked.actor, fingerprint=unlocked.party.fingerprint
     )
     return unlocked
-
-
-def load_private_key(path: Path, secret: bytes) -> pki.PrivateKey:
-    return pki.load_private_key(path, secret, kind="any")
 
 
 def load_ca(args: argparse.Namespace, folder: Path) -> tuple[x509.Certificate, Any]:

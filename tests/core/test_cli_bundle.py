@@ -372,18 +372,19 @@ def test_failures_through_a_real_process(env: Env) -> None:
     assert (env.tmp / "out" / "report.txt").read_bytes() == REPORT
 
 
-def test_passphrase_from_the_keyring(env: Env) -> None:
+def test_a_passphrase_in_the_keyring_never_unlocks(env: Env) -> None:
+    """The command line follows the desk's rule: only the passphrase given (a file, or typed
+    at a terminal) unlocks; one an earlier version kept in the keyring is not read."""
     sealed = seal(env)
-    err = env.fails(
-        env.hospital, "bundle", "open", sealed, "--as", "dr-lefevre", "-o", env.tmp / "x"
-    )
-    assert "--passphrase-file" in err  # no terminal, nothing remembered
     assert secrets.remember("hospital", "dr-lefevre", PASSPHRASE)
     try:
-        env.ok(env.hospital, "bundle", "open", sealed, "--as", "dr-lefevre", "-o", env.tmp / "o")
+        err = env.fails(
+            env.hospital, "bundle", "open", sealed, "--as", "dr-lefevre", "-o", env.tmp / "x"
+        )
     finally:
         secrets.forget("hospital", "dr-lefevre")
-    assert (env.tmp / "o" / "report.txt").read_bytes() == REPORT
+    assert "--passphrase-file" in err  # no terminal, and the keyring is not asked
+    assert not (env.tmp / "x").exists()
 
 
 def test_inspect_needs_no_key_and_shows_no_content(env: Env, w: World) -> None:
@@ -411,13 +412,11 @@ def test_identity_new_from_a_ca_dir(env: Env, w: World) -> None:
     shutil.copy(env.tmp / "ca-dir.key", ca_dir / "ca.key")
     fresh = env.tmp / "fresh"
     out = env.ok(fresh, "identity", "new", "Dr Élise Noël", "--role", "doctor",
-                 "--ca-dir", ca_dir, "--passphrase-file", env.passfile, "--remember")  # fmt: skip
+                 "--ca-dir", ca_dir, "--passphrase-file", env.passfile)  # fmt: skip
     assert "dr-elise-noel" in out
-    assert "trousseau" in out
-    try:  # remembered: no passphrase source needed any more
-        env.ok(fresh, "identity", "export", "dr-elise-noel", "-o", env.tmp / "elise.p12")
-    finally:
-        secrets.forget("", "dr-elise-noel")
+    assert "trousseau" not in out  # nothing is remembered
+    env.ok(fresh, "identity", "export", "dr-elise-noel", "-o", env.tmp / "elise.p12",
+           "--passphrase-file", env.passfile)  # fmt: skip
     listed = env.ok(fresh, "identity", "list")
     assert listed.startswith("dr-elise-noel\tdoctor\tDr Élise Noël\t")
     cert = pki.load_cert_pem((fresh / "identities" / "dr-elise-noel" / "cert.pem").read_bytes())

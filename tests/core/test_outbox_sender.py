@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import requests
 
 from outbox.errors import OutboxError
 from outbox.platform import PlatformClient, PlatformConfig
@@ -93,7 +94,16 @@ class Station:
         return job.state
 
     def mailbox(self) -> list[str]:
-        return [item.bundle_id for item in self.reader.list_items(self.recipient)]
+        """Every bundle id the platform lists in the recipient's mailbox: the raw listing,
+        read here whole (the client takes the first ``MAX_LISTED_ITEMS`` at a poll)."""
+        answer = requests.get(
+            f"{self.reader_config.url}/api/v1/mailboxes/{self.recipient}/items",
+            headers={"Authorization": f"Bearer {self.reader_config.token}"},
+            verify=str(self.reader_config.ca_file) if self.reader_config.ca_file else True,
+            timeout=30,
+        )
+        answer.raise_for_status()
+        return [str(item["bundle_id"]) for item in answer.json()["items"]]
 
     def close(self) -> None:
         for sender in self._senders:

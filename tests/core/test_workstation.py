@@ -23,7 +23,7 @@ from cases.model import Case, Opinion, new_id
 from cases.profile import Profile, UnlockedIdentity
 from cases.trust import AddressBook
 from crypto import audit, cms, pkcs12, pki
-from crypto.errors import InvalidRecipient, NotARecipient
+from crypto.errors import DecryptionFailed, InvalidRecipient, NotARecipient
 from tests.support.demo import DemoEnv
 from tests.support.photos import sample_photo
 
@@ -292,6 +292,13 @@ def test_a_tampered_archive_copy_is_reported_not_shown(
     data = bytearray(path.read_bytes())
     data[-40] ^= 0xFF
     path.write_bytes(bytes(data))
+    # indexed from the plaintext when it was sealed: the list shows what was written...
+    [thread], unreadable = unit.workstation.threads(doctor)
+    assert unreadable == []
+    photo = thread.case.bundle.case.photos[0]  # type: ignore[union-attr]
+    with pytest.raises(DecryptionFailed):  # ...and the damaged copy shows no photo
+        _ = photo.data
+    unit.workstation.rebuild_index(doctor)  # built again from the files: it is reported
     threads, unreadable = unit.workstation.threads(doctor)
     assert threads == []
     assert [(u.bundle_id, u.code) for u in unreadable] == [(bundle_id, "decryption_failed")]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import itertools
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -766,3 +767,28 @@ def test_the_photos_reach_the_doctors_form(
     qtbot.waitUntil(doctor.form.photos.thumbnails_ready, timeout=WAIT)  # for the picture
     QApplication.processEvents()
     screenshot(window, "capture-doctor-form")
+
+
+def test_window_and_level_are_drawn_off_the_gui_thread_and_the_last_position_wins(
+    qtbot: QtBot, station: CaptureStation, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ramp = np.tile(np.arange(0, 4000, 10, dtype=np.uint16), (300, 1))
+    station.import_dicom(dicom_file(tmp_path / "image.dcm", ramp))
+    qtbot.waitUntil(lambda: getattr(station, "dicom_dialog", None) is not None, timeout=WAIT)
+    dialog = station.dicom_dialog
+    qtbot.waitUntil(lambda: dialog.rendered is not None, timeout=WAIT)
+    threads: list[str] = []
+    render = dialog._render
+
+    def traced(*args: object) -> object:
+        threads.append(threading.current_thread().name)
+        return render(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(dialog, "_render", traced)
+    for step in range(1, 9):  # a slider dragged: eight positions in a row
+        dialog.width_.setValue(dialog.width_.maximum() // (step + 1))
+    last = dialog._wanted
+    qtbot.waitUntil(lambda: dialog.rendered is last, timeout=WAIT)
+    assert threads  # drawn...
+    assert all(name.startswith("passavant-dicom") for name in threads)  # ...on the worker
+    assert len(threads) < 8  # positions passed meanwhile are never drawn

@@ -10,11 +10,14 @@ Layout::
       trust/ca-*.pem pinned-*.pem *.crl   CAs, pinned certificates, CRLs added later
       addressbook.json    contacts one can seal bundles for, with their certificates
       audit.jsonl         the hash-chained audit journal (ids and fingerprints only)
+      audit.anchors.json  the last checkpoints the platform kept of it (a copy, no proof)
       identities/<id>/    identity.json, cert.pem, key.pem (PKCS#8 under a passphrase:
                           scrypt, about one second per guess; ``crypto.pki``)
       passavant.sqlite    outbox, inbox and archive indexes, wrong-passphrase counts (no
                           clinical content)
       outbox/ inbox/ archive/   sealed bundles: ciphertext only
+      index/<id>.sqlite   each person's case index (records sealed: ``cases.index``)
+      drafts/<id>/        drafts sealed to their author, named by a keyed hash (names.key)
       logs/               rotating log, never a patient detail
 
 Several profiles can live side by side on one machine (``passavant --profile DIR``).

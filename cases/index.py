@@ -306,6 +306,12 @@ class CaseIndex:
         )
 
 
+def remove_index(path: Path) -> None:
+    """Remove an index file with its write-ahead log (derived data: it is built again)."""
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
 def _case_id(record: dict[str, Any] | None) -> str | None:
     value = None if record is None else record.get("case_id")
     return value if isinstance(value, str) else None

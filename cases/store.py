@@ -31,7 +31,7 @@ from typing import Any
 
 from cases.bundle import MANIFEST, Bundle, Party, reread, unpack
 from cases.errors import BundleError, CaseError, MalformedBundle
-from cases.index import CaseIndex, IndexDamaged, Row
+from cases.index import CaseIndex, IndexDamaged, Row, remove_index
 from cases.profile import Profile, UnlockedIdentity
 from cases.speaking import Decision, Document, Speaker, Verdict, decide, sender_matches
 from cases.threads import Opened, Unreadable
@@ -72,6 +72,11 @@ class Ingested:
     remaining: int = 0  # new bundles left for the next call (past the limit)
 
 
+def index_path(profile: Profile, identity_id: str) -> Path:
+    """Where a person's case index lies in a profile."""
+    return profile.path("index") / f"{identity_id}.sqlite"
+
+
 class SealedPayload:
     """A payload file read from its sealed bundle when asked for (:class:`cases.photos.Payload`)."""
 
@@ -100,7 +105,7 @@ class CaseStore:
         locate: Callable[[str], Source | None],
     ) -> None:
         self.profile, self.me, self.locate = profile, me, locate
-        self.path = profile.path("index") / f"{me.info.id}.sqlite"
+        self.path = index_path(profile, me.info.id)
         self.index = self._open_index()
         self.openings = 0  # bundles decrypted by this store (ingestion and payloads)
         self._ingest_lock = threading.Lock()
@@ -117,8 +122,7 @@ class CaseStore:
             return CaseIndex(self.path, self.me.certificate, self.me.key)
         except IndexDamaged as exc:  # damaged or not ours: derived data, start it again
             log.warning("the case index of %s is rebuilt: %s", self.me.info.id, exc)
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+            remove_index(self.path)
             return CaseIndex(self.path, self.me.certificate, self.me.key)
 
     def close(self) -> None:

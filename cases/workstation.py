@@ -31,7 +31,6 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 from cases.bundle import (
     OpenedRegistry,
@@ -42,10 +41,10 @@ from cases.bundle import (
     pack_withdrawal,
 )
 from cases.errors import BundleError, CaseError, TrustError
-from cases.index import IndexDamaged
+from cases.index import IndexDamaged, remove_index
 from cases.model import WITHDRAWAL_REASONS, Case, Opinion, new_id
 from cases.profile import Profile, UnlockedIdentity
-from cases.store import CaseStore, Ingested, Source
+from cases.store import CaseStore, Ingested, Source, index_path
 from cases.threads import CaseThread, Opened, Unreadable, assemble
 from cases.trust import AddressBook
 from crypto import audit, cms, pki
@@ -470,9 +469,7 @@ class Workstation:
 
     def _drop_index(self, me: UnlockedIdentity) -> None:
         self.forget(me)
-        path = self.profile.path("index") / f"{me.info.id}.sqlite"
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        remove_index(index_path(self.profile, me.info.id))
 
     def discard(self, me: UnlockedIdentity, bundle_ids: Iterable[str]) -> int:
         """The person dismissed bundles set aside: their sealed files are removed."""

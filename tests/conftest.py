@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from app.session import Session
+from cases.profile import Profile
 from tests.support.demo import DemoEnv, make_template, running_demo
 
 
@@ -26,3 +28,17 @@ def demo_env(demo_template: Path, tmp_path: Path) -> Iterator[DemoEnv]:
     """A fresh copy of the demo with its platform running on 127.0.0.1 over HTTPS."""
     with running_demo(demo_template, tmp_path / "demo") as env:
         yield env
+
+
+@pytest.fixture
+def sessions(demo_env: DemoEnv) -> Iterator[tuple[Session, Session]]:
+    """The demo's two workstations, their queues and inboxes running (Qt-free)."""
+    unit = Session(Profile(demo_env.layout.unit), poll_interval=0.2)
+    hospital = Session(Profile(demo_env.layout.hospital), poll_interval=0.2)
+    for session in (unit, hospital):
+        session.start()
+    try:
+        yield unit, hospital
+    finally:
+        for session in (unit, hospital):
+            session.stop()

@@ -8,7 +8,6 @@ import sqlite3
 import stat
 import tarfile
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -93,19 +92,6 @@ def test_a_refresh_reads_only_what_changed(tmp_path: Path) -> None:
     assert erased is not None
     assert (erased.state, erased.record) == ("erased", None)  # nothing clinical is kept
     assert [r.bundle_id for r in index.changed_since(later[-1].version)] == ["b-1"]
-
-
-@pytest.fixture
-def sessions(demo_env: DemoEnv) -> Iterator[tuple[Session, Session]]:
-    unit = Session(Profile(demo_env.layout.unit), poll_interval=0.2)
-    hospital = Session(Profile(demo_env.layout.hospital), poll_interval=0.2)
-    for session in (unit, hospital):
-        session.start()
-    try:
-        yield unit, hospital
-    finally:
-        for session in (unit, hospital):
-            session.stop()
 
 
 def answered_request(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -39,19 +39,6 @@ def wait_for(condition: Callable[[], object], timeout: float = 20.0) -> None:
 
 def unlock(root: Path, identity: str) -> UnlockedIdentity:
     return Profile(root).unlock(identity, DEMO_PASSPHRASE.encode())
-
-
-@pytest.fixture
-def sessions(demo_env: DemoEnv) -> Iterator[tuple[Session, Session]]:
-    unit = Session(Profile(demo_env.layout.unit), poll_interval=0.2)
-    hospital = Session(Profile(demo_env.layout.hospital), poll_interval=0.2)
-    for session in (unit, hospital):
-        session.start()
-    try:
-        yield unit, hospital
-    finally:
-        for session in (unit, hospital):
-            session.stop()
 
 
 def a_case() -> Case:

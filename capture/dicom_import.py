@@ -16,11 +16,15 @@ A DICOM file comes from outside: what reading it costs is bounded before the wor
   to be read);
 * the structure pydicom will parse (data elements, sequence items, fragments of encapsulated
   pixels) is counted first, without pydicom: at most :data:`MAX_ELEMENTS`, nested at most
-  :data:`MAX_NESTING` deep (pydicom spends up to 30 µs and 1.3 kB on each);
+  :data:`MAX_NESTING` deep (pydicom spends up to 30 µs and 1.3 kB on each;
+  :mod:`capture.dicom_structure`);
 * the decoded size the header declares (rows × columns × samples × bytes per sample ×
   frames) is at most :data:`MAX_PIXEL_BYTES`, a frame at most :data:`MAX_FRAME_PIXELS`, the
   frames at most :data:`MAX_FRAMES`, checked before any pixel is decoded;
 * the frames are decoded one at a time into a stack allocated once;
+* what GDCM decodes (lossless JPEG, JPEG-LS, JPEG 2000) is decoded in a child process,
+  killed after a timeout: GDCM aborts its process on some damaged streams
+  (:mod:`capture.dicom_isolated`);
 * running out of memory anyway (a small machine) is the same refusal, never a
   ``MemoryError``.
 """
@@ -39,20 +43,27 @@ from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
-from pydicom import config, dcmread
-from pydicom.datadict import dictionary_VR
+from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.errors import BytesLengthException, InvalidDicomError
 from pydicom.pixels.decoders.base import get_decoder
 from pydicom.pixels.utils import iter_pixels, pixel_array
-from pydicom.uid import JPEG2000TransferSyntaxes, JPEGBaseline8Bit
+from pydicom.uid import (
+    JPEG2000TransferSyntaxes,
+    JPEGBaseline8Bit,
+    RLETransferSyntaxes,
+    UncompressedTransferSyntaxes,
+)
 
+from capture.dicom_isolated import decode_in_child
+from capture.dicom_structure import MAX_ELEMENTS as MAX_ELEMENTS
+from capture.dicom_structure import MAX_NESTING as MAX_NESTING
+from capture.dicom_structure import TOO_LARGE as TOO_LARGE
+from capture.dicom_structure import check_structure
 from capture.errors import DicomError
 
 log = logging.getLogger(__name__)
 
-TOO_LARGE = "dicom_too_large"
-"""The code of a file refused for what reading it would cost."""
 MAX_PIXEL_BYTES = 256 * 1024 * 1024
 """Decoded pixels of one file: an ultrasound loop of 290 colour frames at 640 × 480, or 128
 CT slices at 1024 × 1024 (16 bits). A photo to attach is one frame; a larger study belongs
@@ -66,28 +77,16 @@ MAX_FRAMES = 4096
 MAX_FRAME_PIXELS = 40_000_000
 """Pixels of one frame: nearly twice a mammogram (4096 × 5600). Windowing works on a frame in
 floating point (8 bytes a pixel, several copies): 40 megapixels already cost a gigabyte."""
-MAX_ELEMENTS = 100_000
-"""Data elements, sequence items and pixel fragments pydicom parses on reading (a CT of
-1,000 frames whose per-frame functional groups have undefined lengths holds about 40,000;
-sequences of defined length are parsed only when used, and are not counted)."""
-MAX_NESTING = 16
-"""Sequences within sequences."""
-
 _PILLOW = "pillow"
 _PILLOW_FIRST = frozenset({JPEGBaseline8Bit})
 """Syntaxes decoded by Pillow alone when it is there: GDCM, pydicom's first choice, aborts
 the whole process (a C++ exception nothing catches) on some damaged JPEG streams, where
-Pillow raises an error. (Pillow does not read every JPEG 2000 GDCM reads, and cannot read
-lossless JPEG or JPEG-LS: those stay with GDCM.)"""
-_DEFLATED = "1.2.840.10008.1.2.1.99"
-_IMPLICIT = "1.2.840.10008.1.2"
-_BIG_ENDIAN = "1.2.840.10008.1.2.2"
-_ITEM, _ITEM_END, _SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
-_PIXEL_DATA = 0x7FE00010
-_UNDEFINED = 0xFFFFFFFF
-_LONG_VRS = frozenset(
-    {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
-)
+Pillow raises an error; what GDCM decodes is decoded in a child process. (Pillow does not
+read every JPEG 2000 GDCM reads, and cannot read lossless JPEG or JPEG-LS: those stay with
+GDCM.)"""
+_IN_PROCESS = frozenset({*UncompressedTransferSyntaxes, *RLETransferSyntaxes})
+"""Syntaxes whose pixels pydicom decodes itself (numpy), safe in this process; the others
+go to GDCM (unless Pillow takes them), in a child process (:mod:`capture.dicom_isolated`)."""
 
 
 @dataclass(frozen=True)
@@ -228,7 +227,7 @@ def _read(source: bytes | str | Path) -> bytes:
 
 
 def _load(raw: bytes) -> DicomImage:
-    _check_structure(raw)
+    check_structure(raw, MAX_INFLATED_BYTES)
     try:
         ds = dcmread(io.BytesIO(raw))
         has_pixels = "PixelData" in ds
@@ -269,20 +268,10 @@ def _load(raw: bytes) -> DicomImage:
         )
     except _VALUE_ERRORS as exc:
         raise DicomError("not_dicom", f"an unreadable attribute: {exc}") from exc
-    try:
-        array = _decode(ds, frames, shape, plugin)
-    except (
-        RuntimeError,
-        NotImplementedError,
-        ValueError,
-        KeyError,
-        IndexError,
-        OverflowError,
-    ) as exc:
-        # a decoder is there: the compressed pixels are what is wrong
-        raise DicomError("dicom_damaged", f"the pixels cannot be decoded: {exc}") from exc
-    except (AttributeError, TypeError, OSError, struct.error) as exc:
-        raise DicomError("not_dicom", f"corrupt pixel data: {exc}") from exc
+    if syntax in _IN_PROCESS or plugin == _PILLOW:
+        array = decode_checked(ds, frames, shape, plugin)
+    else:  # GDCM's turn: it may abort the process on damaged pixels
+        array = decode_in_child(raw, frames, shape, plugin)
     if frames == 1:
         return replace(image, pixels=array)
     return replace(image, pixels=array[0], stack=array)
@@ -318,6 +307,27 @@ def _declared(ds: Dataset) -> tuple[int, tuple[int, ...]]:
     return frames, (rows, columns) if samples == 1 else (rows, columns, samples)
 
 
+def decode_checked(
+    ds: Dataset, frames: int, shape: tuple[int, ...], plugin: str
+) -> NDArray[np.generic]:
+    """:func:`_decode`, its failures told as :class:`DicomError` (run in this process, or in
+    the child of :mod:`capture.dicom_isolated`)."""
+    try:
+        return _decode(ds, frames, shape, plugin)
+    except (
+        RuntimeError,
+        NotImplementedError,
+        ValueError,
+        KeyError,
+        IndexError,
+        OverflowError,
+    ) as exc:
+        # a decoder is there: the compressed pixels are what is wrong
+        raise DicomError("dicom_damaged", f"the pixels cannot be decoded: {exc}") from exc
+    except (AttributeError, TypeError, OSError, struct.error) as exc:
+        raise DicomError("not_dicom", f"corrupt pixel data: {exc}") from exc
+
+
 def _decode(ds: Dataset, frames: int, shape: tuple[int, ...], plugin: str) -> NDArray[np.generic]:
     """Every frame, decoded one at a time into one stack ((frames, *shape); ``shape`` for a
     single frame) by pydicom's ``plugin`` (``""``: the first that succeeds). The stack is
@@ -348,192 +358,6 @@ def _decode(ds: Dataset, frames: int, shape: tuple[int, ...], plugin: str) -> ND
     if stack is None or count != frames:
         raise DicomError("dicom_damaged", f"{count} frames decoded of the {frames} announced")
     return stack
-
-
-def _check_structure(raw: bytes) -> None:
-    """Count, without pydicom, what pydicom will parse in ``raw`` (see the module's
-    documentation); a deflated dataset is inflated to be counted once its size is known.
-
-    A file that is not DICOM, or that ends early, is left to pydicom to refuse.
-
-    Raises:
-        DicomError: ``dicom_too_large``, or ``not_dicom`` for deflated data that does not
-            inflate.
-    """
-    if raw[128:132] != b"DICM":
-        return  # pydicom refuses a file without the preamble
-    data, start = raw, _file_meta(raw)
-    syntax = _syntax(raw, start)
-    little, implicit = syntax != _BIG_ENDIAN, syntax == _IMPLICIT
-    if syntax == _DEFLATED:
-        deflated = memoryview(raw)[start:]
-        _inflated_size(deflated)  # first without keeping anything: a bomb costs no memory
-        data, start = zlib.decompressobj(-zlib.MAX_WBITS).decompress(deflated), 0
-    elif not syntax and start + 6 <= len(raw):
-        implicit = not b"AA" <= raw[start + 4 : start + 6] <= b"ZZ"  # as pydicom guesses
-    _Census(data, little=little).dataset(start, None, 0, implicit=implicit)
-
-
-def _inflated_size(deflated: memoryview) -> int:
-    """What ``deflated`` inflates to, counted in 1 MiB steps, without keeping it.
-
-    Raises:
-        DicomError: ``dicom_too_large`` past :data:`MAX_INFLATED_BYTES`, ``not_dicom`` for
-            data that does not inflate.
-    """
-    inflater, size, pending = zlib.decompressobj(-zlib.MAX_WBITS), 0, bytes(deflated)
-    try:
-        while pending and not inflater.eof:
-            size += len(inflater.decompress(pending, 1 << 20))
-            if size > MAX_INFLATED_BYTES:
-                raise DicomError(TOO_LARGE, f"the dataset inflates past {MAX_INFLATED_BYTES} bytes")
-            pending = inflater.unconsumed_tail
-    except zlib.error as exc:
-        raise DicomError("not_dicom", f"the deflated dataset does not inflate: {exc}") from exc
-    return size
-
-
-def _file_meta(raw: bytes) -> int:
-    """Where the file meta information (group 2, explicit VR little endian, after the
-    preamble) ends; at most 64 elements are read (a file holds about 8)."""
-    position = 132
-    for _element in range(64):
-        if position + 8 > len(raw):
-            return position
-        group = struct.unpack_from("<H", raw, position)[0]
-        vr = raw[position + 4 : position + 6]
-        if group != 0x0002 or not b"AA" <= vr <= b"ZZ":
-            return position
-        if vr in _LONG_VRS:
-            if position + 12 > len(raw):
-                return position
-            position += 12 + struct.unpack_from("<I", raw, position + 8)[0]
-        else:
-            position += 8 + struct.unpack_from("<H", raw, position + 6)[0]
-    raise DicomError(TOO_LARGE, "the file meta information holds more than 64 elements")
-
-
-def _syntax(raw: bytes, end: int) -> str:
-    """The transfer syntax UID of the file meta information ending at ``end``."""
-    position = 132
-    while position + 8 <= end:
-        element = struct.unpack_from("<H", raw, position + 2)[0]
-        if raw[position + 4 : position + 6] in _LONG_VRS:
-            start, length = position + 12, struct.unpack_from("<I", raw, position + 8)[0]
-        else:
-            start, length = position + 8, struct.unpack_from("<H", raw, position + 6)[0]
-        if element == 0x0010:
-            return raw[start : start + length].decode("ascii", "replace").strip("\0 ")
-        position = start + length
-    return ""
-
-
-class _Census:
-    """Walks a dataset as pydicom's reader does (``pydicom.filereader``), counting what it
-    would build: data elements it reads eagerly (those of the top level and of the items of
-    sequences of undefined length; a sequence of defined length is parsed only when used,
-    which this module never does) and the items it walks in a value of undefined length
-    (encapsulated pixel data). Stops quietly where the data ends (pydicom then warns or
-    refuses)."""
-
-    def __init__(self, data: bytes, *, little: bool) -> None:
-        self.data = data
-        self.size = len(data)
-        self.order = "<" if little else ">"
-        self.left = MAX_ELEMENTS
-        self.tag_format = struct.Struct(f"{self.order}HH")
-        self.long_format = struct.Struct(f"{self.order}I")
-        self.short_format = struct.Struct(f"{self.order}H")
-        self.delimiter = self.tag_format.pack(_SEQUENCE_END >> 16, _SEQUENCE_END & 0xFFFF)
-
-    def count(self) -> None:
-        self.left -= 1
-        if self.left < 0:
-            raise DicomError(TOO_LARGE, f"more than {MAX_ELEMENTS} data elements and items")
-
-    def tag(self, position: int) -> int:
-        group, element = self.tag_format.unpack_from(self.data, position)
-        return int(group) << 16 | int(element)
-
-    def dataset(self, position: int, length: int | None, depth: int, *, implicit: bool) -> int:
-        """Reads the elements of a dataset from ``position``: ``length`` bytes of them, or
-        up to an item delimiter when ``None``. Returns where reading stops."""
-        start = position
-        while length is None or position - start < length:
-            if position + 8 > self.size:
-                return self.size
-            tag = self.tag(position)
-            if tag == _ITEM_END:
-                return position + 8
-            self.count()
-            vr: bytes | None = None
-            if implicit:
-                value_length = self.long_format.unpack_from(self.data, position + 4)[0]
-                position += 8
-            else:
-                vr = self.data[position + 4 : position + 6]
-                if vr in _LONG_VRS:
-                    if position + 12 > self.size:
-                        return self.size
-                    value_length = self.long_format.unpack_from(self.data, position + 8)[0]
-                    position += 12
-                elif not b"AA" <= vr <= b"ZZ":  # pydicom switches to implicit VR
-                    vr = None
-                    value_length = self.long_format.unpack_from(self.data, position + 4)[0]
-                    position += 8
-                else:
-                    value_length = self.short_format.unpack_from(self.data, position + 6)[0]
-                    position += 8
-            if value_length != _UNDEFINED:
-                position += value_length
-            elif self.is_sequence(tag, vr, position):
-                position = self.sequence(position, depth + 1, implicit=implicit)
-            else:
-                position = self.undefined_value(position)
-        return position
-
-    def is_sequence(self, tag: int, vr: bytes | None, position: int) -> bool:
-        """Whether pydicom reads a value of undefined length at ``position`` as a sequence."""
-        if vr == b"UN" and config.settings.infer_sq_for_un_vr:
-            return True
-        if vr is None:
-            try:
-                return str(dictionary_VR(tag)) == "SQ"
-            except KeyError:
-                return position + 4 <= self.size and self.tag(position) == _ITEM
-        return vr == b"SQ"
-
-    def sequence(self, position: int, depth: int, *, implicit: bool) -> int:
-        if depth > MAX_NESTING:
-            raise DicomError(TOO_LARGE, f"sequences nested more than {MAX_NESTING} deep")
-        while True:
-            if position + 8 > self.size:
-                return self.size
-            tag = self.tag(position)
-            length = self.long_format.unpack_from(self.data, position + 4)[0]
-            position += 8
-            if tag == _SEQUENCE_END:
-                return position
-            self.count()
-            if length == _UNDEFINED:
-                position = self.dataset(position, None, depth, implicit=implicit)
-            else:
-                position = self.dataset(position, length, depth, implicit=implicit)
-
-    def undefined_value(self, position: int) -> int:
-        """Where pydicom resumes after a value of undefined length that is not a sequence:
-        it first walks it as items (encapsulated pixel data), else searches the delimiter."""
-        start = position
-        while position + 4 <= self.size:
-            tag = self.tag(position)
-            if tag == _SEQUENCE_END:
-                return position + 8
-            if tag != _ITEM or position + 8 > self.size:
-                break
-            self.count()
-            position += 8 + self.long_format.unpack_from(self.data, position + 4)[0]
-        found = self.data.find(self.delimiter, start)
-        return self.size if found < 0 else found + 8
 
 
 def _first(value: object) -> float:

@@ -119,6 +119,8 @@ class CaptureStation(FileImports, DicomActions, QDialog):
         self.deleted: list[tuple[int, KeptPhoto]] = []
         self.retake_id: str | None = None
         self.quality_prompt: QMessageBox | None = None
+        self.close_prompt: QMessageBox | None = None
+        self._discard_agreed = False
         self.folder: WatchedFolder | None = None
         self._existing: list[Path] = []
         self._folder_busy = False
@@ -638,6 +640,56 @@ class CaptureStation(FileImports, DicomActions, QDialog):
     def _failed(self, exc: BaseException) -> None:
         self.say(error_reason(exc), problem=True)
 
+    def reject(self) -> None:
+        """Closing (Fermer, Escape, the window's cross) with photos kept but not added asks
+        first: for a patient who has left the room, a shot cannot be taken again."""
+        if len(self.strip) == 0 or self._discard_agreed or self._preparing:
+            if not self._preparing:  # never close while photos are being handed over
+                super().reject()
+            return
+        if self.close_prompt is None:
+            self._ask_before_closing()
+
+    def _ask_before_closing(self) -> None:
+        count = len(self.strip)
+        ready = sum(1 for p in self.strip if p.regions is not None and p.regions.confirmed)
+        box = QMessageBox(self)
+        box.setIcon(QMessageBox.Icon.Warning)
+        box.setWindowTitle(_("Photos non ajoutées"))
+        box.setText(
+            _("{n} photo(s) prise(s) ne sont pas dans la demande.").format(n=count)
+            + " "
+            + _("Une fois la fenêtre fermée, elles sont perdues.")
+        )
+        add = None
+        if ready:
+            add = box.addButton(
+                _("Ajouter les {n} photo(s) confirmée(s)").format(n=ready),
+                QMessageBox.ButtonRole.AcceptRole,
+            )
+        stay = box.addButton(_("Continuer la prise"), QMessageBox.ButtonRole.RejectRole)
+        discard = box.addButton(
+            _("Jeter les {n} photo(s)").format(n=count), QMessageBox.ButtonRole.DestructiveRole
+        )
+        box.setDefaultButton(add or stay)
+        box.setEscapeButton(stay)
+
+        def answered() -> None:
+            self.close_prompt = None
+            clicked = box.clickedButton()
+            box.deleteLater()
+            if clicked is discard:
+                self._discard_agreed = True
+                self.reject()
+            elif add is not None and clicked is add:
+                self.add_to_request()
+            else:
+                self.activateWindow()
+
+        box.finished.connect(answered)
+        self.close_prompt = box
+        box.open()
+
     def done(self, result: int) -> None:
         """Stops the sources and the import, removes the demo video, and wipes the watched
         folder's files of the photos deleted from the strip (their undo ends), before
@@ -654,6 +706,10 @@ class CaptureStation(FileImports, DicomActions, QDialog):
         super().done(result)
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if len(self.strip) and not self._discard_agreed:
+            event.ignore()  # the cross asks as Fermer does; the source goes on meanwhile
+            self.reject()
+            return
         self.stop_source()
         super().closeEvent(event)
 

@@ -7,7 +7,15 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QStackedWidget, QToolBar, QWidget
+from PySide6.QtWidgets import (
+    QApplication,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QStackedWidget,
+    QToolBar,
+    QWidget,
+)
 
 from app import secrets
 from app.bridge import CoreBridge
@@ -18,7 +26,9 @@ from app.tasks import TaskRunner
 from cases.profile import Profile, ProfileError, UnlockedIdentity
 from crypto.errors import CryptoError
 from widgets.activity import ActivityReport
+from widgets.background import BackgroundSending, in_progress_text, sends_in_progress
 from widgets.doctor import DoctorWorkspace, error_text
+from widgets.geometry import DEFAULT_WINDOW, restore_geometry
 from widgets.lock import DEFAULT_LOCK_MINUTES, IdleWatch, LockPage
 from widgets.login import LoginPage
 from widgets.secretary import SecretaryWorkspace
@@ -74,10 +84,12 @@ class MainWindow(QMainWindow):
         self.idle.idle.connect(self.lock)
         self.idle.lock_keys.connect(self.lock)
         self.profile: Profile | None = None
+        self.background: BackgroundSending | None = None  # sends going on once closed
+        self._ending = False
         self._open_profile()
         self.setWindowTitle(self._title())
-        if not self.restoreGeometry(self.settings.value("geometry", b"")):  # type: ignore[arg-type]
-            self.resize(1200, 800)
+        # what it remembers (or 1200×800), within the screen it opens on
+        restore_geometry(self, self.settings.value("geometry", b""), DEFAULT_WINDOW)
 
     # --- set-up ---------------------------------------------------------------------------
     def _open_profile(self) -> None:
@@ -239,6 +251,11 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(self._title())
         self.pages.setCurrentWidget(self.login)
         self.statusBar().clearMessage()
+        count = sends_in_progress(self.session.outbox) if self.session is not None else 0
+        if count:  # logging out stops no send: say so
+            self.statusBar().showMessage(
+                _("{n} envoi(s) en cours : ils continuent.").format(n=count)
+            )
 
     # --- the shared desk: locking ---------------------------------------------------------
     def lock(self) -> None:
@@ -409,11 +426,62 @@ class MainWindow(QMainWindow):
             self.workspace.leave()
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if not self._ending and self.session is not None and self.background is None:
+            count = sends_in_progress(self.session.outbox)
+            if count:  # closing never stops a send: the queue goes on in the background
+                event.ignore()
+                self._continue_in_background(count)
+                return
+        if self.background is not None and self.background.active and not self._ending:
+            event.ignore()  # already closed once: the window stays away until the queue empties
+            self.hide()
+            return
         self._leave_workspace()
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.sync()
         self.shutdown()
         super().closeEvent(event)
+        app = QApplication.instance()
+        last = isinstance(app, QApplication) and not any(
+            w.isVisible() for w in app.topLevelWidgets() if w is not self
+        )
+        if last and isinstance(app, QApplication) and not app.quitOnLastWindowClosed():
+            app.quit()  # the last window, after sending in the background
+
+    # --- sends going on after the window is closed -----------------------------------------
+    def _continue_in_background(self, count: int) -> None:
+        """Log the person out (their draft sealed, their key forgotten), leave the screen,
+        and end once the last send is delivered (widgets.background)."""
+        log.info("window closed with %d send(s) on their way: they go on", count)
+        if self.me is not None:
+            self.log_out()
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            app.setQuitOnLastWindowClosed(False)  # a hidden window still has work to finish
+        assert self.session is not None
+        self.background = BackgroundSending(self.session.outbox, self)
+        self.background.emptied.connect(self.end)
+        self.background.quit_requested.connect(self.end)
+        self.background.show_requested.connect(self.show_again)
+        self.statusBar().showMessage(in_progress_text(count))
+        self.background.start(count)
+
+    def end(self) -> None:
+        """Close for good, sends in progress or not (they resume at the next start)."""
+        self._ending = True
+        if self.background is not None:
+            self.background.stop()
+        self.close()
+
+    def show_again(self) -> None:
+        """Back from the tray: the login page, the queue still going."""
+        if self.background is not None:
+            self.background.stop()
+            self.background.deleteLater()
+            self.background = None
+        self.setWindowTitle(self._title())
+        self.showNormal()
+        self.activateWindow()
 
     def shutdown(self) -> None:
         """Stop the workers and the task pool (idempotent)."""

@@ -32,6 +32,35 @@ def _qt_message(kind: QtMsgType, context: object, message: str) -> None:
     qt_log.log(level, "%s", message)
 
 
+QT_GAPS = {
+    "fr": {
+        # Qt 6's file dialog labels gained an accelerator that qtbase_fr.qm does not know:
+        # without these, "Look in" and "Files of type" stay in English in a French dialog.
+        ("QFileDialog", "&Look in:"): "&Voir dans\u00a0:",
+        ("QFileDialog", "Files of &type:"): "Fichiers de &type\u00a0:",
+    }
+}
+"""Qt's own texts its catalog misses, by language: (context, source) → translation."""
+
+
+class QtGaps(QTranslator):
+    """The few texts of Qt's own dialogs that Qt's catalog leaves untranslated."""
+
+    def __init__(self, texts: dict[tuple[str, str], str], parent: QApplication) -> None:
+        super().__init__(parent)
+        self.texts = texts
+
+    def translate(  # type: ignore[override]
+        self, context: str, source: str, disambiguation: str | None = None, n: int = -1
+    ) -> str | None:
+        # None is Qt's null string: "not mine", so the next catalog is asked ("" would be
+        # an empty translation)
+        return self.texts.get((context, source))
+
+    def isEmpty(self) -> bool:
+        return not self.texts
+
+
 def install_qt_translations(app: QApplication, code: str) -> bool:
     """Qt's own texts (the print and file dialogs, the text fields' context menu) in the
     interface's language; English is Qt's own. Returns whether a translation was loaded."""
@@ -43,6 +72,8 @@ def install_qt_translations(app: QApplication, code: str) -> bool:
         log.warning("no Qt translation for %s in %s: Qt's dialogs stay in English", code, folder)
         return False
     app.installTranslator(translator)
+    if gaps := QT_GAPS.get(code):
+        app.installTranslator(QtGaps(gaps, app))  # installed last: asked first
     log.info("Qt's own texts in %s", code)
     return True
 
@@ -61,14 +92,14 @@ def run_gui(profiles: list[Path], *, lang: str | None = None, smoke_test: bool =
     install_qt_translations(app, language())
 
     from app.mainwindow import MainWindow
+    from widgets.geometry import side_by_side
 
     windows = [MainWindow(root) for root in profiles]
-    screen = app.primaryScreen().availableGeometry()
-    for i, window in enumerate(windows):
-        if len(windows) > 1 and not window.settings.contains("geometry"):
-            width = screen.width() // len(windows)
-            window.setGeometry(screen.x() + i * width, screen.y(), width, screen.height())
+    # several windows (the demo): side by side, never overlapping, whatever they remember
+    side_by_side(windows, [not w.settings.contains("geometry") for w in windows])
+    for window in windows:
         window.show()
+    QTimer.singleShot(0, lambda: side_by_side(windows))  # their frames are known now
     if smoke_test:
 
         def check() -> None:

@@ -61,9 +61,18 @@ class QtGaps(QTranslator):
         return not self.texts
 
 
+_INSTALLED: list[QTranslator] = []
+"""The translators of Qt's own texts installed now (replaced when the language changes)."""
+
+
 def install_qt_translations(app: QApplication, code: str) -> bool:
     """Qt's own texts (the print and file dialogs, the text fields' context menu) in the
-    interface's language; English is Qt's own. Returns whether a translation was loaded."""
+    interface's language, replacing those of the language before; English is Qt's own.
+    Returns whether a translation was loaded."""
+    while _INSTALLED:
+        gone = _INSTALLED.pop()
+        app.removeTranslator(gone)
+        gone.deleteLater()
     if code == "en":
         return False
     translator = QTranslator(app)
@@ -72,8 +81,11 @@ def install_qt_translations(app: QApplication, code: str) -> bool:
         log.warning("no Qt translation for %s in %s: Qt's dialogs stay in English", code, folder)
         return False
     app.installTranslator(translator)
+    _INSTALLED.append(translator)
     if gaps := QT_GAPS.get(code):
-        app.installTranslator(QtGaps(gaps, app))  # installed last: asked first
+        patch = QtGaps(gaps, app)
+        app.installTranslator(patch)  # installed last: asked first
+        _INSTALLED.append(patch)
     log.info("Qt's own texts in %s", code)
     return True
 
@@ -99,7 +111,8 @@ def run_gui(profiles: list[Path], *, lang: str | None = None, smoke_test: bool =
     side_by_side(windows, [not w.settings.contains("geometry") for w in windows])
     for window in windows:
         window.show()
-    QTimer.singleShot(0, lambda: side_by_side(windows))  # their frames are known now
+    for delay in (0, 500):  # once their frames are known (a window manager may take a moment)
+        QTimer.singleShot(delay, lambda: side_by_side(windows))
     if smoke_test:
 
         def check() -> None:

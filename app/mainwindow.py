@@ -19,7 +19,9 @@ from PySide6.QtWidgets import (
 
 from app import secrets
 from app.bridge import CoreBridge
-from app.i18n import LANGUAGES, _, language
+from app.desklock import DeskLocking
+from app.gui import install_qt_translations
+from app.i18n import LANGUAGES, _, language, set_language
 from app.messages import connection_state, human_size, reason
 from app.session import Session
 from app.tasks import TaskRunner
@@ -40,7 +42,7 @@ REFRESH_DELAY_MS = 200
 """How long the window waits for more core events before it reads the person's list again."""
 
 
-class MainWindow(QMainWindow):
+class MainWindow(QMainWindow, DeskLocking):
     """One profile's window. Owns the profile's :class:`Session` and stops it on close."""
 
     def __init__(
@@ -117,15 +119,19 @@ class MainWindow(QMainWindow):
         self.bridge.inbox_received.connect(lambda item: self._refresh_workspace())
         self.bridge.status_changed.connect(self._status_changed)
         self.session.start()
+        self.login = self._login_page(profile)
+        self.pages.addWidget(self.login)
+
+    def _login_page(self, profile: Profile) -> LoginPage:
         hint = ""
         if profile.demo:
             from app.demo import DEMO_PASSPHRASE
 
             hint = _("Démonstration : le mot de passe est « {p} ».").format(p=DEMO_PASSPHRASE)
         orgs = sorted({i.organization for i in profile.identities()})
-        self.login = LoginPage(profile.identities(), title=", ".join(orgs), hint=hint)
-        self.login.login_requested.connect(self._log_in)
-        self.pages.addWidget(self.login)
+        page = LoginPage(profile.identities(), title=", ".join(orgs), hint=hint)
+        page.login_requested.connect(self._log_in)
+        return page
 
     def _title(self) -> str:
         profile = self.profile
@@ -142,6 +148,11 @@ class MainWindow(QMainWindow):
         self.pages.addWidget(label)
 
     def _build_menus(self) -> None:
+        before = set(self.findChildren(QAction))
+        self._build_menus_now()
+        self._menu_actions = set(self.findChildren(QAction)) - before  # replaced on retranslate
+
+    def _build_menus_now(self) -> None:
         file_menu = self.menuBar().addMenu(_("&Fichier"))
         self.lock_action = QAction(_("&Verrouiller le poste"), self)
         self.lock_action.setShortcut(QKeySequence("Ctrl+Shift+L"))
@@ -257,84 +268,6 @@ class MainWindow(QMainWindow):
                 _("{n} envoi(s) en cours : ils continuent.").format(n=count)
             )
 
-    # --- the shared desk: locking ---------------------------------------------------------
-    def lock(self) -> None:
-        """Lock the window for the person logged in: what they were writing is sealed among
-        their drafts (as at logout), nothing clinical stays visible (the workspace, the
-        window's other windows and dialogs, the title), and only their passphrase unlocks
-        it. The queue and the inbox go on meanwhile."""
-        if self.me is None or self.locked:
-            return
-        self.locked = True
-        self.idle.stop()
-        self._leave_workspace()
-        self._hidden = [
-            w
-            for w in self.findChildren(QWidget)
-            if w.isWindow() and w.isVisible() and w is not self
-        ]
-        for window in self._hidden:
-            window.hide()
-        self.lock_page.show_for(self.me.info.display_name)
-        if self.pages.indexOf(self.lock_page) < 0:
-            self.pages.addWidget(self.lock_page)
-        self.pages.setCurrentWidget(self.lock_page)
-        self.lock_action.setEnabled(False)
-        self.logout_action.setEnabled(False)
-        self.activity_action.setEnabled(False)
-        self.setWindowTitle("Passavant — " + _("poste verrouillé"))
-        self.statusBar().clearMessage()
-
-    def _unlock(self, passphrase: str) -> None:
-        me = self.me
-        if me is None or self.profile is None:
-            return
-        if not passphrase:
-            self.lock_page.show_error(_("Saisissez votre mot de passe."))
-            return
-        self.lock_page.set_busy(True)
-        profile = self.profile
-
-        def done(again: UnlockedIdentity) -> None:
-            if not self.locked or self.me is None:
-                return
-            if again.fingerprint != self.me.fingerprint:  # the key changed meanwhile
-                self.lock_page.show_error(reason("unexpected"))
-                return
-            self._resume()
-
-        def failed(exc: BaseException) -> None:
-            self.lock_page.show_error(
-                error_text(exc)
-                if isinstance(exc, CryptoError | ProfileError)
-                else reason("unexpected")
-            )
-
-        self.runner.run(lambda: profile.unlock(me.info.id, passphrase.encode()), done, failed)
-
-    def _resume(self) -> None:
-        assert self.workspace is not None
-        assert self.me is not None
-        self.locked = False
-        self.lock_page.reset()
-        self.pages.setCurrentWidget(self.workspace)
-        for window in self._hidden:
-            window.show()
-        self._hidden = []
-        self.lock_action.setEnabled(True)
-        self.logout_action.setEnabled(True)
-        self.activity_action.setEnabled(
-            isinstance(self.workspace, DoctorWorkspace | SpecialistWorkspace)
-        )
-        self.setWindowTitle(self._title())
-        self.statusBar().showMessage(_("Connecté : {name}").format(name=self.me.info.display_name))
-        self.idle.restart()
-        self._refresh_workspace()
-
-    def _switch_person(self) -> None:
-        """ "Changer de personne" on a locked window: the person is logged out."""
-        self.log_out()
-
     # --- core events ----------------------------------------------------------------------
     def _job_changed(self, job: object) -> None:
         if isinstance(self.workspace, SecretaryWorkspace):
@@ -393,11 +326,51 @@ class MainWindow(QMainWindow):
 
     # --- misc -----------------------------------------------------------------------------
     def _set_language(self, code: str) -> None:
+        """The interface in ``code`` at once, in every window (and at the next start)."""
         if self.profile is not None:
             self.profile.set_language(code)
-        self.statusBar().showMessage(
-            _("La langue sera appliquée au prochain démarrage.") if code != language() else "", 8000
-        )
+        if code == language():
+            return
+        set_language(code)
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            install_qt_translations(app, code)
+            for window in app.topLevelWidgets():
+                if isinstance(window, MainWindow):
+                    window.retranslate()
+
+    def retranslate(self) -> None:
+        """Build again, in the current language, what shows text: the menus, the login page
+        and the workspace of the person logged in (what they were writing is kept among
+        their drafts first, as at logout). A locked window keeps its lock page."""
+        for action in self._menu_actions:
+            action.setShortcut(QKeySequence())  # now: a shortcut twice would do nothing
+            action.setEnabled(False)
+            action.deleteLater()
+        self.menuBar().clear()
+        for toolbar in self.findChildren(QToolBar):
+            self.removeToolBar(toolbar)
+            toolbar.deleteLater()
+        self._build_menus()
+        if self.profile is not None:
+            showing = self.pages.currentWidget() is self.login
+            old, self.login = self.login, self._login_page(self.profile)
+            self.pages.insertWidget(self.pages.indexOf(old), self.login)
+            self.pages.removeWidget(old)
+            old.deleteLater()
+            if showing:
+                self.pages.setCurrentWidget(self.login)
+        me = self.me
+        if me is not None and self.workspace is not None and not self.locked:
+            self._leave_workspace()
+            self.pages.removeWidget(self.workspace)
+            self.workspace.deleteLater()
+            self.workspace = None
+            self.show_workspace(me)
+        elif me is not None:
+            self.lock_action.setEnabled(True)
+            self.logout_action.setEnabled(True)
+        self.setWindowTitle(self._title())
 
     def _about(self) -> None:
         from app.__version__ import VERSION

@@ -42,14 +42,25 @@ HOSPITAL_ORG = "CHU démo — Service de dermatologie"
 WOUNDS_ORG = "CHU démo — Équipe plaies et cicatrisation"
 
 PEOPLE = (
-    ("unit", IdentityInfo("dr-bernard", "Dr Claire Bernard", "doctor", UNIT_ORG)),
+    # RPPS numbers of the demo (11 digits, Luhn key; no real professional's)
+    (
+        "unit",
+        IdentityInfo("dr-bernard", "Dr Claire Bernard", "doctor", UNIT_ORG, rpps="10001234565"),
+    ),
     ("unit", IdentityInfo("sec-lambert", "Sophie Lambert", "secretary", UNIT_ORG)),
     (
         "hospital",
-        IdentityInfo("pr-dubois", "Pr Marc Dubois", "specialist", HOSPITAL_ORG, "dermatology"),
+        IdentityInfo(
+            "pr-dubois", "Pr Marc Dubois", "specialist", HOSPITAL_ORG, "dermatology", "10002345675"
+        ),
     ),
     # a colleague at the same hospital, whom an opinion can refer the unit to
-    ("hospital", IdentityInfo("pr-roux", "Pr Sophie Roux", "specialist", WOUNDS_ORG, "wounds")),
+    (
+        "hospital",
+        IdentityInfo(
+            "pr-roux", "Pr Sophie Roux", "specialist", WOUNDS_ORG, "wounds", "10003456786"
+        ),
+    ),
 )
 
 

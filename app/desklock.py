@@ -47,7 +47,7 @@ class DeskLocking:
         ]
         for window in self._hidden:
             window.hide()
-        self.lock_page.show_for(self.me.info.display_name)
+        self.lock_page.show_for(self.me.info.display_name, card=self.me.signing_key is not None)
         if self.pages.indexOf(self.lock_page) < 0:
             self.pages.addWidget(self.lock_page)
         self.pages.setCurrentWidget(self.lock_page)

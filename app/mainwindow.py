@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer
@@ -25,6 +26,7 @@ from app.i18n import LANGUAGES, _, language, set_language
 from app.messages import connection_state, human_size, reason
 from app.session import Session
 from app.tasks import TaskRunner
+from cases.cardidentity import card_ids
 from cases.profile import Profile, ProfileError, UnlockedIdentity
 from crypto.errors import CryptoError
 from widgets.activity import ActivityReport
@@ -57,6 +59,7 @@ class MainWindow(QMainWindow, DeskLocking):
         self.me: UnlockedIdentity | None = None
         self.workspace: QWidget | None = None
         self._states: dict[str, str] = {}
+        self._last_status: object | None = None  # the platform's, for a queue opened later
         self.pages = QStackedWidget()
         self.setCentralWidget(self.pages)
         self.refused = QLabel()  # what the inbox left on the platform, and who sent it
@@ -89,6 +92,8 @@ class MainWindow(QMainWindow, DeskLocking):
         self.background: BackgroundSending | None = None  # sends going on once closed
         self._ending = False
         self._open_profile()
+        self._stopped = {"done": False}
+        self.destroyed.connect(_stopper(self.session, self.bridge, self._stopped))
         self.setWindowTitle(self._title())
         # what it remembers (or 1200×800), within the screen it opens on
         restore_geometry(self, self.settings.value("geometry", b""), DEFAULT_WINDOW)
@@ -129,7 +134,9 @@ class MainWindow(QMainWindow, DeskLocking):
 
             hint = _("Démonstration : le mot de passe est « {p} ».").format(p=DEMO_PASSPHRASE)
         orgs = sorted({i.organization for i in profile.identities()})
-        page = LoginPage(profile.identities(), title=", ".join(orgs), hint=hint)
+        page = LoginPage(
+            profile.identities(), title=", ".join(orgs), hint=hint, cards=card_ids(profile)
+        )
         page.login_requested.connect(self._log_in)
         return page
 
@@ -231,6 +238,8 @@ class MainWindow(QMainWindow, DeskLocking):
             self.workspace = SpecialistWorkspace(self.session, me, self.runner)
         else:
             self.workspace = SecretaryWorkspace(self.session, self.runner)
+            if self._last_status is not None:  # what the status bar says, the queue says too
+                self._status_changed(self._last_status)
         self.pages.addWidget(self.workspace)
         self.pages.setCurrentWidget(self.workspace)
         self.workspace.setFocus()  # its focus proxy: the list of cases, or the queue
@@ -291,6 +300,7 @@ class MainWindow(QMainWindow, DeskLocking):
             self.workspace.refresh()
 
     def _status_changed(self, status: object) -> None:
+        self._last_status = status
         reachable = bool(getattr(status, "reachable", False))
         code = getattr(status, "error_code", None)
         when = (
@@ -390,6 +400,11 @@ class MainWindow(QMainWindow, DeskLocking):
         if not isinstance(self.workspace, DoctorWorkspace | SpecialistWorkspace):
             return None
         report = ActivityReport(self.workspace.cases.threads, self)
+        session, me = self.session, self.workspace.me
+        if session is not None:  # the acts' CSV names patients: journalled, the count only
+            report.acts.exported.connect(
+                lambda count: session.workstation.audit("acts_exported", me, count=count)
+            )
         report.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         report.show()
         return report
@@ -458,8 +473,24 @@ class MainWindow(QMainWindow, DeskLocking):
 
     def shutdown(self) -> None:
         """Stop the workers and the task pool (idempotent)."""
+        self._stopped["done"] = True
         self.bridge.detach()
         self.runner.shutdown()
         if self.session is not None:
             self.session.stop()
             self.session = None
+
+
+def _stopper(
+    session: Session | None, bridge: CoreBridge, stopped: dict[str, bool]
+) -> Callable[..., None]:
+    """What stops a window's workers if the window is destroyed without closing (a window
+    sending in the background, deleted by its owner): no thread outlives its window."""
+
+    def on_destroyed(*_args: object) -> None:
+        if session is not None and not stopped["done"]:
+            stopped["done"] = True
+            bridge.detach()
+            session.stop()
+
+    return on_destroyed

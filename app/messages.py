@@ -9,7 +9,9 @@ from __future__ import annotations
 import logging
 import math
 
+from app.card_text import card_reason
 from app.i18n import _, language
+from app.identity_text import identity_reason
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +36,26 @@ def reason(code: str | None) -> str:
         "checksum_mismatch": _("L’envoi est arrivé altéré ; il sera renvoyé."),
         "upload_expired": _("L’envoi partiel a expiré sur la plateforme ; il sera repris."),
         "disk_error": _("Erreur d’écriture sur le disque de ce poste."),
+        # the platform's limits (refplatform/quotas.py); the detail gives the platform's reason
+        "quota_exceeded": _(
+            "Quota de ce poste atteint sur la plateforme ; nouvel essai automatique plus tard."
+        ),
+        "platform_full": _(
+            "La plateforme manque d’espace disque ; nouvel essai automatique plus tard."
+        ),
+        "route_forbidden": _(
+            "La plateforme n’autorise pas ce poste à écrire à ce destinataire ; "
+            "voyez avec son administrateur."
+        ),
+        # two PCs on one desk (outbox/handover.py)
+        "handover_unreachable": _(
+            "Le dossier de remise est absent (clé USB retirée ou partage déconnecté) ; "
+            "nouvel essai automatique."
+        ),
+        "handover_refused": _(
+            "Le poste relié au réseau a refusé ce document (ce n’est pas un envoi scellé "
+            "pour ce destinataire)."
+        ),
         # inbox bounds (outbox/fetcher.py): the document stays on the platform
         "inbox_item_too_large": _(
             "Document reçu trop volumineux pour être ouvert sur ce poste : il n’est pas "
@@ -136,6 +158,8 @@ def reason(code: str | None) -> str:
         "missing_summary": _("Rédigez le résumé clinique."),
         "missing_question": _("Posez la question au spécialiste."),
         "too_many_photos": _("Trop de photos pour une seule demande."),
+        "too_many_documents": _("Trop de documents pour une seule demande."),
+        "documents_too_large": _("Les documents joints sont trop volumineux pour une demande."),
         "missing_opinion": _("Rédigez l’avis avant de l’envoyer."),
         "missing_outcome": _("Choisissez la conduite à tenir."),
         "bad_review_delay": _("Le délai de contrôle va de 1 à 52 semaines."),
@@ -214,6 +238,15 @@ def reason(code: str | None) -> str:
         ),
         "unexpected": _("Une erreur inattendue est survenue ; elle est consignée dans le journal."),
     }
+    if code not in texts and (text := identity_reason(code)) is not None:
+        return text  # the patient's identity and the act: app.identity_text
+    if code not in texts and (text := card_reason(code)) is not None:
+        return text  # card identities (PKCS#11): app.card_text
+    if code not in texts:
+        from app.report_text import report_reason  # here: it imports this module
+
+        if (text := report_reason(code)) is not None:
+            return text  # the tele-expertise report: app.report_text
     return texts.get(code, _("Erreur inattendue ({code}).").format(code=code))
 
 

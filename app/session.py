@@ -11,10 +11,12 @@ import logging
 import threading
 
 from cases.anchor import Anchorer, anchor_config
+from cases.handover import HandoverConfig, handover_check
 from cases.profile import Profile, UnlockedIdentity
 from cases.workstation import Workstation
 from crypto import audit
 from outbox.fetcher import InboxFetcher
+from outbox.handover import CaptureCourier, HandoverLedger, NetworkRelay
 from outbox.inbox import Inbox
 from outbox.jobs import JobSnapshot
 from outbox.platform import PlatformClient
@@ -42,8 +44,36 @@ class Session:
         self.outbox = Outbox(profile.db_path, profile.path("outbox"))
         self.inbox = Inbox(profile.db_path, profile.path("inbox"))
         self.workstation = Workstation(profile, self.outbox, self.inbox, self.clients[0])
-        self.sender = Sender(self.outbox, self.clients[1])
         mailboxes = [i.id for i in profile.identities() if i.role != "secretary"]
+        # Two PCs on one desk (cases.handover): the capture PC hands its bundles to a folder
+        # instead of the platform; the networked PC queues them and brings the mail back.
+        self.handover = HandoverConfig.load(profile.root)
+        self.relay: NetworkRelay | None = None
+        self.courier: CaptureCourier | None = None
+        if self.handover is not None and self.handover.role == "network":
+            mailboxes += [m for m in self.handover.relay if m not in mailboxes]
+            check = handover_check(
+                self.workstation.directory, self.workstation.recipient_certificate
+            )
+            self.relay = NetworkRelay(
+                self.outbox,
+                self.inbox,
+                self.handover.folder,
+                check,
+                self.handover.relay,
+                HandoverLedger(self.outbox),
+            )
+        self.sender: Sender | CaptureCourier = Sender(self.outbox, self.clients[1])
+        if self.handover is not None and self.handover.role == "capture":
+            self.courier = CaptureCourier(
+                self.outbox,
+                self.inbox,
+                self.handover.folder,
+                profile.station_id,
+                mailboxes,
+                on_mail=lambda _item: self.workstation.touch(),
+            )
+            self.sender = self.courier  # what "send" means on this PC: hand over
         self.fetcher = InboxFetcher(self.inbox, self.clients[2], mailboxes, interval=poll_interval)
         # Checkpoints of the audit journal's head, anchored on the platform (cases.anchor).
         self.anchorer = Anchorer(profile, PlatformClient(anchor_config(config)))
@@ -94,7 +124,10 @@ class Session:
 
     def start(self) -> None:
         self.sender.start()
-        self.fetcher.start()
+        if self.courier is None:  # the capture PC has no platform link: no mail to fetch
+            self.fetcher.start()
+        if self.relay is not None:
+            self.relay.start()
         self.anchorer.start()
 
     def stop(self) -> None:
@@ -103,6 +136,9 @@ class Session:
         self._unsubscribe_items()
         self.sender.stop()
         self.fetcher.stop()
+        if self.relay is not None:
+            self.relay.stop()
+            self.relay.close()
         self.anchorer.stop()  # a last checkpoint first, if the platform is reachable
         for client in (*self.clients, self.anchorer.client):
             client.close()

@@ -12,11 +12,11 @@ Figures (see ``bench/README.md``):
   60 Hz consumer as the Qt preview polls: distinct frames shown per second, against 30.
 * ``prepare 24 MP``: ``load_and_propose`` + ``prepare`` of a 6000×4000 JPEG (EXIF
   orientation 6, GPS, XMP…; one face): decode, orient, cap to 3000 px, detect (on a grey
-  1/4-scale decode, during the main decode), blur, strip, encode. The floor is a plain
+  reduced decode, during the main decode), blur, strip, encode. The floor is a plain
   Pillow decode and re-encode of the same file at quality 92, full size. ``ratio`` is ours
-  / floor. The goal is 400 ms. Also: the same in CPU time (steadier on a shared machine),
-  the same one step after the other, the same with the preview's lighter detector
-  settings, and each stage alone.
+  / floor, the two timed in turn. The goal (issue 17): a ratio of at most 1.5. Also: the
+  same in CPU time (steadier on a shared machine), the same one step after the other, the
+  same with the preview's lighter detector settings, and each stage alone.
 * ``24 MP JPEG``: what detecting on the grey 1/4 decode changes: the same 100 faces and 100
   patches at 6 % of the long edge in 24-megapixel JPEGs, the plain way and during decoding.
 * ``real faces``: what the lighter settings cost in privacy. The 100 real faces (and 100
@@ -48,7 +48,8 @@ from capture.prepare import prepare
 from capture.sources import Frame, VideoFileSource
 from tests.support import real_faces, scenes
 
-GOAL_MS = 400.0
+GOAL_RATIO = 1.5
+"""Issue 17: preparing the 24 MP photo takes at most 1.5 times Pillow's decode and encode."""
 EVERY = 5
 RECALL_SIZES = (0.05, 0.08)
 """Face sizes of the recall rows, as fractions of the long edge of a 3000 × 2000 photo."""
@@ -243,6 +244,20 @@ def decoding_recall_row(fraction: float = 0.06) -> list[str]:
     ]
 
 
+def interleaved(
+    action: Callable[[], object], peer: Callable[[], object], repeat: int
+) -> tuple[float, float]:
+    """Median wall times of ``action`` and ``peer``, run in turn (``action``, ``peer``,
+    ``action``…): on a shared machine both see the same moments of load."""
+    times: tuple[list[float], list[float]] = ([], [])
+    for _ in range(repeat):
+        for run, spent in ((action, times[0]), (peer, times[1])):
+            started = time.perf_counter()
+            run()
+            spent.append(time.perf_counter() - started)
+    return statistics.median(times[0]), statistics.median(times[1])
+
+
 def median_cpu_seconds(action: Callable[[], object], repeat: int) -> float:
     """Like :func:`bench.median_seconds`, in CPU time of this process (all its threads): on a
     shared machine it moves much less than the wall time."""
@@ -265,15 +280,14 @@ def run(quick: bool) -> None:
         shown = paced_display_fps(video, seconds)
     data = photo_24mp()
     assert ours(data) == 1, "the face in the 24 MP photo was not blurred"
-    ours_s = median_seconds(lambda: ours(data), repeat)
-    floor_s = median_seconds(lambda: floor(data), repeat)
+    ours_s, floor_s = interleaved(lambda: ours(data), lambda: floor(data), repeat)
     ours_cpu = median_cpu_seconds(lambda: ours(data), repeat)
     floor_cpu = median_cpu_seconds(lambda: floor(data), repeat)
     light = FaceDetector.for_preview()
     assert ours(data, light) == 1, "the light detector missed the face"
     light_s = median_seconds(lambda: ours(data, light), repeat)
     plain_s = median_seconds(lambda: plain(data), repeat)
-    verdict = "met" if ours_s * 1000 <= GOAL_MS else "NOT met"
+    verdict = "met" if ours_s <= GOAL_RATIO * floor_s else "NOT met"
     rows = [
         [
             "preview 1080p",
@@ -294,7 +308,7 @@ def run(quick: bool) -> None:
             f"ours {ours_s * 1000:.0f} ms",
             f"Pillow floor {floor_s * 1000:.0f} ms",
             f"ratio {fmt_ratio(ours_s, floor_s)}",
-            f"goal {GOAL_MS:.0f} ms {verdict}",
+            f"goal ratio <= {GOAL_RATIO} {verdict}",
         ],
         [
             "  CPU time",

@@ -16,9 +16,9 @@ import sys
 import time
 from collections.abc import Sequence
 
-from bench import capture, cases, outbox, parse_quick, resume, seal
+from bench import capture, cases, outbox, parse_quick, resume, seal, viewer
 
-BENCHMARKS = (seal.run, resume.run, outbox.run, capture.run, cases.run)
+BENCHMARKS = (seal.run, resume.run, outbox.run, capture.run, cases.run, viewer.run)
 """Each takes ``quick`` and prints its own table."""
 
 

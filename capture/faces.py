@@ -1,11 +1,14 @@
 """Face detection, to propose the areas to blur before a photo joins a case.
 
-OpenCV's Haar cascades are what this machine can run without downloading a model (see
-``shared/NOTES-dependencies.md``): the frontal cascade, and the profile cascade run twice,
-on the image and on its mirror, because it was trained on faces turned one way only.
-Detection runs on a small grey copy (``detect_edge`` pixels on the long side), and the
-boxes come back in the coordinates of the image given, padded so that hair, ears and chin
-are covered too, and merged where they overlap.
+OpenCV's Haar cascades, which ship inside OpenCV's own wheel: the frontal cascade, upright
+and on the copy turned by 15 degrees each way (real faces are rarely upright), and the
+profile cascade run twice, on the image and on its mirror, because it was trained on faces
+turned one way only (the passes: :mod:`capture.faces_passes`). Detection runs on a grey copy
+(``detect_edge`` pixels on the long side, 960: large enough for faces of 5 % of the
+photo's width), and the boxes come back in the coordinates of the image given, padded so
+that hair, ears and chin are covered too, and merged where they overlap. MediaPipe's
+BlazeFace was measured against them on the same real faces and not chosen
+(``bench/README.md``).
 
 What it proposes is only a proposal: the doctor confirms, edits or completes it
 (:class:`capture.regions.Regions`). Haar cascades miss faces (strong rotation, partial
@@ -23,6 +26,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from capture.faces_passes import TILTS, PassCopy, profile_copies, scaled, turned
 from capture.loading import Header, LoadedImage, load_image, orient
 from capture.prepare import DEFAULT_MAX_LONG_EDGE
 from capture.regions import FRONTAL, PROFILE, Image, Rect, Region, Regions
@@ -41,7 +45,7 @@ class Box:
 
 
 _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="passavant-faces")
-"""The threads two of the cascade passes run on, beside the caller's own (OpenCV releases the
+"""The threads the cascade passes but one run on, beside the caller's own (OpenCV releases the
 GIL while it scans). The executor starts its threads at the first detection, not here."""
 
 
@@ -101,64 +105,87 @@ def merge(rects: list[tuple[Rect, str]], overlap: float = 0.3) -> list[tuple[Rec
 
 
 class FaceDetector:
-    """Frontal and profile (both sides) Haar detection. One instance per thread.
+    """Haar detection: frontal upright and tilted, profile both sides. One instance per thread.
+
+    The passes (:mod:`capture.faces_passes`): the frontal cascade on the detection copy, and
+    on that copy turned by each angle of ``tilts``; the profile cascade, and its mirrored
+    pass, on a copy reduced to ``profile_edge``.
 
     Args:
-        detect_edge: long side of the detection copy, in pixels.
-        min_face: smallest face looked for, in pixels of the detection copy.
+        detect_edge: long side of the detection copy, in pixels. 960 rather than 640: on
+            the 100 real faces of ``tests/support/real_faces.py`` at 5 % of a 3000-pixel
+            photo's width, the frontal cascade finds 98 of them on a 960 px copy and 60 on
+            a 640 px one (``bench/README.md``).
+        profile_edge: long side of the profile passes' copy (at most the detection copy).
+        tilts: degrees the copy is turned by for the extra frontal passes.
+        min_face: smallest face looked for, in pixels of the copy a pass scans.
         scale_factor, min_neighbors: ``detectMultiScale``'s. 3 neighbours rather than 4:
-            on the 100 real faces of ``tests/support/real_faces.py`` at 5 and 6 % of the
-            long edge it finds 64 and 91 of them instead of 50 and 86, for the same false
-            detections (1 region on 36 textured wound scenes, 0 on the sample photos).
+            on the 100 real faces at 5 and 6 % of the long edge (640 px copy) it finds 64
+            and 91 of them instead of 50 and 86, for the same false detections.
         padding: each box grows by this fraction of its size on every side.
     """
 
     def __init__(
         self,
         *,
-        detect_edge: int = 640,
+        detect_edge: int = 960,
+        profile_edge: int = 640,
+        tilts: Sequence[float] = TILTS,
         min_face: int = 28,
         scale_factor: float = 1.1,
         min_neighbors: int = 3,
         padding: float = 0.25,
     ) -> None:
         self.detect_edge = detect_edge
+        self.profile_edge = profile_edge
+        self.tilts = tuple(tilts)
         self.min_face = min_face
         self.scale_factor = scale_factor
         self.min_neighbors = min_neighbors
         self.padding = padding
-        self._frontal = _load(FRONTAL_CASCADE)
+        # one classifier per pass: the passes run at once
+        self._frontal = [_load(FRONTAL_CASCADE) for _ in range(1 + len(self.tilts))]
         self._profile = _load(PROFILE_CASCADE)
-        self._mirrored = _load(PROFILE_CASCADE)  # its own instance: the passes run at once
+        self._mirrored = _load(PROFILE_CASCADE)
         self._lock = threading.Lock()
 
     @classmethod
     def for_preview(cls) -> FaceDetector:
-        """Lighter settings for the live preview's overlay (about half the work: a coarser
-        scale pyramid on a smaller copy, faces from 5 % of the long edge). Only a hint: the
+        """Lighter settings for the live preview's overlay (a coarser scale pyramid on a
+        smaller copy, no tilted passes, faces from 5 % of the long edge). Only a hint: the
         regions the doctor confirms come from the default settings on the kept photo."""
-        return cls(detect_edge=480, min_face=24, scale_factor=1.2, min_neighbors=3)
+        return cls(detect_edge=480, profile_edge=480, tilts=(), min_face=24, scale_factor=1.2)
 
     def boxes(self, gray: Image) -> list[Box]:
-        """Raw detections on a prepared grey copy (see :func:`detection_copy`).
+        """Raw detections on a prepared grey copy (see :func:`detection_copy`), upright, in
+        its coordinates.
 
-        The three passes (frontal, profile, profile on the mirror) run at the same time, two
-        of them on a small shared pool and one on the calling thread, each with its own
-        classifier: OpenCV releases the GIL while it scans, so they share the cores.
+        The passes run at the same time, all but one on a small shared pool and one on the
+        calling thread, each with its own classifier: OpenCV releases the GIL while it
+        scans, so they share the cores.
         """
-        width = gray.shape[1]
-        mirror = np.ascontiguousarray(gray[:, ::-1])
+        profile, mirror, back = profile_copies(gray, self.profile_edge)
+        passes: list[tuple[cv2.CascadeClassifier, PassCopy, str, float]] = [
+            (cascade, turned(gray, angle), FRONTAL, 1.0)
+            for cascade, angle in zip(self._frontal[1:], self.tilts, strict=True)
+        ]
+        passes += [
+            (self._profile, profile, PROFILE, back),
+            (self._mirrored, mirror, PROFILE, back),
+            (self._frontal[0], PassCopy(gray), FRONTAL, 1.0),
+        ]
         with self._lock:  # a CascadeClassifier is not documented as thread-safe
-            frontal = _POOL.submit(self._run, self._frontal, gray)
-            profile = _POOL.submit(self._run, self._profile, gray)
+            pending = [_POOL.submit(self._run, c, copy.image) for c, copy, _, _ in passes[:-1]]
             try:
-                mirrored = self._run(self._mirrored, mirror)
+                last = self._run(passes[-1][0], passes[-1][1].image)
             finally:  # no pass outlives the lock, even when one fails
-                wait((frontal, profile))
-        found = [Box(_rect(r), FRONTAL) for r in frontal.result()]
-        found += [Box(_rect(r), PROFILE) for r in profile.result()]
-        for x, y, w, h in mirrored:
-            found.append(Box(Rect(int(width - x - w), int(y), int(w), int(h)), PROFILE, True))
+                wait(pending)
+        results = [future.result() for future in pending] + [last]
+        found = []
+        for (_, copy, origin, factor), rects in zip(passes, results, strict=True):
+            for r in rects:
+                rect = scaled(copy.to_copy(_rect(r), copy.image.shape[1]), factor)
+                found.append(Box(rect, origin, copy.mirrored))
         return found
 
     def _run(self, cascade: cv2.CascadeClassifier, gray: Image) -> Sequence[Sequence[int]]:
@@ -262,14 +289,15 @@ def load_and_propose(
     """:func:`capture.loading.load_image` and the face regions of the result, the two at once.
 
     For a JPEG at least four times as large as the detection copy, a second, grey decode at
-    libjpeg's smallest DCT scale that gives twice the detection copy's size (1/4 of a
-    24-megapixel photo) runs on another thread from the moment the header is read, and
-    the detection runs on it while the full decode goes on: the two cores work at once
-    instead of one after the other. That grey decode costs its own Huffman decoding (the
-    bulk of a reduced decode), which is why smaller files and other formats take the plain
-    way (:func:`propose_regions` once the image is loaded). Measured on the 100 real faces
-    of ``tests/support/real_faces.py`` in 24-megapixel JPEGs, the two ways find the same
-    faces within one or two in a hundred, either way (``bench/README.md``).
+    libjpeg's smallest DCT scale that gives twice the detection copy's size (1/2 of a
+    24-megapixel photo for the 960 px copy) runs on another thread from the moment the
+    header is read, and the detection runs on it while the full decode goes on: the two
+    cores work at once instead of one after the other. That grey decode costs its own
+    Huffman decoding (the bulk of a reduced decode), which is why smaller files and other
+    formats take the plain way (:func:`propose_regions` once the image is loaded). Measured
+    on the 100 real faces of ``tests/support/real_faces.py`` in 24-megapixel JPEGs, the two
+    ways find the same faces within one or two in a hundred, either way
+    (``bench/README.md``).
 
     Raises:
         CaptureError: as :func:`capture.loading.load_image`.

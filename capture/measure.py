@@ -29,6 +29,10 @@ MARKER_MM = 20.0
 DICTIONARY = cv2.aruco.DICT_4X4_50
 MARKER_IDS: frozenset[int] = frozenset(range(4))  # the ids printed on our marker sheet
 NO_MARKER = "no_marker"
+RULER = "ruler"
+"""The ``reason`` of a measurement calibrated by hand on a printed ruler (no marker)."""
+RULER_ID = -1
+"""The ``marker_id`` of a calibration set by hand on a ruler (:func:`ruler_calibration`)."""
 MAX_PIXELS = 60_000_000
 
 Point = tuple[float, float]
@@ -429,7 +433,34 @@ def _rows(matrix: NDArray[np.float64]) -> tuple[tuple[float, float, float], ...]
 def _calibration_fields(cal: Calibration | None) -> dict[str, Any]:
     if cal is None:
         return {"calibrated": False, "unit": "px", "reason": NO_MARKER}
-    return {"calibrated": True, "unit": "mm", "marker_mm": cal.marker_mm}
+    by_hand = RULER if cal.marker_id == RULER_ID else None
+    return {"calibrated": True, "unit": "mm", "marker_mm": cal.marker_mm, "reason": by_hand}
+
+
+def ruler_calibration(p1: Point, p2: Point, known_mm: float) -> Calibration:
+    """A calibration set by hand: the doctor marked ``p1`` and ``p2`` on a printed ruler
+    lying in the photo, ``known_mm`` apart.
+
+    Unlike a marker's, it is a uniform scale (no perspective correction: the ruler gives
+    one direction only), right for a photo taken square to the skin. Measurements made
+    with it carry the reason :data:`RULER` and ``marker_mm`` = ``known_mm``, so every
+    reader can tell they were calibrated by hand.
+
+    Raises:
+        MeasureError: ``bad_points`` when the points are not finite, less than 4 pixels
+            apart, or ``known_mm`` is not a positive length.
+    """
+    pts = _as_points([p1, p2])
+    distance = float(np.linalg.norm(pts[1] - pts[0]))
+    if not (math.isfinite(known_mm) and known_mm > 0) or distance < 4.0:
+        raise MeasureError("bad_points", "a ruler calibration needs two distinct points")
+    s = known_mm / distance
+    return Calibration(
+        homography=((s, 0.0, 0.0), (0.0, s, 0.0), (0.0, 0.0, 1.0)),
+        marker_id=RULER_ID,
+        marker_mm=float(known_mm),
+        corners_px=(_point(p1), _point(p2)),
+    )
 
 
 def _plane(cal: Calibration | None, points: Iterable[Point]) -> NDArray[np.float64]:

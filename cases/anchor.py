@@ -111,7 +111,7 @@ def sign_checkpoint(
 ) -> JournalCheckpoint:
     """``checkpoint`` with the base64 CMS SignedData of :func:`checkpoint_content` by ``me``."""
     content = checkpoint_content(station, checkpoint.count, checkpoint.head, checkpoint.time)
-    signed = cms.sign(content, me.certificate, me.key)
+    signed = cms.sign(content, me.signer_certificate, me.signer_key)
     return dataclasses.replace(checkpoint, signature=base64.b64encode(signed).decode("ascii"))
 
 

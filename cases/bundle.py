@@ -24,13 +24,14 @@ import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
+from cases.documents import MAX_DOCUMENTS, Document
 from cases.errors import (
     AlreadyOpened,
     MalformedBundle,
@@ -38,6 +39,8 @@ from cases.errors import (
     SenderMismatch,
     UnsupportedFormat,
 )
+from cases.identity import PatientIdentity
+from cases.marks import PhotoMarks, marks_from_json
 from cases.model import MAX_REVIEW_WEEKS, Case, Opinion
 from cases.photos import Payload, Photo
 from cases.sections import Answers, checked_answers
@@ -210,6 +213,7 @@ def pack_case(
     """Serialise a case with its photos as a ``request``; ``recipients`` lists every
     recipient, the sender's own copy and the unit archive included."""
     files = {f"photos/{p.name}": p.data for p in case.photos}
+    files.update({f"documents/{d.name}": d.data for d in case.documents})
     return _pack(
         bundle_id, "request", sender, recipients, files,
         case_id=case.case_id, in_reply_to=in_reply_to, clinical=case.to_json(), created=created,
@@ -657,8 +661,9 @@ def _case(manifest: Manifest, payload: Callable[[str], bytes | Payload], names: 
         if name not in names:
             raise MalformedBundle("a photo is not among the bundle's files")
         photos.append(Photo.from_details(meta, payload(name)))
-    if len(photos) != len(names) or len({p.name for p in photos}) != len(photos):
-        raise MalformedBundle("a request's files are not its photos")
+    documents = _documents(manifest, raw.get("documents", []), payload, names)
+    if len(photos) + len(documents) != len(names) or len({p.name for p in photos}) != len(photos):
+        raise MalformedBundle("a request's files are not its photos and documents")
     case = Case(
         case_id=_text(raw["case_id"], 128),
         created_at=_time(raw["created_at"]),
@@ -672,12 +677,41 @@ def _case(manifest: Manifest, payload: Callable[[str], bytes | Payload], names: 
         follows=_optional_id(raw.get("follows")),
         answers=_answers(_text(raw["specialty"]), raw.get("answers", {})),
         urgent=_flag(raw.get("urgent", False)),
+        documents=documents,
+        identity=_identity(raw.get("identity")),
+        consent_date=_day(raw.get("consent_date")),
+        requester_rpps=_rpps(raw.get("requester_rpps")),
     )
     if case.case_id != manifest.case_id:
         raise MalformedBundle("the case id differs from the manifest's")
     if case.follows == case.case_id:
         raise MalformedBundle("a request follows itself")
     return case
+
+
+def _documents(
+    manifest: Manifest, listed: Any, payload: Callable[[str], bytes | Payload], names: set[str]
+) -> tuple[Document, ...]:
+    """A request's documents (``cases.documents``; none in an older request), each the
+    file ``documents/<name>`` of the manifest's size and digest."""
+    if len(_list(listed)) > MAX_DOCUMENTS:
+        raise MalformedBundle("a request lists too many documents")
+    files = {entry.name: entry for entry in manifest.files}
+    documents = []
+    for meta in listed:
+        try:
+            document = Document.from_details(meta, b"")
+        except ValueError as exc:
+            raise MalformedBundle(str(exc)) from exc
+        entry = files.get(f"documents/{document.name}")
+        if entry is None or entry.name not in names:
+            raise MalformedBundle("a document is not among the bundle's files")
+        if (entry.size, entry.sha256) != (document.size, document.sha256):
+            raise MalformedBundle("a document's size or digest differs from its file's")
+        documents.append(replace(document, payload=payload(entry.name)))
+    if len({d.name for d in documents}) != len(documents):
+        raise MalformedBundle("a document is listed twice")
+    return tuple(documents)
 
 
 def _flag(value: Any) -> bool:
@@ -704,10 +738,53 @@ def _opinion(manifest: Manifest) -> Opinion:
         review_weeks=_review_weeks(raw.get("review_weeks")),
         refer_to=_mailbox(raw.get("refer_to")),
         refer_name=_text(raw.get("refer_name", ""))[:200],
+        expert_rpps=_rpps(raw.get("expert_rpps")),
+        marks=_marks(raw.get("marks")),
     )
     if opinion.case_id != manifest.case_id:
         raise MalformedBundle("the opinion's case id differs from the manifest's")
     return opinion
+
+
+def _marks(value: Any) -> tuple[PhotoMarks, ...]:
+    """The specialist's marks on the request's photos (none in an older opinion)."""
+    try:
+        return marks_from_json(value)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise MalformedBundle(f"an opinion's marks are malformed: {exc}") from exc
+
+
+def _identity(value: Any) -> PatientIdentity | None:
+    """The patient's identity (none in an earlier version's request; ``cases.identity``)."""
+    if value is None:
+        return None
+    try:
+        return PatientIdentity.from_manifest(value)
+    except (TypeError, ValueError) as exc:
+        raise MalformedBundle(f"a request's identity is malformed: {exc}") from exc
+
+
+def _day(value: Any) -> date | None:
+    """A calendar day (``2026-11-30``), between :data:`EARLIEST` and :data:`LATEST`."""
+    if value is None:
+        return None
+    try:
+        day = date.fromisoformat(_text(value, 10))
+    except ValueError as exc:
+        raise MalformedBundle("a day is not ISO 8601") from exc
+    if not EARLIEST <= day.year < LATEST:
+        raise MalformedBundle(f"a day lies outside {EARLIEST}–{LATEST}")
+    return day
+
+
+def _rpps(value: Any) -> str:
+    """An RPPS number (11 digits; ``cases.acts``), or empty when the bundle has none."""
+    if value is None:
+        return ""
+    text = _text(value, 11)
+    if not (len(text) == 11 and text.isascii() and text.isdigit()):
+        raise MalformedBundle("an RPPS number is not 11 digits")
+    return text
 
 
 def _withdrawal(manifest: Manifest, names: set[str]) -> str:

@@ -114,7 +114,7 @@ class DraftStore:
         been sent is dropped), or a newer version is already on disk.
         """
         version = time.monotonic_ns() if version is None else version
-        plain = pack_case(new_id(), case, self._party(), [self._party()])
+        plain = pack_case(new_id(), case, self._party(), [self._reader()])
         return self._write(self._path(case.case_id), case.case_id, plain, version)
 
     def save_opinion(
@@ -125,7 +125,7 @@ class DraftStore:
         (it was sent meanwhile, or a newer version is on disk: see :meth:`save`)."""
         version = time.monotonic_ns() if version is None else version
         plain = pack_opinion(
-            new_id(), opinion, self._party(), [self._party()], in_reply_to=in_reply_to
+            new_id(), opinion, self._party(), [self._reader()], in_reply_to=in_reply_to
         )
         path = self._path(opinion.case_id, self._opinions)
         return self._write(path, opinion.opinion_id, plain, version)
@@ -133,8 +133,14 @@ class DraftStore:
     def _party(self) -> Party:
         return Party(self.me.info.id, self.me.info.display_name, self.me.fingerprint)
 
+    def _reader(self) -> Party:
+        """The author as the draft's reader (another certificate for a card identity)."""
+        return Party(self.me.info.id, self.me.info.display_name, self.me.reader_fingerprint)
+
     def _write(self, path: Path, key: str, plain: bytes, version: int) -> Path | None:
-        sealed = cms.seal(plain, self.me.certificate, self.me.key, [self.me.certificate])
+        sealed = cms.seal(
+            plain, self.me.signer_certificate, self.me.signer_key, [self.me.certificate]
+        )
         with self._lock:
             if key in self._closed or version < self._written.get(path, version):
                 return None
@@ -206,7 +212,7 @@ class DraftStore:
                 bundle = unpack(
                     verified.content,
                     signer_fingerprint=self.me.fingerprint,
-                    reader_fingerprint=self.me.fingerprint,
+                    reader_fingerprint=self.me.reader_fingerprint,
                 )
             except (CryptoError, CaseError) as exc:
                 log.warning("draft %s cannot be opened: %s", case_id, exc.code)

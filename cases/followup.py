@@ -2,9 +2,10 @@
 
 Wound and skin care is judged on the trend: is the ulcer shrinking? A request carries the
 calibrated measurements the doctor made on each photo (``cases.photos.Photo.measurements``,
-in mm and cm² when a marker gave the scale). The same lesion is the same patient reference
-and the same body site; the requests that a workstation can open (the doctor's own, the
-specialist's received ones) are all it needs, in memory, to put them in order.
+in mm and cm² when a marker gave the scale). The same lesion is the same patient (by their
+identity when both requests carry one, else the same reference) and the same body site; the
+requests that a workstation can open (the doctor's own, the specialist's received ones) are
+all it needs, in memory, to put them in order.
 
 Only calibrated values count: pixel values of different photos do not compare.
 
@@ -20,6 +21,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from cases.bundle import Party
+from cases.identity import same_person
 from cases.model import Case, Opinion, new_id, utc_now
 from cases.threads import CaseThread
 
@@ -61,6 +63,15 @@ def same_patient(a: str, b: str) -> bool:
     return "".join(a.split()).casefold() == "".join(b.split()).casefold()
 
 
+def same_patient_case(a: Case, b: Case) -> bool:
+    """Whether two requests concern the same patient: by their identities when both carry
+    one (``cases.identity.same_person``: the INS when both are qualified, else the strict
+    traits), else by the unit's pseudonymous reference."""
+    if a.identity is not None and b.identity is not None:
+        return same_person(a.identity, b.identity)
+    return bool(a.patient_ref.strip()) and same_patient(a.patient_ref, b.patient_ref)
+
+
 def history(case: Case, others: Iterable[Case]) -> dict[str, list[SizeOnDate]]:
     """For each site measured in ``case``: its calibrated sizes in every request of the same
     patient (``case`` included), oldest first. Sites measured in ``case`` alone are left out:
@@ -69,7 +80,7 @@ def history(case: Case, others: Iterable[Case]) -> dict[str, list[SizeOnDate]]:
     found: dict[str, list[SizeOnDate]] = {site: [size] for site, size in mine.items()}
     seen = {case.case_id}
     for other in others:
-        if other.case_id in seen or not same_patient(other.patient_ref, case.patient_ref):
+        if other.case_id in seen or not same_patient_case(other, case):
             continue
         seen.add(other.case_id)
         for site, size in sizes_by_site(other).items():
@@ -118,6 +129,7 @@ def follow_up_request(earlier: Case) -> Case:
         treatments=earlier.treatments,
         question="",
         follows=earlier.case_id,
+        identity=earlier.identity,
     )
 
 
@@ -126,7 +138,12 @@ def referral_request(earlier: Case) -> Case:
     clinical content, answers and photos (the colleague cannot open the earlier request),
     linked to it, with a new id and time; the patient's consent is asked again."""
     return replace(
-        earlier, case_id=new_id(), created_at=utc_now(), consent=False, follows=earlier.case_id
+        earlier,
+        case_id=new_id(),
+        created_at=utc_now(),
+        consent=False,
+        consent_date=None,
+        follows=earlier.case_id,
     )
 
 

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
+from cases.documents import MAX_DOCUMENTS, MAX_DOCUMENTS_BYTES, Document
 from cases.errors import InvalidCase
+from cases.identity import PatientIdentity
+from cases.marks import PhotoMarks, marks_to_json
 from cases.photos import Photo
 from cases.sections import Answers
 
@@ -49,6 +52,10 @@ class Case:
             ``(key, text)`` pairs in the form's order; unanswered ones are left out.
         urgent: the doctor asked for a quick answer: the specialist sees it marked, and
             the request leaves the outbox before the others.
+        identity: the patient's identity (``cases.identity``), or ``None`` (an earlier
+            version's request); ``consent_date``: the day the patient consented;
+            ``requester_rpps``: the sending doctor's RPPS, from their profile identity
+            (set by ``Workstation.send_case``) — the act's fields (``cases.acts``).
     """
 
     patient_ref: str
@@ -63,6 +70,10 @@ class Case:
     follows: str | None = None
     answers: Answers = ()
     urgent: bool = False
+    identity: PatientIdentity | None = None  # cases.identity; the act's fields: cases.acts
+    consent_date: date | None = None
+    requester_rpps: str = ""
+    documents: tuple[Document, ...] = ()  # exam results, tracings, letters (cases.documents)
 
     def problems(self) -> list[str]:
         """Codes of what keeps this case from being sent; empty when it is ready."""
@@ -71,6 +82,10 @@ class Case:
             found.append("missing_patient_ref")
         if not self.consent:
             found.append("missing_consent")
+        if self.identity is not None:
+            found += self.identity.problems()
+        if self.consent_date is not None and self.consent_date > date.today():
+            found.append("consent_date_future")
         if self.specialty not in SPECIALTIES:
             found.append("missing_specialty")
         if not self.summary.strip():
@@ -79,6 +94,10 @@ class Case:
             found.append("missing_question")
         if len(self.photos) > MAX_PHOTOS:
             found.append("too_many_photos")
+        if len(self.documents) > MAX_DOCUMENTS:
+            found.append("too_many_documents")
+        if sum(d.size for d in self.documents) > MAX_DOCUMENTS_BYTES:
+            found.append("documents_too_large")
         return found
 
     def check(self) -> None:
@@ -100,6 +119,12 @@ class Case:
             "follows": self.follows,
             "answers": dict(self.answers),
             "urgent": self.urgent,
+            # absent unless set: what earlier versions wrote, and read (cases.identity)
+            **({"identity": self.identity.to_manifest()} if self.identity else {}),
+            **({"consent_date": self.consent_date.isoformat()} if self.consent_date else {}),
+            **({"requester_rpps": self.requester_rpps} if self.requester_rpps else {}),
+            # absent when none: a request without documents is what earlier versions wrote
+            **({"documents": [d.details() for d in self.documents]} if self.documents else {}),
         }
 
 
@@ -139,6 +164,8 @@ class Opinion:
         refer_to: for the outcome ``refer``, the platform mailbox of the colleague to ask
             (a specialist of the directory); ``None`` otherwise. ``refer_name`` is how the
             directory named them (the unit's directory may not have them).
+        marks: the specialist's own measurements and annotations on the request's photos
+            (:mod:`cases.marks`), drawn for the doctor over those photos.
     """
 
     case_id: str
@@ -149,6 +176,8 @@ class Opinion:
     review_weeks: int | None = None
     refer_to: str | None = None
     refer_name: str = ""
+    marks: tuple[PhotoMarks, ...] = ()
+    expert_rpps: str = ""  # the specialist's RPPS, from their identity (cases.acts)
 
     def problems(self) -> list[str]:
         """Codes of what keeps this opinion from being sent; empty when it is ready."""
@@ -184,4 +213,7 @@ class Opinion:
             "review_weeks": self.review_weeks,
             # absent unless set: an opinion without a referral is what earlier versions wrote
             **({"refer_to": self.refer_to, "refer_name": self.refer_name} if self.refer_to else {}),
+            # absent unless drawn: what earlier versions wrote, and read
+            **({"marks": marks_to_json(self.marks)} if any(self.marks) else {}),
+            **({"expert_rpps": self.expert_rpps} if self.expert_rpps else {}),
         }

@@ -194,3 +194,15 @@ def _annotation(value: Any) -> dict[str, Any]:
     if kind == "text":
         return {"kind": kind, "position": _point(raw["position"]), "text": _text(raw["text"])}
     raise ValueError("an annotation is neither an arrow, a circle nor a text")
+
+
+def checked_measurement(value: Any) -> dict[str, Any]:
+    """A measurement read from a bundle (a photo's, or an opinion's marks), checked as
+    :meth:`Photo.from_details` checks it. Raises ``ValueError``, ``KeyError`` or
+    ``TypeError`` when malformed."""
+    return _measurement(value)
+
+
+def checked_annotation(value: Any) -> dict[str, Any]:
+    """An annotation read from a bundle, checked as :meth:`Photo.from_details` checks it."""
+    return _annotation(value)

@@ -103,13 +103,16 @@ class UnlockDelayed(ProfileError):
 
 @dataclass(frozen=True)
 class IdentityInfo:
-    """Who may log in at this workstation. ``id`` is also the person's platform mailbox."""
+    """Who may log in at this workstation. ``id`` is also the person's platform mailbox;
+    ``rpps`` a health professional's RPPS number (11 digits), signed into their requests and
+    opinions for the tele-expertise act (``cases.acts``)."""
 
     id: str
     display_name: str
     role: str
     organization: str
     specialty: str | None = None
+    rpps: str | None = None
 
 
 def passphrase_names(info: IdentityInfo) -> tuple[str, ...]:
@@ -120,14 +123,42 @@ def passphrase_names(info: IdentityInfo) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class UnlockedIdentity:
-    """An identity whose private key is unlocked for this session (memory only)."""
+    """An identity whose private key is unlocked for this session (memory only).
+
+    ``certificate`` and ``key`` read what is encrypted to the person (and, for a software
+    identity, sign too). A card identity (``cases.cardidentity``) signs with
+    ``signing_certificate`` and ``signing_key``, a key on the card: always sign with
+    :attr:`signer_certificate` and :attr:`signer_key`. :attr:`fingerprint` is the signer's
+    (the person as author: a bundle's sender), :attr:`reader_fingerprint` the reading
+    certificate's (a bundle's recipient); both are the same for a software identity."""
 
     info: IdentityInfo
     certificate: x509.Certificate
     key: pki.PrivateKey
+    signing_certificate: x509.Certificate | None = None
+    signing_key: pki.PrivateKey | None = None
+
+    @property
+    def signer_certificate(self) -> x509.Certificate:
+        return self.certificate if self.signing_certificate is None else self.signing_certificate
+
+    @property
+    def signer_key(self) -> pki.PrivateKey:
+        return self.key if self.signing_key is None else self.signing_key
+
+    @property
+    def signer_extras(self) -> tuple[x509.Certificate, ...]:
+        """What a signature embeds beside the signer's certificate: a card identity's
+        reading certificate, so that others pair it with the card's
+        (``cases.cardidentity.paired_reader``)."""
+        return () if self.signing_certificate is None else (self.certificate,)
 
     @property
     def fingerprint(self) -> str:
+        return pki.fingerprint(self.signer_certificate)
+
+    @property
+    def reader_fingerprint(self) -> str:
         return pki.fingerprint(self.certificate)
 
 
@@ -352,7 +383,12 @@ class Profile:
             crypto.errors.WrongPassphrase: A wrong passphrase (now counted).
             crypto.errors.MalformedMessage: A damaged key or certificate file.
             ProfileError: No such identity.
+            crypto.pkcs11.CardError: A card identity's card refused (``cases.cardidentity``).
         """
+        from cases import cardidentity  # it builds on this module
+
+        if cardidentity.is_card_identity(self, identity_id):
+            return cardidentity.unlock_card(self, identity_id, passphrase)
         info, certificate, key, wrapped = self._load_key(identity_id, passphrase)
         self._rewrap(identity_id, wrapped, key, passphrase)
         self.restrict_permissions()
@@ -375,6 +411,10 @@ class Profile:
             UnlockDelayed, crypto.errors.WrongPassphrase, crypto.errors.MalformedMessage,
             ProfileError: As :meth:`unlock`.
         """
+        from cases import cardidentity  # it builds on this module
+
+        if cardidentity.is_card_identity(self, identity_id):
+            raise ProfileError(f"{identity_id} signs with a card: its PIN is the card's")
         self.check_new_passphrase(new_passphrase, passphrase_names(self.identity(identity_id)))
         info, certificate, key, _wrapped = self._load_key(identity_id, passphrase)
         pki.save_private_key(

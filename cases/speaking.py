@@ -53,6 +53,10 @@ class Speaker:
     name: str
     role: str  # doctor, secretary, specialist or unit; "" when the certificate says none
     organization: str
+    reader: str | None = None
+    """A card signer's encryption certificate's fingerprint, embedded in its signature and
+    checked as its pair (``cases.cardidentity.paired_reader``): as a recipient, that
+    certificate is this person."""
 
 
 @dataclass(frozen=True)
@@ -160,7 +164,7 @@ def decide(
         return refuse("case_mismatch")
     if doc.kind == "opinion":
         if (
-            doc.signer.fingerprint in target.recipients
+            _is_recipient(doc.signer, target)
             and doc.signer.role == "specialist"
             and doc.signer.fingerprint != target.signer.fingerprint
         ):
@@ -184,12 +188,17 @@ def _request(doc: Document, same: Document | None, followed: Document | None) ->
 def _receipt(doc: Document, target: Document, reader: str) -> Decision:
     if target.kind not in ("request", "opinion") or target.signer.fingerprint != reader:
         return refuse("receipt_for_another")
-    if (
-        doc.signer.fingerprint not in target.recipients
-        or doc.signer.fingerprint == target.signer.fingerprint
-    ):
+    if not _is_recipient(doc.signer, target) or doc.signer.fingerprint == target.signer.fingerprint:
         return refuse("receipt_not_from_recipient")
     return Decision(Verdict.ADMIT, target.bundle_id)
+
+
+def _is_recipient(speaker: Speaker, target: Document) -> bool:
+    """Whether ``speaker`` is among ``target``'s recipients: by the certificate that signed,
+    or by the encryption certificate paired with a card's (:attr:`Speaker.reader`)."""
+    return speaker.fingerprint in target.recipients or (
+        speaker.reader is not None and speaker.reader in target.recipients
+    )
 
 
 def waits_for(doc: Document) -> str | None:

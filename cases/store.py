@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from cases.bundle import MANIFEST, Bundle, Party, reread, unpack
+from cases.cardidentity import paired_reader
 from cases.errors import BundleError, CaseError, MalformedBundle
 from cases.index import CaseIndex, IndexDamaged, Row, remove_index
 from cases.profile import Profile, UnlockedIdentity
@@ -148,13 +149,18 @@ class CaseStore:
         bundle = unpack(
             verified.content,
             signer_fingerprint=pki.fingerprint(verified.signer),
-            reader_fingerprint=self.me.fingerprint,
+            reader_fingerprint=self.me.reader_fingerprint,
         )
         claimed = bundle.manifest.sender
         signer = Party.of_certificate(verified.signer, claimed.mailbox)
         if not sender_matches(_speaker(claimed), _speaker(signer)):
             raise BundleError("sender_not_signer", "the manifest's sender is not its signer")
-        return Opened(bundle.manifest.bundle_id, signer, verified.signed_at, bundle)
+        reader = None
+        if verified.others:  # a card signer's encryption certificate (cases.cardidentity)
+            reader = paired_reader(
+                verified.signer, verified.others, self.profile.trust_roots(), self.profile.crls()
+            )
+        return Opened(bundle.manifest.bundle_id, signer, verified.signed_at, bundle, reader)
 
     # --- ingestion --------------------------------------------------------------------------
     def ingest(
@@ -199,10 +205,13 @@ class CaseStore:
                 bundle = unpack(
                     plain,
                     signer_fingerprint=self.me.fingerprint,
-                    reader_fingerprint=self.me.fingerprint,
+                    reader_fingerprint=self.me.reader_fingerprint,
                 )
-                signer = Party.of_certificate(self.me.certificate, bundle.manifest.sender.mailbox)
-                opened = Opened(bundle.manifest.bundle_id, signer, signed_at, bundle)
+                signer = Party.of_certificate(
+                    self.me.signer_certificate, bundle.manifest.sender.mailbox
+                )
+                mine = self.me.reader_fingerprint if self.me.signer_extras else None
+                opened = Opened(bundle.manifest.bundle_id, signer, signed_at, bundle, mine)
                 self._place(opened, source, sha, done)
             except (CaseError, ValueError) as exc:  # not ours to fix here: the listing will
                 log.warning("bundle %s sealed here not indexed: %s", source.bundle_id, exc)
@@ -348,6 +357,7 @@ class CaseStore:
             ),
             None if signed_at is None else datetime.fromisoformat(signed_at),
             bundle,
+            signer.get("reader"),
         )
 
     def _party(self, party: Party) -> Party:
@@ -508,6 +518,7 @@ def _record(opened: Opened) -> dict[str, Any]:
             "fingerprint": opened.sender.fingerprint,
             "role": opened.sender.role,
             "organization": opened.sender.organization,
+            **({"reader": opened.signer_reader} if opened.signer_reader else {}),
         },
         "signed_at": None if opened.signed_at is None else opened.signed_at.isoformat(),
         "kind": manifest.kind,
@@ -524,7 +535,11 @@ def _document_of_record(bundle_id: str, record: dict[str, Any]) -> Document:
         bundle_id=bundle_id,
         kind=str(record["kind"]),
         signer=Speaker(
-            signer["fingerprint"], signer["name"], signer["role"], signer["organization"]
+            signer["fingerprint"],
+            signer["name"],
+            signer["role"],
+            signer["organization"],
+            signer.get("reader"),
         ),
         recipients=frozenset(record["recipients"]),
         case_id=record.get("case_id"),

@@ -24,6 +24,8 @@ class Opened:
     sender: Party
     signed_at: datetime | None
     bundle: Bundle
+    signer_reader: str | None = None
+    """A card signer's paired encryption certificate's fingerprint (``cases.cardidentity``)."""
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from cases.bundle import (
@@ -128,6 +128,7 @@ class Workstation:
         leaves the outbox before the others.
         """
         priority = Priority.URGENT.value if case.urgent else Priority.NORMAL.value
+        case = replace(case, requester_rpps=me.info.rpps or "")  # the act's (cases.acts)
         case.check()
         recipient_cert = self._recipient_certificate(to)
         certificates = [recipient_cert, me.certificate]
@@ -135,7 +136,7 @@ class Workstation:
         if archive is not None:
             certificates.append(archive)
         bundle_id = new_id()
-        recipients = [_party_of_entry(to, recipient_cert), _party_of_me(me)]
+        recipients = [_party_of_entry(to, recipient_cert), _reader_party_of_me(me)]
         recipients += [Party.of_certificate(cert) for cert in certificates[2:]]
         plain = pack_case(bundle_id, case, _party_of_me(me), recipients)
         return self._seal_and_queue(
@@ -149,16 +150,18 @@ class Workstation:
         if thread.withdrawal is not None:
             raise ValueError("the request was withdrawn by its author")
         opinion.check()
+        opinion = replace(opinion, expert_rpps=me.info.rpps or "")  # the act's (cases.acts)
         sender = thread.case.sender
         to = next((e for e in self.directory() if e.id == sender.mailbox), None)
         if to is None:
             raise BundleError("unknown_recipient", f"{sender.mailbox} is not in the directory")
         recipient_cert = self._recipient_certificate(to)
-        if pki.fingerprint(recipient_cert) != sender.fingerprint:
+        reader = _reader_party_of(thread.case)  # a card identity reads with another cert
+        if pki.fingerprint(recipient_cert) != reader.fingerprint:
             raise BundleError("unknown_recipient", "the directory certificate is not the sender's")
         bundle_id = new_id()
         certificates = [recipient_cert, me.certificate]
-        recipients = [sender, _party_of_me(me)]
+        recipients = [reader, _reader_party_of_me(me)]
         archive = self._unit_archive(thread.case, me)
         if archive is not None:
             certificates.append(archive)
@@ -203,7 +206,7 @@ class Workstation:
         archive = self.profile.archive_certificate()
         if archive is not None and pki.fingerprint(archive) in manifest.recipient_fingerprints:
             certificates.append(archive)
-        recipients = [addressee, _party_of_me(me)]
+        recipients = [addressee, _reader_party_of_me(me)]
         recipients += [Party.of_certificate(c) for c in certificates[2:]]
         bundle_id = new_id()
         plain = pack_withdrawal(
@@ -228,7 +231,7 @@ class Workstation:
         profile's trust store. Otherwise the opinion goes to the doctor alone (logged).
         """
         others = set(request.bundle.manifest.recipient_fingerprints)
-        others -= {request.sender.fingerprint, me.fingerprint}
+        others -= {request.sender.fingerprint, me.fingerprint, me.reader_fingerprint}
         if not others:
             return None
         try:
@@ -252,6 +255,15 @@ class Workstation:
         log.info("no known unit archive certificate: the opinion goes to the doctor only")
         return None
 
+    def recipient_certificate(self, to: DirectoryEntry) -> pki.x509.Certificate:
+        """The directory entry's certificate, validated as one to encrypt to.
+
+        Raises:
+            ValueError: Not a certificate.
+            InvalidRecipient: One this workstation does not trust to encrypt to.
+        """
+        return self._recipient_certificate(to)
+
     def _recipient_certificate(self, to: DirectoryEntry) -> pki.x509.Certificate:
         cert = pki.load_cert_pem(to.certificate_pem.encode("ascii"))
         pki.validate_certificate(
@@ -272,7 +284,14 @@ class Workstation:
         priority: str = "normal",
     ) -> str:
         signed_at = datetime.now(UTC).replace(microsecond=0)
-        sealed = cms.seal(plain, me.certificate, me.key, certificates, now=signed_at)
+        sealed = cms.seal(
+            plain,
+            me.signer_certificate,
+            me.signer_key,
+            certificates,
+            now=signed_at,
+            extra_certificates=me.signer_extras,
+        )
         if keep:
             path = self.profile.path("archive") / f"{bundle_id}.cms"
             atomic_write(path, sealed)
@@ -321,7 +340,8 @@ class Workstation:
                 log.info("receipt for %s waits for the directory", request.bundle_id)
                 return
             cert = self._recipient_certificate(to)
-            if pki.fingerprint(cert) != sender.fingerprint:
+            reader = _reader_party_of(request)
+            if pki.fingerprint(cert) != reader.fingerprint:
                 log.warning(
                     "receipt for %s: the directory has another certificate", request.bundle_id
                 )
@@ -332,7 +352,7 @@ class Workstation:
                 request.bundle_id,
                 request.bundle.manifest.case_id,
                 _party_of_me(me),
-                [sender, _party_of_me(me)],
+                [reader, _reader_party_of_me(me)],
             )
             self._seal_and_queue(
                 me, receipt_id, "receipt", plain, to, [cert, me.certificate], keep=False
@@ -595,7 +615,24 @@ _NOT_LEFT = (JobState.QUEUED, JobState.WAITING_RETRY, JobState.PAUSED)
 
 
 def _party_of_me(me: UnlockedIdentity) -> Party:
+    """``me`` as an author: the signing certificate (a card's, for a card identity)."""
+    return Party.of_certificate(me.signer_certificate, me.info.id)
+
+
+def _reader_party_of_me(me: UnlockedIdentity) -> Party:
+    """``me`` as a recipient: the certificate bundles are encrypted to."""
     return Party.of_certificate(me.certificate, me.info.id)
+
+
+def _reader_party_of(opened: Opened) -> Party:
+    """The author of ``opened`` as a recipient: the entry with the author's mailbox in its
+    signed recipients (another certificate than the signer's for a card identity,
+    ``cases.cardidentity``), else the author."""
+    sender = opened.sender
+    for party in opened.bundle.manifest.recipients:
+        if party.mailbox and party.mailbox == sender.mailbox:
+            return party
+    return sender
 
 
 def _party_of_entry(entry: DirectoryEntry, cert: pki.x509.Certificate) -> Party:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Sequence
 from datetime import datetime
 
 from asn1crypto import algos, cms
@@ -63,6 +64,7 @@ def sign(
     signer_key: PrivateKey,
     *,
     now: datetime | None = None,
+    extra_certificates: Sequence[x509.Certificate] = (),
 ) -> bytes:
     """Sign ``content`` into a DER ``ContentInfo(SignedData)`` with the content embedded.
 
@@ -76,6 +78,8 @@ def sign(
         signer_cert: The signer's certificate.
         signer_key: The matching private key (RSA or EC).
         now: The signing time to assert (default: current time).
+        extra_certificates: Embedded after the signer's (a card identity's encryption
+            certificate, which the reader pairs with the signer: ``cases.cardidentity``).
 
     Raises:
         ValueError: ``signer_key`` does not match ``signer_cert``.
@@ -102,7 +106,11 @@ def sign(
         }
     )
     certificates = cms.CertificateSet(
-        [cms.CertificateChoices({"certificate": asn1_certificate(signer_cert)})], implicit=0
+        [
+            cms.CertificateChoices({"certificate": asn1_certificate(cert)})
+            for cert in (signer_cert, *extra_certificates)
+        ],
+        implicit=0,
     )
     inner = _der.wrap(_der.context(0), _der.wrap(_der.OCTET_STRING, [content]))
     signed_data = [

@@ -53,11 +53,14 @@ class Verified:
         content: The signed content.
         signer: The signer's certificate, validated against the trust roots.
         signed_at: The signing time asserted by the signer (UTC), when present.
+        others: The other certificates the message embeds, **not validated** (a card
+            identity's encryption certificate: ``cases.cardidentity.paired_reader``).
     """
 
     content: bytes
     signer: x509.Certificate
     signed_at: datetime | None
+    others: tuple[x509.Certificate, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -234,4 +237,5 @@ def verify_buffer(
         checked_at = min(checked_at, signed_at)
     validate_certificate(signer, trust_roots, now=checked_at, purpose="sign", crls=crls)
     log.debug("verified a signature over %d bytes", sum(len(p) for p in parsed.content))
-    return Verified(b"".join(parsed.content), signer, signed_at)
+    others = tuple(c for c in parsed.certificates if c is not signer)
+    return Verified(b"".join(parsed.content), signer, signed_at, others)

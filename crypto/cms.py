@@ -123,6 +123,7 @@ def seal(
     recipients: Sequence[x509.Certificate],
     *,
     now: datetime | None = None,
+    extra_certificates: Sequence[x509.Certificate] = (),
 ) -> bytes:
     """``encrypt(sign(content))``: sign as the author, then encrypt to ``recipients``.
 
@@ -133,13 +134,14 @@ def seal(
         recipients: Who may open it, RSA and EC certificates mixed freely (include the
             author, or the unit's archive, to keep a readable copy).
         now: Signing time (default: current time).
+        extra_certificates: Embedded beside the signer's (see :func:`sign`).
 
     Raises:
         ValueError: No recipient, or a key that does not match its certificate.
         InvalidRecipient: A recipient certificate cannot receive encrypted content.
     """
     check_recipients(recipients)  # fail before the signature, not after
-    signed = sign(content, signer_cert, signer_key, now=now)
+    signed = sign(content, signer_cert, signer_key, now=now, extra_certificates=extra_certificates)
     parts = encrypt_parts(signed, recipients)
     del signed  # the ciphertext chunks no longer need the signed plaintext
     return b"".join(parts)

@@ -25,6 +25,13 @@ class ErrorCode(StrEnum):
     CHECKSUM_MISMATCH = "checksum_mismatch"
     UPLOAD_EXPIRED = "upload_expired"
     DISK_ERROR = "disk_error"
+    QUOTA_EXCEEDED = "quota_exceeded"
+    PLATFORM_FULL = "platform_full"
+    ROUTE_FORBIDDEN = "route_forbidden"
+    # two PCs on one desk (outbox.handover): the folder or stick is not there; the networked
+    # PC refused what was handed over (not a sealed bundle for a recipient it knows)
+    HANDOVER_UNREACHABLE = "handover_unreachable"
+    HANDOVER_REFUSED = "handover_refused"
 
 
 ERROR_CODES: frozenset[str] = frozenset(code.value for code in ErrorCode)
@@ -41,6 +48,11 @@ RETRYABLE_CODES: frozenset[ErrorCode] = frozenset(
         ErrorCode.SERVER_ERROR,
         ErrorCode.CHECKSUM_MISMATCH,
         ErrorCode.UPLOAD_EXPIRED,
+        # The platform's limits: the station's quota frees up (Retry-After says when), the
+        # platform's disk gets room. A route refused needs the platform's administrator.
+        ErrorCode.QUOTA_EXCEEDED,
+        ErrorCode.PLATFORM_FULL,
+        ErrorCode.HANDOVER_UNREACHABLE,  # the stick comes back, the share reconnects
     }
 )
 

@@ -117,6 +117,11 @@ class Outbox(JobTransitions):
         """Closes the database connection."""
         self._db.close()
 
+    @property
+    def database(self) -> Database:
+        """The queue's database, for small tables kept beside the jobs (outbox.handover)."""
+        return self._db
+
     def subscribe(self, callback: Callable[[JobSnapshot], None]) -> Callable[[], None]:
         """Registers ``callback`` for job snapshots; returns the function that unregisters it.
 

@@ -215,6 +215,14 @@ def error_for_status(
         detail += f": {explanation}"
     detail = detail[:_DETAIL_LIMIT]
     retry_after = parse_retry_after((headers or {}).get("Retry-After"))
+    if status == 403 and code == "route_forbidden":
+        # The platform's routes do not let this station write to this recipient: permanent.
+        return OutboxError(ErrorCode.ROUTE_FORBIDDEN, detail, status=status)
+    if status == 429 and code is not None and code.startswith("quota_"):
+        # A per-station quota: it clears by itself (uploads finish, the day ends).
+        return OutboxError(ErrorCode.QUOTA_EXCEEDED, detail, status=status, retry_after=retry_after)
+    if status == 507:
+        return OutboxError(ErrorCode.PLATFORM_FULL, detail, status=status, retry_after=retry_after)
     if status in (401, 403):
         return OutboxError(ErrorCode.AUTH_FAILED, detail, status=status)
     if status in (404, 410) and upload:

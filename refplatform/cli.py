@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import logging
 import os
+import resource
 import signal
 import socket
 import sqlite3
@@ -32,8 +33,24 @@ from typing import Any
 
 import uvicorn
 
-from refplatform import accounts
+from refplatform import accounts, admin
+from refplatform.backend import BackendUnavailable
+from refplatform.distributed import (
+    add_distributed_options,
+    config_from_args,
+    create_distributed_app,
+)
 from refplatform.journal import DEFAULT_QUOTA
+from refplatform.limits import (
+    DEFAULT_HEADER_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_PER_ADDRESS,
+    ConnectionLimits,
+    bound_tls_handshakes,
+    guarded_protocol,
+)
+from refplatform.logbounds import install_log_bounds
+from refplatform.quotas import DEFAULT_RESERVE
 from refplatform.server import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_SIZE, DEFAULT_TTL, create_app
 
 __all__ = ["configure_parser", "run", "run_token"]
@@ -85,10 +102,40 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         help=f"audit journal checkpoints kept per workstation (default: {DEFAULT_QUOTA})",
     )
     parser.add_argument(
+        "--header-timeout",
+        type=float,
+        default=DEFAULT_HEADER_TIMEOUT,
+        metavar="SECONDS",
+        help="close a connection whose request headers take longer (default: 10 s)",
+    )
+    parser.add_argument(
+        "--max-connections",
+        type=int,
+        default=DEFAULT_MAX_CONNECTIONS,
+        metavar="N",
+        help=f"open connections at most; more get 503 (default: {DEFAULT_MAX_CONNECTIONS})",
+    )
+    parser.add_argument(
+        "--max-connections-per-address",
+        type=int,
+        default=DEFAULT_MAX_PER_ADDRESS,
+        metavar="N",
+        help="open connections at most from one address (0: no cap, e.g. behind a load"
+        f" balancer; default: {DEFAULT_MAX_PER_ADDRESS})",
+    )
+    parser.add_argument(
+        "--reserve-free",
+        type=int,
+        default=DEFAULT_RESERVE,
+        metavar="BYTES",
+        help="disk space the data folder keeps free; uploads wait past it (default: 256 MiB)",
+    )
+    parser.add_argument(
         "--exit-with-stdin",
         action="store_true",
         help="stop when standard input closes (a parent process holding the pipe died)",
     )
+    add_distributed_options(parser)
     commands = parser.add_subparsers(dest="platform_command", required=False, metavar="COMMAND")
     token = commands.add_parser("token", help="manage workstation tokens (one per workstation)")
     actions = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
@@ -101,8 +148,15 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         action.add_argument(
             "--data", type=Path, metavar="DIR", default=argparse.SUPPRESS, help="data directory"
         )
+        action.add_argument(
+            "--database",
+            metavar="URL",
+            default=argparse.SUPPRESS,
+            help="the distributed platform's PostgreSQL (instead of --data)",
+        )
     for action in (new, revoke):
         action.add_argument("--workstation", required=True, metavar="NAME", help="workstation id")
+    admin.configure(commands)
 
 
 def _stop_when_stdin_closes(server: uvicorn.Server) -> None:
@@ -134,6 +188,20 @@ def _bind(host: str, port: int) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+def _raise_open_files_limit(connections: int) -> None:
+    """Lifts the soft limit on open files to the hard one: past it, accept() fails in a loop
+    (each failure logged) instead of the connection cap answering 503."""
+    try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft != resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY or soft < hard):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+    except (OSError, ValueError):
+        return
+    if soft != resource.RLIM_INFINITY and soft < connections + 64:
+        log.warning("only %d open files allowed: lower --max-connections below %d", soft, soft - 64)
 
 
 def _url(scheme: str, host: str, port: int) -> str:
@@ -184,9 +252,20 @@ class _Server(uvicorn.Server):
     it for the whole grace period, so the application ends its uploads first.
     """
 
-    def __init__(self, config: uvicorn.Config, on_shutdown: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        on_shutdown: Callable[[], None],
+        handshake_timeout: float = DEFAULT_HEADER_TIMEOUT,
+    ) -> None:
         super().__init__(config)
         self._on_shutdown = on_shutdown
+        self._handshake_timeout = handshake_timeout
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        # A TLS handshake never finished holds its socket no longer than headers may.
+        bound_tls_handshakes(asyncio.get_running_loop(), self._handshake_timeout)
+        await super().startup(sockets=sockets)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         self._on_shutdown()
@@ -232,6 +311,8 @@ def run_token(args: argparse.Namespace) -> int:
         0 on success, 1 on an unknown workstation or unusable data, 2 on a missing option.
     """
     data: Path | None = getattr(args, "data", None)
+    if getattr(args, "database", None) is not None:
+        return _run_token_distributed(args)
     if data is None:
         print("passavant platform token: --data DIR is required", file=sys.stderr)
         return 2
@@ -254,6 +335,42 @@ def run_token(args: argparse.Namespace) -> int:
     except (OSError, ValueError, RuntimeError, sqlite3.Error) as exc:
         print(f"passavant platform token: {exc}", file=sys.stderr)
         return 1
+    return _print_stations(stations)
+
+
+def _run_token_distributed(args: argparse.Namespace) -> int:
+    """``token new|list|revoke --database URL``: the same, on the distributed platform."""
+    from refplatform.pgrecord import PgRecord  # psycopg only when asked
+
+    try:
+        record = PgRecord(args.database)
+    except (BackendUnavailable, RuntimeError, ValueError) as exc:
+        print(f"passavant platform token: {exc}", file=sys.stderr)
+        return 1
+    try:
+        if args.token_command == "new":
+            print(record.register_station(args.workstation), flush=True)
+            print(
+                f"workstation {args.workstation}: new token issued (any previous one is refused)",
+                file=sys.stderr,
+            )
+            return 0
+        if args.token_command == "revoke":
+            if not record.revoke_station(args.workstation):
+                print(f"no workstation named {args.workstation!r}", file=sys.stderr)
+                return 1
+            print(f"workstation {args.workstation}: token revoked")
+            return 0
+        stations = record.list_stations()
+    except (BackendUnavailable, ValueError) as exc:
+        print(f"passavant platform token: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        record.close()
+    return _print_stations(stations)
+
+
+def _print_stations(stations: list[accounts.StationInfo]) -> int:
     if not stations:
         print("no workstation registered")
         return 0
@@ -281,7 +398,14 @@ def run(args: argparse.Namespace) -> int:
     """
     if getattr(args, "platform_command", None) == "token":
         return run_token(args)
-    if args.data is None:
+    if getattr(args, "platform_command", None) in admin.COMMANDS:
+        return admin.run(args)
+    try:
+        distributed = config_from_args(args)
+    except ValueError as exc:
+        print(f"passavant platform: {exc}", file=sys.stderr)
+        return 2
+    if args.data is None and distributed is None:
         print("passavant platform: --data DIR is required", file=sys.stderr)
         return 2
     if (args.tls_cert is None) != (args.tls_key is None):
@@ -291,13 +415,33 @@ def run(args: argparse.Namespace) -> int:
         log.warning("no TLS certificate given: serving plain HTTP (for tests only)")
     with _StopGuard() as guard:
         try:
-            app = create_app(
-                args.data,
-                upload_ttl=args.upload_ttl,
-                max_size=args.max_size,
-                idle_timeout=args.idle_timeout,
-                checkpoint_quota=args.checkpoint_quota,
+            if distributed is not None:
+                app = create_distributed_app(
+                    distributed,
+                    upload_ttl=args.upload_ttl,
+                    max_size=args.max_size,
+                    idle_timeout=args.idle_timeout,
+                    checkpoint_quota=args.checkpoint_quota,
+                )
+            else:
+                app = create_app(
+                    args.data,
+                    upload_ttl=args.upload_ttl,
+                    max_size=args.max_size,
+                    idle_timeout=args.idle_timeout,
+                    checkpoint_quota=args.checkpoint_quota,
+                    reserve_free=args.reserve_free,
+                )
+            limits = ConnectionLimits(
+                header_timeout=args.header_timeout,
+                # Past the body's own stall limit, so that one ends the request first.
+                idle_timeout=args.idle_timeout + min(10.0, args.idle_timeout),
+                max_connections=args.max_connections,
+                max_per_address=args.max_connections_per_address,
             )
+        except BackendUnavailable as exc:
+            log.error("cannot reach the platform's back-end: %s", exc)
+            return 1
         except (OSError, ValueError, RuntimeError) as exc:
             log.error("cannot open the platform data: %s", exc)
             return 1
@@ -309,7 +453,10 @@ def run(args: argparse.Namespace) -> int:
             server_header=False,
             proxy_headers=False,
             timeout_graceful_shutdown=_GRACEFUL_SHUTDOWN_S,
+            http=guarded_protocol(limits),
         )
+        install_log_bounds()
+        _raise_open_files_limit(limits.max_connections)
         try:
             config.load()
         except (OSError, ssl.SSLError) as exc:
@@ -323,7 +470,7 @@ def run(args: argparse.Namespace) -> int:
         with sock:
             port = int(sock.getsockname()[1])
             url = _url("https" if args.tls_cert else "http", args.host, port)
-            server = _Server(config, app.state.begin_shutdown)
+            server = _Server(config, app.state.begin_shutdown, limits.header_timeout)
             guard.server = server
             server.should_exit = guard.requested
             if getattr(args, "exit_with_stdin", False):

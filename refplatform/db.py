@@ -115,11 +115,38 @@ def _migrate_v3(conn: sqlite3.Connection) -> None:
         )
 
 
+#: Routes, per-station quotas and bundle reservations (``refplatform.quotas``).
+_SCHEMA_V4_LIMITS = """
+CREATE TABLE routes (
+    from_station TEXT NOT NULL,
+    to_kind TEXT NOT NULL CHECK (to_kind IN ('station', 'recipient')),
+    to_id TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (from_station, to_kind, to_id)
+);
+CREATE TABLE station_quotas (
+    station_id TEXT PRIMARY KEY,
+    max_open_uploads INTEGER,
+    max_open_bytes INTEGER,
+    max_daily_bytes INTEGER,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE bundle_reservations (
+    recipient_id TEXT NOT NULL,
+    bundle_id TEXT NOT NULL,
+    station_id TEXT NOT NULL,
+    reserved_at REAL NOT NULL,
+    PRIMARY KEY (recipient_id, bundle_id)
+);
+CREATE INDEX uploads_by_station ON uploads (station_id, state, expires_at);
+CREATE INDEX deliveries_by_route ON deliveries (sender_station, recipient_id, accepted_at);
+"""
+
 Migration = str | Callable[[sqlite3.Connection], None]
 
 #: Steps that bring the schema from version ``index`` to ``index + 1``: SQL scripts, or
 #: functions when existing rows need Python (a fingerprint to compute).
-_MIGRATIONS: tuple[Migration, ...] = (_SCHEMA_V1, _migrate_v2, _migrate_v3)
+_MIGRATIONS: tuple[Migration, ...] = (_SCHEMA_V1, _migrate_v2, _migrate_v3, _SCHEMA_V4_LIMITS)
 
 SCHEMA_VERSION = len(_MIGRATIONS)
 

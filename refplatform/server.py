@@ -23,6 +23,7 @@ from refplatform.api import ApiEndpoints
 from refplatform.db import open_database
 from refplatform.journal import DEFAULT_QUOTA, Checkpoints
 from refplatform.mailbox import Mailboxes
+from refplatform.quotas import DEFAULT_RESERVE, Admission
 from refplatform.storage import Layout
 from refplatform.tus import TusEndpoints
 from refplatform.uploads import UploadStore
@@ -50,6 +51,7 @@ def create_app(
     clock: Callable[[], float] = time.time,
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
     checkpoint_quota: int = DEFAULT_QUOTA,
+    reserve_free: int = DEFAULT_RESERVE,
 ) -> Starlette:
     """Returns the platform application serving ``data_dir``.
 
@@ -60,6 +62,8 @@ def create_app(
         clock: Returns the current POSIX time; tests inject a fake one.
         idle_timeout: Seconds a ``PATCH`` body may stall before the server stops waiting.
         checkpoint_quota: Audit journal checkpoints kept per station at most.
+        reserve_free: Bytes the data folder keeps free: an upload that would eat into them
+            is refused (507) until space comes back (0: no reserve).
 
     Raises:
         ValueError: If a limit is not positive.
@@ -73,7 +77,10 @@ def create_app(
     mailboxes = Mailboxes(db, layout, clock=clock)
     mailboxes.recover()
     uploads.sweep()
-    tus = TusEndpoints(db, uploads, mailboxes, max_size=max_size, idle_timeout=idle_timeout)
+    admission = Admission(db, data_dir, clock=clock, reserve=reserve_free)
+    tus = TusEndpoints(
+        db, uploads, mailboxes, max_size=max_size, idle_timeout=idle_timeout, admission=admission
+    )
     checkpoints = Checkpoints(db, clock=clock, quota=checkpoint_quota)
     api = ApiEndpoints(db, mailboxes, checkpoints)
 

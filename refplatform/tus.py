@@ -21,6 +21,7 @@ from refplatform.accounts import AmbiguousRecipient, resolve_recipient
 from refplatform.body import BodyReceiver
 from refplatform.db import Database
 from refplatform.mailbox import Mailboxes, Outcome
+from refplatform.quotas import Admission
 from refplatform.tus_headers import http_date, parse_count, parse_metadata, require_tus_version
 from refplatform.uploads import (
     BundleTaken,
@@ -50,6 +51,7 @@ class TusEndpoints:
         *,
         max_size: int,
         idle_timeout: float,
+        admission: Admission,
     ) -> None:
         """Binds the handlers.
 
@@ -59,12 +61,14 @@ class TusEndpoints:
             mailboxes: Where finished uploads go.
             max_size: Largest accepted ``Upload-Length``, in bytes.
             idle_timeout: Seconds a ``PATCH`` body may stall before the request ends early.
+            admission: The per-station limits checked before an upload is created.
         """
         self.db = db
         self.uploads = uploads
         self.mailboxes = mailboxes
         self.max_size = max_size
         self.bodies = BodyReceiver(idle_timeout)
+        self.admission = admission
 
     def routes(self) -> list[Route]:
         """Returns the routes to mount at the application's root."""
@@ -119,7 +123,13 @@ class TusEndpoints:
         if resolved is not None:
             meta = dataclasses.replace(meta, recipient=resolved)
         try:
-            upload = await run_in_threadpool(self.uploads.create, station, length, meta, raw or "")
+            # Routes, reservation, quotas and free space (refplatform.quotas), then the
+            # record: one creation at a time per station, so two cannot both fit one quota.
+            async with self.admission.hold(station):
+                await self.admission.admit(station, meta.recipient, meta.bundle_id, length)
+                upload = await run_in_threadpool(
+                    self.uploads.create, station, length, meta, raw or ""
+                )
         except UnknownRecipient as exc:
             raise ApiError(422, "unknown_recipient", "The recipient is not registered.") from exc
         except BundleTaken as exc:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QDialog,
@@ -29,6 +29,8 @@ from cases.activity import MonthActivity, monthly, to_csv
 from cases.delays import REPLY_DAYS
 from cases.model import OUTCOMES
 from cases.threads import CaseThread
+from widgets.acts import ActsPanel
+from widgets.geometry import size_within
 from widgets.overlay import number
 
 
@@ -114,12 +116,14 @@ class ActivityReport(QDialog):
         legend.setWordWrap(True)
         layout.addWidget(legend)
         layout.addWidget(self.status)
+        self.acts = ActsPanel(threads)  # the acts for the billing office (cases.acts)
+        layout.addWidget(self.acts)
         layout.addWidget(buttons)
         buttons.rejected.connect(self.reject)
         self.copy_button.clicked.connect(self.copy)
         self.save_button.clicked.connect(self._choose_file)
         QShortcut(QKeySequence.StandardKey.Copy, self, self.copy)
-        self.resize(720, 640)  # every figure in view, without scrolling
+        size_within(self, QSize(720, 640))  # every figure in view, if the screen has room
 
     def _summary(self) -> str:
         if not self.rows:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PySide6.QtCore import QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QDialog,
@@ -58,7 +58,9 @@ from widgets.capture_import import FileImports, quality_question
 from widgets.capture_panel import EditorPanel
 from widgets.capture_preview import LivePreview, PreviewView
 from widgets.capture_sources import VIDEO, SourceBar
-from widgets.capture_strip import KeptStrip, rgb_pixmap, thumbnail
+from widgets.capture_strip import KeptStrip, thumbnail
+from widgets.flow import FlowLayout
+from widgets.geometry import size_within
 
 log = logging.getLogger(__name__)
 
@@ -147,8 +149,10 @@ class CaptureStation(FileImports, DicomActions, QDialog):
         self.retake_button = QPushButton(_("Reprendre la photo sélectionnée"))
         self.retake_button.setCheckable(True)
         self.kept = KeptStrip()
-        self.up_button = QPushButton(_("◀ Avancer"))
-        self.down_button = QPushButton(_("Reculer ▶"))
+        self.up_button = QPushButton(_("◀ Placer avant"))
+        self.up_button.setToolTip(_("Ctrl+↑ : la photo sélectionnée passe avant la précédente"))
+        self.down_button = QPushButton(_("Placer après ▶"))
+        self.down_button.setToolTip(_("Ctrl+↓ : la photo sélectionnée passe après la suivante"))
         self.delete_button = QPushButton(_("Supprimer"))
         self.undo_button = QPushButton(_("Annuler la suppression"))
         self.panel = EditorPanel()
@@ -169,7 +173,7 @@ class CaptureStation(FileImports, DicomActions, QDialog):
         self.undo_button.setEnabled(False)
         self._build_layout()
         self._connect()
-        self.resize(1500, 950)
+        size_within(self, QSize(1500, 950))  # or its screen, if smaller
 
     # --- layout -----------------------------------------------------------------------------
     def _build_layout(self) -> None:
@@ -188,18 +192,20 @@ class CaptureStation(FileImports, DicomActions, QDialog):
         left_layout.addWidget(self.view, 1)
         left_layout.addLayout(status)
         left_layout.addLayout(shoot)
+        # the kept photos under the preview, the selected one's panel beside: the station
+        # fits a 1280×720 screen and half of a 1920×1080 one
+        strip_buttons = FlowLayout()
+        for button in (self.up_button, self.down_button, self.delete_button, self.undo_button):
+            button.setAutoDefault(False)
+            strip_buttons.addWidget(button)
+        left_layout.addWidget(QLabel("<b>" + _("Photos gardées") + "</b>"))
+        left_layout.addWidget(self.kept)
+        left_layout.addLayout(strip_buttons)
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(left)
         splitter.addWidget(self.panel)
         splitter.setSizes([760, 740])
-        strip_buttons = QVBoxLayout()
-        for button in (self.up_button, self.down_button, self.delete_button, self.undo_button):
-            button.setAutoDefault(False)
-            strip_buttons.addWidget(button)
-        strip_buttons.addStretch()
-        strip_row = QHBoxLayout()
-        strip_row.addWidget(self.kept, 1)
-        strip_row.addLayout(strip_buttons)
+        splitter.setChildrenCollapsible(False)
         bottom = QHBoxLayout()
         bottom.addWidget(self.progress, 1)
         bottom.addWidget(self.progress_label)
@@ -208,8 +214,6 @@ class CaptureStation(FileImports, DicomActions, QDialog):
         bottom.addWidget(self.add_button)
         layout = QVBoxLayout(self)
         layout.addWidget(splitter, 1)
-        layout.addWidget(QLabel("<b>" + _("Photos gardées") + "</b>"))
-        layout.addLayout(strip_row)
         layout.addWidget(self.message)
         layout.addLayout(bottom)
 
@@ -233,6 +237,7 @@ class CaptureStation(FileImports, DicomActions, QDialog):
         self.panel.changed.connect(self._photo_edited)
         self.panel.message.connect(lambda text: self.say(text, problem=True))
         self.panel.export_requested.connect(self.ask_export_dicom)
+        self.panel.calibrated.connect(self._calibrated_by_hand)
         self.add_button.clicked.connect(self.add_to_request)
         self.close_button.clicked.connect(self.reject)
         shortcuts: list[tuple[QKeySequence, Callable[[], None], QWidget]] = [
@@ -418,8 +423,10 @@ class CaptureStation(FileImports, DicomActions, QDialog):
     ) -> KeptPhoto:
         """Adds a photo to the strip (or in place of the one being retaken) and starts its
         analysis: proposed face regions (unless given), marker calibration and thumbnail."""
-        photo = KeptPhoto(original=image, quality=quality, source=source)
         retake = self.retake_id
+        # the site chosen last is offered (a retake keeps the site of the shot it replaces)
+        site = self.panel.last_site if retake is None else ""
+        photo = KeptPhoto(original=image, quality=quality, source=source, body_site=site)
         if retake is not None:
             try:
                 old = self.strip.retake(retake, photo)
@@ -437,7 +444,7 @@ class CaptureStation(FileImports, DicomActions, QDialog):
                 return  # deleted or replaced meanwhile
             photo.regions = found.regions
             self.calibrations[photo.id] = found.calibration
-            self.kept.thumbs[photo.id] = rgb_pixmap(found.thumb)
+            self.kept.thumbs[photo.id] = found.thumb  # blurred on the strip once confirmed
             self.refresh_strip()
             if self.kept.current_id() == photo.id:
                 self._select(photo.id)
@@ -481,6 +488,12 @@ class CaptureStation(FileImports, DicomActions, QDialog):
             photo, self.measures.setdefault(photo.id, []), self.calibrations.get(photo.id)
         )
 
+    def _calibrated_by_hand(self, calibration: Calibration) -> None:
+        """A ruler marked on the selected photo calibrates its next measurements."""
+        photo = self.selected()
+        if photo is not None:
+            self.calibrations[photo.id] = calibration
+
     def _photo_edited(self) -> None:
         self.refresh_strip()  # the selection stays: the canvas keeps its state
 
@@ -517,16 +530,7 @@ class CaptureStation(FileImports, DicomActions, QDialog):
         """Prepares every kept, confirmed photo in the background and hands them over."""
         if self._preparing:
             return
-        ready, waiting = [], []
-        for number, photo in enumerate(self.strip, start=1):
-            if photo.regions is None:
-                waiting.append(_("Photo {n} : analyse en cours.").format(n=number))
-            elif not photo.regions.confirmed:
-                waiting.append(
-                    _("Photo {n} : {why}").format(n=number, why=reason("anonymisation_unconfirmed"))
-                )
-            else:
-                ready.append(photo)
+        ready, waiting = self._readiness()
         self._waiting = waiting
         if not ready:
             self.say(
@@ -541,6 +545,21 @@ class CaptureStation(FileImports, DicomActions, QDialog):
         self.progress.setVisible(True)
         self.add_button.setEnabled(False)
         self._prepare_next()
+
+    def _readiness(self) -> tuple[list[KeptPhoto], list[str]]:
+        """The photos ready to join the request, and a sentence for each other one, named by
+        its number in the strip as it is now."""
+        ready, waiting = [], []
+        for number, photo in enumerate(self.strip, start=1):
+            if photo.regions is None:
+                waiting.append(_("Photo {n} : analyse en cours.").format(n=number))
+            elif not photo.regions.confirmed:
+                waiting.append(
+                    _("Photo {n} : {why}").format(n=number, why=reason("anonymisation_unconfirmed"))
+                )
+            else:
+                ready.append(photo)
+        return ready, waiting
 
     def _prepare_next(self) -> None:
         done_count = len(self._prepared) + len(self._prepare_errors)
@@ -587,7 +606,8 @@ class CaptureStation(FileImports, DicomActions, QDialog):
                 with contextlib.suppress(KeyError):
                     self.strip.delete(photo.id)
                 self._forget(photo.id)
-        notes = [_("{n} photo(s) ajoutée(s) à la demande.").format(n=len(handed)), *self._waiting]
+        waiting = self._readiness()[1]  # numbered as the strip shows them now
+        notes = [_("{n} photo(s) ajoutée(s) à la demande.").format(n=len(handed)), *waiting]
         notes += [
             _("Une photo n’a pas pu être préparée : {why}").format(why=w) for w in failed.values()
         ]

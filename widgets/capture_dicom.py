@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 import cv2
 import numpy as np
 from numpy.typing import NDArray
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -33,6 +33,7 @@ from app.i18n import _
 from capture.dicom_import import DicomImage, window_level
 from capture.regions import Image
 from widgets.capture_preview import PreviewView
+from widgets.geometry import size_within
 
 SLIDER_STEPS = 1000
 
@@ -100,7 +101,7 @@ class DicomDialog(QDialog):
         self.centre.valueChanged.connect(self.show_window)
         self.width_.valueChanged.connect(self.show_window)
         self.frame_slider.valueChanged.connect(self.show_frame)
-        self.resize(900, 700)
+        size_within(self, QSize(900, 700))  # or its screen, if smaller
         self.show_window()
 
     def window_values(self) -> tuple[float, float]:

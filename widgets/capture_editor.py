@@ -6,7 +6,8 @@ Three layers over the pixels, none of which ever writes into them:
   rectangles, rectangles the doctor drags and brush strokes; right-click removes one, a
   click selects one (then Suppr removes it). With the blur preview on, the picture shows
   what will be sent: the engine's own :func:`capture.regions.redact` on a display copy;
-- **measurements**: "Longueur" (two clicks) and "Contour" (clicks, double-click closes),
+- **measurements**: "Longueur" (two clicks, or a drag) and "Contour" (clicks, double-click
+  closes),
   measured by :mod:`capture.measure` through the marker's calibration when there is one;
 - **annotations**: arrow and circle (drag), text (click), kept as vectors on the photo.
 
@@ -34,6 +35,7 @@ from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from app.i18n import _
 from capture.measure import (
+    RULER_ID,
     Calibration,
     MeasureError,
     Measurement,
@@ -49,7 +51,7 @@ DISPLAY_EDGE = 1600
 BRUSH_RADIUS = 0.015
 """Brush radius as a fraction of the photo's long side."""
 
-SELECT, RECT, BRUSH, LENGTH, CONTOUR, ARROW, CIRCLE, TEXT = (
+SELECT, RECT, BRUSH, LENGTH, CONTOUR, ARROW, CIRCLE, TEXT, RULER = (
     "select",
     "rect",
     "brush",
@@ -58,8 +60,11 @@ SELECT, RECT, BRUSH, LENGTH, CONTOUR, ARROW, CIRCLE, TEXT = (
     "arrow",
     "circle",
     "text",
+    "ruler",
 )
-TOOLS = (SELECT, RECT, BRUSH, LENGTH, CONTOUR, ARROW, CIRCLE, TEXT)
+TOOLS = (SELECT, RECT, BRUSH, LENGTH, CONTOUR, ARROW, CIRCLE, TEXT, RULER)
+LINES = (LENGTH, RULER)
+"""The tools drawn as a line: two clicks, or a drag from the start to the end."""
 
 Point = tuple[float, float]
 
@@ -72,7 +77,11 @@ class PhotoCanvas(QWidget):
         measured(object): a :class:`capture.measure.Measurement` was made.
         measure_failed(str): a drawn outline could not be measured (its error code).
         annotations_changed(): an annotation was added.
+        ruler_marked(object, object): the doctor marked two points on a printed ruler (the
+            "Règle" tool), in the photo's pixels.
     """
+
+    ruler_marked = Signal(object, object)
 
     regions_changed = Signal()
     measured = Signal(object)
@@ -93,10 +102,12 @@ class PhotoCanvas(QWidget):
         self._image: QImage | None = None
         self._drag: tuple[Point, Point] | None = None
         self._path: list[Point] = []
+        self._line_press: QPointF | None = None  # where a length's first point was pressed
+        self._hover: Point | None = None  # the length's end, following the cursor
         self.setMouseTracking(True)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.setMinimumSize(420, 300)
+        self.setMinimumSize(300, 200)
         self.setAccessibleName(_("Photo sélectionnée"))
 
     def sizeHint(self) -> QSize:
@@ -234,6 +245,9 @@ class PhotoCanvas(QWidget):
         self._path = []
 
     def _measure(self, points: list[Point]) -> None:
+        if self.tool == RULER:
+            self.ruler_marked.emit(points[0], points[1])
+            return
         try:
             if self.tool == LENGTH:
                 m = line_measurement(self.calibration, points[0], points[1])
@@ -264,11 +278,12 @@ class PhotoCanvas(QWidget):
             self._drag = (point, point)
         elif self.tool == BRUSH:
             self._path = [point]
-        elif self.tool == LENGTH:
-            self._path.append(point)
-            if len(self._path) == 2:
-                self._measure(self._path)
-                self._path = []
+        elif self.tool in LINES:  # two clicks, or a drag from the start to the end
+            if not self._path:
+                self._path, self._line_press = [point], event.position()
+            elif self.to_widget(self._path[0]) != self.to_widget(point):
+                self._measure([self._path[0], point])
+                self._path, self._hover = [], None
         elif self.tool == CONTOUR:
             self._path.append(point)
         elif self.tool == TEXT:
@@ -282,6 +297,9 @@ class PhotoCanvas(QWidget):
         if self.photo is None:
             return
         point = self.to_photo(event.position())
+        if self.tool in LINES and len(self._path) == 1:
+            self._hover = point
+            self.update()
         if self._drag is not None:
             self._drag = (self._drag[0], point)
             self.update()
@@ -293,7 +311,13 @@ class PhotoCanvas(QWidget):
         if self.photo is None or event.button() != Qt.MouseButton.LeftButton:
             return
         point = self.to_photo(event.position())
-        if self._drag is not None:
+        press, self._line_press = self._line_press, None
+        if self.tool in LINES and len(self._path) == 1 and press is not None:
+            moved = event.position() - press
+            if abs(moved.x()) + abs(moved.y()) >= 6:  # a drag, not a click: the line ends here
+                self._measure([self._path[0], point])
+                self._path, self._hover = [], None
+        elif self._drag is not None:
             start, self._drag = self._drag[0], None
             self._finish_drag(start, point)
         elif self.tool == BRUSH:
@@ -369,6 +393,11 @@ class PhotoCanvas(QWidget):
                     painter.drawPolyline(QPolygonF(points))
 
     def _paint_measurements(self, painter: QPainter) -> None:
+        cal = self.calibration
+        if cal is not None and cal.marker_id == RULER_ID:  # the length marked on the ruler
+            a, b = (self.to_widget(p) for p in cal.corners_px[:2])
+            painter.setPen(QPen(QColor("#ffd60a"), 2, Qt.PenStyle.DashLine))
+            painter.drawLine(a, b)
         paint_measurements(painter, self.measurements, self.to_widget)
 
     def _paint_annotations(self, painter: QPainter) -> None:
@@ -387,6 +416,8 @@ class PhotoCanvas(QWidget):
             elif self.tool == CIRCLE:
                 r = math.hypot(b.x() - a.x(), b.y() - a.y())
                 painter.drawEllipse(a, r, r)
+        if self.tool in LINES and len(self._path) == 1 and self._hover is not None:
+            painter.drawLine(self.to_widget(self._path[0]), self.to_widget(self._hover))
         if self._path:
             points = [self.to_widget(p) for p in self._path]
             if len(points) > 1:

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QLocale, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
     QComboBox,
+    QDoubleSpinBox,
     QFormLayout,
-    QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
@@ -19,9 +19,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.i18n import _
+from app.i18n import _, language
 from app.messages import body_site_label, reason
-from capture.measure import Calibration, Measurement
+from capture.measure import RULER_ID, Calibration, MeasureError, Measurement, ruler_calibration
 from capture.photo import BODY_SITES, KeptPhoto
 from cases.followup import SizeOnDate, change
 from widgets.capture_editor import (
@@ -31,16 +31,26 @@ from widgets.capture_editor import (
     CONTOUR,
     LENGTH,
     RECT,
+    RULER,
     SELECT,
     TEXT,
     PhotoCanvas,
 )
+from widgets.flow import FlowLayout, narrow_combo
 from widgets.overlay import day, measurement_text, number, signed_percent
 
 
 def calibration_text(calibration: Calibration | None) -> str:
     if calibration is None:
-        return _("Non étalonné : {why}").format(why=reason("no_marker"))
+        return (
+            _("Non étalonné : {why}").format(why=reason("no_marker"))
+            + " "
+            + _("Sinon, outil Règle : marquez une longueur connue sur une règle de la photo.")
+        )
+    if calibration.marker_id == RULER_ID:
+        return _("Étalonné à la main sur une règle : {mm} mm sur {px} pixels.").format(
+            mm=number(calibration.marker_mm), px=round(calibration.marker_side_px)
+        )
     return _("Étalonné : marqueur de {mm} mm ({px} pixels de côté).").format(
         mm=number(calibration.marker_mm, 0), px=round(calibration.marker_side_px)
     )
@@ -53,29 +63,38 @@ class EditorPanel(QWidget):
         changed(): the site, the note or the anonymisation state changed (strip to refresh).
         message(str): a sentence for the station's message line.
         export_requested(): "Exporter en DICOM…" was clicked (the station asks the rest).
+        calibrated(object): the doctor calibrated the photo by hand on a printed ruler (a
+            :class:`capture.measure.Calibration`, to keep with the photo).
     """
 
     changed = Signal()
     message = Signal(str)
     export_requested = Signal()
+    calibrated = Signal(object)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.photo: KeptPhoto | None = None
         self.earlier: dict[str, SizeOnDate] = {}
+        self.last_site = ""  # the body site chosen last: offered for the next photo
         self.canvas = PhotoCanvas()
         self.tools = QButtonGroup(self)
-        tool_row = QHBoxLayout()
+        tool_row = FlowLayout()  # two lines in a narrow window rather than cut labels
         self.tool_buttons: dict[str, QPushButton] = {}
         for tool, label, tip in (
             (SELECT, _("Sélection"), _("Clic : choisir une zone ; Suppr : la retirer")),
             (RECT, _("Zone à flouter"), _("Glisser pour tracer un rectangle à flouter")),
             (BRUSH, _("Pinceau"), _("Peindre une zone à flouter (tatouage…)")),
-            (LENGTH, _("Longueur"), _("Deux clics : début et fin")),
+            (LENGTH, _("Longueur"), _("Deux clics, ou glisser du début à la fin")),
             (CONTOUR, _("Contour"), _("Clics autour de la plaie, double-clic pour fermer")),
             (ARROW, _("Flèche"), _("Glisser de la queue à la pointe")),
             (CIRCLE, _("Cercle"), _("Glisser du centre vers le bord")),
             (TEXT, _("Texte"), _("Clic : pose le texte saisi ci-dessous")),
+            (
+                RULER,
+                _("Règle"),
+                _("Sans marqueur : deux clics (ou glisser) sur une longueur connue de la règle"),
+            ),
         ):
             button = QPushButton(label)
             button.setCheckable(True)
@@ -99,6 +118,9 @@ class EditorPanel(QWidget):
         self.anonymity.setWordWrap(True)
         self.measure = QLabel()
         self.measure.setWordWrap(True)
+        # two lines kept for the readout, empty or not: a measurement must not move the
+        # buttons above it (the canvas would shrink and "Confirmer" jump under the cursor)
+        self.measure.setMinimumHeight(2 * self.measure.fontMetrics().lineSpacing() + 2)
         self.calibration = QLabel()
         self.calibration.setWordWrap(True)
         self.calibration.setStyleSheet("color: #555;")
@@ -106,25 +128,36 @@ class EditorPanel(QWidget):
         self.site.addItem(_("(à préciser)"), "")
         for code, _label in BODY_SITES:
             self.site.addItem(body_site_label(code), code)
+        narrow_combo(self.site)
+        self.ruler_mm = QDoubleSpinBox()
+        self.ruler_mm.setRange(1.0, 500.0)
+        self.ruler_mm.setDecimals(1)
+        self.ruler_mm.setValue(10.0)
+        self.ruler_mm.setSuffix(_(" mm"))
+        self.ruler_mm.setAccessibleName(_("Longueur marquée sur la règle"))
+        french = QLocale(QLocale.Language.French, QLocale.Country.France)
+        self.ruler_mm.setLocale(french if language() == "fr" else QLocale.c())  # 10,0 mm
         self.note = QLineEdit()
         self.note.setPlaceholderText(_("Remarque sur cette photo"))
         self.text = QLineEdit()
         self.text.setPlaceholderText(_("Texte de l’annotation (outil Texte)"))
         self.canvas.text_source = self.text.text
-        anonymise = QHBoxLayout()
+        anonymise = FlowLayout()
         anonymise.addWidget(self.blur)
-        anonymise.addStretch()
         anonymise.addWidget(self.confirm_button)
         anonymise.addWidget(self.export_button)
         form = QFormLayout()
         form.addRow(_("Localisation"), self.site)
         form.addRow(_("Remarque"), self.note)
         form.addRow(_("Annotation"), self.text)
+        form.addRow(_("Règle"), self.ruler_mm)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(tool_row)
-        layout.addWidget(self.canvas, 1)
+        # above the canvas: what is written under it (a measurement, its reason) never
+        # moves "Confirmer l’anonymisation" under the cursor
         layout.addLayout(anonymise)
+        layout.addWidget(self.canvas, 1)
         layout.addWidget(self.anonymity)
         layout.addWidget(self.measure)
         layout.addWidget(self.calibration)
@@ -135,6 +168,7 @@ class EditorPanel(QWidget):
         self.export_button.clicked.connect(self.export_requested)
         self.canvas.regions_changed.connect(self._regions_changed)
         self.canvas.measured.connect(self._measured)
+        self.canvas.ruler_marked.connect(self._ruler_marked)
         self.canvas.measure_failed.connect(lambda code: self.message.emit(reason(code)))
         self.site.activated.connect(self._site_chosen)
         self.note.textEdited.connect(self._note_edited)
@@ -154,6 +188,9 @@ class EditorPanel(QWidget):
         self.calibration.setText(
             calibration_text(cal) if photo and photo.regions is not None else ""
         )
+        by_hand = photo is not None and (cal is None or cal.marker_id == RULER_ID)
+        self.tool_buttons[RULER].setEnabled(by_hand)  # a marker's calibration comes first
+        self.ruler_mm.setEnabled(by_hand)
         self._show_anonymity()
 
     def _show_anonymity(self) -> None:
@@ -209,9 +246,22 @@ class EditorPanel(QWidget):
             text += compared_text(m, self.earlier[self.photo.body_site])
         self.measure.setText(text)
 
+    def _ruler_marked(self, start: tuple[float, float], end: tuple[float, float]) -> None:
+        """The doctor marked the ruler: the photo is calibrated by hand from now on."""
+        try:
+            cal = ruler_calibration(start, end, self.ruler_mm.value())
+        except MeasureError as error:
+            self.message.emit(reason(error.code))
+            return
+        self.canvas.calibration = cal
+        self.canvas.update()
+        self.calibration.setText(calibration_text(cal))
+        self.calibrated.emit(cal)
+
     def _site_chosen(self) -> None:
         if self.photo is not None:
             self.photo.set_body_site(str(self.site.currentData()))
+            self.last_site = self.photo.body_site
             self.changed.emit()
 
     def _note_edited(self, text: str) -> None:

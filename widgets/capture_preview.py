@@ -53,7 +53,7 @@ class PreviewView(QWidget):
         self.painted = 0
         """Frames painted since creation (the display rate is measured on it)."""
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.setMinimumSize(480, 270)
+        self.setMinimumSize(320, 180)
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
 
     def sizeHint(self) -> QSize:

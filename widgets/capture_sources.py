@@ -12,16 +12,20 @@ from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
     QGridLayout,
+    QHBoxLayout,
     QKeySequenceEdit,
     QLabel,
     QLineEdit,
     QPushButton,
+    QSizePolicy,
     QSpinBox,
     QStackedWidget,
+    QVBoxLayout,
     QWidget,
 )
 
 from app.i18n import _
+from widgets.flow import FlowLayout, narrow_combo
 
 PEDAL_KEY = "capture/pedal_key"
 """The settings key of the extra capture key."""
@@ -110,19 +114,30 @@ class SourceBar(QWidget):
         self.pedal.setToolTip(_("Touche supplémentaire de capture (pédale), en plus d’Espace"))
         for button in (self.start_button, self.stop_button, self.import_button, self.dicom_button):
             button.setAutoDefault(False)
-        grid = QGridLayout(self)
-        grid.setContentsMargins(0, 0, 0, 0)
-        grid.addWidget(QLabel(_("Source")), 0, 0)
-        grid.addWidget(self.source, 0, 1)
-        grid.addWidget(self.options, 0, 2)
-        grid.addWidget(self.start_button, 0, 3)
-        grid.addWidget(self.stop_button, 0, 4)
-        grid.addWidget(self.import_button, 1, 1)
-        grid.addWidget(self.dicom_button, 1, 2)
-        grid.addWidget(QLabel(_("Pédale")), 1, 3)
-        grid.addWidget(self.pedal, 1, 4)
-        grid.setColumnStretch(2, 1)
-        self.source.currentIndexChanged.connect(self.options.setCurrentIndex)
+        # three short lines rather than one long one: the station fits half a screen
+        narrow_combo(self.source, 10)
+        narrow_combo(self.resolution, 8)
+        first = QHBoxLayout()
+        first.addWidget(QLabel(_("Source")))
+        first.addWidget(self.source, 1)
+        first.addWidget(self.start_button)
+        first.addWidget(self.stop_button)
+        pedal = QHBoxLayout()
+        pedal.setContentsMargins(0, 0, 0, 0)
+        pedal.addWidget(QLabel(_("Pédale")))
+        pedal.addWidget(self.pedal)
+        pedal_box = QWidget()
+        pedal_box.setLayout(pedal)
+        last = FlowLayout()
+        for widget in (self.import_button, self.dicom_button, pedal_box):
+            last.addWidget(widget)
+        lines = QVBoxLayout(self)
+        lines.setContentsMargins(0, 0, 0, 0)
+        lines.addLayout(first)
+        lines.addWidget(self.options)
+        lines.addLayout(last)
+        self.source.currentIndexChanged.connect(self._show_options)
+        self._show_options(self.source.currentIndex())
         self.start_button.clicked.connect(self.start_requested)
         self.stop_button.clicked.connect(self.stop_requested)
         self.import_button.clicked.connect(self.import_requested)
@@ -155,6 +170,18 @@ class SourceBar(QWidget):
 
     def _setting(self, key: str, default: str) -> str:
         return str(self.settings.value(key, default)) if self.settings else default
+
+    def _show_options(self, index: int) -> None:
+        """The options of the source chosen; the others take no room (a folder's two lines
+        would otherwise push the preview down for a camera)."""
+        self.options.setCurrentIndex(index)
+        for page in range(self.options.count()):
+            widget = self.options.widget(page)
+            shown = QSizePolicy.Policy.Preferred
+            policy = shown if page == index else QSizePolicy.Policy.Ignored
+            if widget is not None:
+                widget.setSizePolicy(policy, policy)
+        self.options.adjustSize()
 
     def pedal_key(self) -> QKeySequence:
         """The extra capture key from the settings (F8 unless changed)."""

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QListWidget, QListWidgetItem, QWidget
 from app.i18n import _
 from app.messages import body_site_label
 from capture.photo import KeptPhoto, Strip
-from capture.regions import Image
+from capture.regions import Image, redact
 
 THUMB = 132
 
@@ -45,14 +45,29 @@ def anonymisation_state(photo: KeptPhoto) -> str:
     return _("anonymisation confirmée")
 
 
+def shown_thumbnail(photo: KeptPhoto, pixels: Image) -> QPixmap:
+    """The thumbnail ``pixels`` of ``photo`` as the strip shows it: once the doctor confirmed
+    the areas to blur, blurred as the photo will be sent (the engine's own redaction, on
+    this small copy), so no face shows in clear on the strip either."""
+    regions = photo.regions
+    if regions is None or not regions.confirmed or not len(regions):
+        return rgb_pixmap(pixels)
+    blurred = np.array(pixels)
+    redact(blurred, regions.areas(blurred.shape[1], blurred.shape[0]))
+    return rgb_pixmap(blurred)
+
+
 class KeptStrip(QListWidget):
-    """The kept photos in order. Signals: ``photo_selected(str)`` (a photo id, or "")."""
+    """The kept photos in order. Signals: ``photo_selected(str)`` (a photo id, or "").
+
+    ``thumbs`` holds each photo's small copy as made (:func:`thumbnail`); the icon is drawn
+    from it each time the strip is shown (:func:`shown_thumbnail`)."""
 
     photo_selected = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.thumbs: dict[str, QPixmap] = {}
+        self.thumbs: dict[str, Image] = {}
         self.setViewMode(QListWidget.ViewMode.IconMode)
         self.setFlow(QListWidget.Flow.LeftToRight)
         self.setWrapping(False)
@@ -80,8 +95,9 @@ class KeptStrip(QListWidget):
             site = body_site_label(photo.body_site) if photo.body_site else _("site ?")
             text = f"{number} · {site}\n{anonymisation_state(photo)}"
             item = QListWidgetItem(text)
-            pixmap = self.thumbs.get(photo.id)
-            if pixmap is not None:
+            pixels = self.thumbs.get(photo.id)
+            if pixels is not None:
+                pixmap = shown_thumbnail(photo, pixels)
                 icon = QIcon(pixmap)
                 icon.addPixmap(pixmap, QIcon.Mode.Selected)  # no highlight tint on the photo
                 item.setIcon(icon)

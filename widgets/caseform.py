@@ -30,6 +30,9 @@ from cases.model import SPECIALTIES, Case, new_id, utc_now
 from cases.photos import Photo
 from cases.sections import MAX_ANSWER, SECTIONS, answers_of
 from outbox.platform import DirectoryEntry
+from widgets.documents import DocumentList
+from widgets.flow import FlowLayout, narrow_combo
+from widgets.identityform import ConsentDate, IdentityBox
 from widgets.photos import PhotoStrip
 
 PhotoImporter = Callable[[list[Path], int], None]
@@ -58,10 +61,16 @@ class CaseForm(QWidget):
         self.patient_ref = QLineEdit()
         self.patient_ref.setPlaceholderText(_("Référence pseudonyme (jamais le nom)"))
         self.consent = QCheckBox(_("Le patient a donné son accord pour les photos et l’envoi"))
+        self.consent_date = ConsentDate()  # the patient's identity and the act: issue 19
+        self.identity = IdentityBox()
+        self.warn_before_send: Callable[[Case], str | None] | None = None  # the 5th act
+        self._warned: str | None = None  # the case id warned of: sent at the next click
         self.specialty = QComboBox()
         for code in SPECIALTIES:
             self.specialty.addItem(specialty_label(code), code)
         self.recipient = QComboBox()
+        for combo in (self.specialty, self.recipient):
+            narrow_combo(combo)  # a long name does not widen the form
         self.summary = QPlainTextEdit()
         self.treatments = QPlainTextEdit()
         self.question = QPlainTextEdit()
@@ -73,6 +82,7 @@ class CaseForm(QWidget):
             box.setPlaceholderText(hint)
             box.setTabChangesFocus(True)
         self.photos = PhotoStrip()
+        self.documents = DocumentList()  # exam results, tracings, letters (issue 17)
         self.add_button = QPushButton(_("Ajouter des photos…"))
         self.capture_button = QPushButton(_("Prendre des photos…"))
         self.remove_button = QPushButton(_("Retirer la sélection"))
@@ -101,8 +111,12 @@ class CaseForm(QWidget):
         self._loading = False
 
         self.rows = form = QFormLayout()
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)  # labels above, if narrow
         form.addRow(_("Référence patient"), self.patient_ref)
-        form.addRow("", self.consent)
+        consent_row = QVBoxLayout()  # the box, and the day under it: narrow windows too
+        consent_row.addWidget(self.consent)
+        consent_row.addWidget(self.consent_date)
+        form.addRow("", consent_row)
         form.addRow(_("Spécialité"), self.specialty)
         form.addRow(_("Spécialiste"), self.recipient)
         # the specialty's questions come here (rows 4…), rebuilt when the specialty changes
@@ -111,9 +125,9 @@ class CaseForm(QWidget):
         form.addRow(_("Résumé clinique"), self.summary)
         form.addRow(_("Traitements"), self.treatments)
         form.addRow(_("Question"), self.question)
-        photo_buttons = QHBoxLayout()  # above the strip: in view with the form scrolled up
-        photo_buttons.addWidget(QLabel(_("Photos (glisser-déposer possible ; pas de visage)")))
-        photo_buttons.addStretch()
+        photo_buttons = FlowLayout()  # above the strip: in view with the form scrolled up
+        photos_label = QLabel(_("Photos (glisser-déposer possible ; pas de visage)"))
+        photos_label.setWordWrap(True)  # the label and the buttons wrap in a narrow window
         photo_buttons.addWidget(self.add_button)
         photo_buttons.addWidget(self.capture_button)
         photo_buttons.addWidget(self.remove_button)
@@ -124,9 +138,12 @@ class CaseForm(QWidget):
         self.title = QLabel("<h2>" + _("Nouvelle demande d’avis") + "</h2>")
         layout.addWidget(self.title)
         layout.addWidget(self.follows_label)
+        layout.addWidget(self.identity)
         layout.addLayout(form)
+        layout.addWidget(photos_label)
         layout.addLayout(photo_buttons)
         layout.addWidget(self.photos)
+        layout.addWidget(self.documents)
         self.scroll = QScrollArea()
         self.scroll.setWidget(fields)
         self.scroll.setWidgetResizable(True)
@@ -148,9 +165,13 @@ class CaseForm(QWidget):
         QShortcut(QKeySequence.StandardKey.Undo, self.photos, self.undo_remove)
         self.patient_ref.textEdited.connect(self.changed)
         self.consent.clicked.connect(self.changed)
+        self.consent_date.changed.connect(self._identity_changed)
+        self.identity.changed.connect(self._identity_changed)
         self.urgent.clicked.connect(self.changed)
+        self.documents.changed.connect(self.changed)
         self.specialty.activated.connect(self.changed)
         self.specialty.currentIndexChanged.connect(lambda _index: self._ask_questions())
+        self.specialty.currentIndexChanged.connect(lambda _index: self._follow_specialty())
         self._ask_questions()
         for box in (self.summary, self.treatments, self.question):
             box.textChanged.connect(self._text_changed)
@@ -175,8 +196,12 @@ class CaseForm(QWidget):
 
     # --- recipients ---------------------------------------------------------------------
     def set_recipients(self, entries: list[DirectoryEntry]) -> None:
+        """The directory's specialists, those of the request's specialty first."""
+        self._entries = list(entries)
         current = self.recipient.currentData()
         self.recipient.clear()
+        chosen = self.specialty.currentData()
+        entries = sorted(entries, key=lambda e: e.specialty != chosen)  # stable: keeps order
         for entry in entries:
             label = entry.display_name
             if entry.specialty:
@@ -187,6 +212,20 @@ class CaseForm(QWidget):
         for i in range(self.recipient.count()):
             if current is not None and self.recipient.itemData(i) == current:
                 self.recipient.setCurrentIndex(i)
+
+    def _follow_specialty(self) -> None:
+        """The recipients follow the specialty chosen: its specialists come first, and one
+        of them is chosen when the one selected practises another."""
+        entries = getattr(self, "_entries", None)
+        if not entries:
+            return
+        current = self.recipient.currentData()
+        self.set_recipients(entries)
+        chosen = self.specialty.currentData()
+        if current is not None and current.specialty not in (None, "", chosen):
+            first = self.recipient.itemData(0)
+            if first is not None and first.specialty == chosen:
+                self.recipient.setCurrentIndex(0)
 
     def select_recipient(self, fingerprint: str, mailbox: str = "") -> bool:
         """Select the specialist with this certificate fingerprint (or, when the directory or
@@ -206,7 +245,10 @@ class CaseForm(QWidget):
     # --- photos -------------------------------------------------------------------------
     def _choose_files(self) -> None:
         names, _filter = QFileDialog.getOpenFileNames(
-            self, _("Ajouter des photos"), "", _("Images (*.jpg *.jpeg *.png *.tif *.tiff)")
+            self,
+            _("Ajouter des photos"),
+            "",
+            _("Images (*.jpg *.jpeg *.png *.tif *.tiff *.heic *.heif)"),
         )
         if names:
             self.photos_requested.emit([Path(n) for n in names])
@@ -249,12 +291,19 @@ class CaseForm(QWidget):
             treatments=self.treatments.toPlainText().strip(),
             question=self.question.toPlainText().strip(),
             photos=tuple(self.photos.photos()),
+            documents=self.documents.documents(),
             case_id=self.case_id,
             created_at=self.created_at,
             follows=self.follows,
             answers=answers_of(str(self.specialty.currentData()), self._answers),
             urgent=self.urgent.isChecked(),
+            identity=self.identity.identity(),
+            consent_date=self.consent_date.value() if self.consent.isChecked() else None,
         )
+
+    def _identity_changed(self) -> None:
+        if not self._loading:
+            self.changed.emit()
 
     def _text_changed(self) -> None:
         if not self._loading:
@@ -264,7 +313,14 @@ class CaseForm(QWidget):
         """Nothing typed and no photo: not worth keeping as a draft."""
         case = self.case()
         texts = (case.patient_ref, case.summary, case.treatments, case.question)
-        return not any(texts) and not case.photos and not case.consent and not case.answers
+        return (
+            not any(texts)
+            and not case.photos
+            and not case.documents
+            and not case.consent
+            and not case.answers
+            and case.identity is None
+        )
 
     def load_case(self, case: Case, *, followed: str = "", title: str = "") -> None:
         """Fill the form with a saved draft or a follow-up request (it keeps the case's id);
@@ -278,6 +334,8 @@ class CaseForm(QWidget):
             self.title.setText("<h2>" + escape(title) + "</h2>")
         self.patient_ref.setText(case.patient_ref)
         self.consent.setChecked(case.consent)
+        self.consent_date.reset(case.consent_date)
+        self.identity.load(case.identity)
         self.urgent.setChecked(case.urgent)
         self._answers = dict(case.answers)
         index = self.specialty.findData(case.specialty)
@@ -289,6 +347,7 @@ class CaseForm(QWidget):
         self.treatments.setPlainText(case.treatments)
         self.question.setPlainText(case.question)
         self.photos.set_photos(list(case.photos))
+        self.documents.set_documents(list(case.documents))
         self._loading = False
 
     def _set_follows(self, case_id: str | None, followed: str) -> None:
@@ -318,6 +377,11 @@ class CaseForm(QWidget):
             self.show_problems(problems)
             return
         self.show_problems([])
+        warn = self.warn_before_send if self._warned != case.case_id else None
+        if warn is not None and (warning := warn(case)):  # warned, not stopped: click again
+            self._warned = case.case_id
+            self.show_error(warning)
+            return
         self.send_requested.emit(case, recipient)
 
     def show_problems(self, codes: list[str]) -> None:
@@ -337,10 +401,14 @@ class CaseForm(QWidget):
         for box in (self.summary, self.treatments, self.question):
             box.clear()
         self.consent.setChecked(False)
+        self.consent_date.reset()
+        self.identity.clear()
+        self._warned = None
         self.urgent.setChecked(False)
         self._answers = {}
         self._ask_questions()
         self.photos.set_photos([])
+        self.documents.set_documents([])
         self._removed.clear()
         self.problems.clear()
         self._set_follows(None, "")

@@ -30,8 +30,10 @@ from cases.followup import change, followed, history
 from cases.model import Case, Opinion
 from cases.threads import CaseThread
 from widgets.caselist import URGENT, answer_due, follows_text, in_red
+from widgets.documentview import DocumentShelf
+from widgets.identityview import act_text, expert_rpps_html, identity_html
 from widgets.overlay import day, day_time, number, signed_percent
-from widgets.photos import PhotoStrip, photo_facts
+from widgets.photos import PhotoStrip, marks_html, photo_facts, viewer_context
 
 
 class CaseView(QWidget):
@@ -39,12 +41,15 @@ class CaseView(QWidget):
 
     Signals:
         print_requested: the reader asked to print the report (the button, or Ctrl+P).
+        records_requested: the reader asked for the signed PDF/A report (an answered
+            request: :attr:`records_button`).
         withdraw_requested: the author asked to withdraw the request (the button, shown
             only where the workspace allows it: :attr:`withdraw_button`).
     """
 
     print_requested = Signal()
     withdraw_requested = Signal()
+    records_requested = Signal()  # the signed PDF/A report, for the records (widgets.records)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -57,6 +62,12 @@ class CaseView(QWidget):
             _("Ctrl+P — le compte rendu de la demande et des avis, pour le dossier du patient")
         )
         self.print_button.clicked.connect(self.print_requested)
+        self.records_button = QPushButton(_("Compte rendu PDF…"))
+        self.records_button.setToolTip(
+            _("Le compte rendu signé (PDF/A), à classer dans le dossier du patient")
+        )
+        self.records_button.clicked.connect(self.records_requested)
+        self.records_button.hide()  # an answered request only
         self.withdraw_button = QPushButton(_("Retirer la demande…"))
         self.withdraw_button.setToolTip(
             _(
@@ -75,7 +86,10 @@ class CaseView(QWidget):
         self.photos_part = photos = QWidget()
         photos_layout = QVBoxLayout(photos)
         photos_layout.setContentsMargins(0, 0, 0, 0)
-        photos_layout.addWidget(QLabel(_("Photos (double-clic pour agrandir)")))
+        photos_title = QHBoxLayout()
+        photos_title.addWidget(QLabel(_("Photos (double-clic pour agrandir)")), 1)
+        photos_title.addWidget(self.photos.earlier_button)  # the lesion's earlier photos
+        photos_layout.addLayout(photos_title)
         photos_layout.addWidget(self.photos)
         self.opinions_part = opinions = QWidget()
         opinions_layout = QVBoxLayout(opinions)
@@ -88,11 +102,15 @@ class CaseView(QWidget):
         self.splitter.setChildrenCollapsible(False)
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(2, 1)
+        self.documents = DocumentShelf()  # exam results, tracings, letters (issue 17)
+        self.documents.hide()
+        self.splitter.insertWidget(2, self.documents)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         top = QHBoxLayout()
         top.addWidget(self.header, 1)
         top.addWidget(self.withdraw_button, alignment=Qt.AlignmentFlag.AlignTop)
+        top.addWidget(self.records_button, alignment=Qt.AlignmentFlag.AlignTop)
         top.addWidget(self.print_button, alignment=Qt.AlignmentFlag.AlignTop)
         layout.addLayout(top)
         layout.addWidget(self.splitter)
@@ -120,6 +138,7 @@ class CaseView(QWidget):
             status = " — " + job_state_label(thread.job.state)
         self.header.setText(
             title_html(case)
+            + identity_html(thread, others)  # the patient's identity, prominent (issue 19)
             + "<br>"
             + escape(
                 _("De {sender} à {to}, le {date}").format(
@@ -133,12 +152,15 @@ class CaseView(QWidget):
         )
         self.text.setHtml(sections_html(sections_of(thread, others)))
         self.photos.set_photos(list(case.photos))
+        self.photos.set_context(*viewer_context(thread, others))  # earlier photos, marks
         self.photos_part.setVisible(bool(case.photos))  # no empty strip taking the room
+        self.documents.set_documents(case.documents, case.photos)
         if thread.opinions:
             self.opinions.setHtml(opinions_html(thread))
         else:
             self.opinions.clear()
         self.opinions_part.setVisible(bool(thread.opinions))  # the list says "awaited"
+        self.records_button.setVisible(bool(thread.opinions))
         if kept is not None:
             for bar, value in zip(bars, kept, strict=True):
                 bar.setValue(value)
@@ -150,6 +172,7 @@ class CaseView(QWidget):
         self.text.clear()
         self.opinions.clear()
         self.photos.set_photos([])
+        self.documents.set_documents((), ())
         self.withdraw_button.hide()
 
 
@@ -195,7 +218,7 @@ def sections_of(thread: CaseThread, others: Sequence[CaseThread] = ()) -> list[t
     assert case is not None
     consent = _("oui") if case.consent else _("non")
     sections = [
-        (_("Consentement du patient"), consent),
+        (_("Consentement du patient"), " — ".join(filter(None, (consent, act_text(thread))))),
         (_("Résumé clinique"), case.summary),
     ]
     if case.answers:
@@ -221,6 +244,10 @@ def sections_of(thread: CaseThread, others: Sequence[CaseThread] = ()) -> list[t
     ]
     if described:
         sections.append((_("Photos"), "\n".join(described)))
+    if case.documents:
+        from widgets.documents import describe
+
+        sections.append((_("Documents joints"), "\n".join(describe(d) for d in case.documents)))
     earlier = [t.case.bundle.case for t in others if t.case.bundle.case is not None]
     trend = followup_lines(case, earlier)
     if trend:
@@ -243,8 +270,11 @@ def opinions_html(thread: CaseThread) -> str:
         assert opinion is not None
         when = day_time(opinion.created_at)
         parts.append(
-            f"<p><b>{escape(opened.sender.display_name)}</b> — {escape(when)}</p>"
-            f"<p>{escape(opinion.text).replace(chr(10), '<br>')}</p>" + advice_html(opinion)
+            f"<p><b>{escape(opened.sender.display_name)}</b>{expert_rpps_html(opinion)}"
+            f" — {escape(when)}</p>"
+            f"<p>{escape(opinion.text).replace(chr(10), '<br>')}</p>"
+            + advice_html(opinion)
+            + marks_html(opinion)  # what the specialist drew on the photos
         )
     return "<hr>".join(parts)
 

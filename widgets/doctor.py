@@ -14,7 +14,7 @@ from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtPrintSupport import QPrinter
 from PySide6.QtWidgets import (
-    QHBoxLayout,
+    QDialog,
     QInputDialog,
     QLabel,
     QListWidget,
@@ -57,6 +57,7 @@ from cases.threads import CaseThread, Opened, Unreadable
 from crypto.errors import CryptoError
 from outbox.errors import OutboxError
 from outbox.platform import DirectoryEntry
+from widgets.acts import fifth_act_warning
 from widgets.capture import CaptureStation
 from widgets.caseform import CaseForm
 from widgets.caselist import (
@@ -72,7 +73,9 @@ from widgets.caselist import (
 )
 from widgets.casestore import StoreFeedback
 from widgets.caseview import CaseView
+from widgets.flow import FlowLayout
 from widgets.overlay import day, short_time
+from widgets.records import RecordsReport
 from widgets.report import ReportPrinter
 
 log = logging.getLogger(__name__)
@@ -138,23 +141,41 @@ def describe_for_doctor(
     )
 
 
+class _ReasonDialog(QInputDialog):
+    """A choice among ``labels`` that cannot be accepted while none is chosen."""
+
+    def __init__(self, parent: QWidget, labels: list[str]) -> None:
+        super().__init__(parent)
+        self.labels = labels
+
+    def done(self, result: int) -> None:
+        if result == QDialog.DialogCode.Accepted and self.textValue() not in self.labels:
+            return  # Enter on "choose a reason" records nothing
+        super().done(result)
+
+
 def ask_withdrawal_reason(parent: QWidget) -> str | None:
     """Why the doctor withdraws a request: a code of ``WITHDRAWAL_REASONS``, or ``None``
-    when they changed their mind."""
+    when they changed their mind. No reason is chosen in advance: Enter alone cannot record
+    one by mistake."""
     labels = [withdrawal_label(code) for code in WITHDRAWAL_REASONS]
-    label, ok = QInputDialog.getItem(
-        parent,
-        _("Retirer la demande"),
+    choose = _("— Choisissez un motif —")
+    dialog = _ReasonDialog(parent, labels)
+    dialog.setWindowTitle(_("Retirer la demande"))
+    dialog.setLabelText(
         _(
             "Pourquoi retirer cette demande ? Le spécialiste en sera prévenu et n’aura plus à "
             "y répondre. Si le patient a retiré son consentement, la copie du spécialiste sera "
             "effacée de son poste."
-        ),
-        labels,
-        0,
-        False,
+        )
     )
-    return WITHDRAWAL_REASONS[labels.index(label)] if ok and label in labels else None
+    dialog.setComboBoxItems([choose, *labels])
+    dialog.setComboBoxEditable(False)
+    dialog.setTextValue(choose)
+    accepted = dialog.exec() == QDialog.DialogCode.Accepted
+    label = dialog.textValue()
+    dialog.deleteLater()
+    return WITHDRAWAL_REASONS[labels.index(label)] if accepted and label in labels else None
 
 
 def overdue(due: datetime) -> bool:
@@ -238,11 +259,16 @@ class DoctorWorkspace(QWidget):
         self.store = StoreFeedback(session, me, self.runner, self.notice, self.refresh, self)
         self.notice.setWordWrap(True)
         self.form = CaseForm()
+        self.form.warn_before_send = lambda case: fifth_act_warning(case, self.cases.threads)
         self.view = CaseView()
         self.printing = ReportPrinter(
             self, self.runner, session, me, self.view.print_button, self.notice
         )
         self.view.print_requested.connect(self.print_report)
+        self.records = RecordsReport(
+            self, self.runner, session, me, self.view.records_button, self.notice
+        )
+        self.view.records_requested.connect(self.save_report)
         self.view.withdraw_requested.connect(self.withdraw)
         self.stack = QStackedWidget()
         self.stack.addWidget(self.form)
@@ -267,7 +293,7 @@ class DoctorWorkspace(QWidget):
         left_layout.addWidget(self.cases.search)
         left_layout.addWidget(self.cases)
         self.setFocusProxy(self.cases)  # the list has the keyboard first; Ctrl+F searches
-        buttons = QHBoxLayout()
+        buttons = FlowLayout()  # "Adresser à Pr …" is long: the buttons wrap
         buttons.addWidget(self.new_button)
         buttons.addWidget(self.follow_button)
         left_layout.addLayout(buttons)
@@ -432,6 +458,7 @@ class DoctorWorkspace(QWidget):
         if self.stack.currentWidget() is self.form and not self.form.is_blank():
             self.save_draft()
             self.form.clear()
+        self.draft_status.clear()  # it spoke of the request that was in the form
         self.cases.clearSelection()
         self.cases.setCurrentRow(-1)
         self.follow_button.setEnabled(False)
@@ -486,6 +513,7 @@ class DoctorWorkspace(QWidget):
         def done(bundle_id: str) -> None:
             self.form.set_busy(False)
             self.form.clear()
+            self.draft_status.clear()  # its draft is gone: a "saved at" would be stale
             self.refresh_drafts()
             self.notice.setText(_("Demande scellée et placée dans la file d’envoi."))
             self.session.sender.wake()
@@ -512,9 +540,12 @@ class DoctorWorkspace(QWidget):
         def done(path: Path | None) -> None:
             self._draft_saving = False
             if path is not None:
-                self.draft_status.setText(
-                    _("Brouillon enregistré (chiffré) à {time}").format(time=short_time(utc_now()))
-                )
+                if self.form.case_id == case.case_id:  # said only of the request still shown
+                    self.draft_status.setText(
+                        _("Brouillon enregistré (chiffré) à {time}").format(
+                            time=short_time(utc_now())
+                        )
+                    )
                 self.refresh_drafts()
             if self._draft_dirty:
                 self._draft_dirty = False
@@ -592,6 +623,12 @@ class DoctorWorkspace(QWidget):
             self.drafts.save(self.form.case())
         except (*KNOWN_ERRORS, OSError) as exc:
             log.warning("the last draft could not be saved: %s", exc)
+
+    def save_report(self, path: Path | None = None) -> None:
+        """Write the signed PDF/A report of the request shown (``path``: no dialog)."""
+        thread = self.cases.current_thread()
+        if thread is not None:
+            self.records.start(thread, path)
 
     def print_report(self, printer: QPrinter | None = None) -> None:
         """Print the request shown and its opinions (``printer``: no dialog)."""

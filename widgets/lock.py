@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.card_text import card_hint, pin_label
 from app.i18n import _
 
 DEFAULT_LOCK_MINUTES = 5
@@ -146,9 +147,11 @@ class LockPage(QWidget):
         inner = QVBoxLayout(card)
         inner.addWidget(QLabel("<h1>" + _("Poste verrouillé") + "</h1>"))
         inner.addWidget(self.who)
-        inner.addWidget(QLabel(_("Saisissez votre mot de passe pour reprendre.")))
+        self.prompt = QLabel(_("Saisissez votre mot de passe pour reprendre."))
+        inner.addWidget(self.prompt)
         form = QFormLayout()
-        form.addRow(_("Mot de passe"), self.passphrase)
+        self.secret_label = QLabel(_("Mot de passe"))
+        form.addRow(self.secret_label, self.passphrase)
         inner.addLayout(form)
         inner.addWidget(self.error)
         buttons = QHBoxLayout()
@@ -164,8 +167,13 @@ class LockPage(QWidget):
         self.passphrase.returnPressed.connect(self._submit)
         self.switch.clicked.connect(self.switch_requested)
 
-    def show_for(self, name: str) -> None:
+    def show_for(self, name: str, *, card: bool = False) -> None:
+        """``card``: the person signs with a card, whose PIN unlocks (``cases.cardidentity``)."""
         self.who.setText(_("Verrouillé pour {name}.").format(name=name))
+        self.secret_label.setText(pin_label() if card else _("Mot de passe"))
+        self.prompt.setText(
+            card_hint() if card else _("Saisissez votre mot de passe pour reprendre.")
+        )
         self.reset()
         self.passphrase.setFocus()
 
@@ -180,6 +188,8 @@ class LockPage(QWidget):
     def show_error(self, text: str) -> None:
         self.set_busy(False)
         self.error.setText(text)
+        # a centred card does not give a wrapped label the height of its lines by itself
+        self.error.setMinimumHeight(self.error.heightForWidth(self.error.width()))
         self.passphrase.selectAll()
         self.passphrase.setFocus()
 

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.card_text import card_hint, pin_label
 from app.i18n import _
 from app.messages import role_label, specialty_label
 from cases.profile import IdentityInfo
@@ -25,7 +26,9 @@ class LoginPage(QWidget):
     login_requested(str identity_id, str passphrase)
 
     No passphrase is ever remembered: typing it is the proof that its person is at this
-    shared desk (ARCHITECTURE.md, "The shared desk").
+    shared desk (ARCHITECTURE.md, "The shared desk"). For an identity of ``cards`` (one that
+    signs with a card, ``cases.cardidentity``) the page asks for the card's PIN instead, sent
+    the same way (never kept either).
     """
 
     login_requested = Signal(str, str)
@@ -36,9 +39,11 @@ class LoginPage(QWidget):
         *,
         title: str,
         hint: str = "",
+        cards: frozenset[str] = frozenset(),
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
+        self.cards = cards
         self.people = QListWidget()
         self.people.setAccessibleName(_("Identités de ce poste"))
         for info in identities:
@@ -60,13 +65,19 @@ class LoginPage(QWidget):
         card.setFrameShape(QFrame.Shape.StyledPanel)
         card.setMaximumWidth(520)
         form = QFormLayout()
-        form.addRow(_("Mot de passe"), self.passphrase)
+        self.secret_label = QLabel(_("Mot de passe"))
+        self.secret_label.setBuddy(self.passphrase)
+        form.addRow(self.secret_label, self.passphrase)
+        self.card_hint = QLabel(card_hint())
+        self.card_hint.setWordWrap(True)
+        self.card_hint.hide()
         inner = QVBoxLayout(card)
         inner.addWidget(QLabel("<h1>Passavant</h1>"))
         inner.addWidget(QLabel(title))
         inner.addWidget(QLabel(_("Qui êtes-vous ?")))
         inner.addWidget(self.people)
         inner.addLayout(form)
+        inner.addWidget(self.card_hint)
         if hint:
             inner.addWidget(QLabel(hint))
         inner.addWidget(self.error)
@@ -79,8 +90,18 @@ class LoginPage(QWidget):
         self.button.clicked.connect(self.submit)
         self.passphrase.returnPressed.connect(self.submit)
         self.people.itemDoubleClicked.connect(lambda item: self.passphrase.setFocus())
+        self.people.currentRowChanged.connect(lambda _row: self._show_secret_kind())
         if self.people.count():
             self.people.setCurrentRow(0)
+
+    def _show_secret_kind(self) -> None:
+        """A card identity is asked its card's PIN, any other its passphrase."""
+        card = self.selected_id() in self.cards
+        self.secret_label.setText(pin_label() if card else _("Mot de passe"))
+        self.passphrase.setAccessibleName(self.secret_label.text())
+        self.card_hint.setVisible(card)
+        self.passphrase.clear()
+        self.error.clear()
 
     def select(self, identity_id: str) -> None:
         for row in range(self.people.count()):

@@ -17,9 +17,11 @@ from PySide6.QtWidgets import (
 
 from app.i18n import _
 from app.messages import outcome_label, reason, specialty_label
+from cases.marks import PhotoMarks
 from cases.model import MAX_REVIEW_WEEKS, OUTCOMES, Opinion, new_id
 from outbox.platform import DirectoryEntry
 from widgets.caselist import URGENT
+from widgets.flow import narrow_combo
 
 
 class OpinionForm(QWidget):
@@ -28,14 +30,21 @@ class OpinionForm(QWidget):
     Signals:
         changed: the text, the outcome or the review delay was edited by the person.
         submitted: the person asked to send it (the button, or Ctrl+Entrée).
+        marks_loaded(object): another opinion was loaded; its marks on the photos (a tuple
+            of ``PhotoMarks``) are to be shown in the photo viewer.
     """
 
     changed = Signal()
     submitted = Signal()
+    marks_loaded = Signal(object)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.opinion_id = new_id()  # kept while the same opinion is drafted, saved and sent
+        self.marks: tuple[PhotoMarks, ...] = ()  # drawn in the photo viewer
+        self.marks_label = QLabel()
+        self.marks_label.setWordWrap(True)
+        self.marks_label.hide()
         self.text = QPlainTextEdit()
         self.text.setPlaceholderText(_("Votre avis : diagnostic, traitement proposé…"))
         self.text.setAccessibleName(_("Votre avis"))
@@ -68,18 +77,24 @@ class OpinionForm(QWidget):
         self.problems.setWordWrap(True)
         self.problems.setStyleSheet(f"color: {URGENT};")
 
+        # the colleague has a line of its own (a name and a specialty are long), and the
+        # send button stays at the right end: the form fits half a screen
+        for combo in (self.outcome, self.colleague):
+            narrow_combo(combo)
         row = QHBoxLayout()
-        row.addWidget(self.outcome, 2)
-        row.addWidget(self.colleague, 2)
-        row.addWidget(self.review, 1)
-        row.addStretch()
-        row.addWidget(self.send_button)
+        row.addWidget(self.outcome, 1)
+        row.addWidget(self.review)
+        send_row = QHBoxLayout()
+        send_row.addWidget(self.problems, 1)
+        send_row.addWidget(self.send_button, alignment=Qt.AlignmentFlag.AlignTop)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(QLabel("<b>" + _("Votre avis") + "</b>"))
         layout.addWidget(self.text)
+        layout.addWidget(self.marks_label)
         layout.addLayout(row)
-        layout.addWidget(self.problems)
+        layout.addWidget(self.colleague)
+        layout.addLayout(send_row)
 
         self.text.textChanged.connect(self._edited)
         self.outcome.currentIndexChanged.connect(self._edited)
@@ -136,6 +151,7 @@ class OpinionForm(QWidget):
             review_weeks=weeks or None,
             refer_to=colleague[0] if colleague else None,
             refer_name=colleague[1] if colleague else "",
+            marks=self.marks,
         )
 
     def is_blank(self) -> bool:
@@ -143,7 +159,25 @@ class OpinionForm(QWidget):
             not self.text.toPlainText().strip()
             and self.outcome.currentData() is None
             and not self.review.value()
+            and not any(self.marks)
         )
+
+    def set_marks(self, marks: tuple[PhotoMarks, ...]) -> None:
+        """The specialist's measurements and annotations drawn on the photos (the viewer's),
+        sent with the opinion."""
+        self.marks = marks
+        self._show_marks()
+        self._edited()
+
+    def _show_marks(self) -> None:
+        count = sum(len(m.measurements) for m in self.marks)
+        notes = sum(1 for m in self.marks for a in m.annotations if a.get("kind") != "text")
+        self.marks_label.setText(
+            _("Joint à l’avis : {m} mesure(s) et {a} annotation(s) sur les photos.").format(
+                m=count, a=notes
+            )
+        )
+        self.marks_label.setVisible(bool(count or notes))
 
     def load(self, opinion: Opinion | None) -> None:
         """Show an unfinished ``opinion`` again, or an empty form for a new one (without
@@ -162,8 +196,11 @@ class OpinionForm(QWidget):
             self._choose_colleague(None)
         for widget in widgets:
             widget.blockSignals(False)
+        self.marks = opinion.marks if opinion is not None else ()
+        self._show_marks()
         self._show_colleagues()
         self.problems.clear()
+        self.marks_loaded.emit(self.marks)
 
     def renew(self) -> None:
         """Let what is written next be another opinion (the one emptied was forgotten)."""

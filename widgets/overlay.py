@@ -15,7 +15,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QPainter, QPen, QPolygonF
 
 from app.i18n import _, language
-from capture.measure import Measurement
+from capture.measure import RULER, Measurement
 from capture.photo import Annotation, Arrow, Circle, Text
 
 MEASURE_COLOUR = QColor("#30d158")
@@ -56,8 +56,14 @@ def measurement_text(m: Measurement) -> str:
     """``12,4 mm`` or ``3,2 cm²`` (with its length), or the pixel value marked uncalibrated."""
     if m.calibrated:
         if m.kind == "line":
-            return _("{v} mm").format(v=number(m.length))
-        return _("{a} cm² (longueur {l} mm)").format(a=number(m.area or 0.0), l=number(m.length))
+            text = _("{v} mm").format(v=number(m.length))
+        else:
+            text = _("{a} cm² (longueur {l} mm)").format(
+                a=number(m.area or 0.0), l=number(m.length)
+            )
+        if m.reason == RULER:  # calibrated by hand on a printed ruler: said so
+            text += " " + _("(étalonné à la main sur une règle)")
+        return text
     if m.kind == "line":
         return _("{v} px (non étalonné)").format(v=number(m.length, 0))
     return _("{a} px² (non étalonné)").format(a=number(m.area or 0.0, 0))
@@ -94,19 +100,20 @@ def paint_measurements(
     to_widget: ToWidget,
     *,
     labelled: bool = True,
+    colour: QColor = MEASURE_COLOUR,
 ) -> None:
     """Each line or outline, labelled with what it measures (unless not ``labelled``: a
-    thumbnail has no room for words)."""
+    thumbnail has no room for words), in ``colour``."""
     for m in measurements:
         painter.setBrush(Qt.BrushStyle.NoBrush)  # a label before left a fill brush
-        painter.setPen(QPen(MEASURE_COLOUR, 2))
+        painter.setPen(QPen(colour, 2))
         points = [to_widget(p) for p in m.points]
         if m.kind == "line":
             painter.drawLine(points[0], points[1])
         else:
             painter.drawPolygon(QPolygonF(points))
         if labelled:
-            label(painter, points[-1], measurement_text(m), MEASURE_COLOUR)
+            label(painter, points[-1], measurement_text(m), colour)
 
 
 def paint_annotations(
@@ -116,11 +123,12 @@ def paint_annotations(
     scale: float,
     *,
     labelled: bool = True,
+    colour: QColor = ANNOTATION_COLOUR,
 ) -> None:
     """Arrows, circles (``scale``: widget pixels per photo pixel) and texts (unless not
-    ``labelled``)."""
+    ``labelled``), in ``colour``."""
     for a in annotations:
-        painter.setPen(QPen(ANNOTATION_COLOUR, 3))
+        painter.setPen(QPen(colour, 3))
         painter.setBrush(Qt.BrushStyle.NoBrush)
         if isinstance(a, Arrow):
             arrow(painter, to_widget(a.start), to_widget(a.end))
@@ -128,4 +136,4 @@ def paint_annotations(
             r = a.radius * scale
             painter.drawEllipse(to_widget(a.centre), r, r)
         elif isinstance(a, Text) and labelled:
-            label(painter, to_widget(a.position), a.text, ANNOTATION_COLOUR)
+            label(painter, to_widget(a.position), a.text, colour)

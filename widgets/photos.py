@@ -1,83 +1,65 @@
-"""Photo thumbnails and a larger viewer. Photos stay in memory: nothing is written to disk.
+"""Photo thumbnails, and the strip that opens the viewer. Photos stay in memory: nothing is
+written to disk.
 
 A photo of a case carries what the doctor said of it in the capture station: its body site,
 a note, measurements (calibrated in mm and cm², or in pixels) and annotations. The strip
-names each photo by its site; the viewer draws the measurements and annotations over the
-pixels (a layer the reader can hide, never burnt into the photo) and lists them in words.
+names each photo by its site and draws the measurements and annotations on its thumbnail
+(the specialists' marks too, in blue); the viewer (:mod:`widgets.photoviewer`, a window of
+its own) shows the photo large.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from html import escape
-from typing import Any, TypeVar
 
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QPointF, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import (
-    QColor,
-    QIcon,
-    QImage,
-    QImageReader,
-    QKeySequence,
-    QPainter,
-    QPaintEvent,
-    QPixmap,
-    QShortcut,
-)
-from PySide6.QtWidgets import (
-    QCheckBox,
-    QDialog,
-    QHBoxLayout,
-    QLabel,
-    QListWidget,
-    QListWidgetItem,
-    QPushButton,
-    QScrollArea,
-    QSizePolicy,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QPointF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QIcon, QImage, QImageReader, QPainter, QPixmap
+from PySide6.QtWidgets import QListWidget, QListWidgetItem, QPushButton, QWidget
 
 from app.i18n import _
-from app.messages import body_site_label
-from capture.measure import Measurement
-from capture.photo import Annotation, annotation_from_dict
-from cases.errors import CaseError
+from cases.earlier import EarlierPhoto, earlier_photos, of_the_lesion
+from cases.marks import PhotoMarks, marks_for
+from cases.model import Opinion
 from cases.photos import Photo
-from crypto.errors import CryptoError
-from widgets.overlay import measurement_text, paint_annotations, paint_measurements
+from cases.threads import CaseThread
+from widgets.annotate import SPECIALIST_COLOUR
+from widgets.overlay import paint_annotations, paint_measurements
+from widgets.photofacts import (
+    annotations_of,
+    measurements_of,
+    photo_bytes,
+    photo_caption,
+    photo_facts,
+    read_annotations,
+    read_measurements,
+)
+from widgets.photoviewer import ZOOMS, Authored, PhotoViewer
+from widgets.viewer import decoded
+
+__all__ = [
+    "THUMB",
+    "ZOOMS",
+    "PhotoStrip",
+    "PhotoViewer",
+    "annotations_of",
+    "decoded",
+    "drawn_on",
+    "marks_html",
+    "measurements_of",
+    "photo_bytes",
+    "photo_caption",
+    "photo_facts",
+    "thumbnail",
+    "viewer_context",
+]
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
 THUMB = 160
-ZOOMS = (0.25, 0.5, 1.0, 2.0, 4.0)
-"""The zoom steps of the viewer besides "fit to the window"."""
-
-
-def photo_bytes(photo: Photo) -> bytes:
-    """The photo's JPEG, read from its sealed bundle if need be (call it off the GUI thread);
-    empty when it can no longer be read (the bundle was erased, altered or removed): the
-    strip and the viewer then show the photo as unreadable."""
-    try:
-        return photo.data
-    except (CaseError, CryptoError, OSError) as exc:
-        log.warning("photo %s cannot be read: %s", photo.name, getattr(exc, "code", exc))
-        return b""
-
-
-def decoded(data: bytes) -> QImage:
-    """The full-size picture of ``data`` (null if it cannot be read), decoded through
-    ``QImageReader``, which lets the GUI thread run meanwhile (``QImage.fromData`` holds
-    Python's lock for the whole decode: the window froze 40 to 100 ms a photo)."""
-    buffer = QBuffer()
-    buffer.setData(QByteArray(data))
-    buffer.open(QIODevice.OpenModeFlag.ReadOnly)
-    return QImageReader(buffer).read()
 
 
 def thumbnail(photo: Photo, size: int = THUMB) -> QImage:
@@ -96,18 +78,35 @@ def thumbnail(photo: Photo, size: int = THUMB) -> QImage:
     return reader.read()
 
 
-def drawn_on(image: QImage, photo: Photo) -> QImage:
+def drawn_on(image: QImage, photo: Photo, marks: Sequence[PhotoMarks] = ()) -> QImage:
     """A copy of ``image`` (``photo`` at some scale) with the photo's measurements and
-    annotations drawn as shapes (no words: a thumbnail has no room for them)."""
+    annotations drawn as shapes (no words: a thumbnail has no room for them), and the
+    specialist's ``marks`` on it in their colour."""
     copy = image.convertToFormat(QImage.Format.Format_RGB32)
     measurements, annotations = measurements_of(photo), annotations_of(photo)
-    if (measurements or annotations) and photo.width > 0:
+    if (measurements or annotations or any(marks)) and photo.width > 0:
         scale = copy.width() / photo.width
         painter = QPainter(copy)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         to_thumb = lambda p: QPointF(p[0] * scale, p[1] * scale)  # noqa: E731
         paint_measurements(painter, measurements, to_thumb, labelled=False)
         paint_annotations(painter, annotations, to_thumb, scale, labelled=False)
+        for m in marks:
+            paint_measurements(
+                painter,
+                read_measurements(m.measurements),
+                to_thumb,
+                labelled=False,
+                colour=SPECIALIST_COLOUR,
+            )
+            paint_annotations(
+                painter,
+                read_annotations(m.annotations),
+                to_thumb,
+                scale,
+                labelled=False,
+                colour=SPECIALIST_COLOUR,
+            )
         painter.end()
     return copy
 
@@ -116,62 +115,23 @@ _THUMBNAILS = ThreadPoolExecutor(max_workers=1, thread_name_prefix="passavant-th
 """One worker for every strip: thumbnails come one after the other, never on the GUI thread."""
 
 
-def _readable(
-    items: Iterable[Mapping[str, Any]], read: Callable[[Mapping[str, Any]], T]
-) -> list[T]:
-    """``read`` of each item; those a newer writer shaped differently are left out."""
-    found = []
-    for data in items:
-        try:
-            found.append(read(data))
-        except (KeyError, TypeError, ValueError):
-            log.warning("a measurement or annotation of a photo could not be read")
-    return found
-
-
-def measurements_of(photo: Photo) -> list[Measurement]:
-    """The photo's measurements."""
-    return _readable(photo.measurements, Measurement.from_dict)
-
-
-def annotations_of(photo: Photo) -> list[Annotation]:
-    """The photo's arrows, circles and texts."""
-    return _readable(photo.annotations, annotation_from_dict)
-
-
-def photo_caption(photo: Photo, number: int) -> str:
-    """``Photo 2 · main droite``, or ``Photo 2`` when no site was given."""
-    if photo.site:
-        return _("Photo {n} · {site}").format(n=number, site=body_site_label(photo.site))
-    return _("Photo {n}").format(n=number)
-
-
-def photo_facts(photo: Photo) -> list[str]:
-    """What the doctor recorded about the photo, a sentence per fact, in reading order."""
-    facts = []
-    if photo.site:
-        facts.append(_("Localisation : {site}").format(site=body_site_label(photo.site)))
-    if photo.note.strip():
-        facts.append(_("Remarque : {note}").format(note=photo.note.strip()))
-    for m in measurements_of(photo):
-        what = _("Longueur") if m.kind == "line" else _("Surface")
-        facts.append(_("{what} : {value}").format(what=what, value=measurement_text(m)))
-    count = len(photo.annotations)
-    if count:
-        facts.append(_("{n} annotation(s) dessinée(s) sur la photo").format(n=count))
-    return facts
-
-
 class PhotoStrip(QListWidget):
     """A row of thumbnails, each named by its site. Double-click or Enter opens a photo in
     a :class:`PhotoViewer`, a window of its own, so that the reader can keep it open beside
     the request (and write the opinion meanwhile).
 
+    The strip also holds what the viewer shows around a photo (:meth:`set_context`): the
+    earlier photos of the patient, the marks of the opinions received, and the specialist's
+    own marks being drawn for the opinion.
+
     Signals:
         photos_changed(): photos were added or removed.
+        marks_edited(object): the specialist drew or took back a mark in the viewer (the
+            whole tuple of ``PhotoMarks``).
     """
 
     photos_changed = Signal()
+    marks_edited = Signal(object)
     _thumbnail_ready = Signal(object, object)  # (the photo, its QImage), from the worker
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -182,6 +142,17 @@ class PhotoStrip(QListWidget):
         self._thumbs: dict[int, tuple[Photo, QPixmap, QImage | None]] = {}
         self._thumbnail_ready.connect(self._show_thumbnail)
         self.viewer: PhotoViewer | None = None
+        self.earlier: list[EarlierPhoto] = []
+        self.opinion_marks: list[Authored] = []
+        self.own_marks: tuple[PhotoMarks, ...] = ()
+        self.marks_editable = False
+        self.earlier_button = QPushButton(self)  # the owner places it by the strip's title
+        self.earlier_button.setAutoDefault(False)
+        self.earlier_button.setToolTip(
+            _("Ouvre la photo à côté de celle d’une demande antérieure de la même lésion")
+        )
+        self.earlier_button.hide()
+        self.earlier_button.clicked.connect(self.open_compared)
         self.setViewMode(QListWidget.ViewMode.IconMode)
         self.setIconSize(QSize(THUMB, THUMB))
         self.setMovement(QListWidget.Movement.Static)
@@ -205,6 +176,7 @@ class PhotoStrip(QListWidget):
         self._thumbs.clear()
         self.clear()
         self.add_photos(photos)
+        self._show_earlier_button()
         if self.viewer is not None:
             self.viewer.close()
 
@@ -239,7 +211,7 @@ class PhotoStrip(QListWidget):
                     pixmap.fill(QColor("#7a2b2b"))  # unreadable: the viewer says so
                     self._thumbs[id(photo)] = (photo, pixmap, None)
                 else:
-                    pixmap = QPixmap.fromImage(drawn_on(image, photo))
+                    pixmap = QPixmap.fromImage(drawn_on(image, photo, self._marks_on(photo)))
                     self._thumbs[id(photo)] = (photo, pixmap, image)
                 self.item(row).setIcon(QIcon(pixmap))
 
@@ -274,11 +246,81 @@ class PhotoStrip(QListWidget):
         self.clear()
         self.add_photos(photos)
 
+    def set_context(
+        self, earlier: Sequence[EarlierPhoto], opinion_marks: Sequence[Authored]
+    ) -> None:
+        """The earlier photos of the patient (to compare) and the marks the opinions on the
+        case carry (drawn for the reader), passed on to the viewer."""
+        earlier, opinion_marks = list(earlier), list(opinion_marks)
+        if (earlier, opinion_marks) == (self.earlier, self.opinion_marks):
+            return
+        self.earlier, self.opinion_marks = earlier, opinion_marks
+        self._show_earlier_button()
+        self._redraw_thumbnails()
+        self._pass_context()
+
+    def _marks_on(self, photo: Photo) -> list[PhotoMarks]:
+        """The specialists' marks on ``photo``: the opinions' and the one being written."""
+        found = [marks_for(opinion, photo.name) for _author, opinion in self.opinion_marks]
+        found.append(marks_for(self.own_marks, photo.name))
+        return [m for m in found if m]
+
+    def _redraw_thumbnails(self) -> None:
+        """The icons again, from the thumbnails as decoded, with the marks as they are."""
+        for row, photo in enumerate(self._photos):
+            held = self._held(photo)
+            if held is not None and held[2] is not None:
+                pixmap = QPixmap.fromImage(drawn_on(held[2], photo, self._marks_on(photo)))
+                self._thumbs[id(photo)] = (photo, pixmap, held[2])
+                self.item(row).setIcon(QIcon(pixmap))
+
+    def _compared_rows(self) -> list[int]:
+        """The rows of the photos that have an earlier photo of their lesion."""
+        return [row for row, p in enumerate(self._photos) if of_the_lesion(p, self.earlier)]
+
+    def _show_earlier_button(self) -> None:
+        count = len({(e.case.case_id, e.number) for e in self.earlier})
+        self.earlier_button.setText(_("Comparer aux photos antérieures ({n})").format(n=count))
+        self.earlier_button.setVisible(bool(self._compared_rows()))
+
+    def open_compared(self) -> PhotoViewer | None:
+        """Opens the first photo that has an earlier one of its lesion, the two side by side
+        (``None`` when none has)."""
+        rows = self._compared_rows()
+        if not rows:
+            return None
+        viewer = self.open_photo(rows[0])
+        viewer.set_comparing(True)
+        return viewer
+
+    def set_own_marks(self, own: tuple[PhotoMarks, ...], editable: bool) -> None:
+        """The specialist's own marks (the opinion form's), drawn with the viewer's tools
+        when ``editable``."""
+        if own != self.own_marks:
+            self.own_marks = own
+            self._redraw_thumbnails()
+        self.marks_editable = editable
+        if self.viewer is not None:
+            self.viewer.set_own_marks(own, editable)
+
+    def _pass_context(self) -> None:
+        if self.viewer is not None:
+            self.viewer.set_context(
+                self.earlier, self.opinion_marks, self.own_marks, self.marks_editable
+            )
+
+    def _marks_drawn(self, own: tuple[PhotoMarks, ...]) -> None:
+        self.own_marks = own
+        self._redraw_thumbnails()
+        self.marks_edited.emit(own)
+
     def open_photo(self, row: int) -> PhotoViewer:
         """Shows photo ``row`` in the viewer window (opened, or reused if open)."""
         if self.viewer is None:
             self.viewer = PhotoViewer(self._photos, row, self, self._preview)
             self.viewer.finished.connect(self._viewer_closed)
+            self.viewer.marks_edited.connect(self._marks_drawn)
+            self._pass_context()
         else:
             self.viewer.set_photos(self._photos, row)
         self.viewer.show()
@@ -300,206 +342,32 @@ class PhotoStrip(QListWidget):
         self.viewer = None
 
 
-class OverlaidPhoto(QWidget):
-    """A photo fitted to the widget (or at a fixed zoom), with its measurements and
-    annotations drawn over it when :attr:`overlay` is on.
-
-    The full-size photo is decoded on a worker thread; until it comes (:attr:`loaded`), the
-    preview given, if any, is drawn stretched to the photo's size, overlay included.
-    """
-
-    _decoded = Signal(object, object)  # (the photo, its QImage), from the worker
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.photo: Photo | None = None
-        self.image = QImage()
-        self.size_px = (0, 0)  # the photo's size: the geometry of the drawing
-        self.loaded = False
-        self.measurements: list[Measurement] = []
-        self.annotations: list[Annotation] = []
-        self.overlay = True
-        self.zoom: float | None = None  # None: fit to the widget
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.setMinimumSize(320, 240)
-        self._decoded.connect(self._show_decoded)
-
-    def set_photo(self, photo: Photo, preview: QImage | None = None) -> None:
-        self.photo = photo
-        self.image = preview if preview is not None else QImage()
-        self.size_px = (photo.width, photo.height)
-        self.loaded = False
-        self.measurements = measurements_of(photo)
-        self.annotations = annotations_of(photo)
-        self._resize_to_zoom()
-        self.update()
-        _THUMBNAILS.submit(self._decode, photo)
-
-    def _decode(self, photo: Photo) -> None:
-        """On the worker thread."""
-        image = decoded(photo_bytes(photo))
-        with contextlib.suppress(RuntimeError):  # the viewer was closed meanwhile
-            self._decoded.emit(photo, image)
-
-    def _show_decoded(self, photo: Photo, image: QImage) -> None:
-        if photo is not self.photo:
-            return  # another photo was asked for meanwhile
-        self.image, self.loaded = image, True
-        if not image.isNull():
-            self.size_px = (image.width(), image.height())
-        self._resize_to_zoom()
-        self.update()
-
-    def set_overlay(self, on: bool) -> None:
-        self.overlay = on
-        self.update()
-
-    def set_zoom(self, zoom: float | None) -> None:
-        self.zoom = zoom
-        self._resize_to_zoom()
-        self.update()
-
-    def _resize_to_zoom(self) -> None:
-        width, height = self.size_px
-        if self.zoom is None or width <= 0 or height <= 0:
-            self.setMinimumSize(320, 240)
-            self.setMaximumSize(16_777_215, 16_777_215)
-            return
-        self.setFixedSize(max(1, round(width * self.zoom)), max(1, round(height * self.zoom)))
-
-    def scale(self) -> float:
-        """Widget pixels per photo pixel."""
-        width, height = self.size_px
-        if width <= 0 or height <= 0:
-            return 1.0
-        if self.zoom is not None:
-            return self.zoom
-        return min(self.width() / width, self.height() / height)
-
-    def target(self) -> QRectF:
-        s = self.scale()
-        w, h = self.size_px[0] * s, self.size_px[1] * s
-        return QRectF((self.width() - w) / 2, (self.height() - h) / 2, w, h)
-
-    def to_widget(self, point: tuple[float, float]) -> QPointF:
-        box, s = self.target(), self.scale()
-        return QPointF(box.left() + point[0] * s, box.top() + point[1] * s)
-
-    def paintEvent(self, event: QPaintEvent) -> None:
-        painter = QPainter(self)
-        painter.fillRect(self.rect(), QColor("#2b2e31"))
-        if self.image.isNull():
-            painter.setPen(QColor("#d0d0d0"))
-            text = _("Cette photo ne peut pas être lue.") if self.loaded else _("Chargement…")
-            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, text)
-            return
-        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        painter.drawImage(self.target(), self.image)
-        if self.overlay:
-            paint_measurements(painter, self.measurements, self.to_widget)
-            paint_annotations(painter, self.annotations, self.to_widget, self.scale())
+def viewer_context(
+    thread: CaseThread, others: Sequence[CaseThread]
+) -> tuple[list[EarlierPhoto], list[Authored]]:
+    """What the viewer shows around the photos of ``thread``: the photos of the patient's
+    earlier requests among ``others``, and the marks of the opinions received on it, each
+    with its author's name."""
+    case = thread.case.bundle.case
+    if case is None:
+        return [], []
+    cases = [t.case.bundle.case for t in others if t.case.bundle.case is not None]
+    marks = [
+        (opened.sender.display_name, opened.bundle.opinion.marks)
+        for opened in thread.opinions
+        if opened.bundle.opinion is not None and opened.bundle.opinion.marks
+    ]
+    return earlier_photos(case, cases), marks
 
 
-class PhotoViewer(QDialog):
-    """The photos of a case one at a time, large, in a window of their own.
-
-    Keys: Page Down / Page Up, the next and previous photo; A shows or hides the
-    measurements and annotations; F fits the photo to the window; 1 shows it at 100 %;
-    + and - zoom; Escape closes.
-    """
-
-    def __init__(
-        self,
-        photos: list[Photo],
-        row: int,
-        parent: QWidget | None = None,
-        previews: Callable[[Photo], QImage | None] = lambda photo: None,
-    ) -> None:
-        super().__init__(parent)
-        self.setWindowFlag(Qt.WindowType.Window)
-        self.setModal(False)
-        self.previews = previews
-        self.photos: list[Photo] = []
-        self.row = 0
-        self.picture = OverlaidPhoto()
-        self.scroll = QScrollArea()
-        self.scroll.setWidget(self.picture)
-        self.scroll.setWidgetResizable(True)
-        self.scroll.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.overlay = QCheckBox(_("Mesures et annotations (A)"))
-        self.overlay.setChecked(True)
-        self.previous_button = QPushButton(_("◀ Précédente"))
-        self.next_button = QPushButton(_("Suivante ▶"))
-        self.fit_button = QPushButton(_("Ajuster (F)"))
-        self.actual_button = QPushButton(_("100 % (1)"))
-        self.facts = QLabel()
-        self.facts.setTextFormat(Qt.TextFormat.PlainText)  # the note is the sender's text
-        self.facts.setWordWrap(True)
-        self.facts.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        bar = QHBoxLayout()
-        for widget in (self.previous_button, self.next_button):
-            bar.addWidget(widget)
-        bar.addStretch()
-        bar.addWidget(self.overlay)
-        bar.addWidget(self.fit_button)
-        bar.addWidget(self.actual_button)
-        layout = QVBoxLayout(self)
-        layout.addLayout(bar)
-        layout.addWidget(self.scroll, 1)
-        layout.addWidget(self.facts)
-        self.overlay.toggled.connect(self.picture.set_overlay)
-        self.previous_button.clicked.connect(lambda: self.show_row(self.row - 1))
-        self.next_button.clicked.connect(lambda: self.show_row(self.row + 1))
-        self.fit_button.clicked.connect(lambda: self.set_zoom(None))
-        self.actual_button.clicked.connect(lambda: self.set_zoom(1.0))
-        for keys, action in (
-            (Qt.Key.Key_PageDown, lambda: self.show_row(self.row + 1)),
-            (Qt.Key.Key_PageUp, lambda: self.show_row(self.row - 1)),
-            (Qt.Key.Key_A, self.overlay.toggle),
-            (Qt.Key.Key_F, lambda: self.set_zoom(None)),
-            (Qt.Key.Key_1, lambda: self.set_zoom(1.0)),
-            (Qt.Key.Key_Plus, lambda: self.step_zoom(1)),
-            (Qt.Key.Key_Minus, lambda: self.step_zoom(-1)),
-            (Qt.Key.Key_Escape, self.close),
-        ):
-            QShortcut(QKeySequence(keys), self, action)
-        for button in (self.previous_button, self.next_button, self.fit_button, self.actual_button):
-            button.setAutoDefault(False)
-        self.resize(1100, 850)
-        self.set_photos(photos, row)
-
-    def set_photos(self, photos: list[Photo], row: int) -> None:
-        self.photos = list(photos)
-        self.show_row(row)
-
-    def show_row(self, row: int) -> None:
-        if not self.photos:
-            return
-        self.row = max(0, min(row, len(self.photos) - 1))
-        photo = self.photos[self.row]
-        self.picture.set_photo(photo, self.previews(photo))
-        caption = photo_caption(photo, self.row + 1)
-        self.setWindowTitle(
-            _("{caption} ({n} sur {total})").format(
-                caption=caption, n=self.row + 1, total=len(self.photos)
-            )
-        )
-        facts = photo_facts(photo) or [_("Ni localisation, ni remarque, ni mesure.")]
-        self.facts.setText("\n".join(facts))
-        self.previous_button.setEnabled(self.row > 0)
-        self.next_button.setEnabled(self.row < len(self.photos) - 1)
-
-    def set_zoom(self, zoom: float | None) -> None:
-        self.scroll.setWidgetResizable(zoom is None)
-        self.picture.set_zoom(zoom)
-
-    def step_zoom(self, direction: int) -> None:
-        """The next zoom step up (1) or down (-1) from what is shown now."""
-        current = self.picture.scale()
-        if direction > 0:
-            larger = [z for z in ZOOMS if z > current * 1.01]
-            self.set_zoom(larger[0] if larger else ZOOMS[-1])
-        else:
-            smaller = [z for z in ZOOMS if z < current * 0.99]
-            self.set_zoom(smaller[-1] if smaller else ZOOMS[0])
+def marks_html(opinion: Opinion) -> str:
+    """A paragraph saying that ``opinion`` carries marks on the photos (empty if none)."""
+    measured = sum(len(m.measurements) for m in opinion.marks)
+    noted = sum(1 for m in opinion.marks for a in m.annotations if a.get("kind") != "text")
+    if not (measured or noted):
+        return ""
+    text = _(
+        "Le spécialiste a ajouté {m} mesure(s) et {a} annotation(s) sur les photos : "
+        "ouvrez une photo pour les voir (en bleu)."
+    ).format(m=measured, a=noted)
+    return f"<p><i>{escape(text)}</i></p>"

@@ -8,6 +8,7 @@ any.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from enum import IntEnum
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
@@ -81,6 +82,9 @@ class JobTableModel(QAbstractTableModel):
         self._jobs: list[Job] = []
         self._rate: dict[str, tuple[float, int, float]] = {}  # id -> (time, bytes, bytes/s)
         self._positions: dict[str, int] = {}  # id -> place in the send order
+        # where a job came from when not sealed here (a two-PC desk: outbox.handover)
+        self.origin: Callable[[str], str | None] = lambda _bundle_id: None
+        self._origins: dict[str, str | None] = {}
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self._jobs)
@@ -191,6 +195,10 @@ class JobTableModel(QAbstractTableModel):
         if column == Column.BUNDLE:
             return job.bundle_id[:8]
         if column == Column.KIND:
+            if job.bundle_id not in self._origins:
+                self._origins[job.bundle_id] = self.origin(job.bundle_id)
+            if self._origins[job.bundle_id] is not None:
+                return kind_label(job.kind) + " · " + _("remis par le poste de capture")
             return kind_label(job.kind)
         if column == Column.RECIPIENT:
             return job.recipient_label

@@ -8,13 +8,15 @@ id, nothing clinical).
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from html import escape
+from pathlib import Path
 
-from PySide6.QtCore import QUrl
+from PySide6.QtCore import QStandardPaths, QUrl
 from PySide6.QtGui import QTextDocument
-from PySide6.QtPrintSupport import QPrintDialog, QPrinter
+from PySide6.QtPrintSupport import QPrintDialog, QPrinter, QPrinterInfo
 from PySide6.QtWidgets import QDialog, QLabel, QPushButton, QWidget
 
 from app.i18n import _
@@ -30,6 +32,7 @@ from widgets.caseview import (
     title_html,
     withdrawn_text,
 )
+from widgets.documentprint import add_documents
 from widgets.overlay import day_time
 from widgets.photos import drawn_on, photo_facts, thumbnail
 
@@ -118,8 +121,26 @@ def report_document(
             QUrl(f"photo-{n}"),
             drawn_on(thumbnail(photo, PHOTO_PX), photo),
         )
-    document.setHtml(report_html(thread, others, printed_by, len(case.photos)))
+    annex = add_documents(document, case.documents)  # the documents' pages (issue 17)
+    document.setHtml(report_html(thread, others, printed_by, len(case.photos)) + annex)
     return document
+
+
+def document_name(thread: CaseThread, today: date | None = None) -> str:
+    """The report's name, as a print-to-PDF proposes it: the patient's reference (the unit's
+    pseudonym) and the date, in characters every file system takes."""
+    case = thread.case.bundle.case
+    ref = case.patient_ref if case is not None else ""
+    safe = re.sub(r"[^0-9A-Za-z_-]+", "-", ref).strip("-")[:40] or "demande"
+    day = (today or date.today()).isoformat()
+    return _("compte-rendu-{ref}-{date}").format(ref=safe, date=day)
+
+
+def proposed_pdf(thread: CaseThread) -> Path:
+    """Where a report printed to a file goes unless the person chooses otherwise: their
+    documents folder, under :func:`document_name` (never ``print.pdf`` in the home folder)."""
+    folder = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
+    return Path(folder or Path.home()) / (document_name(thread) + ".pdf")
 
 
 class ReportPrinter:
@@ -153,6 +174,9 @@ class ReportPrinter:
             return False
         if printer is None:
             printer = QPrinter(QPrinter.PrinterMode.HighResolution)
+            printer.setDocName(document_name(thread))
+            if not QPrinterInfo.availablePrinterNames():  # a file is the only way out: named
+                printer.setOutputFileName(str(proposed_pdf(thread)))
             dialog = QPrintDialog(printer, self._parent)
             if dialog.exec() != QDialog.DialogCode.Accepted:
                 return False
@@ -161,7 +185,12 @@ class ReportPrinter:
         chosen = printer
 
         def work() -> bool:
-            report_document(thread, others, name).print_(chosen)
+            if thread.opinions:  # answered: the signed report for the records, as it is filed
+                from widgets.records import print_pdf, signed_report
+
+                print_pdf(signed_report(session, me, thread), chosen)
+            else:
+                report_document(thread, others, name).print_(chosen)
             if chosen.printerState() in REFUSED:
                 return False  # not printed: not journalled
             session.workstation.audit("report_printed", me, bundle_id=bundle_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -22,7 +23,9 @@ from app.messages import cancel_reason_label, connection_detail, reason
 from app.session import CANCEL_REASONS, Session
 from app.tasks import BoundRunner, TaskRunner
 from outbox.queue import Job
+from widgets.flow import FlowLayout
 from widgets.queue import Column, JobTableModel, ProgressDelegate
+from widgets.queue_columns import DETAIL_COLUMNS, ColumnChooser, job_details
 
 
 class SecretaryWorkspace(QWidget):
@@ -33,6 +36,8 @@ class SecretaryWorkspace(QWidget):
         self.session = session
         self.runner = BoundRunner(runner, self)
         self.model = JobTableModel()
+        if session.relay is not None:  # the networked PC of a two-PC desk
+            self.model.origin = session.relay.ledger.origin
         self.table = QTableView()
         self.setFocusProxy(self.table)
         self.table.setModel(self.model)
@@ -44,12 +49,19 @@ class SecretaryWorkspace(QWidget):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(Column.PROGRESS, QHeaderView.ResizeMode.Fixed)
-        header.resizeSection(Column.PROGRESS, 260)
+        header.resizeSection(Column.PROGRESS, 220)
         header.setSectionResizeMode(Column.REASON, QHeaderView.ResizeMode.Stretch)
         header.setMinimumSectionSize(60)
         # The priority and the send order sit just before the state.
         for column in (Column.PRIORITY, Column.ORDER):
             header.moveSection(header.visualIndex(column), header.visualIndex(Column.STATE))
+        # The columns a half screen holds; the others are in the details under the table
+        # and return from the header's menu.
+        self.columns = ColumnChooser(self.table, DETAIL_COLUMNS)
+        self.details = QLabel()
+        self.details.setWordWrap(True)
+        self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.details.setAccessibleName(_("Détails de l’envoi sélectionné"))
         self.connection = QLabel(_("Plateforme : état inconnu"))
         self.connection.setWordWrap(True)
         self.summary = QLabel()
@@ -63,7 +75,13 @@ class SecretaryWorkspace(QWidget):
         for code in CANCEL_REASONS:
             self.cancel_reason.addItem(cancel_reason_label(code), code)
         self.move_up_button = QPushButton(_("Monter dans la file"))
-        self.priority_button = QPushButton(_("Marquer urgent"))
+        self.priority_button = QPushButton(_("Envoyer en premier"))
+        self.priority_button.setToolTip(
+            _(
+                "Change seulement l’ordre d’envoi dans la file : la demande elle-même, et "
+                "son degré d’urgence, restent ceux que le médecin a scellés."
+            )
+        )
         self.retry_all_button = QPushButton(_("Réessayer tous les envois bloqués"))
         # Outage mode: nothing is sent until resumed, even after a restart.
         self.pause_all_button = QPushButton()
@@ -82,34 +100,45 @@ class SecretaryWorkspace(QWidget):
             button.setToolTip(keys)
             QShortcut(QKeySequence(keys), self, button.click)
 
-        buttons = QHBoxLayout()
+        # The whole queue's actions by the platform's state, the selected send's under the
+        # table; both rows wrap rather than widen the window or cut a label.
+        whole = FlowLayout(align_right=True)
+        whole.addWidget(self.pause_all_button)
+        whole.addWidget(self.retry_all_button)
+        top = QHBoxLayout()
+        top.addWidget(self.connection, 1)
+        top.addLayout(whole, 1)
+        one = FlowLayout()
         for button in (
             self.pause_button,
             self.resume_button,
             self.retry_button,
-            self.cancel_reason,
-            self.cancel_button,
             self.move_up_button,
             self.priority_button,
         ):
-            buttons.addWidget(button)
-        buttons.addStretch()
-        buttons.addWidget(self.pause_all_button)
-        buttons.addWidget(self.retry_all_button)
-        layout = QVBoxLayout(self)
-        layout.addWidget(QLabel("<h2>" + _("File d’envoi") + "</h2>"))
-        layout.addWidget(self.connection)
-        layout.addWidget(self.summary)
-        layout.addWidget(self.table)
-        layout.addLayout(buttons)
-        layout.addWidget(
-            QLabel(
-                _(
-                    "Le contenu des demandes est chiffré : il n’est visible que "
-                    "du médecin et du spécialiste."
-                )
+            one.addWidget(button)
+        cancel = QWidget()  # the reason and the button wrap together
+        cancel_row = QHBoxLayout(cancel)
+        cancel_row.setContentsMargins(0, 0, 0, 0)
+        cancel_row.addWidget(self.cancel_reason)
+        cancel_row.addWidget(self.cancel_button)
+        one.addWidget(cancel)
+        privacy = QLabel(
+            _(
+                "Le contenu des demandes est chiffré : il n’est visible que "
+                "du médecin et du spécialiste."
             )
         )
+        privacy.setWordWrap(True)
+        self.summary.setWordWrap(True)
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel("<h2>" + _("File d’envoi") + "</h2>"))
+        layout.addLayout(top)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(self.details)
+        layout.addLayout(one)
+        layout.addWidget(privacy)
 
         self.pause_button.clicked.connect(lambda: self._act(session.outbox.pause))
         self.resume_button.clicked.connect(lambda: self._act(session.outbox.resume))
@@ -222,6 +251,7 @@ class SecretaryWorkspace(QWidget):
 
     def _update_buttons(self) -> None:
         job = self.selected()
+        self.details.setText(job_details(job, self.model) if job is not None else "")
         state = job.state if job else None
         self.pause_button.setEnabled(state in ("pending", "retry", "sending"))
         self.resume_button.setEnabled(state == "paused")
@@ -230,7 +260,7 @@ class SecretaryWorkspace(QWidget):
         self.move_up_button.setEnabled(state in ("pending", "retry", "paused"))
         self.priority_button.setEnabled(state in ("pending", "retry", "paused", "sending"))
         urgent = job is not None and job.priority == "urgent"
-        self.priority_button.setText(_("Marquer normal") if urgent else _("Marquer urgent"))
+        self.priority_button.setText(_("Envoyer à son rang") if urgent else _("Envoyer en premier"))
         blocked = any(self.model.job(row).state == "failed" for row in range(self.model.rowCount()))
         self.retry_all_button.setEnabled(blocked)
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
 from html import escape
+from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtPrintSupport import QPrinter
@@ -38,6 +39,7 @@ from widgets.casestore import StoreFeedback
 from widgets.caseview import CaseView
 from widgets.doctor import DRAFT_DELAY_MS, KNOWN_ERRORS, error_text
 from widgets.opinionform import OpinionForm
+from widgets.records import RecordsReport
 from widgets.report import ReportPrinter
 
 log = logging.getLogger(__name__)
@@ -132,7 +134,16 @@ class SpecialistWorkspace(QWidget):
         self.cases.thread_selected.connect(self._show_thread)
         self.form.submitted.connect(self.send_opinion)
         self.view.print_requested.connect(self.print_report)
+        self.records = RecordsReport(
+            self, self.runner, session, me, self.view.records_button, self.notice
+        )
+        self.view.records_requested.connect(self.save_report)
         self.form.changed.connect(self._draft_timer.start)
+        # the specialist's marks on the photos, drawn in the viewer, go with the opinion
+        self.view.photos.marks_edited.connect(self.form.set_marks)
+        self.form.marks_loaded.connect(
+            lambda marks: self.view.photos.set_own_marks(marks, self._answerable())
+        )
         self._draft_timer.timeout.connect(self.keep_draft)
         self.form.set_editable(False)
         self._set_colleagues(session.workstation.specialists())  # the copy kept, then fresh
@@ -210,6 +221,11 @@ class SpecialistWorkspace(QWidget):
             self._draft_timer.stop()
             self.form.load(None)
         self.form.set_editable(thread.withdrawal is None)
+        self.view.photos.set_own_marks(self.form.marks, self._answerable())
+
+    def _answerable(self) -> bool:
+        """Whether the request shown awaits this specialist's opinion (marks may be drawn)."""
+        return self.shown is not None and self.shown.withdrawal is None
 
     # --- drafts (sealed to the specialist, saved a moment after each edit) -------------------
     def keep_draft(self, *, wait: bool = False) -> None:
@@ -308,6 +324,12 @@ class SpecialistWorkspace(QWidget):
 
         self.runner.run(work, done, failed)
 
+    def save_report(self, path: Path | None = None) -> None:
+        """Write the signed PDF/A report of the request shown (``path``: no dialog)."""
+        thread = self.shown
+        if thread is not None:
+            self.records.start(thread, path)
+
     def print_report(self, printer: QPrinter | None = None) -> None:
         """Print the request shown and its opinions (``printer``: no dialog)."""
         if self.shown is not None:
@@ -360,11 +382,12 @@ def waiting(thread: CaseThread) -> bool:
     return case is not None and case.urgent and thread.awaiting_answer
 
 
-def order(thread: CaseThread) -> tuple[bool, bool]:
+def order(thread: CaseThread) -> tuple[bool, bool, bool]:
     """The list's sort key: urgent requests waiting for an answer first, then those past
-    their due day, then the others newest first (the workstation's order, which a stable
-    sort keeps)."""
-    return not waiting(thread), answer_late(thread) is None
+    their due day, then the others awaiting an answer, then the answered and withdrawn ones;
+    newest first within each (the workstation's order, which a stable sort keeps). The list
+    opens on its first row: a request to answer when there is one."""
+    return not waiting(thread), answer_late(thread) is None, not thread.awaiting_answer
 
 
 def pressing(thread: CaseThread) -> bool:

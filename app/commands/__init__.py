@@ -7,6 +7,10 @@ Each area registers its own subcommands from its own module:
 - ``app.commands.bundle``  ``passavant bundle|audit`` (sealed bundles, the audit journal)
 - ``app.commands.outbox``  ``passavant outbox|inbox|faultproxy`` (the resilient outbox)
 - ``app.commands.casestore`` ``passavant cases|index`` (a person's case list and index)
+- ``app.commands.report``  ``passavant report make|verify`` (the signed tele-expertise report)
+- ``app.commands.document`` ``passavant document prepare`` (exam results and documents)
+- ``app.commands.handover`` ``passavant handover setup|off|status`` (two PCs on one desk)
+- ``app.commands.clip``    ``passavant clip prepare`` (short video clips)
 
 A module exposes ``register(subparsers)``; each parser it adds sets ``handler=`` to a function
 ``(args) -> int``. :func:`app.commands.common.dispatch` runs the handler and turns every
@@ -26,6 +30,10 @@ MODULES = (
     "app.commands.bundle",
     "app.commands.outbox",
     "app.commands.casestore",
+    "app.commands.report",
+    "app.commands.document",
+    "app.commands.handover",
+    "app.commands.clip",
 )
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from app import secrets
+from app.commands.card import card_identity_import, card_identity_new, card_options
 from app.commands.common import CommandError
 from app.commands.keys import (
     ROLES,
@@ -45,6 +46,7 @@ from app.commands.keys import (
     unlock_identity,
 )
 from app.i18n import _
+from cases.acts import rpps_ok
 from cases.profile import IdentityInfo, Profile, passphrase_names
 from cases.trust import AddressBook, TrustStore, is_ca, load_certificate
 from crypto import pki
@@ -70,8 +72,10 @@ def _register_identity(subparsers: argparse._SubParsersAction[argparse.ArgumentP
     new.add_argument("--ca-passphrase-file", type=Path, metavar="FILE")
     new.add_argument("--organization", metavar="ORG", help="default: the CA's organization")
     new.add_argument("--specialty", metavar="CODE", help="a specialist's specialty code")
+    new.add_argument("--rpps", metavar="NUMBER", help="a health professional's RPPS (11 digits)")
     new.add_argument("--id", dest="identity_id", metavar="ID", help="default: from the name")
     passphrase_options(new)
+    card_options(new)
     new.set_defaults(handler=audited("identity.new", _identity_new))
 
     imported = sub.add_parser("import", help="add an identity from a PKCS#12 file")
@@ -81,6 +85,7 @@ def _register_identity(subparsers: argparse._SubParsersAction[argparse.ArgumentP
     imported.add_argument("--id", dest="identity_id", metavar="ID", help="default: from the name")
     passphrase_options(imported)
     new_passphrase_option(imported, "protect the key in this profile with the passphrase in FILE")
+    card_options(imported)
     imported.set_defaults(handler=audited("identity.import", _identity_import))
 
     export = sub.add_parser("export", help="write an identity as a PKCS#12 file")
@@ -127,6 +132,8 @@ def _register_trust(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
 
 
 def _identity_new(args: argparse.Namespace) -> int:
+    if args.pkcs11_module is not None:
+        return card_identity_new(args)
     profile = cli_profile(args)
     if args.role not in pki.ROLES:
         raise CommandError(
@@ -157,7 +164,11 @@ def _identity_new(args: argparse.Namespace) -> int:
         organization=organization,
         can_decrypt=args.role != "secretary",
     )
-    info = IdentityInfo(identity_id, args.name, args.role, organization, args.specialty)
+    if args.rpps is not None and not rpps_ok(args.rpps):
+        raise CommandError(_("numéro RPPS invalide (11 chiffres, dont la clé)."))
+    info = IdentityInfo(
+        identity_id, args.name, args.role, organization, args.specialty, args.rpps or None
+    )
     profile.add_identity(info, cert, key, secret)
     store = TrustStore(profile.trust_dir)
     if pki.fingerprint(ca_cert) not in {pki.fingerprint(c) for c in store.cas()}:
@@ -185,6 +196,8 @@ def _identity_new(args: argparse.Namespace) -> int:
 
 
 def _identity_import(args: argparse.Namespace) -> int:
+    if args.pkcs11_module is not None:
+        return card_identity_import(args)
     profile = cli_profile(args)
     secret = read_passphrase(
         args, prompt=_("Mot de passe de {file} : ").format(file=args.file.name)

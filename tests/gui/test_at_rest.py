@@ -20,6 +20,7 @@ from pytestqt.qtbot import QtBot
 import resources
 from app.mainwindow import MainWindow
 from tests.gui.test_end_to_end import WAIT, add_photos, log_in, type_text, write_opinion
+from tests.gui.test_identity import fill_identity
 from tests.support.demo import DemoEnv, running_demo
 from widgets.doctor import DoctorWorkspace
 from widgets.specialist import SpecialistWorkspace
@@ -31,6 +32,12 @@ CANARIES = {
     "question": "CNRY-QUESTION-4414",
     "answer": "CNRY-ANSWER-4416",
     "opinion": "CNRY-OPINION-4415",
+    # the patient's identity (issue 19): names are letters only, so the canaries are too
+    "birth_name": "Cnrybirthnamequatre",
+    "first_names": "Cnryfirstnamequatre",
+    "used_name": "Cnryusednamequatre",
+    "birth_date": "1985-03-14",
+    "ins": "285037511204553",
 }
 
 
@@ -81,6 +88,14 @@ def test_a_whole_workflow_leaves_nothing_clinical_in_clear(
     type_text(form.treatments, CANARIES["treatments"])
     type_text(form.question, CANARIES["question"])
     type_text(form.answer_fields["onset"], CANARIES["answer"])  # a dermatology question
+    fill_identity(
+        form,
+        status="qualified",
+        ins=CANARIES["ins"],
+        birth_name=CANARIES["birth_name"],
+        first_names=CANARIES["first_names"],
+        used_name=CANARIES["used_name"],
+    )
     add_photos(qtbot, doctor, resources.sample_photos()[:2], kept=2)
     photos = [p.data for p in form.photos.photos()]
     qtbot.waitUntil(lambda: doctor.draft_list.count() == 1, timeout=WAIT)  # a draft was saved
@@ -95,6 +110,8 @@ def test_a_whole_workflow_leaves_nothing_clinical_in_clear(
     specialist.cases.setCurrentRow(0)
     assert CANARIES["summary"] in specialist.view.text.toPlainText()
     assert CANARIES["answer"] in specialist.view.text.toPlainText()
+    assert CANARIES["birth_name"].upper() in specialist.view.header.text()
+    assert "INS (NIR) 2 85 03 75 112 045 53" in specialist.view.header.text()  # it travelled
     write_opinion(specialist, CANARIES["opinion"])
     drafts = env.layout.hospital / "drafts"
     qtbot.waitUntil(lambda: any(drafts.rglob("*.p7m")), timeout=WAIT)  # a draft was sealed
@@ -105,6 +122,16 @@ def test_a_whole_workflow_leaves_nothing_clinical_in_clear(
     )
     doctor.cases.setCurrentRow(0)
     assert CANARIES["opinion"] in doctor.view.opinions.toPlainText()
+    # the signed reports for the records (issue 19 §3): written only where the person
+    # chose (outside what is scanned), in memory until then
+    chosen = private_tmp.parent / "chosen"
+    chosen.mkdir()
+    for workspace, name in ((doctor, "copie.pdf"), (specialist, "cr.pdf")):
+        workspace.save_report(chosen / name)
+        qtbot.waitUntil(lambda n=name: (chosen / n).exists(), timeout=WAIT)  # type: ignore[misc]
+        qtbot.waitUntil(lambda w=workspace: w.view.records_button.isEnabled(), timeout=WAIT)  # type: ignore[misc]
+    middle = len(photos[0]) // 2
+    assert photos[0][middle : middle + 48] in (chosen / "cr.pdf").read_bytes()  # seen if left
     for window in (unit, hospital):
         window.close()
 

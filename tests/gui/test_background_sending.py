@@ -36,8 +36,14 @@ def quits(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[bool]]:
     app.setQuitOnLastWindowClosed(True)
 
 
-def send_during_outage(qtbot: QtBot, demo_env: DemoEnv) -> tuple[MainWindow, str]:
-    window = open_window(qtbot, demo_env.layout.unit)
+def send_during_outage(
+    qtbot: QtBot, demo_env: DemoEnv, *, owned_by_test: bool = True
+) -> tuple[MainWindow, str]:
+    if owned_by_test:
+        window = open_window(qtbot, demo_env.layout.unit)
+    else:  # the test deletes it itself
+        window = MainWindow(demo_env.layout.unit, poll_interval=0.3)
+        window.show()
     doctor = log_in(qtbot, window, "dr-bernard")
     assert isinstance(doctor, DoctorWorkspace)
     qtbot.waitUntil(lambda: doctor.form.recipient.currentData() is not None, timeout=WAIT)
@@ -190,3 +196,18 @@ def test_quitting_during_an_outage_with_sends_waiting_is_clean_every_time(
     profile = Profile(demo_env.layout.unit)
     jobs = Outbox(profile.db_path, profile.path("outbox")).jobs()
     assert [(j.bundle_id, j.state) for j in jobs] == [(bundle_id, "retry")]  # kept, once
+
+
+def test_a_window_deleted_while_sending_in_the_background_stops_its_workers(
+    qtbot: QtBot, demo_env: DemoEnv, quits: list[bool]
+) -> None:
+    """No thread outlives its window (a test's teardown, or an owner, deletes it)."""
+    window, _bundle = send_during_outage(qtbot, demo_env, owned_by_test=False)
+    session = window.session
+    assert session is not None
+    window.close()
+    assert window.background is not None
+    assert session.sender.is_alive()
+    window.deleteLater()
+    qtbot.waitUntil(lambda: not session.sender.is_alive(), timeout=WAIT)
+    assert not session.fetcher.is_alive()

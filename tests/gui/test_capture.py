@@ -28,6 +28,7 @@ from capture.regions import MANUAL, Rect
 from cases.photos import Photo
 from tests.core.test_followup import outline, request
 from tests.core.test_followup import photo as followup_photo
+from tests.gui.test_capture_close import answer_close
 from tests.gui.test_end_to_end import WAIT, log_in
 from tests.gui.test_workspaces import open_window
 from tests.support import aruco_scenes, scenes
@@ -328,7 +329,10 @@ def test_unconfirmed_photos_stay_and_are_named_with_the_reason(
     qtbot.waitUntil(lambda: len(handed) == 1, timeout=WAIT)
     assert len(handed[0]) == 1
     assert len(station.strip) == 1  # the unconfirmed one stays
-    assert "Photo 2 : Confirmez les zones à flouter" in station.message.text()
+    # named as the strip now numbers it: the one left is the first (issue 16)
+    assert station.kept.item(0).text().startswith("1 · ")
+    assert "Photo 1 : Confirmez les zones à flouter" in station.message.text()
+    assert "Photo 2" not in station.message.text()
     assert station.isVisible()
 
 
@@ -545,7 +549,8 @@ def test_closing_the_station_wipes_the_files_of_deleted_photos_only(
     select(station, deleted)
     station.delete_selected()
     assert [photo.source for photo in station.strip] == [restored, kept]
-    station.reject()  # closed without handing anything over
+    station.reject()  # closed without handing anything over: asked, then thrown away
+    answer_close(qtbot, station, "Jeter")
     qtbot.waitUntil(lambda: not deleted.exists(), timeout=WAIT)
     assert restored.exists()  # still in the strip when the station closed: not the doctor's
     assert kept.exists()  # choice to erase

@@ -16,8 +16,8 @@ from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 
 from app.tasks import TaskRunner
+from capture.loading import LoadedImage
 from cases.photos import Photo
-from tests.gui.test_capture import keep_frame
 from tests.gui.test_end_to_end import WAIT
 from widgets.capture import CaptureStation
 
@@ -36,6 +36,12 @@ def station(qtbot: QtBot, tmp_path: Path) -> Iterator[CaptureStation]:
     runner.shutdown()
 
 
+def keep_frame(qtbot: QtBot, station: CaptureStation, frame: np.ndarray) -> str:
+    photo = station.keep(LoadedImage.from_frame(frame))
+    qtbot.waitUntil(lambda: all(p.regions is not None for p in station.strip), timeout=20_000)
+    return photo.id
+
+
 def wound(seed: int) -> np.ndarray:
     """A face-free frame: nothing for the detector to find."""
     rng = np.random.default_rng(seed)
@@ -50,6 +56,12 @@ def prompt(qtbot: QtBot, station: CaptureStation) -> QMessageBox:
     box = station.close_prompt
     assert box is not None
     return box
+
+
+def answer_close(qtbot: QtBot, station: CaptureStation, start: str) -> None:
+    """Click the close question's button whose text starts with ``start``."""
+    box = prompt(qtbot, station)
+    button(box, start).click()  # type: ignore[attr-defined]
 
 
 def button(box: QMessageBox, start: str) -> object:

@@ -15,6 +15,7 @@ from pytestqt.qtbot import QtBot
 from capture.measure import find_marker
 from tests.gui import test_capture
 from tests.gui.test_capture import ANALYSIS_WAIT, click, keep_frame
+from tests.gui.test_capture_close import answer_close
 from tests.gui.test_end_to_end import WAIT, log_in
 from tests.gui.test_workspaces import open_window
 from tests.support import aruco_scenes, scenes
@@ -194,5 +195,6 @@ def test_the_doctors_patient_reference_is_proposed(
     assert ds.ImageLaterality == "R"
     assert ds.AnatomicRegionSequence[0].CodeValue == "56459004"  # foot
     assert validate(target)[0] == []
-    station.reject()
+    station.reject()  # exported, not added: asked, then thrown away
+    answer_close(qtbot, station, "Jeter")
     qtbot.waitUntil(lambda: doctor.capture_station is None, timeout=WAIT)

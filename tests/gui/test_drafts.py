@@ -59,6 +59,7 @@ def test_a_draft_is_saved_while_typing_and_resumed_after_a_restart(
     doctor.form.submit()
     qtbot.waitUntil(lambda: doctor.draft_list.count() == 0, timeout=WAIT)
     qtbot.waitUntil(lambda: doctor.cases.count() == 1, timeout=WAIT)
+    assert doctor.draft_status.text() == ""  # "saved at …" would now be untrue
     sent = doctor.cases.threads[0].case.bundle.case
     assert sent is not None
     assert sent.created_at > begun  # dated when sent, not when the draft was begun

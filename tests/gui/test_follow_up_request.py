@@ -37,6 +37,14 @@ def test_a_follow_up_goes_to_the_specialist_who_answered_with_the_earlier_exchan
     doctor = doctor_with_a_complete_request(qtbot, unit)
     form = doctor.form
     form.specialty.setCurrentIndex(form.specialty.findData("wounds"))
+    # the recipients follow the specialty (the wound specialist first, and chosen)...
+    assert form.recipient.currentData().id == "pr-roux"
+    # ...and the doctor may still choose the dermatologist who knows this patient
+    form.recipient.setCurrentIndex(
+        next(
+            i for i in range(form.recipient.count()) if form.recipient.itemData(i).id == "pr-dubois"
+        )
+    )
     form.treatments.setPlainText("Pansement hydrocolloïde")
     form.submit()
     qtbot.waitUntil(lambda: doctor.cases.count() == 1, timeout=WAIT)

@@ -253,12 +253,13 @@ def test_both_lists_say_when_an_answer_is_due_and_when_it_is_late(qtbot: QtBot) 
     view.show_thread(answered)
     assert "réponse" not in view.header.text()
 
-    # the specialist's list: urgent first, then late, then the others newest first
+    # the specialist's list: urgent first, then late, then those to answer, then the others,
+    # newest first within each (the list opens on its first row: one to answer)
     urgent = thread(replace(fresh, patient_ref="P-URG", urgent=True))
     given = [answered, thread(fresh), thread(old), urgent]
     ordered = sorted(given, key=order)
     assert [t.case.bundle.case.patient_ref for t in ordered] == [  # type: ignore[union-attr]
-        "P-URG", "P-OLD", "P-0147", "P-NEW"
+        "P-URG", "P-OLD", "P-NEW", "P-0147"
     ]  # fmt: skip
 
 

@@ -104,7 +104,7 @@ def test_platform_down_the_secretary_reorders_the_queue(
 
     # The first, marked urgent, overtakes it; the table says so.
     secretary.table.selectRow(row_of(secretary, first))
-    qtbot.waitUntil(lambda: secretary.priority_button.text() == "Marquer urgent", timeout=WAIT)
+    qtbot.waitUntil(lambda: secretary.priority_button.text() == "Envoyer en premier", timeout=WAIT)
     qtbot.mouseClick(secretary.priority_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: order(session) == [first, second], timeout=WAIT)
     assert session.outbox.get(first).priority == "urgent"  # type: ignore[union-attr]
@@ -117,7 +117,7 @@ def test_platform_down_the_secretary_reorders_the_queue(
     screenshot(window, "secretary-priorities")
 
     # The same action (Ctrl+U, still on the first) now says "normal" and puts it back behind.
-    qtbot.waitUntil(lambda: secretary.priority_button.text() == "Marquer normal", timeout=WAIT)
+    qtbot.waitUntil(lambda: secretary.priority_button.text() == "Envoyer à son rang", timeout=WAIT)
     window.activateWindow()
     secretary.table.setFocus()
     qtbot.keyClick(secretary.table, Qt.Key.Key_U, Qt.KeyboardModifier.ControlModifier)

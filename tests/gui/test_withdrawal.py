@@ -3,8 +3,8 @@ answer it any more, and, when the patient withdrew consent, no longer has it at 
 
 from __future__ import annotations
 
-from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QApplication, QInputDialog, QWidget
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QApplication, QDialogButtonBox, QInputDialog, QWidget
 from pytestqt.qtbot import QtBot
 
 from tests.gui.test_end_to_end import WAIT, type_text, write_opinion
@@ -97,3 +97,25 @@ def test_the_doctor_says_why_or_changes_their_mind(qtbot: QtBot) -> None:
     QTimer.singleShot(0, lambda: answer(None))
     assert ask_withdrawal_reason(parent) is None
     assert kind_label("withdrawal") == "Retrait de demande"  # what the secretary's queue says
+
+
+def test_no_reason_is_chosen_in_advance(qtbot: QtBot) -> None:
+    """Enter alone must not record "patient libéré ou transféré" (issue 16 §5)."""
+    parent = QWidget()
+    qtbot.addWidget(parent)
+    seen: dict[str, object] = {}
+
+    def look_then_press_enter() -> None:
+        dialog = QApplication.activeModalWidget()
+        assert isinstance(dialog, QInputDialog)
+        seen["shown"] = dialog.textValue()
+        qtbot.keyClick(dialog, Qt.Key.Key_Return)
+        seen["still_open"] = dialog.isVisible()
+        dialog.setTextValue("patient libéré ou transféré")
+        buttons = dialog.findChild(QDialogButtonBox)
+        assert buttons is not None
+        buttons.button(QDialogButtonBox.StandardButton.Ok).click()
+
+    QTimer.singleShot(0, look_then_press_enter)
+    assert ask_withdrawal_reason(parent) == "released"
+    assert seen == {"shown": "— Choisissez un motif —", "still_open": True}

@@ -66,40 +66,94 @@ def photograph(name: str) -> np.ndarray:
     return image
 
 
-def tile(scene: np.ndarray, patches: np.ndarray, size: int, columns: int) -> list[Rect]:
-    """Pastes the grey ``patches``, enlarged to ``size`` px, on a grid over the BGR ``scene``
-    (in place), a patch per cell, centred; returns where each one went."""
+VARIANTS = ("upright", "tilted", "mirrored", "uneven light")
+"""How the faces are pasted: as they are; turned by 15 degrees, one way then the other;
+mirrored; lit unevenly (a gain going from 0.5 to 1.5 across the face, a 3:1 side light,
+in a direction drawn at random)."""
+
+TILT = 15.0
+
+
+def _varied(
+    patch: np.ndarray, size: int, variant: str, index: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """The grey ``patch`` enlarged to ``size`` px and changed as ``variant`` says, and the
+    mask of the pixels it covers (a turned patch does not cover its square's corners)."""
+    big = cv2.resize(patch, (size, size), interpolation=cv2.INTER_CUBIC).astype(np.float32)
+    mask = np.full((size, size), 255, np.uint8)
+    if variant == "mirrored":
+        big = np.ascontiguousarray(big[:, ::-1])
+    elif variant == "uneven light":
+        angle = rng.uniform(0, 2 * np.pi)
+        ys, xs = np.mgrid[0:size, 0:size] / (size - 1) - 0.5
+        along = (
+            (xs * np.cos(angle) + ys * np.sin(angle))
+            / 0.5
+            / (abs(np.cos(angle)) + abs(np.sin(angle)))
+        )  # -1 at one corner or side, +1 at the opposite one
+        big = big * (1.0 + 0.5 * along)
+    elif variant == "tilted":
+        degrees = TILT if index % 2 else -TILT
+        turn = cv2.getRotationMatrix2D((size / 2, size / 2), degrees, 1.0)
+        big = cv2.warpAffine(big, turn, (size, size), flags=cv2.INTER_LINEAR)
+        mask = cv2.warpAffine(mask, turn, (size, size), flags=cv2.INTER_NEAREST)
+    elif variant != "upright":
+        raise ValueError(f"unknown variant {variant!r}")
+    return np.clip(big, 0, 255).astype(np.uint8), mask
+
+
+def tile(
+    scene: np.ndarray,
+    patches: np.ndarray,
+    size: int,
+    columns: int,
+    *,
+    variant: str = "upright",
+    seed: int = 0,
+) -> list[Rect]:
+    """Pastes the grey ``patches``, enlarged to ``size`` px and changed as ``variant`` says
+    (see :data:`VARIANTS`), on a grid over the BGR ``scene`` (in place), a patch per cell,
+    centred; returns where each one went (the square it was pasted in)."""
     height, width = scene.shape[:2]
     rows = -(-len(patches) // columns)
     cell_w, cell_h = width // columns, height // rows
     if cell_w < 2 * size or cell_h < 1.5 * size:
         raise ValueError("patches too close: their padded boxes would merge")
+    rng = np.random.default_rng(seed)
     placed = []
     for index, patch in enumerate(patches):
         x = (index % columns) * cell_w + (cell_w - size) // 2
         y = (index // columns) * cell_h + (cell_h - size) // 2
-        big = cv2.resize(patch, (size, size), interpolation=cv2.INTER_CUBIC)
-        scene[y : y + size, x : x + size] = big[..., None]
+        big, mask = _varied(patch, size, variant, index, rng)
+        cell = scene[y : y + size, x : x + size]
+        np.copyto(cell, big[..., None], where=mask[..., None] > 0)
         placed.append(Rect(x, y, size, size))
     return placed
 
 
 def recall(
-    detect: Callable[[np.ndarray], list[Region]], size: int, *, scene: tuple[int, int]
+    detect: Callable[[np.ndarray], list[Region]],
+    size: int,
+    *,
+    scene: tuple[int, int],
+    variant: str = "upright",
+    backgrounds: bool = True,
 ) -> tuple[int, int]:
     """``detect`` run on skin scenes of ``scene`` pixels holding the 100 faces, then the 100
     background patches, ``size`` pixels each, 20 per scene: (faces found, regions proposed
-    on the background patches)."""
+    on the background patches; 0 when ``backgrounds`` is false). ``variant``: how the faces
+    are pasted (:data:`VARIANTS`)."""
     faces, others = lfw_subset()
     hits = proposed = 0
     for start in range(0, 100, 20):
         backdrop = scenes.skin_scene(*scene, seed=start)
-        placed = tile(backdrop, faces[start : start + 20], size, columns=5)
+        placed = tile(backdrop, faces[start : start + 20], size, 5, variant=variant, seed=start)
         regions = detect(backdrop)
         hits += sum(found(rect, regions) for rect in placed)
-        backdrop = scenes.skin_scene(*scene, seed=start + 1)
-        tile(backdrop, others[start : start + 20], size, columns=5)
-        proposed += len(detect(backdrop))
+        if backgrounds:
+            backdrop = scenes.skin_scene(*scene, seed=start + 1)
+            tile(backdrop, others[start : start + 20], size, columns=5)
+            proposed += len(detect(backdrop))
     return hits, proposed
 
 

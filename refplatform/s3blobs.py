@@ -1,0 +1,179 @@
+"""Bundle bytes in S3-compatible object storage (boto3), for the distributed platform.
+
+The store is named by a URL: ``s3://BUCKET?endpoint=http://127.0.0.1:8333&region=us-east-1``
+(``endpoint`` is omitted for AWS itself). Credentials come from boto3's usual sources
+(``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``, a profile, an instance role): never from the
+URL, so it can be logged and shown.
+
+Each tus ``PATCH`` body is stored as whole objects of at most one *piece* (8 MiB by default),
+never as parts of an S3 multipart upload: S3 refuses a non-last part under 5 MiB, and our
+client sends 64 KiB to 8 MiB chunks, so multipart's limit would leak into the protocol. A
+bundle is the ordered list of its pieces, kept in PostgreSQL; downloads read them in turn. No
+copy is made at finalisation (which only hashes), and an object is never overwritten: a
+piece's key carries a random suffix, so a late write from a stalled replica can never replace
+a committed piece.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import boto3
+import botocore.exceptions
+from botocore.config import Config
+
+from refplatform.backend import BackendUnavailable
+
+__all__ = ["S3Blobs", "S3Location", "parse_blobs_url"]
+
+log = logging.getLogger(__name__)
+
+_READ_BLOCK = 256 * 1024
+_DELETE_BATCH = 1000
+_NETWORK_ERRORS = (
+    botocore.exceptions.EndpointConnectionError,
+    botocore.exceptions.ConnectionClosedError,
+    botocore.exceptions.ConnectTimeoutError,
+    botocore.exceptions.ReadTimeoutError,
+    botocore.exceptions.ResponseStreamingError,
+)
+
+
+@dataclass(frozen=True)
+class S3Location:
+    """A bucket and how to reach it."""
+
+    bucket: str
+    endpoint: str | None
+    region: str
+
+
+def parse_blobs_url(url: str) -> S3Location:
+    """Reads ``s3://BUCKET[?endpoint=URL][&region=NAME]``.
+
+    Raises:
+        ValueError: If the URL is not of that form.
+    """
+    parts = urlsplit(url)
+    if parts.scheme != "s3" or not parts.netloc or parts.path not in ("", "/"):
+        raise ValueError("the blob store must read s3://BUCKET?endpoint=http://HOST:PORT")
+    query = parse_qs(parts.query)
+    endpoint = query.get("endpoint", [None])[0]
+    if endpoint is not None and urlsplit(endpoint).scheme not in ("http", "https"):
+        raise ValueError("the S3 endpoint must be an http:// or https:// URL")
+    return S3Location(parts.netloc, endpoint, query.get("region", ["us-east-1"])[0])
+
+
+def _unavailable(exc: Exception) -> BackendUnavailable:
+    return BackendUnavailable("storage", type(exc).__name__)
+
+
+def _is_server_side(exc: botocore.exceptions.ClientError) -> bool:
+    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+    code = str(exc.response.get("Error", {}).get("Code", ""))
+    return status >= 500 or code in ("SlowDown", "ServiceUnavailable", "InternalError")
+
+
+class S3Blobs:
+    """Objects in one bucket. Thread-safe (one boto3 client, shared)."""
+
+    def __init__(self, location: S3Location, *, timeout: float = 10.0) -> None:
+        """Prepares the client; no request is made.
+
+        Args:
+            location: The bucket and its endpoint.
+            timeout: Seconds to connect, and to wait for each answer.
+        """
+        self.location = location
+        self.requests = 0  # S3 requests made (the benchmark reads it)
+        config = Config(
+            connect_timeout=min(timeout, 3.0),
+            read_timeout=timeout,
+            retries={"max_attempts": 2, "mode": "standard"},
+            s3={"addressing_style": "path"},
+            max_pool_connections=32,
+        )
+        self._client: Any = boto3.client(
+            "s3", endpoint_url=location.endpoint, region_name=location.region, config=config
+        )
+
+    def _call(self, name: str, **kwargs: Any) -> Any:
+        self.requests += 1
+        try:
+            return getattr(self._client, name)(Bucket=self.location.bucket, **kwargs)
+        except _NETWORK_ERRORS as exc:
+            raise _unavailable(exc) from exc
+        except botocore.exceptions.ClientError as exc:
+            if _is_server_side(exc):
+                raise _unavailable(exc) from exc
+            raise
+
+    def ensure_bucket(self) -> None:
+        """Creates the bucket if it does not exist yet (another replica may race: fine)."""
+        try:
+            self._call("head_bucket")
+            return
+        except botocore.exceptions.ClientError:
+            pass
+        try:
+            self._call("create_bucket")
+        except botocore.exceptions.ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                raise
+        log.info("bucket %s ready", self.location.bucket)
+
+    def put(self, key: str, data: bytes | bytearray | memoryview) -> None:
+        """Stores an object whole (S3 writes are atomic: all bytes or none)."""
+        self._call("put_object", Key=key, Body=bytes(data))
+
+    def read(self, key: str, start: int, stop: int) -> Iterator[bytes]:
+        """Yields bytes ``[start, stop)`` of an object in blocks of 256 KiB."""
+        if stop <= start:
+            return
+        answer = self._call("get_object", Key=key, Range=f"bytes={start}-{stop - 1}")
+        body = answer["Body"]
+        try:
+            remaining = stop - start
+            while remaining > 0:
+                try:
+                    block = body.read(min(_READ_BLOCK, remaining))
+                except _NETWORK_ERRORS as exc:
+                    raise _unavailable(exc) from exc
+                if not block:
+                    raise BackendUnavailable("storage", f"object {key} shorter than recorded")
+                remaining -= len(block)
+                yield block
+        finally:
+            body.close()
+
+    def delete(self, keys: Iterable[str]) -> None:
+        """Removes objects, a thousand per request; missing ones are ignored."""
+        batch: list[str] = []
+        for key in keys:
+            batch.append(key)
+            if len(batch) == _DELETE_BATCH:
+                self._delete_batch(batch)
+                batch = []
+        if batch:
+            self._delete_batch(batch)
+
+    def _delete_batch(self, keys: list[str]) -> None:
+        self._call("delete_objects", Delete={"Objects": [{"Key": k} for k in keys], "Quiet": True})
+
+    def older_than(self, prefix: str, moment: float) -> Iterator[str]:
+        """Yields the keys under ``prefix`` last modified before ``moment``."""
+        token: str | None = None
+        while True:
+            extra = {"ContinuationToken": token} if token else {}
+            page = self._call("list_objects_v2", Prefix=prefix, MaxKeys=1000, **extra)
+            for entry in page.get("Contents", []):
+                if entry["LastModified"].timestamp() < moment:
+                    yield str(entry["Key"])
+            if not page.get("IsTruncated"):
+                return
+            token = page.get("NextContinuationToken")

@@ -24,6 +24,7 @@ not grow with the clip's length. A damaged file is a :class:`ClipError`, never a
 
 from __future__ import annotations
 
+import io
 import logging
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -55,6 +56,8 @@ CRF = "23"
 
 Frame = NDArray[np.uint8]
 Detector = Callable[[Frame], list[Rect]]
+Source = Path | bytes
+"""A video file, or a video held in memory (a recording that never touched the disk)."""
 
 
 class ClipError(Exception):
@@ -102,11 +105,11 @@ class ClipReport:
         return sum(len(rects) for _t, rects in self.samples)
 
 
-def probe(source: Path) -> VideoInfo:
+def probe(source: Source) -> VideoInfo:
     """The video's duration, size, rate and whether it has sound, checked against the
     bounds; nothing is decoded."""
     try:
-        size = source.stat().st_size
+        size = len(source) if isinstance(source, bytes) else source.stat().st_size
     except OSError as exc:
         raise ClipError("unreadable", f"cannot read the file: {exc.strerror}") from exc
     if size > MAX_SOURCE_BYTES:
@@ -115,8 +118,10 @@ def probe(source: Path) -> VideoInfo:
         return _info(container)
 
 
-def _open(source: Path) -> Any:
+def _open(source: Source) -> Any:
     try:
+        if isinstance(source, bytes):
+            return av.open(io.BytesIO(source), "r")
         return av.open(str(source), "r")
     except av.error.FFmpegError as exc:
         raise ClipError("not_a_video", f"not a video FFmpeg reads: {exc}") from exc
@@ -150,7 +155,7 @@ def output_size(width: int, height: int) -> tuple[int, int]:
     return max(2, int(width * scale) // 2 * 2), max(2, int(height * scale) // 2 * 2)
 
 
-def frames(source: Path, start: float, end: float) -> Iterator[tuple[float, Frame]]:
+def frames(source: Source, start: float, end: float) -> Iterator[tuple[float, Frame]]:
     """The source's frames from ``start`` to ``end`` seconds, BGR, with their times."""
     with _open(source) as container:
         stream = container.streams.video[0]
@@ -172,7 +177,7 @@ def frames(source: Path, start: float, end: float) -> Iterator[tuple[float, Fram
 
 
 def find_faces(
-    source: Path,
+    source: Source,
     start: float,
     end: float,
     detector: Detector,
@@ -222,8 +227,8 @@ def _clipped(rect: Rect, size: tuple[int, int]) -> Rect:
 
 
 def prepare_clip(
-    source: Path,
-    target: Path,
+    source: Source,
+    target: Path | io.BytesIO,
     *,
     start: float = 0.0,
     end: float | None = None,
@@ -235,7 +240,8 @@ def prepare_clip(
 ) -> ClipReport:
     """Write ``source``'s ``start``–``end`` to ``target`` as an MP4 with faces blurred on every
     frame (see the module). ``samples`` are faces already found (the doctor reviewed them);
-    else they are found now with ``detector`` (default: the photo detector).
+    else they are found now with ``detector`` (default: the photo detector). ``target`` may
+    be a :class:`io.BytesIO`: the clip is then never written to the disk.
 
     Raises:
         ClipError: see :class:`ClipError`.
@@ -245,14 +251,17 @@ def prepare_clip(
     if not 0 <= start < stop or stop - start > MAX_CLIP_S + 1e-6:
         raise ClipError("clip_range", f"{start:.1f}–{stop:.1f} s of a {info.duration:.1f} s video")
     if samples is None:
-        samples = find_faces(source, start, stop, detector or _photo_detector())
+        samples = find_faces(source, start, stop, detector or photo_detector())
     report = ClipReport(samples=list(samples), sound_kept=keep_sound and info.has_sound)
     width, height = output_size(info.width, info.height)
     rate = Fraction(info.fps).limit_denominator(1001)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    part = target.with_name(target.name + ".part")
+    part: Path | io.BytesIO = target
+    if isinstance(target, Path):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        part = target.with_name(target.name + ".part")
     try:
-        with av.open(str(part), "w", format="mp4", options={"fflags": "+bitexact"}) as out:
+        opened = part if isinstance(part, io.BytesIO) else str(part)
+        with av.open(opened, "w", format="mp4", options={"fflags": "+bitexact"}) as out:
             out.metadata.clear()
             video = out.add_stream("libx264", rate=rate)
             video.width, video.height, video.pix_fmt = width, height, "yuv420p"
@@ -275,15 +284,24 @@ def prepare_clip(
                 out.mux(packet)
             if sound is not None:  # every stream is added before the first packet
                 _copy_sound(source, out, sound, start, stop)
-        part.replace(target)
+        if isinstance(part, Path) and isinstance(target, Path):
+            part.replace(target)
     except av.error.FFmpegError as exc:
-        part.unlink(missing_ok=True)
+        _discard(part)
         raise ClipError("video_damaged", f"the clip cannot be written: {exc}") from exc
     except BaseException:
-        part.unlink(missing_ok=True)
+        _discard(part)
         raise
     report.seconds, report.width, report.height = stop - start, width, height
     return report
+
+
+def _discard(part: Path | io.BytesIO) -> None:
+    if isinstance(part, Path):
+        part.unlink(missing_ok=True)
+    else:
+        part.seek(0)
+        part.truncate()
 
 
 def _size(frame: Frame) -> tuple[int, int]:
@@ -294,7 +312,7 @@ def _full(rect: Rect) -> Frame:
     return np.full((rect.height, rect.width), 255, np.uint8)
 
 
-def _copy_sound(source: Path, out: Any, sound: Any, start: float, stop: float) -> None:
+def _copy_sound(source: Source, out: Any, sound: Any, start: float, stop: float) -> None:
     """The sound of ``start``–``stop``, re-encoded as AAC (asked for explicitly)."""
     resampler = av.AudioResampler(format="fltp", layout="stereo", rate=48000)
     with _open(source) as container:
@@ -313,7 +331,8 @@ def _copy_sound(source: Path, out: Any, sound: Any, start: float, stop: float) -
         out.mux(packet)
 
 
-def _photo_detector() -> Detector:
+def photo_detector() -> Detector:
+    """The photos' face detector (:func:`capture.faces.detect_faces`), on a frame."""
     from capture.faces import detect_faces
 
     def detect(frame: Frame) -> list[Rect]:

@@ -31,6 +31,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
+from cases.clips import MAX_CLIPS, MAX_CLIPS_BYTES, Clip
 from cases.documents import MAX_DOCUMENTS, Document
 from cases.errors import (
     AlreadyOpened,
@@ -214,6 +215,7 @@ def pack_case(
     recipient, the sender's own copy and the unit archive included."""
     files = {f"photos/{p.name}": p.data for p in case.photos}
     files.update({f"documents/{d.name}": d.data for d in case.documents})
+    files.update({f"clips/{c.name}": c.data for c in case.clips})
     return _pack(
         bundle_id, "request", sender, recipients, files,
         case_id=case.case_id, in_reply_to=in_reply_to, clinical=case.to_json(), created=created,
@@ -328,6 +330,46 @@ def _pack(
     clinical: Mapping[str, Any] | None,
     created: datetime | None,
 ) -> bytes:
+    entries = [
+        FileEntry(check_file_name(n), media_type(n), len(d), hashlib.sha256(d).hexdigest())
+        for n, d in files.items()
+    ]
+    manifest, stamp = manifest_for(
+        bundle_id, kind, sender, recipients, entries,
+        case_id=case_id, in_reply_to=in_reply_to, clinical=clinical, created=created,
+    )  # fmt: skip
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        _add(archive, MANIFEST, _json(manifest), zipfile.ZIP_DEFLATED, stamp)
+        for entry in entries:
+            _add(archive, entry.name, files[entry.name], compression(entry.media_type), stamp)
+    return out.getvalue()
+
+
+def compression(media: str) -> int:
+    """How a file of type ``media`` is stored in the ZIP (docs/bundle-format.md §1)."""
+    return zipfile.ZIP_STORED if media in _ALREADY_COMPRESSED else zipfile.ZIP_DEFLATED
+
+
+def manifest_for(
+    bundle_id: str,
+    kind: str,
+    sender: Party,
+    recipients: Sequence[Party],
+    entries: Sequence[FileEntry],
+    *,
+    case_id: str | None,
+    in_reply_to: str | None,
+    clinical: Mapping[str, Any] | None,
+    created: datetime | None,
+) -> tuple[dict[str, Any], tuple[int, int, int, int, int, int]]:
+    """The manifest of a bundle of the files ``entries`` describes, and the ZIP time stamp
+    of its entries (shared with ``cases.bundlestream``, which packs from files).
+
+    Raises:
+        ValueError: An unknown kind, a bad bundle id, no recipient, or two file names that
+            differ only by case.
+    """
     if kind not in KINDS:
         raise ValueError(f"unknown bundle kind {kind!r}")
     check_bundle_id(bundle_id)
@@ -336,13 +378,9 @@ def _pack(
     unique: dict[str, Party] = {}
     for party in recipients:
         unique.setdefault(party.fingerprint, party)
-    if len({n.casefold() for n in files}) != len(files):
+    if len({e.name.casefold() for e in entries}) != len(entries):
         raise ValueError("two file names differ only by case")
     when = (created or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
-    entries = [
-        FileEntry(check_file_name(n), media_type(n), len(d), hashlib.sha256(d).hexdigest())
-        for n, d in files.items()
-    ]
     manifest: dict[str, Any] = {
         "format": FORMAT,
         "bundle_id": bundle_id,
@@ -358,17 +396,7 @@ def _pack(
     if clinical is not None:
         manifest["clinical"] = dict(clinical)
     stamp = (when.year, when.month, when.day, when.hour, when.minute, when.second)
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as archive:
-        _add(archive, MANIFEST, _json(manifest), zipfile.ZIP_DEFLATED, stamp)
-        for entry in entries:
-            method = (
-                zipfile.ZIP_STORED
-                if entry.media_type in _ALREADY_COMPRESSED
-                else zipfile.ZIP_DEFLATED
-            )
-            _add(archive, entry.name, files[entry.name], method, stamp)
-    return out.getvalue()
+    return manifest, stamp
 
 
 def _add(
@@ -662,8 +690,11 @@ def _case(manifest: Manifest, payload: Callable[[str], bytes | Payload], names: 
             raise MalformedBundle("a photo is not among the bundle's files")
         photos.append(Photo.from_details(meta, payload(name)))
     documents = _documents(manifest, raw.get("documents", []), payload, names)
-    if len(photos) + len(documents) != len(names) or len({p.name for p in photos}) != len(photos):
-        raise MalformedBundle("a request's files are not its photos and documents")
+    clips = _clips(manifest, raw.get("clips", []), payload, names)
+    if len(photos) + len(documents) + len(clips) != len(names) or len(
+        {p.name for p in photos}
+    ) != len(photos):
+        raise MalformedBundle("a request's files are not its photos, documents and clips")
     case = Case(
         case_id=_text(raw["case_id"], 128),
         created_at=_time(raw["created_at"]),
@@ -678,6 +709,7 @@ def _case(manifest: Manifest, payload: Callable[[str], bytes | Payload], names: 
         answers=_answers(_text(raw["specialty"]), raw.get("answers", {})),
         urgent=_flag(raw.get("urgent", False)),
         documents=documents,
+        clips=clips,
         identity=_identity(raw.get("identity")),
         consent_date=_day(raw.get("consent_date")),
         requester_rpps=_rpps(raw.get("requester_rpps")),
@@ -712,6 +744,33 @@ def _documents(
     if len({d.name for d in documents}) != len(documents):
         raise MalformedBundle("a document is listed twice")
     return tuple(documents)
+
+
+def _clips(
+    manifest: Manifest, listed: Any, payload: Callable[[str], bytes | Payload], names: set[str]
+) -> tuple[Clip, ...]:
+    """A request's clips (``cases.clips``; none in an older request), each the file
+    ``clips/<name>`` of the manifest's size and digest, stored as ``video/mp4``."""
+    if len(_list(listed)) > MAX_CLIPS:
+        raise MalformedBundle("a request lists too many clips")
+    files = {entry.name: entry for entry in manifest.files}
+    clips = []
+    for meta in listed:
+        try:
+            clip = Clip.from_details(meta, b"")
+        except ValueError as exc:
+            raise MalformedBundle(str(exc)) from exc
+        entry = files.get(f"clips/{clip.name}")
+        if entry is None or entry.name not in names or entry.media_type != clip.media_type:
+            raise MalformedBundle("a clip is not among the bundle's files")
+        if (entry.size, entry.sha256) != (clip.size, clip.sha256):
+            raise MalformedBundle("a clip's size or digest differs from its file's")
+        clips.append(replace(clip, payload=payload(entry.name)))
+    if len({c.name for c in clips}) != len(clips):
+        raise MalformedBundle("a clip is listed twice")
+    if sum(c.size for c in clips) > MAX_CLIPS_BYTES:
+        raise MalformedBundle("a request's clips are too large")
+    return tuple(clips)
 
 
 def _flag(value: Any) -> bool:

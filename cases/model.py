@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
+from cases.clips import Clip, clip_problems
 from cases.documents import MAX_DOCUMENTS, MAX_DOCUMENTS_BYTES, Document
 from cases.errors import InvalidCase
 from cases.identity import PatientIdentity
@@ -74,6 +75,7 @@ class Case:
     consent_date: date | None = None
     requester_rpps: str = ""
     documents: tuple[Document, ...] = ()  # exam results, tracings, letters (cases.documents)
+    clips: tuple[Clip, ...] = ()  # short videos, faces blurred (cases.clips)
 
     def problems(self) -> list[str]:
         """Codes of what keeps this case from being sent; empty when it is ready."""
@@ -98,6 +100,7 @@ class Case:
             found.append("too_many_documents")
         if sum(d.size for d in self.documents) > MAX_DOCUMENTS_BYTES:
             found.append("documents_too_large")
+        found += clip_problems(self.clips)
         return found
 
     def check(self) -> None:
@@ -125,6 +128,7 @@ class Case:
             **({"requester_rpps": self.requester_rpps} if self.requester_rpps else {}),
             # absent when none: a request without documents is what earlier versions wrote
             **({"documents": [d.details() for d in self.documents]} if self.documents else {}),
+            **({"clips": [c.details() for c in self.clips]} if self.clips else {}),
         }
 
 

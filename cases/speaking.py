@@ -33,6 +33,10 @@ receipt        the bundle (request or opinion) it acknowledges  its signer is a 
                                                                  was written by the reader
 =============  ===============================================  ===========================
 
+"Its signer is a recipient": by the certificate that signed, or, for a card signer
+(``cases.cardidentity``), by the encryption certificate its signature embeds and that was
+checked as its pair (:attr:`Speaker.reader`).
+
 A bundle whose target is not here yet *waits* (it is not shown); it is decided again when the
 target arrives. Everything refused carries a reason code, journalled with ids only.
 

@@ -17,7 +17,6 @@ only.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import logging
 import threading
@@ -36,7 +35,7 @@ from cases.index import CaseIndex, IndexDamaged, Row, remove_index
 from cases.profile import Profile, UnlockedIdentity
 from cases.speaking import Decision, Document, Speaker, Verdict, decide, sender_matches
 from cases.threads import Opened, Unreadable
-from crypto import cms, pki
+from crypto import cms, pki, stream
 from crypto.errors import CryptoError
 
 log = logging.getLogger(__name__)
@@ -404,10 +403,12 @@ class CaseStore:
         if source is None or row is None or row.state != "admitted" or row.record is None:
             raise BundleError("bundle_gone", f"bundle {bundle_id} is not listed here")
         self.openings += 1
-        content = cms.reopen_content(source.path.read_bytes(), self.me.certificate, self.me.key)
+        # Decrypted in bounded memory (a bundle may hold a gigabyte of clips), authenticated by
+        # its tag, into a temporary file encrypted under a key held in memory.
+        content = stream.reopen_file(source.path, self.me.certificate, self.me.key)
         admitted = str(row.record["manifest"])
         try:
-            archive = zipfile.ZipFile(_ViewFile(content))
+            archive = zipfile.ZipFile(content.open())
             manifest = archive.read(MANIFEST).decode("utf-8")
         except (KeyError, zipfile.BadZipFile, UnicodeDecodeError, zlib.error) as exc:
             raise BundleError("bundle_changed", f"bundle {bundle_id} changed on disk") from exc
@@ -439,43 +440,6 @@ class CaseStore:
         with self._payload_lock:
             if self._payloads is not None and self._payloads[0] == bundle_id:
                 self._payloads = None
-
-
-class _ViewFile(io.RawIOBase):
-    """A read-only file over a memory view, for ``zipfile``: reading a member copies that
-    member only, never the whole bundle."""
-
-    def __init__(self, view: memoryview) -> None:
-        super().__init__()
-        self._view, self._pos = view, 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: len(self._view)}[whence]
-        self._pos = max(0, base + offset)
-        return self._pos
-
-    def read(self, size: int | None = -1) -> bytes:
-        end = len(self._view) if size is None or size < 0 else self._pos + size
-        chunk = bytes(self._view[self._pos : end])
-        self._pos += len(chunk)
-        return chunk
-
-    def readinto(self, buffer: Any) -> int:
-        chunk = self.read(len(buffer))
-        buffer[: len(chunk)] = chunk
-        return len(chunk)
-
-
-# --- records ----------------------------------------------------------------------------------
 
 
 def check_signing_time(signed_at: datetime | None, received_at: str | None) -> None:

@@ -126,7 +126,11 @@ def make_report(
     ]
     raw = layout(role_of(me, thread))
     return sign_pdf(
-        archive(raw, attachments), me.certificate, me.key, reason=reason, location=location
+        archive(raw, attachments),
+        me.signer_certificate,  # on the card, for a card identity
+        me.signer_key,
+        reason=reason,
+        location=location,
     )
 
 

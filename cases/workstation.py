@@ -27,7 +27,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -465,7 +465,7 @@ class Workstation:
         view = self._views.get(me.info.id)
         if view is not None and view.signature == signature and now - view.at < RECHECK_S:
             return list(view.threads), list(view.unreadable)
-        done = store.ingest(self._sources(me), progress, limit)
+        done = store.ingest(self._sources(me, store.index.known()), progress, limit)
         erased = self._act(me, store, done)
         documents, unreadable = store.listing()
         jobs = {job.bundle_id: job for job in self.outbox.jobs()}  # one read for all
@@ -565,17 +565,26 @@ class Workstation:
         validated certificate, and the manifest must name exactly that)."""
         return self.store(me).open(sealed)
 
-    def _sources(self, me: UnlockedIdentity) -> list[Source]:
-        """Where ``me``'s bundles lie: ids only, nothing is read."""
+    def _sources(
+        self, me: UnlockedIdentity, known: Mapping[str, str] | None = None
+    ) -> list[Source]:
+        """Where ``me``'s bundles lie: ids only, nothing is read. With ``known`` (the
+        index's states), only those :meth:`CaseStore.ingest` would open: a refresh of
+        thousands, nearly all known, builds no object for them."""
         with self._db() as db:
             rows = db.execute(
                 "SELECT bundle_id FROM archive WHERE identity_id = ?", (me.info.id,)
             ).fetchall()
         archive = self.profile.path("archive")
-        found = [Source(b, "archive", archive / f"{b}.cms") for (b,) in rows]
+        found = [
+            Source(b, "archive", archive / f"{b}.cms")
+            for (b,) in rows
+            if known is None or b not in known
+        ]
         found += [
-            Source(i.bundle_id, "inbox", i.path, i.received_at)
-            for i in self.inbox.items(me.info.id)
+            Source(b, "inbox", self.inbox.path(b), received_at)
+            for b, received_at in self.inbox.received(me.info.id)
+            if known is None or known.get(b) in (None, "erased")
         ]
         return found
 

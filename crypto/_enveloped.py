@@ -33,6 +33,7 @@ from crypto.errors import DecryptionFailed, InvalidRecipient, MalformedMessage, 
 log = logging.getLogger(__name__)
 
 _CHUNK = 1 << 20
+_BLOCK = 16  # AES
 _NONCE_BYTES = 12
 _TAG_BYTES = 16
 _CONTENT_TYPES = ("data", "signed_data")  # what OpenSSL and Passavant put inside
@@ -177,13 +178,16 @@ def decrypt_buffer(
     if aad:
         decryptor.authenticate_additional_data(aad)
     parts = _der.octets(buf, content_field)
-    plain = bytearray(sum(len(part) for part in parts))
+    size = sum(len(part) for part in parts)
+    # decrypted in slices straight into one buffer (no plaintext copied); ``update_into``
+    # wants room for a block more than it is given, cut off once done
+    plain = bytearray(size + _BLOCK - 1)
     position = 0
-    for part in parts:
-        for start in range(0, len(part), _CHUNK):
-            chunk = decryptor.update(part[start : start + _CHUNK])
-            plain[position : position + len(chunk)] = chunk
-            position += len(chunk)
+    with memoryview(plain) as out:
+        for part in parts:
+            for start in range(0, len(part), _CHUNK):
+                position += decryptor.update_into(part[start : start + _CHUNK], out[position:])
+    del plain[size:]
     try:
         decryptor.finalize()
     except InvalidTag as exc:

@@ -58,6 +58,46 @@ def _signature(key: PrivateKey, attributes: bytes) -> tuple[bytes, algos.SignedD
     return signature, algos.SignedDigestAlgorithm.load(_PSS_ALGORITHM)
 
 
+def signer_parts(
+    digest: bytes,
+    signer_cert: x509.Certificate,
+    signer_key: PrivateKey,
+    now: datetime | None,
+    extra_certificates: Sequence[x509.Certificate] = (),
+) -> tuple[bytes, bytes]:
+    """The DER ``certificates`` ([0] IMPLICIT CertificateSet) and ``signerInfos`` fields of a
+    SignedData over content whose SHA-256 is ``digest`` (shared with ``crypto.stream``,
+    which hashes the content as it streams). The caller checked the key pair."""
+    when = as_utc(now).replace(microsecond=0)
+    time_choice = "utc_time" if 1950 <= when.year < 2050 else "general_time"  # RFC 5652 §11.3
+    attributes = cms.CMSAttributes(
+        [
+            {"type": "content_type", "values": ["data"]},
+            {"type": "message_digest", "values": [digest]},
+            {"type": "signing_time", "values": [cms.Time({time_choice: when})]},
+        ]
+    ).dump()  # DER: the SET OF is sorted, as RFC 5652 §5.4 requires
+    signature, algorithm = _signature(signer_key, attributes)
+    signer_info = cms.SignerInfo(
+        {
+            "version": "v1",
+            "sid": {"issuer_and_serial_number": issuer_and_serial(signer_cert)},
+            "digest_algorithm": {"algorithm": "sha256"},
+            "signed_attrs": cms.CMSAttributes.load(attributes),
+            "signature_algorithm": algorithm,
+            "signature": signature,
+        }
+    )
+    certificates = cms.CertificateSet(
+        [
+            cms.CertificateChoices({"certificate": asn1_certificate(cert)})
+            for cert in (signer_cert, *extra_certificates)
+        ],
+        implicit=0,
+    )
+    return certificates.dump(), cms.SignerInfos([signer_info]).dump()
+
+
 def sign(
     content: bytes,
     signer_cert: x509.Certificate,
@@ -85,40 +125,16 @@ def sign(
         ValueError: ``signer_key`` does not match ``signer_cert``.
     """
     check_key_pair(signer_cert, signer_key)
-    when = as_utc(now).replace(microsecond=0)
-    time_choice = "utc_time" if 1950 <= when.year < 2050 else "general_time"  # RFC 5652 §11.3
-    attributes = cms.CMSAttributes(
-        [
-            {"type": "content_type", "values": ["data"]},
-            {"type": "message_digest", "values": [hashlib.sha256(content).digest()]},
-            {"type": "signing_time", "values": [cms.Time({time_choice: when})]},
-        ]
-    ).dump()  # DER: the SET OF is sorted, as RFC 5652 §5.4 requires
-    signature, algorithm = _signature(signer_key, attributes)
-    signer_info = cms.SignerInfo(
-        {
-            "version": "v1",
-            "sid": {"issuer_and_serial_number": issuer_and_serial(signer_cert)},
-            "digest_algorithm": {"algorithm": "sha256"},
-            "signed_attrs": cms.CMSAttributes.load(attributes),
-            "signature_algorithm": algorithm,
-            "signature": signature,
-        }
-    )
-    certificates = cms.CertificateSet(
-        [
-            cms.CertificateChoices({"certificate": asn1_certificate(cert)})
-            for cert in (signer_cert, *extra_certificates)
-        ],
-        implicit=0,
+    certificates, signer_infos = signer_parts(
+        hashlib.sha256(content).digest(), signer_cert, signer_key, now, extra_certificates
     )
     inner = _der.wrap(_der.context(0), _der.wrap(_der.OCTET_STRING, [content]))
     signed_data = [
         cms.CMSVersion("v1").dump(),
         cms.DigestAlgorithms([{"algorithm": "sha256"}]).dump(),
         *_der.wrap(_der.SEQUENCE, [cms.ContentType("data").dump(), *inner]),
-        certificates.dump(),
-        cms.SignerInfos([signer_info]).dump(),
+        certificates,
+        signer_infos,
     ]
     outer = [
         cms.ContentType("signed_data").dump(),

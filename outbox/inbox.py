@@ -101,6 +101,17 @@ class Inbox:
         )
         return [self._item(row) for row in rows]
 
+    def received(self, recipient_id: str) -> list[tuple[str, str]]:
+        """A recipient's stored bundles as (bundle id, reception time) pairs, oldest first:
+        what :meth:`items` lists, without building an item for each (a listing looks for
+        the few it does not know yet among thousands)."""
+        rows = self._db.query(
+            "SELECT bundle_id, received_at FROM inbox_items WHERE recipient_id = ?"
+            " ORDER BY stored_at, bundle_id",
+            (recipient_id,),
+        )
+        return [(row["bundle_id"], row["received_at"]) for row in rows]
+
     def get(self, bundle_id: str) -> InboxItem | None:
         """Returns a stored bundle, or ``None``."""
         rows = self._db.query("SELECT * FROM inbox_items WHERE bundle_id = ?", (bundle_id,))

@@ -204,13 +204,38 @@ class Outbox(JobTransitions):
         self.events.changed(job)
         return job
 
+    def enqueue_file(
+        self,
+        bundle_id: str,
+        recipient_id: str,
+        recipient_label: str,
+        kind: str,
+        sealed: Path,
+        *,
+        priority: str = "normal",
+    ) -> Job:
+        """:meth:`enqueue` for a ciphertext in the file ``sealed`` (a bundle of hundreds of
+        megabytes): copied into the spool in blocks and synced, never read whole; ``sealed``
+        itself is left in place."""
+        self.spool_path(bundle_id)
+        level = _priority(priority)
+        with self._db.lock:
+            job, created = self._insert(
+                bundle_id, recipient_id, recipient_label, kind, Path(sealed), level
+            )
+        if not created:
+            return job
+        log.info("queued bundle %s from a file (%d bytes, %s)", bundle_id, job.size, level)
+        self.events.changed(job)
+        return job
+
     def _insert(
         self,
         bundle_id: str,
         recipient_id: str,
         recipient_label: str,
         kind: str,
-        payload: bytes,
+        payload: bytes | Path,
         level: str,
     ) -> tuple[JobSnapshot, bool]:
         path = self.spool_path(bundle_id)
@@ -221,7 +246,11 @@ class Outbox(JobTransitions):
             if existing is not None:
                 log.info("bundle %s already queued; enqueue ignored", bundle_id)
                 return job_from_values(tuple(existing)), False
-            spool.atomic_write(path, payload)
+            if isinstance(payload, Path):  # enqueue_file: streamed, never held whole
+                size, digest = spool.atomic_copy(payload, path)
+            else:
+                spool.atomic_write(path, payload)
+                size, digest = len(payload), hashlib.sha256(payload).hexdigest()
             now = self.clock()
             rank = conn.execute("SELECT COALESCE(MAX(rank), 0) + 1 FROM jobs").fetchone()[0]
             job = Job(
@@ -229,8 +258,8 @@ class Outbox(JobTransitions):
                 recipient_id=recipient_id,
                 recipient_label=recipient_label,
                 kind=kind,
-                size=len(payload),
-                sha256=hashlib.sha256(payload).hexdigest(),
+                size=size,
+                sha256=digest,
                 state=JobState.QUEUED,
                 attempts=0,
                 bytes_sent=0,

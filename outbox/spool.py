@@ -98,6 +98,31 @@ def atomic_write(path: Path, data: bytes) -> None:
     fsync_dir(path.parent)
 
 
+def atomic_copy(source: Path, path: Path) -> tuple[int, str]:
+    """Copies the file ``source`` to ``path`` as :func:`atomic_write` writes (temporary file,
+    synced, renamed, directory synced), in blocks, so that a bundle of a gigabyte never sits
+    in memory; returns the size and hex SHA-256 of what was copied."""
+    private_dir(path.parent)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=TEMP_SUFFIX)
+    tmp = Path(tmp_name)
+    digest, size = hashlib.sha256(), 0
+    try:
+        with os.fdopen(fd, "wb") as out, source.open("rb") as src:
+            while block := src.read(_HASH_BLOCK):
+                digest.update(block)
+                out.write(block)
+                size += len(block)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    fsync_dir(path.parent)
+    return size, digest.hexdigest()
+
+
 def commit_file(part: Path, path: Path) -> None:
     """Renames a complete, already synced ``part`` file to ``path`` durably."""
     os.replace(part, path)

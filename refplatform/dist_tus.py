@@ -178,16 +178,19 @@ class DistributedTus:
                 )
             offset = parse_count(request.headers.get("upload-offset"), "Upload-Offset")
         upload_id = str(request.path_params["upload_id"])
-        upload, committed = await self._load(upload_id, station)
-        if request.method == "HEAD" and not (upload.receiving and committed == upload.length):
-            return self._head(upload, committed)
-        lock = WriterLock(self.record, upload.id)
+        if request.method == "HEAD":
+            upload, committed = await self._load(upload_id, station)
+            if not (upload.receiving and committed == upload.length):
+                return self._head(upload, committed)
+        lock = WriterLock(self.record, upload_id)
         if not await run_in_threadpool(lock.acquire):
             if request.method == "HEAD":  # being finalised by the request holding the lock
                 return self._head(upload, committed)
+            # Said only of an upload this station may see: 404 and 410 come first.
+            await self._load(upload_id, station)
             raise ApiError(423, "upload_locked", "Another request is writing this upload.")
         try:
-            upload, committed = await self._load(upload_id, station)  # now that no one writes
+            upload, committed = await self._load(upload_id, station, lock)  # no one else writes
             if request.method == "DELETE":
                 keys = await run_in_threadpool(self.uploads.remove, upload.id)
                 await run_in_threadpool(self.finaliser.discard, keys)
@@ -200,19 +203,24 @@ class DistributedTus:
         finally:
             await run_in_threadpool(lock.release)
 
-    async def _load(self, upload_id: str, station: str) -> tuple[Upload, int]:
+    async def _load(
+        self, upload_id: str, station: str, held: WriterLock | None = None
+    ) -> tuple[Upload, int]:
+        """The station's upload and its committed offset; expires it if its time ran out
+        (under ``held``, the writer lock this request holds, or one taken here)."""
         found = await run_in_threadpool(self.uploads.get, upload_id)
         if found is None or found[0].station_id != station:
             raise ApiError(404, "not_found", "No such upload.")
         upload, committed = found
         if upload.receiving and upload.expires_at <= self.clock():
-            lock = WriterLock(self.record, upload.id)
-            if await run_in_threadpool(lock.acquire):
+            lock = held or WriterLock(self.record, upload.id)
+            if held is not None or await run_in_threadpool(lock.acquire):
                 try:
                     keys = await run_in_threadpool(self.uploads.expire, upload.id)
                     await run_in_threadpool(self.finaliser.discard, keys)
                 finally:
-                    await run_in_threadpool(lock.release)
+                    if held is None:
+                        await run_in_threadpool(lock.release)
                 raise ApiError(410, "expired", "The upload expired; create a new one.")
         if upload.state == "expired":
             raise ApiError(410, "expired", "The upload expired; create a new one.")

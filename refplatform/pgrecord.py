@@ -202,6 +202,8 @@ class PgRecord:
             open=False,
             check=ConnectionPool.check_connection,
             reset=_unlock_all,
+            # Closed here before PostgreSQL's idle_session_timeout would end them.
+            max_idle=max(5.0, stall_limit / 2),
             kwargs={
                 "autocommit": True,
                 "row_factory": dict_row,

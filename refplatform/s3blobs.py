@@ -96,6 +96,9 @@ class S3Blobs:
             retries={"max_attempts": 2, "mode": "standard"},
             s3={"addressing_style": "path"},
             max_pool_connections=32,
+            # No per-object CRC: each bundle's SHA-256 is checked whole at finalisation.
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
         )
         self._client: Any = boto3.client(
             "s3", endpoint_url=location.endpoint, region_name=location.region, config=config

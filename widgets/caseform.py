@@ -30,6 +30,7 @@ from cases.model import SPECIALTIES, Case, new_id, utc_now
 from cases.photos import Photo
 from cases.sections import MAX_ANSWER, SECTIONS, answers_of
 from outbox.platform import DirectoryEntry
+from widgets.clips import ClipList
 from widgets.documents import DocumentList
 from widgets.flow import FlowLayout, narrow_combo
 from widgets.identityform import ConsentDate, IdentityBox
@@ -83,6 +84,7 @@ class CaseForm(QWidget):
             box.setTabChangesFocus(True)
         self.photos = PhotoStrip()
         self.documents = DocumentList()  # exam results, tracings, letters (issue 17)
+        self.clips = ClipList()  # short videos, faces blurred (issue 17 §2)
         self.add_button = QPushButton(_("Ajouter des photos…"))
         self.capture_button = QPushButton(_("Prendre des photos…"))
         self.remove_button = QPushButton(_("Retirer la sélection"))
@@ -144,6 +146,7 @@ class CaseForm(QWidget):
         layout.addLayout(photo_buttons)
         layout.addWidget(self.photos)
         layout.addWidget(self.documents)
+        layout.addWidget(self.clips)
         self.scroll = QScrollArea()
         self.scroll.setWidget(fields)
         self.scroll.setWidgetResizable(True)
@@ -169,6 +172,7 @@ class CaseForm(QWidget):
         self.identity.changed.connect(self._identity_changed)
         self.urgent.clicked.connect(self.changed)
         self.documents.changed.connect(self.changed)
+        self.clips.changed.connect(self.changed)
         self.specialty.activated.connect(self.changed)
         self.specialty.currentIndexChanged.connect(lambda _index: self._ask_questions())
         self.specialty.currentIndexChanged.connect(lambda _index: self._follow_specialty())
@@ -292,6 +296,7 @@ class CaseForm(QWidget):
             question=self.question.toPlainText().strip(),
             photos=tuple(self.photos.photos()),
             documents=self.documents.documents(),
+            clips=self.clips.clips(),
             case_id=self.case_id,
             created_at=self.created_at,
             follows=self.follows,
@@ -317,6 +322,7 @@ class CaseForm(QWidget):
             not any(texts)
             and not case.photos
             and not case.documents
+            and not case.clips
             and not case.consent
             and not case.answers
             and case.identity is None
@@ -348,6 +354,7 @@ class CaseForm(QWidget):
         self.question.setPlainText(case.question)
         self.photos.set_photos(list(case.photos))
         self.documents.set_documents(list(case.documents))
+        self.clips.set_clips(list(case.clips))
         self._loading = False
 
     def _set_follows(self, case_id: str | None, followed: str) -> None:
@@ -409,6 +416,7 @@ class CaseForm(QWidget):
         self._ask_questions()
         self.photos.set_photos([])
         self.documents.set_documents([])
+        self.clips.set_clips([])
         self._removed.clear()
         self.problems.clear()
         self._set_follows(None, "")

@@ -6,17 +6,27 @@ import logging
 import time
 import unicodedata
 from collections.abc import Callable, Hashable, Iterable
-from datetime import date
 from functools import partial
 from html import escape
+from typing import Any
 
-from PySide6.QtCore import QModelIndex, Qt, Signal
-from PySide6.QtGui import QColor, QKeyEvent, QKeySequence, QPainter, QShortcut
+from PySide6.QtCore import QEvent, QModelIndex, QRect, Qt, Signal
+from PySide6.QtGui import (
+    QBrush,
+    QColor,
+    QFont,
+    QFontMetrics,
+    QKeyEvent,
+    QKeySequence,
+    QPainter,
+    QShortcut,
+)
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QApplication,
     QLineEdit,
-    QListWidget,
-    QListWidgetItem,
+    QListView,
+    QStyle,
     QStyledItemDelegate,
     QStyleOptionViewItem,
     QWidget,
@@ -28,12 +38,10 @@ from app.tasks import BoundRunner
 from cases.delays import answer_late, reply_due
 from cases.seen import Seen, SeenStore
 from cases.threads import CaseThread, Opened
+from widgets.caserows import URGENT, CaseRows, documents_and_jobs
 from widgets.overlay import day, short_time
 
 log = logging.getLogger(__name__)
-
-URGENT = "#a40000"
-"""The colour of what is urgent (a request, a transfer), wherever it is shown."""
 
 
 class SearchField(QLineEdit):
@@ -65,14 +73,52 @@ class _AlarmBar(QStyledItemDelegate):
         super().paint(painter, beside, index)
 
 
-class CaseList(QListWidget):
-    """Case threads, one item each, the selection kept across refreshes.
+class CaseRow:
+    """One row of a :class:`CaseList`, as a list widget's item reads (its text, font,
+    colour, whether the search hides it): the same object for a case as long as it is
+    listed, wherever its row moves."""
+
+    def __init__(self, list_: CaseList, bundle_id: str) -> None:
+        self._list, self.bundle_id = list_, bundle_id
+
+    def _row(self) -> int:
+        return self._list.rows.order.index(self.bundle_id)
+
+    def _data(self, role: Qt.ItemDataRole) -> Any:
+        return self._list.rows.index(self._row()).data(role)
+
+    def text(self) -> str:
+        return str(self._data(Qt.ItemDataRole.DisplayRole))
+
+    def font(self) -> QFont:
+        font = self._data(Qt.ItemDataRole.FontRole)
+        return QFont(font) if font is not None else QFont(self._list.font())
+
+    def foreground(self) -> QBrush:
+        colour = self._data(Qt.ItemDataRole.ForegroundRole)
+        return QBrush(colour) if colour is not None else QBrush()
+
+    def isHidden(self) -> bool:
+        return self._list.isRowHidden(self._row())
+
+
+class CaseList(QListView):
+    """Case threads, one row each, the selection kept across refreshes.
+
+    A model/view list (:class:`widgets.caserows.CaseRows`): a row is described when it is
+    painted, searched or read, so a refresh of a thousand cases costs what the screen shows.
+    Every row is three lines high (a case's two lines, the second wrapped once when the list
+    is narrow); what would need more ends in an ellipsis (the whole text is the row's tooltip
+    and accessible text).
 
     Signals:
         thread_selected(CaseThread): the person selected a case.
     """
 
     thread_selected = Signal(object)
+
+    LINES = 3
+    """The lines of each row."""
 
     def __init__(
         self,
@@ -87,22 +133,26 @@ class CaseList(QListWidget):
         ``row_state`` gives what else, besides the thread's documents and jobs, its lines
         depend on (a row is described again only when one of them changed)."""
         super().__init__(parent)
-        self._describe, self._alarming, self._row_state = describe, alarming, row_state
         self.threads: list[CaseThread] = []
-        self._texts: list[str] = []  # each row's lines, as described
-        self._order: list[str] = []  # the request's bundle id on each row
-        self._shown: dict[str, tuple[str, bool, bool]] = {}  # a row's lines, red, bold
         self._hidden: set[str] = set()  # the cases the search hides
-        self._rows: dict[str, tuple[tuple[object, ...], str, bool, CaseThread]] = {}
-        self._epoch = 0  # relabel() describes every row again
         self._filter = ""
         self._known: set[str] | None = None  # the bundle ids listed so far (None: never)
         self._news: set[str] = set()  # the case ids shown in bold until opened
+        self._items: dict[str, CaseRow] = {}
+        self._quiet = False  # True while a refresh moves the current row
+        self.rows = CaseRows(describe, alarming, row_state, self._news)
+        self.setModel(self.rows)
         self.setAccessibleName(name)
-        self.setWordWrap(True)
         self.setSpacing(2)
+        self.setWordWrap(True)
+        self.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.setUniformItemSizes(True)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.setItemDelegate(_AlarmBar(self))
-        self.currentRowChanged.connect(self._row_changed)
+        self._size_rows()
+        self.selectionModel().currentRowChanged.connect(self._current_changed)
         self.search = SearchField()
         self.search.setPlaceholderText(_("Rechercher : patient, spécialité, date… (Ctrl+F)"))
         self.search.setClearButtonEnabled(True)
@@ -110,27 +160,70 @@ class CaseList(QListWidget):
         self.search.textChanged.connect(self.set_filter)
         QShortcut(QKeySequence.StandardKey.Find, self, self.search.setFocus)
 
+    # --- a list widget's ways, kept for the workspaces and the tests ------------------
+    def count(self) -> int:
+        return self.rows.rowCount()
+
+    def item(self, row: int) -> CaseRow | None:
+        """Row ``row`` as an item (the same object while its case is listed)."""
+        if not 0 <= row < self.rows.rowCount():
+            return None
+        bundle_id = self.rows.order[row]
+        item = self._items.get(bundle_id)
+        if item is None:
+            item = self._items[bundle_id] = CaseRow(self, bundle_id)
+        return item
+
+    def currentRow(self) -> int:
+        return self.currentIndex().row()
+
+    def setCurrentRow(self, row: int) -> None:
+        if 0 <= row < self.rows.rowCount():
+            self.setCurrentIndex(self.rows.index(row))
+        else:
+            self.setCurrentIndex(QModelIndex())
+
+    def visualItemRect(self, item: CaseRow) -> QRect:
+        return self.visualRect(self.rows.index(self.rows.order.index(item.bundle_id)))
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.FontChange:
+            self._size_rows()
+
+    def _size_rows(self) -> None:
+        """Every row ``LINES`` lines high (bold or not), without describing any."""
+        bold = QFont(self.font())
+        bold.setBold(True)
+        margin = self.style().pixelMetric(QStyle.PixelMetric.PM_FocusFrameVMargin, None, self)
+        self.rows.row_height = QFontMetrics(bold).lineSpacing() * self.LINES + 2 * margin
+        self.rows.layoutChanged.emit()
+
+    # --- the search ---------------------------------------------------------------------
     def set_filter(self, text: str) -> None:
         """Show only the cases whose line or patient reference contains ``text`` (case and
         accents aside); the others are hidden, not dropped."""
         self._filter = text
         needle = folded(text.strip())
         hidden = set()
-        if needle:
-            for row, thread in enumerate(self.threads):
+        if needle:  # only a search describes every row
+            for thread in self.threads:
                 case = thread.case.bundle.case
                 assert case is not None
-                if needle not in folded(f"{self._texts[row]} {case.patient_ref}"):
+                lines = self.rows.described(thread)[0]
+                if needle not in folded(f"{lines} {case.patient_ref}"):
                     hidden.add(thread.case.bundle_id)
-        for row, bundle_id in enumerate(self._order):
-            if (bundle_id in hidden) != (bundle_id in self._hidden):  # only what changes
-                self.item(row).setHidden(bundle_id in hidden)
+        if hidden or self._hidden:
+            for row, bundle_id in enumerate(self.rows.order):
+                if (bundle_id in hidden) != (bundle_id in self._hidden):  # only what changes
+                    self.setRowHidden(row, bundle_id in hidden)
         self._hidden = hidden
 
     def shown(self) -> int:
         """How many cases the filter leaves visible."""
-        return sum(not self.item(row).isHidden() for row in range(self.count()))
+        return self.count() - len(self._hidden)
 
+    # --- the cases ----------------------------------------------------------------------
     def current_thread(self) -> CaseThread | None:
         row = self.currentRow()
         return self.threads[row] if 0 <= row < len(self.threads) else None
@@ -144,108 +237,52 @@ class CaseList(QListWidget):
         their threads: nothing the first time.
         """
         selected = self.current_thread()
-        documents = [(thread, opened) for thread in threads for opened in documents_of(thread)]
-        known, self._known = self._known, {opened.bundle_id for _thread, opened in documents}
-        arrived = [] if known is None else [d for d in documents if d[1].bundle_id not in known]
-        self.threads = threads
-        self.blockSignals(True)
-        # each case keeps its row's item, moved when cases come or go, and only the rows whose
-        # lines changed are written again: a new request at the top of a thousand costs one
-        self._place([t.case.bundle_id for t in threads])
-        self._texts = []
-        for row, thread in enumerate(threads):
-            self._label(row, thread)
-        listed = {t.case.bundle_id for t in threads}
-        self._rows = {k: v for k, v in self._rows.items() if k in listed}
-        self.blockSignals(False)
-        self.set_filter(self._filter)
-        ids = [t.case_id for t in threads]
-        if selected is not None and selected.case_id in ids:
-            row = ids.index(selected.case_id)
-            self.blockSignals(True)
-            self.setCurrentRow(row)
-            self.blockSignals(False)
-            if _documents_and_jobs(threads[row]) != _documents_and_jobs(selected):
+        listed = {opened.bundle_id for thread in threads for opened in documents_of(thread)}
+        known, self._known = self._known, listed
+        arrived = (
+            []
+            if known is None or listed <= known
+            else [
+                (thread, opened)
+                for thread in threads
+                for opened in documents_of(thread)
+                if opened.bundle_id not in known
+            ]
+        )
+        row = -1
+        self._quiet = True
+        try:
+            # each case keeps its row, moved when cases come or go; rows are described
+            # when painted: a new request at the top of a thousand costs one row
+            self.rows.set_threads(threads)
+            self.threads = threads
+            self._items = {k: v for k, v in self._items.items() if self.rows.thread_of(k)}
+            self._hidden &= set(self.rows.order)
+            self.set_filter(self._filter)
+            if selected is not None:
+                row = next((n for n, t in enumerate(threads) if t.case_id == selected.case_id), -1)
+                self.setCurrentRow(row)
+        finally:
+            self._quiet = False
+        if selected is not None and row >= 0:
+            if documents_and_jobs(threads[row]) != documents_and_jobs(selected):
                 self._row_changed(row)  # shown again: something in it changed
         elif threads and select_first:
             self.setCurrentRow(0)
         return arrived
 
-    def _place(self, order: list[str]) -> None:
-        """Give each case of ``order`` its row: items of cases gone are taken out, those of
-        new cases put in, the others moved only when their order changed."""
-        if order == self._order:
-            return
-        wanted = set(order)
-        for row in reversed(range(len(self._order))):
-            gone = self._order[row]
-            if gone not in wanted:
-                self.takeItem(row)
-                del self._order[row]
-                self._shown.pop(gone, None)
-        for row, bundle_id in enumerate(order):
-            if row < len(self._order) and self._order[row] == bundle_id:
-                continue
-            if bundle_id in self._order:  # further down: moved up here
-                item = self.takeItem(self._order.index(bundle_id, row))
-                self._order.remove(bundle_id)
-            else:
-                item = QListWidgetItem()
-                self._shown.pop(bundle_id, None)
-            self.insertItem(row, item)
-            self._order.insert(row, bundle_id)
-        if self._hidden:  # a moved item forgets it was hidden
-            for row, bundle_id in enumerate(self._order):
-                self.item(row).setHidden(bundle_id in self._hidden)
-
     def relabel(self) -> None:
         """Describe every case again (what the lines say changed, not the cases)."""
-        self._epoch += 1
-        self._texts = []
-        for row, thread in enumerate(self.threads):
-            self._label(row, thread)
+        self.rows.epoch += 1
+        self.rows.changed()
         self.set_filter(self._filter)
-
-    def _label(self, row: int, thread: CaseThread) -> None:
-        """Show ``thread`` on ``row``, calling Qt only for what differs from what it shows."""
-        text, alarm = self._described(thread)
-        self._texts.append(text)
-        bold = thread.case_id in self._news
-        wanted = (text, alarm, bold)
-        bundle_id = thread.case.bundle_id
-        if self._shown.get(bundle_id) == wanted:
-            return
-        item = self.item(row)
-        item.setText(text)
-        if alarm:
-            item.setForeground(QColor(URGENT))
-        else:
-            item.setData(Qt.ItemDataRole.ForegroundRole, None)  # the palette's
-        self._set_bold(item, bold)
-        self._shown[bundle_id] = wanted
-
-    def _described(self, thread: CaseThread) -> tuple[str, bool]:
-        """The row's lines and whether it is in red, described again only when the thread's
-        documents, its jobs, the day or ``row_state`` changed (or after :meth:`relabel`)."""
-        key = (
-            *_documents_and_jobs(thread),
-            self._row_state(thread),
-            date.today(),
-            self._epoch,
-        )
-        cached = self._rows.get(thread.case.bundle_id)
-        if cached is not None and cached[0] == key:
-            return cached[1], cached[2]
-        text, alarm = self._describe(thread), self._alarming(thread)
-        # the thread is kept with its key, so the ids in the key stay those of live objects
-        self._rows[thread.case.bundle_id] = (key, text, alarm, thread)
-        return text, alarm
 
     def remember(self, seen: Seen) -> None:
         """Start from what an earlier session showed: what is listed now and was not then is
         announced at the first :meth:`set_threads`, and the cases not opened stay in bold."""
         self._known = set(seen.listed)
-        self._news = set(seen.unread)
+        self._news.clear()
+        self._news.update(seen.unread)
 
     def seen(self) -> Seen | None:
         """What to remember of this session (None before the first listing)."""
@@ -259,44 +296,22 @@ class CaseList(QListWidget):
         for row, thread in enumerate(self.threads):
             if thread.case_id in wanted and thread is not current:
                 self._news.add(thread.case_id)
-                self._embolden(row, True)
+                self.rows.changed(row, row)
 
     def is_new(self, case_id: str) -> bool:
         return case_id in self._news
 
-    def _embolden(self, row: int, bold: bool) -> None:
-        self._set_bold(self.item(row), bold)
-        shown = self._shown.get(self._order[row]) if row < len(self._order) else None
-        if shown is not None:
-            self._shown[self._order[row]] = (shown[0], shown[1], bold)
-
-    @staticmethod
-    def _set_bold(item: QListWidgetItem, bold: bool) -> None:
-        font = item.font()
-        if font.bold() != bold:
-            font.setBold(bold)
-            item.setFont(font)
+    def _current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        if not self._quiet:
+            self._row_changed(current.row())
 
     def _row_changed(self, row: int) -> None:
         if 0 <= row < len(self.threads):
             thread = self.threads[row]
             if thread.case_id in self._news:
                 self._news.discard(thread.case_id)
-                self._embolden(row, False)
+                self.rows.changed(row, row)
             self.thread_selected.emit(thread)
-
-
-def _documents_and_jobs(thread: CaseThread) -> tuple[object, ...]:
-    """What a thread's row and view depend on, besides the day: its documents (the same
-    objects while the store holds them) and its jobs' snapshots."""
-    return (
-        id(thread.case),
-        tuple(id(o) for o in thread.opinions),
-        id(thread.withdrawal),
-        thread.job,
-        thread.answer_job,
-        thread.erased,
-    )
 
 
 def in_red(text: str) -> str:

@@ -30,6 +30,7 @@ from cases.followup import change, followed, history
 from cases.model import Case, Opinion
 from cases.threads import CaseThread
 from widgets.caselist import URGENT, answer_due, follows_text, in_red
+from widgets.clipplayer import ClipShelf
 from widgets.documentview import DocumentShelf
 from widgets.identityview import act_text, expert_rpps_html, identity_html
 from widgets.overlay import day, day_time, number, signed_percent
@@ -105,6 +106,9 @@ class CaseView(QWidget):
         self.documents = DocumentShelf()  # exam results, tracings, letters (issue 17)
         self.documents.hide()
         self.splitter.insertWidget(2, self.documents)
+        self.clips = ClipShelf()  # short videos, played in the app (issue 17 §2)
+        self.clips.hide()
+        self.splitter.insertWidget(3, self.clips)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         top = QHBoxLayout()
@@ -155,6 +159,7 @@ class CaseView(QWidget):
         self.photos.set_context(*viewer_context(thread, others))  # earlier photos, marks
         self.photos_part.setVisible(bool(case.photos))  # no empty strip taking the room
         self.documents.set_documents(case.documents, case.photos)
+        self.clips.set_clips(case.clips)
         if thread.opinions:
             self.opinions.setHtml(opinions_html(thread))
         else:
@@ -173,6 +178,7 @@ class CaseView(QWidget):
         self.opinions.clear()
         self.photos.set_photos([])
         self.documents.set_documents((), ())
+        self.clips.set_clips(())
         self.withdraw_button.hide()
 
 

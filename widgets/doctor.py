@@ -57,7 +57,6 @@ from cases.threads import CaseThread, Opened, Unreadable
 from crypto.errors import CryptoError
 from outbox.errors import OutboxError
 from outbox.platform import DirectoryEntry
-from widgets.acts import fifth_act_warning
 from widgets.capture import CaptureStation
 from widgets.caseform import CaseForm
 from widgets.caselist import (
@@ -77,6 +76,7 @@ from widgets.flow import FlowLayout
 from widgets.overlay import day, short_time
 from widgets.records import RecordsReport
 from widgets.report import ReportPrinter
+from widgets.sendchecks import before_send_warning
 
 log = logging.getLogger(__name__)
 
@@ -259,7 +259,11 @@ class DoctorWorkspace(QWidget):
         self.store = StoreFeedback(session, me, self.runner, self.notice, self.refresh, self)
         self.notice.setWordWrap(True)
         self.form = CaseForm()
-        self.form.warn_before_send = lambda case: fifth_act_warning(case, self.cases.threads)
+        self.form.warn_before_send = lambda case: before_send_warning(
+            case,
+            getattr(self.form.recipient.currentData(), "specialty", None),
+            self.cases.threads,
+        )
         self.view = CaseView()
         self.printing = ReportPrinter(
             self, self.runner, session, me, self.view.print_button, self.notice

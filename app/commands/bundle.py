@@ -155,7 +155,8 @@ def _bundle_seal(args: argparse.Namespace) -> int:
     ]
     bundle_id = new_id()
     plain = pack_files(bundle_id, files, signer.party, parties, "request", args.case_id)
-    sealed = cms.seal(plain, signer.cert, signer.key, list(unique.values()))
+    sign_cert, sign_key, extras = signer.signer()
+    sealed = cms.seal(plain, sign_cert, sign_key, list(unique.values()), extra_certificates=extras)
     atomic_write(args.output, sealed)
     journal_event(
         profile,

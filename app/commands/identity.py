@@ -132,6 +132,8 @@ def _register_trust(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
 
 
 def _identity_new(args: argparse.Namespace) -> int:
+    if args.rpps is not None and not rpps_ok(args.rpps):  # before any question is asked
+        raise CommandError(_("numéro RPPS invalide (11 chiffres, dont la clé)."))
     if args.pkcs11_module is not None:
         return card_identity_new(args)
     profile = cli_profile(args)
@@ -164,8 +166,6 @@ def _identity_new(args: argparse.Namespace) -> int:
         organization=organization,
         can_decrypt=args.role != "secretary",
     )
-    if args.rpps is not None and not rpps_ok(args.rpps):
-        raise CommandError(_("numéro RPPS invalide (11 chiffres, dont la clé)."))
     info = IdentityInfo(
         identity_id, args.name, args.role, organization, args.specialty, args.rpps or None
     )
@@ -289,6 +289,10 @@ def _identity_export(args: argparse.Namespace) -> int:
     if args.output.exists():
         raise CommandError(_("{path} existe déjà.").format(path=args.output))
     me = unlock_identity(args, profile, args.identity)
+    if me.card is not None:
+        raise CommandError(
+            _("une identité à carte ne s’exporte pas : sa clé de signature reste sur la carte.")
+        )
     chain = [ca for ca in TrustStore(profile.trust_dir).cas() if ca.subject == me.cert.issuer]
     atomic_write(
         args.output, export_pkcs12(me.key, me.cert, chain, me.secret, me.party.display_name)

@@ -214,6 +214,15 @@ class Unlocked:
     party: Party
     actor: str  # for the audit journal: identity id, or fingerprint of a .p12's certificate
     secret: bytes  # the passphrase that unlocked it
+    # a card identity (cases.cardidentity) signs with the card's certificate and key, and
+    # embeds ``cert`` beside them: see ``signer`` below
+    card: tuple[x509.Certificate, Any] | None = None
+
+    def signer(self) -> tuple[x509.Certificate, Any, tuple[x509.Certificate, ...]]:
+        """The certificate and key to sign with, and what the signature embeds besides."""
+        if self.card is None:
+            return self.cert, self.key, ()
+        return self.card[0], self.card[1], (self.cert,)
 
 
 def find_identity(profile: Profile, wanted: str) -> IdentityInfo:
@@ -250,7 +259,8 @@ def unlock_identity(args: argparse.Namespace, profile: Profile, spec: str) -> Un
         with unlock_errors(profile, info.id):  # the app's own path: delay, re-wrapping
             me = profile.unlock(info.id, secret)
         party = Party(info.id, info.display_name, me.fingerprint, info.role, info.organization)
-        unlocked = Unlocked(me.certificate, me.key, party, info.id, secret)
+        card = None if me.signing_key is None else (me.signer_certificate, me.signer_key)
+        unlocked = Unlocked(me.certificate, me.key, party, info.id, secret, card)
     journal_event(
         profile, "identity_unlocked", unlocked.actor, fingerprint=unlocked.party.fingerprint
     )

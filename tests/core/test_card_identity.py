@@ -399,6 +399,25 @@ def test_identity_new_on_a_card_then_login_with_its_pin(
     assert main(args) == 0, capsys.readouterr()
     me = Profile(profile.root).unlock("dr-lucie-roy", PIN.encode())
     assert isinstance(me.signer_key, TokenSigningKey)
+    # bundle seal signs on the card; the specialist pairs the card with the reading cert
+    w.specialist.write(tmp_path, "specialist")
+    (tmp_path / "note.txt").write_text("bilan", "utf-8")
+    sealed_path = tmp_path / "out.p7m"
+    seal = ["--profile", str(profile.root), "bundle", "seal", "--signer", "dr-lucie-roy",
+            "--to", str(tmp_path / "specialist.pem"), "-o", str(sealed_path),
+            "--passphrase-file", str(pin_file), str(tmp_path / "note.txt")]  # fmt: skip
+    assert main(seal) == 0, capsys.readouterr()
+    opened = cms.open_sealed(sealed_path.read_bytes(), w.specialist.cert, w.specialist.key, w.roots)
+    assert opened.signer == me.signer_certificate
+    assert cardidentity.paired_reader(opened.signer, opened.others, w.roots) == (
+        me.reader_fingerprint
+    )
+    # a card identity is not exported: its signing key stays on the card
+    export = ["--profile", str(profile.root), "identity", "export", "dr-lucie-roy",
+              "-o", str(tmp_path / "x.p12"), "--passphrase-file", str(pin_file)]  # fmt: skip
+    assert main(export) != 0
+    assert "carte" in capsys.readouterr().err
+    assert not (tmp_path / "x.p12").exists()
     assert pki.can_decrypt(me.certificate)
     assert not pki.can_decrypt(me.signer_certificate)
     # the card is now a CPS-like card: import registers it in another profile from a .p12
@@ -474,3 +493,22 @@ def test_a_card_specialists_receipt_and_opinion_are_admitted_by_the_doctor(
     finally:
         for session in (unit, hospital):
             session.stop()
+
+
+def test_a_signature_cannot_borrow_someone_elses_reading_certificate() -> None:
+    """What a signer embeds counts as its reading certificate only when it is its pair: a
+    forger who embeds the specialist's certificate, or a look-alike from another CA, is not
+    counted as the request's recipient."""
+    w = world()
+    key = pki.new_private_key("ec")
+    mine = pki.issue_person_certificate(
+        w.ca.cert, w.ca.key, key.public_key(), common_name="Dr Claire Martin", role="doctor",
+        organization="USMP Fresnes", can_decrypt=True,
+    )  # fmt: skip
+    signed = cms.sign(b"x", w.doctor.cert, w.doctor.key, extra_certificates=[w.specialist.cert])
+    verified = cms.verify(signed, w.roots)
+    assert verified.others == (w.specialist.cert,)
+    assert cardidentity.paired_reader(verified.signer, verified.others, w.roots) is None
+    assert cardidentity.paired_reader(w.doctor.cert, [w.rogue_doctor.cert], w.roots) is None
+    assert cardidentity.paired_reader(w.doctor.cert, [mine], w.roots) == pki.fingerprint(mine)
+    assert cardidentity.paired_reader(w.doctor.cert, [mine], [w.rogue_ca.cert]) is None

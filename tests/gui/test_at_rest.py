@@ -19,7 +19,14 @@ from pytestqt.qtbot import QtBot
 
 import resources
 from app.mainwindow import MainWindow
-from tests.gui.test_end_to_end import WAIT, add_photos, log_in, type_text, write_opinion
+from tests.gui.test_end_to_end import (
+    WAIT,
+    add_photos,
+    log_in,
+    send_request,
+    type_text,
+    write_opinion,
+)
 from tests.gui.test_identity import fill_identity
 from tests.support.demo import DemoEnv, running_demo
 from widgets.doctor import DoctorWorkspace
@@ -99,7 +106,7 @@ def test_a_whole_workflow_leaves_nothing_clinical_in_clear(
     add_photos(qtbot, doctor, resources.sample_photos()[:2], kept=2)
     photos = [p.data for p in form.photos.photos()]
     qtbot.waitUntil(lambda: doctor.draft_list.count() == 1, timeout=WAIT)  # a draft was saved
-    form.submit()
+    send_request(form)
     session = unit.session
     assert session is not None
     qtbot.waitUntil(lambda: [j.state for j in session.outbox.jobs()] == ["delivered"], timeout=WAIT)

@@ -17,7 +17,7 @@ from app import demo
 from app.mainwindow import MainWindow
 from cases.profile import Profile
 from outbox.queue import Outbox
-from tests.gui.test_end_to_end import WAIT, log_in
+from tests.gui.test_end_to_end import WAIT, log_in, send_request
 from tests.gui.test_workspaces import fill_complete_case, open_window
 from tests.support.demo import DemoEnv
 from widgets.doctor import DoctorWorkspace
@@ -49,7 +49,7 @@ def send_during_outage(
     qtbot.waitUntil(lambda: doctor.form.recipient.currentData() is not None, timeout=WAIT)
     demo.stop_platform(demo_env.process)
     fill_complete_case(doctor)
-    doctor.form.submit()
+    send_request(doctor.form)
     session = window.session
     assert session is not None
     qtbot.waitUntil(lambda: [j.state for j in session.outbox.jobs()] == ["retry"], timeout=WAIT)

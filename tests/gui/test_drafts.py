@@ -9,7 +9,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QWidget
 from pytestqt.qtbot import QtBot
 
-from tests.gui.test_end_to_end import WAIT, log_in, type_text
+from tests.gui.test_end_to_end import WAIT, log_in, send_request, type_text
 from tests.gui.test_workspaces import open_window
 from tests.support.demo import DemoEnv
 from widgets.doctor import DoctorWorkspace
@@ -56,7 +56,7 @@ def test_a_draft_is_saved_while_typing_and_resumed_after_a_restart(
     type_text(doctor.form.question, "Avis ?")
     begun = doctor.form.case().created_at
     qtbot.wait(1100)  # sent a second later, at least
-    doctor.form.submit()
+    send_request(doctor.form)
     qtbot.waitUntil(lambda: doctor.draft_list.count() == 0, timeout=WAIT)
     qtbot.waitUntil(lambda: doctor.cases.count() == 1, timeout=WAIT)
     assert doctor.draft_status.text() == ""  # "saved at …" would now be untrue

@@ -30,6 +30,7 @@ from capture.photo import Arrow
 from tests.support.demo import DemoEnv
 from widgets.capture import CaptureStation
 from widgets.capture_editor import LENGTH
+from widgets.caseform import CaseForm
 from widgets.caseview import CaseView
 from widgets.doctor import DoctorWorkspace
 from widgets.photos import annotations_of
@@ -108,6 +109,26 @@ def write_opinion(
     form.review.setValue(weeks)
 
 
+AGAIN = "pour l’envoyer quand même"
+"""The end of every warning before a request goes: a second click sends."""
+
+
+def send_request(form: CaseForm) -> None:
+    """Send the request in ``form`` as a doctor who read the warnings, if any, and still
+    sends it (they are warnings, not refusals: issue 16 §3)."""
+    form.submit()
+    if AGAIN in form.problems.text():
+        form.submit()
+
+
+def choose_recipient(form: CaseForm, identity: str) -> None:
+    """Choose the specialist ``identity`` in the request form's list of recipients."""
+    combo = form.recipient
+    found = [i for i in range(combo.count()) if getattr(combo.itemData(i), "id", "") == identity]
+    assert found, f"{identity} is not in the directory"
+    combo.setCurrentIndex(found[0])
+
+
 def log_in(qtbot: QtBot, window: MainWindow, identity: str) -> QWidget:
     window.login.select(identity)
     qtbot.keyClicks(window.login.passphrase, "demo")
@@ -151,6 +172,7 @@ def test_doctor_sends_specialist_answers_doctor_reads(
     type_text(form.patient_ref, PATIENT)
     form.consent.setChecked(True)
     form.specialty.setCurrentIndex(form.specialty.findData("wounds"))
+    choose_recipient(form, "pr-dubois")  # not the wound specialist the list proposes: he knows her
     type_text(form.summary, SUMMARY)
     type_text(form.answer_fields["pain"], "6/10 au pansement")  # the specialty's questions
     type_text(form.treatments, "Paracétamol 1 g x3/j")
@@ -158,6 +180,9 @@ def test_doctor_sends_specialist_answers_doctor_reads(
     add_photos(qtbot, doctor, resources.sample_photos()[:2], kept=2, describe=describe_first_photo)
     qtbot.waitUntil(form.photos.thumbnails_ready, timeout=WAIT)  # for the picture
     screenshot(unit, "doctor-new-request")
+    qtbot.mouseClick(form.send_button, Qt.MouseButton.LeftButton)
+    # a dermatologist for a wound request: the doctor is warned, and sends all the same
+    assert "autre spécialité" in form.problems.text()
     qtbot.mouseClick(form.send_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: doctor.cases.count() == 1, timeout=WAIT)
     assert form.patient_ref.text() == ""  # the form is cleared once sealed

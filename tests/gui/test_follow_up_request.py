@@ -9,7 +9,7 @@ from pytestqt.qtbot import QtBot
 
 from app.mainwindow import MainWindow
 from outbox.platform import DirectoryEntry
-from tests.gui.test_end_to_end import WAIT, log_in, type_text, write_opinion
+from tests.gui.test_end_to_end import WAIT, log_in, send_request, type_text, write_opinion
 from tests.gui.test_workspaces import fill_complete_case, open_window
 from tests.support.demo import DemoEnv
 from widgets.caseform import CaseForm
@@ -46,7 +46,7 @@ def test_a_follow_up_goes_to_the_specialist_who_answered_with_the_earlier_exchan
         )
     )
     form.treatments.setPlainText("Pansement hydrocolloïde")
-    form.submit()
+    send_request(form)
     qtbot.waitUntil(lambda: doctor.cases.count() == 1, timeout=WAIT)
 
     specialist = log_in(qtbot, hospital, "pr-dubois")
@@ -100,7 +100,7 @@ def test_a_follow_up_goes_to_the_specialist_who_answered_with_the_earlier_exchan
     type_text(form.question, "Poursuivre la compression ?")
     qtbot.wait(50)
     screenshot(unit, "doctor-follow-up")
-    form.submit()
+    send_request(form)
     qtbot.waitUntil(lambda: doctor.cases.count() == 2, timeout=WAIT)
     assert "suivi" in doctor.cases.item(0).text()  # newest first
     assert "suivi" not in doctor.cases.item(1).text()
@@ -142,7 +142,7 @@ def test_a_follow_up_link_can_be_removed_and_survives_as_a_draft(
     unit = open_window(qtbot, demo_env.layout.unit)
     doctor = doctor_with_a_complete_request(qtbot, unit)
     form = doctor.form
-    form.submit()
+    send_request(form)
     qtbot.waitUntil(lambda: doctor.cases.count() == 1, timeout=WAIT)
     doctor.cases.setCurrentRow(0)
     earlier = doctor.cases.threads[0].case_id

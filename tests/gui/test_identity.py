@@ -17,7 +17,14 @@ from pytestqt.qtbot import QtBot
 from app import i18n
 from app.mainwindow import MainWindow
 from crypto import audit
-from tests.gui.test_end_to_end import WAIT, log_in, type_text, visible_text, write_opinion
+from tests.gui.test_end_to_end import (
+    WAIT,
+    log_in,
+    send_request,
+    type_text,
+    visible_text,
+    write_opinion,
+)
 from tests.support.demo import DemoEnv
 from widgets.activity import ActivityReport
 from widgets.caseform import CaseForm
@@ -108,7 +115,7 @@ def test_identity_and_act_from_the_form_to_the_specialist_and_billing(
         # the identity's fields fit: nothing to scroll sideways to
         assert not form.scroll.horizontalScrollBar().isVisible()
         screenshot(unit, f"doctor-identity-{width}")
-    form.submit()
+    send_request(form)
     sent(qtbot, doctor, 1)
     assert not form.identity.isChecked()
     assert form.identity.birth_name.text() == ""
@@ -116,7 +123,7 @@ def test_identity_and_act_from_the_form_to_the_specialist_and_billing(
     # --- the same person later, identity only validated: her traits alone travel ------------
     write_request(form, "Q-12")  # another reference: the unit's own, it may change
     fill_identity(form, status="validated", birth_name="LEFEVRE")
-    form.submit()
+    send_request(form)
     sent(qtbot, doctor, 2)
     session = unit.session
     assert session is not None
@@ -213,7 +220,7 @@ def test_identity_and_act_from_the_form_to_the_specialist_and_billing(
     for count, ref in enumerate(("R-1", "R-2"), start=3):
         write_request(form, ref)
         fill_identity(form, status="provisional")
-        form.submit()
+        send_request(form)
         sent(qtbot, doctor, count)
     write_request(form, "R-3")
     fill_identity(form, status="provisional")

@@ -18,7 +18,7 @@ from pytestqt.qtbot import QtBot
 from app import secrets
 from app.mainwindow import MainWindow
 from cases.photos import Photo
-from tests.gui.test_end_to_end import WAIT, log_in, type_text
+from tests.gui.test_end_to_end import WAIT, log_in, send_request, type_text
 from tests.gui.test_workspaces import fill_complete_case, open_window
 from tests.support.demo import DemoEnv
 from widgets.doctor import DoctorWorkspace
@@ -72,7 +72,7 @@ def doctor_showing_a_case(qtbot: QtBot, unit: MainWindow) -> DoctorWorkspace:
     fill_complete_case(doctor)
     doctor.form.summary.setPlainText(f"Ulcère {CANARY}")
     doctor.form.photos.add_photos([magenta_photo()])
-    doctor.form.submit()
+    send_request(doctor.form)
     qtbot.waitUntil(lambda: doctor.cases.count() == 1, timeout=WAIT)
     doctor.cases.setCurrentRow(0)
     qtbot.waitUntil(doctor.view.photos.thumbnails_ready, timeout=WAIT)
@@ -155,7 +155,7 @@ def test_the_queue_goes_on_while_the_window_is_locked(qtbot: QtBot, demo_env: De
     assert unit.session is not None
     unit.session.outbox.pause_all()  # the request waits in the queue...
     fill_complete_case(doctor)
-    doctor.form.submit()
+    send_request(doctor.form)
     qtbot.waitUntil(lambda: doctor.cases.count() == 1, timeout=WAIT)
     unit.lock()
     unit.session.outbox.resume_all()  # ...and leaves while the window is locked

@@ -17,7 +17,7 @@ from cases.delays import add_working_days
 from cases.model import Opinion
 from cases.threads import CaseThread
 from tests.core.test_followup import EXPERT, request, thread
-from tests.gui.test_end_to_end import WAIT, log_in, type_text, write_opinion
+from tests.gui.test_end_to_end import WAIT, log_in, send_request, type_text, write_opinion
 from tests.gui.test_follow_up_request import doctor_with_a_complete_request
 from tests.gui.test_workspaces import fill_complete_case, open_window
 from tests.support.demo import DemoEnv
@@ -40,7 +40,7 @@ def requests_sent(
     for n, ref in enumerate(refs, 1):
         fill_complete_case(doctor)
         doctor.form.patient_ref.setText(ref)
-        doctor.form.submit()
+        send_request(doctor.form)
         qtbot.waitUntil(lambda n=n: doctor.cases.count() == n, timeout=WAIT)  # type: ignore[misc]
     specialist = specialist_in(qtbot, hospital)
     qtbot.waitUntil(lambda: specialist.cases.count() == len(refs), timeout=WAIT)
@@ -272,7 +272,7 @@ def test_an_urgent_request_comes_first_in_red_until_answered(
     specialist = specialist_in(qtbot, hospital)  # logged in: arrivals are announced
     doctor.form.patient_ref.setText("P-URG")
     doctor.form.urgent.setChecked(True)
-    doctor.form.submit()  # sent first: the older of the two
+    send_request(doctor.form)  # sent first: the older of the two
     qtbot.waitUntil(lambda: doctor.cases.count() == 1, timeout=WAIT)
     assert "urgente" in doctor.cases.item(0).text()
     qtbot.waitUntil(lambda: specialist.cases.count() == 1, timeout=WAIT)
@@ -282,7 +282,7 @@ def test_an_urgent_request_comes_first_in_red_until_answered(
     doctor.form.clear()  # the next request is a second newer: first in date order
     fill_complete_case(doctor)
     doctor.form.patient_ref.setText("P-ORD")
-    doctor.form.submit()
+    send_request(doctor.form)
     qtbot.waitUntil(lambda: specialist.cases.count() == 2, timeout=WAIT)
 
     cases = specialist.cases
@@ -369,7 +369,7 @@ def test_what_arrived_while_logged_out_is_announced_at_login_and_stays_bold_unti
     for n, ref in enumerate(("P-11", "P-12"), 2):
         fill_complete_case(doctor)
         doctor.form.patient_ref.setText(ref)
-        doctor.form.submit()
+        send_request(doctor.form)
         qtbot.waitUntil(lambda n=n: doctor.cases.count() == n, timeout=WAIT)  # type: ignore[misc]
     session = hospital.session
     assert session is not None

@@ -12,7 +12,7 @@ from app import i18n
 from app.mainwindow import MainWindow
 from app.session import Session
 from outbox.jobs import JobState
-from tests.gui.test_end_to_end import WAIT, log_in, visible_text
+from tests.gui.test_end_to_end import WAIT, log_in, send_request, visible_text
 from tests.gui.test_workspaces import fill_complete_case, open_window
 from tests.support.demo import DemoEnv
 from tests.support.jobs import make_job
@@ -51,7 +51,7 @@ def test_an_urgent_request_is_queued_urgent_and_the_box_resets(
     assert "avant les autres" in form.urgent.toolTip()
     fill_complete_case(doctor)
     form.urgent.setChecked(True)
-    form.submit()
+    send_request(form)
     session = window.session
     assert session is not None
     qtbot.waitUntil(lambda: len(session.outbox.jobs()) == 1, timeout=WAIT)
@@ -60,7 +60,7 @@ def test_an_urgent_request_is_queued_urgent_and_the_box_resets(
     assert not form.urgent.isChecked()  # cleared with the form
 
     fill_complete_case(doctor)  # the next one is normal unless ticked again
-    form.submit()
+    send_request(form)
     qtbot.waitUntil(lambda: len(session.outbox.jobs()) == 2, timeout=WAIT)
     assert sorted(job.priority for job in session.outbox.jobs()) == ["normal", "urgent"]
     window.close()
@@ -79,7 +79,7 @@ def test_platform_down_the_secretary_reorders_the_queue(
     assert session is not None
     for count in (1, 2):
         fill_complete_case(doctor)
-        doctor.form.submit()
+        send_request(doctor.form)
         qtbot.waitUntil(lambda c=count: len(session.outbox.jobs()) == c, timeout=WAIT)
         qtbot.waitUntil(lambda: doctor.form.patient_ref.text() == "", timeout=WAIT)
     qtbot.waitUntil(

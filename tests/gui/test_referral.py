@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pytestqt.qtbot import QtBot
 
-from tests.gui.test_end_to_end import WAIT, log_in, write_opinion
+from tests.gui.test_end_to_end import WAIT, log_in, send_request, write_opinion
 from tests.gui.test_opinions import requests_sent
 from tests.support.demo import DemoEnv
 from widgets.specialist import SpecialistWorkspace
@@ -55,7 +55,7 @@ def test_a_referral_reaches_the_colleague_with_the_same_request(
     qtbot.wait(50)
     screenshot(unit, "doctor-referral")
     sent.consent.setChecked(True)
-    sent.submit()
+    send_request(sent)
     qtbot.waitUntil(lambda: doctor.cases.count() == 2, timeout=WAIT)
     earlier = next(t for t in doctor.cases.threads if t.opinions)
     qtbot.waitUntil(

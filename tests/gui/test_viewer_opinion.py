@@ -9,7 +9,7 @@ from PySide6.QtCore import QPoint, Qt
 from pytestqt.qtbot import QtBot
 
 from cases.marks import marks_for
-from tests.gui.test_end_to_end import WAIT, write_opinion
+from tests.gui.test_end_to_end import WAIT, send_request, write_opinion
 from tests.gui.test_follow_up_request import doctor_with_a_complete_request
 from tests.gui.test_opinions import specialist_in
 from tests.gui.test_viewer import colour_near, drag, photo
@@ -26,7 +26,7 @@ def test_the_specialists_marks_reach_the_doctor_drawn_on_the_photo(
     hospital = open_window(qtbot, demo_env.layout.hospital)
     doctor = doctor_with_a_complete_request(qtbot, unit)
     doctor.form.photos.add_photos([photo(size=(1600, 1200))])
-    doctor.form.submit()
+    send_request(doctor.form)
     qtbot.waitUntil(lambda: doctor.cases.count() == 1, timeout=WAIT)
 
     specialist = specialist_in(qtbot, hospital)

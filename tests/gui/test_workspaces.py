@@ -17,7 +17,7 @@ from app import i18n
 from app.mainwindow import MainWindow
 from app.session import Session
 from crypto import audit
-from tests.gui.test_end_to_end import WAIT, log_in
+from tests.gui.test_end_to_end import WAIT, log_in, send_request
 from tests.support.demo import DemoEnv
 from tests.support.jobs import make_job
 from widgets.doctor import DoctorWorkspace
@@ -53,7 +53,7 @@ def send_then_hand_over(
     qtbot.waitUntil(lambda: doctor.form.recipient.currentData() is not None, timeout=WAIT)
     trouble()
     fill_complete_case(doctor)
-    doctor.form.submit()
+    send_request(doctor.form)
     session = window.session
     assert session is not None
     qtbot.waitUntil(lambda: [j.state for j in session.outbox.jobs()] == [state], timeout=WAIT)

@@ -10,6 +10,7 @@ reads back and reports through ``C_GetTokenInfo``.
 
 from __future__ import annotations
 
+import atexit
 import functools
 import itertools
 import os
@@ -80,6 +81,7 @@ def softhsm() -> SoftHsm:
     if module is None:
         missing("the softhsm2 PKCS#11 module is not installed", "CI must install softhsm2")
     folder = Path(tempfile.mkdtemp(prefix="passavant-softhsm-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
     (folder / "tokens").mkdir()
     conf = folder / "softhsm2.conf"
     conf.write_text(

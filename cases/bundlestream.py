@@ -99,7 +99,8 @@ def seal_files(
         with zipfile.ZipFile(sealer, "w") as archive:  # type: ignore[call-overload]
             _write(archive, MANIFEST, None, _json(manifest), zipfile.ZIP_DEFLATED, stamp)
             for entry in entries:
-                _write(archive, entry.name, files[entry.name], entry, compression(entry.media_type), stamp)  # fmt: skip
+                method = compression(entry.media_type)
+                _write(archive, entry.name, files[entry.name], entry, method, stamp)
         return sealer.finish()
 
 

@@ -52,6 +52,15 @@ MAX_STREAM_SIZE = 2 << 30
 _BLOCK = 1 << 20
 
 
+def sha256_file(path: Path) -> str:
+    """The hex SHA-256 of a file, read in blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as source:
+        while block := source.read(_BLOCK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def _describe(name: str, path: Path) -> tuple[FileEntry, int]:
     digest, size = hashlib.sha256(), 0
     with path.open("rb") as source:

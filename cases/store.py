@@ -28,7 +28,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
+
 from cases.bundle import MANIFEST, Bundle, Party, reread, unpack
+from cases.bundlestream import sha256_file, unpack_content
 from cases.cardidentity import paired_reader
 from cases.errors import BundleError, CaseError, MalformedBundle
 from cases.index import CaseIndex, IndexDamaged, Row, remove_index
@@ -48,6 +51,10 @@ is not believed: a signer whose certificate expired could otherwise sign new bun
 stating an earlier time."""
 
 CLOCK_SKEW = timedelta(minutes=10)
+
+STREAM_ABOVE = 64 << 20
+"""Sealed files larger than this are opened in bounded memory (:meth:`CaseStore.open_file`);
+smaller ones in memory, faster for the many small bundles of a list refresh."""
 
 
 @dataclass(frozen=True)
@@ -150,16 +157,50 @@ class CaseStore:
             signer_fingerprint=pki.fingerprint(verified.signer),
             reader_fingerprint=self.me.reader_fingerprint,
         )
+        return self._opened(bundle, verified.signer, verified.signed_at, verified.others)
+
+    def open_file(self, path: Path) -> Opened:
+        """:meth:`open` for a sealed file of any size, in bounded memory (``crypto.stream``,
+        ``cases.bundlestream``): the payloads are read, when asked for, from a temporary copy
+        encrypted under a key held in memory, released once the whole file was authenticated.
+
+        Raises: as :meth:`open`; ``OSError`` when the file cannot be read.
+        """
+        self.openings += 1
+        opened = stream.open_file(
+            path, self.me.certificate, self.me.key, self.profile.trust_roots(),
+            crls=self.profile.crls(),
+        )  # fmt: skip
+        try:
+            assert opened.signer is not None  # open_file validated it
+            bundle = unpack_content(
+                opened,
+                signer_fingerprint=pki.fingerprint(opened.signer),
+                reader_fingerprint=self.me.reader_fingerprint,
+            )
+            return self._opened(bundle, opened.signer, opened.signed_at, opened.others)
+        except BaseException:
+            opened.close()
+            raise
+
+    def _opened(
+        self,
+        bundle: Bundle,
+        signer_cert: x509.Certificate,
+        signed_at: datetime | None,
+        others: tuple[x509.Certificate, ...],
+    ) -> Opened:
+        """The sender checked against the signer; a card signer's reader paired."""
         claimed = bundle.manifest.sender
-        signer = Party.of_certificate(verified.signer, claimed.mailbox)
+        signer = Party.of_certificate(signer_cert, claimed.mailbox)
         if not sender_matches(_speaker(claimed), _speaker(signer)):
             raise BundleError("sender_not_signer", "the manifest's sender is not its signer")
         reader = None
-        if verified.others:  # a card signer's encryption certificate (cases.cardidentity)
+        if others:  # a card signer's encryption certificate (cases.cardidentity)
             reader = paired_reader(
-                verified.signer, verified.others, self.profile.trust_roots(), self.profile.crls()
+                signer_cert, others, self.profile.trust_roots(), self.profile.crls()
             )
-        return Opened(bundle.manifest.bundle_id, signer, verified.signed_at, bundle, reader)
+        return Opened(bundle.manifest.bundle_id, signer, signed_at, bundle, reader)
 
     # --- ingestion --------------------------------------------------------------------------
     def ingest(
@@ -217,12 +258,13 @@ class CaseStore:
 
     def _ingest_one(self, source: Source, done: Ingested) -> None:
         try:
-            data = source.path.read_bytes()
+            large = source.path.stat().st_size > STREAM_ABOVE
+            data = b"" if large else source.path.read_bytes()
+            sha = sha256_file(source.path) if large else hashlib.sha256(data).hexdigest()
         except FileNotFoundError:
             return  # erased or discarded meanwhile
-        sha = hashlib.sha256(data).hexdigest()
         try:
-            opened = self.open(data)
+            opened = self.open_file(source.path) if large else self.open(data)
             del data
             if opened.bundle_id != source.bundle_id:
                 # An old bundle replayed under a new platform id, or a mix-up: never shown.

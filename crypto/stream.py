@@ -188,12 +188,21 @@ class Sealer:
         """Nothing to do: segments go out as they fill."""
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
-        """Append content; returns how many bytes were taken (all of them)."""
+        """Append content; returns how many bytes were taken (all of them). A large buffer
+        is taken in slices: it is never copied whole."""
         if self._out is None:
             raise ValueError("the sealer is closed")
+        with memoryview(data) as view:
+            size = view.nbytes
+            if self.size + size > self._max_size:
+                raise ValueError(f"the content exceeds {self._max_size} bytes")
+            flat = view.cast("B")
+            for start in range(0, size, _READ):
+                self._take(flat[start : start + _READ])
+        return size
+
+    def _take(self, data: memoryview) -> None:
         size = len(data)
-        if self.size + size > self._max_size:
-            raise ValueError(f"the content exceeds {self._max_size} bytes")
         self._digest.update(data)
         self._pending += data
         self.size += size
@@ -207,7 +216,6 @@ class Sealer:
             del self._pending[:whole]
             if self._progress is not None:
                 self._progress(self.size - len(self._pending), self._total)
-        return size
 
     def _encrypt(self, plain: bytes | bytearray | memoryview) -> None:
         assert self._out is not None

@@ -1,4 +1,4 @@
-"""The administration commands of the platform (embedded back-end, ``--data DIR``)::
+"""The administration commands of the platform, on either back-end::
 
     passavant platform station add NAME | list | revoke NAME
     passavant platform recipient add ID --station S --cert FILE --role ROLE [--specialty X]
@@ -10,9 +10,11 @@
     passavant platform quota show [--station S]
     passavant platform status [--url URL [--ca FILE]]
 
-Each takes ``--data DIR``. Listings go to standard output; ``station add`` prints the new token
-alone on standard output. A failure prints one plain line on standard error and exits 1 (2 for
-a usage error). The server may run meanwhile (SQLite's WAL mode).
+Each takes ``--data DIR`` (the embedded platform) or ``--database URL`` (the distributed one;
+with ``--blobs URL`` when ``recipient remove --force`` must delete bundles): see
+:mod:`refplatform.admin_backends`. Listings go to standard output; ``station add`` prints the
+new token alone on standard output. A failure prints one plain line on standard error and
+exits 1 (2 for a usage error). The server may run meanwhile (SQLite's WAL mode; PostgreSQL).
 """
 
 from __future__ import annotations
@@ -33,10 +35,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
-from refplatform import accounts, registry
-from refplatform.db import open_database
-from refplatform.quotas import UNLIMITED, LimitsStore, Quota, Route, describe
-from refplatform.storage import Layout
+from refplatform import registry
+from refplatform.admin_backends import AdminBackend, backend_of
+from refplatform.quotas import UNLIMITED, Quota, Route, describe
 
 __all__ = ["COMMANDS", "configure", "run"]
 
@@ -74,6 +75,18 @@ def _count(text: str) -> int:
 def _data_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data", type=Path, metavar="DIR", default=argparse.SUPPRESS, help="data directory"
+    )
+    parser.add_argument(
+        "--database",
+        metavar="URL",
+        default=argparse.SUPPRESS,
+        help="the distributed platform's PostgreSQL (postgresql://…), instead of --data",
+    )
+    parser.add_argument(
+        "--blobs",
+        metavar="URL",
+        default=argparse.SUPPRESS,
+        help="its object storage (s3://BUCKET?endpoint=…), to delete bundles",
     )
 
 
@@ -145,10 +158,15 @@ def configure(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 
 def run(args: argparse.Namespace) -> int:
     """Runs one administration command; returns the exit status."""
-    data: Path | None = getattr(args, "data", None)
     command = str(args.platform_command)
-    if data is None:
-        print(f"passavant platform {command}: --data DIR is required", file=sys.stderr)
+    data: Path | None = getattr(args, "data", None)
+    database: str | None = getattr(args, "database", None)
+    if (data is None) == (database is None):
+        print(
+            f"passavant platform {command}: give --data DIR (embedded) or --database URL"
+            " (distributed)",
+            file=sys.stderr,
+        )
         return 2
     handler = {
         "station": _station,
@@ -158,10 +176,17 @@ def run(args: argparse.Namespace) -> int:
         "status": _status,
     }[command]
     try:
-        return handler(args, data)
+        backend = backend_of(data, database, getattr(args, "blobs", None))
+    except Exception as exc:  # noqa: BLE001 - an unreachable database: one plain line
+        print(f"passavant platform {command}: cannot open the platform: {exc}", file=sys.stderr)
+        return 1
+    try:
+        return handler(args, backend)
     except (AdminError, OSError, ValueError, RuntimeError, sqlite3.Error) as exc:
         print(f"passavant platform {command}: {exc}", file=sys.stderr)
         return 1
+    finally:
+        backend.close()
 
 
 def _table(rows: Sequence[Sequence[str]]) -> None:
@@ -174,18 +199,18 @@ def _stamp(moment: float | None) -> str:
     return "-" if moment is None else time.strftime("%Y-%m-%d %H:%M", time.localtime(moment))
 
 
-def _station(args: argparse.Namespace, data: Path) -> int:
+def _station(args: argparse.Namespace, backend: AdminBackend) -> int:
     if args.admin_action == "add":
-        token = accounts.register_station(data, args.name)
+        token = backend.register_station(args.name)
         print(token, flush=True)
         print(f"workstation {args.name}: registered; give it this token", file=sys.stderr)
         return 0
     if args.admin_action == "revoke":
-        if not accounts.revoke_station(data, args.name):
+        if not backend.revoke_station(args.name):
             raise AdminError(f"no workstation named {args.name!r}")
         print(f"workstation {args.name}: token revoked")
         return 0
-    stations = accounts.list_stations(data)
+    stations = backend.list_stations()
     if not stations:
         print("no workstation registered")
         return 0
@@ -214,14 +239,13 @@ def _certificate(path: Path) -> tuple[str, str]:
     return cert.public_bytes(Encoding.PEM).decode("ascii"), common_name
 
 
-def _recipient(args: argparse.Namespace, data: Path) -> int:
+def _recipient(args: argparse.Namespace, backend: AdminBackend) -> int:
     if args.admin_action == "add":
         pem, common_name = _certificate(args.cert)
         name = (args.name or common_name).strip()
         if not name:
             raise AdminError("the certificate has no common name: give --name")
-        accounts.register_recipient(
-            data,
+        backend.register_recipient(
             recipient_id=args.id,
             station_id=args.station,
             display_name=name,
@@ -231,18 +255,16 @@ def _recipient(args: argparse.Namespace, data: Path) -> int:
         )
         print(f"recipient {args.id} ({name}): mailbox read by workstation {args.station}")
         return 0
-    layout = Layout(data)
-    db = open_database(data)
     if args.admin_action == "remove":
         try:
-            found = registry.remove_recipient(db, layout, args.id, force=args.force)
+            found = backend.remove_recipient(args.id, force=args.force)
         except registry.RecipientBusy as busy:
             raise AdminError(f"{busy}; --force removes them too") from None
         if not found:
             raise AdminError(f"no recipient named {args.id!r}")
         print(f"recipient {args.id}: removed")
         return 0
-    recipients = registry.list_recipients(db, args.station)
+    recipients = backend.list_recipients(args.station)
     if not recipients:
         print("no recipient registered")
         return 0
@@ -262,8 +284,8 @@ def _recipient(args: argparse.Namespace, data: Path) -> int:
     return 0
 
 
-def _route(args: argparse.Namespace, data: Path) -> int:
-    store = LimitsStore(open_database(data))
+def _route(args: argparse.Namespace, backend: AdminBackend) -> int:
+    store = backend.limits()
     if args.admin_action == "list":
         routes = store.routes()
         if not routes:
@@ -294,15 +316,15 @@ def _route(args: argparse.Namespace, data: Path) -> int:
     return 0
 
 
-def _quota(args: argparse.Namespace, data: Path) -> int:
-    store = LimitsStore(open_database(data))
+def _quota(args: argparse.Namespace, backend: AdminBackend) -> int:
+    store = backend.limits()
     if args.admin_action == "set":
         quota = Quota(args.open_uploads, args.open_bytes, args.daily_bytes)
         if quota == Quota():
             raise AdminError("nothing to set: give --open-uploads, --open-bytes or --daily-bytes")
         store.set_quota(None if args.default else args.station, quota, time.time())
     station = None if args.admin_action == "set" and args.default else args.station
-    if station is not None and station not in {s.id for s in accounts.list_stations(data)}:
+    if station is not None and station not in {s.id for s in backend.list_stations()}:
         raise AdminError(f"no workstation named {station!r}")
     own, effective = store.quota(station)
     print(f"limits of {'the platform default' if station is None else 'workstation ' + station}:")
@@ -329,10 +351,8 @@ def _health(url: str, ca: Path | None) -> str:
     return f"{document.get('status', '?')} (version {document.get('version', '?')})"
 
 
-def _status(args: argparse.Namespace, data: Path) -> int:
-    if not Layout(data).db_path.exists():
-        raise AdminError(f"{data}: no platform data here")
-    state = registry.platform_status(open_database(data), Layout(data), time.time())
+def _status(args: argparse.Namespace, backend: AdminBackend) -> int:
+    state = backend.status(time.time())
     mib = 1024**2
     healthy = state.integrity == "ok" and state.schema == state.schema_expected
     print(f"health: {'ok' if healthy else 'PROBLEM'}")

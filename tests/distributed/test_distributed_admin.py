@@ -46,3 +46,51 @@ def test_recipients_listed_with_their_waiting_items_and_removed_with_their_bytes
     )
     # The delivery record stays: the same bundle id is still recognised.
     assert cluster.uploads.delivery(accounts.unit, "b-admin", None) is not None
+
+
+def test_the_administration_commands_work_on_the_distributed_platform(
+    cluster: Cluster, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``passavant platform station|recipient|route|quota|status --database URL``: the same
+    commands as on the embedded platform, with the same plain errors."""
+    from app.cli import main
+    from tests.support.pki import world
+
+    db = ["--database", cluster.postgres.url]
+    assert main(["platform", "station", "add", "cli-unit", *db]) == 0
+    token = capsys.readouterr().out.strip()
+    assert len(token) >= 16
+    assert cluster.record.station_for_token(token) == "cli-unit"
+    assert main(["platform", "station", "list", *db]) == 0
+    assert "cli-unit" in capsys.readouterr().out
+
+    cert, _key = world().doctor.write(tmp_path, "doctor")
+    add = ["recipient", "add", "cli-doctor", "--station", "cli-unit", "--cert", str(cert)]
+    assert main(["platform", *add, "--role", "doctor", *db]) == 0
+    assert main(["platform", "recipient", "list", "--station", "cli-unit", *db]) == 0
+    assert "cli-doctor" in capsys.readouterr().out
+
+    route = ["route", "add", "--from", "cli-unit", "--to-recipient", "cli-doctor"]
+    assert main(["platform", *route, *db]) == 0
+    assert main(["platform", "route", "list", *db]) == 0
+    assert "cli-unit" in capsys.readouterr().out
+    route[1] = "remove"
+    assert main(["platform", *route, *db]) == 0
+
+    quota = ["quota", "set", "--station", "cli-unit", "--open-uploads", "3"]
+    assert main(["platform", *quota, *db]) == 0
+    assert main(["platform", "quota", "show", "--station", "cli-unit", *db]) == 0
+    assert "3" in capsys.readouterr().out
+
+    assert main(["platform", "status", *db]) == 0
+    assert "health: ok" in capsys.readouterr().out
+    assert main(["platform", "recipient", "remove", "cli-doctor", *db]) == 0
+    assert main(["platform", "station", "revoke", "cli-unit", *db]) == 0
+    capsys.readouterr()
+
+    # plain errors: both back-ends named, or none; a database that is not there
+    assert main(["platform", "status", "--data", str(tmp_path), *db]) == 2
+    assert "--database URL" in capsys.readouterr().err
+    gone = ["--database", "postgresql://nobody@127.0.0.1:9/none?connect_timeout=1"]
+    assert main(["platform", "station", "list", *gone]) == 1
+    assert "cannot open the platform" in capsys.readouterr().err

@@ -231,7 +231,7 @@ class CaseStore:
         return done
 
     def ingest_sealed(
-        self, source: Source, sealed: bytes, plain: bytes, signed_at: datetime
+        self, source: Source, sealed: bytes | Path, plain: bytes, signed_at: datetime
     ) -> None:
         """Index a bundle this person has just sealed, from the plaintext in hand (the
         signature is their own, made a moment ago): nothing is decrypted. Checked and placed
@@ -239,7 +239,11 @@ class CaseStore:
         with self._ingest_lock:
             if self.index.get(source.bundle_id) is not None:
                 return
-            sha = hashlib.sha256(sealed).hexdigest()
+            sha = (
+                sha256_file(sealed)
+                if isinstance(sealed, Path)
+                else hashlib.sha256(sealed).hexdigest()
+            )
             done = Ingested()
             try:
                 bundle = unpack(

@@ -49,12 +49,13 @@ from cases.threads import CaseThread, Opened, Unreadable, assemble
 from cases.trust import AddressBook
 from crypto import audit, cms, pki
 from crypto.errors import CryptoError
+from crypto.stream import Progress, Sealer
 from outbox.errors import OutboxError
 from outbox.inbox import Inbox
 from outbox.jobs import JobState
 from outbox.platform import DirectoryEntry, PlatformClient
 from outbox.queue import Outbox, Priority
-from outbox.spool import atomic_write
+from outbox.spool import atomic_write, private_dir
 
 log = logging.getLogger(__name__)
 
@@ -121,11 +122,14 @@ class Workstation:
         me: UnlockedIdentity,
         case: Case,
         to: DirectoryEntry,
+        *,
+        progress: Progress | None = None,
     ) -> str:
         """Seal ``case`` for ``to`` and ``me``, archive and enqueue it; return the bundle id.
 
         An urgent case (``Case.urgent``, which the specialist sees) is queued urgent too: it
-        leaves the outbox before the others.
+        leaves the outbox before the others. ``progress`` is called, on this thread, with the
+        bytes sealed so far and the total (``crypto.stream.Progress``).
         """
         priority = Priority.URGENT.value if case.urgent else Priority.NORMAL.value
         case = replace(case, requester_rpps=me.info.rpps or "")  # the act's (cases.acts)
@@ -140,7 +144,7 @@ class Workstation:
         recipients += [Party.of_certificate(cert) for cert in certificates[2:]]
         plain = pack_case(bundle_id, case, _party_of_me(me), recipients)
         return self._seal_and_queue(
-            me, bundle_id, "case", plain, to, certificates, priority=priority
+            me, bundle_id, "case", plain, to, certificates, priority=priority, progress=progress
         )
 
     def send_opinion(self, me: UnlockedIdentity, thread: CaseThread, opinion: Opinion) -> str:
@@ -282,19 +286,20 @@ class Workstation:
         *,
         keep: bool = True,
         priority: str = "normal",
+        progress: Progress | None = None,
     ) -> str:
         signed_at = datetime.now(UTC).replace(microsecond=0)
-        sealed = cms.seal(
-            plain,
-            me.signer_certificate,
-            me.signer_key,
-            certificates,
-            now=signed_at,
-            extra_certificates=me.signer_extras,
-        )
         if keep:
+            # Sealed as it is written into the archive (crypto.stream: the sealed copy never
+            # sits in memory), then copied into the outbox's spool in blocks.
             path = self.profile.path("archive") / f"{bundle_id}.cms"
-            atomic_write(path, sealed)
+            private_dir(path.parent)
+            with Sealer(
+                path, me.signer_certificate, me.signer_key, certificates, now=signed_at,
+                extra_certificates=me.signer_extras, total=len(plain), progress=progress,
+            ) as sealer:  # fmt: skip
+                sealer.write(plain)
+                sealer.finish()
             with self._db() as db:
                 db.execute(
                     "INSERT INTO archive VALUES (?, ?, ?, datetime('now'))",
@@ -303,8 +308,18 @@ class Workstation:
             if pki.can_decrypt(me.certificate):
                 # indexed from the plaintext in hand: what was just sealed is never decrypted
                 source = Source(bundle_id, "archive", path)
-                self.store(me).ingest_sealed(source, sealed, plain, signed_at)
-        self.outbox.enqueue(bundle_id, to.id, to.display_name, kind, sealed, priority=priority)
+                self.store(me).ingest_sealed(source, path, plain, signed_at)
+            job = self.outbox.enqueue_file(
+                bundle_id, to.id, to.display_name, kind, path, priority=priority
+            )
+        else:
+            sealed = cms.seal(
+                plain, me.signer_certificate, me.signer_key, certificates, now=signed_at,
+                extra_certificates=me.signer_extras,
+            )  # fmt: skip
+            job = self.outbox.enqueue(
+                bundle_id, to.id, to.display_name, kind, sealed, priority=priority
+            )
         self.audit(
             "bundle_sealed",
             me,
@@ -312,7 +327,7 @@ class Workstation:
             kind=kind,
             recipient=to.id,
             recipients=[pki.fingerprint(c) for c in certificates],
-            size=len(sealed),
+            size=job.size,
         )
         log.info("sealed %s %s for %s", kind, bundle_id, to.id)
         return bundle_id

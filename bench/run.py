@@ -16,9 +16,11 @@ import sys
 import time
 from collections.abc import Sequence
 
-from bench import capture, cases, outbox, parse_quick, resume, seal, viewer
+from bench import capture, cases, outbox, parse_quick, resume, seal, stream, viewer
 
-BENCHMARKS = (seal.run, resume.run, outbox.run, capture.run, cases.run, viewer.run)
+BENCHMARKS = (
+    seal.run, stream.run, resume.run, outbox.run, capture.run, cases.run, viewer.run,
+)  # fmt: skip
 """Each takes ``quick`` and prints its own table."""
 
 

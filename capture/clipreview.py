@@ -17,6 +17,14 @@ from capture.regions import Rect
 from cases.clips import ClipAreas
 
 Samples = list[tuple[float, list[Rect]]]
+FOLLOWED = 0.3
+"""Two areas on neighbouring key frames are the same one when they share this much of the
+smaller one."""
+
+
+def _overlap(a: Rect, b: Rect) -> float:
+    smaller = min(a.area, b.area)
+    return a.intersection(b).area / smaller if smaller else 0.0
 
 
 @dataclass
@@ -40,6 +48,35 @@ class ClipReview:
             return True
         self.removed.add(key)
         return False
+
+    def toggle_track(self, sample: int, area: int) -> int:
+        """Removes (or puts back) the ``area``-th area of ``sample`` and the same area on the
+        key frames before and after it, followed as long as it overlaps (a false area seen
+        all along the clip is removed in one go); how many areas changed."""
+        blurred = (sample, area) not in self.removed
+        track = self.track(sample, area)
+        for key in track:
+            if blurred:
+                self.removed.add(key)
+            else:
+                self.removed.discard(key)
+        return len(track)
+
+    def track(self, sample: int, area: int) -> list[tuple[int, int]]:
+        """The area ``area`` of ``sample`` followed over the key frames around it."""
+        found = [(sample, area)]
+        for step in (-1, 1):
+            rect, index = self.found[sample][1][area], sample + step
+            while 0 <= index < len(self.found):
+                best = max(
+                    enumerate(self.found[index][1]), key=lambda item: _overlap(rect, item[1]),
+                    default=None,
+                )  # fmt: skip
+                if best is None or _overlap(rect, best[1]) < FOLLOWED:
+                    break
+                found.append((index, best[0]))
+                rect, index = best[1], index + step
+        return found
 
     def add(self, sample: int, rect: Rect) -> None:
         """An area the doctor drew on ``sample`` (ignored when empty)."""

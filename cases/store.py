@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from cryptography import x509
 
@@ -36,6 +36,7 @@ from cases.cardidentity import paired_reader
 from cases.errors import BundleError, CaseError, MalformedBundle
 from cases.index import CaseIndex, IndexDamaged, Row, remove_index
 from cases.profile import Profile, UnlockedIdentity
+from cases.reopen import Reopener
 from cases.speaking import Decision, Document, Speaker, Verdict, decide, sender_matches
 from cases.threads import Opened, Unreadable
 from crypto import cms, pki, stream
@@ -95,6 +96,11 @@ class SealedPayload:
     def read(self) -> bytes:
         return self._store.payload(self.bundle_id, self.name)
 
+    def open(self) -> IO[bytes]:
+        """The file as a stream, checked first (:meth:`CaseStore.payload_file`): a clip of
+        hundreds of megabytes is never held whole."""
+        return self._store.payload_file(self.bundle_id, self.name)
+
 
 class CaseStore:
     """One unlocked person's store: ingestion, listing, payloads.
@@ -122,6 +128,7 @@ class CaseStore:
         self._problems: dict[str, Unreadable] = {}
         self._payload_lock = threading.Lock()
         self._payloads: tuple[str, zipfile.ZipFile, dict[str, str]] | None = None
+        self._reopener = Reopener(me.certificate, me.key)
         self._parties: dict[Party, Party] = {}
 
     def _open_index(self) -> CaseIndex:
@@ -134,6 +141,7 @@ class CaseStore:
 
     def close(self) -> None:
         self.index.close()
+        self._reopener.release()
 
     # --- opening ----------------------------------------------------------------------------
     def open(self, sealed: bytes) -> Opened:
@@ -441,6 +449,34 @@ class CaseStore:
             raise BundleError("bundle_changed", f"a file of bundle {bundle_id} changed")
         return body
 
+    def payload_file(self, bundle_id: str, name: str) -> IO[bytes]:
+        """:meth:`payload` as a stream, for a file too large to hold (a clip): its SHA-256
+        is checked against the admitted manifest's in one pass over it first, then a reader
+        of it is returned (from the bundle's content, decrypted into a temporary file
+        encrypted under a key held in memory: nothing unchecked is handed on).
+
+        Raises: as :meth:`payload`.
+        """
+        with self._payload_lock:
+            if self._payloads is not None and self._payloads[0] == bundle_id:
+                _id, archive, digests = self._payloads
+            else:
+                self._payloads = None
+                archive, digests = self._reopen(bundle_id)
+                self._payloads = (bundle_id, archive, digests)
+            try:
+                digest = hashlib.sha256()
+                with archive.open(name) as member:
+                    while block := member.read(1 << 20):
+                        digest.update(block)
+                if digest.hexdigest() != digests.get(name):
+                    raise BundleError("bundle_changed", f"a file of bundle {bundle_id} changed")
+                return archive.open(name)
+            except KeyError as exc:
+                raise MalformedBundle(f"no file {name!r} in bundle {bundle_id}") from exc
+            except (zipfile.BadZipFile, zlib.error, OSError) as exc:
+                raise MalformedBundle(f"unreadable file in bundle {bundle_id}") from exc
+
     def _reopen(self, bundle_id: str) -> tuple[zipfile.ZipFile, dict[str, str]]:
         """The admitted bundle's payload ZIP, decrypted again and its manifest found to be
         the one admitted, with the SHA-256 of each file that manifest lists."""
@@ -449,12 +485,13 @@ class CaseStore:
         if source is None or row is None or row.state != "admitted" or row.record is None:
             raise BundleError("bundle_gone", f"bundle {bundle_id} is not listed here")
         self.openings += 1
-        # Decrypted in bounded memory (a bundle may hold a gigabyte of clips), authenticated by
-        # its tag, into a temporary file encrypted under a key held in memory.
-        content = stream.reopen_file(source.path, self.me.certificate, self.me.key)
+        # Authenticated by its tag; in memory up to a bound (read into one buffer kept from the
+        # last time), a larger bundle (clips) in bounded memory through an encrypted temporary
+        # file (cases.reopen).
+        content = self._reopener.open(source.path)
         admitted = str(row.record["manifest"])
         try:
-            archive = zipfile.ZipFile(content.open())
+            archive = zipfile.ZipFile(content)
             manifest = archive.read(MANIFEST).decode("utf-8")
         except (KeyError, zipfile.BadZipFile, UnicodeDecodeError, zlib.error) as exc:
             raise BundleError("bundle_changed", f"bundle {bundle_id} changed on disk") from exc

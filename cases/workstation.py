@@ -49,7 +49,7 @@ from cases.threads import CaseThread, Opened, Unreadable, assemble
 from cases.trust import AddressBook
 from crypto import audit, cms, pki
 from crypto.errors import CryptoError
-from crypto.stream import Progress, Sealer
+from crypto.stream import Progress, Sealer, remove_partial
 from outbox.errors import OutboxError
 from outbox.inbox import Inbox
 from outbox.jobs import JobState
@@ -97,6 +97,7 @@ class Workstation:
         with self._db() as db:
             db.executescript(_SCHEMA)
         self.opened = OpenedRegistry(profile.db_path)
+        remove_partial(profile.path("archive"))  # seals a crash interrupted (crypto.stream)
 
     # --- directory ----------------------------------------------------------------------
     def refresh_directory(self) -> list[DirectoryEntry]:

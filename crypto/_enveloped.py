@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from asn1crypto import algos, cms, core
@@ -133,6 +133,32 @@ def decrypt_buffer(
     data: _der.Buffer, recipient_cert: x509.Certificate, recipient_key: PrivateKey
 ) -> bytearray:
     """:func:`crypto.cms.decrypt` over any buffer, returning a ``bytearray``."""
+    plain, size = _decrypt(data, recipient_cert, recipient_key, bytearray)
+    del plain[size:]
+    return plain
+
+
+def decrypt_into(
+    data: _der.Buffer,
+    recipient_cert: x509.Certificate,
+    recipient_key: PrivateKey,
+    buffer_for: Callable[[int], bytearray],
+) -> memoryview:
+    """:func:`decrypt_buffer` into a buffer the caller keeps for the next time (no fresh
+    memory to fault in): ``buffer_for(n)`` gives one of at least ``n`` bytes, whose content
+    is overwritten. Returns a view of the plaintext in it; nothing of it when the tag fails
+    (then the buffer is zeroed)."""
+    plain, size = _decrypt(data, recipient_cert, recipient_key, buffer_for)
+    return memoryview(plain)[:size]
+
+
+def _decrypt(
+    data: _der.Buffer,
+    recipient_cert: x509.Certificate,
+    recipient_key: PrivateKey,
+    buffer_for: Callable[[int], bytearray],
+) -> tuple[bytearray, int]:
+    """Decrypts ``data`` into ``buffer_for(size + 15)``; returns it and the plaintext's size."""
     check_key_pair(recipient_cert, recipient_key)
     buf = memoryview(data)
     fields = content_info(buf, "authenticated_enveloped_data", "AuthEnvelopedData")
@@ -181,16 +207,18 @@ def decrypt_buffer(
     size = sum(len(part) for part in parts)
     # decrypted in slices straight into one buffer (no plaintext copied); ``update_into``
     # wants room for a block more than it is given, cut off once done
-    plain = bytearray(size + _BLOCK - 1)
+    plain = buffer_for(size + _BLOCK - 1)
+    if len(plain) < size + _BLOCK - 1:
+        raise ValueError("the buffer given is too small")
     position = 0
     with memoryview(plain) as out:
         for part in parts:
             for start in range(0, len(part), _CHUNK):
                 position += decryptor.update_into(part[start : start + _CHUNK], out[position:])
-    del plain[size:]
-    try:
-        decryptor.finalize()
-    except InvalidTag as exc:
-        raise DecryptionFailed("the encrypted content was altered or is corrupt") from exc
-    log.debug("decrypted %d bytes", len(plain))
-    return plain
+        try:
+            decryptor.finalize()
+        except InvalidTag as exc:
+            out[:position] = bytes(position)  # nothing unauthenticated stays behind
+            raise DecryptionFailed("the encrypted content was altered or is corrupt") from exc
+    log.debug("decrypted %d bytes", size)
+    return plain, size

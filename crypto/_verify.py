@@ -194,8 +194,14 @@ def unverified_content(data: _der.Buffer) -> memoryview:
     what that verification vouched for (the case store compares a bundle's manifest, and each
     file's SHA-256, with those admitted). A view into ``data`` when the content is in one
     piece (DER, as we write it), no copy of tens of megabytes."""
-    parts = _parse(memoryview(data)).content
+    parts = unverified_parts(data)
     return parts[0] if len(parts) == 1 else memoryview(b"".join(parts))
+
+
+def unverified_parts(data: _der.Buffer) -> list[memoryview]:
+    """:func:`unverified_content` as the views of its pieces (one for DER, one per segment
+    for BER), for a caller that joins them where it wants."""
+    return _parse(memoryview(data)).content
 
 
 def verify_buffer(

@@ -33,6 +33,7 @@ import hashlib
 import logging
 import os
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -45,6 +46,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from crypto import _der
 from crypto._asn1 import GcmParams
+from crypto._berstream import Readable
 from crypto._certinfo import check_key_pair
 from crypto._enveloped import _recipient_info as recipient_info
 from crypto._enveloped import check_recipients
@@ -59,6 +61,7 @@ __all__ = [
     "StreamContent",
     "StreamOpened",
     "open_file",
+    "remove_partial",
     "reopen_file",
     "seal_file",
 ]
@@ -73,6 +76,25 @@ _EOC = b"\x00\x00"
 
 Progress = Callable[[int, int | None], None]
 """Called with the content bytes sealed so far and the total, when known."""
+
+
+PART_SUFFIX = ".sealing"
+"""Suffix of the hidden temporary file a :class:`Sealer` writes before renaming it."""
+
+
+def remove_partial(directory: Path, *, older_than: float = 3600.0) -> int:
+    """Delete what sealers interrupted by a crash left in ``directory``: their hidden
+    temporary files untouched for ``older_than`` seconds (a live seal writes every few
+    milliseconds; another process may be sealing now). Returns how many were deleted."""
+    removed = 0
+    if directory.is_dir():
+        cutoff = time.time() - older_than
+        for part in directory.glob(f".*{PART_SUFFIX}"):
+            with contextlib.suppress(OSError):
+                if part.stat().st_mtime < cutoff:
+                    part.unlink()
+                    removed += 1
+    return removed
 
 
 def _segment(data: bytes | bytearray | memoryview) -> bytes:
@@ -130,7 +152,7 @@ class Sealer:
         nonce = os.urandom(12)
         infos = [recipient_info(cert, key, content_key) for cert, key in targets]
         self._encryptor = Cipher(algorithms.AES(content_key), modes.GCM(nonce)).encryptor()
-        fd, name = tempfile.mkstemp(dir=self._destination.parent, prefix=".", suffix=".sealing")
+        fd, name = tempfile.mkstemp(dir=self._destination.parent, prefix=".", suffix=PART_SUFFIX)
         self._part = Path(name)
         self._out: BinaryIO | None = os.fdopen(fd, "wb")
         algorithm = algos.EncryptionAlgorithm(
@@ -286,7 +308,7 @@ class Sealer:
 
 
 def seal_file(
-    source: BinaryIO,
+    source: Readable,
     destination: Path,
     signer_cert: x509.Certificate,
     signer_key: PrivateKey,

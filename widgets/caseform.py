@@ -401,6 +401,11 @@ class CaseForm(QWidget):
         self.send_button.setEnabled(not busy)
         self.send_button.setText(_("Scellement en cours…") if busy else _("Envoyer la demande"))
 
+    def set_sealing_progress(self, percent: int) -> None:
+        """While busy: how much of the request is sealed (``widgets.sealprogress``)."""
+        if not self.send_button.isEnabled():
+            self.send_button.setText(_("Scellement en cours… {percent} %").format(percent=percent))
+
     def clear(self) -> None:
         """Empty the form for a new request (with a new case id); emits no ``changed``."""
         loading, self._loading = self._loading, True

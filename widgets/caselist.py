@@ -188,7 +188,7 @@ class CaseList(QListView):
 
     def changeEvent(self, event: QEvent) -> None:
         super().changeEvent(event)
-        if event.type() == QEvent.Type.FontChange:
+        if event.type() == QEvent.Type.FontChange and hasattr(self, "rows"):
             self._size_rows()
 
     def _size_rows(self) -> None:

@@ -3,7 +3,7 @@ asks for it (a row painted, searched or read by a test), and described again onl
 it depends on changed.
 
 A refresh of a thousand cases therefore costs the GUI thread the rows on screen, not the
-history: :meth:`CaseRows.set_order` tells the view which rows came, went or moved (a new
+history: :meth:`CaseRows.set_threads` tells the view which rows came, went or moved (a new
 case at the top is one inserted row), and the text, colour and weight of each row are
 computed lazily by :meth:`CaseRows.data`.
 """
@@ -77,7 +77,9 @@ class CaseRows(QAbstractListModel):
             return None
         if role == Qt.ItemDataRole.SizeHintRole:  # every row alike: no row described to lay out
             return QSize(1, self.row_height) if self.row_height else None
-        thread = self._threads[self.order[row]]
+        thread = self._threads.get(self.order[row])
+        if thread is None:  # asked while rows are being taken out
+            return None
         if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
             return self.described(thread)[0]
         if role == Qt.ItemDataRole.AccessibleTextRole:

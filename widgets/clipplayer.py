@@ -36,13 +36,15 @@ from PySide6.QtWidgets import (
 )
 
 from app.i18n import _
-from cases.clips import Clip
+from cases.clips import MAX_CLIP_S, MAX_EDGE, Clip
 from widgets.clips import describe
 from widgets.clipwork import to_image
 
 log = logging.getLogger(__name__)
 
 PLAYER_THREAD = "passavant-clip-player"
+MAX_FRAMES = int((MAX_CLIP_S + 1) * 60)
+"""A clip is at most a minute at 60 frames a second: a bundle claiming more is not decoded."""
 
 
 class FrameDecoder(QObject):
@@ -66,6 +68,8 @@ class FrameDecoder(QObject):
         self.clip = clip
         self._commands: queue.Queue[tuple[str, int]] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name=PLAYER_THREAD, daemon=True)
+        commands = self._commands  # a window deleted without closing still ends the thread
+        self.destroyed.connect(lambda *_args: commands.put(("quit", 0)))
         self.position = -1
         self.count = 0
         self.fps = 25.0
@@ -99,7 +103,12 @@ class FrameDecoder(QObject):
 
     def _play(self, container: Any) -> None:
         stream = container.streams.video[0]
+        size = (int(stream.codec_context.width), int(stream.codec_context.height))
+        if size != (self.clip.width, self.clip.height) or max(size) > MAX_EDGE:
+            raise ValueError("the clip's frames are not the size its manifest says")
         times = sorted(p.pts for p in container.demux(stream) if p.pts is not None)
+        if len(times) > MAX_FRAMES:
+            raise ValueError("more frames than a minute holds")
         self.count = len(times)
         self.fps = float(stream.average_rate or 25)
         if not times:

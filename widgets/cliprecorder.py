@@ -132,8 +132,9 @@ class ClipRecorder(QDialog):
         self.strip = KeyFrameStrip()
         self.help = QLabel(
             _(
-                "Images clés : cliquez dans une zone pour la retirer ou la remettre ; tracez "
-                "une zone oubliée à la souris. Vert : flouté ; rouge : retiré ; bleu : ajouté."
+                "Images clés : cliquez dans une zone pour la retirer ou la remettre (Maj+clic : "
+                "sur toutes les images clés où elle est suivie) ; tracez une zone oubliée à la "
+                "souris. Vert : flouté ; rouge : retiré ; bleu : ajouté."
             )
         )
         self.help.setWordWrap(True)

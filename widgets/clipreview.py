@@ -129,15 +129,17 @@ class KeyFrameView(QWidget):
         start, end = self._drag[0], event.position().toPoint()
         self._drag = None
         if (end - start).manhattanLength() < MIN_DRAG:
-            self.click_at(*self._to_source(start))
+            everywhere = bool(event.modifiers() & Qt.KeyboardModifier.ShiftModifier)
+            self.click_at(*self._to_source(start), everywhere=everywhere)
         else:
             (x0, y0), (x1, y1) = self._to_source(start), self._to_source(end)
             self.draw_area(Rect(min(x0, x1), min(y0, y1), abs(x1 - x0), abs(y1 - y0)))
         self.update()
 
-    def click_at(self, x: int, y: int) -> None:
+    def click_at(self, x: int, y: int, *, everywhere: bool = False) -> None:
         """A click at ``x``, ``y`` (source pixels): drops a drawn area there, else removes or
-        restores a found one."""
+        restores a found one (``everywhere``, with Shift: on the key frames around it too,
+        as long as it is followed)."""
         review = self.review
         if review is None or not self._editable():
             return
@@ -149,7 +151,10 @@ class KeyFrameView(QWidget):
                 return
         for j, rect, _blurred in review.kept(self.sample):
             if _inside(rect, x, y):
-                review.toggle(self.sample, j)
+                if everywhere:
+                    review.toggle_track(self.sample, j)
+                else:
+                    review.toggle(self.sample, j)
                 self.changed.emit()
                 self.update()
                 return

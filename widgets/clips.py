@@ -21,9 +21,10 @@ from PySide6.QtWidgets import (
 
 from app.i18n import _
 from app.messages import human_size
-from capture.sources import CameraSource, FrameSource
+from capture.sources import FrameSource
 from cases.clips import MAX_CLIPS, Clip
 from widgets.cliprecorder import ClipRecorder
+from widgets.clipsource import capture_station_source
 from widgets.clipwork import seconds
 from widgets.flow import FlowLayout
 
@@ -43,11 +44,6 @@ def describe(clip: Clip) -> str:
     )
 
 
-def camera_source() -> FrameSource:
-    """The capture station's default camera (device 0)."""
-    return CameraSource(0)
-
-
 class ClipList(QWidget):
     """The clips of the request, with "Ajouter un clip vidéo…" and "Retirer le clip".
 
@@ -59,7 +55,7 @@ class ClipList(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.make_source: Callable[[], FrameSource] | None = camera_source
+        self.make_source: Callable[[], FrameSource] | None = capture_station_source
         self._clips: list[Clip] = []
         self.recorder: ClipRecorder | None = None
         self.list = QListWidget()

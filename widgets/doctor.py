@@ -76,6 +76,7 @@ from widgets.flow import FlowLayout
 from widgets.overlay import day, short_time
 from widgets.records import RecordsReport
 from widgets.report import ReportPrinter
+from widgets.sealprogress import SealProgress
 from widgets.sendchecks import before_send_warning
 
 log = logging.getLogger(__name__)
@@ -508,13 +509,18 @@ class DoctorWorkspace(QWidget):
         self.form.set_busy(True)
         self._draft_timer.stop()
         case = replace(case, created_at=utc_now())  # dated when sent, not when begun
+        sealing = SealProgress(self)  # shown on the send button, from the worker thread
+        sealing.percent.connect(self.form.set_sealing_progress)
 
         def work() -> str:
-            bundle_id = self.session.workstation.send_case(self.me, case, to)
+            bundle_id = self.session.workstation.send_case(
+                self.me, case, to, progress=sealing.report
+            )
             self.drafts.discard(case.case_id)
             return bundle_id
 
         def done(bundle_id: str) -> None:
+            sealing.deleteLater()
             self.form.set_busy(False)
             self.form.clear()
             self.draft_status.clear()  # its draft is gone: a "saved at" would be stale
@@ -524,6 +530,7 @@ class DoctorWorkspace(QWidget):
             self.refresh()
 
         def failed(exc: BaseException) -> None:
+            sealing.deleteLater()
             self.form.set_busy(False)
             self.form.show_error(error_text(exc))
 

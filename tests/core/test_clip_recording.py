@@ -88,3 +88,19 @@ def test_an_added_area_covers_its_key_frame_s_span() -> None:
     assert (counts.found, counts.removed, counts.added, counts.blurred) == (4, 0, 2, 6)
     review.drop_added(0)
     assert review.extra() == [TimedArea(tattoo, 0.25, 0.6)]
+
+
+def test_a_false_area_is_removed_on_every_key_frame_it_is_followed_over() -> None:
+    moving = [Rect(10 + 8 * n, 10, 50, 50) for n in range(4)]
+    review = ClipReview(
+        [(0.25 * n, [OTHER, moving[n]] if n != 2 else [moving[n]]) for n in range(4)]
+        + [(1.0, [Rect(400, 400, 30, 30)])],  # somewhere else: not the same area
+        0.0,
+        1.0,
+    )
+    assert review.toggle_track(1, 1) == 4
+    assert review.removed == {(0, 1), (1, 1), (2, 0), (3, 1)}
+    assert all(OTHER in rects for _t, rects in review.samples()[:2])  # the other area stays
+    assert review.samples()[4] == (1.0, [Rect(400, 400, 30, 30)])
+    assert review.toggle_track(3, 1) == 4  # and back
+    assert review.removed == set()

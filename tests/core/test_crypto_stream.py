@@ -4,6 +4,7 @@ crypto.cms (the bytes API), OpenSSL both ways, tampering, truncation and peak me
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import subprocess
 import sys
@@ -86,7 +87,10 @@ def test_round_trip_and_the_bytes_api_agree(w: World, tmp_path: Path, size: int)
     sealed = seal(w, data, tmp_path / "b.p7m")
     assert not [p for p in tmp_path.iterdir() if p.name != "b.p7m"]  # no temporary left
     # the bytes API reads the streamed (BER) form ...
-    assert cms.open_sealed(sealed.read_bytes(), w.specialist.cert, w.specialist.key, w.roots).content == data
+    assert (
+        cms.open_sealed(sealed.read_bytes(), w.specialist.cert, w.specialist.key, w.roots).content
+        == data
+    )
     # ... the streaming reader reads it, and the DER form the bytes API writes
     assert open_into(w, sealed, Sink()) == data
     der = tmp_path / "der.p7m"
@@ -103,13 +107,16 @@ def test_a_few_hundred_megabytes_round_trip(w: World, tmp_path: Path) -> None:
     progress: list[tuple[int, int | None]] = []
     sealed = stream.seal_file(
         Generated(size), tmp_path / "big.p7m", w.doctor.cert, w.doctor.key,
-        [w.specialist.cert], total=size, progress=lambda done, total: progress.append((done, total)),
+        [w.specialist.cert], total=size,
+        progress=lambda done, total: progress.append((done, total)),
     )  # fmt: skip
     assert sealed.stat().st_size > size
     assert progress[-1] == (size, size)
-    assert all(a[0] <= b[0] for a, b in zip(progress, progress[1:], strict=False))
+    assert all(a[0] <= b[0] for a, b in itertools.pairwise(progress))
     assert len(progress) > 100  # shown while sealing, not only at the end
-    with stream.open_file(sealed, w.specialist.cert, w.specialist.key, w.roots, scratch_dir=tmp_path) as opened:
+    with stream.open_file(
+        sealed, w.specialist.cert, w.specialist.key, w.roots, scratch_dir=tmp_path
+    ) as opened:
         reader = opened.open()
         expected = Generated(size)
         seen = 0
@@ -148,7 +155,9 @@ def test_a_failed_seal_leaves_nothing(w: World, tmp_path: Path) -> None:
             return b"\x01" * size
 
     with pytest.raises(OSError, match="went away"):
-        stream.seal_file(Broken(), tmp_path / "b.p7m", w.doctor.cert, w.doctor.key, [w.specialist.cert])
+        stream.seal_file(
+            Broken(), tmp_path / "b.p7m", w.doctor.cert, w.doctor.key, [w.specialist.cert]
+        )
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(ValueError, match="exceeds"):
         stream.seal_file(Generated(3 << 20), tmp_path / "b.p7m", w.doctor.cert, w.doctor.key,
@@ -326,5 +335,17 @@ def test_sealing_and_opening_a_gibibyte_keeps_memory_flat(tmp_path: Path) -> Non
         cwd=ROOT, capture_output=True, text=True, check=True, timeout=600,
     )  # fmt: skip
     before, after = map(int, done.stdout.split())
+    print(f"peak RSS {after / 2**20:.0f} MiB, {(after - before) / 2**20:.1f} MiB over the start")
     assert after < 300 << 20, f"peak RSS {after >> 20} MiB for a 1 GiB bundle"
     assert after - before < 100 << 20
+
+
+def test_what_a_crash_left_mid_seal_is_removed_later_not_a_live_seal(tmp_path: Path) -> None:
+    stale, live = tmp_path / ".a1b2.sealing", tmp_path / ".c3d4.sealing"
+    kept = tmp_path / "b.p7m"
+    for path in (stale, live, kept):
+        path.write_bytes(b"\x30\x80 half a bundle")
+    os.utime(stale, (1_000_000, 1_000_000))
+    os.utime(kept, (1_000_000, 1_000_000))
+    assert stream.remove_partial(tmp_path) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".c3d4.sealing", "b.p7m"]

@@ -10,12 +10,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
 from capture.clips import probe
 from capture.regions import Rect
 from capture.sources import VideoFileSource
 from tests.core.test_clips import MOVING_FACE, sharpness
+from tests.gui.test_at_rest import private_tmp  # noqa: F401
 from tests.support.videos import face_video
 from widgets.cliprecorder import ClipRecorder
 from widgets.clipwork import CLIP_THREAD
@@ -42,7 +44,10 @@ def prepared(qtbot: QtBot, window: ClipRecorder, folder: Path) -> Path:
 
 
 def test_a_recorded_clip_has_the_face_blurred_on_every_frame_and_no_sound(
-    qtbot: QtBot, camera_file: Path, tmp_path: Path
+    qtbot: QtBot,
+    camera_file: Path,
+    tmp_path: Path,
+    private_tmp: Path,  # noqa: F811
 ) -> None:
     window = ClipRecorder(
         make_source=lambda: VideoFileSource(camera_file, loop=False, realtime=False)
@@ -51,7 +56,12 @@ def test_a_recorded_clip_has_the_face_blurred_on_every_frame_and_no_sound(
     window.show()
     assert window.length.value() == 20
     assert window.length.maximum() == 60
-    before = set(tmp_path.parent.parent.rglob("*"))
+    folders = (tmp_path.parent, private_tmp)  # this session's folders, and the temporary one
+
+    def videos() -> set[Path]:
+        return {p for f in folders for p in f.rglob("*") if p.suffix in {".mp4", ".part", ".avi"}}
+
+    before = videos()
     window.record_button.click()
     assert window.stop_button.isEnabled()
     qtbot.waitUntil(lambda: window.recording is None, timeout=30_000)
@@ -75,10 +85,7 @@ def test_a_recorded_clip_has_the_face_blurred_on_every_frame_and_no_sound(
     assert clip is not None
     assert (clip.name, clip.sound, clip.width, clip.height) == ("clip-1.mp4", False, 1280, 720)
     assert clip.areas.found == review.counts().found
-    new = {
-        p for p in set(tmp_path.parent.parent.rglob("*")) - before if p.suffix in {".mp4", ".part"}
-    }
-    assert new == {sent}, "no recording nor prepared clip was written to the disk"
+    assert videos() - before == {sent}, "no recording nor prepared clip was written to the disk"
 
 
 def test_a_removed_area_stays_sharp_and_a_drawn_one_is_blurred(
@@ -92,11 +99,17 @@ def test_a_removed_area_stays_sharp_and_a_drawn_one_is_blurred(
     reviewed(qtbot, window)
     review = window.review
     assert review is not None
-    for index in range(len(review.found)):  # the doctor removes the face on every key frame
+    window.strip.setCurrentRow(0)
+    qtbot.waitUntil(lambda: window.view.sample == 0, timeout=20_000)
+    rect = review.found[0][1][0]  # Shift+click: the face removed on every key frame it is followed
+    centre = window.view._to_widget(rect).center()
+    qtbot.mouseClick(
+        window.view, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ShiftModifier, centre
+    )
+    assert all((i, 0) in review.removed for i in range(len(review.found)))
+    for index in range(len(review.found)):  # and a tattoo drawn on each
         window.strip.setCurrentRow(index)
         qtbot.waitUntil(lambda i=index: window.view.sample == i, timeout=20_000)
-        rect = review.found[index][1][0]
-        window.view.click_at(rect.x + rect.width // 2, rect.y + rect.height // 2)
         for area, _rect, blurred in review.kept(index):  # a second area found there, if any
             if blurred:
                 review.toggle(index, area)
@@ -219,3 +232,100 @@ def test_the_countdown_shows_and_stop_ends_early(
     assert window.info is not None
     assert window.info.duration < 10  # stopped early, what was recorded kept
     assert window.end.value() == pytest.approx(window.info.duration, abs=0.1)
+
+
+def test_the_form_records_from_the_capture_station_s_source(
+    qtbot: QtBot, camera_file: Path, tmp_path: Path
+) -> None:
+    from PySide6.QtCore import QSettings
+
+    from app.tasks import TaskRunner
+    from widgets.capture import CaptureStation
+    from widgets.clips import ClipList
+
+    runner = TaskRunner()
+    station = CaptureStation(
+        runner, QSettings(str(tmp_path / "capture.ini"), QSettings.Format.IniFormat)
+    )
+    qtbot.addWidget(station)
+    station.show()
+    try:
+        station.start_video(camera_file)  # the station's source: a video standing in for the camera
+        station.sources.video.setText(str(camera_file))
+        clips = ClipList()
+        qtbot.addWidget(clips)
+        recorder = clips.open_recorder()
+        assert recorder is not None
+        assert recorder.record_button.isEnabled()
+        recorder.record_button.click()
+        qtbot.waitUntil(lambda: recorder.recording is None, timeout=30_000)
+        qtbot.waitUntil(lambda: recorder.info is not None, timeout=30_000)
+        assert recorder.info is not None
+        assert recorder.info.duration == pytest.approx(1.2, abs=0.1)  # the station's 30 frames
+    finally:
+        station.done(0)
+        runner.shutdown()
+
+
+def test_a_camera_that_does_not_answer_is_said_plainly(qtbot: QtBot, tmp_path: Path) -> None:
+    window = ClipRecorder(make_source=lambda: VideoFileSource(tmp_path / "no-camera.mp4"))
+    qtbot.addWidget(window)
+    window.record()
+    qtbot.waitUntil(lambda: window.recording is None, timeout=10_000)
+    assert "caméra ne répond pas" in window.status.text()
+    assert window.source is None
+    assert window.record_button.isEnabled()  # try again, or choose a file
+    assert window.choose_button.isEnabled()
+
+
+def test_the_preview_and_the_face_search_run_on_the_clip_thread(
+    qtbot: QtBot, camera_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from widgets import cliprecorder
+
+    threads: list[str] = []
+    original_frame, original_find = cliprecorder.frame_at, cliprecorder.engine.find_faces
+
+    def frame_at(*args, **kwargs):  # type: ignore[no-untyped-def]
+        threads.append(threading.current_thread().name)
+        return original_frame(*args, **kwargs)
+
+    def find_faces(*args, **kwargs):  # type: ignore[no-untyped-def]
+        threads.append(threading.current_thread().name)
+        return original_find(*args, **kwargs)
+
+    monkeypatch.setattr(cliprecorder, "frame_at", frame_at)
+    monkeypatch.setattr(cliprecorder.engine, "find_faces", find_faces)
+    window = ClipRecorder()
+    qtbot.addWidget(window)
+    window.show()
+    window.use(camera_file)
+    reviewed(qtbot, window)
+    window.position.setValue(8)  # 0.8 s
+    qtbot.waitUntil(lambda: len(threads) >= 4, timeout=20_000)
+    assert threads
+    assert all(name.startswith(CLIP_THREAD) for name in threads), threads
+
+
+def test_trimming_keeps_only_the_chosen_part(
+    qtbot: QtBot, camera_file: Path, tmp_path: Path
+) -> None:
+    window = ClipRecorder()
+    qtbot.addWidget(window)
+    window.use(camera_file)
+    reviewed(qtbot, window)
+    window.confirm.setChecked(True)
+    window.start.setValue(0.4)
+    window.end.setValue(1.0)
+    assert window.review is None  # trimmed: the key frames are looked at again
+    assert not window.confirm.isChecked()
+    assert not window.add_button.isEnabled()
+    window.search_button.click()
+    reviewed(qtbot, window)
+    assert window.review is not None
+    assert window.review.found[0][0] == pytest.approx(0.4, abs=0.05)
+    window.confirm.setChecked(True)
+    sent = prepared(qtbot, window, tmp_path)
+    assert probe(sent).duration == pytest.approx(0.6, abs=0.08)
+    assert window.clip is not None
+    assert window.clip.duration == pytest.approx(0.6, abs=0.05)

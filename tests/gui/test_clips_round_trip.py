@@ -186,3 +186,20 @@ def test_the_clip_screens_fit_and_are_rendered(
             widget.close()
     finally:
         i18n.set_language("fr")
+
+
+def test_a_clip_larger_than_its_manifest_says_is_not_played(qtbot: QtBot, tmp_path: Path) -> None:
+    """A sender who built the bundle by hand: an MP4 of 1280×720 frames said to be 64×64 (or
+    bytes that are no video at all) is refused in one sentence, the window stays."""
+    real = face_video(tmp_path / "real.mp4", frames=5, sound=False).read_bytes()
+    for data, width in ((real, 64), (b"\x00\x00\x00\x18ftypisom" + b"\x00" * 500, 64)):
+        clip = Clip.of_bytes(
+            "clip-1.mp4", data, duration=0.2, width=width, height=width, sound=False,
+            areas=ClipAreas(),
+        )  # fmt: skip
+        window = ClipWindow(clip)
+        qtbot.addWidget(window)
+        window.show()
+        qtbot.waitUntil(lambda w=window: "ne peut pas être lu" in w.picture.text(), timeout=WAIT)
+        assert window.index == -1
+        window.close()

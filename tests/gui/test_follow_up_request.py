@@ -86,6 +86,9 @@ def test_a_follow_up_goes_to_the_specialist_who_answered_with_the_earlier_exchan
     assert not form.consent.isChecked()  # asked again for this sending
     assert (form.summary.toPlainText(), form.question.toPlainText()) == ("", "")
     assert form.follows_label.isVisible()
+    qtbot.wait(50)  # laid out
+    # the photo strip keeps its height under the follow-up line (it once shrank to a sliver)
+    assert form.photos.height() >= form.photos.minimumHeight() > 60
     assert "Suite de la demande du" in form.follows_label.text()
     assert "Plaies et cicatrisation" in form.follows_label.text()
     assert "Demande de suivi" in form.title.text()

@@ -117,7 +117,7 @@ def send_request(form: CaseForm) -> None:
     """Send the request in ``form`` as a doctor who read the warnings, if any, and still
     sends it (they are warnings, not refusals: issue 16 §3)."""
     form.submit()
-    if AGAIN in form.problems.text():
+    if form._warned == form.case_id:  # warned (in either language): the second click sends
         form.submit()
 
 

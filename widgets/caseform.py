@@ -375,6 +375,8 @@ class CaseForm(QWidget):
             self.changed.emit()
 
     def submit(self) -> None:
+        if not self.send_button.isEnabled():  # being sealed: one send per click, never two
+            return
         case = self.case()
         problems = case.problems()
         recipient = self.recipient.currentData()

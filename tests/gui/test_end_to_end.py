@@ -116,9 +116,11 @@ AGAIN = "pour l’envoyer quand même"
 def send_request(form: CaseForm) -> None:
     """Send the request in ``form`` as a doctor who read the warnings, if any, and still
     sends it (they are warnings, not refusals: issue 16 §3)."""
+    case_id = form.case_id
+    already_warned = form._warned == case_id
     form.submit()
-    if form._warned == form.case_id:  # warned (in either language): the second click sends
-        form.submit()
+    if not already_warned and form._warned == case_id:  # warned now (either language)
+        form.submit()  # the second click sends
 
 
 def choose_recipient(form: CaseForm, identity: str) -> None:

@@ -67,7 +67,10 @@ def test_the_recipients_follow_the_specialty(qtbot: QtBot, demo_env: DemoEnv) ->
     assert "autre spécialité" in form.problems.text()
     assert "Aucune photo" not in form.problems.text()
     send_request(form)
+    form.submit()  # Ctrl+Enter again while it is being sealed: one send, not two
     session = window.session
     assert session is not None
     qtbot.waitUntil(lambda: len(session.outbox.jobs()) == 1, timeout=WAIT)
+    qtbot.wait(500)
+    assert len(session.outbox.jobs()) == 1
     assert session.outbox.jobs()[0].recipient_id == "pr-roux"

@@ -71,6 +71,7 @@ def test_the_recipients_follow_the_specialty(qtbot: QtBot, demo_env: DemoEnv) ->
     session = window.session
     assert session is not None
     qtbot.waitUntil(lambda: len(session.outbox.jobs()) == 1, timeout=WAIT)
-    qtbot.wait(500)
+    qtbot.waitUntil(lambda: form.send_button.isEnabled(), timeout=WAIT)  # every seal is done
+    qtbot.wait(300)
     assert len(session.outbox.jobs()) == 1
     assert session.outbox.jobs()[0].recipient_id == "pr-roux"

@@ -1,5 +1,5 @@
-"""Print the requirements of the Qt-free core: the project's dependencies minus Qt, plus the
-test tools. Used by scripts/check to build the environment that proves the core needs no Qt."""
+"""Print the requirements of the Qt-free core: the project's dependencies minus Qt, the
+platform's distributed mode (extra ``scale``), plus the test tools. Used by scripts/check to build the environment that proves the core needs no Qt."""
 
 import tomllib
 from pathlib import Path
@@ -12,4 +12,6 @@ dev = [
     for d in project["optional-dependencies"]["dev"]
     if d.split(">")[0].split("=")[0] in ("pytest", "pytest-timeout", "hypothesis", "scikit-image")
 ]
-print(" ".join(deps + dev))
+# the platform's distributed mode is core code too (refplatform/pg*.py, s3blobs.py)
+scale = project["optional-dependencies"]["scale"]
+print(" ".join(deps + scale + dev))

@@ -1,5 +1,6 @@
 """Print the requirements of the Qt-free core: the project's dependencies minus Qt, the
-platform's distributed mode (extra ``scale``), plus the test tools. Used by scripts/check to build the environment that proves the core needs no Qt."""
+platform's distributed mode (extra ``scale``), plus the test tools. Used by scripts/check to
+build the environment that proves the core needs no Qt."""
 
 import tomllib
 from pathlib import Path

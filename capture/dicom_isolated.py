@@ -15,9 +15,6 @@ before it starts, and it is killed after :data:`DECODE_TIMEOUT_S`.
 from __future__ import annotations
 
 import io
-import logging
-import multiprocessing
-import time
 import warnings
 from multiprocessing.connection import Connection
 from typing import Any
@@ -25,15 +22,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from capture.childwork import run_in_child
 from capture.errors import DicomError
-
-log = logging.getLogger(__name__)
 
 DECODE_TIMEOUT_S = 120.0
 """Seconds a child may spend decoding one file (the largest file allowed, 256 MB of
 decoded lossless JPEG 2000, decodes in well under a minute here)."""
 DAMAGED = "dicom_damaged"
-_POLL_S = 0.05
 
 
 def decode_in_child(
@@ -48,49 +43,17 @@ def decode_in_child(
             decoder killed its process or ran past the timeout.
     """
     limit = DECODE_TIMEOUT_S if timeout is None else timeout
-    context = multiprocessing.get_context("spawn")
-    receive, send = context.Pipe(duplex=False)
-    child = context.Process(
-        target=_child_main,
-        args=(send, raw, frames, shape, plugin),
-        name="passavant-dicom-decoder",
-        daemon=True,
+    answer = run_in_child(
+        _child_main, (raw, frames, shape, plugin), name="passavant-dicom-decoder", timeout=limit
     )
-    child.start()
-    send.close()  # the child holds its own copy: EOF reaches us when it dies
-    try:
-        answer = _wait(receive, child, limit)
-    finally:
-        receive.close()
-        if child.is_alive():
-            child.kill()
-        child.join(5.0)
-    kind = answer[0]
-    if kind == "ok":
+    if answer[0] == "ok":
         array: NDArray[np.generic] = answer[1]
         return array
-    if kind == "error":
+    if answer[0] == "error":
         raise DicomError(answer[1], answer[2])
-    raise DicomError(DAMAGED, answer[1])
-
-
-def _wait(receive: Connection, child: Any, limit: float) -> tuple[Any, ...]:
-    deadline = time.monotonic() + limit
-    while True:
-        if receive.poll(_POLL_S):
-            try:
-                answer: tuple[Any, ...] = receive.recv()
-            except (EOFError, OSError):  # died before (or while) answering
-                break
-            return answer
-        if time.monotonic() > deadline:
-            log.warning("a DICOM decoder ran past %.0f s: stopped", limit)
-            return ("died", f"decoding took longer than {limit:.0f} s")
-        if not child.is_alive() and not receive.poll(0):
-            break
-    child.join(1.0)
-    log.warning("a DICOM decoder stopped the process decoding it (exit %s)", child.exitcode)
-    return ("died", f"the decoder stopped on damaged pixels (exit status {child.exitcode})")
+    if answer[1] == "timeout":
+        raise DicomError(DAMAGED, f"decoding took longer than {limit:.0f} s")
+    raise DicomError(DAMAGED, f"the decoder stopped on damaged pixels (exit status {answer[2]})")
 
 
 def _child_main(

@@ -7,21 +7,17 @@ hostile file can make that cost far more than its size. So the work runs in a ch
 started with ``spawn`` (a fresh interpreter: forking a process that runs Qt's threads is
 unsafe), which limits its own address space to :data:`MEMORY_BYTES` before it reads a byte,
 and which is killed after :data:`TIMEOUT_S`. A child that runs out of either, or dies, is a
-refusal (``pdf_too_large``); the app goes on. (The same pattern as
-:mod:`capture.dicom_isolated`.)
+refusal (``pdf_too_large``); the app goes on. (The same mechanism as
+:mod:`capture.dicom_isolated`: :mod:`capture.childwork`.)
 """
 
 from __future__ import annotations
 
-import logging
-import multiprocessing
-import time
 from multiprocessing.connection import Connection
 from typing import Any
 
+from capture.childwork import run_in_child
 from capture.pdfsafe import MAX_BYTES, TOO_LARGE, PdfRefused, SafePdf
-
-log = logging.getLogger(__name__)
 
 MEMORY_BYTES = 2 * 1024 * 1024 * 1024
 """Address space of the child: the interpreter and qpdf, a 40 MiB file read several times."""
@@ -50,47 +46,16 @@ def findings(data: bytes, *, timeout: float = TIMEOUT_S, memory: int = MEMORY_BY
 def _run(action: str, data: bytes, timeout: float, memory: int) -> Any:
     if len(data) > MAX_BYTES:  # refused before a copy goes to a child
         raise PdfRefused(TOO_LARGE, f"{len(data)} bytes, more than {MAX_BYTES}")
-    context = multiprocessing.get_context("spawn")
-    receive, send = context.Pipe(duplex=False)
-    child = context.Process(
-        target=_child_main,
-        args=(send, action, data, memory),
-        name="passavant-pdf",
-        daemon=True,
+    answer = run_in_child(
+        _child_main, (action, data, memory), name="passavant-pdf", timeout=timeout, poll=_POLL_S
     )
-    child.start()
-    send.close()  # the child holds its own end: EOF reaches us when it dies
-    try:
-        answer = _wait(receive, child, timeout)
-    finally:
-        receive.close()
-        if child.is_alive():
-            child.kill()
-        child.join(5.0)
     if answer[0] == "ok":
         return answer[1]
     if answer[0] == "refused":
         raise PdfRefused(answer[1], answer[2])
-    raise PdfRefused(TOO_LARGE, answer[1])
-
-
-def _wait(receive: Connection, child: Any, limit: float) -> tuple[Any, ...]:
-    deadline = time.monotonic() + limit
-    while True:
-        if receive.poll(_POLL_S):
-            try:
-                answer: tuple[Any, ...] = receive.recv()
-            except (EOFError, OSError):  # died before (or while) answering
-                break
-            return answer
-        if time.monotonic() > deadline:
-            log.warning("a PDF took longer than %.0f s to read: stopped", limit)
-            return ("died", f"reading took longer than {limit:.0f} s")
-        if not child.is_alive() and not receive.poll(0):
-            break
-    child.join(1.0)
-    log.warning("reading a PDF stopped its process (exit %s)", child.exitcode)
-    return ("died", f"the reader stopped (exit status {child.exitcode})")
+    if answer[1] == "timeout":
+        raise PdfRefused(TOO_LARGE, f"reading took longer than {timeout:.0f} s")
+    raise PdfRefused(TOO_LARGE, f"the reader stopped (exit status {answer[2]})")
 
 
 def _child_main(

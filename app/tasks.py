@@ -6,6 +6,7 @@ thread; the work function must never touch a widget.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -89,3 +90,45 @@ class BoundRunner:
         on_error: Callable[[BaseException], None] | None = None,
     ) -> None:
         self._runner.run(work, on_done, on_error, owner=self._owner)
+
+
+class DedicatedWorker(QObject):
+    """Runs work on ``executor`` (a thread of its own, shared by a kind of window: documents,
+    clips) and hands the result back on the GUI thread; dropped if this object is gone by
+    then (the window was closed).
+
+    Signals:
+        _finished: internal; carries (callbacks, value, error) to the GUI thread.
+    """
+
+    _finished = Signal(object, object, object)
+
+    def __init__(self, executor: ThreadPoolExecutor, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._executor = executor
+        self._finished.connect(self._deliver)
+
+    def run(
+        self,
+        work: Callable[[], Any],
+        on_done: Callable[[Any], None],
+        on_error: Callable[[BaseException], None] | None = None,
+    ) -> None:
+        def job() -> None:
+            value: Any = None
+            error: BaseException | None = None
+            try:
+                value = work()
+            except Exception as exc:  # noqa: BLE001 - handed to on_error, on the GUI thread
+                error = exc
+            with contextlib.suppress(RuntimeError):  # the window is gone: nobody to tell
+                self._finished.emit((on_done, on_error), value, error)
+
+        self._executor.submit(job)
+
+    def _deliver(self, callbacks: tuple[Any, Any], value: Any, error: Any) -> None:
+        on_done, on_error = callbacks
+        if error is None:
+            on_done(value)
+        elif on_error is not None:
+            on_error(error)

@@ -8,64 +8,35 @@ the GUI thread, and drops them when its window is gone.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
 
 from app.i18n import _
+from app.tasks import DedicatedWorker
 
 CLIP_THREAD = "passavant-clips"
 CLIP_WORKER = ThreadPoolExecutor(max_workers=1, thread_name_prefix=CLIP_THREAD)
 
 
-class ClipWorker(QObject):
+class ClipWorker(DedicatedWorker):
     """Runs work on :data:`CLIP_WORKER`; the result comes back on the GUI thread.
 
     Signals:
-        _finished: internal; carries (callbacks, value, error) to the GUI thread.
         progressed(float): a share (0–1) of the current work done, from ``report``.
     """
 
-    _finished = Signal(object, object, object)
     progressed = Signal(float)
 
     def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._finished.connect(self._deliver)
+        super().__init__(CLIP_WORKER, parent)
 
     def report(self, share: float) -> None:
         """For the work: tells the window how far it is (from any thread)."""
         with contextlib.suppress(RuntimeError):
             self.progressed.emit(share)
-
-    def run(
-        self,
-        work: Callable[[], Any],
-        on_done: Callable[[Any], None],
-        on_error: Callable[[BaseException], None] | None = None,
-    ) -> None:
-        def job() -> None:
-            value: Any = None
-            error: BaseException | None = None
-            try:
-                value = work()
-            except Exception as exc:  # noqa: BLE001 - handed to on_error, on the GUI thread
-                error = exc
-            with contextlib.suppress(RuntimeError):  # the window is gone: nobody to tell
-                self._finished.emit((on_done, on_error), value, error)
-
-        CLIP_WORKER.submit(job)
-
-    def _deliver(self, callbacks: tuple[Any, Any], value: Any, error: Any) -> None:
-        on_done, on_error = callbacks
-        if error is None:
-            on_done(value)
-        elif on_error is not None:
-            on_error(error)
 
 
 def to_image(frame: np.ndarray) -> QImage:

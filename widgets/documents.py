@@ -9,13 +9,10 @@ with one plain sentence under the list; nothing else changes.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import QDate, QObject, Qt, Signal
 from PySide6.QtWidgets import (
@@ -37,6 +34,7 @@ from PySide6.QtWidgets import (
 from app.document_texts import refusal, removed_lines, type_label
 from app.i18n import _
 from app.messages import human_size
+from app.tasks import DedicatedWorker
 from capture.documents import PreparedDocument
 from cases.documents import (
     DOCUMENT_TYPES,
@@ -56,44 +54,11 @@ _WORKER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="passavant-docume
 first use; shared, so a window opened and closed leaves no thread behind)."""
 
 
-class Worker(QObject):
-    """Runs work on :data:`_WORKER` and hands its result back on the GUI thread; dropped if
-    this object is gone by then.
-
-    Signals:
-        _finished: internal; carries (callbacks, value, error) to the GUI thread.
-    """
-
-    _finished = Signal(object, object, object)
+class Worker(DedicatedWorker):
+    """Runs work on :data:`_WORKER`; its result comes back on the GUI thread."""
 
     def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._finished.connect(self._deliver)
-
-    def run(
-        self,
-        work: Callable[[], Any],
-        on_done: Callable[[Any], None],
-        on_error: Callable[[BaseException], None] | None = None,
-    ) -> None:
-        def job() -> None:
-            value: Any = None
-            error: BaseException | None = None
-            try:
-                value = work()
-            except Exception as exc:  # noqa: BLE001 - handed to on_error, on the GUI thread
-                error = exc
-            with contextlib.suppress(RuntimeError):  # the window is gone: nobody to tell
-                self._finished.emit((on_done, on_error), value, error)
-
-        _WORKER.submit(job)
-
-    def _deliver(self, callbacks: tuple[Any, Any], value: Any, error: Any) -> None:
-        on_done, on_error = callbacks
-        if error is None:
-            on_done(value)
-        elif on_error is not None:
-            on_error(error)
+        super().__init__(_WORKER, parent)
 
 
 def describe(document: Document) -> str:

@@ -453,6 +453,10 @@ def run(args: argparse.Namespace) -> int:
             server_header=False,
             proxy_headers=False,
             timeout_graceful_shutdown=_GRACEFUL_SHUTDOWN_S,
+            # A kept-alive connection waits for its next request as long as headers may take
+            # (uvicorn's 5 s default equals the stations' poll interval: a client reused the
+            # connection just as the server closed it, and saw the platform "unreachable").
+            timeout_keep_alive=max(1, round(limits.header_timeout)),
             http=guarded_protocol(limits),
         )
         install_log_bounds()

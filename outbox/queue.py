@@ -4,14 +4,14 @@ Each job is a row in SQLite (WAL, ``synchronous=FULL``) plus a spool file ``<bun
 holding the ciphertext. The spool file is written atomically (temporary file, fsync, rename,
 fsync of the directory) *before* the row is committed, so a row never points at nothing; a
 spool file without a row (a crash in between) is removed at the next open, never sent, and a
-row whose spool file vanished is quarantined with its reason. The rows hold only non-clinical
-metadata: ids, the recipient's label, sizes, hashes, states, errors.
+row whose spool file vanished is quarantined with its reason (:mod:`outbox.recovery`). The rows
+hold only non-clinical metadata: ids, the recipient's label, sizes, hashes, states, errors.
 
 Operator actions (:meth:`Outbox.pause`, :meth:`Outbox.resume`, :meth:`Outbox.retry_now`,
-:meth:`Outbox.cancel`, :meth:`Outbox.move_up`, :meth:`Outbox.pause_all`...) and the sender's
-transitions (:mod:`outbox.transitions`) are conditional updates, so whichever lands second sees
-the first and an operator's choice is never overwritten. Every change is published to
-:meth:`Outbox.subscribe` callbacks as a :class:`~outbox.jobs.JobSnapshot`.
+:meth:`Outbox.cancel`, :meth:`Outbox.move_up`, :meth:`Outbox.pause_all`...: :mod:`outbox.actions`)
+and the sender's transitions (:mod:`outbox.transitions`) are conditional updates, so whichever
+lands second sees the first and an operator's choice is never overwritten. Every change is
+published to :meth:`Outbox.subscribe` callbacks as a :class:`~outbox.jobs.JobSnapshot`.
 
 Listing is cheap at any size: the queue keeps the jobs it read in memory, updates them with each
 change it commits, and reads the table again only when another connection (another process,
@@ -24,10 +24,10 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 from outbox import spool
+from outbox.actions import OperatorActions, checked_priority
 from outbox.db import Database
 from outbox.events import DEFAULT_PROGRESS_INTERVAL, JobEvents, JobSnapshot
 from outbox.jobs import (
@@ -40,44 +40,19 @@ from outbox.jobs import (
     Priority,
     job_from_values,
 )
-from outbox.transitions import JobTransitions
+from outbox.recovery import Recovery, repair_after_crash
 
 __all__ = ["Job", "JobSnapshot", "JobState", "Outbox", "Priority", "Recovery"]
 
 log = logging.getLogger(__name__)
 
 _ACTIVE = tuple(ACTIVE_STATES)
-_WAITING = (JobState.QUEUED, JobState.WAITING_RETRY, JobState.PAUSED)
-_PAUSED_ALL = "paused_all"
-_MAX_REASON = 500
 _MAX_RECEIPT_ID = 128
 # Send order: urgent first, then by rank (queue position); outbox.jobs.send_order_key in Python.
 _ORDER = "CASE priority WHEN 'urgent' THEN 0 ELSE 1 END, rank"
 
 
-@dataclass(frozen=True)
-class Recovery:
-    """What :class:`Outbox` repaired when it opened (bundle ids only).
-
-    Attributes:
-        requeued: Jobs a crash left in ``sending``, put back in ``waiting_retry``.
-        orphans_removed: Spool files with no job (a crash before the row was committed).
-        missing_spool: Jobs whose spool file was gone, quarantined with ``disk_error``.
-    """
-
-    requeued: tuple[str, ...] = ()
-    orphans_removed: tuple[str, ...] = ()
-    missing_spool: tuple[str, ...] = ()
-
-
-def _priority(value: str) -> str:
-    try:
-        return Priority(value).value
-    except ValueError:
-        raise ValueError(f"priority must be one of {[p.value for p in Priority]}") from None
-
-
-class Outbox(JobTransitions):
+class Outbox(OperatorActions):
     """The persistent send queue, safe to share between the GUI thread and the sender's."""
 
     def __init__(
@@ -110,7 +85,9 @@ class Outbox(JobTransitions):
         self._cache: dict[str, JobSnapshot] | None = None
         self._cache_version = -1
         self._cache_sorted = True
-        self.recovery = self._recover() if recover else Recovery()
+        self.recovery = (
+            repair_after_crash(self._db, spool_dir, self.spool_path) if recover else Recovery()
+        )
         self._fresh()
 
     def close(self) -> None:
@@ -193,7 +170,7 @@ class Outbox(JobTransitions):
             OSError: If the spool file cannot be written (nothing is queued then).
         """
         self.spool_path(bundle_id)  # refuses an unsafe id before anything else
-        level = _priority(priority)
+        level = checked_priority(priority)
         with self._db.lock:
             job, created = self._insert(
                 bundle_id, recipient_id, recipient_label, kind, payload, level
@@ -218,7 +195,7 @@ class Outbox(JobTransitions):
         megabytes): copied into the spool in blocks and synced, never read whole; ``sealed``
         itself is left in place."""
         self.spool_path(bundle_id)
-        level = _priority(priority)
+        level = checked_priority(priority)
         with self._db.lock:
             job, created = self._insert(
                 bundle_id, recipient_id, recipient_label, kind, Path(sealed), level
@@ -338,134 +315,6 @@ class Outbox(JobTransitions):
         value = rows[0][0]
         return None if value is None else float(value)  # type: ignore[arg-type]
 
-    # Operator actions. Each returns the job as it is afterwards (unchanged if the action does
-    # not apply to its state) and raises KeyError for an unknown id.
-
-    def pause(self, bundle_id: str) -> Job:
-        """Holds a job; a running upload stops after its current chunk."""
-        states = (JobState.QUEUED, JobState.SENDING, JobState.WAITING_RETRY)
-        return self._update(bundle_id, states, {"state": JobState.PAUSED})
-
-    def resume(self, bundle_id: str) -> Job:
-        """Lets a paused job go again (it resumes where the platform left off)."""
-        return self._update(
-            bundle_id, (JobState.PAUSED,), {"state": JobState.QUEUED, "next_attempt_at": None}
-        )
-
-    def retry_now(self, bundle_id: str) -> Job:
-        """Makes a waiting, paused or quarantined job due now, with a fresh attempt count."""
-        states = (JobState.QUEUED, JobState.WAITING_RETRY, JobState.PAUSED, JobState.QUARANTINED)
-        fields = {
-            "state": JobState.QUEUED,
-            "next_attempt_at": None,
-            "attempts": 0,
-            "checksum_failures": 0,
-            "last_error_code": None,
-            "last_error_detail": None,
-        }
-        return self._update(bundle_id, states, fields)
-
-    def cancel(self, bundle_id: str, reason: str = "") -> Job:
-        """Cancels a job that is not delivered, stores why, and deletes its spool file.
-
-        The remote upload, if any, is terminated by the sender (best effort, off the GUI thread);
-        a platform that never hears of it lets it expire.
-
-        Args:
-            bundle_id: The job.
-            reason: The operator's reason (plain text, at most 500 characters are kept; never
-                clinical content).
-        """
-        fields = {"state": JobState.CANCELLED, "cancel_reason": reason.strip()[:_MAX_REASON]}
-        job = self._update(bundle_id, (*_ACTIVE, JobState.QUARANTINED), fields)
-        if job.state is JobState.CANCELLED:
-            spool.remove_file(self.spool_path(bundle_id))
-        return job
-
-    def set_priority(self, bundle_id: str, priority: str) -> Job:
-        """Makes a job still to send ``"urgent"`` or ``"normal"`` (at the end of that lane).
-
-        Raises:
-            ValueError: If ``priority`` is unknown.
-        """
-        level = _priority(priority)
-        last = self._db.query_values("SELECT COALESCE(MAX(rank), 0) + 1 FROM jobs")[0][0]
-
-        def fields(job: Job) -> Mapping[str, object]:
-            # A job changing lanes joins the end of its new lane.
-            return {"priority": level, "rank": last} if job.priority != level else {}
-
-        return self._update(bundle_id, _ACTIVE, fields)
-
-    def move_up(self, bundle_id: str) -> Job:
-        """Moves a waiting job one place up in the send order, within its priority.
-
-        It swaps places with the waiting job just ahead of it (queued, waiting for a retry or
-        paused, same priority); at the head of its priority it stays where it is.
-        """
-        marks = ", ".join("?" for _ in _WAITING)
-        waiting = tuple(s.value for s in _WAITING)
-        with self._db.lock:
-            with self._db.transaction() as conn:
-                row = conn.execute(
-                    "SELECT state, priority, rank FROM jobs WHERE bundle_id = ?", (bundle_id,)
-                ).fetchone()
-                if row is None:
-                    raise KeyError(bundle_id)
-                ahead = None
-                if row["state"] in waiting:
-                    ahead = conn.execute(
-                        f"SELECT bundle_id, rank FROM jobs WHERE state IN ({marks})"
-                        " AND priority = ? AND rank < ? ORDER BY rank DESC LIMIT 1",
-                        (*waiting, row["priority"], row["rank"]),
-                    ).fetchone()
-                if ahead is not None:
-                    now = self.clock()
-                    conn.execute(
-                        "UPDATE jobs SET rank = ?, updated_at = ? WHERE bundle_id = ?",
-                        (ahead["rank"], now, bundle_id),
-                    )
-                    conn.execute(
-                        "UPDATE jobs SET rank = ?, updated_at = ? WHERE bundle_id = ?",
-                        (row["rank"], now, ahead["bundle_id"]),
-                    )
-            job = self._select(bundle_id)
-            other = self._select(str(ahead["bundle_id"])) if ahead is not None else None
-        if other is not None:
-            self.events.changed(job)
-            self.events.changed(other)
-        return job
-
-    @property
-    def all_paused(self) -> bool:
-        """Whether everything is paused (outage mode; survives a restart)."""
-        rows = self._db.query_values(
-            "SELECT value FROM outbox_settings WHERE key = ?", (_PAUSED_ALL,)
-        )
-        return bool(rows) and rows[0][0] == "1"
-
-    def pause_all(self) -> None:
-        """Pauses everything: nothing is sent until :meth:`resume_all`, even after a restart.
-
-        Jobs keep their own states; uploads in progress stop after their current chunk and go
-        back in line.
-        """
-        self._set_setting(_PAUSED_ALL, "1")
-        log.info("outbox: everything paused")
-
-    def resume_all(self) -> None:
-        """Ends :meth:`pause_all`; jobs go in their usual order."""
-        self._set_setting(_PAUSED_ALL, "0")
-        log.info("outbox: everything resumed")
-
-    def _set_setting(self, key: str, value: str) -> None:
-        with self._db.transaction() as conn:
-            conn.execute(
-                "INSERT INTO outbox_settings (key, value) VALUES (?, ?)"
-                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (key, value),
-            )
-
     def acknowledge(
         self, bundle_id: str, receipt_id: str, *, recipient_id: str | None = None
     ) -> Job:
@@ -541,45 +390,3 @@ class Outbox(JobTransitions):
             spool.fsync_dir(self.spool_dir)
             log.info("purged %d delivered spool files", removed)
         return removed
-
-    def _recover(self) -> Recovery:
-        # Everything under the write lock: an enqueue (which writes its spool file while holding
-        # the lock) in another process can never be mistaken for an orphan.
-        orphans: list[str] = []
-        with self._db.transaction() as conn:
-            spool.remove_temp_files(self.spool_dir)
-            rows = conn.execute("SELECT bundle_id, state FROM jobs").fetchall()
-            states = {row["bundle_id"]: JobState(row["state"]) for row in rows}
-            requeued = tuple(b for b, s in states.items() if s is JobState.SENDING)
-            conn.execute(
-                "UPDATE jobs SET state = ?, next_attempt_at = NULL WHERE state = ?",
-                (JobState.WAITING_RETRY.value, JobState.SENDING.value),
-            )
-            missing = tuple(
-                b
-                for b, s in states.items()
-                if s in ACTIVE_STATES and not self.spool_path(b).exists()
-            )
-            for bundle_id in missing:
-                conn.execute(
-                    "UPDATE jobs SET state = ?, last_error_code = 'disk_error',"
-                    " last_error_detail = 'spool file missing at start-up', next_attempt_at = NULL"
-                    " WHERE bundle_id = ?",
-                    (JobState.QUARANTINED.value, bundle_id),
-                )
-            for path in sorted(self.spool_dir.glob(f"*{spool.SPOOL_SUFFIX}")):
-                bundle_id = path.name.removesuffix(spool.SPOOL_SUFFIX)
-                state = states.get(bundle_id)
-                if state is None or state is JobState.CANCELLED:
-                    spool.remove_file(path)
-                    if state is None:
-                        orphans.append(bundle_id)
-            if orphans:
-                spool.fsync_dir(self.spool_dir)
-        for bundle_id in requeued:
-            log.warning("bundle %s was being sent when the app stopped; will resume", bundle_id)
-        for bundle_id in orphans:
-            log.warning("removed spool file %s that no job refers to", bundle_id)
-        for bundle_id in missing:
-            log.error("spool file of bundle %s is missing; job quarantined", bundle_id)
-        return Recovery(requeued, tuple(orphans), missing)

@@ -1,0 +1,7 @@
+"""``python -m bench.cases [--quick]`` (and its ``--child`` processes)."""
+
+import sys
+
+from bench.cases import main
+
+sys.exit(main())

@@ -31,6 +31,7 @@ from cases.profile import Profile, ProfileError, UnlockedIdentity
 from crypto.errors import CryptoError
 from widgets.activity import ActivityReport
 from widgets.background import BackgroundSending, in_progress_text, sends_in_progress
+from widgets.cardsetup import CardSetupDialog, open_card_setup
 from widgets.doctor import DoctorWorkspace, error_text
 from widgets.geometry import DEFAULT_WINDOW, restore_geometry
 from widgets.lock import DEFAULT_LOCK_MINUTES, IdleWatch, LockPage
@@ -138,7 +139,29 @@ class MainWindow(QMainWindow, DeskLocking):
             profile.identities(), title=", ".join(orgs), hint=hint, cards=card_ids(profile)
         )
         page.login_requested.connect(self._log_in)
+        page.card_setup_requested.connect(self.open_card_setup)
         return page
+
+    def open_card_setup(self) -> CardSetupDialog | None:
+        """The card registration screen; the login page then lists the new identity."""
+        if self.profile is None:
+            return None
+
+        def registered(identity_id: str) -> None:
+            self._rebuild_login()
+            self.login.select(identity_id)
+
+        return open_card_setup(self.profile, self, registered)
+
+    def _rebuild_login(self) -> None:
+        if self.profile is not None:
+            showing = self.pages.currentWidget() is self.login
+            old, self.login = self.login, self._login_page(self.profile)
+            self.pages.insertWidget(self.pages.indexOf(old), self.login)
+            self.pages.removeWidget(old)
+            old.deleteLater()
+            if showing:
+                self.pages.setCurrentWidget(self.login)
 
     def _title(self) -> str:
         profile = self.profile
@@ -362,14 +385,7 @@ class MainWindow(QMainWindow, DeskLocking):
             self.removeToolBar(toolbar)
             toolbar.deleteLater()
         self._build_menus()
-        if self.profile is not None:
-            showing = self.pages.currentWidget() is self.login
-            old, self.login = self.login, self._login_page(self.profile)
-            self.pages.insertWidget(self.pages.indexOf(old), self.login)
-            self.pages.removeWidget(old)
-            old.deleteLater()
-            if showing:
-                self.pages.setCurrentWidget(self.login)
+        self._rebuild_login()
         me = self.me
         if me is not None and self.workspace is not None and not self.locked:
             self._leave_workspace()

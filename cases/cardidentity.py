@@ -31,6 +31,8 @@ import hashlib
 import json
 import logging
 import os
+import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import datetime
@@ -56,14 +58,20 @@ from outbox.spool import atomic_write, private_dir
 __all__ = [
     "CARD_FILE",
     "SIGNING_CERT_FILE",
+    "CardIdentityRefused",
     "CardPairingRefused",
     "add_card_identity",
+    "can_sign",
+    "card_identity_info",
     "card_ids",
     "card_slot",
+    "check_card_identity",
     "check_pairing",
     "is_card_identity",
+    "name_slug",
     "paired_reader",
     "unlock_card",
+    "valid_identity_id",
 ]
 
 log = logging.getLogger(__name__)
@@ -73,6 +81,15 @@ SIGNING_CERT_FILE = "signing-cert.pem"
 _WRAP_LABEL = b"Passavant card-bound key wrapping, version 1\x00"
 _SALT_BYTES = 32
 _MAX_CARD_FILE = 4096
+
+
+class CardIdentityRefused(ProfileError):
+    """A card identity that cannot be made: ``code`` says why (see
+    :func:`card_identity_info`)."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(f"card identity refused ({code})")
+        self.code = code
 
 
 class CardPairingRefused(CryptoError):
@@ -95,6 +112,58 @@ def _authority_key(cert: x509.Certificate) -> bytes | None:
     return value.key_identifier
 
 
+def can_sign(cert: x509.Certificate) -> bool:
+    """Whether the certificate's key usage allows signing (digitalSignature)."""
+    try:
+        usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        return False
+    return usage.digital_signature
+
+
+def card_identity_info(
+    profile: Profile,
+    signing: x509.Certificate,
+    *,
+    name: str = "",
+    role: str = "",
+    identity_id: str = "",
+) -> IdentityInfo:
+    """The identity a card's signing certificate makes: its holder's name and role (the
+    subject's CN and OU) unless given, the organisation (O), an id from the name unless
+    given. Shared by ``passavant identity import`` and the app's card registration.
+
+    Raises:
+        CardIdentityRefused: ``card_role_missing`` (no role given nor in the certificate),
+            ``identity_id_refused`` (no usable id), ``identity_exists``.
+    """
+    name = " ".join(name.split()) or pki.display_name(signing)
+    role = role or pki.role_of(signing) or ""
+    if role not in ROLES:
+        raise CardIdentityRefused("card_role_missing")
+    identity_id = identity_id or name_slug(name)
+    if not valid_identity_id(identity_id):
+        raise CardIdentityRefused("identity_id_refused")
+    if (profile.identity_folder(identity_id) / "identity.json").exists():
+        raise CardIdentityRefused("identity_exists")
+    found = signing.subject.get_attributes_for_oid(x509.NameOID.ORGANIZATION_NAME)
+    organization = str(found[0].value) if found else ""
+    return IdentityInfo(identity_id, name, role, organization)
+
+
+def name_slug(name: str) -> str:
+    """An identity id from a person's name (``""`` when nothing of it is usable)."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:64]
+
+
+def valid_identity_id(identity_id: str) -> bool:
+    """An identity id is a folder name and a platform mailbox: a plain token."""
+    return bool(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", identity_id)) and (
+        ".." not in identity_id
+    )
+
+
 def check_pairing(signing: x509.Certificate, encryption: x509.Certificate) -> None:
     """Raise :class:`CardPairingRefused` unless both certificates are the same person's (same
     subject) from the same CA (same issuer, same authority key), ``signing`` may sign and
@@ -104,13 +173,7 @@ def check_pairing(signing: x509.Certificate, encryption: x509.Certificate) -> No
         raise CardPairingRefused("issuer")
     if signing.subject != encryption.subject:
         raise CardPairingRefused("subject")
-    try:
-        usage: x509.KeyUsage | None = signing.extensions.get_extension_for_class(
-            x509.KeyUsage
-        ).value
-    except x509.ExtensionNotFound:
-        usage = None
-    if usage is None or not usage.digital_signature:
+    if not can_sign(signing):
         raise CardPairingRefused("signing_usage")
     if not pki.can_decrypt(encryption):
         raise CardPairingRefused("encryption_usage")
@@ -184,6 +247,27 @@ def _check_card_key(key: TokenSigningKey, signing: x509.Certificate) -> None:
         raise CardPairingRefused("card_key")
 
 
+def check_card_identity(
+    profile: Profile,
+    info: IdentityInfo,
+    signing_certificate: x509.Certificate,
+    encryption_certificate: x509.Certificate,
+    encryption_key: pki.PrivateKey,
+) -> None:
+    """What :func:`add_card_identity` checks before the card is asked anything (so that a
+    registration bound to fail costs no PIN try); raises as it does."""
+    if info.role not in ROLES:
+        raise ProfileError(f"unknown role {info.role!r}")
+    if (profile.identity_folder(info.id) / "identity.json").exists():
+        raise ProfileError(f"the identity {info.id!r} exists already")
+    check_pairing(signing_certificate, encryption_certificate)
+    roots, crls = profile.trust_roots(), profile.crls()
+    pki.validate_certificate(signing_certificate, roots, purpose="sign", crls=crls)
+    pki.validate_certificate(encryption_certificate, roots, purpose="encrypt", crls=crls)
+    if encryption_certificate.public_key() != encryption_key.public_key():
+        raise ValueError("the encryption key does not belong to its certificate")
+
+
 def add_card_identity(
     profile: Profile,
     info: IdentityInfo,
@@ -206,17 +290,8 @@ def add_card_identity(
         ProfileError: An unknown role, or the identity exists already.
         ValueError: ``encryption_key`` is not ``encryption_certificate``'s.
     """
-    if info.role not in ROLES:
-        raise ProfileError(f"unknown role {info.role!r}")
+    check_card_identity(profile, info, signing_certificate, encryption_certificate, encryption_key)
     folder = profile.identity_folder(info.id)
-    if (folder / "identity.json").exists():
-        raise ProfileError(f"the identity {info.id!r} exists already")
-    check_pairing(signing_certificate, encryption_certificate)
-    roots, crls = profile.trust_roots(), profile.crls()
-    pki.validate_certificate(signing_certificate, roots, purpose="sign", crls=crls)
-    pki.validate_certificate(encryption_certificate, roots, purpose="encrypt", crls=crls)
-    if encryption_certificate.public_key() != encryption_key.public_key():
-        raise ValueError("the encryption key does not belong to its certificate")
     key = open_signing_key(slot, pin)
     _check_card_key(key, signing_certificate)
     salt = os.urandom(_SALT_BYTES)

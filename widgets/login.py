@@ -24,6 +24,7 @@ from cases.profile import IdentityInfo
 class LoginPage(QWidget):
     """Signals:
     login_requested(str identity_id, str passphrase)
+    card_setup_requested(): the link to register a card identity (``widgets.cardsetup``)
 
     No passphrase is ever remembered: typing it is the proof that its person is at this
     shared desk (ARCHITECTURE.md, "The shared desk"). For an identity of ``cards`` (one that
@@ -32,6 +33,7 @@ class LoginPage(QWidget):
     """
 
     login_requested = Signal(str, str)
+    card_setup_requested = Signal()
 
     def __init__(
         self,
@@ -82,6 +84,10 @@ class LoginPage(QWidget):
             inner.addWidget(QLabel(hint))
         inner.addWidget(self.error)
         inner.addWidget(self.button)
+        self.card_setup = QPushButton(_("Enregistrer une carte CPS sur ce poste…"))
+        self.card_setup.setFlat(True)
+        self.card_setup.clicked.connect(self.card_setup_requested)
+        inner.addWidget(self.card_setup, alignment=Qt.AlignmentFlag.AlignRight)
         layout = QVBoxLayout(self)
         layout.addStretch()
         layout.addWidget(card, alignment=Qt.AlignmentFlag.AlignHCenter)

@@ -32,7 +32,7 @@ from app.commands.keys import (
     read_passphrase,
 )
 from app.i18n import _
-from cases.cardidentity import add_card_identity
+from cases.cardidentity import CardIdentityRefused, add_card_identity, card_identity_info
 from cases.profile import IdentityInfo, Profile
 from cases.trust import TrustStore
 from crypto import pki
@@ -110,17 +110,19 @@ def card_identity_import(args: argparse.Namespace) -> int:
         signing = pki.load_cert_pem(read_input(args.signing_cert, _("certificat")))
     else:
         signing = read_certificate(slot)
-    role = args.role or pki.role_of(signing)
-    if role is None:
-        raise CommandError(
-            _("indiquez --role : le certificat ne dit pas le rôle de son titulaire.")
-        )
     name = args.name or pki.display_name(signing)
     identity_id = checked_identity_id(args.identity_id or name_slug(name))
-    if (profile.identity_folder(identity_id) / "identity.json").exists():
-        raise CommandError(_("l’identité « {id} » existe déjà.").format(id=identity_id))
-    pin = _pin(args, name)
-    info = IdentityInfo(identity_id, name, role, organization_of(signing))
+    try:
+        info = card_identity_info(
+            profile, signing, name=name, role=args.role or "", identity_id=identity_id
+        )
+    except CardIdentityRefused as exc:
+        if exc.code == "card_role_missing":
+            raise CommandError(
+                _("indiquez --role : le certificat ne dit pas le rôle de son titulaire.")
+            ) from exc
+        raise CommandError(_("l’identité « {id} » existe déjà.").format(id=identity_id)) from exc
+    pin = _pin(args, info.display_name)
     add_card_identity(profile, info, slot, pin, signing, encryption, key)
     return _registered(profile, info, signing, "identity_imported")
 

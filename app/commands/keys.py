@@ -14,9 +14,7 @@ import argparse
 import contextlib
 import getpass
 import logging
-import re
 import sys
-import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +26,7 @@ from cryptography.hazmat.primitives import serialization
 from app.commands.common import CommandError
 from app.i18n import _
 from app.messages import passphrase_reason, unlock_delay_reason
+from cases import cardidentity
 from cases.bundle import Party
 from cases.profile import IdentityInfo, Profile, UnlockDelayed
 from cases.trust import TrustStore, load_certificate
@@ -184,8 +183,7 @@ def unlock_errors(profile: Profile, identity_id: str) -> Iterator[None]:
 
 
 def name_slug(name: str) -> str:
-    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
-    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:64]
+    slug = cardidentity.name_slug(name)
     if not slug:
         raise CommandError(_("indiquez --id : aucun identifiant ne se déduit de ce nom."))
     return slug
@@ -193,7 +191,7 @@ def name_slug(name: str) -> str:
 
 def checked_identity_id(identity_id: str) -> str:
     """An identity id is a folder name and a platform mailbox: a plain token."""
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", identity_id) or ".." in identity_id:
+    if not cardidentity.valid_identity_id(identity_id):
         raise CommandError(
             _("identifiant refusé : {id} (lettres, chiffres, point, tiret).").format(id=identity_id)
         )

@@ -32,6 +32,7 @@ import resources
 from app import i18n
 from app.mainwindow import MainWindow
 from cases.model import OUTCOMES, SPECIALTIES
+from tests.core.test_card_identity import a_profile
 from tests.gui.conftest import SCREENSHOTS
 from tests.gui.fit import fit, misfits
 from tests.gui.test_end_to_end import WAIT, add_photos, type_text
@@ -40,6 +41,7 @@ from tests.gui.test_opinions import requests_sent
 from tests.gui.test_workspaces import open_window, send_then_hand_over
 from tests.support.demo import DemoEnv
 from widgets.capture_sources import FOLDER
+from widgets.cardsetup import CardSetupDialog
 from widgets.flow import FlowLayout
 from widgets.geometry import clamped, side_by_side, slots
 from widgets.queue import Column, headers
@@ -320,3 +322,16 @@ def test_a_row_of_buttons_wraps_and_keeps_every_label(qtbot: QtBot) -> None:
     assert narrow == []
     assert len({b.y() for b in buttons}) > 1  # wrapped
     assert all(b.width() >= b.sizeHint().width() for b in buttons)
+
+
+def test_the_card_registration_screen_fits(qtbot: QtBot, tmp_path: Path, judge: Judge) -> None:
+    """The card registration screen (``widgets.cardsetup``), before any card is read: its
+    four parts and the longest message (no module chosen). Filled with a real token's
+    certificates, it is judged in ``tests/gui/test_card_setup.py``."""
+    dialog = CardSetupDialog(a_profile(tmp_path / "profile"), modules=[])
+    qtbot.addWidget(dialog)
+    dialog.show()
+    dialog.refresh()  # no module: said in plain words
+    assert dialog.message.text()
+    judge.check(dialog, "card-setup")
+    judge.verdict()

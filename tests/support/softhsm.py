@@ -30,7 +30,7 @@ MODULES = (
 )
 PIN = "739146"
 SO_PIN = "55667788"
-TOKENS = 24
+TOKENS = 64  # the card tests of the whole suite, in one process
 _TOKEN_FLAGS = struct.pack(">QQ", 0x8000534B, 2)  # CKA_OS_TOKENFLAGS, an unsigned long
 FINAL_TRY = 0x00020000
 LOCKED = 0x00040000

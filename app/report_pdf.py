@@ -4,69 +4,52 @@
 (author, or copy), the patient (the identity when the request carries one, with its status;
 else the unit's reference), the request, the photos with what was measured drawn over them
 and listed under them, the documents' list, the opinions with what they advise, and the
-act's fields when known. :func:`make` turns it into the signed PDF/A
-(:func:`cases.teleexpertise_report.make_report`), as the app, ``Ctrl+P`` and
-``passavant report make`` all do.
+act's fields when known. The photos, with the doctor's layers and the specialist's marks
+drawn over them, are :mod:`app.report_photos`'. :func:`make_signed` turns it into the signed
+PDF/A (:func:`cases.teleexpertise_report.make_report`), time-stamped when an authority is
+given, as the app, ``Ctrl+P`` and ``passavant report make`` all do.
 """
 
 from __future__ import annotations
 
 import io
-import math
 from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 from xml.sax.saxutils import escape
 
 from app.i18n import _, language
-from app.messages import answer_label, body_site_label, outcome_label, specialty_label
+from app.messages import answer_label, outcome_label, specialty_label
+from app.report_photos import (
+    PHOTO_WIDTH_PT,
+    marks_lines,
+    measurement_text,
+    photo_facts,
+    photo_flowable,
+)
 from cases.bundle import Party
+from cases.marks import marks_for
 from cases.pdfa import font_files
-from cases.photos import Photo
 from cases.profile import UnlockedIdentity
-from cases.teleexpertise_report import AUTHOR, SignedOpinion, make_report, role_of
+from cases.teleexpertise_report import (
+    AUTHOR,
+    SignedOpinion,
+    SignedReport,
+    make_report,
+    role_of,
+)
 from cases.threads import CaseThread
+from cases.timestamp import TsaSettings
+
+__all__ = ["PHOTO_WIDTH_PT", "layout", "make", "make_signed", "measurement_text", "photo_facts"]
 
 REGULAR, BOLD = "Passavant-Regular", "Passavant-Bold"
-PHOTO_WIDTH_PT = 240.0
-"""A photo's printed width (about 8.5 cm)."""
-
-
-def _number(value: float, digits: int = 1) -> str:
-    text = f"{value:.{digits}f}"
-    return text.replace(".", ",") if language() == "fr" else text
 
 
 def _day(moment: datetime | date) -> str:
     if isinstance(moment, datetime):
         return moment.astimezone().strftime("%d/%m/%Y %H:%M")
     return moment.strftime("%d/%m/%Y")
-
-
-def measurement_text(m: Any) -> str:
-    """``12,4 mm`` or ``3,2 cm² (longueur 12,4 mm)``, or the pixel value marked uncalibrated
-    (the words of the case view)."""
-    if m.get("calibrated"):
-        if m.get("kind") == "line":
-            return _("{v} mm").format(v=_number(m["length"]))
-        return _("{a} cm² (longueur {l} mm)").format(
-            a=_number(m.get("area") or 0.0), l=_number(m["length"])
-        )
-    if m.get("kind") == "line":
-        return _("{v} px (non étalonné)").format(v=_number(m["length"], 0))
-    return _("{a} px² (non étalonné)").format(a=_number(m.get("area") or 0.0, 0))
-
-
-def photo_facts(photo: Photo) -> list[str]:
-    facts = []
-    if photo.site:
-        facts.append(_("Localisation : {site}").format(site=body_site_label(photo.site)))
-    if photo.note.strip():
-        facts.append(_("Remarque : {note}").format(note=photo.note.strip()))
-    for m in photo.measurements:
-        what = _("Longueur") if m.get("kind") == "line" else _("Surface")
-        facts.append(_("{what} : {value}").format(what=what, value=measurement_text(m)))
-    return facts
 
 
 def _register_fonts() -> None:
@@ -97,59 +80,6 @@ def printable(text: str) -> str:
     return "".join(
         c if c == "\n" or (ord(c) in _covered and c.isprintable()) else substitute for c in text
     )
-
-
-def _photo_flowable(photo: Photo, data: bytes) -> Any:
-    """The JPEG as it is (no re-encoding), the measurements and annotations drawn over it."""
-    from reportlab.lib.utils import ImageReader
-    from reportlab.platypus import Flowable
-
-    width = PHOTO_WIDTH_PT
-    height = width * photo.height / photo.width
-    scale = width / photo.width
-
-    class Picture(Flowable):  # type: ignore[misc]
-        def wrap(self, *_args: Any) -> tuple[float, float]:
-            return width, height
-
-        def draw(self) -> None:
-            c = self.canv
-            c.drawImage(ImageReader(io.BytesIO(data)), 0, 0, width, height)
-            c.setStrokeColorRGB(1.0, 0.85, 0.0)
-            c.setLineWidth(1.5)
-
-            def at(p: Sequence[float]) -> tuple[float, float]:
-                return p[0] * scale, height - p[1] * scale
-
-            for m in photo.measurements:
-                points = [at(p) for p in m.get("points", [])]
-                if len(points) < 2:
-                    continue
-                path = c.beginPath()
-                path.moveTo(*points[0])
-                for p in points[1:]:
-                    path.lineTo(*p)
-                if m.get("kind") == "polygon":
-                    path.close()
-                c.drawPath(path, stroke=1, fill=0)
-            c.setStrokeColorRGB(0.9, 0.1, 0.1)
-            for a in photo.annotations:
-                if a.get("kind") == "arrow":
-                    (x0, y0), (x1, y1) = at(a["start"]), at(a["end"])
-                    c.line(x0, y0, x1, y1)
-                    angle = math.atan2(y1 - y0, x1 - x0)
-                    for side in (-1, 1):  # the head, as the capture station draws it
-                        tip = angle + math.pi + side * 0.45
-                        c.line(x1, y1, x1 + 8 * math.cos(tip), y1 + 8 * math.sin(tip))
-                elif a.get("kind") == "circle":
-                    x, y = at(a["centre"])
-                    c.circle(x, y, a["radius"] * scale, stroke=1, fill=0)
-                elif a.get("kind") == "text":
-                    c.setFillColorRGB(0.9, 0.1, 0.1)
-                    c.setFont(REGULAR, 8)
-                    c.drawString(*at(a["position"]), printable(a["text"][:80]))
-
-    return Picture()
 
 
 def _identity_lines(identity: Any) -> list[str]:
@@ -302,11 +232,27 @@ def layout(thread: CaseThread, made_by: UnlockedIdentity, role: str) -> bytes:
             facts = photo_facts(photo)
             if facts:
                 caption += " — " + _(" ; ").join(facts)
+            authored = [
+                (o.sender.display_name, marks_for(o.bundle.opinion.marks, photo.name))
+                for o in thread.opinions
+                if o.bundle.opinion is not None
+            ]
+            marks = [found for _author, found in authored if found]
             try:
-                picture = [_photo_flowable(photo, photo.data)]
+                picture = [photo_flowable(photo, photo.data, marks, font=REGULAR, clean=printable)]
             except Exception:  # noqa: BLE001 - an unreadable photo is said, not fatal
                 picture = [para(_("(photo illisible)"), small)]
-            story.append(KeepTogether([*picture, para(caption, small), Spacer(1, 6)]))
+            lines = [line for author, found in authored for line in marks_lines(author, found)]
+            story.append(
+                KeepTogether(
+                    [
+                        *picture,
+                        para(caption, small),
+                        *(para(line, small) for line in lines),
+                        Spacer(1, 6),
+                    ]
+                )
+            )
 
     documents = getattr(case, "documents", ())
     if documents:
@@ -400,8 +346,14 @@ def signature_reason(me: UnlockedIdentity, role: str) -> str:
     return _("Copie établie par {name}").format(name=me.info.display_name)
 
 
-def make(thread: CaseThread, me: UnlockedIdentity, opinions: Sequence[SignedOpinion]) -> bytes:
-    """The signed PDF/A report of ``thread`` made by ``me`` (see the module's docstring)."""
+def make_signed(
+    thread: CaseThread,
+    me: UnlockedIdentity,
+    opinions: Sequence[SignedOpinion],
+    tsa: TsaSettings | None = None,
+) -> SignedReport:
+    """The signed PDF/A report of ``thread`` made by ``me`` (see the module's docstring),
+    time-stamped by ``tsa`` when given and when it answers (its ``stamp`` says)."""
     role = role_of(me, thread)
     return make_report(
         me,
@@ -410,4 +362,10 @@ def make(thread: CaseThread, me: UnlockedIdentity, opinions: Sequence[SignedOpin
         lambda r: layout(thread, me, r),
         reason=signature_reason(me, role),
         location=Party.of_certificate(me.certificate).organization,
+        tsa=tsa,
     )
+
+
+def make(thread: CaseThread, me: UnlockedIdentity, opinions: Sequence[SignedOpinion]) -> bytes:
+    """The signed PDF/A report's bytes, without a time-stamp (PAdES B-B)."""
+    return make_signed(thread, me, opinions).data

@@ -10,7 +10,9 @@ from datetime import datetime
 from app.i18n import _
 from app.messages import role_label
 from cases.bundle import Party
+from cases.pades import TimestampCheck
 from cases.teleexpertise_report import ReportCheck
+from cases.timestamp import INVALID, REFUSED, UNREACHABLE, Stamp
 
 
 def report_reason(code: str) -> str | None:
@@ -34,6 +36,10 @@ def report_reason(code: str) -> str | None:
         "too_many_signatures": _("Ce fichier porte trop de signatures pour être vérifié."),
         "unknown_request": _("Aucune demande de ce numéro parmi les dossiers de cette personne."),
         "report_exists": _("Le fichier existe déjà ; choisissez un autre nom."),
+        "tsa_settings": _(
+            "Le serveur d’horodatage configuré pour ce poste (reports.ini, section "
+            "[timestamp]) n’est pas utilisable : adresse http(s) ou certificat illisible."
+        ),
     }
     return texts.get(code)
 
@@ -50,6 +56,40 @@ def who(party: Party) -> str:
         x for x in (role_label(party.role) if party.role else "", party.organization) if x
     )
     return f"{party.display_name} ({facts})" if facts else party.display_name
+
+
+def stamp_text(stamp: Stamp) -> str:
+    """What came of asking for the time-stamp, a sentence ("" when none was asked)."""
+    if not stamp.asked:
+        return ""
+    if stamp.at is not None:
+        return _("Horodaté par le serveur d’horodatage le {date}.").format(date=_when(stamp.at))
+    why = {
+        UNREACHABLE: _("le serveur d’horodatage n’a pas répondu"),
+        REFUSED: _("le serveur d’horodatage a refusé la demande"),
+        INVALID: _("la réponse du serveur d’horodatage n’est pas valable"),
+        "tsa_settings": _("le serveur d’horodatage configuré n’est pas utilisable"),
+    }.get(stamp.problem, stamp.problem)
+    return _(
+        "Horodatage absent ({why}) : le compte rendu est signé, mais son heure est celle "
+        "de ce poste."
+    ).format(why=why)
+
+
+def timestamp_line(stamp: TimestampCheck | None) -> str:
+    """What a signature's time-stamp establishes, a sentence."""
+    if stamp is None:
+        return _("Horodatage : absent (l’heure de signature est celle déclarée par le signataire).")
+    if not stamp.intact:
+        return _("Horodatage : présent mais invalide ; ne vous fiez pas à cette heure.")
+    if not stamp.trusted:
+        return _(
+            "Horodatage : valide, le {date}, mais son autorité ({name}) n’est pas reconnue "
+            "par ce poste."
+        ).format(date=_when(stamp.at), name=stamp.authority or "?")
+    return _("Horodatage : valide, le {date}, par {name}.").format(
+        date=_when(stamp.at), name=stamp.authority or "?"
+    )
 
 
 def check_lines(check: ReportCheck) -> list[str]:
@@ -69,6 +109,7 @@ def check_lines(check: ReportCheck) -> list[str]:
                 answer=_("oui") if sig.trusted else _("non")
             )
         )
+        lines.append(timestamp_line(sig.timestamp))
     for opinion in check.opinions:
         if opinion.author is None:
             lines.append(
@@ -107,6 +148,10 @@ def verdict_text(check: ReportCheck) -> str:
         ),
         "not_a_specialist": _(
             "L’avis joint n’est pas signé par un spécialiste : ce n’est pas un avis recevable."
+        ),
+        "bad_timestamp": _(
+            "Signé par {name}, mais son horodatage ne se vérifie pas : l’heure qu’il affirme "
+            "peut être fausse ; ne vous y fiez pas."
         ),
     }
     return texts.get(check.verdict, check.verdict).format(name=name)

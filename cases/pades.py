@@ -4,14 +4,18 @@
 one): PAdES baseline B-B (``ETSI.CAdES.detached``, the signing certificate as a signed
 attribute, SHA-256), RSA PKCS#1 v1.5 or ECDSA, made by the identity's own key object
 (:class:`_KeySigner`: the key is never serialised, and a key on a card can take its place).
-No time-stamp server is asked: the time is the signer's claim.
+Given a time-stamp authority's client (:func:`cases.timestamp.timestamper`), the signature
+also gets an RFC 3161 signature time-stamp (PAdES B-T); without it, the time is the
+signer's claim.
 
 :func:`check_pdf` reads every signature of a PDF with pyHanko's validator and says, for each,
 who signed (the certificate's name, organisation and role), when they said they did, whether
 the bytes it covers are intact and cover the whole file, and whether the certificate chains
 to the profile's trust roots (validity at the signing time, revocation lists, the
-digitalSignature usage: our certificates have no nonRepudiation). Everything a file holds is
-bounded before pyHanko reads it (:data:`MAX_PDF`).
+digitalSignature usage: our certificates have no nonRepudiation), and whether a signature
+time-stamp is there, sound (its imprint is this signature's value, its signature verifies)
+and by an authority the reader trusts, and its time. Everything a file holds is bounded
+before pyHanko reads it (:data:`MAX_PDF`).
 """
 
 from __future__ import annotations
@@ -55,6 +59,28 @@ class ReportError(CaseError):
 
 
 @dataclass(frozen=True)
+class TimestampCheck:
+    """A signature's RFC 3161 time-stamp, as checked.
+
+    Attributes:
+        at: the time the authority signed.
+        intact: its imprint is the signature's value and its own signature verifies.
+        trusted: the authority's certificate chains to a trusted root, with the
+            timeStamping usage.
+        authority: the authority's certificate's common name (or whole subject).
+    """
+
+    at: datetime | None
+    intact: bool
+    trusted: bool
+    authority: str
+
+    @property
+    def good(self) -> bool:
+        return self.intact and self.trusted
+
+
+@dataclass(frozen=True)
 class Signature:
     """One signature of a PDF, as checked.
 
@@ -67,6 +93,7 @@ class Signature:
             signing time, with the digitalSignature usage.
         field: the signature field's name.
         certificate: the signer's certificate (DER).
+        timestamp: the signature's time-stamp, or ``None`` (PAdES B-B).
     """
 
     signer: Party
@@ -76,6 +103,7 @@ class Signature:
     trusted: bool
     field: str
     certificate: bytes
+    timestamp: TimestampCheck | None = None
 
     @property
     def good(self) -> bool:
@@ -102,6 +130,16 @@ def _load_pyhanko() -> None:
         if kind._reverse_map is not None:
             for oid, name in kind._map.items():
                 kind._reverse_map.setdefault(name, oid)
+    # a certificate that does not chain to the trust roots is an answer we give in words
+    # ("not recognised"), not a traceback pyHanko should print on the console
+    validation_log = logging.getLogger("pyhanko.sign.validation.generic_cms")
+    if not any(isinstance(f, _UnchainedFilter) for f in validation_log.filters):
+        validation_log.addFilter(_UnchainedFilter())
+
+
+class _UnchainedFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Failed to build path")
 
 
 def _signer_class() -> type:
@@ -150,8 +188,10 @@ def sign_pdf(
     field: str = "Signature1",
     reason: str = "",
     location: str = "",
+    timestamper: Any = None,
 ) -> bytes:
-    """``pdf`` with a PAdES B-B signature by ``cert``'s ``key`` added (incremental update).
+    """``pdf`` with a PAdES B-B signature by ``cert``'s ``key`` added (incremental update),
+    B-T when ``timestamper`` (:func:`cases.timestamp.timestamper`) is given.
 
     ``reason`` and ``location`` are the signature dictionary's free texts (a reader shows
     them beside the signer's name).
@@ -159,7 +199,10 @@ def sign_pdf(
     Raises:
         ReportError: ``signature_failed``, the key does not match the certificate or pyHanko
             could not sign.
+        TimestampError: the authority gave no usable time-stamp (nothing was signed).
     """
+    from cases.timestamp import TimestampError
+
     _load_pyhanko()
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
     from pyhanko.sign import signers
@@ -181,9 +224,9 @@ def sign_pdf(
     try:
         writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
         _same_producer(writer)
-        pdf_signer = signers.PdfSigner(meta, signer)
+        pdf_signer = signers.PdfSigner(meta, signer, timestamper=timestamper)
         asyncio.run(pdf_signer.async_sign_pdf(writer, output=out, bytes_reserved=SIGNATURE_SPACE))
-    except ReportError:
+    except (ReportError, TimestampError):
         raise
     except Exception as exc:  # pyHanko raises many kinds; the report is simply not signed
         log.warning("PAdES signing failed: %r", exc)
@@ -211,9 +254,11 @@ def check_pdf(
     pdf: bytes,
     trust_roots: Sequence[x509.Certificate],
     crls: Sequence[x509.CertificateRevocationList] = (),
+    tsa_roots: Sequence[x509.Certificate] = (),
 ) -> list[Signature]:
     """Every signature of ``pdf`` (at most :data:`MAX_SIGNATURES`), checked; empty when it
-    has none.
+    has none. A time-stamp is trusted when its authority chains to ``tsa_roots`` or
+    ``trust_roots``.
 
     Raises:
         ReportError: ``report_too_large``, ``not_a_pdf`` (unreadable by pyHanko),
@@ -233,13 +278,14 @@ def check_pdf(
         raise ReportError("not_a_pdf", repr(exc)) from exc
     if len(embedded) > MAX_SIGNATURES:
         raise ReportError("too_many_signatures", str(len(embedded)))
-    return [_checked(sig, trust_roots, crls) for sig in embedded]
+    return [_checked(sig, trust_roots, crls, tsa_roots) for sig in embedded]
 
 
 def _checked(
     sig: object,
     trust_roots: Sequence[x509.Certificate],
     crls: Sequence[x509.CertificateRevocationList],
+    tsa_roots: Sequence[x509.Certificate] = (),
 ) -> Signature:
     from pyhanko.sign.validation import validate_pdf_signature
     from pyhanko.sign.validation.settings import KeyUsageConstraints
@@ -254,15 +300,23 @@ def _checked(
         allow_fetching=False,
         revocation_mode="soft-fail",
     )
+    ts_context = ValidationContext(
+        trust_roots=[asn1_x509.Certificate.load(c.public_bytes(der)) for c in tsa_roots] + roots,
+        allow_fetching=False,
+        revocation_mode="soft-fail",
+    )
     usage = KeyUsageConstraints(key_usage={"digital_signature"}, match_all_key_usages=False)
     field_name = str(getattr(sig, "field_name", ""))
     cert_der = b""
+    stamp = None
     try:
         status = validate_pdf_signature(
             sig,  # type: ignore[arg-type]
             signer_validation_context=context,
+            ts_validation_context=ts_context,
             key_usage_settings=usage,
         )
+        stamp = _timestamp_of(status.timestamp_validity)
         cert_der = status.signing_cert.dump()
         intact = bool(status.intact and status.valid)
         whole = status.coverage == SignatureCoverageLevel.ENTIRE_FILE
@@ -275,10 +329,38 @@ def _checked(
         signer_cert = getattr(sig, "signer_cert", None)
         if signer_cert is not None:
             cert_der = signer_cert.dump()
+        if _has_timestamp_token(sig):  # there, but it could not be checked: not sound
+            stamp = TimestampCheck(None, False, False, "")
     party = Party("", "", "")
     if cert_der:
         try:
             party = Party.of_certificate(x509.load_der_x509_certificate(cert_der))
         except ValueError:
             intact = trusted = False
-    return Signature(party, when, intact, whole, trusted, field_name, cert_der)
+    return Signature(party, when, intact, whole, trusted, field_name, cert_der, stamp)
+
+
+def _timestamp_of(status: Any) -> TimestampCheck | None:
+    """What pyHanko established about a signature's time-stamp (``None``: there is none)."""
+    if status is None:
+        return None
+    from cases.timestamp import has_timestamping_usage
+
+    try:
+        authority_cert = x509.load_der_x509_certificate(status.signing_cert.dump())
+        names = authority_cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+        authority = str(names[0].value) if names else authority_cert.subject.rfc4514_string()
+        usage = has_timestamping_usage(authority_cert)
+    except (ValueError, AttributeError):
+        authority, usage = "", False
+    intact = bool(status.intact and status.valid)
+    trusted = intact and usage and bool(status.trusted) and not bool(status.revoked)
+    return TimestampCheck(status.timestamp, intact, trusted, authority[:200])
+
+
+def _has_timestamp_token(sig: Any) -> bool:
+    try:
+        attrs = sig.signer_info["unsigned_attrs"]
+        return any(a["type"].native == "signature_time_stamp_token" for a in attrs)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return False

@@ -36,6 +36,7 @@ from cases.pades import ReportError, Signature, check_pdf, sign_pdf
 from cases.pdfa import Attachment, archive
 from cases.profile import UnlockedIdentity
 from cases.threads import CaseThread, Opened
+from cases.timestamp import INVALID, Stamp, TimestampError, TsaSettings, ready_timestamper
 from cases.workstation import Workstation
 from crypto import cms, pki
 from crypto.errors import CryptoError
@@ -94,6 +95,14 @@ def role_of(me: UnlockedIdentity, thread: CaseThread) -> str:
     return AUTHOR if mine else COPY
 
 
+@dataclass(frozen=True)
+class SignedReport:
+    """A signed report's bytes, and what came of asking for its time-stamp."""
+
+    data: bytes
+    stamp: Stamp = field(default_factory=Stamp)
+
+
 def make_report(
     me: UnlockedIdentity,
     thread: CaseThread,
@@ -102,12 +111,15 @@ def make_report(
     *,
     reason: str,
     location: str = "",
-) -> bytes:
+    tsa: TsaSettings | None = None,
+) -> SignedReport:
     """The signed PDF/A report of ``thread`` made by ``me``.
 
     ``layout(role)`` lays the report out (reportlab PDF bytes) for ``role`` (:func:`role_of`);
     ``reason`` is the signature's reason a reader shows ("Auteur de l'avis", "Copie établie
-    par …").
+    par …"). With ``tsa``, the signature is time-stamped (PAdES B-T); when the authority
+    gives no usable time-stamp, the report is signed without one (B-B) and ``stamp`` says
+    why: a report is never held back by an authority.
 
     Raises:
         ReportError: ``not_answered``, ``signature_failed``.
@@ -124,14 +136,28 @@ def make_report(
         )
         for o in opinions
     ]
-    raw = layout(role_of(me, thread))
-    return sign_pdf(
-        archive(raw, attachments),
-        me.signer_certificate,  # on the card, for a card identity
-        me.signer_key,
-        reason=reason,
-        location=location,
-    )
+    pdfa = archive(layout(role_of(me, thread)), attachments)
+
+    def signed(stamper: object = None) -> bytes:
+        return sign_pdf(
+            pdfa,
+            me.signer_certificate,  # on the card, for a card identity
+            me.signer_key,
+            reason=reason,
+            location=location,
+            timestamper=stamper,
+        )
+
+    if tsa is None:
+        return SignedReport(signed())
+    try:
+        stamper = ready_timestamper(tsa)
+        data = signed(stamper)
+    except (TimestampError, ReportError) as exc:  # a key that cannot sign fails again below
+        code = exc.code if isinstance(exc, TimestampError) else INVALID
+        log.warning("no time-stamp for the report (%s): %s", code, exc)
+        return SignedReport(signed(), Stamp(asked=True, problem=code))
+    return SignedReport(data, Stamp(asked=True, at=stamper.stamped_at))
 
 
 # --- checking ---------------------------------------------------------------------------
@@ -161,7 +187,8 @@ class ReportCheck:
             not cover the file as it is), ``untrusted`` (the certificate is not one this
             profile trusts), ``no_opinion`` (no attached opinion verifies: who wrote the
             opinion is not established), ``not_a_specialist`` (an opinion's signer is not a
-            specialist).
+            specialist), ``bad_timestamp`` (a signature carries a time-stamp that does not
+            verify: its time must not be believed).
     """
 
     signatures: list[Signature]
@@ -181,13 +208,15 @@ def check_report(
     pdf: bytes,
     trust_roots: Sequence[x509.Certificate],
     crls: Sequence[x509.CertificateRevocationList] = (),
+    tsa_roots: Sequence[x509.Certificate] = (),
 ) -> ReportCheck:
-    """Check ``pdf``'s signatures and the opinions it carries against ``trust_roots``.
+    """Check ``pdf``'s signatures and the opinions it carries against ``trust_roots``
+    (``tsa_roots``: the time-stamp authorities' roots trusted besides them).
 
     Raises:
         ReportError: ``not_a_pdf``, ``report_too_large``, ``too_many_signatures``.
     """
-    signatures = check_pdf(pdf, trust_roots, crls)
+    signatures = check_pdf(pdf, trust_roots, crls, tsa_roots)
     opinions = [_opinion(name, data, trust_roots, crls) for name, data in _attached(pdf)]
     return ReportCheck(signatures, opinions, _verdict(signatures, opinions))
 
@@ -199,6 +228,8 @@ def _verdict(signatures: list[Signature], opinions: list[OpinionCheck]) -> str:
         return "modified"
     if not all(s.trusted for s in signatures):
         return "untrusted"
+    if any(s.timestamp is not None and not s.timestamp.intact for s in signatures):
+        return "bad_timestamp"
     authors = [o.author for o in opinions if o.author is not None]
     if not authors or len(authors) != len(opinions):
         return "no_opinion"

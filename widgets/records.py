@@ -3,10 +3,13 @@
 :class:`RecordsReport` writes the report of an answered request where the person chooses:
 a file dialog, or, when the workstation has one configured, the drop folder of the
 hospital's record system (``reports.ini``, ``records/drop_folder``: the file goes there
-with a neutral name, never over another). Making it (decrypting the signed opinions, laying
-out the photos, signing) runs on the pool; only the dialog runs on the GUI thread. Each
-report written is journalled (``report_made``: the request's id, the size, who made it and
-where, as a code).
+with a neutral name, never over another). When ``reports.ini`` names a time-stamp authority
+(``[timestamp]``, ``url``: :mod:`cases.timestamp`), the signature is time-stamped (PAdES
+B-T); when the authority gives none, the report is written signed all the same and the
+notice says the time-stamp is missing. Making it (decrypting the signed opinions, laying
+out the photos, signing, asking the authority) runs on the pool; only the dialog runs on
+the GUI thread. Each report written is journalled (``report_made``: the request's id, the
+size, who made it and where, whether it is time-stamped, as codes).
 
 :func:`print_pdf` prints those same pages (``Ctrl+P`` on an answered request,
 ``widgets.report``): what goes on paper is what is filed.
@@ -25,16 +28,19 @@ from PySide6.QtWidgets import QFileDialog, QLabel, QPushButton, QWidget
 
 from app.i18n import _
 from app.messages import error_reason
+from app.report_text import stamp_text
 from app.session import Session
 from app.tasks import BoundRunner
 from cases.profile import UnlockedIdentity
 from cases.teleexpertise_report import (
+    SignedReport,
     role_of,
     sealed_reader,
     signed_opinions,
     write_new,
 )
 from cases.threads import CaseThread
+from cases.timestamp import Stamp, tsa_settings
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +49,29 @@ PRINT_DPI = 200
 
 
 def signed_report(session: Session, me: UnlockedIdentity, thread: CaseThread) -> bytes:
-    """The signed PDF/A report of ``thread`` made by ``me`` (blocking: a worker thread)."""
+    """The signed PDF/A report of ``thread`` made by ``me`` (blocking: a worker thread),
+    not time-stamped: what is printed (paper carries no signature)."""
     from app.report_pdf import make
 
     opinions = signed_opinions(sealed_reader(session.workstation), me, thread)
     return make(thread, me, opinions)
+
+
+def stamped_report(session: Session, me: UnlockedIdentity, thread: CaseThread) -> SignedReport:
+    """The signed PDF/A report, time-stamped by the workstation's authority when one is
+    configured (blocking: a worker thread; the authority may take its time limit)."""
+    from app.report_pdf import make_signed
+
+    try:
+        tsa = tsa_settings(session.profile.root)
+    except ValueError as exc:  # misconfigured: signed all the same, and said
+        log.warning("the time-stamp authority's settings are unusable: %s", exc)
+        made = make_signed(
+            thread, me, signed_opinions(sealed_reader(session.workstation), me, thread)
+        )
+        return SignedReport(made.data, Stamp(asked=True, problem="tsa_settings"))
+    opinions = signed_opinions(sealed_reader(session.workstation), me, thread)
+    return make_signed(thread, me, opinions, tsa)
 
 
 def drop_folder(session: Session) -> Path | None:
@@ -140,22 +164,25 @@ class RecordsReport:
                 path = Path(chosen)
         session, me, target = self._session, self._me, path
 
-        def work() -> Path:
-            data = signed_report(session, me, thread)
-            written = write_new(target, data, replace=where == "file")
+        def work() -> tuple[Path, Stamp]:
+            made = stamped_report(session, me, thread)
+            written = write_new(target, made.data, replace=where == "file")
             session.workstation.audit(
                 "report_made",
                 me,
                 bundle_id=thread.case.bundle_id,
-                size=len(data),
+                size=len(made.data),
                 role=role_of(me, thread),
                 format="pdfa-3b",
                 code=where,
+                status=made.stamp.status,
             )
-            return written
+            return written, made.stamp
 
-        def done(written: Path) -> None:
-            self._busy(False, _("Compte rendu signé enregistré : {path}").format(path=written))
+        def done(result: tuple[Path, Stamp]) -> None:
+            written, stamp = result
+            sentence = _("Compte rendu signé enregistré : {path}").format(path=written)
+            self._busy(False, "\n".join(x for x in (sentence, stamp_text(stamp)) if x))
 
         def failed(exc: BaseException) -> None:
             self._busy(

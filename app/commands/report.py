@@ -6,9 +6,14 @@
   opinion's author (a specialist who answered) or as a copy (the doctor; the opinions are
   attached as their authors signed them). The file is written whole or not at all (a
   temporary file renamed), never over an existing one unless ``--force``; journalled
-  (``report_made``: the request's id, the size, the role; nothing clinical).
+  (``report_made``: the request's id, the size, the role, whether it is time-stamped;
+  nothing clinical). ``--tsa URL`` (or the profile's ``reports.ini``, ``[timestamp]``
+  ``url``) asks that time-stamp authority for an RFC 3161 time-stamp of the signature (PAdES
+  B-T); when it gives none, the report is still written, signed, and the command says the
+  time-stamp is missing.
 - ``report verify FILE.pdf [--trust CA.pem ...]`` says who signed it, when, whether the file
-  is intact and its certificate recognised, who wrote each opinion it carries, and a verdict;
+  is intact and its certificate recognised, whether a time-stamp is there, valid and by a
+  recognised authority (and its time), who wrote each opinion it carries, and a verdict;
   status 0 only for an authentic report or an authentic copy. Without ``--trust``, the
   profile's trust store is used (a hospital can verify with its own).
 
@@ -24,7 +29,8 @@ from pathlib import Path
 from app.commands.common import CommandError
 from app.commands.keys import audited, cli_profile, journal_event, passphrase_options, read_input
 from app.i18n import _
-from app.report_text import check_lines, report_reason
+from app.report_text import check_lines, report_reason, stamp_text
+from cases.timestamp import TsaSettings, checked_url, tsa_settings
 from cases.trust import load_certificate
 from crypto.errors import CryptoError
 
@@ -40,6 +46,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     make.add_argument("request_id", metavar="REQUEST_ID")
     make.add_argument("-o", "--output", required=True, type=Path, metavar="OUT.pdf")
     make.add_argument("--force", action="store_true", help="replace an existing file")
+    make.add_argument(
+        "--tsa", metavar="URL",
+        help="time-stamp authority (RFC 3161) to ask (default: the profile's reports.ini)",
+    )  # fmt: skip
     passphrase_options(make)
     make.set_defaults(handler=audited("report.make", _make))
     verify = sub.add_parser("verify", help="who signed a report, when, and whether it is intact")
@@ -69,10 +79,11 @@ def write_report(path: Path, data: bytes, *, force: bool = False) -> None:
 
 def _make(args: argparse.Namespace) -> int:
     from app.commands.casestore import offline_workstation, quiet_core_log, unlock_reader
-    from app.report_pdf import make
+    from app.report_pdf import make_signed
     from cases.teleexpertise_report import find_thread, role_of, sealed_reader, signed_opinions
 
     profile = cli_profile(args)
+    tsa = _tsa(profile.root, args.tsa)
     me = unlock_reader(args, profile)
     if args.output.exists() and not args.force:
         raise CommandError(report_reason("report_exists") or "")
@@ -80,7 +91,8 @@ def _make(args: argparse.Namespace) -> int:
         threads, _unreadable = workstation.threads(me)
         thread = find_thread(threads, args.request_id)
         opinions = signed_opinions(sealed_reader(workstation), me, thread)
-        data = make(thread, me, opinions)
+        made = make_signed(thread, me, opinions, tsa)
+    data = made.data
     write_report(args.output, data, force=args.force)
     role = role_of(me, thread)
     journal_event(
@@ -92,13 +104,32 @@ def _make(args: argparse.Namespace) -> int:
         role=role,
         format="pdfa-3b",
         code="file",
+        status=made.stamp.status,
     )
     if role == "author":
         text = _("Compte rendu signé écrit : {path}")
     else:
         text = _("Copie du compte rendu signée écrite : {path}")
     print(text.format(path=args.output))
+    if made.stamp.asked:
+        print(stamp_text(made.stamp))
     return 0
+
+
+def _tsa(profile_root: Path, url: str | None) -> TsaSettings | None:
+    """The authority to ask: ``--tsa URL`` (with the profile's authority root, if any), else
+    the profile's ``reports.ini``.
+
+    Raises:
+        CommandError: the URL or the configured certificate is not usable.
+    """
+    try:
+        configured = tsa_settings(profile_root) if profile_root.is_dir() else None
+        if url is None:
+            return configured
+        return TsaSettings(checked_url(url), configured.roots if configured else ())
+    except ValueError as exc:
+        raise CommandError(report_reason("tsa_settings") or "") from exc
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -117,12 +148,18 @@ def _verify(args: argparse.Namespace) -> int:
                 _("certificat illisible : {path}").format(path=args.trust[0])
             ) from exc
         crls: list = []  # type: ignore[type-arg]
+        tsa_roots: tuple = ()  # type: ignore[type-arg]
     else:
         profile = cli_profile(args)
         if not profile.root.is_dir():
             raise CommandError(_("profil introuvable : {path}").format(path=profile.root))
         roots, crls = profile.trust_roots(), profile.crls()
-    check = check_report(data, roots, crls)
+        try:
+            configured = tsa_settings(profile.root)
+        except ValueError:  # the authority's setting is for making reports, not reading
+            configured = None
+        tsa_roots = configured.roots if configured else ()
+    check = check_report(data, roots, crls, tsa_roots)
     for line in check_lines(check):
         print(line)
     sys.stdout.flush()

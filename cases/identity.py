@@ -28,6 +28,8 @@ from typing import Any
 STATUSES = ("provisional", "recovered", "validated", "qualified")
 """The identity's status, from the least to the most checked (RNIV)."""
 
+# The assigning authorities of the INS, as the ANS interoperability framework names them
+# (CI-SIS, and the FHIR FR Core patient profile's INS-NIR / INS-NIA identifier slices).
 OID_NIR = "1.2.250.1.213.1.4.8"
 """The INS is a NIR (social security number of the person)."""
 OID_NIA = "1.2.250.1.213.1.4.9"

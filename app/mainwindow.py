@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer
@@ -20,6 +19,7 @@ from PySide6.QtWidgets import (
 
 from app import secrets
 from app.bridge import CoreBridge
+from app.closing import SendingAfterClose, stopper
 from app.desklock import DeskLocking
 from app.gui import install_qt_translations
 from app.i18n import LANGUAGES, _, language, set_language
@@ -30,7 +30,7 @@ from cases.cardidentity import card_ids
 from cases.profile import Profile, ProfileError, UnlockedIdentity
 from crypto.errors import CryptoError
 from widgets.activity import ActivityReport
-from widgets.background import BackgroundSending, in_progress_text, sends_in_progress
+from widgets.background import BackgroundSending, sends_in_progress
 from widgets.cardsetup import CardSetupDialog, open_card_setup
 from widgets.doctor import DoctorWorkspace, error_text
 from widgets.geometry import DEFAULT_WINDOW, restore_geometry
@@ -45,7 +45,7 @@ REFRESH_DELAY_MS = 200
 """How long the window waits for more core events before it reads the person's list again."""
 
 
-class MainWindow(QMainWindow, DeskLocking):
+class MainWindow(QMainWindow, DeskLocking, SendingAfterClose):
     """One profile's window. Owns the profile's :class:`Session` and stops it on close."""
 
     def __init__(
@@ -94,7 +94,7 @@ class MainWindow(QMainWindow, DeskLocking):
         self._ending = False
         self._open_profile()
         self._stopped = {"done": False}
-        self.destroyed.connect(_stopper(self.session, self.bridge, self._stopped))
+        self.destroyed.connect(stopper(self.session, self.bridge, self._stopped))
         self.setWindowTitle(self._title())
         # what it remembers (or 1200×800), within the screen it opens on
         restore_geometry(self, self.settings.value("geometry", b""), DEFAULT_WINDOW)
@@ -452,41 +452,6 @@ class MainWindow(QMainWindow, DeskLocking):
         if last and isinstance(app, QApplication) and not app.quitOnLastWindowClosed():
             app.quit()  # the last window, after sending in the background
 
-    # --- sends going on after the window is closed -----------------------------------------
-    def _continue_in_background(self, count: int) -> None:
-        """Log the person out (their draft sealed, their key forgotten), leave the screen,
-        and end once the last send is delivered (widgets.background)."""
-        log.info("window closed with %d send(s) on their way: they go on", count)
-        if self.me is not None:
-            self.log_out()
-        app = QApplication.instance()
-        if isinstance(app, QApplication):
-            app.setQuitOnLastWindowClosed(False)  # a hidden window still has work to finish
-        assert self.session is not None
-        self.background = BackgroundSending(self.session.outbox, self)
-        self.background.emptied.connect(self.end)
-        self.background.quit_requested.connect(self.end)
-        self.background.show_requested.connect(self.show_again)
-        self.statusBar().showMessage(in_progress_text(count))
-        self.background.start(count)
-
-    def end(self) -> None:
-        """Close for good, sends in progress or not (they resume at the next start)."""
-        self._ending = True
-        if self.background is not None:
-            self.background.stop()
-        self.close()
-
-    def show_again(self) -> None:
-        """Back from the tray: the login page, the queue still going."""
-        if self.background is not None:
-            self.background.stop()
-            self.background.deleteLater()
-            self.background = None
-        self.setWindowTitle(self._title())
-        self.showNormal()
-        self.activateWindow()
-
     def shutdown(self) -> None:
         """Stop the workers and the task pool (idempotent)."""
         self._stopped["done"] = True
@@ -495,18 +460,3 @@ class MainWindow(QMainWindow, DeskLocking):
         if self.session is not None:
             self.session.stop()
             self.session = None
-
-
-def _stopper(
-    session: Session | None, bridge: CoreBridge, stopped: dict[str, bool]
-) -> Callable[..., None]:
-    """What stops a window's workers if the window is destroyed without closing (a window
-    sending in the background, deleted by its owner): no thread outlives its window."""
-
-    def on_destroyed(*_args: object) -> None:
-        if session is not None and not stopped["done"]:
-            stopped["done"] = True
-            bridge.detach()
-            session.stop()
-
-    return on_destroyed

@@ -34,6 +34,7 @@ from crypto import pkcs12, pki
 from crypto.passphrase import DEMO_PASSPHRASE
 from outbox.spool import atomic_write
 from refplatform import accounts
+from refplatform.db import open_database
 
 log = logging.getLogger(__name__)
 
@@ -181,6 +182,7 @@ def _add_person(
             role=info.role,
             specialty=info.specialty,
             certificate_pem=pki.cert_to_pem(cert).decode("ascii"),
+            rpps=info.rpps,  # shown in the directory (issue 19)
         )
 
 
@@ -203,7 +205,30 @@ def add_missing_people(layout: DemoLayout) -> list[str]:
         added.append(info.id)
     if added:
         log.info("demo: added %s", ", ".join(added))
+    _list_rpps(layout)
     return added
+
+
+def _list_rpps(layout: DemoLayout) -> None:
+    """Give the directory of a demo set up before it listed RPPS numbers those of
+    :data:`PEOPLE` (their certificates, names and roles as they are)."""
+    data = layout.platform / "data"
+    listed = {e["id"]: e for e in accounts.directory(open_database(data))}
+    for _station, info in PEOPLE:
+        entry = listed.get(info.id)
+        if entry is None or entry["rpps"] is not None or info.rpps is None:
+            continue
+        accounts.register_recipient(
+            data,
+            recipient_id=info.id,
+            station_id=str(entry["station"]),
+            display_name=str(entry["display_name"]),
+            role=str(entry["role"]),
+            specialty=entry["specialty"],
+            certificate_pem=str(entry["certificate_pem"]),
+            rpps=info.rpps,
+        )
+        log.info("demo: %s listed with an RPPS number", info.id)
 
 
 def platform_command(layout: DemoLayout, ready_file: Path) -> list[str]:

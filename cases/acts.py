@@ -33,22 +33,11 @@ from cases.followup import same_patient_case
 from cases.identity import PatientIdentity
 from cases.model import Case
 from cases.threads import CaseThread
+from crypto.rpps import rpps_ok
 
 ROLLING_YEAR = timedelta(days=365)
 TABLE = resources.path("acts", "tele-expertise.json")
-_RPPS = re.compile(r"[0-9]{11}")
 _CODE = re.compile(r"[A-Z0-9]{2,8}")
-
-
-def rpps_ok(value: str) -> bool:
-    """Whether ``value`` is an RPPS number: 11 digits, the last a Luhn key."""
-    if not _RPPS.fullmatch(value):
-        return False
-    total = 0
-    for i, ch in enumerate(reversed(value)):
-        digit = int(ch) * (2 if i % 2 else 1)
-        total += digit - 9 if digit > 9 else digit
-    return total % 10 == 0
 
 
 @dataclass(frozen=True)

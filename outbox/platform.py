@@ -28,6 +28,7 @@ from urllib.parse import quote, urljoin
 
 import requests
 
+from outbox.directory import DirectoryEntry, entry_of, rpps_discrepancy
 from outbox.errors import ErrorCode, OutboxError
 from outbox.transport import TUS_VERSION, PlatformConfig, Transport, error_for_exception
 from outbox.watchdog import Watch
@@ -41,6 +42,7 @@ __all__ = [
     "MailboxItem",
     "PlatformClient",
     "PlatformConfig",
+    "rpps_discrepancy",
 ]
 
 log = logging.getLogger(__name__)
@@ -58,24 +60,6 @@ MAX_LISTED_ITEMS = 1_000
 """Items of a mailbox listing taken at one poll (oldest first, as the platform lists them)."""
 MAX_OTHER_BYTES = 64 * 1024
 """An answer nothing is read from (a created upload, an acknowledgement)."""
-
-
-@dataclass(frozen=True)
-class DirectoryEntry:
-    """A recipient listed by the platform.
-
-    ``certificate_sha256`` is the SHA-256 fingerprint (hex) of the recipient's certificate
-    (DER), which also addresses the recipient's mailbox on the platform; empty if the platform
-    did not give it.
-    """
-
-    id: str
-    display_name: str
-    role: str
-    specialty: str | None
-    station: str
-    certificate_pem: str
-    certificate_sha256: str = ""
 
 
 @dataclass(frozen=True)
@@ -257,18 +241,7 @@ class PlatformClient:
             )
             raise OutboxError(ErrorCode.SERVER_ERROR, detail)
         try:
-            return [
-                DirectoryEntry(
-                    id=str(r["id"]),
-                    display_name=str(r["display_name"]),
-                    role=str(r["role"]),
-                    specialty=None if r.get("specialty") is None else str(r["specialty"]),
-                    station=str(r["station"]),
-                    certificate_pem=str(r["certificate_pem"]),
-                    certificate_sha256=str(r.get("certificate_sha256") or "").lower(),
-                )
-                for r in body["recipients"]
-            ]
+            return [entry_of(r) for r in body["recipients"]]
         except (KeyError, TypeError, AttributeError) as exc:
             raise OutboxError(ErrorCode.SERVER_ERROR, "malformed directory") from exc
 

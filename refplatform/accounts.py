@@ -22,12 +22,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
+
+from crypto.rpps import certificate_rpps, rpps_ok
 from refplatform.db import Database, open_database
 from refplatform.storage import FINGERPRINT_PATTERN, certificate_fingerprint, is_valid_id
 
 __all__ = [
     "AmbiguousRecipient",
     "StationInfo",
+    "checked_rpps",
     "directory",
     "hash_token",
     "list_stations",
@@ -56,6 +60,30 @@ def _check_token(token: str) -> None:
         raise ValueError(f"a token must have {_MIN_TOKEN_LENGTH} to {_MAX_TOKEN_LENGTH} characters")
     if not all("!" <= c <= "~" for c in token):
         raise ValueError("a token must be printable ASCII without spaces")
+
+
+def checked_rpps(rpps: str | None, certificate_pem: str) -> str | None:
+    """The RPPS number to list for a recipient: the one given, else the certificate's.
+
+    A card certificate names its holder's RPPS number (``crypto.rpps``): the number given
+    must be that one. A certificate the platform cannot parse carries none it can read (the
+    platform relays certificates; senders validate them). Both back-ends check a recipient's
+    number here.
+
+    Raises:
+        ValueError: If ``rpps`` is not 11 digits with a right Luhn key, or if the
+            certificate names another number, or several.
+    """
+    if rpps is not None and not rpps_ok(rpps):
+        raise ValueError("the RPPS number must be 11 digits, the last its key (Luhn)")
+    try:
+        cert = x509.load_pem_x509_certificate(certificate_pem.encode("utf-8"))
+    except ValueError:
+        return rpps
+    carried = certificate_rpps(cert)  # AmbiguousRpps, a ValueError, for two numbers
+    if rpps is not None and carried is not None and rpps != carried:
+        raise ValueError(f"the RPPS number given ({rpps}) is not the certificate's ({carried})")
+    return rpps if rpps is not None else carried
 
 
 class AmbiguousRecipient(LookupError):
@@ -126,6 +154,7 @@ def register_recipient(
     role: str,
     specialty: str | None,
     certificate_pem: str,
+    rpps: str | None = None,
 ) -> None:
     """Adds a recipient to the directory, or updates it.
 
@@ -138,9 +167,12 @@ def register_recipient(
         specialty: The medical specialty, if any.
         certificate_pem: The recipient's encryption certificate, PEM-encoded. The platform
             only relays it; senders verify it against their own trust anchors.
+        rpps: The recipient's RPPS number, shown to senders; ``None`` takes the one the
+            certificate carries, if any (:func:`checked_rpps`).
 
     Raises:
-        ValueError: If an argument is malformed or the station is not registered.
+        ValueError: If an argument is malformed, the RPPS number is not the certificate's,
+            or the station is not registered.
     """
     if not is_valid_id(recipient_id):
         raise ValueError(f"invalid recipient identifier {recipient_id!r}")
@@ -149,17 +181,19 @@ def register_recipient(
     if _PEM_MARKER not in certificate_pem:
         raise ValueError("certificate_pem is not a PEM certificate")
     fingerprint = certificate_fingerprint(certificate_pem)  # ValueError if malformed
+    rpps = checked_rpps(rpps, certificate_pem)
     db = open_database(data_dir)
     with db.transaction() as conn:
         if conn.execute("SELECT 1 FROM stations WHERE id = ?", (station_id,)).fetchone() is None:
             raise ValueError(f"station {station_id!r} is not registered")
         conn.execute(
             "INSERT INTO recipients (id, station_id, display_name, role, specialty,"
-            " certificate_pem, certificate_sha256, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            " certificate_pem, certificate_sha256, rpps, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (id) DO UPDATE SET station_id = excluded.station_id,"
             " display_name = excluded.display_name, role = excluded.role,"
             " specialty = excluded.specialty, certificate_pem = excluded.certificate_pem,"
-            " certificate_sha256 = excluded.certificate_sha256,"
+            " certificate_sha256 = excluded.certificate_sha256, rpps = excluded.rpps,"
             " updated_at = excluded.updated_at",
             (
                 recipient_id,
@@ -169,6 +203,7 @@ def register_recipient(
                 specialty,
                 certificate_pem,
                 fingerprint,
+                rpps,
                 time.time(),
             ),
         )
@@ -264,7 +299,7 @@ def directory(db: Database) -> list[dict[str, Any]]:
     with db.connect() as conn:
         rows = conn.execute(
             "SELECT id, display_name, role, specialty, station_id, certificate_pem,"
-            " certificate_sha256 FROM recipients ORDER BY display_name, id"
+            " certificate_sha256, rpps FROM recipients ORDER BY display_name, id"
         ).fetchall()
     return [
         {
@@ -275,6 +310,7 @@ def directory(db: Database) -> list[dict[str, Any]]:
             "station": row["station_id"],
             "certificate_pem": row["certificate_pem"],
             "certificate_sha256": row["certificate_sha256"],
+            "rpps": row["rpps"],
         }
         for row in rows
     ]

@@ -2,7 +2,7 @@
 
     passavant platform station add NAME | list | revoke NAME
     passavant platform recipient add ID --station S --cert FILE --role ROLE [--specialty X]
-                                        [--name "Pr Marc Dubois"]
+                                        [--name "Pr Marc Dubois"] [--rpps NUMBER]
     passavant platform recipient list [--station S] | remove ID [--force]
     passavant platform route add|remove --from S (--to-station T | --to-recipient R) | list
     passavant platform quota set (--station S | --default) [--open-uploads N]
@@ -35,7 +35,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
+from crypto.rpps import rpps_ok
 from refplatform import registry
+from refplatform.accounts import checked_rpps
 from refplatform.admin_backends import AdminBackend, backend_of
 from refplatform.quotas import UNLIMITED, Quota, Route, describe
 
@@ -70,6 +72,15 @@ def _count(text: str) -> int:
     if not text.strip().isdigit():
         raise argparse.ArgumentTypeError(f"not a count: {text!r}")
     return int(text)
+
+
+def _rpps(text: str) -> str:
+    """An RPPS number: 11 digits, the last a Luhn key (``crypto.rpps``)."""
+    if not rpps_ok(text.strip()):
+        raise argparse.ArgumentTypeError(
+            f"not an RPPS number: {text[:40]!r} (11 digits, the last its Luhn key)"
+        )
+    return text.strip()
 
 
 def _data_option(parser: argparse.ArgumentParser) -> None:
@@ -118,6 +129,12 @@ def configure(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     add.add_argument("--role", required=True, choices=_ROLES)
     add.add_argument("--specialty", help="e.g. dermatology")
     add.add_argument("--name", help="name shown to senders (default: the certificate's CN)")
+    add.add_argument(
+        "--rpps",
+        type=_rpps,
+        metavar="NUMBER",
+        help="the RPPS number shown to senders (default: the one the certificate carries)",
+    )
     listing = actions.add_parser("list", help="list recipients")
     listing.add_argument("--station", help="only this workstation's")
     remove = actions.add_parser("remove", help="remove a recipient")
@@ -245,6 +262,7 @@ def _recipient(args: argparse.Namespace, backend: AdminBackend) -> int:
         name = (args.name or common_name).strip()
         if not name:
             raise AdminError("the certificate has no common name: give --name")
+        rpps = checked_rpps(args.rpps, pem)  # refused here, before the back-end is written
         backend.register_recipient(
             recipient_id=args.id,
             station_id=args.station,
@@ -252,8 +270,10 @@ def _recipient(args: argparse.Namespace, backend: AdminBackend) -> int:
             role=args.role,
             specialty=args.specialty,
             certificate_pem=pem,
+            rpps=rpps,
         )
-        print(f"recipient {args.id} ({name}): mailbox read by workstation {args.station}")
+        listed = f", RPPS {rpps}" if rpps else ""
+        print(f"recipient {args.id} ({name}{listed}): mailbox read by workstation {args.station}")
         return 0
     if args.admin_action == "remove":
         try:
@@ -268,7 +288,7 @@ def _recipient(args: argparse.Namespace, backend: AdminBackend) -> int:
     if not recipients:
         print("no recipient registered")
         return 0
-    rows = [("RECIPIENT", "WORKSTATION", "ROLE", "SPECIALTY", "WAITING", "NAME")]
+    rows = [("RECIPIENT", "WORKSTATION", "ROLE", "SPECIALTY", "RPPS", "WAITING", "NAME")]
     for each in recipients:
         rows.append(
             (
@@ -276,6 +296,7 @@ def _recipient(args: argparse.Namespace, backend: AdminBackend) -> int:
                 str(each["station_id"]),
                 str(each["role"]),
                 str(each["specialty"] or "-"),
+                str(each["rpps"] or "-"),
                 str(each["waiting"]),
                 str(each["display_name"]),
             )

@@ -142,11 +142,23 @@ CREATE INDEX uploads_by_station ON uploads (station_id, state, expires_at);
 CREATE INDEX deliveries_by_route ON deliveries (sender_station, recipient_id, accepted_at);
 """
 
+#: Each recipient's RPPS number, optional (``refplatform.accounts``): 11 digits or nothing.
+_SCHEMA_V5_RPPS = """
+ALTER TABLE recipients ADD COLUMN rpps TEXT
+    CHECK (rpps GLOB '[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]')
+"""
+
 Migration = str | Callable[[sqlite3.Connection], None]
 
 #: Steps that bring the schema from version ``index`` to ``index + 1``: SQL scripts, or
 #: functions when existing rows need Python (a fingerprint to compute).
-_MIGRATIONS: tuple[Migration, ...] = (_SCHEMA_V1, _migrate_v2, _migrate_v3, _SCHEMA_V4_LIMITS)
+_MIGRATIONS: tuple[Migration, ...] = (
+    _SCHEMA_V1,
+    _migrate_v2,
+    _migrate_v3,
+    _SCHEMA_V4_LIMITS,
+    _SCHEMA_V5_RPPS,
+)
 
 SCHEMA_VERSION = len(_MIGRATIONS)
 

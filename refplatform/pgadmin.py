@@ -27,7 +27,7 @@ def list_recipients(record: PgRecord, station: str | None = None) -> list[dict[s
     """Recipients (all, or one station's), with how many items wait in their mailboxes."""
     query = (
         "SELECT r.id, r.station_id, r.display_name, r.role, r.specialty, r.certificate_sha256,"
-        " (SELECT COUNT(*) FROM mailbox_items m WHERE m.recipient_id = r.id) AS waiting"
+        " r.rpps, (SELECT COUNT(*) FROM mailbox_items m WHERE m.recipient_id = r.id) AS waiting"
         " FROM recipients r"
     )
     params: tuple[str, ...] = ()

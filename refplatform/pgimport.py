@@ -48,13 +48,13 @@ def copy_accounts(data_dir: Path, record: PgRecord) -> tuple[int, int]:
         for recipient in recipients:
             pg.execute(
                 "INSERT INTO recipients (id, station_id, display_name, role, specialty,"
-                " certificate_pem, certificate_sha256, updated_at) VALUES (%(id)s,"
+                " certificate_pem, certificate_sha256, rpps, updated_at) VALUES (%(id)s,"
                 " %(station_id)s, %(display_name)s, %(role)s, %(specialty)s,"
-                " %(certificate_pem)s, %(certificate_sha256)s, %(updated_at)s)"
+                " %(certificate_pem)s, %(certificate_sha256)s, %(rpps)s, %(updated_at)s)"
                 " ON CONFLICT (id) DO UPDATE SET station_id = excluded.station_id,"
                 " display_name = excluded.display_name, role = excluded.role,"
                 " specialty = excluded.specialty, certificate_pem = excluded.certificate_pem,"
-                " certificate_sha256 = excluded.certificate_sha256,"
+                " certificate_sha256 = excluded.certificate_sha256, rpps = excluded.rpps,"
                 " updated_at = excluded.updated_at",
                 recipient,
             )

@@ -27,7 +27,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from refplatform.accounts import AmbiguousRecipient, StationInfo, hash_token
+from refplatform.accounts import AmbiguousRecipient, StationInfo, checked_rpps, hash_token
 from refplatform.backend import BackendUnavailable
 from refplatform.storage import FINGERPRINT_PATTERN, certificate_fingerprint, is_valid_id
 
@@ -146,9 +146,12 @@ CREATE INDEX uploads_by_station ON uploads (station_id, state, expires_at);
 CREATE INDEX deliveries_by_route ON deliveries (sender_station, recipient_id, accepted_at);
 """
 
+#: Each recipient's RPPS number, optional (``refplatform.accounts.checked_rpps``).
+_SCHEMA_V3_RPPS = "ALTER TABLE recipients ADD COLUMN rpps TEXT CHECK (rpps ~ '^[0-9]{11}$')"
+
 #: Scripts bringing the schema from version ``index`` to ``index + 1``, each run whole in the
 #: migration's transaction (so a script may hold semicolons inside a function body).
-_MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1, _SCHEMA_V2_LIMITS)
+_MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1, _SCHEMA_V2_LIMITS, _SCHEMA_V3_RPPS)
 
 PG_SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -298,23 +301,25 @@ class PgRecord:
         role: str,
         specialty: str | None,
         certificate_pem: str,
+        rpps: str | None = None,
     ) -> None:
         """Adds or updates a recipient (see :func:`refplatform.accounts.register_recipient`)."""
         if not is_valid_id(recipient_id):
             raise ValueError(f"invalid recipient identifier {recipient_id!r}")
         fingerprint = certificate_fingerprint(certificate_pem)
+        rpps = checked_rpps(rpps, certificate_pem)
         with self.transaction() as conn:
             found = conn.execute("SELECT 1 FROM stations WHERE id = %s", (station_id,))
             if found.fetchone() is None:
                 raise ValueError(f"station {station_id!r} is not registered")
             conn.execute(
                 "INSERT INTO recipients (id, station_id, display_name, role, specialty,"
-                " certificate_pem, certificate_sha256, updated_at)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+                " certificate_pem, certificate_sha256, rpps, updated_at)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
                 " ON CONFLICT (id) DO UPDATE SET station_id = excluded.station_id,"
                 " display_name = excluded.display_name, role = excluded.role,"
                 " specialty = excluded.specialty, certificate_pem = excluded.certificate_pem,"
-                " certificate_sha256 = excluded.certificate_sha256,"
+                " certificate_sha256 = excluded.certificate_sha256, rpps = excluded.rpps,"
                 " updated_at = excluded.updated_at",
                 (
                     recipient_id,
@@ -324,6 +329,7 @@ class PgRecord:
                     specialty,
                     certificate_pem,
                     fingerprint,
+                    rpps,
                     time.time(),
                 ),
             )
@@ -401,7 +407,8 @@ class PgRecord:
         with self.connect() as conn:
             rows = conn.execute(
                 "SELECT id, display_name, role, specialty, station_id AS station,"
-                " certificate_pem, certificate_sha256 FROM recipients ORDER BY display_name, id"
+                " certificate_pem, certificate_sha256, rpps FROM recipients"
+                " ORDER BY display_name, id"
             ).fetchall()
         return [dict(row) for row in rows]
 

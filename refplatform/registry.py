@@ -32,7 +32,7 @@ def list_recipients(db: Database, station: str | None = None) -> list[dict[str, 
     """Recipients (all, or one station's), with how many items wait in their mailboxes."""
     query = (
         "SELECT r.id, r.station_id, r.display_name, r.role, r.specialty, r.certificate_sha256,"
-        " (SELECT COUNT(*) FROM mailbox_items m WHERE m.recipient_id = r.id) AS waiting"
+        " r.rpps, (SELECT COUNT(*) FROM mailbox_items m WHERE m.recipient_id = r.id) AS waiting"
         " FROM recipients r"
     )
     params: tuple[str, ...] = ()

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from html import escape
 from pathlib import Path
 
-from PySide6.QtCore import QSignalBlocker, Signal
+from PySide6.QtCore import QSignalBlocker, Qt, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -31,6 +31,7 @@ from cases.photos import Photo
 from cases.sections import MAX_ANSWER, SECTIONS, answers_of
 from outbox.platform import DirectoryEntry
 from widgets.clips import ClipList
+from widgets.directorytext import entry_label, entry_tooltip, rpps_caption
 from widgets.documents import DocumentList
 from widgets.flow import FlowLayout, narrow_combo
 from widgets.identityform import ConsentDate, IdentityBox
@@ -72,6 +73,9 @@ class CaseForm(QWidget):
         self.recipient = QComboBox()
         for combo in (self.specialty, self.recipient):
             narrow_combo(combo)  # a long name does not widen the form
+        self.recipient_rpps = QLabel()  # the directory's RPPS of the one chosen (issue 19)
+        self.recipient_rpps.setStyleSheet("color: #555;")
+        self.recipient_rpps.setVisible(False)
         self.summary = QPlainTextEdit()
         self.treatments = QPlainTextEdit()
         self.question = QPlainTextEdit()
@@ -120,7 +124,10 @@ class CaseForm(QWidget):
         consent_row.addWidget(self.consent_date)
         form.addRow("", consent_row)
         form.addRow(_("Spécialité"), self.specialty)
-        form.addRow(_("Spécialiste"), self.recipient)
+        recipient_row = QVBoxLayout()  # the chooser, and its RPPS number under it
+        recipient_row.addWidget(self.recipient)
+        recipient_row.addWidget(self.recipient_rpps)
+        form.addRow(_("Spécialiste"), recipient_row)
         # the specialty's questions come here (rows 4…), rebuilt when the specialty changes
         self.answer_fields: dict[str, QLineEdit] = {}
         self._answers: dict[str, str] = {}  # every answer typed, kept across specialties
@@ -176,6 +183,7 @@ class CaseForm(QWidget):
         self.specialty.activated.connect(self.changed)
         self.specialty.currentIndexChanged.connect(lambda _index: self._ask_questions())
         self.specialty.currentIndexChanged.connect(lambda _index: self._follow_specialty())
+        self.recipient.currentIndexChanged.connect(lambda _index: self._show_recipient_rpps())
         self._ask_questions()
         for box in (self.summary, self.treatments, self.question):
             box.textChanged.connect(self._text_changed)
@@ -207,15 +215,22 @@ class CaseForm(QWidget):
         chosen = self.specialty.currentData()
         entries = sorted(entries, key=lambda e: e.specialty != chosen)  # stable: keeps order
         for entry in entries:
-            label = entry.display_name
-            if entry.specialty:
-                label += " — " + specialty_label(entry.specialty)
-            self.recipient.addItem(label, entry)
+            self.recipient.addItem(entry_label(entry), entry)
+            tip = entry_tooltip(entry)
+            self.recipient.setItemData(self.recipient.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
         if not entries:
             self.recipient.addItem(_("Annuaire indisponible (plateforme jamais jointe)"), None)
         for i in range(self.recipient.count()):
             if current is not None and self.recipient.itemData(i) == current:
                 self.recipient.setCurrentIndex(i)
+        self._show_recipient_rpps()
+
+    def _show_recipient_rpps(self) -> None:
+        """The RPPS number the directory lists for the specialist chosen, under the chooser."""
+        entry = self.recipient.currentData()
+        self.recipient_rpps.setText(rpps_caption(entry))
+        self.recipient_rpps.setVisible(entry is not None)
+        self.recipient.setToolTip(entry_tooltip(entry) if entry is not None else "")
 
     def _follow_specialty(self) -> None:
         """The recipients follow the specialty chosen: its specialists come first, and one

@@ -29,8 +29,10 @@ from app.messages import (
 from cases.followup import change, followed, history
 from cases.model import Case, Opinion
 from cases.threads import CaseThread
+from outbox.platform import DirectoryEntry
 from widgets.caselist import URGENT, answer_due, follows_text, in_red
 from widgets.clipplayer import ClipShelf
+from widgets.directorytext import rpps_disagreements
 from widgets.documentview import DocumentShelf
 from widgets.identityview import act_text, expert_rpps_html, identity_html
 from widgets.overlay import day, day_time, number, signed_percent
@@ -55,6 +57,8 @@ class CaseView(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.case_id: str | None = None
+        # the platform's directory, to say when it lists another RPPS than a signer's
+        self.directory: Sequence[DirectoryEntry] = ()
         self.header = QLabel()
         self.header.setTextFormat(Qt.TextFormat.RichText)
         self.header.setWordWrap(True)  # a long header must not widen the window
@@ -154,7 +158,11 @@ class CaseView(QWidget):
             + escape(status)
             + due_html(thread)
         )
-        self.text.setHtml(sections_html(sections_of(thread, others)))
+        differ = rpps_disagreements(thread, self.directory)  # said first; the signed one wins
+        self.text.setHtml(
+            "".join(f"<p>{in_red(text)}</p>" for text in differ)
+            + sections_html(sections_of(thread, others))
+        )
         self.photos.set_photos(list(case.photos))
         self.photos.set_context(*viewer_context(thread, others))  # earlier photos, marks
         self.photos_part.setVisible(bool(case.photos))  # no empty strip taking the room

@@ -329,7 +329,9 @@ class DoctorWorkspace(QWidget):
         self.draft_list.itemActivated.connect(self._resume_draft)
         self.draft_list.itemClicked.connect(self._resume_draft)
         self.discard_button.clicked.connect(self.discard_draft)
-        self.form.set_recipients(session.workstation.specialists())
+        cached = session.workstation.directory()  # the copy kept, then fresh
+        self.form.set_recipients([e for e in cached if e.role == "specialist"])
+        self.view.directory = cached
         self.refresh_directory()
         self.refresh()
         self.refresh_drafts()
@@ -338,6 +340,7 @@ class DoctorWorkspace(QWidget):
     def refresh_directory(self) -> None:
         def done(entries: list[DirectoryEntry]) -> None:
             self.form.set_recipients([e for e in entries if e.role == "specialist"])
+            self.view.directory = entries  # the RPPS it lists, against the signed ones
 
         self.runner.run(self.session.workstation.refresh_directory, done, lambda exc: None)
 

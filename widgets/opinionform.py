@@ -16,11 +16,12 @@ from PySide6.QtWidgets import (
 )
 
 from app.i18n import _
-from app.messages import outcome_label, reason, specialty_label
+from app.messages import outcome_label, reason
 from cases.marks import PhotoMarks
 from cases.model import MAX_REVIEW_WEEKS, OUTCOMES, Opinion, new_id
 from outbox.platform import DirectoryEntry
 from widgets.caselist import URGENT
+from widgets.directorytext import entry_label, entry_tooltip, rpps_caption
 from widgets.flow import narrow_combo
 
 
@@ -62,6 +63,10 @@ class OpinionForm(QWidget):
             _("L’unité lui adressera la demande (les confrères de l’annuaire de la plateforme)")
         )
         self.colleague.hide()  # for the outcome "refer" only
+        self.colleague_rpps = QLabel()  # the directory's RPPS of the colleague chosen
+        self.colleague_rpps.setStyleSheet("color: #555;")
+        self.colleague_rpps.hide()
+        self._colleagues: dict[str, DirectoryEntry] = {}
         self.review = QSpinBox()
         self.review.setAccessibleName(_("Revoir la lésion dans"))
         self.review.setRange(0, MAX_REVIEW_WEEKS)
@@ -94,12 +99,14 @@ class OpinionForm(QWidget):
         layout.addWidget(self.marks_label)
         layout.addLayout(row)
         layout.addWidget(self.colleague)
+        layout.addWidget(self.colleague_rpps)
         layout.addLayout(send_row)
 
         self.text.textChanged.connect(self._edited)
         self.outcome.currentIndexChanged.connect(self._edited)
         self.outcome.currentIndexChanged.connect(self._show_colleagues)
         self.colleague.currentIndexChanged.connect(self._edited)
+        self.colleague.currentIndexChanged.connect(self._show_colleagues)
         self.review.valueChanged.connect(self._edited)
         self.send_button.clicked.connect(self.submitted)
         QShortcut(QKeySequence("Ctrl+Return"), self, self.submitted.emit)
@@ -108,15 +115,17 @@ class OpinionForm(QWidget):
         """The specialists an opinion may refer the unit to (the directory, without the
         specialist writing); the one chosen stays chosen."""
         chosen = self.colleague.currentData()
+        self._colleagues = {entry.id: entry for entry in entries}
         with QSignalBlocker(self.colleague):
             self.colleague.clear()
             self.colleague.addItem(_("Quel confrère ?"), None)
             for entry in entries:
-                label = entry.display_name
-                if entry.specialty:
-                    label += " — " + specialty_label(entry.specialty)
-                self.colleague.addItem(label, (entry.id, entry.display_name))
+                self.colleague.addItem(entry_label(entry), (entry.id, entry.display_name))
+                tip = entry_tooltip(entry)
+                last = self.colleague.count() - 1
+                self.colleague.setItemData(last, tip, Qt.ItemDataRole.ToolTipRole)
             self._choose_colleague(chosen)
+        self._show_colleagues()
 
     def _choose_colleague(self, chosen: tuple[str, str] | None) -> None:
         """Select ``chosen`` (mailbox, name), added if the directory no longer lists it."""
@@ -132,7 +141,14 @@ class OpinionForm(QWidget):
         self.colleague.setCurrentIndex(self.colleague.count() - 1)
 
     def _show_colleagues(self) -> None:
-        self.colleague.setVisible(self.outcome.currentData() == "refer")
+        """The colleague's chooser for the outcome "refer", with the RPPS number the
+        directory lists for the one chosen."""
+        referring = self.outcome.currentData() == "refer"
+        self.colleague.setVisible(referring)
+        chosen = self.colleague.currentData()
+        entry = self._colleagues.get(chosen[0]) if chosen else None
+        self.colleague_rpps.setText(rpps_caption(entry))
+        self.colleague_rpps.setVisible(referring and entry is not None)
 
     def _edited(self) -> None:
         self.problems.clear()

@@ -146,7 +146,7 @@ class SpecialistWorkspace(QWidget):
         )
         self._draft_timer.timeout.connect(self.keep_draft)
         self.form.set_editable(False)
-        self._set_colleagues(session.workstation.specialists())  # the copy kept, then fresh
+        self._set_colleagues(session.workstation.directory())  # the copy kept, then fresh
         self.runner.run(session.workstation.refresh_directory, self._set_colleagues, lambda e: None)
         self.runner.run(self.drafts.load_opinions, self._drafts_loaded, self._show_error)
         self.refresh()
@@ -155,7 +155,9 @@ class SpecialistWorkspace(QWidget):
         self.runner.run(self.store.listing, self._show_threads, self._show_error)
 
     def _set_colleagues(self, entries: list[DirectoryEntry]) -> None:
-        """The specialists an opinion may refer the unit to: the directory's, but me."""
+        """The specialists an opinion may refer the unit to: the directory's, but me (and
+        the directory's RPPS numbers, against those the requests are signed with)."""
+        self.view.directory = entries
         self.form.set_colleagues(
             [e for e in entries if e.role == "specialist" and e.id != self.me.info.id]
         )

@@ -123,6 +123,7 @@ def test_recipients_are_upserted_and_listed(tmp_path: Path) -> None:
             "station": "unit",
             "certificate_pem": DUMMY_CERT_PEM,
             "certificate_sha256": DUMMY_SHA256,
+            "rpps": None,
         },
         {
             "id": "pr-dubois",
@@ -132,6 +133,7 @@ def test_recipients_are_upserted_and_listed(tmp_path: Path) -> None:
             "station": "unit",
             "certificate_pem": DUMMY_CERT_PEM,
             "certificate_sha256": DUMMY_SHA256,
+            "rpps": None,
         },
     ]
     assert accounts.recipient_station(db, "pr-dubois") == "unit"

@@ -68,6 +68,7 @@ def test_directory_lists_recipients_with_their_station(unit: Station, hospital: 
         "station",
         "certificate_pem",
         "certificate_sha256",
+        "rpps",
     }
 
 

@@ -6,7 +6,6 @@ thread; the work function must never touch a widget.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -15,18 +14,18 @@ from typing import Any
 import shiboken6
 from PySide6.QtCore import QObject, Signal
 
+from app.handback import hand_back
+
 log = logging.getLogger(__name__)
 
 
 class TaskRunner(QObject):
-    """A small thread pool whose results come back through a Qt signal.
+    """A small thread pool whose results come back on the GUI thread (app/handback.py).
 
     Signals:
-        _finished: internal; carries (callback, value) to the GUI thread.
         busy_changed(int): how many tasks are running, for a busy indicator.
     """
 
-    _finished = Signal(object, object)
     busy_changed = Signal(int)
 
     def __init__(self, parent: QObject | None = None, workers: int = 2) -> None:
@@ -34,7 +33,6 @@ class TaskRunner(QObject):
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="passavant-task")
         self._running = 0
         self._closed = False
-        self._finished.connect(self._deliver)
 
     def run(
         self,
@@ -54,7 +52,8 @@ class TaskRunner(QObject):
         self._running += 1
         self.busy_changed.emit(self._running)
         future = self._pool.submit(work)
-        future.add_done_callback(lambda f: self._finished.emit((on_done, on_error, owner), f))
+        callbacks = (on_done, on_error, owner)
+        future.add_done_callback(lambda f: hand_back(self, lambda: self._deliver(callbacks, f)))
 
     def _deliver(self, callbacks: tuple[Any, Any, Any], future: Future[Any]) -> None:
         self._running -= 1
@@ -96,17 +95,11 @@ class DedicatedWorker(QObject):
     """Runs work on ``executor`` (a thread of its own, shared by a kind of window: documents,
     clips) and hands the result back on the GUI thread; dropped if this object is gone by
     then (the window was closed).
-
-    Signals:
-        _finished: internal; carries (callbacks, value, error) to the GUI thread.
     """
-
-    _finished = Signal(object, object, object)
 
     def __init__(self, executor: ThreadPoolExecutor, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._executor = executor
-        self._finished.connect(self._deliver)
 
     def run(
         self,
@@ -121,8 +114,7 @@ class DedicatedWorker(QObject):
                 value = work()
             except Exception as exc:  # noqa: BLE001 - handed to on_error, on the GUI thread
                 error = exc
-            with contextlib.suppress(RuntimeError):  # the window is gone: nobody to tell
-                self._finished.emit((on_done, on_error), value, error)
+            hand_back(self, lambda: self._deliver((on_done, on_error), value, error))
 
         self._executor.submit(job)
 

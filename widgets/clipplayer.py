@@ -10,7 +10,6 @@ beside the request, like the document window, from :class:`ClipShelf`.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import logging
 import queue
@@ -35,6 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.handback import hand_back
 from app.i18n import _
 from cases.clips import MAX_CLIP_S, MAX_EDGE, Clip
 from widgets.clips import describe
@@ -99,7 +99,7 @@ class FrameDecoder(QObject):
                 self._play(container)
         except Exception as exc:  # noqa: BLE001 - a damaged clip: said plainly in the window
             log.warning("a clip cannot be decoded: %s", type(exc).__name__)
-            self._emit(self.failed)
+            self._emit("failed")
 
     def _play(self, container: Any) -> None:
         stream = container.streams.video[0]
@@ -113,7 +113,7 @@ class FrameDecoder(QObject):
         self.fps = float(stream.average_rate or 25)
         if not times:
             raise ValueError("no frame")
-        self._emit(self.opened, self.count, self.fps)
+        self._emit("opened", self.count, self.fps)
         self._times, self._container, self._stream = times, container, stream
         self._frames: Iterator[Any] | None = None
         self._show(0)
@@ -141,7 +141,7 @@ class FrameDecoder(QObject):
     def _set_playing(self, playing: bool) -> None:
         if playing != self.playing:
             self.playing = playing
-            self._emit(self.playing_changed, playing)
+            self._emit("playing_changed", playing)
 
     def _show(self, index: int) -> None:
         if index == self.position:
@@ -155,12 +155,13 @@ class FrameDecoder(QObject):
                 continue
             self.position = index
             image = to_image(np.asarray(frame.to_ndarray(format="bgr24"), np.uint8))
-            self._emit(self.frame_shown, index, image, threading.current_thread().name)
+            self._emit("frame_shown", index, image, threading.current_thread().name)
             return
 
-    def _emit(self, signal: Any, *args: Any) -> None:
-        with contextlib.suppress(RuntimeError):  # the window is gone
-            signal.emit(*args)
+    def _emit(self, signal: str, *args: Any) -> None:
+        """From the decoding thread: emits the signal named ``signal`` on the GUI thread, if
+        this object still exists then (app/handback.py)."""
+        hand_back(self, lambda: getattr(self, signal).emit(*args))
 
 
 class ClipWindow(QDialog):

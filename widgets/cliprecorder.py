@@ -18,7 +18,6 @@ Signals:
 
 from __future__ import annotations
 
-import contextlib
 import io
 from collections.abc import Callable
 from pathlib import Path
@@ -42,6 +41,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.handback import hand_back
 from app.i18n import _
 from capture import clips as engine
 from capture.clipreview import ClipReview
@@ -216,8 +216,8 @@ class ClipRecorder(QDialog):
         """On the recording thread: every fifth frame, scaled, for the live picture."""
         recording = self.recording
         if recording is not None and recording.frames % 5 == 1:
-            with contextlib.suppress(RuntimeError):  # the window is gone
-                self._live.emit(_scaled(frame, 640))
+            live = _scaled(frame, 640)
+            hand_back(self, lambda: self._live.emit(live))  # the window may be gone
 
     def _show_live(self, image: QImage) -> None:
         if self.recording is not None:

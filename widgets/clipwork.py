@@ -7,13 +7,13 @@ the GUI thread, and drops them when its window is gone.
 
 from __future__ import annotations
 
-import contextlib
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
 
+from app.handback import hand_back
 from app.i18n import _
 from app.tasks import DedicatedWorker
 
@@ -35,8 +35,7 @@ class ClipWorker(DedicatedWorker):
 
     def report(self, share: float) -> None:
         """For the work: tells the window how far it is (from any thread)."""
-        with contextlib.suppress(RuntimeError):
-            self.progressed.emit(share)
+        hand_back(self, lambda: self.progressed.emit(share))
 
 
 def to_image(frame: np.ndarray) -> QImage:

@@ -10,7 +10,6 @@ its own) shows the photo large.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +19,8 @@ from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QPointF, QSize, Qt, S
 from PySide6.QtGui import QColor, QIcon, QImage, QImageReader, QPainter, QPixmap
 from PySide6.QtWidgets import QListWidget, QListWidgetItem, QPushButton, QWidget
 
+from app.handback import hand_back
+from app.handback import prepare as prepare_hand_back
 from app.i18n import _
 from cases.earlier import EarlierPhoto, earlier_photos, of_the_lesion
 from cases.marks import PhotoMarks, marks_for
@@ -132,7 +133,6 @@ class PhotoStrip(QListWidget):
 
     photos_changed = Signal()
     marks_edited = Signal(object)
-    _thumbnail_ready = Signal(object, object)  # (the photo, its QImage), from the worker
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -140,7 +140,7 @@ class PhotoStrip(QListWidget):
         # by id() of a photo, held with it (an id is unique only while its object lives):
         # the icon, drawn on, and the thumbnail as decoded (the viewer's preview)
         self._thumbs: dict[int, tuple[Photo, QPixmap, QImage | None]] = {}
-        self._thumbnail_ready.connect(self._show_thumbnail)
+        prepare_hand_back()
         self.viewer: PhotoViewer | None = None
         self.earlier: list[EarlierPhoto] = []
         self.opinion_marks: list[Authored] = []
@@ -200,8 +200,7 @@ class PhotoStrip(QListWidget):
     def _make_thumbnail(self, photo: Photo) -> None:
         """On the worker thread: the thumbnail, handed to the GUI thread by a signal."""
         image = thumbnail(photo)
-        with contextlib.suppress(RuntimeError):  # the strip was closed meanwhile
-            self._thumbnail_ready.emit(photo, image)
+        hand_back(self, lambda: self._show_thumbnail(photo, image))
 
     def _show_thumbnail(self, photo: Photo, image: QImage) -> None:
         for row, held in enumerate(self._photos):

@@ -15,7 +15,6 @@ into measurements or annotations.
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -36,6 +35,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
+from app.handback import hand_back
 from app.i18n import _
 from capture.measure import Measurement
 from capture.photo import Annotation
@@ -175,10 +175,10 @@ class ZoomCanvas(QWidget):
             return
         image = decoded(read())
         levels = levels_of(image) if not image.isNull() else []
-        with contextlib.suppress(RuntimeError):  # the canvas was closed meanwhile
-            self._decoded.emit(key, image, levels)
-            if analyse is not None and key is self._key:
-                self._analysed.emit(key, analyse(image))
+        hand_back(self, lambda: self._decoded.emit(key, image, levels))  # if still there
+        if analyse is not None and key is self._key:
+            analysis = analyse(image)
+            hand_back(self, lambda: self._analysed.emit(key, analysis))
 
     def _keep_analysis(self, key: object, analysis: object) -> None:
         if key is self._key:

@@ -32,10 +32,12 @@ class _Relay(QObject):
         self.parcel.connect(self._deliver, Qt.ConnectionType.QueuedConnection)
 
     @Slot(object)
-    def _deliver(self, parcel: tuple[QObject, Callable[..., Any], tuple[Any, ...]]) -> None:
-        receiver, method, args = parcel
+    def _deliver(self, parcel: tuple[QObject, Callable[..., Any], tuple[Any, ...], Any]) -> None:
+        receiver, method, args, dropped = parcel
         if shiboken6.isValid(receiver):
             method(*args)
+        elif dropped is not None:
+            dropped()
 
 
 _relay: _Relay | None = None
@@ -60,11 +62,19 @@ def prepare() -> None:
     _the_relay()
 
 
-def hand_back(receiver: QObject, method: Callable[..., Any], *args: Any) -> None:
+def hand_back(
+    receiver: QObject,
+    method: Callable[..., Any],
+    *args: Any,
+    dropped: Callable[[], Any] | None = None,
+) -> None:
     """From any thread: ``method(*args)`` on the GUI thread, if ``receiver`` (the widget
     ``method`` belongs to) still exists then; else nothing.
 
     Pass a plain function or lambda that touches the widget only when it runs (``lambda:
     self._show(result)``), not ``self.some_signal.emit``: reading a widget's signal or
-    attribute on the worker thread is itself a touch of the widget."""
-    _the_relay().parcel.emit((receiver, method, args))
+    attribute on the worker thread is itself a touch of the widget.
+
+    ``dropped``, if given, runs instead (on the GUI thread) when the widget is gone: to
+    release what the result holds (an open document, say)."""
+    _the_relay().parcel.emit((receiver, method, args, dropped))

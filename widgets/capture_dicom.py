@@ -11,14 +11,13 @@ while frames change.
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
 from numpy.typing import NDArray
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import QSize, Qt
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -29,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.handback import hand_back
 from app.i18n import _
 from capture.dicom_import import DicomImage, window_level
 from capture.regions import Image
@@ -49,8 +49,6 @@ def _windowable(image: DicomImage) -> NDArray[np.float64] | None:
 class DicomDialog(QDialog):
     """Shows a DICOM image with "Centre" and "Largeur" sliders; :meth:`frame` is the result."""
 
-    _rendered = Signal(object, object)  # (what was asked, the frame): to the GUI thread
-
     def __init__(self, image: DicomImage, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle(_("Importer un DICOM"))
@@ -61,7 +59,6 @@ class DicomDialog(QDialog):
         self._wanted: tuple[DicomImage, float, float] | None = None
         self.rendered: tuple[DicomImage, float, float] | None = None  # the last one drawn
         self._busy = False
-        self._rendered.connect(self._show_rendered)
         low, high = (0.0, 255.0)
         if self.values is not None:
             low, high = image.stored_range()
@@ -164,8 +161,7 @@ class DicomDialog(QDialog):
     def _work(self, wanted: tuple[DicomImage, float, float]) -> None:
         """On the worker."""
         frame = self._render(*wanted)
-        with contextlib.suppress(RuntimeError):  # the dialog was closed meanwhile
-            self._rendered.emit(wanted, frame)
+        hand_back(self, lambda: self._show_rendered(wanted, frame))  # if still open
 
     def _show_rendered(self, wanted: tuple[DicomImage, float, float], frame: Image) -> None:
         self._busy = False

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.handback import hand_back
 from app.i18n import _
 
 log = logging.getLogger(__name__)
@@ -108,8 +109,6 @@ class PdfView(QWidget):
 
     page_shown = Signal(int)
     failed = Signal(str)
-    _opened = Signal(object, object, object)  # (request, document or None, page count/code)
-    _rendered = Signal(object, object)  # (request, QImage)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -174,8 +173,6 @@ class PdfView(QWidget):
         ):
             shortcut = QShortcut(keys, self, action)
             shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        self._opened.connect(self._on_opened)
-        self._rendered.connect(self._on_rendered)
         self._refit = QTimer(self)  # a page fitted to the width follows the window's size
         self._refit.setSingleShot(True)
         self._refit.setInterval(120)
@@ -198,9 +195,15 @@ class PdfView(QWidget):
             try:
                 document = open_document(data)
             except Unrenderable as exc:
-                self._opened.emit(request, None, exc.code)
+                code = exc.code
+                hand_back(self, lambda: self._on_opened(request, None, code))
                 return
-            self._opened.emit(request, document, len(document))
+            pages = len(document)
+            hand_back(
+                self,
+                lambda: self._on_opened(request, document, pages),
+                dropped=lambda: _PDFIUM.submit(document.close),  # the window was closed
+            )
 
         _PDFIUM.submit(work)
 
@@ -270,7 +273,7 @@ class PdfView(QWidget):
                 width_points = document[index].get_width()
                 wanted = max(0.25, min(ZOOMS[-1], available / (width_points * _DPI)))
             image = render_page(document, index, wanted)
-            self._rendered.emit(request, (image, wanted))
+            hand_back(self, lambda: self._on_rendered(request, (image, wanted)))
 
         self._update_controls()
         _PDFIUM.submit(work)

@@ -6,7 +6,7 @@
 * :func:`seal_files` reads each file twice, in blocks: once for its size and SHA-256 (the
   manifest, first in the ZIP, lists them), then into the ZIP that ``zipfile`` writes straight
   into a :class:`crypto.stream.Sealer` (signed, encrypted and written as it goes), with
-  progress.
+  progress (:mod:`cases.bundleseal`, which also seals a case's payloads).
 * :func:`unpack_content` checks a bundle opened by :func:`crypto.stream.open_file` as
   :func:`cases.bundle.unpack` does (names, count, declared sizes summed before inflating, the
   manifest, each file's size and SHA-256, sender and reader), reading one member at a time,
@@ -23,51 +23,29 @@ import zlib
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from cryptography import x509
 
-from cases.bundle import (
+from cases.bundlefields import _bundle, _manifest
+from cases.bundleformat import (
     MANIFEST,
     MAX_FILES,
     MAX_MANIFEST_SIZE,
+    MAX_STREAM_SIZE,
     Bundle,
     FileEntry,
     Party,
-    _bundle,
-    _check_entry,
-    _json,
-    _manifest,
-    check_file_name,
-    compression,
-    manifest_for,
-    media_type,
 )
+from cases.bundleseal import file_member, seal_members, sha256_file
+from cases.bundleunpack import _check_entry
 from cases.errors import MalformedBundle, NotAddressedToYou, SenderMismatch
 from crypto._keys import PrivateKey
-from crypto.stream import Progress, Sealer, StreamContent
+from crypto.stream import Progress, StreamContent
 
-MAX_STREAM_SIZE = 2 << 30
-"""Bound on a streamed bundle's total uncompressed size (the in-memory path's is 512 MiB)."""
+__all__ = ["MAX_STREAM_SIZE", "seal_files", "sha256_file", "unpack_content"]
+
 _BLOCK = 1 << 20
-
-
-def sha256_file(path: Path) -> str:
-    """The hex SHA-256 of a file, read in blocks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as source:
-        while block := source.read(_BLOCK):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _describe(name: str, path: Path) -> tuple[FileEntry, int]:
-    digest, size = hashlib.sha256(), 0
-    with path.open("rb") as source:
-        while block := source.read(_BLOCK):
-            digest.update(block)
-            size += len(block)
-    return FileEntry(check_file_name(name), media_type(name), size, digest.hexdigest()), size
 
 
 def seal_files(
@@ -87,7 +65,7 @@ def seal_files(
     progress: Progress | None = None,
 ) -> Path:
     """Pack ``files`` (bundle name → file on disk) as :func:`cases.bundle.pack_files` does
-    and seal the ZIP into ``destination`` as it is written (see :class:`crypto.stream.Sealer`);
+    and seal the ZIP into ``destination`` as it is written (:func:`cases.bundleseal.seal_members`);
     ``progress`` gets the ZIP bytes done and an estimate of the total.
 
     Raises:
@@ -95,51 +73,12 @@ def seal_files(
             readings.
         OSError: A file could not be read, or the destination written (nothing is left).
     """
-    described = [_describe(name, path) for name, path in files.items()]
-    entries = [entry for entry, _size in described]
-    manifest, stamp = manifest_for(
-        bundle_id, kind, sender, recipients, entries,
+    members = [file_member(name, path) for name, path in files.items()]
+    return seal_members(
+        destination, bundle_id, kind, members, sender, recipients, signer, encrypt_to,
         case_id=case_id, in_reply_to=in_reply_to, clinical=clinical, created=created,
-    )  # fmt: skip
-    total = sum(size for _entry, size in described) + 200 * (len(entries) + 1)
-    with Sealer(
-        destination, signer[0], signer[1], encrypt_to, total=total, progress=progress
-    ) as sealer:
-        with zipfile.ZipFile(sealer, "w") as archive:  # type: ignore[call-overload]
-            _write(archive, MANIFEST, None, _json(manifest), zipfile.ZIP_DEFLATED, stamp)
-            for entry in entries:
-                method = compression(entry.media_type)
-                _write(archive, entry.name, files[entry.name], entry, method, stamp)
-        return sealer.finish()
-
-
-def _write(
-    archive: zipfile.ZipFile,
-    name: str,
-    path: Path | None,
-    expected: FileEntry | bytes,
-    method: int,
-    stamp: tuple[int, int, int, int, int, int],
-) -> None:
-    info = zipfile.ZipInfo(name, date_time=stamp)
-    info.compress_type = method
-    info.external_attr = 0o600 << 16
-    if path is None:
-        assert isinstance(expected, bytes)
-        info.file_size = len(expected)
-        with archive.open(info, "w") as member:
-            member.write(expected)
-        return
-    assert isinstance(expected, FileEntry)
-    info.file_size = expected.size  # below 4 GiB: no ZIP64 record (format §1)
-    digest, size = hashlib.sha256(), 0
-    with path.open("rb") as source, archive.open(info, "w") as member:
-        while block := source.read(_BLOCK):
-            digest.update(block)
-            size += len(block)
-            member.write(block)
-    if (size, digest.hexdigest()) != (expected.size, expected.sha256):
-        raise ValueError(f"{name} changed while it was being sealed")
+        progress=progress,
+    ).path  # fmt: skip
 
 
 # --- unpacking ---------------------------------------------------------------------------
@@ -160,6 +99,12 @@ class _Member:
         if hashlib.sha256(body).hexdigest() != self.sha256:
             raise MalformedBundle(f"{self.name} changed since the bundle was opened")
         return body
+
+    def open(self) -> IO[bytes]:
+        """The file as a stream, never held whole (a clip sealed again from a draft: the
+        sealer checks its SHA-256 as it reads; the temporary copy it comes from is
+        authenticated chunk by chunk, ``crypto._scratch``)."""
+        return zipfile.ZipFile(self._content.open()).open(self.name)
 
 
 def unpack_content(

@@ -14,6 +14,13 @@ a keyed hash of it: the key, 32 random bytes, lies beside the drafts encrypted t
 person's own certificate (``names.key``, a CMS message), so the names say nothing to
 somebody reading the disk. Drafts of an earlier version, named by their case id, are renamed
 when first opened.
+
+A request's draft with clips and documents runs to hundreds of megabytes: it is sealed as it
+is packed (:mod:`cases.bundleseal`, each file fed in blocks), and a draft above
+``stream_above`` is opened in bounded memory (:func:`crypto.stream.open_file`): its files are
+then read, when asked for, from a temporary copy encrypted under a key held in memory, released
+once the whole draft was authenticated, and sealed again from there when the request is sent.
+No clinical byte is ever written to disk in clear.
 """
 
 from __future__ import annotations
@@ -23,24 +30,28 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
 
-from cases.bundle import Bundle, Party, pack_case, pack_opinion, unpack
+from cases.bundle import Bundle, Party, pack_opinion, unpack
+from cases.bundleseal import seal_case
+from cases.bundlestream import unpack_content
 from cases.errors import CaseError
 from cases.model import Case, Opinion, new_id
 from cases.profile import UnlockedIdentity
-from crypto import cms
+from crypto import cms, stream
 from crypto.errors import CryptoError
-from outbox.spool import atomic_write
 
 log = logging.getLogger(__name__)
 
 SUFFIX = ".p7m"
 NAMES_KEY = "names.key"
+STREAM_ABOVE = 16 << 20
+"""Drafts larger than this (a clip, large documents) are opened in bounded memory; smaller
+ones (text and photos) in memory, faster when all the drafts are listed."""
 
 
 @dataclass(frozen=True)
@@ -56,11 +67,17 @@ class DraftStore:
     """The drafts of one unlocked identity."""
 
     def __init__(
-        self, folder: Path, me: UnlockedIdentity, trust_roots: Sequence[x509.Certificate]
+        self,
+        folder: Path,
+        me: UnlockedIdentity,
+        trust_roots: Sequence[x509.Certificate],
+        *,
+        stream_above: int = STREAM_ABOVE,
     ) -> None:
         self.folder = folder / me.info.id
         self.me = me
         self.trust_roots = list(trust_roots)
+        self.stream_above = stream_above  # a larger draft is opened in bounded memory
         self._lock = threading.Lock()
         self._closed: set[str] = set()  # sent or discarded: a late autosave must not revive it
         self._written: dict[Path, int] = {}  # the version of each draft last written
@@ -114,8 +131,16 @@ class DraftStore:
         been sent is dropped), or a newer version is already on disk.
         """
         version = time.monotonic_ns() if version is None else version
-        plain = pack_case(new_id(), case, self._party(), [self._reader()])
-        return self._write(self._path(case.case_id), case.case_id, plain, version)
+        me = self.me
+        signer = (me.signer_certificate, me.signer_key)
+
+        def seal(destination: Path) -> None:  # its files streamed (cases.bundleseal)
+            seal_case(
+                destination, new_id(), case, self._party(), [self._reader()], signer,
+                [me.certificate],
+            )  # fmt: skip
+
+        return self._write(self._path(case.case_id), case.case_id, seal, version)
 
     def save_opinion(
         self, opinion: Opinion, in_reply_to: str, version: int | None = None
@@ -128,7 +153,16 @@ class DraftStore:
             new_id(), opinion, self._party(), [self._reader()], in_reply_to=in_reply_to
         )
         path = self._path(opinion.case_id, self._opinions)
-        return self._write(path, opinion.opinion_id, plain, version)
+        me = self.me
+
+        def seal(destination: Path) -> None:
+            with stream.Sealer(
+                destination, me.signer_certificate, me.signer_key, [me.certificate]
+            ) as sealer:
+                sealer.write(plain)
+                sealer.finish()
+
+        return self._write(path, opinion.opinion_id, seal, version)
 
     def _party(self) -> Party:
         return Party(self.me.info.id, self.me.info.display_name, self.me.fingerprint)
@@ -137,17 +171,25 @@ class DraftStore:
         """The author as the draft's reader (another certificate for a card identity)."""
         return Party(self.me.info.id, self.me.info.display_name, self.me.reader_fingerprint)
 
-    def _write(self, path: Path, key: str, plain: bytes, version: int) -> Path | None:
-        sealed = cms.seal(
-            plain, self.me.signer_certificate, self.me.signer_key, [self.me.certificate]
-        )
-        with self._lock:
-            if key in self._closed or version < self._written.get(path, version):
-                return None
-            path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write(path, sealed)
-            self._written[path] = version
-        log.info("draft %s saved (%d bytes sealed)", key, len(sealed))
+    def _write(
+        self, path: Path, key: str, seal: Callable[[Path], None], version: int
+    ) -> Path | None:
+        """Seal (``seal(destination)``) beside ``path``, then put it in place unless the
+        draft was closed or a newer version written meanwhile (a crash leaves the previous
+        draft, and a hidden partial file :func:`crypto.stream.remove_partial` drops)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pending = path.parent / f".{path.name}.{new_id()}{stream.PART_SUFFIX}"
+        try:
+            seal(pending)  # synced (crypto.stream.Sealer)
+            size = pending.stat().st_size
+            with self._lock:
+                if key in self._closed or version < self._written.get(path, version):
+                    return None
+                os.replace(pending, path)
+                self._written[path] = version
+        finally:
+            pending.unlink(missing_ok=True)
+        log.info("draft %s saved (%d bytes sealed)", key, size)  # it may be discarded already
         return path
 
     def load(self) -> tuple[list[Case], list[UnreadableDraft]]:
@@ -201,19 +243,13 @@ class DraftStore:
         opened: list[tuple[Path, Bundle]] = []
         if not folder.is_dir():
             return opened
+        stream.remove_partial(folder)  # what a crash left while saving
         for path in folder.glob(f"*{SUFFIX}"):
             if path.name == NAMES_KEY:
                 continue
             case_id = path.name.removesuffix(SUFFIX)
             try:
-                verified = cms.open_sealed(
-                    path.read_bytes(), self.me.certificate, self.me.key, self.trust_roots
-                )
-                bundle = unpack(
-                    verified.content,
-                    signer_fingerprint=self.me.fingerprint,
-                    reader_fingerprint=self.me.reader_fingerprint,
-                )
+                bundle = self._open(path)
             except (CryptoError, CaseError) as exc:
                 log.warning("draft %s cannot be opened: %s", case_id, exc.code)
                 unreadable.append(UnreadableDraft(case_id, exc.code))
@@ -224,6 +260,26 @@ class DraftStore:
                 continue
             opened.append((path, bundle))
         return opened
+
+    def _open(self, path: Path) -> Bundle:
+        """A draft, checked; one above :attr:`stream_above` in bounded memory, its files read
+        from the authenticated temporary copy (kept while they are: ``crypto._scratch``)."""
+        me = self.me
+        if path.stat().st_size <= self.stream_above:
+            verified = cms.open_sealed(path.read_bytes(), me.certificate, me.key, self.trust_roots)
+            return unpack(
+                verified.content,
+                signer_fingerprint=me.fingerprint,
+                reader_fingerprint=me.reader_fingerprint,
+            )
+        opened = stream.open_file(path, me.certificate, me.key, self.trust_roots)
+        try:
+            return unpack_content(
+                opened, signer_fingerprint=me.fingerprint, reader_fingerprint=me.reader_fingerprint
+            )
+        except BaseException:
+            opened.close()
+            raise
 
     def discard(self, case_id: str) -> bool:
         """Remove a draft (after it was sent, or on the doctor's request); later saves of

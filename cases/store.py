@@ -30,7 +30,7 @@ from typing import IO, Any
 
 from cryptography import x509
 
-from cases.bundle import MANIFEST, Bundle, Party, reread, unpack
+from cases.bundle import MANIFEST, Bundle, Party, checked_manifest, reread, unpack
 from cases.bundlestream import sha256_file, unpack_content
 from cases.cardidentity import paired_reader
 from cases.errors import BundleError, CaseError, MalformedBundle
@@ -239,11 +239,13 @@ class CaseStore:
         return done
 
     def ingest_sealed(
-        self, source: Source, sealed: bytes | Path, plain: bytes, signed_at: datetime
+        self, source: Source, sealed: bytes | Path, manifest_json: bytes, signed_at: datetime
     ) -> None:
-        """Index a bundle this person has just sealed, from the plaintext in hand (the
-        signature is their own, made a moment ago): nothing is decrypted. Checked and placed
-        as any other; its side effects (none for one's own bundle) need no action."""
+        """Index a bundle this person has just sealed, from its manifest in hand (the
+        signature is their own, made a moment ago, and each file was checked against the
+        manifest as it was sealed, ``cases.bundleseal``): nothing is decrypted, whatever the
+        bundle's size. Checked and placed as any other; its side effects (none for one's own
+        bundle) need no action."""
         with self._ingest_lock:
             if self.index.get(source.bundle_id) is not None:
                 return
@@ -254,8 +256,9 @@ class CaseStore:
             )
             done = Ingested()
             try:
-                bundle = unpack(
-                    plain,
+                bundle = checked_manifest(
+                    manifest_json,
+                    lambda name: SealedPayload(self, source.bundle_id, name),
                     signer_fingerprint=self.me.fingerprint,
                     reader_fingerprint=self.me.reader_fingerprint,
                 )
@@ -264,6 +267,8 @@ class CaseStore:
                 )
                 mine = self.me.reader_fingerprint if self.me.signer_extras else None
                 opened = Opened(bundle.manifest.bundle_id, signer, signed_at, bundle, mine)
+                if opened.bundle_id != source.bundle_id:
+                    raise MalformedBundle("the bundle was sealed under another id")
                 self._place(opened, source, sha, done)
             except (CaseError, ValueError) as exc:  # not ours to fix here: the listing will
                 log.warning("bundle %s sealed here not indexed: %s", source.bundle_id, exc)

@@ -39,10 +39,11 @@ log = logging.getLogger(__name__)
 # Failures that concern one item; the others in the mailbox are still fetched.
 _ITEM_ERRORS = (ErrorCode.CHECKSUM_MISMATCH, ErrorCode.DISK_ERROR)
 
-MAX_ITEM_BYTES = 520 * 1024 * 1024
-"""Largest item downloaded: a reader opens no bundle over 512 MiB uncompressed
-(``cases.bundle.MAX_TOTAL_SIZE``; its stored photos do not shrink when zipped), plus its ZIP,
-signature and encryption framing."""
+MAX_ITEM_BYTES = (2 << 30) + (16 << 20)
+"""Largest item downloaded: the largest bundle a station seals and a reader opens as a stream
+(``cases.bundleformat.MAX_STREAM_SIZE``, 2 GiB of files; stored photos and clips do not shrink
+when zipped), plus its ZIP, signature and encryption framing. A download streams to disk, so
+this bounds the disk an item may take, not memory."""
 MAX_INBOX_BYTES = 32 * 1024**3
 """Received bundles kept on the workstation, in all (they stay, sealed, as its record):
 about a thousand requests of 30 MB."""

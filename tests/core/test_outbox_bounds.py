@@ -314,7 +314,13 @@ def test_any_listing_is_items_or_a_server_error(
 
 
 def test_the_default_item_bound_opens_every_bundle_a_reader_accepts() -> None:
+    """Every request a station may seal (up to ``MAX_STREAM_SIZE`` of files, which the
+    reader opens as a stream) is downloaded: a station sending 600 MiB of clips and
+    documents must not have its request refused by the specialist's inbox."""
+    from cases.bundleformat import MAX_STREAM_SIZE
+
     assert fetcher_module.MAX_ITEM_BYTES > MAX_TOTAL_SIZE
+    assert fetcher_module.MAX_ITEM_BYTES > MAX_STREAM_SIZE
 
 
 def fetch_once(hospital: Hospital, **options: object) -> InboxFetcher:

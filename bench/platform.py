@@ -16,6 +16,8 @@ measures on both, in the same run:
   bundle (pieces written, read back to hash, deleted at acknowledgement: counted from the
   record);
 - the peak memory (VmHWM) of each server process;
+- the CPU each part spends per MiB uploaded during the throughput runs (the server; the
+  replicas, SeaweedFS, PostgreSQL and HAProxy): on a 2-core machine the sum bounds the rate;
 - bundles lost or duplicated: every mailbox is listed and compared with what was sent.
 
 Both platforms first take one upload per client of 4 clients, not counted (a fresh object
@@ -24,7 +26,7 @@ store allocates its volumes on its first writes).
 With ``npm`` on the machine, the ``@tus/server`` pair (``@tus/server`` 2.4.5 and
 ``@tus/s3-store`` on the same SeaweedFS bucket, installed into a temporary folder) goes
 through the concurrent-PATCH test, and so does ours: two PATCHes at the same offset, one to
-each instance.
+each instance (``--no-peer`` skips the peer).
 """
 
 from __future__ import annotations
@@ -38,13 +40,14 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
 
 from bench import MIB, fmt_ratio, parse_quick, print_table
+from bench.procstat import cpu_seconds, peak_mib, postgres_pids
 from bench.tus_peer import TusPeer, concurrent_patch
 from refplatform import accounts
 from refplatform.pgrecord import PgRecord
@@ -77,6 +80,8 @@ class Target:
     reader_token: str
     pids: list[int]
     sent: dict[str, str] = field(default_factory=dict)  # bundle id -> sha256
+    #: The processes doing the work, by part (read at each CPU count: replicas restart).
+    parts: Callable[[], dict[str, list[int]]] = dict
 
 
 def _headers(token: str) -> dict[str, str]:
@@ -186,15 +191,26 @@ def _lost_or_duplicated(target: Target) -> tuple[int, int]:
     return lost, duplicated
 
 
-def _peak_mib(pid: int) -> float | None:
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return None
-    for line in status.splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return None
+def _cpu_by_part(target: Target) -> dict[str, float]:
+    return {part: cpu_seconds(pids) for part, pids in target.parts().items()}
+
+
+def _s3_requests_per_bundle(record: PgRecord) -> float:
+    """From the record: each piece written once, read back at finalisation only where no hash
+    state was saved (the column exists from schema 4 on), one delete at acknowledgement."""
+    with record.connect() as conn:
+        saved = conn.execute(
+            "SELECT 1 FROM information_schema.columns"
+            " WHERE table_name = 'uploads' AND column_name = 'sha256_state'"
+        ).fetchone()
+        unsaved = "u.sha256_state IS NULL" if saved else "TRUE"
+        row = conn.execute(
+            "SELECT COUNT(*) AS pieces, COUNT(DISTINCT p.blob_id) AS bundles,"
+            f" COUNT(*) FILTER (WHERE {unsaved}) AS read_back"
+            " FROM pieces p JOIN uploads u ON u.id = p.blob_id"
+        ).fetchone()
+    assert row is not None
+    return (row["pieces"] + row["read_back"]) / max(1, row["bundles"]) + 1
 
 
 def _percentile(values: list[float], share: float) -> float:
@@ -282,6 +298,7 @@ class Figures:
     lost: int = 0
     duplicated: int = 0
     memory: list[float | None] = field(default_factory=list)
+    cpu_per_mib: dict[str, float] = field(default_factory=dict)  # part -> ms per MiB uploaded
 
 
 def _measure(target: Target, quick: bool) -> Figures:
@@ -289,16 +306,23 @@ def _measure(target: Target, quick: bool) -> Figures:
     size = 4 * MIB if quick else 8 * MIB
     # Not counted: the first writes of a fresh store allocate its volumes (seconds).
     _throughput(target, 4, 1, size, "warm-up")
+    before = _cpu_by_part(target)
+    uploaded = 0
     for clients, bundles in ((4, 1 if quick else 3), (16, 1)):
         rate, latencies = _throughput(target, clients, bundles, size, f"tp{clients}")
         figures.throughput[clients] = rate
         figures.latencies += latencies
+        uploaded += clients * bundles * size
+    after = _cpu_by_part(target)
+    figures.cpu_per_mib = {
+        part: (after[part] - before[part]) * 1000 / (uploaded / MIB) for part in before
+    }
     for megabytes in (5, 25) if quick else (5, 25, 50):
         figures.finalisation[megabytes] = _finalisation(
             target, megabytes * 1_000_000, f"fin-{megabytes}"
         )
     figures.lost, figures.duplicated = _lost_or_duplicated(target)
-    figures.memory = [_peak_mib(pid) for pid in target.pids]
+    figures.memory = [peak_mib(pid) for pid in target.pids]
     return figures
 
 
@@ -306,8 +330,8 @@ def _fmt(value: float | None, unit: str, digits: int = 1) -> str:
     return "n/a" if value is None else f"{value:.{digits}f} {unit}"
 
 
-def run(quick: bool) -> None:
-    """Runs the benchmark and prints its tables."""
+def run(quick: bool, with_peer: bool = True) -> None:
+    """Runs the benchmark and prints its tables (``peer``: the ``@tus/server`` pair too)."""
     for engine in ("initdb", "weed", "haproxy"):
         if find_engine(engine) is None:
             print(f"platform: skipped, the engine `{engine}` is not installed")
@@ -320,7 +344,9 @@ def run(quick: bool) -> None:
         try:
             token, reader = _register_embedded(single.data_dir)
             pid = single.pid
-            target = Target("single", single.url, token, reader, [pid] if pid else [])
+            server = [pid] if pid else []
+            target = Target("single", single.url, token, reader, server)
+            target.parts = lambda: {"server": server}
             ours_single = _measure(target, quick)
         finally:
             single.stop()
@@ -344,13 +370,15 @@ def run(quick: bool) -> None:
             token, reader = _register_distributed(record)
             pids = [r.process.pid for r in replicas if r.process is not None]
             target = Target("distributed", haproxy.url, token, reader, pids)
+            balancer = haproxy
+            target.parts = lambda: {
+                "replicas": [r.process.pid for r in replicas if r.process is not None],
+                "S3 (SeaweedFS)": [seaweed.process.pid] if seaweed.process else [],
+                "PostgreSQL": postgres_pids(postgres.folder / "data"),
+                "HAProxy": [balancer.process.pid] if balancer.process else [],
+            }
             ours_dist = _measure(target, quick)
-            with record.connect() as conn:
-                row = conn.execute(
-                    "SELECT COUNT(*) AS pieces, COUNT(DISTINCT blob_id) AS bundles FROM pieces"
-                ).fetchone()
-            assert row is not None
-            per_bundle = 2 * row["pieces"] / max(1, row["bundles"]) + 1
+            per_bundle = _s3_requests_per_bundle(record)
             death = _replica_death(target, replicas, 8 * MIB)
             lost, duplicated = _lost_or_duplicated(target)
             ours_dist.lost, ours_dist.duplicated = lost, duplicated
@@ -359,7 +387,7 @@ def run(quick: bool) -> None:
             race_ours = concurrent_patch([r.url for r in replicas], token, RECIPIENT, "bench-race")
             record.close()
             peer = TusPeer(root / "tus-peer", seaweed.endpoint)
-            race_peer = peer.race() if peer.install() else None
+            race_peer = peer.race() if with_peer and peer.install() else None
         finally:
             if peer is not None:
                 peer.stop()
@@ -409,6 +437,10 @@ def _report(
     rows.append(["bundles lost / duplicated", *lost, "", f"0 {'met' if ok else 'MISSED'}"])
     memory = [", ".join(_fmt(m, "MiB", 0) for m in f.memory) for f in (single, dist)]
     rows.append(["peak memory per server process", *memory, "", ""])
+    cpu = [sum(f.cpu_per_mib.values()) for f in (single, dist)]
+    rows.append(["CPU per MiB uploaded, all parts", *(f"{c:.1f} ms" for c in cpu), "", ""])
+    for part, value in dist.cpu_per_mib.items():
+        rows.append([f"  of which {part}", "", f"{value:.1f} ms", "", ""])
     first = "met" if death[1] == 1 else "MISSED"
     rows.append(
         [
@@ -424,7 +456,7 @@ def _report(
     title = "platform: single node vs distributed (2 replicas, PostgreSQL, SeaweedFS, HAProxy)"
     print_table(f"{title}, {mode}", rows)
     print()
-    peer = race_peer or "n/a (npm or the registry unavailable)"
+    peer = race_peer or "n/a (--no-peer, or npm or the registry unavailable)"
     print_table(
         "platform: two concurrent PATCHes at one offset, one to each instance",
         [["ours (2 replicas)", race_ours], ["@tus/server 2.4.5 + @tus/s3-store", peer]],
@@ -432,8 +464,11 @@ def _report(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m bench.platform [--quick]``."""
-    run(parse_quick(argv, "The platform: single node against the distributed mode."))
+    """``python -m bench.platform [--quick] [--no-peer]``."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    with_peer = "--no-peer" not in args
+    args = [arg for arg in args if arg != "--no-peer"]
+    run(parse_quick(args, "The platform: single node against the distributed mode."), with_peer)
     return 0
 
 

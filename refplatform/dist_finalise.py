@@ -1,10 +1,12 @@
 """Finalisation and the sweeper of the distributed platform (PostgreSQL record, S3 bytes).
 
-Finalising hashes the upload's pieces as stored (reading them back from the object store),
-then records the delivery in one transaction (:meth:`PgUploads.deliver`): the SHA-256 check,
-the mailbox item and the delivery record happen once, whichever replica does it and however
-often it is attempted. A replica that dies halfway leaves an upload that holds every byte but
-is still ``receiving``; the sweeper finishes it.
+Finalising checks the upload's SHA-256: from the hash state its writers saved with each
+piece's commit (each hashed the bytes it stored), or, where a writer could not save one, by
+reading the pieces back from the object store. Then it records the delivery in one
+transaction (:meth:`PgUploads.deliver`): the SHA-256 check, the mailbox item and the delivery
+record happen once, whichever replica does it and however often it is attempted. A replica
+that dies halfway leaves an upload that holds every byte but is still ``receiving``; the
+sweeper finishes it.
 
 The sweeper runs on every replica, at its own pace; whatever it does is guarded by the
 upload's writer lock or by a compare-and-set, so replicas sweeping together do no harm:
@@ -28,7 +30,8 @@ from itertools import islice
 
 from refplatform.backend import BackendUnavailable, Blobs
 from refplatform.mailbox import Outcome
-from refplatform.pguploads import PgUploads, WriterLock
+from refplatform.pguploads import PgUploads, Piece, WriterLock
+from refplatform.sha256state import Sha256State, available
 from refplatform.uploads import Upload
 
 __all__ = ["PIECE_PREFIX", "Finaliser", "piece_key"]
@@ -97,15 +100,15 @@ class Finaliser:
             return Outcome.GONE
         if found[0].state == "receiving":
             pieces = self.uploads.pieces(upload.id)
-            digest = hashlib.sha256()
             position = 0
             for piece in pieces:
                 if piece.start != position:
                     break
-                for block in self.blobs.read(piece.key, 0, piece.size):
-                    digest.update(block)
                 position += piece.size
-            if position != upload.length or digest.hexdigest() != upload.sha256:
+            digest = None
+            if position == upload.length:
+                digest = self._saved_digest(upload) or self._read_back(pieces)
+            if digest != upload.sha256:
                 self.discard(self.uploads.remove(upload.id))
                 log.warning("upload %s discarded: content does not match its SHA-256", upload.id)
                 return Outcome.CHECKSUM_MISMATCH
@@ -113,6 +116,29 @@ class Finaliser:
         self.discard(leftovers)
         log.info("upload %s finalised: %s", upload.id, outcome.value)
         return outcome
+
+    def _saved_digest(self, upload: Upload) -> str | None:
+        """The digest from the hash state saved with the last piece's commit, if there is one
+        for the whole length (each writer hashed its pieces as it stored them)."""
+        saved = self.uploads.saved_state(upload.id)
+        if saved is None or saved[0] != upload.length or saved[1] is None or not available():
+            return None
+        try:
+            state = Sha256State.resume(saved[1])
+        except ValueError:
+            state = None
+        if state is None or state.length != upload.length:
+            log.warning("upload %s: unusable saved hash state; reading it back", upload.id)
+            return None
+        return state.hexdigest()
+
+    def _read_back(self, pieces: list[Piece]) -> str:
+        """The digest of the pieces as stored (an upload some writer could not hash)."""
+        digest = hashlib.sha256()
+        for piece in pieces:
+            for block in self.blobs.read(piece.key, 0, piece.size):
+                digest.update(block)
+        return digest.hexdigest()
 
     def sweep(self) -> dict[str, int]:
         """One pass of the sweeper; returns what it did (for logs and tests)."""

@@ -30,6 +30,7 @@ from refplatform.mailbox import Outcome
 from refplatform.pglimits import PgAdmission
 from refplatform.pgrecord import PgRecord
 from refplatform.pguploads import PgUploads, WriterLock
+from refplatform.sha256state import Sha256State, available
 from refplatform.tus_headers import http_date, parse_count, parse_metadata, require_tus_version
 from refplatform.uploads import BundleTaken, UnknownRecipient, Upload
 from refplatform.web import TUS_VERSION, ApiError
@@ -183,14 +184,17 @@ class DistributedTus:
             if not (upload.receiving and committed == upload.length):
                 return self._head(upload, committed)
         lock = WriterLock(self.record, upload_id)
-        if not await run_in_threadpool(lock.acquire):
+        # One hop to a worker thread: the lock, then the upload read on the lock's connection.
+        taken, found = await run_in_threadpool(_take, lock)
+        if not taken:
             if request.method == "HEAD":  # being finalised by the request holding the lock
                 return self._head(upload, committed)
             # Said only of an upload this station may see: 404 and 410 come first.
             await self._load(upload_id, station)
             raise ApiError(423, "upload_locked", "Another request is writing this upload.")
         try:
-            upload, committed = await self._load(upload_id, station, lock)  # no one else writes
+            # No one else writes now.
+            upload, committed = await self._check(found, station, lock)
             if request.method == "DELETE":
                 keys = await run_in_threadpool(self.uploads.remove, upload.id)
                 await run_in_threadpool(self.finaliser.discard, keys)
@@ -199,7 +203,8 @@ class DistributedTus:
             if request.method == "HEAD":  # every byte is in: finish what a dead replica left
                 await self._finalise(upload)
                 return self._head(upload, upload.length)
-            return await self._patch(request, lock, upload, committed, offset)
+            hasher = _resume_hash(upload.id, committed, lock.saved_state)
+            return await self._patch(request, lock, upload, committed, offset, hasher)
         finally:
             await run_in_threadpool(lock.release)
 
@@ -209,6 +214,12 @@ class DistributedTus:
         """The station's upload and its committed offset; expires it if its time ran out
         (under ``held``, the writer lock this request holds, or one taken here)."""
         found = await run_in_threadpool(self.uploads.get, upload_id)
+        return await self._check(found, station, held)
+
+    async def _check(
+        self, found: tuple[Upload, int] | None, station: str, held: WriterLock | None
+    ) -> tuple[Upload, int]:
+        """``found`` if it is the station's live upload (404 or 410 otherwise, see _load)."""
         if found is None or found[0].station_id != station:
             raise ApiError(404, "not_found", "No such upload.")
         upload, committed = found
@@ -247,13 +258,31 @@ class DistributedTus:
         if outcome is Outcome.GONE:
             raise ApiError(410, "expired", "The upload expired; create a new one.")
 
-    async def _store(self, lock: WriterLock, upload: Upload, start: int, data: bytes) -> int:
+    def _put_and_commit(
+        self, lock: WriterLock, key: str, start: int, data: bytes, hasher: Sha256State | None
+    ) -> bool:
+        """Hashes one piece, writes it whole, then commits it with the hash's state (blocking:
+        one hop to a worker thread). A failure ends the request, and ``hasher`` with it."""
+        state = None
+        if hasher is not None:
+            hasher.update(data)
+            state = hasher.saved()
+        self.blobs.put(key, data)
+        return lock.commit_piece(start, len(data), key, self.clock(), state)
+
+    async def _store(
+        self,
+        lock: WriterLock,
+        upload: Upload,
+        start: int,
+        data: bytes,
+        hasher: Sha256State | None,
+    ) -> int:
         """Writes one piece whole, then commits it; returns the new committed offset."""
         key = piece_key(upload.id, start, secrets.token_hex(6))
-        await run_in_threadpool(self.blobs.put, key, data)
-        if not await run_in_threadpool(lock.commit_piece, start, len(data), key, self.clock()):
+        if not await run_in_threadpool(self._put_and_commit, lock, key, start, data, hasher):
             await run_in_threadpool(self.finaliser.discard, [key])
-            found = await run_in_threadpool(self.uploads.get, upload.id)
+            found = await run_in_threadpool(lock.read)
             current = found[1] if found else 0
             raise ApiError(
                 409,
@@ -264,7 +293,13 @@ class DistributedTus:
         return start + len(data)
 
     async def _patch(
-        self, request: Request, lock: WriterLock, upload: Upload, committed: int, offset: int
+        self,
+        request: Request,
+        lock: WriterLock,
+        upload: Upload,
+        committed: int,
+        offset: int,
+        hasher: Sha256State | None,
     ) -> Response:
         if offset != committed:
             raise ApiError(
@@ -280,28 +315,65 @@ class DistributedTus:
         if not upload.receiving:
             return Response(status_code=204, headers={"Upload-Offset": str(committed)})
         position = committed
-        buffer = bytearray()
+        # The body's blocks as they come, joined once per piece (one copy of each byte).
+        blocks: list[bytes] = []
+        buffered = 0
         while True:
             message = await self.bodies._next_message(request)
             if message is None or message["type"] == "http.disconnect":
                 log.info("upload %s: body ended early", upload.id)
                 break
             body: bytes = message.get("body", b"")
-            if len(body) > upload.length - position - len(buffer):
+            if len(body) > upload.length - position - buffered:
                 # As the embedded platform does: nothing of a body that goes too far is kept.
-                keys = await run_in_threadpool(lock.rewind, committed, position, self.clock())
+                keys = await run_in_threadpool(
+                    lock.rewind, committed, position, self.clock(), lock.saved_state
+                )
                 await run_in_threadpool(self.finaliser.discard, keys)
                 raise ApiError(413, "too_large", "The body goes past Upload-Length.")
-            buffer += body
-            while len(buffer) >= self.piece_size:
-                position = await self._store(
-                    lock, upload, position, bytes(buffer[: self.piece_size])
-                )
-                del buffer[: self.piece_size]
+            if body:
+                blocks.append(body)
+                buffered += len(body)
+            while buffered >= self.piece_size:
+                joined = b"".join(blocks)
+                piece = joined[: self.piece_size]
+                position = await self._store(lock, upload, position, piece, hasher)
+                rest = joined[self.piece_size :]
+                blocks, buffered = ([rest] if rest else []), len(rest)
             if not message.get("more_body", False):
                 break
-        if buffer:
-            position = await self._store(lock, upload, position, bytes(buffer))
+        if blocks:
+            position = await self._store(lock, upload, position, b"".join(blocks), hasher)
         if position == upload.length:
             await self._finalise(upload)
         return Response(status_code=204, headers=self._progress_headers(upload, position))
+
+
+def _take(lock: WriterLock) -> tuple[bool, tuple[Upload, int] | None]:
+    """Takes the writer lock and, if taken, reads the upload on its connection."""
+    if not lock.acquire():
+        return False, None
+    try:
+        return True, lock.read()
+    except BaseException:
+        lock.release()
+        raise
+
+
+def _resume_hash(upload_id: str, committed: int, saved: bytes | None) -> Sha256State | None:
+    """The bundle's running SHA-256 at ``committed``, or ``None`` if it is not known (then no
+    state is saved from here on, and finalisation reads the pieces back)."""
+    if not available():
+        return None
+    if committed == 0:
+        return Sha256State()
+    if saved is None:
+        return None
+    try:
+        state = Sha256State.resume(saved)
+    except ValueError:
+        state = None
+    if state is None or state.length != committed:  # garbled, or saved by another writer
+        log.warning("upload %s: unusable saved hash state; the pieces will be read back", upload_id)
+        return None
+    return state

@@ -161,6 +161,9 @@ def create_distributed_app(
     # A writer whose session idles past this is cut off by PostgreSQL (its lock freed): a body
     # stalls at most idle_timeout, and a piece's write takes at most the store's timeout.
     stall_limit = idle_timeout + 30.0
+    # psycopg_pool says at INFO level each time a connection is lent or given back: several
+    # records per request, built and filtered for nothing. Its warnings still pass.
+    logging.getLogger("psycopg.pool").setLevel(logging.WARNING)
     record = PgRecord(config.database, stall_limit=stall_limit)
     blobs = S3Blobs(parse_blobs_url(config.blobs))
     try:

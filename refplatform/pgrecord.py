@@ -149,9 +149,13 @@ CREATE INDEX deliveries_by_route ON deliveries (sender_station, recipient_id, ac
 #: Each recipient's RPPS number, optional (``refplatform.accounts.checked_rpps``).
 _SCHEMA_V3_RPPS = "ALTER TABLE recipients ADD COLUMN rpps TEXT CHECK (rpps ~ '^[0-9]{11}$')"
 
+#: An upload's running SHA-256 state at ``committed`` (``refplatform.sha256state``), saved by
+#: each piece's compare-and-set; NULL when unknown (then finalisation reads the pieces back).
+_SCHEMA_V4_HASH = "ALTER TABLE uploads ADD COLUMN sha256_state BYTEA"
+
 #: Scripts bringing the schema from version ``index`` to ``index + 1``, each run whole in the
 #: migration's transaction (so a script may hold semicolons inside a function body).
-_MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1, _SCHEMA_V2_LIMITS, _SCHEMA_V3_RPPS)
+_MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1, _SCHEMA_V2_LIMITS, _SCHEMA_V3_RPPS, _SCHEMA_V4_HASH)
 
 PG_SCHEMA_VERSION = len(_MIGRATIONS)
 

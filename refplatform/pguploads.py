@@ -5,11 +5,13 @@ the row of the piece that holds those bytes (:meth:`PgUploads.commit_piece`): a 
 stalled and woke up late, or two requests racing, can never shorten an upload or leave an
 offset that no stored bytes back. ``HEAD`` on any replica reads that column.
 
-**One writer per upload** across replicas: a request writing an upload holds a transaction-level
+**One writer per upload** across replicas: a request writing an upload holds a session-level
 advisory lock on a connection of its own (:class:`WriterLock`); a second request gets 423. If
 the replica dies, PostgreSQL sees its connection close and frees the lock at once; if it only
-stalls, ``idle_in_transaction_session_timeout`` ends its session and frees it. Either way the
-compare-and-set above keeps the record right.
+stalls (a pause, swap, ``SIGSTOP``), ``idle_session_timeout`` ends its session and frees it.
+Either way the compare-and-set above keeps the record right. Each write on that connection is
+one statement (no transaction left open between round trips), so a stall never holds row
+locks, and a PATCH costs one round trip per piece.
 
 **Delivery** (:meth:`PgUploads.deliver`) is one transaction: the delivery record, the mailbox
 item and the upload's state change commit together or not at all; the delivery's primary key
@@ -45,6 +47,26 @@ _ITEM_QUERY = (
     " WHERE m.recipient_id = %s"
 )
 
+#: Advances ``committed`` from an expected value (compare-and-set), saving the running SHA-256
+#: state at the new offset, and records the piece, in one statement: the row is inserted only
+#: if the update matched (``rowcount`` 1, else 0).
+_COMMIT_PIECE = (
+    "WITH advanced AS (UPDATE uploads SET committed = committed + %(size)s,"
+    " sha256_state = %(state)s, updated_at = %(now)s WHERE id = %(id)s AND committed = %(start)s"
+    " AND state = 'receiving' AND committed + %(size)s <= length RETURNING id)"
+    " INSERT INTO pieces (blob_id, start_offset, size, object_key)"
+    " SELECT id, %(start)s, %(size)s, %(key)s FROM advanced"
+)
+#: Takes the offset back from ``position`` to ``start`` (compare-and-set) and drops the rows of
+#: the pieces past it, in one statement; returns their objects (none if the offset moved).
+_REWIND = (
+    "WITH back AS (UPDATE uploads SET committed = %(start)s, sha256_state = %(state)s,"
+    " updated_at = %(now)s"
+    " WHERE id = %(id)s AND committed = %(position)s AND state = 'receiving' RETURNING id)"
+    " DELETE FROM pieces WHERE blob_id IN (SELECT id FROM back)"
+    " AND start_offset >= %(start)s RETURNING object_key"
+)
+
 
 @dataclass(frozen=True)
 class Piece:
@@ -78,6 +100,8 @@ class WriterLock:
         self.upload_id = upload_id
         self.key = lock_key("upload:" + upload_id)
         self._conn: psycopg.Connection[Row] | None = None
+        #: The running SHA-256 state saved at the committed offset :meth:`read` found.
+        self.saved_state: bytes | None = None
 
     def acquire(self) -> bool:
         """Takes the lock if no one holds it; ``False`` if another request does."""
@@ -97,8 +121,30 @@ class WriterLock:
         self._conn = conn
         return True
 
-    def commit_piece(self, expected: int, size: int, key: str, now: float) -> bool:
+    def read(self) -> tuple[Upload, int] | None:
+        """The upload and its committed offset, read on the lock's connection (no borrow);
+        the hash state saved with that offset goes to :attr:`saved_state`."""
+        if self._conn is None:
+            raise RuntimeError("read without the lock")
+        try:
+            row = self._conn.execute(
+                "SELECT * FROM uploads WHERE id = %s", (self.upload_id,)
+            ).fetchone()
+        except _DB_ERRORS as exc:
+            raise BackendUnavailable("database", type(exc).__name__) from exc
+        if row is None:
+            return None
+        state = row["sha256_state"]
+        self.saved_state = None if state is None else bytes(state)
+        return _upload(row), int(row["committed"])
+
+    def commit_piece(
+        self, expected: int, size: int, key: str, now: float, state: bytes | None = None
+    ) -> bool:
         """Advances the committed offset from ``expected`` by ``size``, recording the piece.
+
+        ``state`` is the running SHA-256 state of the bytes up to the new offset (``None``:
+        unknown, and finalisation will read the pieces back).
 
         Returns:
             ``False`` (nothing changed) if the offset is no longer ``expected`` or the upload
@@ -110,26 +156,28 @@ class WriterLock:
         if self._conn is None:
             raise RuntimeError("commit_piece without the lock")
         try:
-            with self._conn.transaction():
-                cursor = self._conn.execute(
-                    "UPDATE uploads SET committed = committed + %s, updated_at = %s"
-                    " WHERE id = %s AND committed = %s AND state = 'receiving'"
-                    " AND committed + %s <= length",
-                    (size, now, self.upload_id, expected, size),
-                )
-                if cursor.rowcount != 1:
-                    return False
-                self._conn.execute(
-                    "INSERT INTO pieces (blob_id, start_offset, size, object_key)"
-                    " VALUES (%s, %s, %s, %s)",
-                    (self.upload_id, expected, size, key),
-                )
+            # One statement (autocommit: atomic): the compare-and-set, then the piece's row
+            # only if it moved the offset. One round trip, and no transaction left open.
+            cursor = self._conn.execute(
+                _COMMIT_PIECE,
+                {
+                    "size": size,
+                    "now": now,
+                    "id": self.upload_id,
+                    "start": expected,
+                    "key": key,
+                    "state": state,
+                },
+            )
         except _DB_ERRORS as exc:
             raise BackendUnavailable("database", type(exc).__name__) from exc
-        return True
+        return cursor.rowcount == 1
 
-    def rewind(self, start: int, position: int, now: float) -> list[str]:
-        """Takes back the pieces this request committed from ``start`` to ``position``.
+    def rewind(
+        self, start: int, position: int, now: float, state: bytes | None = None
+    ) -> list[str]:
+        """Takes back the pieces this request committed from ``start`` to ``position``,
+        and the hash state to ``state``, the one saved at ``start``.
 
         A compare-and-set as well: nothing changes unless the offset is still ``position``.
 
@@ -141,19 +189,16 @@ class WriterLock:
         if position == start:
             return []
         try:
-            with self._conn.transaction():
-                cursor = self._conn.execute(
-                    "UPDATE uploads SET committed = %s, updated_at = %s"
-                    " WHERE id = %s AND committed = %s AND state = 'receiving'",
-                    (start, now, self.upload_id, position),
-                )
-                if cursor.rowcount != 1:
-                    return []
-                rows = self._conn.execute(
-                    "DELETE FROM pieces WHERE blob_id = %s AND start_offset >= %s"
-                    " RETURNING object_key",
-                    (self.upload_id, start),
-                ).fetchall()
+            rows = self._conn.execute(
+                _REWIND,
+                {
+                    "start": start,
+                    "now": now,
+                    "id": self.upload_id,
+                    "position": position,
+                    "state": state,
+                },
+            ).fetchall()
         except _DB_ERRORS as exc:
             raise BackendUnavailable("database", type(exc).__name__) from exc
         return [str(row["object_key"]) for row in rows]
@@ -224,6 +269,17 @@ class PgUploads:
         with self.record.connect() as conn:
             row = conn.execute("SELECT * FROM uploads WHERE id = %s", (upload_id,)).fetchone()
         return None if row is None else (_upload(row), int(row["committed"]))
+
+    def saved_state(self, upload_id: str) -> tuple[int, bytes | None] | None:
+        """An upload's committed offset and the SHA-256 state saved with it, or ``None``."""
+        with self.record.connect() as conn:
+            row = conn.execute(
+                "SELECT committed, sha256_state FROM uploads WHERE id = %s", (upload_id,)
+            ).fetchone()
+        if row is None:
+            return None
+        state = row["sha256_state"]
+        return int(row["committed"]), None if state is None else bytes(state)
 
     def pieces(self, blob_id: str) -> list[Piece]:
         """A bundle's pieces, in order."""

@@ -54,6 +54,18 @@ def removed_lines(removed: tuple[str, ...]) -> list[str]:
     return [_("Retiré : {what}.").format(what=removed_label(code)) for code in removed]
 
 
+def warning_lines(warnings: tuple[str, ...]) -> list[str]:
+    """What the doctor must know about a prepared document (``warnings`` of a DICOM
+    document, :mod:`capture.dicom_deid`), one plain sentence each; none when all is well."""
+    texts = {
+        "dicom_burned_in_text": _(
+            "Attention : cette image peut porter du texte incrusté dans ses pixels (nom, date, "
+            "établissement). Ce texte n’est pas effacé : vérifiez l’image avant de l’envoyer."
+        ),
+    }
+    return [texts.get(code, code) for code in warnings]
+
+
 def refusal(code: str | None) -> str:
     """Why a file cannot be attached, in one plain sentence."""
     from app.messages import human_size, reason

@@ -1,28 +1,30 @@
 """The capture station: live preview, capture, strip of kept photos, anonymisation,
-measurement, annotations, and hand-over of prepared photos to the request form.
+measurement, annotations, hand-over of prepared photos to the request form, and document
+mode (pages of a paper result, joined to the request's documents).
 
 Built on the Qt-free engine in ``capture/``. Long work (decoding, quality gate, face and
 marker detection, preparation, making the demo video) runs in the
 :class:`app.tasks.TaskRunner`; the preview's reader runs on the engine's grabber thread.
 Photos stay in memory; the only files this station writes are the synthetic demo video and
 the DICOM files the doctor explicitly exports ("Exporter en DICOM…", written atomically).
+
+The station is this module (layout, shortcuts, capture, the strip) and mixins along its
+seams: the sources (``capture_source_control``), file imports (``capture_import``), DICOM
+(``capture_dicom_actions``), the hand-over of photos (``capture_handover``), document mode
+(``capture_document``) and closing (``capture_closing``).
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
-import shutil
-import tempfile
-import time
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
-from PySide6.QtCore import QSettings, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
+from PySide6.QtCore import QSettings, QSize, Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QDialog,
     QHBoxLayout,
@@ -31,40 +33,37 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSplitter,
+    QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from app.i18n import _
-from app.messages import error_reason, reason
+from app.messages import error_reason
 from app.tasks import BoundRunner, TaskRunner
-from capture.errors import CaptureError
 from capture.faces import propose_regions
-from capture.folder import WatchedFolder, wipe
 from capture.loading import LoadedImage
 from capture.measure import Calibration, Measurement, find_marker
 from capture.photo import KeptPhoto, Strip
-from capture.prepare import prepare
-from capture.quality import Quality, assess
+from capture.quality import OVEREXPOSED, Quality, assess
 from capture.regions import Image, Regions
-from capture.sources import CameraSource, VideoFileSource
 from cases.followup import latest_sizes
 from cases.model import Case
-from cases.photos import Photo
-from widgets.capture_demo import write_demo_video
+from widgets.capture_closing import ClosingRules
 from widgets.capture_dicom_actions import DicomActions
-from widgets.capture_handover import build_photo
+from widgets.capture_document import DOCUMENT, PHOTO, DocumentMode
+from widgets.capture_handover import PhotoHandover
 from widgets.capture_import import FileImports, quality_question
+from widgets.capture_pages import WARNING_STYLE
 from widgets.capture_panel import EditorPanel
 from widgets.capture_preview import LivePreview, PreviewView
-from widgets.capture_sources import VIDEO, SourceBar
+from widgets.capture_source_control import SourceControl
+from widgets.capture_sources import SourceBar
 from widgets.capture_strip import KeptStrip, thumbnail
+from widgets.documents import DocumentList
 from widgets.flow import FlowLayout
 from widgets.geometry import size_within
 
-log = logging.getLogger(__name__)
-
-FOLDER_POLL_MS = 1000
 PROBLEM_STYLE = "color: #a40000;"
 
 
@@ -87,13 +86,28 @@ def analyse(image: LoadedImage, regions: Regions | None = None) -> Analysis:
     return Analysis(regions, calibration, thumbnail(pixels))
 
 
-class CaptureStation(FileImports, DicomActions, QDialog):
+def page_quality(quality: Quality) -> Quality:
+    """A page's quality: white paper under a lamp is bright by nature, so only blur and
+    darkness are asked about."""
+    return dataclasses.replace(quality, flags=quality.flags - {OVEREXPOSED})
+
+
+class CaptureStation(
+    ClosingRules,
+    SourceControl,
+    FileImports,
+    DicomActions,
+    PhotoHandover,
+    DocumentMode,
+    QDialog,
+):
     """The capture station, opened from the request form.
 
     ``patient_ref`` (the request form's pseudonymous reference, when opened from it) is
     proposed when a photo is exported as DICOM. ``earlier`` are the requests the doctor can
     open: a calibrated measurement of a site measured in one of this patient's is compared
-    with the latest.
+    with the latest. ``documents`` is the request form's list of documents: given, the
+    station offers document mode (Ctrl+D), whose pages join it.
 
     Signals:
         photos_ready(list): prepared :class:`cases.photos.Photo` objects for the form.
@@ -108,6 +122,7 @@ class CaptureStation(FileImports, DicomActions, QDialog):
         parent: QWidget | None = None,
         patient_ref: str = "",
         earlier: Sequence[Case] = (),
+        documents: DocumentList | None = None,
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle(_("Prise de photos"))
@@ -123,16 +138,10 @@ class CaptureStation(FileImports, DicomActions, QDialog):
         self.quality_prompt: QMessageBox | None = None
         self.close_prompt: QMessageBox | None = None
         self._discard_agreed = False
-        self.folder: WatchedFolder | None = None
-        self._existing: list[Path] = []
-        self._folder_busy = False
+        self._init_sources()
         self._init_imports()
-        self._temp: Path | None = None
-        self._preparing: list[KeptPhoto] = []
-        self._prepared: list[Photo] = []
-        self._waiting: list[str] = []
-        self._prepare_errors: list[tuple[KeptPhoto, str]] = []
-        self._started = 0.0
+        self._init_handover()
+        self._init_document_mode(documents)
 
         self.sources = SourceBar(settings)
         self.view = PreviewView()
@@ -145,10 +154,22 @@ class CaptureStation(FileImports, DicomActions, QDialog):
             _("Des photos étaient déjà dans le dossier avant sa surveillance : les reprendre.")
         )
         self.fps_label = QLabel(_("— images/s"))
+        self.photo_mode_button = QPushButton(_("Photo"))
+        self.photo_mode_button.setToolTip(_("Ctrl+D : mode photo (visages floutés) ou document"))
+        self.document_mode_button = QPushButton(_("Document papier"))
+        self.document_mode_button.setToolTip(
+            _("Ctrl+D : mode document, pour photographier un résultat papier (sans floutage)")
+        )
+        self.mode_warning = QLabel(_("⚠ Mode document : visages NON floutés"))
+        self.mode_warning.setStyleSheet(WARNING_STYLE)
+        self.mode_warning.setWordWrap(True)
+        self.mode_warning.setVisible(False)
         self.capture_button = QPushButton(_("Capturer (Espace)"))
         self.retake_button = QPushButton(_("Reprendre la photo sélectionnée"))
         self.retake_button.setCheckable(True)
         self.kept = KeptStrip()
+        self.strip_title = QLabel("<b>" + _("Photos gardées") + "</b>")
+        self.strips = QStackedWidget()
         self.up_button = QPushButton(_("◀ Placer avant"))
         self.up_button.setToolTip(_("Ctrl+↑ : la photo sélectionnée passe avant la précédente"))
         self.down_button = QPushButton(_("Placer après ▶"))
@@ -158,6 +179,7 @@ class CaptureStation(FileImports, DicomActions, QDialog):
         self.panel = EditorPanel()
         self.panel.set_earlier(latest_sizes(self.patient_ref, earlier))
         self.canvas = self.panel.canvas
+        self.panes = QStackedWidget()
         self.message = QLabel()
         self.message.setWordWrap(True)
         self.progress = QProgressBar()
@@ -170,6 +192,11 @@ class CaptureStation(FileImports, DicomActions, QDialog):
         self.close_button = QPushButton(_("Fermer"))
         for button in (self.capture_button, self.retake_button, self.close_button):
             button.setAutoDefault(False)
+        for button in (self.photo_mode_button, self.document_mode_button):
+            button.setCheckable(True)
+            button.setAutoDefault(False)
+            button.setVisible(documents is not None)
+        self.photo_mode_button.setChecked(True)
         self.undo_button.setEnabled(False)
         self._build_layout()
         self._connect()
@@ -182,9 +209,15 @@ class CaptureStation(FileImports, DicomActions, QDialog):
         status.addWidget(self.existing_button)
         status.addStretch()
         status.addWidget(self.fps_label)
-        shoot = QHBoxLayout()
+        shoot = QHBoxLayout()  # in document mode, the warning stands where "Reprendre" was
         shoot.addWidget(self.capture_button, 2)
         shoot.addWidget(self.retake_button, 1)
+        shoot.addWidget(self.mode_warning, 1)
+        title = QHBoxLayout()  # the mode switch heads the strip the shots fill
+        title.addWidget(self.strip_title)
+        title.addStretch()
+        title.addWidget(self.photo_mode_button)
+        title.addWidget(self.document_mode_button)
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 0, 0)
@@ -192,18 +225,23 @@ class CaptureStation(FileImports, DicomActions, QDialog):
         left_layout.addWidget(self.view, 1)
         left_layout.addLayout(status)
         left_layout.addLayout(shoot)
-        # the kept photos under the preview, the selected one's panel beside: the station
-        # fits a 1280×720 screen and half of a 1920×1080 one
+        # the kept photos (or pages) under the preview, the selected one's panel beside: the
+        # station fits a 1280×720 screen and half of a 1920×1080 one
         strip_buttons = FlowLayout()
         for button in (self.up_button, self.down_button, self.delete_button, self.undo_button):
             button.setAutoDefault(False)
             strip_buttons.addWidget(button)
-        left_layout.addWidget(QLabel("<b>" + _("Photos gardées") + "</b>"))
-        left_layout.addWidget(self.kept)
+        self.strips.addWidget(self.kept)
+        self.strips.addWidget(self.page_strip)
+        self.strips.setFixedHeight(self.kept.height())
+        left_layout.addLayout(title)
+        left_layout.addWidget(self.strips)
         left_layout.addLayout(strip_buttons)
+        self.panes.addWidget(self.panel)
+        self.panes.addWidget(self.page_pane)
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(left)
-        splitter.addWidget(self.panel)
+        splitter.addWidget(self.panes)
         splitter.setSizes([760, 740])
         splitter.setChildrenCollapsible(False)
         bottom = QHBoxLayout()
@@ -238,17 +276,20 @@ class CaptureStation(FileImports, DicomActions, QDialog):
         self.panel.message.connect(lambda text: self.say(text, problem=True))
         self.panel.export_requested.connect(self.ask_export_dicom)
         self.panel.calibrated.connect(self._calibrated_by_hand)
-        self.add_button.clicked.connect(self.add_to_request)
+        self.add_button.clicked.connect(self.hand_over)
         self.close_button.clicked.connect(self.reject)
+        self._connect_document_mode()
         shortcuts: list[tuple[QKeySequence, Callable[[], None], QWidget]] = [
             (QKeySequence(Qt.Key.Key_Space), self.capture, self),
-            (QKeySequence("Ctrl+Return"), self.add_to_request, self),
-            (QKeySequence("Ctrl+Enter"), self.add_to_request, self),
+            (QKeySequence("Ctrl+Return"), self.hand_over, self),
+            (QKeySequence("Ctrl+Enter"), self.hand_over, self),
             (QKeySequence("Ctrl+E"), self.ask_export_dicom, self),
+            (QKeySequence("Ctrl+D"), self.toggle_mode, self),
             (QKeySequence("Ctrl+Up"), lambda: self.move_selected(-1), self),
             (QKeySequence("Ctrl+Down"), lambda: self.move_selected(1), self),
             (QKeySequence(QKeySequence.StandardKey.Undo), self.undo_delete, self),
             (QKeySequence(Qt.Key.Key_Delete), self.delete_selected, self.kept),
+            (QKeySequence(Qt.Key.Key_Delete), self.delete_selected, self.page_strip),
         ]
         for sequence, slot, owner in shortcuts:
             shortcut = QShortcut(sequence, owner, slot)
@@ -257,120 +298,17 @@ class CaptureStation(FileImports, DicomActions, QDialog):
         self.pedal = QShortcut(self)
         self.pedal.activated.connect(self.capture)
         self._set_pedal_key(self.sources.pedal_key())
-        self.folder_timer = QTimer(self)
-        self.folder_timer.setInterval(FOLDER_POLL_MS)
-        self.folder_timer.timeout.connect(self._poll_folder)
 
     def _set_pedal_key(self, sequence: QKeySequence) -> None:
         self.pedal.setKey(sequence)
 
-    # --- sources ----------------------------------------------------------------------------
-    def start_source(self) -> None:
-        """Starts the source chosen in the source bar (camera, demo video or folder)."""
-        self.stop_source()
-        self.say("")
-        kind = self.sources.kind()
-        if kind == "camera":
-            device, size = self.sources.camera()
-            self.preview.start(CameraSource(device, size))
-        elif kind == "video":
-            path = self.sources.video_path()
-            if path is not None:
-                self.preview.start(VideoFileSource(path))
-            else:
-                self._start_demo_video()
+    def hand_over(self) -> None:
+        """ "Ajouter à la demande" (Ctrl+Entrée): the confirmed photos in photo mode, the
+        document being photographed in document mode."""
+        if self.mode == DOCUMENT:
+            self.attach_document()
         else:
-            self._start_folder(self.sources.folder_path())
-
-    def start_video(self, path: Path) -> None:
-        """Plays ``path`` as the camera (what the tests and the demo use)."""
-        self.stop_source()
-        self.sources.choose(VIDEO)
-        self.preview.start(VideoFileSource(path))
-
-    def _start_demo_video(self) -> None:
-        if self._temp is None:
-            self._temp = Path(tempfile.mkdtemp(prefix="passavant-demo-video-"))
-        target = self._temp / "demo.avi"
-        if target.is_file():
-            self.start_video(target)
-            return
-        self.view.show_message(_("Préparation de la vidéo de démonstration…"))
-        self.runner.run(lambda: write_demo_video(target), self.start_video, self._failed)
-
-    def _start_folder(self, path: Path | None) -> None:
-        if path is None or not path.is_dir():
-            self.say(_("Choisissez un dossier existant à surveiller."), problem=True)
-            return
-        self.folder = WatchedFolder(path)
-        self.folder_timer.start()
-        self.view.show_message(
-            _("Dossier surveillé : les photos qui y arrivent sont importées.\n{path}").format(
-                path=path
-            )
-        )
-        self.state_label.setText(_("Dossier surveillé"))
-        in_strip = {photo.source for photo in self.strip}
-        self._existing = [path for path in self.folder.existing if path not in in_strip]
-        self.existing_button.setText(
-            _("Importer les {n} photo(s) déjà présentes").format(n=len(self._existing))
-        )
-        self.existing_button.setVisible(bool(self._existing))
-        self._tell_refused(self.folder.take_refused())
-
-    def import_existing(self) -> None:
-        """Imports the photos that were in the watched folder before it was watched (left by
-        an earlier session, say) and are not in the strip: like the new ones, they are wiped
-        once in a request."""
-        self.existing_button.setVisible(False)
-        existing, self._existing = self._existing, []
-        if existing:
-            self.import_files(existing, from_folder=True)
-
-    def stop_source(self) -> None:
-        self.preview.stop()
-        self.folder_timer.stop()
-        self.folder = None
-        self.existing_button.setVisible(False)
-
-    def _poll_folder(self) -> None:
-        folder = self.folder
-        if folder is None or self._folder_busy:
-            return
-        self._folder_busy = True
-
-        def done(paths: list[Path]) -> None:
-            self._folder_busy = False
-            if paths:
-                self.import_files(paths, from_folder=True)
-            self._tell_refused(folder.take_refused())  # links and the like, left out
-
-        def failed(exc: BaseException) -> None:
-            self._folder_busy = False
-            self._failed(exc)
-
-        self.runner.run(folder.poll, done, failed)
-
-    def _show_stats(self, source_fps: float, shown_fps: float) -> None:
-        self.fps_label.setText(
-            _("{src} images/s reçues · {shown} affichées").format(
-                src=round(source_fps), shown=round(shown_fps)
-            )
-        )
-
-    def _show_state(self, state: str) -> None:
-        labels = {
-            "live": _("Caméra connectée"),
-            "disconnected": _("Caméra déconnectée — reconnexion…"),
-            "failed": _("Caméra perdue"),
-            "ended": _("Fin de la vidéo"),
-            "closed": _("Source arrêtée"),
-        }
-        self.state_label.setText(labels.get(state, state))
-
-    def _source_failed(self, code: str) -> None:
-        self.say(reason(code), problem=True)
-        self.view.show_message(reason(code))
+            self.add_to_request()
 
     # --- capture ----------------------------------------------------------------------------
     def capture(self) -> None:
@@ -380,17 +318,26 @@ class CaptureStation(FileImports, DicomActions, QDialog):
             self.say(_("Aucune image à capturer : démarrez une source."), problem=True)
             return
         image = np.array(frame.image)  # ours: the grabber may reuse nothing, but be sure
+        mode = self.mode  # what the shot is, decided now: a later switch changes nothing
         self.say("")
 
         def done(quality: Quality) -> None:
+            if mode == DOCUMENT:
+                quality = page_quality(quality)
             if quality.ok:
-                self.keep(LoadedImage.from_frame(image), quality)
+                self._keep_shot(image, quality, mode)
             else:
-                self._ask_about(image, quality)
+                self._ask_about(image, quality, mode)
 
         self.runner.run(lambda: assess(image), done, self._failed)
 
-    def _ask_about(self, image: Image, quality: Quality) -> None:
+    def _keep_shot(self, image: Image, quality: Quality, mode: str) -> None:
+        if mode == DOCUMENT:
+            self.keep_page(LoadedImage.from_frame(image), quality)
+        else:
+            self.keep(LoadedImage.from_frame(image), quality)
+
+    def _ask_about(self, image: Image, quality: Quality, mode: str = PHOTO) -> None:
         box = QMessageBox(self)
         box.setIcon(QMessageBox.Icon.Warning)
         box.setWindowTitle(_("Qualité de la photo"))
@@ -403,7 +350,7 @@ class CaptureStation(FileImports, DicomActions, QDialog):
         def answered() -> None:
             self.quality_prompt = None
             if box.clickedButton() is keep:
-                self.keep(LoadedImage.from_frame(image), quality)
+                self._keep_shot(image, quality, mode)
             else:
                 self.say(_("Photo écartée : reprenez-la."))
             box.deleteLater()
@@ -498,7 +445,10 @@ class CaptureStation(FileImports, DicomActions, QDialog):
         self.refresh_strip()  # the selection stays: the canvas keeps its state
 
     def move_selected(self, step: int) -> None:
-        """Moves the selected photo one place (``-1``: towards the start)."""
+        """Moves the selected photo (or page) one place (``-1``: towards the start)."""
+        if self.mode == DOCUMENT:
+            self.move_page(step)
+            return
         photo = self.selected()
         if photo is None:
             return
@@ -509,7 +459,10 @@ class CaptureStation(FileImports, DicomActions, QDialog):
         self.refresh_strip(select=photo.id)
 
     def delete_selected(self) -> None:
-        """Removes the selected photo from the strip (Ctrl+Z puts it back)."""
+        """Removes the selected photo (or page) from the strip (Ctrl+Z puts it back)."""
+        if self.mode == DOCUMENT:
+            self.delete_page()
+            return
         photo = self.selected()
         if photo is None:
             return
@@ -518,6 +471,9 @@ class CaptureStation(FileImports, DicomActions, QDialog):
         self.say(_("Photo supprimée (Ctrl+Z pour annuler)."))
 
     def undo_delete(self) -> None:
+        if self.mode == DOCUMENT:
+            self.undo_delete_page()
+            return
         if not self.deleted:
             return
         index, photo = self.deleted.pop()
@@ -525,132 +481,7 @@ class CaptureStation(FileImports, DicomActions, QDialog):
         self.refresh_strip(select=photo.id)
         self.say("")
 
-    # --- hand-over --------------------------------------------------------------------------
-    def add_to_request(self) -> None:
-        """Prepares every kept, confirmed photo in the background and hands them over."""
-        if self._preparing:
-            return
-        ready, waiting = self._readiness()
-        self._waiting = waiting
-        if not ready:
-            self.say(
-                "\n".join(waiting) or _("Aucune photo gardée : capturez ou importez une photo."),
-                problem=True,
-            )
-            return
-        self._preparing, self._prepared = ready, []
-        self._started = time.monotonic()
-        self.progress.setRange(0, len(ready))
-        self.progress.setValue(0)
-        self.progress.setVisible(True)
-        self.add_button.setEnabled(False)
-        self._prepare_next()
-
-    def _readiness(self) -> tuple[list[KeptPhoto], list[str]]:
-        """The photos ready to join the request, and a sentence for each other one, named by
-        its number in the strip as it is now."""
-        ready, waiting = [], []
-        for number, photo in enumerate(self.strip, start=1):
-            if photo.regions is None:
-                waiting.append(_("Photo {n} : analyse en cours.").format(n=number))
-            elif not photo.regions.confirmed:
-                waiting.append(
-                    _("Photo {n} : {why}").format(n=number, why=reason("anonymisation_unconfirmed"))
-                )
-            else:
-                ready.append(photo)
-        return ready, waiting
-
-    def _prepare_next(self) -> None:
-        done_count = len(self._prepared) + len(self._prepare_errors)
-        total = len(self._preparing)
-        self.progress.setValue(done_count)
-        self.progress_label.setText(
-            _("Préparation {n} / {total} — {s} s").format(
-                n=done_count, total=total, s=round(time.monotonic() - self._started)
-            )
-        )
-        if done_count >= total:
-            self._finish_preparing()
-            return
-        photo = self._preparing[done_count]
-        assert photo.original is not None
-        assert photo.regions is not None
-        original = photo.original
-        regions = Regions(photo.regions.size, list(photo.regions))  # the set confirmed now
-        regions.confirm()
-        measures = list(self.measures.get(photo.id, []))
-        annotations = list(photo.annotations)
-
-        def work() -> Photo:
-            prepared = prepare(original, regions=regions)
-            return build_photo(prepared, photo, original.size, measures, annotations)
-
-        def done(result: Photo) -> None:
-            self._prepared.append(result)
-            self._prepare_next()
-
-        def failed(exc: BaseException) -> None:
-            self._prepare_errors.append((photo, error_reason(exc)))
-            self._prepare_next()
-
-        self.runner.run(work, done, failed)
-
-    def _finish_preparing(self) -> None:
-        handed = self._prepared
-        failed = {p.id: why for p, why in self._prepare_errors}
-        sources = [p.source for p in self._preparing if p.id not in failed and p.source]
-        sources += self._deleted_sources()  # the undo ends here
-        for photo in self._preparing:
-            if photo.id not in failed:
-                with contextlib.suppress(KeyError):
-                    self.strip.delete(photo.id)
-                self._forget(photo.id)
-        waiting = self._readiness()[1]  # numbered as the strip shows them now
-        notes = [_("{n} photo(s) ajoutée(s) à la demande.").format(n=len(handed)), *waiting]
-        notes += [
-            _("Une photo n’a pas pu être préparée : {why}").format(why=w) for w in failed.values()
-        ]
-        self._preparing, self._prepared, self._prepare_errors = [], [], []
-        self.add_button.setEnabled(True)
-        self.progress.setVisible(False)
-        self.deleted.clear()
-        self.refresh_strip()
-        self.say("\n".join(notes), problem=len(notes) > 1 or not handed)
-        if handed:
-            self.photos_ready.emit(handed)
-        close = bool(handed) and len(self.strip) == 0
-        if sources and self.sources.wipe_folder_files():
-            self._wipe(sources, close_after=close)  # closes once the files are gone
-        elif close:
-            self.accept()
-
-    def _deleted_sources(self) -> list[Path]:
-        """The watched folder's files of the photos deleted from the strip."""
-        return [photo.source for _row, photo in self.deleted if photo.source is not None]
-
-    def _wipe(self, paths: list[Path], *, close_after: bool) -> None:
-        """Overwrites and removes the watched folder's files of photos now in the request
-        (in the background); a file that resists is named, and the station stays open."""
-
-        def work() -> list[str]:
-            failures = []
-            for path in paths:
-                try:
-                    wipe(path)
-                except CaptureError as exc:
-                    failures.append(f"{path.name} : {reason(exc.code)}")
-            return failures
-
-        def done(failures: list[str]) -> None:
-            if failures:
-                self.say("\n".join(failures), problem=True)
-            elif close_after:
-                self.accept()
-
-        self.runner.run(work, done, self._failed)
-
-    # --- errors and closing -------------------------------------------------------------------
+    # --- messages -----------------------------------------------------------------------------
     def say(self, text: str, *, problem: bool = False) -> None:
         """Shows ``text`` on the status line under the strip: dark red when something went
         wrong or waits for the doctor, the usual colour for progress and confirmations."""
@@ -659,85 +490,3 @@ class CaptureStation(FileImports, DicomActions, QDialog):
 
     def _failed(self, exc: BaseException) -> None:
         self.say(error_reason(exc), problem=True)
-
-    def reject(self) -> None:
-        """Closing (Fermer, Escape, the window's cross) with photos kept but not added asks
-        first: for a patient who has left the room, a shot cannot be taken again."""
-        if len(self.strip) == 0 or self._discard_agreed or self._preparing:
-            if not self._preparing:  # never close while photos are being handed over
-                super().reject()
-            return
-        if self.close_prompt is None:
-            self._ask_before_closing()
-
-    def _ask_before_closing(self) -> None:
-        count = len(self.strip)
-        ready = sum(1 for p in self.strip if p.regions is not None and p.regions.confirmed)
-        box = QMessageBox(self)
-        box.setIcon(QMessageBox.Icon.Warning)
-        box.setWindowTitle(_("Photos non ajoutées"))
-        box.setText(
-            _("{n} photo(s) prise(s) ne sont pas dans la demande.").format(n=count)
-            + " "
-            + _("Une fois la fenêtre fermée, elles sont perdues.")
-        )
-        add = None
-        if ready:
-            add = box.addButton(
-                _("Ajouter les {n} photo(s) confirmée(s)").format(n=ready),
-                QMessageBox.ButtonRole.AcceptRole,
-            )
-        stay = box.addButton(_("Continuer la prise"), QMessageBox.ButtonRole.RejectRole)
-        discard = box.addButton(
-            _("Jeter les {n} photo(s)").format(n=count), QMessageBox.ButtonRole.DestructiveRole
-        )
-        box.setDefaultButton(add or stay)
-        box.setEscapeButton(stay)
-
-        def answered() -> None:
-            self.close_prompt = None
-            clicked = box.clickedButton()
-            box.deleteLater()
-            if clicked is discard:
-                self._discard_agreed = True
-                self.reject()
-            elif add is not None and clicked is add:
-                self.add_to_request()
-            else:
-                self.activateWindow()
-
-        box.finished.connect(answered)
-        self.close_prompt = box
-        box.open()
-
-    def done(self, result: int) -> None:
-        """Stops the sources and the import, removes the demo video, and wipes the watched
-        folder's files of the photos deleted from the strip (their undo ends), before
-        closing."""
-        self.stop_source()
-        self._stop_imports()
-        deleted = self._deleted_sources() if self.sources.wipe_folder_files() else []
-        self.deleted.clear()
-        if deleted:
-            self.runner.run(lambda: _wipe_quietly(deleted))
-        if self._temp is not None:
-            shutil.rmtree(self._temp, ignore_errors=True)
-            self._temp = None
-        super().done(result)
-
-    def closeEvent(self, event: QCloseEvent) -> None:
-        if len(self.strip) and not self._discard_agreed:
-            event.ignore()  # the cross asks as Fermer does; the source goes on meanwhile
-            self.reject()
-            return
-        self.stop_source()
-        super().closeEvent(event)
-
-
-def _wipe_quietly(paths: list[Path]) -> None:
-    """Wipes ``paths`` once nobody is left to tell: a file that resists is logged."""
-    for path in paths:
-        try:
-            wipe(path)
-        except CaptureError as exc:
-            log.warning("a deleted photo's file could not be wiped: %s", exc)

@@ -7,6 +7,8 @@ the photo that was selected.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import cv2
 import numpy as np
 from PySide6.QtCore import QSize, Qt, Signal
@@ -45,6 +47,12 @@ def anonymisation_state(photo: KeptPhoto) -> str:
     return _("anonymisation confirmée")
 
 
+def photo_label(number: int, photo: KeptPhoto) -> str:
+    """A photo's text on the strip: number, body site and anonymisation state."""
+    site = body_site_label(photo.body_site) if photo.body_site else _("site ?")
+    return f"{number} · {site}\n{anonymisation_state(photo)}"
+
+
 def shown_thumbnail(photo: KeptPhoto, pixels: Image) -> QPixmap:
     """The thumbnail ``pixels`` of ``photo`` as the strip shows it: once the doctor confirmed
     the areas to blur, blurred as the photo will be sent (the engine's own redaction, on
@@ -58,16 +66,25 @@ def shown_thumbnail(photo: KeptPhoto, pixels: Image) -> QPixmap:
 
 
 class KeptStrip(QListWidget):
-    """The kept photos in order. Signals: ``photo_selected(str)`` (a photo id, or "").
+    """The kept photos (or document pages) in order. Signals: ``photo_selected(str)`` (a
+    photo id, or "").
 
     ``thumbs`` holds each photo's small copy as made (:func:`thumbnail`); the icon is drawn
-    from it each time the strip is shown (:func:`shown_thumbnail`)."""
+    from it each time the strip is shown (:func:`shown_thumbnail`). ``label`` writes each
+    item's text (:func:`photo_label` by default)."""
 
     photo_selected = Signal(str)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        parent: QWidget | None = None,
+        *,
+        label: Callable[[int, KeptPhoto], str] = photo_label,
+        name: str = "",
+    ) -> None:
         super().__init__(parent)
         self.thumbs: dict[str, Image] = {}
+        self.label = label
         self.setViewMode(QListWidget.ViewMode.IconMode)
         self.setFlow(QListWidget.Flow.LeftToRight)
         self.setWrapping(False)
@@ -77,7 +94,7 @@ class KeptStrip(QListWidget):
         self.setGridSize(QSize(THUMB + 48, THUMB + 58))
         self.setWordWrap(True)
         self.setFixedHeight(THUMB + 70)
-        self.setAccessibleName(_("Photos gardées"))
+        self.setAccessibleName(name or _("Photos gardées"))
         self.currentItemChanged.connect(self._current_changed)
 
     def current_id(self) -> str | None:
@@ -92,9 +109,7 @@ class KeptStrip(QListWidget):
         self.clear()
         chosen = -1
         for number, photo in enumerate(strip, start=1):
-            site = body_site_label(photo.body_site) if photo.body_site else _("site ?")
-            text = f"{number} · {site}\n{anonymisation_state(photo)}"
-            item = QListWidgetItem(text)
+            item = QListWidgetItem(self.label(number, photo))
             pixels = self.thumbs.get(photo.id)
             if pixels is not None:
                 pixmap = shown_thumbnail(photo, pixels)
@@ -102,7 +117,7 @@ class KeptStrip(QListWidget):
                 icon.addPixmap(pixmap, QIcon.Mode.Selected)  # no highlight tint on the photo
                 item.setIcon(icon)
             item.setData(Qt.ItemDataRole.UserRole, photo.id)
-            item.setToolTip(photo.note or site)
+            item.setToolTip(photo.note or item.text().split("\n")[0])
             self.addItem(item)
             if photo.id == keep:
                 chosen = number - 1

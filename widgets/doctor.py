@@ -496,6 +496,7 @@ class DoctorWorkspace(QWidget):
             self,
             patient_ref=self.form.patient_ref.text(),
             earlier=earlier,
+            documents=self.form.documents,  # pages taken in document mode join them
         )
         station.photos_ready.connect(self.form.add_photos)
 

@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.document_texts import refusal, removed_lines, type_label
+from app.document_texts import refusal, removed_lines, type_label, warning_lines
 from app.i18n import _
 from app.messages import human_size
 from app.tasks import DedicatedWorker
@@ -117,6 +117,11 @@ class DocumentDetails(QDialog):
         form.addRow(_("Date de l’examen"), self.when)
         form.addRow(_("Titre"), self.title)
         form.addRow(_("Nettoyage"), self.removed)
+        warnings = warning_lines(getattr(prepared, "warnings", ()))  # a DICOM's burned-in text
+        self.warning = QLabel("\n".join(warnings))
+        self.warning.setWordWrap(True)
+        self.warning.setVisible(bool(warnings))
+        form.addRow(self.warning)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
         )
@@ -247,16 +252,46 @@ class DocumentList(QWidget):
         details = self.details
         if details is None:
             return
-        total = sum(d.size for d in self._documents) + len(details.prepared.data)
-        if total > MAX_DOCUMENTS_BYTES:
-            self._say(
-                _("Les documents d’une demande ne peuvent dépasser {size} en tout.").format(
-                    size=human_size(MAX_DOCUMENTS_BYTES)
-                ),
-                error=True,
-            )
+        problem = self.room_for(len(details.prepared.data))
+        if problem:
+            self._say(problem, error=True)
             return
-        self._documents.append(details.document(self.documents()))
+        self._append(details.document(self.documents()))
+
+    def room_for(self, size: int) -> str:
+        """``""`` if one more document of ``size`` bytes may join, else why not (French)."""
+        if len(self._documents) >= MAX_DOCUMENTS:
+            return _("Au plus {n} documents par demande.").format(n=MAX_DOCUMENTS)
+        if sum(d.size for d in self._documents) + size > MAX_DOCUMENTS_BYTES:
+            return _("Les documents d’une demande ne peuvent dépasser {size} en tout.").format(
+                size=human_size(MAX_DOCUMENTS_BYTES)
+            )
+        return ""
+
+    def add_prepared(
+        self, prepared: PreparedDocument, *, kind: str, when: dt.date, title: str
+    ) -> str:
+        """Adds a document already made safe and described (the pages the capture station
+        photographed in document mode), exactly as one attached here: ``""`` once added,
+        else the sentence that says why not (nothing changed)."""
+        problem = self.room_for(len(prepared.data))
+        if problem:
+            return problem
+        self._append(
+            Document.of_bytes(
+                next_name(self.documents(), prepared.suffix),
+                prepared.data,
+                kind=kind,
+                when=when,
+                title=title,
+                pages=prepared.pages,
+            )
+        )
+        return ""
+
+    def _append(self, document: Document) -> None:
+        self._documents.append(document)
+        self.status.clear()
         self._refill()
         self.list.setCurrentRow(len(self._documents) - 1)
         self.changed.emit()

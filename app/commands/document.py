@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run_prepare(args: argparse.Namespace) -> int:
     """Prepares ``args.input`` into ``args.output`` and prints what was removed."""
-    from app.document_texts import refusal, removed_lines
+    from app.document_texts import refusal, removed_lines, warning_lines
     from app.messages import human_size
     from capture.dicom_import import MAX_FILE_BYTES
     from capture.documents import MAX_IMAGE_BYTES, prepare_document
@@ -61,6 +61,8 @@ def run_prepare(args: argparse.Namespace) -> int:
             )
         ) from exc
     for line in removed_lines(prepared.removed):
+        print(line)
+    for line in warning_lines(getattr(prepared, "warnings", ())):  # a DICOM's burned-in text
         print(line)
     kinds = {"pdf": "PDF", "dcm": "DICOM", "jpg": "JPEG"}
     print(

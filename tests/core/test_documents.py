@@ -161,7 +161,7 @@ def test_a_radiograph_loses_its_identity_and_keeps_its_pixels_and_window(tmp_pat
     assert prepared.removed == ("dicom_identity", "dicom_private")
     assert samples.CANARY.encode() not in prepared.data
     ds = pydicom.dcmread(io.BytesIO(prepared.data))
-    assert "PatientName" not in ds
+    assert not ds.get("PatientName")  # type 2: kept empty (PS3.15, Z)
     assert "InstitutionName" not in ds
     assert "OperatorsName" not in ds
     assert ds.PatientIdentityRemoved == "YES"
@@ -173,7 +173,7 @@ def test_a_radiograph_loses_its_identity_and_keeps_its_pixels_and_window(tmp_pat
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert dump.returncode == 0
-    assert "PatientName" not in dump.stdout
+    assert "PN (no value available)" in dump.stdout  # the name kept empty (type 2)
     assert "(0011," not in dump.stdout  # no private element left
 
 

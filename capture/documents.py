@@ -10,9 +10,10 @@ a DICOM). What a document type, a date and a title are is :mod:`cases.documents`
   links, Info or XMP; bounded), in a child process bounded in memory and time
   (:mod:`capture.pdf_isolated`).
 * DICOM: read within :mod:`capture.dicom_import`'s bounds (the pixels must decode, so the
-  specialist can window it), then written again without the elements that identify the
-  patient, the staff or the place (DICOM PS3.15's basic profile, the attributes a
-  radiography system fills), nor any private element; the pixels are kept as they are.
+  specialist can window it), then de-identified by DICOM PS3.15's basic application level
+  confidentiality profile, whole, into sequences, with UIDs replaced under a key
+  (:mod:`capture.dicom_deid`); the pixels are kept as they are, and text burned into them
+  is warned of.
 * A photo of a paper result: "document mode" of :func:`capture.prepare.prepare`, upright,
   sRGB, metadata removed; no face is looked for (a sheet of paper has none).
 
@@ -50,25 +51,6 @@ NOT_A_DOCUMENT = "not_a_document"
 EMPTY = "empty_file"
 TOO_MANY_PAGES = "too_many_pages"
 """More pages than :data:`MAX_PAGES` for one document."""
-
-# DICOM elements that identify the patient, the staff, the place or the device
-# (DICOM PS3.15 annex E, basic profile: the attributes radiography systems fill).
-_DICOM_IDENTIFYING = (
-    "PatientName", "PatientID", "IssuerOfPatientID", "OtherPatientIDs",
-    "OtherPatientIDsSequence", "OtherPatientNames", "PatientBirthName", "PatientBirthDate",
-    "PatientBirthTime", "PatientSex", "PatientAge", "PatientSize", "PatientWeight",
-    "PatientAddress", "PatientTelephoneNumbers", "PatientMotherBirthName", "MilitaryRank",
-    "EthnicGroup", "Occupation", "AdditionalPatientHistory", "PatientComments",
-    "MedicalRecordLocator", "ReferencedPatientSequence", "PatientInsurancePlanCodeSequence",
-    "ReferringPhysicianName", "ReferringPhysicianAddress", "ReferringPhysicianTelephoneNumbers",
-    "PerformingPhysicianName", "NameOfPhysiciansReadingStudy", "OperatorsName",
-    "PhysiciansOfRecord", "RequestingPhysician", "ScheduledPerformingPhysicianName",
-    "InstitutionName", "InstitutionAddress", "InstitutionalDepartmentName", "StationName",
-    "DeviceSerialNumber", "AccessionNumber", "StudyID", "RequestAttributesSequence",
-    "OtherPatientIDsSequence", "ImageComments", "StudyComments", "RequestedProcedureID",
-    "PerformedProcedureStepID", "ScheduledProcedureStepID", "AdmissionID",
-    "CurrentPatientLocation", "PatientState", "ResponsiblePerson", "ResponsibleOrganization",
-)  # fmt: skip
 
 
 class DocumentRefused(Exception):

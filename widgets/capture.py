@@ -92,6 +92,13 @@ def page_quality(quality: Quality) -> Quality:
     return dataclasses.replace(quality, flags=quality.flags - {OVEREXPOSED})
 
 
+MODE_STYLE = (
+    "QPushButton { padding: 3px 10px; }"
+    " QPushButton:checked { background: #2d6cdf; color: white; border: 1px solid #1d4fa8; }"
+)
+"""The photo/document switch: the mode in force filled in blue."""
+
+
 class CaptureStation(
     ClosingRules,
     SourceControl,
@@ -196,6 +203,7 @@ class CaptureStation(
             button.setCheckable(True)
             button.setAutoDefault(False)
             button.setVisible(documents is not None)
+            button.setStyleSheet(MODE_STYLE)  # the mode in force must show at a glance
         self.photo_mode_button.setChecked(True)
         self.undo_button.setEnabled(False)
         self._build_layout()

@@ -16,7 +16,8 @@ Figures (see ``bench/README.md``):
   Pillow decode and re-encode of the same file at quality 92, full size. ``ratio`` is ours
   / floor, the two timed in turn. The goal (issue 17): a ratio of at most 1.5. Also: the
   same in CPU time (steadier on a shared machine), the same one step after the other, the
-  same with the preview's lighter detector settings, and each stage alone.
+  same with the preview's lighter detector settings, and each stage alone. ``before``: the
+  same with the detector as issue 17 first left it, in the same interleaved rounds.
 * ``24 MP JPEG``: what detecting on the grey 1/4 decode changes: the same 100 faces and 100
   patches at 6 % of the long edge in 24-megapixel JPEGs, the plain way and during decoding.
 * ``real faces``: what the lighter settings cost in privacy. The 100 real faces (and 100
@@ -52,6 +53,9 @@ GOAL_RATIO = 1.5
 """Issue 17: preparing the 24 MP photo takes at most 1.5 times Pillow's decode and encode."""
 EVERY = 5
 RECALL_SIZES = (0.05, 0.08)
+BEFORE = FaceDetector(tilted_min_face=28, tilted_fill=0, check_profiles=False)
+"""The detector as issue 17 first left it (black margins on the turned copies, turned passes
+from 28 px, profile boxes unchecked): timed in the same run as ours, for the ``before`` row."""
 """Face sizes of the recall rows, as fractions of the long edge of a 3000 × 2000 photo."""
 
 
@@ -244,29 +248,21 @@ def decoding_recall_row(fraction: float = 0.06) -> list[str]:
     ]
 
 
-def interleaved(
-    action: Callable[[], object], peer: Callable[[], object], repeat: int
-) -> tuple[float, float]:
-    """Median wall times of ``action`` and ``peer``, run in turn (``action``, ``peer``,
-    ``action``…): on a shared machine both see the same moments of load."""
-    times: tuple[list[float], list[float]] = ([], [])
+def interleaved_all(
+    actions: Sequence[Callable[[], object]], repeat: int
+) -> tuple[list[float], list[float]]:
+    """Median wall and CPU times (this process's, all threads) of each of ``actions``, run in
+    turn (the first, the second…, the first…), ``repeat`` rounds: on a shared machine they
+    all see the same moments of load, and the CPU times move much less than the wall times."""
+    walls: list[list[float]] = [[] for _ in actions]
+    cpus: list[list[float]] = [[] for _ in actions]
     for _ in range(repeat):
-        for run, spent in ((action, times[0]), (peer, times[1])):
-            started = time.perf_counter()
+        for run, wall, cpu in zip(actions, walls, cpus, strict=True):
+            started, used = time.perf_counter(), time.process_time()
             run()
-            spent.append(time.perf_counter() - started)
-    return statistics.median(times[0]), statistics.median(times[1])
-
-
-def median_cpu_seconds(action: Callable[[], object], repeat: int) -> float:
-    """Like :func:`bench.median_seconds`, in CPU time of this process (all its threads): on a
-    shared machine it moves much less than the wall time."""
-    times = []
-    for _ in range(repeat):
-        started = time.process_time()
-        action()
-        times.append(time.process_time() - started)
-    return statistics.median(times)
+            cpu.append(time.process_time() - used)
+            wall.append(time.perf_counter() - started)
+    return [statistics.median(w) for w in walls], [statistics.median(c) for c in cpus]
 
 
 def run(quick: bool) -> None:
@@ -280,9 +276,9 @@ def run(quick: bool) -> None:
         shown = paced_display_fps(video, seconds)
     data = photo_24mp()
     assert ours(data) == 1, "the face in the 24 MP photo was not blurred"
-    ours_s, floor_s = interleaved(lambda: ours(data), lambda: floor(data), repeat)
-    ours_cpu = median_cpu_seconds(lambda: ours(data), repeat)
-    floor_cpu = median_cpu_seconds(lambda: floor(data), repeat)
+    (ours_s, floor_s, before_s), (ours_cpu, floor_cpu, before_cpu) = interleaved_all(
+        [lambda: ours(data), lambda: floor(data), lambda: ours(data, BEFORE)], repeat
+    )
     light = FaceDetector.for_preview()
     assert ours(data, light) == 1, "the light detector missed the face"
     light_s = median_seconds(lambda: ours(data, light), repeat)
@@ -316,6 +312,13 @@ def run(quick: bool) -> None:
             f"Pillow floor {floor_cpu * 1000:.0f} ms",
             f"ratio {fmt_ratio(ours_cpu, floor_cpu)}",
             "both cores summed",
+        ],
+        [
+            "  before",
+            f"ours {before_s * 1000:.0f} ms",
+            f"CPU {before_cpu * 1000:.0f} ms",
+            f"ratio {fmt_ratio(before_s, floor_s)}",
+            f"CPU ratio {fmt_ratio(before_cpu, floor_cpu)}: the detector as issue 17 first left it",
         ],
         [
             "  one after another",

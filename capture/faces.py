@@ -3,7 +3,8 @@
 OpenCV's Haar cascades, which ship inside OpenCV's own wheel: the frontal cascade, upright
 and on the copy turned by 15 degrees each way (real faces are rarely upright), and the
 profile cascade run twice, on the image and on its mirror, because it was trained on faces
-turned one way only (the passes: :mod:`capture.faces_passes`). Detection runs on a grey copy
+turned one way only, a profile box being kept only if found again at two other resolutions
+(the passes: :mod:`capture.faces_passes`). Detection runs on a grey copy
 (``detect_edge`` pixels on the long side, 960: large enough for faces of 5 % of the
 photo's width), and the boxes come back in the coordinates of the image given, padded so
 that hair, ears and chin are covered too, and merged where they overlap. MediaPipe's
@@ -26,7 +27,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from capture.faces_passes import TILTS, PassCopy, profile_copies, scaled, turned
+from capture.faces_passes import (
+    TILTS,
+    PassCopy,
+    profile_confirmed,
+    profile_copies,
+    scaled,
+    turned,
+)
 from capture.loading import Header, LoadedImage, load_image, orient
 from capture.prepare import DEFAULT_MAX_LONG_EDGE
 from capture.regions import FRONTAL, PROFILE, Image, Rect, Region, Regions
@@ -109,7 +117,8 @@ class FaceDetector:
 
     The passes (:mod:`capture.faces_passes`): the frontal cascade on the detection copy, and
     on that copy turned by each angle of ``tilts``; the profile cascade, and its mirrored
-    pass, on a copy reduced to ``profile_edge``.
+    pass, on a copy reduced to ``profile_edge``, whose boxes are checked at two other
+    resolutions.
 
     Args:
         detect_edge: long side of the detection copy, in pixels. 960 rather than 640: on
@@ -119,9 +128,17 @@ class FaceDetector:
         profile_edge: long side of the profile passes' copy (at most the detection copy).
         tilts: degrees the copy is turned by for the extra frontal passes.
         min_face: smallest face looked for, in pixels of the copy a pass scans.
+        tilted_min_face: the same for the turned passes. 36 rather than 28 (faces from
+            3.75 % of the long edge instead of 2.9 %, the goal being 5 %): the smallest
+            windows are a sixth of a turned pass's work; on the 100 real faces at 5 % and
+            8 %, in every variant, the same faces are found (``bench/README.md``).
         scale_factor, min_neighbors: ``detectMultiScale``'s. 3 neighbours rather than 4:
             on the 100 real faces at 5 and 6 % of the long edge (640 px copy) it finds 64
             and 91 of them instead of 50 and 86, for the same false detections.
+        tilted_fill: the grey the turned copies' margins are filled with; ``None``, the
+            copy's mean (:func:`capture.faces_passes.turned`).
+        check_profiles: whether a profile box must be found again at two other resolutions
+            (:func:`capture.faces_passes.profile_confirmed`) to be kept.
         tilted_neighbors, profile_neighbors: the same for the tilted and the profile
             passes. 4 for the tilted ones: on 48 wound scenes without a face (3000 × 2000,
             half of them turned a quarter), with 3 they proposed a false area on 3, with 4
@@ -139,6 +156,9 @@ class FaceDetector:
         profile_edge: int = 640,
         tilts: Sequence[float] = TILTS,
         min_face: int = 28,
+        tilted_min_face: int = 36,
+        tilted_fill: int | None = None,
+        check_profiles: bool = True,
         scale_factor: float = 1.1,
         min_neighbors: int = 3,
         tilted_neighbors: int = 4,
@@ -149,6 +169,9 @@ class FaceDetector:
         self.profile_edge = profile_edge
         self.tilts = tuple(tilts)
         self.min_face = min_face
+        self.tilted_min_face = max(min_face, tilted_min_face)
+        self.tilted_fill = tilted_fill
+        self.check_profiles = check_profiles
         self.scale_factor = scale_factor
         self.min_neighbors = min_neighbors
         self.tilted_neighbors = tilted_neighbors
@@ -163,9 +186,17 @@ class FaceDetector:
     @classmethod
     def for_preview(cls) -> FaceDetector:
         """Lighter settings for the live preview's overlay (a coarser scale pyramid on a
-        smaller copy, no tilted passes, faces from 5 % of the long edge). Only a hint: the
-        regions the doctor confirms come from the default settings on the kept photo."""
-        return cls(detect_edge=480, profile_edge=480, tilts=(), min_face=24, scale_factor=1.2)
+        smaller copy, no tilted passes, faces from 5 % of the long edge, profile boxes
+        unchecked: the check would add a fifth to each analysis). Only a hint: the regions
+        the doctor confirms come from the default settings on the kept photo."""
+        return cls(
+            detect_edge=480,
+            profile_edge=480,
+            tilts=(),
+            min_face=24,
+            scale_factor=1.2,
+            check_profiles=False,
+        )
 
     def boxes(self, gray: Image) -> list[Box]:
         """Raw detections on a prepared grey copy (see :func:`detection_copy`), upright, in
@@ -175,34 +206,50 @@ class FaceDetector:
         OpenCV releases the GIL while it scans, so they share the cores.
         """
         profile, mirror, back = profile_copies(gray, self.profile_edge)
-        passes: list[tuple[cv2.CascadeClassifier, PassCopy, int, str, float]] = [
-            (cascade, turned(gray, angle), self.tilted_neighbors, FRONTAL, 1.0)
+        tilted, upright = self.tilted_min_face, self.min_face
+        passes: list[tuple[cv2.CascadeClassifier, PassCopy, int, int, str, float]] = [
+            (
+                cascade,
+                turned(gray, angle, self.tilted_fill),
+                self.tilted_neighbors,
+                tilted,
+                FRONTAL,
+                1.0,
+            )
             for cascade, angle in zip(self._frontal[1:], self.tilts, strict=True)
         ]
         passes += [
-            (self._profile, profile, self.profile_neighbors, PROFILE, back),
-            (self._mirrored, mirror, self.profile_neighbors, PROFILE, back),
-            (self._frontal[0], PassCopy(gray), self.min_neighbors, FRONTAL, 1.0),
+            (self._frontal[0], PassCopy(gray), self.min_neighbors, upright, FRONTAL, 1.0),
+            (self._profile, profile, self.profile_neighbors, upright, PROFILE, back),
+            (self._mirrored, mirror, self.profile_neighbors, upright, PROFILE, back),
         ]
         with self._lock:  # a CascadeClassifier is not documented as thread-safe
-            pending = [_POOL.submit(self._run, c, copy.image, n) for c, copy, n, _, _ in passes]
+            pending = [
+                _POOL.submit(self._run, cascade, copy.image, neighbors, least)
+                for cascade, copy, neighbors, least, _, _ in passes
+            ]
             wait(pending)
-        found = []
-        for (_, copy, _, origin, factor), future in zip(passes, pending, strict=True):
-            rects = future.result()
-            for r in rects:
-                rect = scaled(copy.to_copy(_rect(r), copy.image.shape[1]), factor)
-                found.append(Box(rect, origin, copy.mirrored))
+            found = []
+            for (_, copy, _, _, origin, factor), future in zip(passes, pending, strict=True):
+                for r in future.result():
+                    rect = scaled(copy.to_copy(_rect(r), copy.image.shape[1]), factor)
+                    if (
+                        origin == PROFILE
+                        and self.check_profiles
+                        and not profile_confirmed(self._profile, gray, rect, mirrored=copy.mirrored)
+                    ):
+                        continue
+                    found.append(Box(rect, origin, copy.mirrored))
         return found
 
     def _run(
-        self, cascade: cv2.CascadeClassifier, gray: Image, neighbors: int
+        self, cascade: cv2.CascadeClassifier, gray: Image, neighbors: int, min_face: int
     ) -> Sequence[Sequence[int]]:
         return cascade.detectMultiScale(
             gray,
             scaleFactor=self.scale_factor,
             minNeighbors=neighbors,
-            minSize=(self.min_face, self.min_face),
+            minSize=(min_face, min_face),
         )
 
     def detect(self, image: Image, *, order: str = "bgr") -> list[Region]:

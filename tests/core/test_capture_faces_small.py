@@ -26,11 +26,12 @@ SMALL, MEDIUM = 150, 240
 """5 % and 8 % of the photo's width."""
 
 
-LEAST = {"upright": (95, 100), "mirrored": (95, 100), "tilted": (95, 99), "uneven light": (95, 98)}
-"""Faces found of 100, at 5 % and at 8 %. The goal is 95 and 100 in every variant; at 8 %,
-turned and unevenly lit, the detector finds 99 and 98 (``bench/README.md``): the faces it
-misses there (LFW subset numbers 30 and 4) are the two it finds last upright, a
-low-contrast face and a dark one half hidden."""
+LEAST = {"upright": (97, 100), "mirrored": (96, 100), "tilted": (95, 99), "uneven light": (95, 98)}
+"""Faces found of 100, at 5 % and at 8 %. The goal is 95 and 100 in every variant. The
+detector finds 98, 97, 95 and 96 at 5 %, and at 8 % 100, 100, 99 and 98
+(``bench/README.md``): at 5 % one face fewer than measured passes (never below the goal),
+at 8 % none. The faces it misses at 8 %, turned and unevenly lit (LFW subset numbers 30
+and 4), are the two it finds last upright, a low-contrast face and a dark one half hidden."""
 
 
 @pytest.mark.parametrize("variant", real_faces.VARIANTS)
@@ -51,17 +52,21 @@ def test_small_real_faces_are_found_in_every_variant(variant: str) -> None:
 def test_false_areas_on_more_wound_scenes() -> None:
     """Wound scenes other than those of ``test_capture_faces.py`` (where nothing is
     proposed), at a photo's size, as they are and turned a quarter: the frontal passes,
-    upright and tilted, propose nothing on them. The profile cascade proposes areas on the
-    ruler's ticks at the photo's edge on some of them, as it did before issue 17 (on 48
-    such scenes: 10 areas now, 8 with the detector before; ``bench/README.md``): at most
-    the 4 measured here, for the doctor to remove."""
-    origins = []
+    upright and tilted, propose nothing on them. The profile passes see faces in the ruler's
+    ticks at the photo's edge on some of them; the check at two more resolutions removes most
+    of those boxes (on 52 such scenes: 11 areas unchecked, 5 checked; ``bench/README.md``).
+    Here: 4 areas unchecked, at most 1 checked, for the doctor to remove."""
+    checked: list[str] = []
+    unchecked: list[str] = []
+    raw = FaceDetector(check_profiles=False)
     for seed in range(20, 26):
         scene = scenes.skin_scene(WIDTH, HEIGHT, seed=seed)
         for image in (scene, cv2.rotate(scene, cv2.ROTATE_90_CLOCKWISE)):
-            origins += [region.origin for region in detect_faces(image)]
-    assert FRONTAL not in origins
-    assert len(origins) <= 4
+            checked += [region.origin for region in detect_faces(image)]
+            unchecked += [region.origin for region in raw.detect(image)]
+    assert FRONTAL not in checked
+    assert len(checked) <= 1, checked
+    assert len(unchecked) >= len(checked) + 3, unchecked  # the check is what removes them
     for seed in (30, 31):  # through the detection during decoding of a 24 MP JPEG
         data = scenes.jpeg_with_metadata(scenes.skin_scene(6000, 4000, seed=seed), orientation=1)
         _, regions = load_and_propose(data, max_long_edge=3000)
@@ -98,7 +103,8 @@ def test_a_box_on_a_turned_copy_comes_back_over_what_it_covered(degrees: float) 
     centre = (back.x + back.width / 2, back.y + back.height / 2)
     assert centre == pytest.approx((760, 465), abs=1.5)  # around the target's centre
     assert back.intersection(target).area >= 0.98 * target.area  # so it covers it
-    assert copy.image[0, 0] == copy.image[-1, -1] == 0  # flat margins
+    margin = round(float(gray.mean()))  # flat margins of the copy's mean grey (5 here)
+    assert copy.image[0, 0] == copy.image[-1, -1] == margin > 0
 
 
 def test_profile_copies_map_back_to_the_detection_copy() -> None:
@@ -121,10 +127,10 @@ class CountingDetector(FaceDetector):
         self.scanned: list[tuple[int, ...]] = []
 
     def _run(
-        self, cascade: cv2.CascadeClassifier, gray: Image, neighbors: int
+        self, cascade: cv2.CascadeClassifier, gray: Image, neighbors: int, min_face: int
     ) -> Sequence[Sequence[int]]:
         self.scanned.append(gray.shape)
-        return super()._run(cascade, gray, neighbors)
+        return super()._run(cascade, gray, neighbors, min_face)
 
 
 @pytest.mark.parametrize("size", [(1600, 1200), (3000, 3000), (6000, 4000), (9000, 1000)])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from PySide6.QtCore import (
     QTranslator,
     qInstallMessageHandler,
 )
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QWidget
 
 from app.i18n import language, set_language
 
@@ -113,6 +114,8 @@ def run_gui(profiles: list[Path], *, lang: str | None = None, smoke_test: bool =
         window.show()
     for delay in (0, 500):  # once their frames are known (a window manager may take a moment)
         QTimer.singleShot(delay, lambda: side_by_side(windows))
+    waker = _end_on_signals(windows)
+    log.info("%d window(s) open", len(windows))
     if smoke_test:
 
         def check() -> None:
@@ -124,6 +127,29 @@ def run_gui(profiles: list[Path], *, lang: str | None = None, smoke_test: bool =
 
         QTimer.singleShot(1000, check)
     code = app.exec()
+    waker.stop()
     for window in windows:
         window.shutdown()
     return code
+
+
+def _end_on_signals(windows: list[QWidget]) -> QTimer:
+    """Ctrl+C in the terminal that started the app (SIGINT), or SIGTERM, ends it as closing
+    its windows for good does (``MainWindow.end``: drafts sealed, the queue stopped, sends
+    resumed at the next start). Without this, the interrupt was raised inside whatever Qt
+    slot ran next and the windows stayed open, the demo's platform gone with the signal.
+
+    Python runs a signal handler only between bytecodes, and the Qt event loop is C++: the
+    returned timer wakes the interpreter four times a second while the app runs."""
+
+    def end(signum: int, _frame: object) -> None:
+        log.info("signal %s: closing the windows", signal.Signals(signum).name)
+        for window in windows:
+            getattr(window, "end", window.close)()
+
+    signal.signal(signal.SIGINT, end)
+    signal.signal(signal.SIGTERM, end)
+    waker = QTimer()
+    waker.timeout.connect(lambda: None)
+    waker.start(250)
+    return waker

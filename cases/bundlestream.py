@@ -30,7 +30,6 @@ from cryptography import x509
 from cases.bundlefields import _bundle, _manifest
 from cases.bundleformat import (
     MANIFEST,
-    MAX_FILES,
     MAX_MANIFEST_SIZE,
     MAX_STREAM_SIZE,
     Bundle,
@@ -38,7 +37,7 @@ from cases.bundleformat import (
     Party,
 )
 from cases.bundleseal import file_member, seal_members, sha256_file
-from cases.bundleunpack import _check_entry
+from cases.bundleunpack import check_entries
 from cases.errors import MalformedBundle, NotAddressedToYou, SenderMismatch
 from crypto._keys import PrivateKey
 from crypto.stream import Progress, StreamContent
@@ -139,15 +138,7 @@ def unpack_content(
 
 def _check_archive(archive: zipfile.ZipFile, max_size: int) -> bytes:
     """Names, count and declared sizes (summed before inflating); the manifest's bytes."""
-    infos = archive.infolist()
-    if len(infos) > MAX_FILES + 1:
-        raise MalformedBundle(f"too many entries ({len(infos)})")
-    total = sum(info.file_size for info in infos)
-    if total > max_size:
-        raise MalformedBundle(f"uncompressed size {total} exceeds {max_size}")
-    seen: set[str] = set()
-    for info in infos:
-        _check_entry(info, seen)
+    check_entries(archive, max_size)
     try:
         info = archive.getinfo(MANIFEST)
     except KeyError:

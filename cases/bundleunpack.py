@@ -99,18 +99,25 @@ def reread(
     return replace(bundle, manifest=light, manifest_json=b"")
 
 
+def check_entries(archive: zipfile.ZipFile, max_size: int) -> list[zipfile.ZipInfo]:
+    """The archive's entries, after checking their count, names and declared sizes (summed
+    before anything is inflated)."""
+    infos = archive.infolist()
+    if len(infos) > MAX_FILES + 1:
+        raise MalformedBundle(f"too many entries ({len(infos)})")
+    total = sum(info.file_size for info in infos)
+    if total > max_size:
+        raise MalformedBundle(f"uncompressed size {total} exceeds {max_size}")
+    seen: set[str] = set()
+    for info in infos:
+        _check_entry(info, seen)
+    return infos
+
+
 def _read_zip(data: bytes, max_size: int) -> dict[str, bytes]:
     """Every entry of the archive, after checking names, count and declared sizes."""
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        infos = archive.infolist()
-        if len(infos) > MAX_FILES + 1:
-            raise MalformedBundle(f"too many entries ({len(infos)})")
-        total = sum(info.file_size for info in infos)
-        if total > max_size:
-            raise MalformedBundle(f"uncompressed size {total} exceeds {max_size}")
-        seen: set[str] = set()
-        for info in infos:
-            _check_entry(info, seen)
+        infos = check_entries(archive, max_size)
         contents: dict[str, bytes] = {}
         for info in infos:
             limit = MAX_MANIFEST_SIZE if info.filename == MANIFEST else info.file_size

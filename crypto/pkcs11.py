@@ -174,7 +174,11 @@ def pin_state(slot: CardSlot) -> str | None:
     """What the token says of its PIN: ``"locked"``, ``"final"`` (last try), ``"low"`` (a
     wrong PIN was typed lately) or ``None``. Raises :class:`CardAbsent` and
     :class:`CardModuleMissing`."""
-    flags = int(_token(slot).flags)
+    return pin_state_of(int(_token(slot).flags))
+
+
+def pin_state_of(flags: int) -> str | None:
+    """:func:`pin_state` from a token's flags already read."""
     if flags & _LOCKED:
         return "locked"
     if flags & _FINAL_TRY:

@@ -27,9 +27,6 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from pkcs11 import exceptions as p11
 
 from crypto.pkcs11 import (
-    _COUNT_LOW,
-    _FINAL_TRY,
-    _LOCKED,
     CardAbsent,
     CardKeyMissing,
     CardSlot,
@@ -38,6 +35,7 @@ from crypto.pkcs11 import (
     _login,
     _public_of,
     _token,
+    pin_state_of,
 )
 
 __all__ = [
@@ -120,17 +118,6 @@ def _family(platform: str) -> str:
     return "linux" if platform.startswith("linux") else platform
 
 
-def _pin_of(flags: int) -> str | None:
-    """As ``crypto.pkcs11.pin_state``, from a token's flags already read."""
-    if flags & _LOCKED:
-        return "locked"
-    if flags & _FINAL_TRY:
-        return "final"
-    if flags & _COUNT_LOW:
-        return "low"
-    return None
-
-
 def _text(value: Any) -> str:
     if isinstance(value, bytes):
         value = value.decode("utf-8", "replace")
@@ -154,7 +141,7 @@ def list_tokens(module: str) -> list[TokenInfo]:
             label = _text(token.label)
             if not int(token.flags) & _INITIALIZED or not label:
                 continue
-            state = _pin_of(int(token.flags))
+            state = pin_state_of(int(token.flags))
             found.append(
                 TokenInfo(
                     label,

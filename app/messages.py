@@ -88,6 +88,10 @@ def reason(code: str | None) -> str:
             "Ce fichier n’est pas une photo lisible (format inconnu ou fichier abîmé)."
         ),
         "malformed_bundle": _("Le document reçu est incomplet ou endommagé."),
+        "draft_payload_damaged": _(
+            "Un clip ou un document de ce brouillon est manquant ou endommagé sur ce poste :"
+            " retirez-le et joignez-le à nouveau."
+        ),
         "sender_mismatch": _("L’expéditeur du document ne correspond pas à sa signature."),
         "not_addressed_to_you": _("Ce document n’a pas été adressé à vous."),
         "unsupported_format": _(

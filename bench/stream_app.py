@@ -8,6 +8,12 @@ peak RSS growth of a fresh child process per operation (see ``bench/stream.py``)
 * ``files``: the core path, ``bundlestream.seal_files`` from the same bytes in files;
 * ``memory`` (smaller size only): the former path, the clip and PDFs in memory, the request
   packed whole (``pack_case``), sealed by one ``Sealer.write``, unpacked whole for the index.
+
+A second table, the **autosave** of a draft holding a clip of 20 and of 200 MiB (issue 17):
+``before``, what each autosave cost when the whole draft was sealed again (``seal_case`` of
+the whole request, the former ``DraftStore.save``); ``after``, an autosave now that the clip
+was sealed once, apart (``cases.draftpayloads``); CPU seconds of the child process. The cost
+after must not grow with the clip (``python -m bench.stream_app [--quick]``: this table only).
 """
 
 from __future__ import annotations
@@ -23,6 +29,9 @@ from bench import MIB, print_table
 ROOT = Path(__file__).resolve().parents[1]
 SIZES = (50 * MIB, 500 * MIB)
 QUICK_SIZES = (20 * MIB, 60 * MIB)
+CLIP_SIZES = (20 * MIB, 200 * MIB)
+QUICK_CLIP_SIZES = (10 * MIB, 50 * MIB)
+AUTOSAVES = 5
 
 _CHILD = textwrap.dedent(
     """
@@ -138,6 +147,98 @@ _CHILD = textwrap.dedent(
 )
 
 
+_AUTOSAVE = textwrap.dedent(
+    """
+    import hashlib, os, sys, time
+    from dataclasses import replace
+    from pathlib import Path
+    from app.demo import DEMO_PASSPHRASE
+    from cases.bundleseal import seal_case
+    from cases.clips import Clip, ClipAreas
+    from cases.drafts import DraftStore
+    from cases.model import Case, new_id
+    from cases.profile import Profile
+
+    BLOCK = os.urandom(1 << 20)
+
+    class Generated:  # a clip generated as it is read: never whole in memory, nor in clear
+        def __init__(self, size):
+            self.size, self.left = size, size
+        def open(self):
+            return Generated(self.size)
+        def read(self, size=-1):
+            size = self.left if size < 0 else min(size, self.left)
+            out = (BLOCK * (size // len(BLOCK) + 2))[: size] if size > len(BLOCK) else BLOCK[:size]
+            self.left -= size
+            return out
+        def __enter__(self):
+            return self
+        def __exit__(self, *_):
+            pass
+
+    mode, size, unit, rounds = sys.argv[1], int(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4])
+    digest, reader = hashlib.sha256(), Generated(size)
+    while block := reader.read(1 << 20):
+        digest.update(block)
+    clip = Clip("clip-1.mp4", Generated(size), 42.0, size, digest.hexdigest(), 1280, 720,
+                False, ClipAreas(2, 0, 0))
+    case = Case(patient_ref="P-1", consent=True, specialty="dermatology", summary="Plaie.",
+                treatments="", question="Avis ?", clips=(clip,))
+    profile = Profile(unit)
+    doctor = profile.unlock("dr-bernard", DEMO_PASSPHRASE.encode())
+    drafts = DraftStore(profile.path("drafts"), doctor, profile.trust_roots())
+    first = 0.0
+    if mode == "after":
+        began = time.process_time()
+        drafts.save(case)  # the clip sealed, once
+        first = time.process_time() - began
+        case = drafts.load()[0][0]  # as the form holds it: the clip by its sealed file
+    began, written = time.process_time(), 0
+    for n in range(rounds):
+        edited = replace(case, summary=f"Plaie, saisie {n}.")
+        if mode == "after":
+            path = drafts.save(edited)
+        else:  # the former DraftStore.save: the whole draft, its clip within, sealed again
+            path = unit.parent / "draft-before.p7m"
+            seal_case(path, new_id(), edited, drafts._party(), [drafts._reader()],
+                      (doctor.signer_certificate, doctor.signer_key), [doctor.certificate])
+        written = path.stat().st_size
+    print(first, (time.process_time() - began) / rounds, written)
+    drafts.discard(case.case_id)
+    (unit.parent / "draft-before.p7m").unlink(missing_ok=True)
+    """
+)
+
+
+def _autosave(mode: str, size: int, unit: Path, rounds: int) -> tuple[float, float, int]:
+    """CPU seconds of the first save (``after``: the clip sealed) and of one autosave, and
+    the size of the draft an autosave writes."""
+    done = subprocess.run(
+        [sys.executable, "-c", _AUTOSAVE, mode, str(size), str(unit), str(rounds)],
+        cwd=ROOT, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise RuntimeError(f"autosave {mode} at {size} bytes failed:\n{done.stderr[-2000:]}")
+    first, each, written = done.stdout.split()[-3:]
+    return float(first), float(each), int(written)
+
+
+def run_autosave(quick: bool, unit: Path) -> None:
+    """Measures and prints the autosave table (issue 17), in the demo's unit profile."""
+    rows = [["clip", "before: each autosave", "after: first save", "after: each autosave",
+             "draft sealed", "before / after"]]  # fmt: skip
+    for size in QUICK_CLIP_SIZES if quick else CLIP_SIZES:
+        _first, before, _size = _autosave("before", size, unit, 1 if size > 50 * MIB else 2)
+        first, after, written = _autosave("after", size, unit, AUTOSAVES)
+        rows.append([
+            f"{size // MIB} MiB", f"{before:.2f} s", f"{first:.2f} s", f"{after:.3f} s",
+            f"{written / 1024:.0f} KiB", f"{before / max(after, 1e-6):.0f}x",
+        ])  # fmt: skip
+    print_table(
+        "Autosave of a draft holding a clip, CPU seconds: before and after (issue 17)", rows
+    )
+
+
 def _measure(operation: str, size: int, unit: Path) -> tuple[int, float]:
     """Growth of the peak RSS in bytes, and the wall time, of one operation in a child."""
     done = subprocess.run(
@@ -176,7 +277,8 @@ def run_app(quick: bool) -> None:
                     (Path(layout.unit).parent / sealed).unlink(missing_ok=True)
         finally:
             demo.stop_platform(process)
-    print_table("A request through the application: peak RSS growth (fresh process)", rows)
+        print_table("A request through the application: peak RSS growth (fresh process)", rows)
+        run_autosave(quick, Path(layout.unit))  # no platform needed
 
 
 def _empty(folder: Path) -> None:
@@ -184,3 +286,17 @@ def _empty(folder: Path) -> None:
     for path in sorted(folder.rglob("*"), reverse=True):
         if path.is_file():
             path.unlink()
+
+
+def _autosave_alone(quick: bool) -> None:
+    from app import demo
+
+    with tempfile.TemporaryDirectory(prefix="passavant-bench-autosave-") as folder:
+        layout = demo.set_up(Path(folder) / "demo")
+        run_autosave(quick, Path(layout.unit))
+
+
+if __name__ == "__main__":  # the autosave table alone
+    from bench import parse_quick
+
+    _autosave_alone(parse_quick(None, "Autosave of a draft holding a clip (issue 17)"))

@@ -4,8 +4,9 @@
 receipt; a request with clips and documents runs to hundreds of megabytes. Here a bundle's
 files are :class:`Member` objects, each its manifest entry (name, media type, size, SHA-256)
 and where its bytes come from: a file on disk, bytes already in memory (read through a view,
-never copied), or a :class:`cases.photos.Payload` that can ``open()`` a stream (a clip of a
-draft opened through :mod:`crypto.stream`, whose plaintext waits in a temporary file encrypted
+never copied), or a :class:`cases.photos.Payload` that can ``open()`` a stream (a draft's clip
+or document in its own sealed file, :mod:`cases.draftpayloads`, or in a draft of an earlier
+version opened through :mod:`crypto.stream`: the plaintext waits in a temporary file encrypted
 under a key held in memory, released only once authenticated). ``zipfile`` writes the ZIP
 straight into a :class:`crypto.stream.Sealer`; the manifest goes first, so each file's size and
 digest are known before it is written, and each is checked against them as it goes: a file
@@ -68,12 +69,12 @@ class Sealed:
 
 def sha256_file(path: Path) -> str:
     """The hex SHA-256 of a file, read in blocks."""
-    return _digest(_blocks(path))[1]
+    return _digest(source_blocks(path))[1]
 
 
 def file_member(name: str, path: Path) -> Member:
     """A file on disk, read once here for its size and SHA-256 (and again when sealed)."""
-    size, digest = _digest(_blocks(path))
+    size, digest = _digest(source_blocks(path))
     return Member(FileEntry(check_file_name(name), media_type(name), size, digest), path)
 
 
@@ -177,7 +178,7 @@ def seal_members(
             for member in members:
                 entry = member.entry
                 method = compression(entry.media_type)
-                _write(archive, entry.name, method, stamp, _blocks(member.source), entry)
+                _write(archive, entry.name, method, stamp, source_blocks(member.source), entry)
         path = sealer.finish()
     if progress is not None:
         progress(sealer.size, sealer.size)  # the whole, said at the end
@@ -220,8 +221,10 @@ def _digest(blocks: Iterator[bytes | memoryview]) -> tuple[int, str]:
     return size, digest.hexdigest()
 
 
-def _blocks(source: Source) -> Iterator[bytes | memoryview]:
-    """The bytes of ``source`` in blocks of at most :data:`BLOCK`."""
+def source_blocks(source: Source) -> Iterator[bytes | memoryview]:
+    """The bytes of ``source`` in blocks of at most :data:`BLOCK` (a stream is opened,
+    read and closed as the blocks are taken: a draft's clip in its sealed file,
+    ``cases.draftpayloads``, is authenticated before its first block)."""
     if isinstance(source, bytes | bytearray | memoryview):
         yield from _view_blocks(source)
     elif isinstance(source, Path):

@@ -15,34 +15,45 @@ person's own certificate (``names.key``, a CMS message), so the names say nothin
 somebody reading the disk. Drafts of an earlier version, named by their case id, are renamed
 when first opened.
 
-A request's draft with clips and documents runs to hundreds of megabytes: it is sealed as it
-is packed (:mod:`cases.bundleseal`, each file fed in blocks), and a draft above
-``stream_above`` is opened in bounded memory (:func:`crypto.stream.open_file`): its files are
-then read, when asked for, from a temporary copy encrypted under a key held in memory, released
-once the whole draft was authenticated, and sealed again from there when the request is sent.
-No clinical byte is ever written to disk in clear.
+A request's clips and documents run to hundreds of megabytes: each is sealed **once**, when
+it joins the draft, into a file of its own (:mod:`cases.draftpayloads`), and the draft lists
+it (``clinical.draft_payloads``: its name, size, SHA-256 and details) instead of holding it,
+so that an autosave seals only the text and the photos. A payload no draft references any
+more (removed from the form, its draft sent or discarded, a crash between the two writes) is
+removed at the next save, discard or listing; a draft whose payload file is missing loads
+without it, and says which (:attr:`UnreadableDraft.missing`). A draft of an earlier version,
+its files inside, above ``stream_above`` is opened in bounded memory
+(:func:`crypto.stream.open_file`): its files are then read, when asked for, from a temporary
+copy encrypted under a key held in memory, released once the whole draft was authenticated,
+and moved to payload files at its next save. No clinical byte is ever written to disk in
+clear.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 
 from cases.bundle import Bundle, Party, pack_opinion, unpack
-from cases.bundleseal import seal_case
+from cases.bundleseal import case_members, seal_members
 from cases.bundlestream import unpack_content
-from cases.errors import CaseError
+from cases.clips import Clip
+from cases.documents import Document
+from cases.draftpayloads import FOLDER, DraftPayload, DraftPayloadDamaged, DraftPayloadStore
+from cases.errors import CaseError, MalformedBundle
 from cases.model import Case, Opinion, new_id
 from cases.profile import UnlockedIdentity
-from crypto import cms, stream
+from crypto import cms, pki, stream
 from crypto.errors import CryptoError
 
 log = logging.getLogger(__name__)
@@ -50,17 +61,27 @@ log = logging.getLogger(__name__)
 SUFFIX = ".p7m"
 NAMES_KEY = "names.key"
 STREAM_ABOVE = 16 << 20
-"""Drafts larger than this (a clip, large documents) are opened in bounded memory; smaller
-ones (text and photos) in memory, faster when all the drafts are listed."""
+"""Drafts larger than this (one of an earlier version holding a clip or large documents) are
+opened in bounded memory; smaller ones (text and photos) in memory, faster when all the
+drafts are listed."""
+DRAFT_PAYLOADS = "draft_payloads"
+"""The key, in a draft's ``clinical`` object, of the clips and documents sealed apart."""
+PAYLOAD_MISSING = "draft_payload_missing"
+DRAFT_UID_KEY = "draft_uid_key"
+"""The key, in a draft's ``clinical`` object, of its DICOM documents' UID key (hex)."""
 
 
 @dataclass(frozen=True)
 class UnreadableDraft:
     """A draft file that could not be opened (damaged, or sealed by another key), by its file
-    name (a keyed hash, not the case id)."""
+    name (a keyed hash, not the case id); or, with the code :data:`PAYLOAD_MISSING`, a draft
+    that opened (it is among the drafts, ``case_id``) without the clips or documents
+    ``missing`` names, whose sealed files are gone or cut short."""
 
     name: str
     code: str
+    case_id: str = ""
+    missing: tuple[str, ...] = ()
 
 
 class DraftStore:
@@ -82,6 +103,13 @@ class DraftStore:
         self._closed: set[str] = set()  # sent or discarded: a late autosave must not revive it
         self._written: dict[Path, int] = {}  # the version of each draft last written
         self._names_key: bytes | None = None
+        self.payloads = DraftPayloadStore(
+            self.folder / FOLDER, self._payload_name, self._seal_payload, self._open_payload
+        )
+        self._refs: dict[Path, frozenset[str]] = {}  # the payload files each draft lists
+        self._known: bool | None = None  # every draft's payloads known (None: not looked)
+        self._kept: dict[str, DraftPayload] = {}  # by SHA-256: what the form may hold
+        self._uid_keys: dict[str, bytes] = {}  # by case id: its DICOM documents' UID key
 
     def _path(self, case_id: str, folder: Path | None = None) -> Path:
         if not case_id or "/" in case_id or "\\" in case_id or case_id.startswith("."):
@@ -117,12 +145,63 @@ class DraftStore:
             self._names_key = key
             return key
 
+    def uid_key(self, case_id: str) -> bytes | None:
+        """The key the DICOM documents of the draft ``case_id`` had their UIDs replaced
+        under (saved with it, read back by :meth:`load`), if any."""
+        return self._uid_keys.get(case_id)
+
+    @staticmethod
+    def damaged(case: Case) -> tuple[str, ...]:
+        """The names of ``case``'s clips and documents whose sealed files do not open as the
+        draft lists them (each read through once, authenticated: call it off the GUI
+        thread); those in memory are not looked at."""
+        found = []
+        items: tuple[Document | Clip, ...] = (*case.documents, *case.clips)
+        for item in items:
+            if isinstance(item.payload, DraftPayload):
+                try:
+                    item.payload.open().close()  # authenticated and checked whole
+                except DraftPayloadDamaged:
+                    found.append(item.name)
+        return tuple(found)
+
+    def sealed_payload(self, sha256: str) -> DraftPayload | None:
+        """The sealed file a draft saved here holds the clip or document of this SHA-256 in,
+        while it lies there: what the form keeps instead of the bytes."""
+        kept = self._kept.get(sha256)
+        return kept if kept is not None and kept.path.exists() else None
+
+    def _payload_name(self, sha256: str) -> str:
+        """The file name of a payload: a keyed hash of its SHA-256."""
+        return hmac.new(self._key(), b"payload\0" + sha256.encode(), "sha256").hexdigest()[:40]
+
+    def _seal_payload(self, path: Path, blocks: Iterable[bytes | memoryview]) -> None:
+        me = self.me
+        with stream.Sealer(path, me.signer_certificate, me.signer_key, [me.certificate]) as out:
+            for block in blocks:
+                out.write(block)
+            out.finish()  # synced, then renamed into place
+
+    def _open_payload(self, path: Path) -> stream.StreamOpened:
+        me = self.me
+        opened = stream.open_file(path, me.certificate, me.key, self.trust_roots)
+        if opened.signer is None or pki.fingerprint(opened.signer) != me.fingerprint:
+            opened.close()
+            raise ValueError("a draft payload sealed by somebody else")
+        return opened
+
     @property
     def _opinions(self) -> Path:
         return self.folder / "opinions"
 
-    def save(self, case: Case, version: int | None = None) -> Path | None:
+    def save(
+        self, case: Case, version: int | None = None, *, uid_key: bytes | None = None
+    ) -> Path | None:
         """Seal ``case`` to its author and replace the previous draft of the same case.
+
+        ``uid_key`` is the key its DICOM documents' UIDs are replaced under
+        (``capture.dicom_deid.request_key``), kept with the draft (:meth:`uid_key`) so that
+        images attached before and after a restart stay one study.
 
         ``version`` orders the saves of one draft (by default, the time of this call): an
         older one that ends last does not replace a newer one (saves run on several threads,
@@ -133,14 +212,38 @@ class DraftStore:
         version = time.monotonic_ns() if version is None else version
         me = self.me
         signer = (me.signer_certificate, me.signer_key)
+        path = self._path(case.case_id)
+        with self._lock:
+            if case.case_id in self._closed:
+                return None
+        pinned: list[str] = []
+        try:
+            listed: list[dict[str, Any]] = []
+            large: list[tuple[str, Document | Clip]] = [("document", d) for d in case.documents]
+            large += [("clip", c) for c in case.clips]
+            for kind, item in large:
+                kept = self.payloads.keep(item.name, item.payload, item.size, item.sha256)
+                pinned.append(kept.path.name)  # sealed once: found there at the next save
+                self._kept[item.sha256] = kept
+                listed.append({"kind": kind, "entry": item.details()})
+            light = replace(case, documents=(), clips=())
+            clinical = {**light.to_json(), DRAFT_PAYLOADS: listed}
+            if uid_key is not None:
+                clinical[DRAFT_UID_KEY] = uid_key.hex()
+                self._uid_keys[case.case_id] = uid_key
 
-        def seal(destination: Path) -> None:  # its files streamed (cases.bundleseal)
-            seal_case(
-                destination, new_id(), case, self._party(), [self._reader()], signer,
-                [me.certificate],
-            )  # fmt: skip
+            def seal(destination: Path) -> None:  # the text and the photos only
+                seal_members(
+                    destination, new_id(), "request", case_members(light), self._party(),
+                    [self._reader()], signer, [me.certificate], case_id=case.case_id,
+                    clinical=clinical,
+                )  # fmt: skip
 
-        return self._write(self._path(case.case_id), case.case_id, seal, version)
+            written = self._write(path, case.case_id, seal, version, frozenset(pinned))
+        finally:
+            self.payloads.unpin(pinned)  # listed by the draft now, or not needed
+        self._collect()
+        return written
 
     def save_opinion(
         self, opinion: Opinion, in_reply_to: str, version: int | None = None
@@ -172,7 +275,12 @@ class DraftStore:
         return Party(self.me.info.id, self.me.info.display_name, self.me.reader_fingerprint)
 
     def _write(
-        self, path: Path, key: str, seal: Callable[[Path], None], version: int
+        self,
+        path: Path,
+        key: str,
+        seal: Callable[[Path], None],
+        version: int,
+        payloads: frozenset[str] | None = None,
     ) -> Path | None:
         """Seal (``seal(destination)``) beside ``path``, then put it in place unless the
         draft was closed or a newer version written meanwhile (a crash leaves the previous
@@ -187,6 +295,8 @@ class DraftStore:
                     return None
                 os.replace(pending, path)
                 self._written[path] = version
+                if payloads is not None:  # before they are unpinned: never collected
+                    self._refs[path] = payloads
         finally:
             pending.unlink(missing_ok=True)
         log.info("draft %s saved (%d bytes sealed)", key, size)  # it may be discarded already
@@ -196,6 +306,7 @@ class DraftStore:
         """Every draft, newest first, and those that could not be opened."""
         cases: list[tuple[float, Case]] = []
         unreadable: list[UnreadableDraft] = []
+        seen: dict[Path, frozenset[str]] = {}
         for path, bundle in self._open_all(self.folder, unreadable):
             case = bundle.case
             if case is None or not self._named(path, case.case_id, self.folder):
@@ -203,9 +314,83 @@ class DraftStore:
                     UnreadableDraft(path.name.removesuffix(SUFFIX), "malformed_bundle")
                 )
                 continue
-            cases.append((self._path(case.case_id).stat().st_mtime, case))
+            here = self._path(case.case_id)
+            try:
+                case, files, missing = self._joined(case, bundle.manifest.clinical or {})
+            except (MalformedBundle, ValueError, TypeError, KeyError):
+                unreadable.append(UnreadableDraft(here.stem, "malformed_bundle"))
+                continue
+            seen[here] = files
+            key = (bundle.manifest.clinical or {}).get(DRAFT_UID_KEY)
+            if isinstance(key, str) and len(key) == 64:
+                with contextlib.suppress(ValueError):
+                    self._uid_keys[case.case_id] = bytes.fromhex(key)
+            if missing:
+                log.warning("draft %s lacks %d payload file(s)", here.stem, len(missing))
+                unreadable.append(
+                    UnreadableDraft(here.stem, PAYLOAD_MISSING, case.case_id, missing)
+                )
+            cases.append((here.stat().st_mtime, case))
         cases.sort(key=lambda item: item[0], reverse=True)
+        with self._lock:
+            self._known = not any(u.code != PAYLOAD_MISSING for u in unreadable)
+            for path, files in seen.items():
+                if path.exists():  # not discarded meanwhile
+                    self._refs.setdefault(path, files)  # a save meanwhile knows better
+        self._collect(seen)
         return [case for _mtime, case in cases], unreadable
+
+    def _joined(
+        self, case: Case, clinical: Mapping[str, Any]
+    ) -> tuple[Case, frozenset[str], tuple[str, ...]]:
+        """The draft's case with its clips and documents read from their sealed files, the
+        names of those files, and the names of those missing (left out of the case)."""
+        listed = clinical.get(DRAFT_PAYLOADS, [])
+        if not isinstance(listed, list) or len(listed) > 64:
+            raise MalformedBundle("a draft's payloads are not a list")
+        documents, clips = list(case.documents), list(case.clips)
+        files: set[str] = set()
+        missing: list[str] = []
+        for item in listed:
+            kind, entry = item["kind"], item["entry"]
+            if kind == "document":
+                joined: Document | Clip = Document.from_details(entry, b"")
+            elif kind == "clip":
+                joined = Clip.from_details(entry, b"")
+            else:
+                raise MalformedBundle("a draft payload of an unknown kind")
+            sealed = self.payloads.reference(joined.name, joined.size, joined.sha256)
+            files.add(sealed.path.name)
+            try:
+                present = sealed.path.stat().st_size >= joined.size  # sealed: never smaller
+            except FileNotFoundError:
+                present = False
+            if not present:
+                missing.append(joined.name)
+            elif isinstance(joined, Document):
+                documents.append(replace(joined, payload=sealed))
+            else:
+                clips.append(replace(joined, payload=sealed))
+        if len({d.name for d in documents}) != len(documents) or len(
+            {c.name for c in clips}
+        ) != len(clips):
+            raise MalformedBundle("a draft lists a payload twice")
+        whole = replace(case, documents=tuple(documents), clips=tuple(clips))
+        return whole, frozenset(files), tuple(missing)
+
+    def _collect(self, seen: Mapping[Path, frozenset[str]] | None = None) -> None:
+        """Remove the payload files no draft lists (once every draft's list is known)."""
+        if self._known is None:
+            self.load()  # lists every draft, then collects
+            return
+        if not self._known:
+            return  # a draft that does not open may list any of them
+
+        def referenced() -> set[str]:
+            with self._lock:
+                return set().union(*self._refs.values(), *(seen or {}).values())
+
+        self.payloads.collect(referenced)
 
     def load_opinions(self) -> tuple[dict[str, Opinion], list[UnreadableDraft]]:
         """The unfinished opinions by the case they answer, and those that could not be
@@ -294,9 +479,15 @@ class DraftStore:
     def _remove(self, path: Path, key: str) -> bool:
         with self._lock:
             self._closed.add(key)
+            self._refs.pop(path, None)
             try:
                 path.unlink()
             except FileNotFoundError:
-                return False
-        log.info("draft %s discarded", key)
-        return True
+                removed = False
+            else:
+                removed = True
+        if path.parent == self.folder:  # a request's: its payloads go with it
+            self._collect()
+        if removed:
+            log.info("draft %s discarded", key)
+        return removed

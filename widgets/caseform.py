@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from app.i18n import _
 from app.messages import answer_label, reason, specialty_label
+from cases.draftpayloads import DraftPayload
 from cases.model import SPECIALTIES, Case, new_id, utc_now
 from cases.photos import Photo
 from cases.sections import MAX_ANSWER, SECTIONS, answers_of
@@ -321,6 +322,12 @@ class CaseForm(QWidget):
             consent_date=self.consent_date.value() if self.consent.isChecked() else None,
         )
 
+    def adopt_payloads(self, sealed: Callable[[str], DraftPayload | None]) -> None:
+        """The clips and documents the draft has sealed apart are held by their sealed files
+        from now on, not their bytes (``sealed(sha256)``: ``DraftStore.sealed_payload``)."""
+        self.documents.adopt(sealed)
+        self.clips.adopt(sealed)
+
     def _identity_changed(self) -> None:
         if not self._loading:
             self.changed.emit()
@@ -343,10 +350,12 @@ class CaseForm(QWidget):
             and case.identity is None
         )
 
-    def load_case(self, case: Case, *, followed: str = "", title: str = "") -> None:
+    def load_case(
+        self, case: Case, *, followed: str = "", title: str = "", uid_key: bytes | None = None
+    ) -> None:
         """Fill the form with a saved draft or a follow-up request (it keeps the case's id);
         ``followed`` describes the earlier request it follows up, if any; ``title`` replaces
-        the form's own ("Demande de suivi"…)."""
+        the form's own ("Demande de suivi"…); ``uid_key`` is the draft's DICOM UID key."""
         self._loading = True
         self.clear()
         self.case_id, self.created_at = case.case_id, case.created_at
@@ -368,7 +377,7 @@ class CaseForm(QWidget):
         self.treatments.setPlainText(case.treatments)
         self.question.setPlainText(case.question)
         self.photos.set_photos(list(case.photos))
-        self.documents.set_documents(list(case.documents))
+        self.documents.set_documents(list(case.documents), uid_key)
         self.clips.set_clips(list(case.clips))
         self._loading = False
 

@@ -8,6 +8,7 @@ At most :data:`cases.clips.MAX_CLIPS` clips and 200 MB per request.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
@@ -23,6 +24,7 @@ from app.i18n import _
 from app.messages import human_size
 from capture.sources import FrameSource
 from cases.clips import MAX_CLIPS, Clip
+from cases.draftpayloads import DraftPayload
 from widgets.cliprecorder import ClipRecorder
 from widgets.clipsource import capture_station_source
 from widgets.clipwork import seconds
@@ -87,6 +89,15 @@ class ClipList(QWidget):
     def set_clips(self, clips: list[Clip]) -> None:
         self._clips = list(clips)
         self._refill()
+
+    def adopt(self, sealed: Callable[[str], DraftPayload | None]) -> None:
+        """Hold each clip (in memory, or in a draft of the earlier version) by its sealed file
+        once the draft has it
+        (``sealed(sha256)``, ``cases.draftpayloads``): its bytes are then freed, and read
+        back, checked, when the clip is played or sent. Not an edit: nothing is emitted."""
+        for row, clip in enumerate(self._clips):
+            if not isinstance(clip.payload, DraftPayload) and (kept := sealed(clip.sha256)):
+                self._clips[row] = replace(clip, payload=kept)
 
     def open_recorder(self) -> ClipRecorder | None:
         """Opens the clip window (one at a time)."""

@@ -38,7 +38,7 @@ from app.messages import (
 from app.session import Session
 from app.tasks import BoundRunner, TaskRunner
 from cases.delays import answer_late, has_passed
-from cases.drafts import DraftStore, UnreadableDraft
+from cases.drafts import PAYLOAD_MISSING, DraftStore, UnreadableDraft
 from cases.errors import CaseError, InvalidCase
 from cases.followup import (
     follow_up_request,
@@ -91,6 +91,15 @@ def error_text(exc: BaseException) -> str:
     if isinstance(exc, InvalidCase):
         return "\n".join(reason(p) for p in exc.problems)
     return error_reason(exc)
+
+
+def missing_text(draft: UnreadableDraft, case: Case | None) -> str:
+    """What a draft whose clips or documents were lost (their sealed files) says."""
+    label = (case.patient_ref if case else "") or _("(sans référence)")
+    return _(
+        "Brouillon {ref} : {names} introuvable(s) ou endommagé(s), retiré(s) du brouillon ;"
+        " joignez-le(s) à nouveau."
+    ).format(ref=label, names=", ".join(draft.missing))
 
 
 def thread_status(thread: CaseThread) -> str:
@@ -550,12 +559,14 @@ class DoctorWorkspace(QWidget):
         if self.form.is_blank():
             return
         case = self.form.case()
+        uid_key = self.form.documents.uid_key
         self._draft_saving = True
 
         def done(path: Path | None) -> None:
             self._draft_saving = False
             if path is not None:
                 if self.form.case_id == case.case_id:  # said only of the request still shown
+                    self.form.adopt_payloads(self.drafts.sealed_payload)  # bytes freed
                     self.draft_status.setText(
                         _("Brouillon enregistré (chiffré) à {time}").format(
                             time=short_time(utc_now())
@@ -575,7 +586,7 @@ class DoctorWorkspace(QWidget):
             )
 
         version = time.monotonic_ns()  # now: a later save, at logout say, is newer
-        self.runner.run(lambda: self.drafts.save(case, version), done, failed)
+        self.runner.run(lambda: self.drafts.save(case, version, uid_key=uid_key), done, failed)
 
     def refresh_drafts(self) -> None:
         def done(result: tuple[list[Case], list[UnreadableDraft]]) -> None:
@@ -589,10 +600,18 @@ class DoctorWorkspace(QWidget):
                 item.setData(Qt.ItemDataRole.UserRole, case)
                 self.draft_list.addItem(item)
             self.discard_button.setEnabled(bool(drafts))
+            lacking = [u for u in unreadable if u.code == PAYLOAD_MISSING]
+            unreadable = [u for u in unreadable if u.code != PAYLOAD_MISSING]
+            told = [
+                missing_text(u, next((c for c in drafts if c.case_id == u.case_id), None))
+                for u in lacking
+            ]
             if unreadable:
-                self.draft_status.setText(
+                told.append(
                     _("{count} brouillon(s) illisible(s) ignoré(s).").format(count=len(unreadable))
                 )
+            if told:
+                self.draft_status.setText("\n".join(told))
 
         self.runner.run(self.drafts.load, done, self._show_error)
 
@@ -603,11 +622,26 @@ class DoctorWorkspace(QWidget):
         if not self.form.is_blank():
             self.save_draft()
         earlier = followed(case, self.cases.threads)
-        self.form.load_case(case, followed=follows_text(earlier) if earlier else "")
+        self.form.load_case(
+            case,
+            followed=follows_text(earlier) if earlier else "",
+            uid_key=self.drafts.uid_key(case.case_id),
+        )
         self.cases.clearSelection()
         self.follow_button.setEnabled(False)
         self.stack.setCurrentWidget(self.form)
         self.draft_status.setText(_("Brouillon repris."))
+
+        def checked(damaged: tuple[str, ...]) -> None:
+            if damaged and self.form.case_id == case.case_id:
+                self.draft_status.setText(
+                    _(
+                        "Brouillon repris, mais {names} endommagé(s) sur ce poste : retirez-le(s)"
+                        " et joignez-le(s) à nouveau."
+                    ).format(names=", ".join(damaged))
+                )
+
+        self.runner.run(lambda: self.drafts.damaged(case), checked, self._show_error)
 
     def discard_draft(self) -> None:
         """Forget the selected draft (or the one in the form) and empty the form."""
@@ -626,8 +660,9 @@ class DoctorWorkspace(QWidget):
 
     def leave(self) -> None:
         """The doctor logs out or quits: edits not saved yet are sealed among the drafts now
-        (on this thread: the pool is closing; a draft holds a dozen photos at most), and what
-        was seen is kept for the next session."""
+        (on this thread: the pool is closing; a draft holds a dozen photos at most, its clips
+        and documents being sealed apart when they joined it), and what was seen is kept for
+        the next session."""
         keep_seen(self.cases, self.seen)
         if not (self._draft_timer.isActive() or self._draft_dirty or self._draft_saving):
             return
@@ -635,7 +670,7 @@ class DoctorWorkspace(QWidget):
         if self.form.is_blank():
             return
         try:
-            self.drafts.save(self.form.case())
+            self.drafts.save(self.form.case(), uid_key=self.form.documents.uid_key)
         except (*KNOWN_ERRORS, OSError) as exc:
             log.warning("the last draft could not be saved: %s", exc)
 

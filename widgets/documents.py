@@ -9,7 +9,10 @@ with one plain sentence under the list; nothing else changes.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import secrets
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -44,6 +47,7 @@ from cases.documents import (
     Document,
     next_name,
 )
+from cases.draftpayloads import DraftPayload
 from widgets.flow import FlowLayout
 
 MAX_FILE_BYTES = 330 * 1024 * 1024
@@ -73,15 +77,18 @@ def describe(document: Document) -> str:
     )
 
 
-def read_and_prepare(path: Path) -> PreparedDocument:
-    """On a worker: the file's bytes (bounded) made safe."""
+def read_and_prepare(path: Path, uid_key: bytes | None = None) -> PreparedDocument:
+    """On a worker: the file's bytes (bounded) made safe; a DICOM's UIDs replaced under
+    ``uid_key``, the request's (else this process's own key)."""
+    from capture.dicom_deid import request_key
     from capture.documents import DocumentRefused, prepare_document
 
     with path.open("rb") as handle:
         data = handle.read(MAX_FILE_BYTES + 1)
     if len(data) > MAX_FILE_BYTES:
         raise DocumentRefused("not_a_document", "larger than any document accepted")
-    return prepare_document(data)
+    with request_key(uid_key) if uid_key else contextlib.nullcontext():
+        return prepare_document(data)
 
 
 class DocumentDetails(QDialog):
@@ -173,6 +180,7 @@ class DocumentList(QWidget):
         super().__init__(parent)
         self._worker = Worker(self)
         self._documents: list[Document] = []
+        self.uid_key: bytes | None = None  # one per request: its DICOM images, one study
         self.details: DocumentDetails | None = None  # the one being filled in, if any
         self.list = QListWidget()
         self.list.setMaximumHeight(110)
@@ -206,10 +214,22 @@ class DocumentList(QWidget):
     def documents(self) -> tuple[Document, ...]:
         return tuple(self._documents)
 
-    def set_documents(self, documents: list[Document]) -> None:
+    def set_documents(self, documents: list[Document], uid_key: bytes | None = None) -> None:
+        """The documents of another request; ``uid_key``: its DICOM UID key, kept with its
+        draft (else one is made when a first document is attached)."""
+        self.uid_key = uid_key
         self._documents = list(documents)
         self.status.clear()
         self._refill()
+
+    def adopt(self, sealed: Callable[[str], DraftPayload | None]) -> None:
+        """Hold each document (in memory, or in a draft of the earlier version) by its sealed
+        file once the draft has it
+        (``sealed(sha256)``, ``cases.draftpayloads``): its bytes are then freed, and read
+        back, checked, when it is viewed or sent. Not an edit: nothing is emitted."""
+        for row, document in enumerate(self._documents):
+            if not isinstance(document.payload, DraftPayload) and (kept := sealed(document.sha256)):
+                self._documents[row] = replace(document, payload=kept)
 
     # --- attaching ------------------------------------------------------------------------
     def _choose(self) -> None:
@@ -231,7 +251,10 @@ class DocumentList(QWidget):
             return
         self.attach_button.setEnabled(False)
         self._say(_("Préparation du document…"))
-        self._worker.run(lambda: read_and_prepare(path), self._prepared, self._refused)
+        if self.uid_key is None:  # as capture.dicom_deid.new_request_key (not imported here)
+            self.uid_key = secrets.token_bytes(32)
+        key = self.uid_key
+        self._worker.run(lambda: read_and_prepare(path, key), self._prepared, self._refused)
 
     def _prepared(self, prepared: PreparedDocument) -> None:
         self._update()

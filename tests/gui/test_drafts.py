@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -9,9 +11,14 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QWidget
 from pytestqt.qtbot import QtBot
 
+from cases.documents import Document
+from cases.draftpayloads import DraftPayload
+from tests.core.test_drafts_payloads import CANARY as CLIP_CANARY
+from tests.core.test_drafts_payloads import a_clip, a_document, clip_bytes
 from tests.gui.test_end_to_end import WAIT, log_in, send_request, type_text
 from tests.gui.test_workspaces import open_window
 from tests.support.demo import DemoEnv
+from tests.support.documents import radiograph
 from widgets.doctor import DoctorWorkspace
 
 CANARY = "CANARY-brouillon-91c2"
@@ -104,3 +111,143 @@ def test_what_was_typed_just_before_a_logout_or_a_quit_is_kept(
     doctor._resume_draft(doctor.draft_list.item(0))
     assert doctor.form.patient_ref.text() == "P-78"
     assert doctor.form.summary.toPlainText() == "Ulcère talon"
+
+
+def test_a_clip_and_a_document_join_the_draft_once_then_the_form_holds_their_sealed_files(
+    qtbot: QtBot, demo_env: DemoEnv
+) -> None:
+    """Issue 17: autosave seals the text, not the clip again; the form frees the bytes; the
+    request sent from the draft carries them, and its payloads leave with the draft."""
+    window, doctor = doctor_in(qtbot, demo_env)
+    clip = a_clip(clip_bytes(2 << 20))
+    document = a_document(b"%PDF-1.7 " + CANARY.encode() + os.urandom(200_000))
+    type_text(doctor.form.patient_ref, "P-79")
+    doctor.form.clips.add(clip)
+    doctor.form.documents._append(document)
+    qtbot.waitUntil(lambda: doctor.draft_list.count() == 1, timeout=WAIT)
+    qtbot.waitUntil(
+        lambda: isinstance(doctor.form.clips.clips()[0].payload, DraftPayload), timeout=WAIT
+    )
+    held = doctor.form.case()
+    assert isinstance(held.documents[0].payload, DraftPayload)
+    files = sorted(doctor.drafts.payloads.folder.glob("*.p7m"))
+    assert len(files) == 2
+    for file in Path(demo_env.layout.unit).rglob("*"):  # the whole profile: sealed only
+        if file.is_file():
+            data = file.read_bytes()
+            assert CLIP_CANARY not in data, file
+            assert CANARY.encode() not in data, file
+    stamps = [(f.stat().st_ino, f.stat().st_mtime_ns) for f in files]
+    (draft,) = doctor.drafts.folder.glob("*.p7m")
+    saved = draft.stat().st_mtime_ns
+
+    type_text(doctor.form.summary, "Plaie du talon")
+    qtbot.waitUntil(lambda: draft.stat().st_mtime_ns != saved, timeout=WAIT)
+    qtbot.waitUntil(lambda: not doctor._draft_saving, timeout=WAIT)
+    assert [(f.stat().st_ino, f.stat().st_mtime_ns) for f in files] == stamps  # not again
+
+    window.close()  # type: ignore[attr-defined]
+    window, doctor = doctor_in(qtbot, demo_env)
+    qtbot.waitUntil(lambda: doctor.draft_list.count() == 1, timeout=WAIT)
+    doctor._resume_draft(doctor.draft_list.item(0))
+    resumed = doctor.form.case()
+    assert isinstance(resumed.clips[0].payload, DraftPayload)
+    assert resumed.summary == "Plaie du talon"
+    doctor.form.consent.setChecked(True)
+    type_text(doctor.form.question, "Avis ?")
+    send_request(doctor.form)
+    qtbot.waitUntil(lambda: doctor.cases.count() == 1, timeout=WAIT)
+    sent = doctor.cases.threads[0].case.bundle.case
+    assert sent is not None
+    assert sent.clips[0].data == clip.data
+    assert sent.documents[0].data == document.data
+    qtbot.waitUntil(lambda: not any(doctor.drafts.payloads.folder.glob("*.p7m")), timeout=WAIT)
+
+
+def test_a_draft_whose_clip_file_is_gone_or_altered_says_which_and_still_opens(
+    qtbot: QtBot, demo_env: DemoEnv
+) -> None:
+    window, doctor = doctor_in(qtbot, demo_env)
+    clip = a_clip(clip_bytes(1 << 20))
+    document = a_document(b"%PDF-1.7 " + os.urandom(100_000))
+    type_text(doctor.form.patient_ref, "P-80")
+    doctor.form.clips.add(clip)
+    doctor.form.documents._append(document)
+    qtbot.waitUntil(
+        lambda: isinstance(doctor.form.clips.clips()[0].payload, DraftPayload), timeout=WAIT
+    )
+    window.close()  # type: ignore[attr-defined]
+    doctor.drafts.payloads.path(clip.sha256).unlink()  # lost (a restore from a backup…)
+    altered = doctor.drafts.payloads.path(document.sha256)
+    data = bytearray(altered.read_bytes())
+    data[len(data) // 2] ^= 0x01  # one bit flipped: the same size
+    altered.write_bytes(bytes(data))
+
+    window, doctor = doctor_in(qtbot, demo_env)
+    qtbot.waitUntil(lambda: doctor.draft_list.count() == 1, timeout=WAIT)
+    qtbot.waitUntil(lambda: "clip-1.mp4" in doctor.draft_status.text(), timeout=WAIT)
+    assert "P-80" in doctor.draft_status.text()
+    doctor._resume_draft(doctor.draft_list.item(0))
+    assert doctor.form.patient_ref.text() == "P-80"
+    assert doctor.form.clips.clips() == ()
+    qtbot.waitUntil(lambda: "document-1.pdf" in doctor.draft_status.text(), timeout=WAIT)
+    assert "endommagé" in doctor.draft_status.text()
+    assert [d.name for d in doctor.form.documents.documents()] == ["document-1.pdf"]
+
+
+def same_study(data: bytes) -> bytes:
+    """Another image of the study ``data`` holds (its own SOP instance)."""
+    import pydicom
+    from pydicom.uid import generate_uid
+
+    ds = pydicom.dcmread(io.BytesIO(data))
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    out = io.BytesIO()
+    ds.save_as(out)
+    return out.getvalue()
+
+
+def study_of(data: bytes) -> str:
+    import pydicom
+
+    return str(pydicom.dcmread(io.BytesIO(data)).StudyInstanceUID)
+
+
+def attach_dicom(qtbot: QtBot, doctor: DoctorWorkspace, path: Path) -> Document:
+    documents = doctor.form.documents
+    count = len(documents.documents())
+    documents.attach(path)
+    qtbot.waitUntil(lambda: documents.details is not None, timeout=WAIT)
+    assert documents.details is not None
+    documents.details.accept()
+    qtbot.waitUntil(lambda: len(documents.documents()) == count + 1, timeout=WAIT)
+    return documents.documents()[-1]
+
+
+def test_dicom_images_attached_before_and_after_a_restart_stay_one_study(
+    qtbot: QtBot, demo_env: DemoEnv, tmp_path: Path
+) -> None:
+    first_image = radiograph()
+    first, second = tmp_path / "one.dcm", tmp_path / "two.dcm"
+    first.write_bytes(first_image)
+    second.write_bytes(same_study(first_image))
+    window, doctor = doctor_in(qtbot, demo_env)
+    type_text(doctor.form.patient_ref, "P-81")
+    before = attach_dicom(qtbot, doctor, first)
+    qtbot.waitUntil(
+        lambda: isinstance(doctor.form.documents.documents()[0].payload, DraftPayload),
+        timeout=WAIT,
+    )
+    window.close()  # type: ignore[attr-defined]
+
+    window, doctor = doctor_in(qtbot, demo_env)
+    qtbot.waitUntil(lambda: doctor.draft_list.count() == 1, timeout=WAIT)
+    doctor._resume_draft(doctor.draft_list.item(0))
+    after = attach_dicom(qtbot, doctor, second)
+    assert study_of(after.data) == study_of(before.data)  # one study, the request's key
+    assert study_of(before.data) != study_of(first_image)  # replaced all the same
+
+    doctor.new_case()  # another request: another key, another study
+    type_text(doctor.form.patient_ref, "P-82")
+    other = attach_dicom(qtbot, doctor, first)
+    assert study_of(other.data) != study_of(before.data)

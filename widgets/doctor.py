@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime
 from html import escape
 from pathlib import Path
 
@@ -14,11 +11,8 @@ from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtPrintSupport import QPrinter
 from PySide6.QtWidgets import (
-    QDialog,
-    QInputDialog,
     QLabel,
     QListWidget,
-    QListWidgetItem,
     QPushButton,
     QSplitter,
     QStackedWidget,
@@ -27,53 +21,39 @@ from PySide6.QtWidgets import (
 )
 
 from app.i18n import _
-from app.messages import (
-    error_reason,
-    job_state_label,
-    outcome_label,
-    reason,
-    specialty_label,
-    withdrawal_label,
-)
 from app.session import Session
 from app.tasks import BoundRunner, TaskRunner
-from cases.delays import answer_late, has_passed
-from cases.drafts import PAYLOAD_MISSING, DraftStore, UnreadableDraft
-from cases.errors import CaseError, InvalidCase
+from cases.drafts import DraftStore
 from cases.followup import (
     follow_up_request,
-    followed,
     followed_ids,
-    followed_up,
     referral_request,
     referred_to,
-    review_due,
     specialist_of,
 )
-from cases.model import WITHDRAWAL_REASONS, Case, utc_now
+from cases.model import Case, utc_now
 from cases.profile import UnlockedIdentity
 from cases.seen import SeenStore
-from cases.threads import CaseThread, Opened, Unreadable
-from crypto.errors import CryptoError
-from outbox.errors import OutboxError
+from cases.threads import CaseThread, Unreadable
 from outbox.platform import DirectoryEntry
 from widgets.capture import CaptureStation
 from widgets.caseform import CaseForm
-from widgets.caselist import (
-    CaseList,
-    announce,
-    answer_due,
-    follows_text,
-    in_red,
-    keep_seen,
-    late_notice,
-    latest_outcome,
-    when,
-)
+from widgets.caselist import CaseList, announce, follows_text, in_red, keep_seen, late_notice
 from widgets.casestore import StoreFeedback
 from widgets.caseview import CaseView
+from widgets.doctordrafts import DraftKeeping
+from widgets.doctortexts import (
+    KNOWN_ERRORS,
+    ask_withdrawal_reason,
+    describe_for_doctor,
+    error_text,
+    missing_text,
+    needs_action,
+    outcome_news,
+    overdue,
+    thread_status,
+)
 from widgets.flow import FlowLayout
-from widgets.overlay import day, short_time
 from widgets.records import RecordsReport
 from widgets.report import ReportPrinter
 from widgets.sealprogress import SealProgress
@@ -81,155 +61,25 @@ from widgets.sendchecks import before_send_warning
 
 log = logging.getLogger(__name__)
 
-KNOWN_ERRORS = (CaseError, CryptoError, OutboxError)
+__all__ = [
+    "DRAFT_DELAY_MS",
+    "KNOWN_ERRORS",
+    "DoctorWorkspace",
+    "ask_withdrawal_reason",
+    "describe_for_doctor",
+    "error_text",
+    "missing_text",
+    "needs_action",
+    "outcome_news",
+    "overdue",
+    "thread_status",
+]
+
 DRAFT_DELAY_MS = 1500
 """A draft is saved this long after the last edit."""
 
 
-def error_text(exc: BaseException) -> str:
-    """A plain-language sentence for a core error (technical detail only in the log)."""
-    if isinstance(exc, InvalidCase):
-        return "\n".join(reason(p) for p in exc.problems)
-    return error_reason(exc)
-
-
-def missing_text(draft: UnreadableDraft, case: Case | None) -> str:
-    """What a draft whose clips or documents were lost (their sealed files) says."""
-    label = (case.patient_ref if case else "") or _("(sans référence)")
-    return _(
-        "Brouillon {ref} : {names} introuvable(s) ou endommagé(s), retiré(s) du brouillon ;"
-        " joignez-le(s) à nouveau."
-    ).format(ref=label, names=", ".join(draft.missing))
-
-
-def thread_status(thread: CaseThread) -> str:
-    if thread.withdrawal is not None:
-        reason = withdrawal_label(thread.withdrawal.bundle.withdrawal or "")
-        return _("Retirée ({reason})").format(reason=reason)
-    if thread.opinions:
-        return _("Avis reçu")
-    if thread.job is not None:
-        return job_state_label(thread.job.state)
-    return _("Envoyé")
-
-
-def describe_for_doctor(
-    thread: CaseThread, threads: Sequence[CaseThread] | frozenset[str] = ()
-) -> str:
-    """The list's line for one of the doctor's requests; ``threads`` (all of them, or the
-    case ids they follow up: ``cases.followup.followed_ids``) tell whether a review the
-    specialist asked for was followed up already."""
-    case = thread.case.bundle.case
-    assert case is not None
-    status = thread_status(thread)
-    outcome = latest_outcome(thread)
-    if outcome:
-        status += " — " + outcome_label(outcome)
-    marks = " · " + _("suivi") if case.follows else ""
-    if case.urgent:
-        marks += " · " + _("urgente")
-    answer = answer_due(thread)
-    if answer is not None:
-        date, late = answer
-        if late:
-            marks += " · " + _("avis en retard (attendu le {date})").format(date=date)
-        else:
-            marks += " · " + _("avis attendu d’ici le {date}").format(date=date)
-    referral = referred_to(thread)
-    if referral is not None and not followed_up(thread, threads):
-        name = referral.refer_name or referral.refer_to
-        marks += " · " + _("à adresser à {name}").format(name=name)
-    due = review_due(thread, threads)
-    review = ""
-    if due is not None:
-        late = overdue(due)
-        review = " · " + (_("contrôle en retard ({date})") if late else _("à revoir le {date}"))
-        review = review.format(date=day(due))
-    return (
-        f"{case.patient_ref} — {specialty_label(case.specialty)}\n"
-        f"{when(thread)} · {status}{marks}{review}"
-    )
-
-
-class _ReasonDialog(QInputDialog):
-    """A choice among ``labels`` that cannot be accepted while none is chosen."""
-
-    def __init__(self, parent: QWidget, labels: list[str]) -> None:
-        super().__init__(parent)
-        self.labels = labels
-
-    def done(self, result: int) -> None:
-        if result == QDialog.DialogCode.Accepted and self.textValue() not in self.labels:
-            return  # Enter on "choose a reason" records nothing
-        super().done(result)
-
-
-def ask_withdrawal_reason(parent: QWidget) -> str | None:
-    """Why the doctor withdraws a request: a code of ``WITHDRAWAL_REASONS``, or ``None``
-    when they changed their mind. No reason is chosen in advance: Enter alone cannot record
-    one by mistake."""
-    labels = [withdrawal_label(code) for code in WITHDRAWAL_REASONS]
-    choose = _("— Choisissez un motif —")
-    dialog = _ReasonDialog(parent, labels)
-    dialog.setWindowTitle(_("Retirer la demande"))
-    dialog.setLabelText(
-        _(
-            "Pourquoi retirer cette demande ? Le spécialiste en sera prévenu et n’aura plus à "
-            "y répondre. Si le patient a retiré son consentement, la copie du spécialiste sera "
-            "effacée de son poste."
-        )
-    )
-    dialog.setComboBoxItems([choose, *labels])
-    dialog.setComboBoxEditable(False)
-    dialog.setTextValue(choose)
-    accepted = dialog.exec() == QDialog.DialogCode.Accepted
-    label = dialog.textValue()
-    dialog.deleteLater()
-    return WITHDRAWAL_REASONS[labels.index(label)] if accepted and label in labels else None
-
-
-def overdue(due: datetime) -> bool:
-    """Whether the local day of ``due`` has passed."""
-    return has_passed(due.astimezone().date())
-
-
-def needs_action(thread: CaseThread, threads: Sequence[CaseThread] | frozenset[str]) -> bool:
-    """A request whose latest opinion advises an urgent transfer, whose review is late, or
-    still without an answer past its due day: shown in red in the doctor's list."""
-    due = review_due(thread, threads)
-    return (
-        latest_outcome(thread) == "urgent_transfer"
-        or (due is not None and overdue(due))
-        or answer_late(thread) is not None
-    )
-
-
-def outcome_news(opinions: Sequence[tuple[CaseThread, Opened]]) -> tuple[str, bool]:
-    """What the notice line adds about the opinions just arrived (what a single one
-    advises; among several, an urgent transfer), and whether one advises an urgent
-    transfer, which the line then shows in red."""
-    urgent = [
-        thread
-        for thread, opened in opinions
-        if opened.bundle.opinion is not None and opened.bundle.opinion.outcome == "urgent_transfer"
-    ]
-    if len(opinions) == 1:
-        outcome = latest_outcome(opinions[0][0])
-        if not outcome:
-            return "", False
-        text = _("Conduite à tenir : {outcome}.").format(outcome=outcome_label(outcome))
-        return " " + text, bool(urgent)
-    if urgent:
-        case = urgent[-1].case.bundle.case
-        assert case is not None
-        text = _("Extraction urgente conseillée pour le patient {ref}.").format(
-            ref=case.patient_ref
-        )
-        return " " + text, True
-    return "", False
-
-
-class DoctorWorkspace(QWidget):
+class DoctorWorkspace(QWidget, DraftKeeping):
     """Left: the doctor's requests; right: the new-request form or the selected case."""
 
     def __init__(
@@ -548,131 +398,6 @@ class DoctorWorkspace(QWidget):
             self.form.show_error(error_text(exc))
 
         self.runner.run(work, done, failed)
-
-    # --- drafts (sealed to the doctor, saved a moment after each edit) -----------------------
-    def save_draft(self) -> None:
-        """Seal the form's request as a draft, off the GUI thread; one save at a time."""
-        self._draft_timer.stop()
-        if self._draft_saving:
-            self._draft_dirty = True
-            return
-        if self.form.is_blank():
-            return
-        case = self.form.case()
-        uid_key = self.form.documents.uid_key
-        self._draft_saving = True
-
-        def done(path: Path | None) -> None:
-            self._draft_saving = False
-            if path is not None:
-                if self.form.case_id == case.case_id:  # said only of the request still shown
-                    self.form.adopt_payloads(self.drafts.sealed_payload)  # bytes freed
-                    self.draft_status.setText(
-                        _("Brouillon enregistré (chiffré) à {time}").format(
-                            time=short_time(utc_now())
-                        )
-                    )
-                self.refresh_drafts()
-            if self._draft_dirty:
-                self._draft_dirty = False
-                self.save_draft()
-
-        def failed(exc: BaseException) -> None:
-            self._draft_saving = False
-            self.draft_status.setText(
-                _("Le brouillon n’a pas pu être enregistré : {reason}").format(
-                    reason=error_text(exc)
-                )
-            )
-
-        version = time.monotonic_ns()  # now: a later save, at logout say, is newer
-        self.runner.run(lambda: self.drafts.save(case, version, uid_key=uid_key), done, failed)
-
-    def refresh_drafts(self) -> None:
-        def done(result: tuple[list[Case], list[UnreadableDraft]]) -> None:
-            drafts, unreadable = result
-            self.draft_list.clear()
-            for case in drafts:
-                label = case.patient_ref or _("(sans référence)")
-                item = QListWidgetItem(
-                    f"{label} — {specialty_label(case.specialty)} · {short_time(case.created_at)}"
-                )
-                item.setData(Qt.ItemDataRole.UserRole, case)
-                self.draft_list.addItem(item)
-            self.discard_button.setEnabled(bool(drafts))
-            lacking = [u for u in unreadable if u.code == PAYLOAD_MISSING]
-            unreadable = [u for u in unreadable if u.code != PAYLOAD_MISSING]
-            told = [
-                missing_text(u, next((c for c in drafts if c.case_id == u.case_id), None))
-                for u in lacking
-            ]
-            if unreadable:
-                told.append(
-                    _("{count} brouillon(s) illisible(s) ignoré(s).").format(count=len(unreadable))
-                )
-            if told:
-                self.draft_status.setText("\n".join(told))
-
-        self.runner.run(self.drafts.load, done, self._show_error)
-
-    def _resume_draft(self, item: QListWidgetItem) -> None:
-        case: Case = item.data(Qt.ItemDataRole.UserRole)
-        if case.case_id == self.form.case_id and self.stack.currentWidget() is self.form:
-            return
-        if not self.form.is_blank():
-            self.save_draft()
-        earlier = followed(case, self.cases.threads)
-        self.form.load_case(
-            case,
-            followed=follows_text(earlier) if earlier else "",
-            uid_key=self.drafts.uid_key(case.case_id),
-        )
-        self.cases.clearSelection()
-        self.follow_button.setEnabled(False)
-        self.stack.setCurrentWidget(self.form)
-        self.draft_status.setText(_("Brouillon repris."))
-
-        def checked(damaged: tuple[str, ...]) -> None:
-            if damaged and self.form.case_id == case.case_id:
-                self.draft_status.setText(
-                    _(
-                        "Brouillon repris, mais {names} endommagé(s) sur ce poste : retirez-le(s)"
-                        " et joignez-le(s) à nouveau."
-                    ).format(names=", ".join(damaged))
-                )
-
-        self.runner.run(lambda: self.drafts.damaged(case), checked, self._show_error)
-
-    def discard_draft(self) -> None:
-        """Forget the selected draft (or the one in the form) and empty the form."""
-        item = self.draft_list.currentItem()
-        case_id = item.data(Qt.ItemDataRole.UserRole).case_id if item else self.form.case_id
-        self._draft_timer.stop()
-        if case_id == self.form.case_id:
-            self.form.clear()
-
-        def done(removed: bool) -> None:
-            if removed:
-                self.draft_status.setText(_("Brouillon supprimé."))
-            self.refresh_drafts()
-
-        self.runner.run(lambda: self.drafts.discard(case_id), done, self._show_error)
-
-    def leave(self) -> None:
-        """The doctor logs out or quits: edits not saved yet are sealed among the drafts now
-        (on this thread: the pool is closing; a draft holds a dozen photos at most, its clips
-        and documents being sealed apart when they joined it), and what was seen is kept for
-        the next session."""
-        keep_seen(self.cases, self.seen)
-        if not (self._draft_timer.isActive() or self._draft_dirty or self._draft_saving):
-            return
-        self._draft_timer.stop()
-        if self.form.is_blank():
-            return
-        try:
-            self.drafts.save(self.form.case(), uid_key=self.form.documents.uid_key)
-        except (*KNOWN_ERRORS, OSError) as exc:
-            log.warning("the last draft could not be saved: %s", exc)
 
     def save_report(self, path: Path | None = None) -> None:
         """Write the signed PDF/A report of the request shown (``path``: no dialog)."""

@@ -138,20 +138,6 @@ def decrypt_buffer(
     return plain
 
 
-def decrypt_into(
-    data: _der.Buffer,
-    recipient_cert: x509.Certificate,
-    recipient_key: PrivateKey,
-    buffer_for: Callable[[int], bytearray],
-) -> memoryview:
-    """:func:`decrypt_buffer` into a buffer the caller keeps for the next time (no fresh
-    memory to fault in): ``buffer_for(n)`` gives one of at least ``n`` bytes, whose content
-    is overwritten. Returns a view of the plaintext in it; nothing of it when the tag fails
-    (then the buffer is zeroed)."""
-    plain, size = _decrypt(data, recipient_cert, recipient_key, buffer_for)
-    return memoryview(plain)[:size]
-
-
 def _decrypt(
     data: _der.Buffer,
     recipient_cert: x509.Certificate,

@@ -130,3 +130,101 @@ class ScratchReader(io.RawIOBase):
         view[: len(piece)] = piece
         self._position += len(piece)
         return len(piece)
+
+
+class ScratchTooLarge(OSError):
+    """More content than a :class:`MemoryScratch` was allowed to hold (a file that grew
+    after its size chose memory)."""
+
+
+class MemoryScratch:
+    """:class:`Scratch`'s protocol in memory, for content small enough to hold: nothing
+    reaches the disk, so nothing needs encrypting. The content is written into ``buffer``
+    (grown into a new one when too small; :attr:`buffer` is the one used), which the caller
+    may keep and hand to the next one: reading into memory already mapped costs no page
+    faults (:mod:`cases.reopen`). More than ``limit`` bytes is :class:`ScratchTooLarge`.
+    Readers see the content only once :meth:`seal` was called (after the GCM tag was
+    checked); :meth:`close` zeroes what was written, so plaintext of a message whose tag
+    failed does not linger in the kept buffer."""
+
+    def __init__(
+        self, buffer: bytearray | None = None, expected: int = 0, limit: int | None = None
+    ) -> None:
+        self.buffer = buffer if buffer is not None and len(buffer) >= expected else None
+        if self.buffer is None:
+            self.buffer = bytearray(max(expected, CHUNK))
+        self.limit = limit
+        self.size = 0
+        self._sealed = False
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        """Append ``data`` (in any pieces)."""
+        if self._sealed:
+            raise ValueError("the scratch is sealed")
+        assert self.buffer is not None
+        end = self.size + len(data)
+        if self.limit is not None and end > self.limit:
+            raise ScratchTooLarge(f"the content exceeds the {self.limit} bytes held in memory")
+        if end > len(self.buffer):  # a new buffer: the old one may still be viewed
+            grown = bytearray(max(end, 2 * len(self.buffer)))
+            grown[: self.size] = memoryview(self.buffer)[: self.size]
+            self.buffer = grown
+        self.buffer[self.size : end] = data
+        self.size = end
+
+    def seal(self) -> None:
+        """No more writing; the content may be read."""
+        self._sealed = True
+
+    def reader(self) -> ViewReader:
+        """A new seekable, read-only file object over the content."""
+        if not self._sealed or self.buffer is None:
+            raise ValueError("the scratch is not sealed")
+        return ViewReader(memoryview(self.buffer)[: self.size])
+
+    def close(self) -> None:
+        """Zero what was written (the buffer itself stays the caller's)."""
+        if self.buffer is not None and self.size:
+            with memoryview(self.buffer) as view:
+                view[: self.size] = bytes(self.size)
+        self.size = 0
+        self._sealed = False
+
+
+class ViewReader(io.RawIOBase):
+    """A read-only file over a memory view, for ``zipfile``: reading a member copies that
+    member only, never the whole content."""
+
+    def __init__(self, view: memoryview) -> None:
+        super().__init__()
+        self._view, self._position = view, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: len(self._view)}
+        position = base[whence] + offset
+        if position < 0:
+            raise OSError(errno.EINVAL, "negative seek position")  # as a file does
+        self._position = position
+        return position
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        piece = self._view[self._position : self._position + len(view)]
+        view[: len(piece)] = piece
+        self._position += len(piece)
+        return len(piece)
+
+    def read(self, size: int | None = -1) -> bytes:
+        end = len(self._view) if size is None or size < 0 else self._position + size
+        chunk = bytes(self._view[self._position : end])
+        self._position += len(chunk)
+        return chunk

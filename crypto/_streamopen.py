@@ -13,9 +13,11 @@ does not verify either (the usual sign of tampering), as malformed otherwise.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import logging
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -33,7 +35,7 @@ from crypto._berstream import Head, Reader
 from crypto._certinfo import check_key_pair
 from crypto._enveloped import _content_key as content_key
 from crypto._keys import PrivateKey
-from crypto._scratch import Scratch, ScratchReader
+from crypto._scratch import MemoryScratch, Scratch
 from crypto._time import as_utc
 from crypto._validation import validate_certificate
 from crypto._verify import _check_signature, _signed_attributes, _single
@@ -42,6 +44,10 @@ from crypto.errors import BadSignature, DecryptionFailed, MalformedMessage
 log = logging.getLogger(__name__)
 
 _DIGESTS = ("sha256", "sha384", "sha512")
+
+Sink = Scratch | MemoryScratch
+"""Where the content waits until the tag is checked: a temporary file encrypted under a key
+held in memory, or memory."""
 
 
 @dataclass
@@ -52,16 +58,21 @@ class StreamContent:
 
     Attributes:
         size: The content's size in bytes.
-        sha256: The content's SHA-256.
+        sha256: The content's SHA-256 (empty from :func:`reopen_file`, which does not hash).
+        in_memory: Whether the content is held in memory (a :class:`MemoryScratch`).
     """
 
     size: int
     sha256: bytes
-    _scratch: Scratch = field(repr=False)
+    _scratch: Scratch | MemoryScratch = field(repr=False)
 
-    def open(self) -> ScratchReader:
+    @property
+    def in_memory(self) -> bool:
+        return isinstance(self._scratch, MemoryScratch)
+
+    def open(self) -> BinaryIO:
         """A new reader of the content, from its start."""
-        return self._scratch.reader()
+        return self._scratch.reader()  # type: ignore[return-value]  # a raw binary file
 
     def close(self) -> None:
         """Delete the temporary copy."""
@@ -159,8 +170,9 @@ def _content_info(reader: Reader, expected: str, name: str) -> tuple[Head, Head,
     return outer, explicit, inner
 
 
-def _walk_signed(reader: Reader, scratch: Scratch) -> _Signed:
-    """The inner SignedData; its content goes to ``scratch``, hashed on the way."""
+def _walk_signed(reader: Reader, scratch: Sink, *, hashed: bool = True) -> _Signed:
+    """The inner SignedData; its content goes to ``scratch``, hashed on the way (unless
+    ``hashed`` is false: a reopening, whose signature is not verified again)."""
     found = _Signed()
     heads = _content_info(reader, "signed_data", "SignedData")
     signed = heads[2]
@@ -169,7 +181,11 @@ def _walk_signed(reader: Reader, scratch: Scratch) -> _Signed:
     with parsing("digest algorithms"):
         listed = cms.DigestAlgorithms.load(_der.element_bytes(data, element))
         names = {str(item["algorithm"].native) for item in listed}
-    hashers = {name: hashlib.new(name) for name in _DIGESTS if name in names or name == "sha256"}
+    hashers = {
+        name: hashlib.new(name)
+        for name in _DIGESTS
+        if hashed and (name in names or name == "sha256")
+    }
     encapsulated = reader.expect(signed.end, _der.SEQUENCE)
     if _oid(reader, encapsulated.end) != "data":
         raise MalformedMessage("unsupported signed content type")
@@ -313,7 +329,7 @@ def _tag(reader: Reader, enveloped: Head) -> bytes:
 
 
 def open_file(
-    path: Path,
+    path: Path | BinaryIO,
     recipient_cert: x509.Certificate,
     recipient_key: PrivateKey,
     trust_roots: Sequence[x509.Certificate],
@@ -321,65 +337,90 @@ def open_file(
     now: datetime | None = None,
     crls: Sequence[x509.CertificateRevocationList] = (),
     scratch_dir: Path | None = None,
+    scratch: Sink | None = None,
 ) -> StreamOpened:
-    """Decrypt and verify the sealed file at ``path`` (DER as :func:`crypto.cms.seal`
-    writes it, BER as :class:`crypto.stream.Sealer` and ``openssl cms`` write it).
+    """Decrypt and verify the sealed file at ``path`` (or read from the binary file
+    ``path``: DER as :func:`crypto.cms.seal` writes it, BER as :class:`crypto.stream.Sealer`
+    and ``openssl cms`` write it).
 
     Memory stays bounded whatever the size; the content waits, encrypted under a key held
-    in memory, in an unnamed temporary file in ``scratch_dir`` (default: the system's).
+    in memory, in an unnamed temporary file in ``scratch_dir`` (default: the system's), or
+    in ``scratch`` when given (a :class:`crypto._scratch.MemoryScratch` for content small
+    enough to hold: the same walk, no file).
 
     Raises: the errors of :func:`crypto.cms.open_sealed`; ``OSError`` if the file cannot
     be read or the temporary file written.
     """
     check_key_pair(recipient_cert, recipient_key)
-    with Path(path).open("rb") as source:
-        found, scratch = _decrypt(source, recipient_cert, recipient_key, scratch_dir)
+    with _reading(path) as source:
+        found, sink = _decrypt(
+            source, recipient_cert, recipient_key, scratch or Scratch(scratch_dir)
+        )
     try:
         signer, signed_at, others = _verify(found, trust_roots, now, crls)
     except BaseException:
-        scratch.close()
+        sink.close()
         raise
     sha256 = found.digests["sha256"]
-    return StreamOpened(scratch.size, sha256, scratch, signer, signed_at, others)
+    return StreamOpened(sink.size, sha256, sink, signer, signed_at, others)
 
 
 def reopen_file(
-    path: Path,
+    path: Path | BinaryIO,
     recipient_cert: x509.Certificate,
     recipient_key: PrivateKey,
     *,
     scratch_dir: Path | None = None,
+    scratch: Sink | None = None,
 ) -> StreamContent:
     """:func:`crypto.cms.reopen_content` from a file: decrypt a sealed message opened and
     verified before and return its content, authenticated by the GCM tag, **without
     verifying the signature again** (the caller checks what it reads against what the first
-    verification vouched for).
+    verification vouched for), nor hashing the content. ``scratch`` as for :func:`open_file`.
 
     Raises: the errors of :func:`crypto.cms.decrypt`; ``MalformedMessage`` for a damaged
     SignedData.
     """
     check_key_pair(recipient_cert, recipient_key)
-    with Path(path).open("rb") as source:
-        found, scratch = _decrypt(source, recipient_cert, recipient_key, scratch_dir)
-    return StreamContent(scratch.size, found.digests["sha256"], scratch)
+    with _reading(path) as source:
+        _found, sink = _decrypt(
+            source, recipient_cert, recipient_key, scratch or Scratch(scratch_dir), hashed=False
+        )
+    return StreamContent(sink.size, b"", sink)
+
+
+def _reading(path: Path | BinaryIO) -> contextlib.AbstractContextManager[BinaryIO]:
+    """The file at ``path`` opened for reading, or ``path`` itself when it is one (left
+    open: it is the caller's)."""
+    if isinstance(path, str | os.PathLike):
+        return Path(path).open("rb")
+    return contextlib.nullcontext(path)
 
 
 def _decrypt(
-    source: BinaryIO, cert: x509.Certificate, key: PrivateKey, scratch_dir: Path | None
-) -> tuple[_Signed, Scratch]:
-    """One pass: the SignedData's parts, and its content in a sealed scratch file, once
-    the tag has been checked (the signature is not, yet)."""
-    reader = Reader(source)
-    heads = _content_info(reader, "authenticated_enveloped_data", "AuthEnvelopedData")
-    decryptor, encrypted, ciphertext = _decryptor(reader, heads[2], cert, key)
+    source: BinaryIO,
+    cert: x509.Certificate,
+    key: PrivateKey,
+    scratch: Sink,
+    *,
+    hashed: bool = True,
+) -> tuple[_Signed, Sink]:
+    """One pass: the SignedData's parts, and its content in ``scratch``, sealed once the
+    tag has been checked (the signature is not, yet); ``scratch`` is closed on failure."""
+    try:
+        reader = Reader(source)
+        heads = _content_info(reader, "authenticated_enveloped_data", "AuthEnvelopedData")
+        decryptor, encrypted, ciphertext = _decryptor(reader, heads[2], cert, key)
+    except BaseException:
+        scratch.close()
+        raise
     plain = _Plain(reader.octets(ciphertext), decryptor)
-    scratch = Scratch(scratch_dir)
     try:
         inner_error: MalformedMessage | None = None
         found = _Signed()
         try:
             try:
-                found = _walk_signed(Reader(plain, "the signed message"), scratch)
+                found = _walk_signed(Reader(plain, "the signed message"), scratch, hashed=hashed)
                 if plain.drain():
                     raise MalformedMessage("data follows the signed message")
             except MalformedMessage as exc:  # judged after the tag

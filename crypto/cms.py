@@ -20,15 +20,15 @@ Note that sign-then-encrypt alone does not bind the recipients to the signature
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 
 from cryptography import x509
 
-from crypto._enveloped import check_recipients, decrypt_buffer, decrypt_into, encrypt_parts
+from crypto._enveloped import check_recipients, decrypt_buffer, encrypt_parts
 from crypto._keys import PrivateKey
 from crypto._sign import sign
-from crypto._verify import Verified, unverified_content, unverified_parts, verify_buffer
+from crypto._verify import Verified, unverified_content, verify_buffer
 
 __all__ = [
     "Verified",
@@ -36,7 +36,6 @@ __all__ = [
     "encrypt",
     "open_sealed",
     "reopen_content",
-    "reopen_parts",
     "seal",
     "sign",
     "verify",
@@ -159,20 +158,6 @@ def reopen_content(
     Raises: the errors of :func:`decrypt`; ``MalformedMessage`` for a damaged SignedData.
     """
     return unverified_content(decrypt_buffer(sealed, recipient_cert, recipient_key))
-
-
-def reopen_parts(
-    sealed: bytes | bytearray | memoryview,
-    recipient_cert: x509.Certificate,
-    recipient_key: PrivateKey,
-    buffer_for: Callable[[int], bytearray],
-) -> list[memoryview]:
-    """:func:`reopen_content` decrypting into a buffer the caller keeps for the next time
-    (``buffer_for(n)`` gives one of at least ``n`` bytes; see
-    ``crypto._enveloped.decrypt_into``): the signed content as views of its pieces in that
-    buffer (one for DER, one per segment for BER), for the caller to join where it wants.
-    The same checks and errors as :func:`reopen_content`; the signature is not verified."""
-    return unverified_parts(decrypt_into(sealed, recipient_cert, recipient_key, buffer_for))
 
 
 def open_sealed(

@@ -9,9 +9,10 @@
   :meth:`Sealer.finish` signs, completes, syncs and renames into place. :func:`seal_file`
   seals what a readable file object holds.
 * :func:`open_file` (in :mod:`crypto._streamopen`) decrypts a sealed file in one pass, keeps
-  the plaintext in a temporary file encrypted under a key that only this process holds, and
-  releases it (:class:`StreamOpened`) only after the GCM tag and then the signature have
-  been checked.
+  the plaintext in a temporary file encrypted under a key that only this process holds (or,
+  when the caller hands it one, in a :class:`crypto._scratch.MemoryScratch`: content small
+  enough to hold), and releases it (:class:`StreamOpened`) only after the GCM tag and then
+  the signature have been checked.
 
 **Encoding: BER with indefinite lengths around the content, DER for everything else.** The
 content's size is not known when sealing starts (a ZIP with deflated entries), and a DER

@@ -8,10 +8,12 @@ import sqlite3
 import stat
 import tarfile
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+import resources
 from app.session import Session
 from cases.errors import BundleError
 from cases.index import CaseIndex, IndexDamaged
@@ -20,6 +22,7 @@ from cases.profile import Profile, UnlockedIdentity
 from crypto import cms
 from tests.core.test_workstation import a_case, unlock, wait_for
 from tests.support.demo import DemoEnv
+from tests.support.photos import sample_photo
 from tests.support.pki import world
 
 CANARY = "CANARY-index-51c9"
@@ -273,12 +276,35 @@ def test_a_photo_is_read_only_from_the_bundle_admitted(
     assert changed.value.code == "bundle_changed"
 
     other = cms.seal(b"not this bundle", expert.certificate, expert.key, [doctor.certificate])
-    store._payloads = None  # a new look at the file, as after another case was shown
+    store.payloads.forget()  # a new look at the file, as after another case was shown
     path.write_bytes(other)
     with pytest.raises(BundleError) as replaced:
         _ = photo.data
     assert replaced.value.code == "bundle_changed"
 
-    store._payloads = None
+    store.payloads.forget()
     path.write_bytes(original)
     assert photo.data == a_case().photos[0].data
+
+
+def test_a_payload_handed_on_as_a_stream_is_not_changed_by_the_next_bundle_read(
+    sessions: tuple[Session, Session], demo_env: DemoEnv
+) -> None:
+    """The store reads each bundle into one buffer it keeps for the next; a clip or document
+    handed on as a stream (``SealedPayload.open``) and still being read when another bundle
+    is opened must go on giving its own checked bytes, never the next bundle's (which are
+    not even authenticated while they are decrypted)."""
+    unit, _hospital = sessions
+    doctor = unlock(demo_env.layout.unit, "dr-bernard")
+    to = next(e for e in unit.workstation.refresh_directory() if e.id == "pr-dubois")
+    first = a_case()
+    second = replace(first, photos=(sample_photo(resources.sample_photos()[1], "photo-1.jpg"),))
+    ids = [unit.workstation.send_case(doctor, case, to) for case in (first, second)]
+    threads, _ = unit.workstation.threads(doctor)
+    photos = {t.case.bundle_id: t.case.bundle.case.photos[0] for t in threads}  # type: ignore[union-attr]
+    expected = first.photos[0].data
+    assert expected != second.photos[0].data
+    with photos[ids[0]].payload.open() as streamed:  # type: ignore[union-attr]
+        head = streamed.read(100)
+        assert photos[ids[1]].data == second.photos[0].data  # the next bundle read meanwhile
+        assert head + streamed.read() == expected

@@ -1,6 +1,7 @@
-"""Reading an admitted bundle again for its payloads (cases.reopen): in memory through one
-buffer kept from the last time, or streamed above the bound; the same content either way,
-authenticated before anything is handed on."""
+"""Reading an admitted bundle again for its payloads (cases.reopen): one pass over the sealed
+file whatever its size, the content waiting in memory (a buffer kept from the last time) or,
+above the bound, in an encrypted temporary file; the same content either way, authenticated
+before anything can be read."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from cases.reopen import Reopener
+from cases.reopen import Reopener, sink_for
 from crypto import cms, stream
+from crypto._scratch import MemoryScratch, Scratch, ScratchTooLarge
 from crypto.errors import CryptoError, MalformedMessage
 from tests.support.pki import World, world
 
@@ -35,32 +37,62 @@ def whole(w: World, data: bytes, path: Path) -> Path:
 
 
 @pytest.mark.parametrize("seal", [streamed, whole])
-def test_in_memory_and_streamed_read_the_same_content(
+def test_in_memory_and_from_a_file_read_the_same_content(
     w: World, tmp_path: Path, seal: object
 ) -> None:
     data = [os.urandom(3 * (1 << 20) + 7), os.urandom(200_000)]
     paths = [seal(w, d, tmp_path / f"{n}.p7m") for n, d in enumerate(data)]  # type: ignore[operator]
     memory = Reopener(w.specialist.cert, w.specialist.key)
     first = memory.open(paths[0])
-    assert type(first).__name__ == "_ViewFile"  # in memory
-    assert first.read() == data[0]
-    first.seek(5)
-    assert first.read(3) == data[0][5:8]
-    buffers = (memory._sealed, memory._plaintext)
-    # the next bundles are read into the same buffers: no fresh memory
-    assert memory.open(paths[1]).read() == data[1]
-    assert memory.open(paths[0]).read() == data[0]
-    assert all(a is b for a, b in zip((memory._sealed, memory._plaintext), buffers, strict=True))
+    assert first.in_memory
+    reader = first.open()
+    assert reader.read() == data[0]
+    reader.seek(5)
+    assert reader.read(3) == data[0][5:8]
+    buffer = memory._buffer
+    assert len(buffer) >= len(data[0])
+    # the next bundles are read into the same buffer: no fresh memory
+    assert memory.open(paths[1]).open().read() == data[1]
+    assert memory.open(paths[0]).open().read() == data[0]
+    assert memory._buffer is buffer
 
     small = Reopener(w.specialist.cert, w.specialist.key, in_memory_max=100_000)
     big = small.open(paths[0])
-    assert type(big).__name__ != "_ViewFile"  # above the bound: through a temporary file
-    assert big.read() == data[0]
-    assert len(small._sealed) == len(small._plaintext) == 0
+    assert not big.in_memory  # above the bound: through a temporary file
+    assert big.open().read() == data[0]
+    assert len(small._buffer) == 0
+    assert small.open(paths[1]).open().read() == data[1]  # also above the bound
 
     memory.release()
-    assert len(memory._sealed) == len(memory._plaintext) == 0
-    assert memory.open(paths[1]).read() == data[1]  # a new buffer, as large as needed
+    assert len(memory._buffer) == 0
+    assert memory.open(paths[1]).open().read() == data[1]  # a new buffer, as large as needed
+    assert memory._buffer is not buffer
+
+
+def test_the_sink_follows_the_sealed_size(tmp_path: Path) -> None:
+    path = tmp_path / "b.p7m"
+    path.write_bytes(b"x" * 1000)
+    assert isinstance(sink_for(path, 1000), MemoryScratch)
+    kept = bytearray(5000)
+    sink = sink_for(path, 1000, kept)
+    assert isinstance(sink, MemoryScratch)
+    assert sink.buffer is kept
+    assert isinstance(sink_for(path, 999), Scratch)
+    assert sink_for(path, 1000, bytearray(10)).buffer is not None  # too small: a new one
+
+
+def test_memory_holds_no_more_than_the_file_and_nothing_before_the_tag() -> None:
+    sink = MemoryScratch(None, 10, limit=10)
+    sink.write(b"0123456789")
+    with pytest.raises(ScratchTooLarge):  # a file that grew after its size chose memory
+        sink.write(b"!")
+    with pytest.raises(ValueError, match="not sealed"):
+        sink.reader()  # not sealed: the tag has not been checked
+    sink.seal()
+    assert sink.reader().read() == b"0123456789"
+    sink.close()
+    assert sink.buffer is not None
+    assert not any(sink.buffer)  # zeroed
 
 
 @pytest.mark.parametrize("where", [0.1, 0.5, 0.9, -20])
@@ -75,7 +107,7 @@ def test_a_changed_byte_is_refused_and_nothing_is_handed_on(
     reopener = Reopener(w.specialist.cert, w.specialist.key)
     with pytest.raises(CryptoError):
         reopener.open(path)
-    assert not any(reopener._plaintext)  # what was decrypted before the tag failed is zeroed
+    assert not any(reopener._buffer)  # what was decrypted before the tag failed is zeroed
 
 
 def test_truncated_and_trailing_bytes_are_refused(w: World, tmp_path: Path) -> None:
@@ -86,8 +118,9 @@ def test_truncated_and_trailing_bytes_are_refused(w: World, tmp_path: Path) -> N
         path.write_bytes(changed)
         with pytest.raises(MalformedMessage):
             reopener.open(path)
+        assert not any(reopener._buffer)
     path.write_bytes(raw)  # whole again: the buffer reused after the failures reads it
-    assert len(reopener.open(path).read()) == 300_000
+    assert len(reopener.open(path).open().read()) == 300_000
 
 
 def test_only_a_recipient_reopens(w: World, tmp_path: Path) -> None:

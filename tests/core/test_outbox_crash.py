@@ -224,8 +224,9 @@ def test_sigkill_at_enqueue_time_loses_nothing_and_sends_nothing_twice(
     total = sum(job.size for job in jobs)
     station.proxy.reset_counters()
     station.sender(chunk_size=64 * 1024, max_chunk_size=1024 * 1024)
+    # a generous bound: the jobs of six rounds, sent in 64 KiB chunks, on a loaded 2-core CI
     wait_until(
-        lambda: all(station.state(j.bundle_id) is JobState.DELIVERED for j in jobs), timeout=60
+        lambda: all(station.state(j.bundle_id) is JobState.DELIVERED for j in jobs), timeout=180
     )
     mailbox = station.mailbox()
     assert sorted(mailbox) == sorted(j.bundle_id for j in jobs), "each one, once"

@@ -20,8 +20,11 @@ measures on both, in the same run:
   replicas, SeaweedFS, PostgreSQL and HAProxy): on a 2-core machine the sum bounds the rate;
 - bundles lost or duplicated: every mailbox is listed and compared with what was sent.
 
-Both platforms first take one upload per client of 4 clients, not counted (a fresh object
-store allocates its volumes on its first writes).
+Both platforms run at once (an idle one costs next to nothing) and the throughput runs
+alternate between them, three times over (once with ``--quick``; the first platform changes
+each time): the machine's other load then weighs on both alike, and each figure is the median
+of its repetitions. Both first take one upload per client of 4 clients, not counted (a fresh
+object store allocates its volumes on its first writes).
 
 With ``npm`` on the machine, the ``@tus/server`` pair (``@tus/server`` 2.4.5 and
 ``@tus/s3-store`` on the same SeaweedFS bucket, installed into a temporary folder) goes
@@ -36,6 +39,7 @@ import contextlib
 import hashlib
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 import threading
@@ -210,7 +214,7 @@ def _s3_requests_per_bundle(record: PgRecord) -> float:
             " FROM pieces p JOIN uploads u ON u.id = p.blob_id"
         ).fetchone()
     assert row is not None
-    return (row["pieces"] + row["read_back"]) / max(1, row["bundles"]) + 1
+    return float((row["pieces"] + row["read_back"]) / max(1, row["bundles"]) + 1)
 
 
 def _percentile(values: list[float], share: float) -> float:
@@ -292,38 +296,67 @@ def _register_distributed(record: PgRecord) -> tuple[str, str]:
 class Figures:
     """What one platform measured."""
 
-    throughput: dict[int, float] = field(default_factory=dict)
+    throughput: dict[int, float] = field(default_factory=dict)  # clients -> median MB/s
+    rates: dict[int, list[float]] = field(default_factory=dict)  # clients -> each repetition
     latencies: list[float] = field(default_factory=list)
     finalisation: dict[int, float] = field(default_factory=dict)
     lost: int = 0
     duplicated: int = 0
     memory: list[float | None] = field(default_factory=list)
     cpu_per_mib: dict[str, float] = field(default_factory=dict)  # part -> ms per MiB uploaded
+    idle_cores: float = 0.0  # its CPU (in cores) while the other platform was measured
 
 
-def _measure(target: Target, quick: bool) -> Figures:
-    figures = Figures()
+def _throughputs(targets: list[Target], quick: bool) -> list[Figures]:
+    """The throughput runs, alternating between the targets (which goes first changes with
+    each repetition); the CPU of each target's parts is counted during its own runs only."""
+    figures = [Figures() for _ in targets]
     size = 4 * MIB if quick else 8 * MIB
-    # Not counted: the first writes of a fresh store allocate its volumes (seconds).
-    _throughput(target, 4, 1, size, "warm-up")
-    before = _cpu_by_part(target)
-    uploaded = 0
-    for clients, bundles in ((4, 1 if quick else 3), (16, 1)):
-        rate, latencies = _throughput(target, clients, bundles, size, f"tp{clients}")
-        figures.throughput[clients] = rate
-        figures.latencies += latencies
-        uploaded += clients * bundles * size
-    after = _cpu_by_part(target)
-    figures.cpu_per_mib = {
-        part: (after[part] - before[part]) * 1000 / (uploaded / MIB) for part in before
-    }
+    for target in targets:
+        # Not counted: the first writes of a fresh store allocate its volumes (seconds).
+        _throughput(target, 4, 1, size, "warm-up")
+    spent: list[dict[str, float]] = [{} for _ in targets]
+    uploaded = [0] * len(targets)
+    idle = [0.0] * len(targets)  # CPU seconds of each while the others ran
+    others_ran = [0.0] * len(targets)  # seconds the others ran
+    for repetition in range(1 if quick else 3):
+        for clients, bundles in ((4, 1 if quick else 3), (16, 1)):
+            order = list(range(len(targets)))
+            for i in order if repetition % 2 == 0 else order[::-1]:
+                target, mine = targets[i], figures[i]
+                before = _cpu_by_part(target)
+                resting = [sum(_cpu_by_part(t).values()) for t in targets]
+                began = time.perf_counter()
+                tag = f"tp{clients}-{repetition}"
+                rate, latencies = _throughput(target, clients, bundles, size, tag)
+                elapsed = time.perf_counter() - began
+                after = _cpu_by_part(target)
+                for j, other in enumerate(targets):
+                    if j != i:
+                        idle[j] += sum(_cpu_by_part(other).values()) - resting[j]
+                        others_ran[j] += elapsed
+                for part in before:
+                    spent[i][part] = spent[i].get(part, 0.0) + after[part] - before[part]
+                mine.rates.setdefault(clients, []).append(rate)
+                mine.latencies += latencies
+                uploaded[i] += clients * bundles * size
+    for i, mine in enumerate(figures):
+        mine.idle_cores = idle[i] / others_ran[i] if others_ran[i] else 0.0
+        mine.throughput = {c: statistics.median(r) for c, r in mine.rates.items()}
+        mine.cpu_per_mib = {
+            part: seconds * 1000 / (uploaded[i] / MIB) for part, seconds in spent[i].items()
+        }
+    return figures
+
+
+def _measure(target: Target, figures: Figures, quick: bool) -> None:
+    """The rest, one target at a time: finalisation, bundles lost, peak memory."""
     for megabytes in (5, 25) if quick else (5, 25, 50):
         figures.finalisation[megabytes] = _finalisation(
             target, megabytes * 1_000_000, f"fin-{megabytes}"
         )
     figures.lost, figures.duplicated = _lost_or_duplicated(target)
     figures.memory = [peak_mib(pid) for pid in target.pids]
-    return figures
 
 
 def _fmt(value: float | None, unit: str, digits: int = 1) -> str:
@@ -341,15 +374,6 @@ def run(quick: bool, with_peer: bool = True) -> None:
     with tempfile.TemporaryDirectory(prefix="passavant-bench-platform-") as tmp:
         root = Path(tmp)
         single = start_platform(root / "single")
-        try:
-            token, reader = _register_embedded(single.data_dir)
-            pid = single.pid
-            server = [pid] if pid else []
-            target = Target("single", single.url, token, reader, server)
-            target.parts = lambda: {"server": server}
-            ours_single = _measure(target, quick)
-        finally:
-            single.stop()
         pg_root = Path(tempfile.mkdtemp(prefix="passavant-bench-pg-"))
         postgres = Postgres(pg_root / "cluster")
         seaweed = Seaweed(root / "seaweed", str(find_engine("weed")))
@@ -357,6 +381,10 @@ def run(quick: bool, with_peer: bool = True) -> None:
         haproxy: Haproxy | None = None
         peer: TusPeer | None = None
         try:
+            token, reader = _register_embedded(single.data_dir)
+            server = [single.pid] if single.pid else []
+            alone = Target("single", single.url, token, reader, server)
+            alone.parts = lambda: {"server": server}
             postgres.init()
             seaweed.start()
             blobs = f"s3://bundles?endpoint={seaweed.endpoint}"
@@ -377,7 +405,10 @@ def run(quick: bool, with_peer: bool = True) -> None:
                 "PostgreSQL": postgres_pids(postgres.folder / "data"),
                 "HAProxy": [balancer.process.pid] if balancer.process else [],
             }
-            ours_dist = _measure(target, quick)
+            ours_single, ours_dist = _throughputs([alone, target], quick)
+            _measure(alone, ours_single, quick)
+            single.stop()
+            _measure(target, ours_dist, quick)
             per_bundle = _s3_requests_per_bundle(record)
             death = _replica_death(target, replicas, 8 * MIB)
             lost, duplicated = _lost_or_duplicated(target)
@@ -397,6 +428,7 @@ def run(quick: bool, with_peer: bool = True) -> None:
                 replica.stop()
             seaweed.stop(kill=True)
             postgres.stop("immediate")
+            single.stop()
             shutil.rmtree(pg_root, ignore_errors=True)
     _report(ours_single, ours_dist, per_bundle, death, race_ours, race_peer, quick)
 
@@ -414,12 +446,16 @@ def _report(
     for clients in sorted(single.throughput):
         a, b = single.throughput[clients], dist.throughput[clients]
         ratio = b / a if a else 0
+        pairs = [
+            d / s for s, d in zip(single.rates[clients], dist.rates[clients], strict=True) if s
+        ]
+        spread = f" [{min(pairs):.2f}-{max(pairs):.2f}]" if len(pairs) > 1 else ""
         rows.append(
             [
                 f"throughput, {clients} clients",
                 f"{a:.1f} MB/s",
                 f"{b:.1f} MB/s",
-                fmt_ratio(b, a),
+                fmt_ratio(b, a) + spread,
                 f">= 0.5 {'met' if ratio >= 0.5 else 'MISSED'}",
             ]
         )
@@ -441,6 +477,8 @@ def _report(
     rows.append(["CPU per MiB uploaded, all parts", *(f"{c:.1f} ms" for c in cpu), "", ""])
     for part, value in dist.cpu_per_mib.items():
         rows.append([f"  of which {part}", "", f"{value:.1f} ms", "", ""])
+    idle = [f"{f.idle_cores * 100:.1f} % of a core" for f in (single, dist)]
+    rows.append(["CPU while idle (the other measured)", *idle, "", ""])
     first = "met" if death[1] == 1 else "MISSED"
     rows.append(
         [

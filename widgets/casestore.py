@@ -125,6 +125,45 @@ class StoreFeedback(QObject):
         self.progress = IndexingProgress(self)
         self._told = ""  # the progress line last shown
         self.progress.changed.connect(self._tell)
+        self._listing = False  # a listing is on the pool
+        self._again = False  # another was asked for meanwhile
+
+    def list_then(
+        self,
+        show: Callable[[tuple[list[CaseThread], list[Unreadable]]], None],
+        error: Callable[[BaseException], None],
+    ) -> None:
+        """Lists on the pool, then ``show(result)`` here; one listing at a time.
+
+        A listing asked for while one runs is run once that one is shown: two listings on
+        the pool at once could end in the wrong order, the older shown last, and the list
+        would miss what the newer found (a request just sent stayed out of the doctor's list
+        until the next event). Several asked for meanwhile make one.
+        """
+        if self._listing:
+            self._again = True
+            return
+        self._listing = True
+
+        def finish() -> None:
+            self._listing = False
+            if self._again:
+                self._again = False
+                self.list_then(show, error)
+
+        def done(result: tuple[list[CaseThread], list[Unreadable]]) -> None:
+            try:
+                show(result)
+            finally:
+                finish()
+
+        def failed(exc: BaseException) -> None:
+            try:
+                error(exc)
+            finally:
+                finish()
+
+        self.runner.run(self.listing, done, failed)
 
     def _tell(self, done: int, total: int) -> None:
         self._told = self.progress.text(done, total)

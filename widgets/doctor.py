@@ -205,7 +205,7 @@ class DoctorWorkspace(QWidget, DraftKeeping):
 
     # --- list ---------------------------------------------------------------------------
     def refresh(self) -> None:
-        self.runner.run(self.store.listing, self._show_threads, self._show_error)
+        self.store.list_then(self._show_threads, self._show_error)
 
     def _show_threads(self, result: tuple[list[CaseThread], list[Unreadable]]) -> None:
         threads, unreadable = result

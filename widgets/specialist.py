@@ -152,7 +152,7 @@ class SpecialistWorkspace(QWidget):
         self.refresh()
 
     def refresh(self) -> None:
-        self.runner.run(self.store.listing, self._show_threads, self._show_error)
+        self.store.list_then(self._show_threads, self._show_error)
 
     def _set_colleagues(self, entries: list[DirectoryEntry]) -> None:
         """The specialists an opinion may refer the unit to: the directory's, but me (and

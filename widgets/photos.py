@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from html import escape
 
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QPointF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QIcon, QImage, QImageReader, QPainter, QPixmap
+from PySide6.QtCore import QPointF, QSize, Signal
+from PySide6.QtGui import QColor, QIcon, QImage, QPainter, QPixmap
 from PySide6.QtWidgets import QListWidget, QListWidgetItem, QPushButton, QWidget
 
 from app.handback import hand_back
@@ -28,6 +28,7 @@ from cases.model import Opinion
 from cases.photos import Photo
 from cases.threads import CaseThread
 from widgets.annotate import SPECIALIST_COLOUR
+from widgets.imagedecode import decode_image
 from widgets.overlay import paint_annotations, paint_measurements
 from widgets.photofacts import (
     annotations_of,
@@ -66,17 +67,10 @@ THUMB = 160
 def thumbnail(photo: Photo, size: int = THUMB) -> QImage:
     """``photo`` at most ``size`` pixels on its long edge; a null image if it cannot be read.
 
-    The JPEG is decoded at a reduced scale (a fraction of a full decode). Only ``QImage`` is
-    used, so this runs on a worker thread.
+    The JPEG is decoded at a reduced scale (a fraction of a full decode), without any Qt
+    device made from Python (``widgets/imagedecode.py``), so this runs on a worker thread.
     """
-    buffer = QBuffer()
-    buffer.setData(QByteArray(photo_bytes(photo)))
-    buffer.open(QIODevice.OpenModeFlag.ReadOnly)
-    reader = QImageReader(buffer)
-    full = reader.size()
-    if full.isValid() and (full.width() > size or full.height() > size):
-        reader.setScaledSize(full.scaled(QSize(size, size), Qt.AspectRatioMode.KeepAspectRatio))
-    return reader.read()
+    return decode_image(photo_bytes(photo), size)
 
 
 def drawn_on(image: QImage, photo: Photo, marks: Sequence[PhotoMarks] = ()) -> QImage:

@@ -194,6 +194,7 @@ def _post(url: str, body: bytes, deadline: float) -> bytes:
                 chunks.append(chunk)
                 size += len(chunk)
     except urllib.error.HTTPError as exc:
+        exc.close()  # it holds the connection: closed now, not whenever it is collected
         raise TimestampError(REFUSED, f"HTTP {exc.code}") from exc
     except (OSError, ValueError) as exc:  # refused, timed out, TLS, a malformed URL
         raise TimestampError(UNREACHABLE, repr(exc)) from exc

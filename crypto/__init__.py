@@ -3,6 +3,7 @@
 Public modules: :mod:`crypto.pki` (CA, certificates and revocation lists, RSA and EC keys, key
 files, validation), :mod:`crypto.cms` (sign, verify, encrypt, decrypt, seal, open_sealed) and
 :mod:`crypto.errors` (exceptions with stable ``code`` attributes); also :mod:`crypto.pkcs12`,
-:mod:`crypto.audit` and :mod:`crypto.passphrase` (the policy for new passphrases). Modules whose
-name starts with an underscore are internal.
+:mod:`crypto.audit` (its hash chain and verification in :mod:`crypto.auditchain`) and
+:mod:`crypto.passphrase` (the policy for new passphrases). Modules whose name starts with an
+underscore are internal.
 """

@@ -93,14 +93,13 @@ class Scratch:
         self._closer()
 
 
-class ScratchReader(io.RawIOBase):
-    """Seekable reading of a sealed :class:`Scratch` (what :mod:`zipfile` needs)."""
+class _SeekableReader(io.RawIOBase):
+    """What both readers share: a read-only file of ``size`` bytes, seekable as a file is
+    (past the end reads nothing; before the start is an error)."""
 
-    def __init__(self, scratch: Scratch) -> None:
+    def __init__(self, size: int) -> None:
         super().__init__()
-        self._scratch = scratch
-        self._position = 0
-        self._cached: tuple[int, bytes] | None = None
+        self._size, self._position = size, 0
 
     def readable(self) -> bool:
         return True
@@ -112,16 +111,25 @@ class ScratchReader(io.RawIOBase):
         return self._position
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._scratch.size}
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}
         position = base[whence] + offset
         if position < 0:
             raise OSError(errno.EINVAL, "negative seek position")  # as a file does
         self._position = position
         return position
 
+
+class ScratchReader(_SeekableReader):
+    """Seekable reading of a sealed :class:`Scratch` (what :mod:`zipfile` needs)."""
+
+    def __init__(self, scratch: Scratch) -> None:
+        super().__init__(scratch.size)
+        self._scratch = scratch
+        self._cached: tuple[int, bytes] | None = None
+
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")
-        if self._position >= self._scratch.size or not len(view):
+        if self._position >= self._size or not len(view):
             return 0
         index, within = divmod(self._position, CHUNK)
         if self._cached is None or self._cached[0] != index:
@@ -191,30 +199,13 @@ class MemoryScratch:
         self._sealed = False
 
 
-class ViewReader(io.RawIOBase):
+class ViewReader(_SeekableReader):
     """A read-only file over a memory view, for ``zipfile``: reading a member copies that
     member only, never the whole content."""
 
     def __init__(self, view: memoryview) -> None:
-        super().__init__()
-        self._view, self._position = view, 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._position
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: len(self._view)}
-        position = base[whence] + offset
-        if position < 0:
-            raise OSError(errno.EINVAL, "negative seek position")  # as a file does
-        self._position = position
-        return position
+        super().__init__(len(view))
+        self._view = view
 
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")

@@ -78,6 +78,22 @@ def explain(exc: BaseException) -> str:
     return setup_reason(code) or card_reason(code) or error_reason(exc)
 
 
+def form_box(title: str) -> tuple[QGroupBox, QFormLayout]:
+    """One numbered part of the screen: a titled box holding a form whose long rows wrap."""
+    box = QGroupBox(title)
+    form = QFormLayout(box)
+    form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
+    return box, form
+
+
+def beside(field: QWidget, button: QPushButton) -> QHBoxLayout:
+    """A form's field with its button on its right (the field takes the room)."""
+    row = QHBoxLayout()
+    row.addWidget(field, 1)
+    row.addWidget(button)
+    return row
+
+
 class CardSetupDialog(QDialog):
     """Register a card identity. See the module's documentation.
 
@@ -115,17 +131,9 @@ class CardSetupDialog(QDialog):
         self.token.setAccessibleName(_("Carte"))
         self.pin_state = message_label()
         self.token_detail = message_label()
-        card_box = QGroupBox(_("1. La carte"))
-        card_form = QFormLayout(card_box)
-        card_form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
-        module_row = QHBoxLayout()
-        module_row.addWidget(self.module, 1)
-        module_row.addWidget(self.browse)
-        card_form.addRow(_("Module PKCS#11"), module_row)
-        token_row = QHBoxLayout()
-        token_row.addWidget(self.token, 1)
-        token_row.addWidget(self.refresh_button)
-        card_form.addRow(_("Carte"), token_row)
+        card_box, card_form = form_box(_("1. La carte"))
+        card_form.addRow(_("Module PKCS#11"), beside(self.module, self.browse))
+        card_form.addRow(_("Carte"), beside(self.token, self.refresh_button))
         card_form.addRow(self.token_detail)
         card_form.addRow(self.pin_state)
 
@@ -146,17 +154,9 @@ class CardSetupDialog(QDialog):
         self.p12_open = QPushButton(_("Ouvrir"))
         self.encryption_note = message_label()
         self.pairing_note = message_label()
-        encryption_box = QGroupBox(_("3. Le certificat de chiffrement"))
-        encryption_form = QFormLayout(encryption_box)
-        encryption_form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
-        file_row = QHBoxLayout()
-        file_row.addWidget(self.p12_path, 1)
-        file_row.addWidget(self.p12_browse)
-        encryption_form.addRow(_("Fichier"), file_row)
-        secret_row = QHBoxLayout()
-        secret_row.addWidget(self.p12_secret, 1)
-        secret_row.addWidget(self.p12_open)
-        encryption_form.addRow(_("Mot de passe du fichier"), secret_row)
+        encryption_box, encryption_form = form_box(_("3. Le certificat de chiffrement"))
+        encryption_form.addRow(_("Fichier"), beside(self.p12_path, self.p12_browse))
+        encryption_form.addRow(_("Mot de passe du fichier"), beside(self.p12_secret, self.p12_open))
         encryption_form.addRow(self.encryption_note)
         encryption_form.addRow(self.pairing_note)
 
@@ -171,9 +171,7 @@ class CardSetupDialog(QDialog):
         self.pin.setEchoMode(QLineEdit.EchoMode.Password)
         self.pin.setMaxLength(MAX_PIN)
         self.pin.setAccessibleName(_("Code PIN de la carte"))
-        identity_box = QGroupBox(_("4. L’identité"))
-        identity_form = QFormLayout(identity_box)
-        identity_form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
+        identity_box, identity_form = form_box(_("4. L’identité"))
         identity_form.addRow(_("Nom affiché"), self.name)
         identity_form.addRow(_("Rôle"), self.role)
         identity_form.addRow(_("Identifiant"), self.identifier)

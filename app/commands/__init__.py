@@ -4,7 +4,8 @@ Each area registers its own subcommands from its own module:
 
 - ``app.commands.photo``   ``passavant photo prepare|measure|to-dicom`` (the capture engine)
 - ``app.commands.identity`` ``passavant identity|trust|contact`` (identities, trust, address book)
-- ``app.commands.bundle``  ``passavant bundle|audit`` (sealed bundles, the audit journal)
+- ``app.commands.bundle``  ``passavant bundle`` (sealed bundles)
+- ``app.commands.audit``   ``passavant audit verify|show`` (the profile's audit journal)
 - ``app.commands.outbox``  ``passavant outbox|inbox|faultproxy`` (the resilient outbox)
 - ``app.commands.casestore`` ``passavant cases|index`` (a person's case list and index)
 - ``app.commands.report``  ``passavant report make|verify`` (the signed tele-expertise report)
@@ -28,6 +29,7 @@ MODULES = (
     "app.commands.photo",
     "app.commands.identity",
     "app.commands.bundle",
+    "app.commands.audit",
     "app.commands.outbox",
     "app.commands.casestore",
     "app.commands.report",

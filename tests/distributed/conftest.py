@@ -34,6 +34,7 @@ from tests.distributed.engines import (
     find_engine,
     wait_until,
 )
+from tests.support import lifeline
 from tests.support.tools import missing
 
 PEM = "-----BEGIN CERTIFICATE-----\nMIIBdGVzdA==\n-----END CERTIFICATE-----\n"
@@ -105,6 +106,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     root = tmp_path_factory.mktemp("distributed")
     # Not under pytest's folder: the `postgres` user (initdb refuses root) cannot enter it.
     pg_root = Path(tempfile.mkdtemp(prefix="passavant-pg-"))
+    lifeline.remove_on_death(pg_root)  # a killed run leaves no cluster behind
     postgres = Postgres(pg_root / "cluster")
     seaweed = Seaweed(root / "seaweed", str(find_engine("weed")))
     replicas: list[Replica] = []

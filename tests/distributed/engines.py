@@ -23,6 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.support import lifeline
+
 __all__ = [
     "S3_ACCESS_KEY",
     "S3_SECRET_KEY",
@@ -95,7 +97,10 @@ def find_engine(name: str) -> str | None:
 
 
 def _stop(process: subprocess.Popen[bytes] | None, timeout: float = 10.0) -> None:
-    if process is None or process.poll() is not None:
+    if process is None:
+        return
+    lifeline.forget(process.pid)
+    if process.poll() is not None:
         return
     process.send_signal(signal.SIGTERM)
     try:
@@ -153,12 +158,24 @@ class Postgres:
             str(_PG_BIN / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(data / "log"),
             "-w", "-t", "60", "start",
         )  # fmt: skip
+        postmaster = self._postmaster()
+        if postmaster is not None:  # SIGQUIT: an immediate stop, as `pg_ctl -m immediate`
+            lifeline.watch(postmaster, stop_signal=signal.SIGQUIT)
+
+    def _postmaster(self) -> int | None:
+        """The postmaster's pid (first line of ``postmaster.pid``), or ``None``."""
+        try:
+            return int((self.folder / "data" / "postmaster.pid").read_text().split()[0])
+        except (OSError, IndexError, ValueError):
+            return None
 
     def stop(self, mode: str = "fast") -> None:
         """Stops the server (``fast`` closes the connections; ``immediate`` is a crash)."""
         data = self.folder / "data"
+        postmaster = self._postmaster()
         with contextlib.suppress(RuntimeError):  # already stopped
             self._as_owner(str(_PG_BIN / "pg_ctl"), "-D", str(data), "-m", mode, "-w", "stop")
+        lifeline.forget(postmaster)
 
 
 @dataclass
@@ -211,6 +228,7 @@ class Seaweed:
             stdin=subprocess.DEVNULL,
         )  # fmt: skip
         log.close()
+        lifeline.watch(self.process.pid)
         wait_until(self._answers, 90, "SeaweedFS S3")
 
     def _answers(self) -> bool:
@@ -277,6 +295,7 @@ class Replica:
             stdin=subprocess.DEVNULL,
         )  # fmt: skip
         log.close()
+        lifeline.watch(self.process.pid)
 
         def up() -> bool:
             if self.process is not None and self.process.poll() is not None:
@@ -325,6 +344,8 @@ class Haproxy:
         )
         return f"""global
     maxconn 2000
+    # 64 KiB buffers (16 KiB by default): a 1 MiB body crosses in 16 reads, not 64
+    tune.bufsize 65536
 
 defaults
     mode http
@@ -360,6 +381,7 @@ backend replicas
             [binary, "-db", "-f", str(path)], stdout=log, stderr=subprocess.STDOUT
         )
         log.close()
+        lifeline.watch(self.process.pid)
         wait_until(lambda: _port_open(self.port), 20, "HAProxy")
 
     def stop(self) -> None:

@@ -36,6 +36,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from refplatform import accounts
+from tests.support import lifeline
 
 __all__ = [
     "DUMMY_CERT_PEM",
@@ -198,6 +199,7 @@ class RunningPlatform:
             self._process = subprocess.Popen(
                 command, stdout=out, stderr=err, stdin=subprocess.DEVNULL, cwd=REPO_ROOT, env=env
             )
+        lifeline.watch(self._process.pid)  # stopped even if the test run is killed
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for line in out_path.read_text(encoding="utf-8", errors="replace").splitlines():
@@ -224,6 +226,7 @@ class RunningPlatform:
         process, self._process, self._url = self._process, None, None
         if process is None:
             return None
+        lifeline.forget(process.pid)
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
             try:
@@ -236,6 +239,7 @@ class RunningPlatform:
         """SIGKILLs the server (a crash: nothing is flushed or cleaned up)."""
         process, self._process, self._url = self._process, None, None
         if process is not None:
+            lifeline.forget(process.pid)
             process.kill()
             process.wait(STOP_TIMEOUT_S)
 

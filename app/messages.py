@@ -89,8 +89,8 @@ def reason(code: str | None) -> str:
         ),
         "malformed_bundle": _("Le document reçu est incomplet ou endommagé."),
         "draft_payload_damaged": _(
-            "Un clip ou un document de ce brouillon est manquant ou endommagé sur ce poste :"
-            " retirez-le et joignez-le à nouveau."
+            "Une photo, un clip ou un document de ce brouillon est manquant ou endommagé sur ce"
+            " poste : retirez-le et joignez-le à nouveau."
         ),
         "sender_mismatch": _("L’expéditeur du document ne correspond pas à sa signature."),
         "not_addressed_to_you": _("Ce document n’a pas été adressé à vous."),
@@ -263,6 +263,12 @@ def error_reason(exc: BaseException) -> str:
     seconds = getattr(exc, "seconds_left", None)
     if code == "unlock_delayed" and isinstance(seconds, int | float):
         return unlock_delay_reason(seconds)
+    name = getattr(exc, "name", None)
+    if code == "draft_payload_damaged" and isinstance(name, str) and name:
+        return _(
+            "Le fichier {name} de ce brouillon est manquant ou endommagé sur ce poste :"
+            " retirez-le de la demande et joignez-le à nouveau."
+        ).format(name=name)
     problems = getattr(exc, "problems", None)
     if isinstance(problems, list) and code in PASSPHRASE_PROBLEMS:
         return passphrase_reason(problems)

@@ -16,11 +16,22 @@ import sys
 import time
 from collections.abc import Sequence
 
-from bench import capture, cases, outbox, parse_quick, resume, seal, stream, stream_app, viewer
+from bench import (
+    capture,
+    cases,
+    drafts,
+    outbox,
+    parse_quick,
+    resume,
+    seal,
+    stream,
+    stream_app,
+    viewer,
+)
 
 BENCHMARKS = (
     seal.run, stream.run, stream_app.run_app, resume.run, outbox.run, capture.run, cases.run,
-    viewer.run,
+    viewer.run, drafts.run,
 )  # fmt: skip
 """Each takes ``quick`` and prints its own table."""
 

@@ -38,7 +38,7 @@ from cases.bundleformat import (
 )
 from cases.bundlepack import manifest_for
 from cases.model import Case
-from cases.photos import Payload
+from cases.photos import Payload, Photo
 from crypto._keys import PrivateKey
 from crypto.stream import Progress, Sealer
 
@@ -91,14 +91,24 @@ def declared_member(name: str, source: Source, size: int, sha256: str) -> Member
 
 
 def case_members(case: Case) -> list[Member]:
-    """A request's files, in :func:`cases.bundle.pack_case`'s order: the photos (small, read
-    here), then the documents and the clips (read only while sealing)."""
-    members = [bytes_member(f"photos/{p.name}", p.data) for p in case.photos]
+    """A request's files, in :func:`cases.bundle.pack_case`'s order: the photos, then the
+    documents and the clips (read only while sealing). A photo in memory is hashed here; one
+    in its own sealed file (a draft's, :mod:`cases.draftpayloads`), whose size and SHA-256
+    are known, is streamed from there like a clip."""
+    members = [_photo_member(p) for p in case.photos]
     members += [
         declared_member(f"documents/{d.name}", d.payload, d.size, d.sha256) for d in case.documents
     ]
     members += [declared_member(f"clips/{c.name}", c.payload, c.size, c.sha256) for c in case.clips]
     return members
+
+
+def _photo_member(photo: Photo) -> Member:
+    name, payload = f"photos/{photo.name}", photo.payload
+    size = getattr(payload, "size", None)
+    if isinstance(payload, bytes) or not isinstance(size, int) or not hasattr(payload, "open"):
+        return bytes_member(name, photo.data)
+    return declared_member(name, payload, size, photo.sha256)  # checked as it is read
 
 
 def seal_case(

@@ -1,12 +1,13 @@
-"""A draft's large payloads (clips, documents), each sealed once into its own file.
+"""A draft's payloads (photos, clips, documents), each sealed once into its own file.
 
 A request's draft is autosaved a moment after each edit (:mod:`cases.drafts`). Sealing the
-whole draft again each time would seal a 200 MiB clip again at every word of the summary, so
-a clip or a document is sealed **once**, when it joins the draft, into a file of its own
-beside the drafts, ``drafts/<identity id>/payloads/<name>.p7m``: signed by the author and
-encrypted to the author's own certificate, exactly as the draft itself. The draft's bundle
-then references it by its bundle name, size and SHA-256 (``clinical.draft_payloads``) and
-stays small: an autosave seals only the text and the photos.
+whole draft again each time would seal a 200 MiB clip, or a dozen photos of a few MB, again
+at every word of the summary, so a photo, a clip or a document is sealed **once**, when it
+joins the draft, into a file of its own beside the drafts,
+``drafts/<identity id>/payloads/<name>.p7m``: signed by the author and encrypted to the
+author's own certificate, exactly as the draft itself. The draft's bundle then references it
+by its bundle name, size and SHA-256 (``clinical.draft_payloads``, :mod:`cases.draftlisting`)
+and stays small: an autosave seals only the text.
 
 * **Names.** A payload's file is named by a keyed hash of its SHA-256 (the drafts' name key,
   sealed to the person): the same clip in two drafts is one file, sealed once, and the names
@@ -20,8 +21,9 @@ stays small: an autosave seals only the text and the photos.
   or streamed (``open()``, what :mod:`cases.bundleseal` seals a request from), through
   :func:`crypto.stream.open_file` (nothing released before the GCM tag and the signature are
   checked), then compared with the size and SHA-256 the draft lists and with the author's
-  certificate. A file missing, altered or swapped is :class:`DraftPayloadDamaged`, naming
-  the clip or document, never wrong bytes.
+  certificate. A file missing, altered, swapped (another person's, another payload's) or
+  replayed (an older one under its name) is :class:`DraftPayloadDamaged`, naming the photo,
+  clip or document, never wrong bytes.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ SUFFIX = ".p7m"
 
 
 class DraftPayloadDamaged(BundleError):
-    """A draft's clip or document cannot be read back as the draft lists it (its sealed
+    """A draft's photo, clip or document cannot be read back as the draft lists it (its sealed
     file is missing, altered, or another one); ``name`` is its name in the request."""
 
     code = "draft_payload_damaged"
@@ -63,7 +65,8 @@ Opener = Callable[[Path], stream.StreamOpened]
 
 
 class DraftPayload:
-    """A clip's or a document's bytes in their sealed file (a :class:`cases.photos.Payload`).
+    """A photo's, a clip's or a document's bytes in their sealed file (a
+    :class:`cases.photos.Payload`).
 
     Read (:meth:`read`) or streamed (:meth:`open`) from the file each time, off the GUI
     thread: nothing of it is kept in memory meanwhile.

@@ -15,18 +15,22 @@ person's own certificate (``names.key``, a CMS message), so the names say nothin
 somebody reading the disk. Drafts of an earlier version, named by their case id, are renamed
 when first opened.
 
-A request's clips and documents run to hundreds of megabytes: each is sealed **once**, when
-it joins the draft, into a file of its own (:mod:`cases.draftpayloads`), and the draft lists
-it (``clinical.draft_payloads``: its name, size, SHA-256 and details) instead of holding it,
-so that an autosave seals only the text and the photos. A payload no draft references any
+A request's photos (a dozen of a few MB), clips and documents (hundreds of megabytes) are
+each sealed **once**, at the first save after they join the draft, into a file of their own
+(:mod:`cases.draftpayloads`), and the draft lists them (:mod:`cases.draftlisting`) instead of
+holding them, so that an autosave seals only the text. A payload no draft references any
 more (removed from the form, its draft sent or discarded, a crash between the two writes) is
 removed at the next save, discard or listing; a draft whose payload file is missing loads
 without it, and says which (:attr:`UnreadableDraft.missing`). A draft of an earlier version,
-its files inside, above ``stream_above`` is opened in bounded memory
-(:func:`crypto.stream.open_file`): its files are then read, when asked for, from a temporary
-copy encrypted under a key held in memory, released once the whole draft was authenticated,
-and moved to payload files at its next save. No clinical byte is ever written to disk in
-clear.
+its files inside (the photos, or everything), opens as before (above ``stream_above`` in
+bounded memory, :func:`crypto.stream.open_file`: its files are then read, when asked for,
+from a temporary copy encrypted under a key held in memory, released once the whole draft
+was authenticated), and its files move to payload files at its next save. No clinical byte
+is ever written to disk in clear.
+
+The last save at logout runs on a thread of its own (:meth:`DraftStore.save_later`): a clip
+joined a moment before is sealed there, not on the GUI thread; the process waits for it
+before it ends, and any store of the same person waits for it before it reads or writes.
 """
 
 from __future__ import annotations
@@ -38,25 +42,30 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from cryptography import x509
 
+from cases import draftlisting
 from cases.bundle import Bundle, Party, pack_opinion, unpack
 from cases.bundleseal import case_members, seal_members
 from cases.bundlestream import unpack_content
-from cases.clips import Clip
-from cases.documents import Document
-from cases.draftpayloads import FOLDER, DraftPayload, DraftPayloadDamaged, DraftPayloadStore
+from cases.draftlisting import DRAFT_PAYLOADS, join, seal_apart
+from cases.draftpayloads import FOLDER, DraftPayload, DraftPayloadStore
 from cases.errors import CaseError, MalformedBundle
 from cases.model import Case, Opinion, new_id
+from cases.photos import Photo
 from cases.profile import UnlockedIdentity
 from crypto import cms, pki, stream
 from crypto.errors import CryptoError
 
 log = logging.getLogger(__name__)
+
+_LATE: dict[Path, list[threading.Thread]] = {}
+"""The last saves still running (:meth:`DraftStore.save_later`), by drafts' folder."""
+_LATE_LOCK = threading.Lock()
 
 SUFFIX = ".p7m"
 NAMES_KEY = "names.key"
@@ -64,8 +73,6 @@ STREAM_ABOVE = 16 << 20
 """Drafts larger than this (one of an earlier version holding a clip or large documents) are
 opened in bounded memory; smaller ones (text and photos) in memory, faster when all the
 drafts are listed."""
-DRAFT_PAYLOADS = "draft_payloads"
-"""The key, in a draft's ``clinical`` object, of the clips and documents sealed apart."""
 PAYLOAD_MISSING = "draft_payload_missing"
 DRAFT_UID_KEY = "draft_uid_key"
 """The key, in a draft's ``clinical`` object, of its DICOM documents' UID key (hex)."""
@@ -75,7 +82,7 @@ DRAFT_UID_KEY = "draft_uid_key"
 class UnreadableDraft:
     """A draft file that could not be opened (damaged, or sealed by another key), by its file
     name (a keyed hash, not the case id); or, with the code :data:`PAYLOAD_MISSING`, a draft
-    that opened (it is among the drafts, ``case_id``) without the clips or documents
+    that opened (it is among the drafts, ``case_id``) without the photos, clips or documents
     ``missing`` names, whose sealed files are gone or cut short."""
 
     name: str
@@ -152,24 +159,27 @@ class DraftStore:
 
     @staticmethod
     def damaged(case: Case) -> tuple[str, ...]:
-        """The names of ``case``'s clips and documents whose sealed files do not open as the
-        draft lists them (each read through once, authenticated: call it off the GUI
-        thread); those in memory are not looked at."""
-        found = []
-        items: tuple[Document | Clip, ...] = (*case.documents, *case.clips)
-        for item in items:
-            if isinstance(item.payload, DraftPayload):
-                try:
-                    item.payload.open().close()  # authenticated and checked whole
-                except DraftPayloadDamaged:
-                    found.append(item.name)
-        return tuple(found)
+        """The names of ``case``'s payloads whose sealed files do not open as listed."""
+        return draftlisting.damaged(case)  # each read through once: off the GUI thread
 
     def sealed_payload(self, sha256: str) -> DraftPayload | None:
         """The sealed file a draft saved here holds the clip or document of this SHA-256 in,
         while it lies there: what the form keeps instead of the bytes."""
         kept = self._kept.get(sha256)
         return kept if kept is not None and kept.path.exists() else None
+
+    def sealed_photos(self, photos: tuple[Photo, ...]) -> list[tuple[Photo, DraftPayload]]:
+        """Each of ``photos`` held in memory that a draft saved here holds in its sealed
+        file, with what reads it from there: what the form keeps instead of the bytes
+        (hashes each: call it off the GUI thread)."""
+
+        def sealed(name: str, sha256: str) -> DraftPayload | None:
+            if self.sealed_payload(sha256) is None:
+                return None
+            kept = self._kept[sha256]
+            return self.payloads.reference(name, kept.size, sha256)
+
+        return draftlisting.in_memory_photos(photos, sealed)
 
     def _payload_name(self, sha256: str) -> str:
         """The file name of a payload: a keyed hash of its SHA-256."""
@@ -195,11 +205,18 @@ class DraftStore:
         return self.folder / "opinions"
 
     def save(
-        self, case: Case, version: int | None = None, *, uid_key: bytes | None = None
+        self,
+        case: Case,
+        version: int | None = None,
+        *,
+        uid_key: bytes | None = None,
+        held: Sequence[Photo] = (),
     ) -> Path | None:
-        """Seal ``case`` to its author and replace the previous draft of the same case.
-
-        ``uid_key`` is the key its DICOM documents' UIDs are replaced under
+        """Seal ``case`` to its author and replace the previous draft of the same case; its
+        photos, documents and clips not sealed yet are sealed apart first, once
+        (:func:`cases.draftlisting.seal_apart`). ``held``: photos taken out of the form that
+        an undo may put back (their sealed files are kept while this store lives).
+        ``uid_key``: the key its DICOM documents' UIDs are replaced under
         (``capture.dicom_deid.request_key``), kept with the draft (:meth:`uid_key`) so that
         images attached before and after a restart stay one study.
 
@@ -210,40 +227,67 @@ class DraftStore:
         been sent is dropped), or a newer version is already on disk.
         """
         version = time.monotonic_ns() if version is None else version
+        self._settle()
         me = self.me
         signer = (me.signer_certificate, me.signer_key)
         path = self._path(case.case_id)
         with self._lock:
             if case.case_id in self._closed:
                 return None
-        pinned: list[str] = []
+        light, listed, pinned = seal_apart(self.payloads, case, self._kept)
         try:
-            listed: list[dict[str, Any]] = []
-            large: list[tuple[str, Document | Clip]] = [("document", d) for d in case.documents]
-            large += [("clip", c) for c in case.clips]
-            for kind, item in large:
-                kept = self.payloads.keep(item.name, item.payload, item.size, item.sha256)
-                pinned.append(kept.path.name)  # sealed once: found there at the next save
-                self._kept[item.sha256] = kept
-                listed.append({"kind": kind, "entry": item.details()})
-            light = replace(case, documents=(), clips=())
-            clinical = {**light.to_json(), DRAFT_PAYLOADS: listed}
+            clinical: dict[str, Any] = {**light.to_json(), DRAFT_PAYLOADS: listed}
             if uid_key is not None:
                 clinical[DRAFT_UID_KEY] = uid_key.hex()
                 self._uid_keys[case.case_id] = uid_key
 
-            def seal(destination: Path) -> None:  # the text and the photos only
+            def seal(destination: Path) -> None:  # the text and the list only
                 seal_members(
                     destination, new_id(), "request", case_members(light), self._party(),
                     [self._reader()], signer, [me.certificate], case_id=case.case_id,
                     clinical=clinical,
                 )  # fmt: skip
 
-            written = self._write(path, case.case_id, seal, version, frozenset(pinned))
+            undo = {p.payload.path.name for p in held if isinstance(p.payload, DraftPayload)}
+            written = self._write(path, case.case_id, seal, version, frozenset(pinned) | undo)
         finally:
             self.payloads.unpin(pinned)  # listed by the draft now, or not needed
         self._collect()
         return written
+
+    def save_later(
+        self, case: Case, *, uid_key: bytes | None = None, held: Sequence[Photo] = ()
+    ) -> threading.Thread:
+        """:meth:`save` on a thread of its own, not a daemon (the last save, at logout or
+        quit: a clip or photos joined a moment before are sealed there, not on the GUI
+        thread, while the task pool closes). The process waits for it before it ends, and a
+        store of the same person waits for it before it reads or writes (:meth:`_settle`);
+        a failure is logged (the previous draft stays)."""
+        version = time.monotonic_ns()
+
+        def work() -> None:
+            try:
+                self.save(case, version, uid_key=uid_key, held=held)
+            except (CaseError, CryptoError, OSError, ValueError) as exc:
+                log.warning("the last draft could not be saved: %s", getattr(exc, "code", exc))
+
+        thread = threading.Thread(target=work, name="passavant-last-draft", daemon=False)
+        with _LATE_LOCK:
+            _LATE.setdefault(self.folder, []).append(thread)
+        thread.start()
+        return thread
+
+    def _settle(self) -> None:
+        """Wait for the last saves of this person's drafts still running (:meth:`save_later`,
+        by this store or one of an earlier session), unless on one of them."""
+        with _LATE_LOCK:
+            late = _LATE.get(self.folder, [])
+            late[:] = [t for t in late if t.is_alive()]
+            if threading.current_thread() in late:
+                return  # the last saves are ordered by their versions
+            pending = list(late)
+        for thread in pending:
+            thread.join()
 
     def save_opinion(
         self, opinion: Opinion, in_reply_to: str, version: int | None = None
@@ -304,6 +348,7 @@ class DraftStore:
 
     def load(self) -> tuple[list[Case], list[UnreadableDraft]]:
         """Every draft, newest first, and those that could not be opened."""
+        self._settle()
         cases: list[tuple[float, Case]] = []
         unreadable: list[UnreadableDraft] = []
         seen: dict[Path, frozenset[str]] = {}
@@ -316,7 +361,9 @@ class DraftStore:
                 continue
             here = self._path(case.case_id)
             try:
-                case, files, missing = self._joined(case, bundle.manifest.clinical or {})
+                case, files, missing = join(
+                    case, bundle.manifest.clinical or {}, self.payloads.reference
+                )
             except (MalformedBundle, ValueError, TypeError, KeyError):
                 unreadable.append(UnreadableDraft(here.stem, "malformed_bundle"))
                 continue
@@ -340,44 +387,6 @@ class DraftStore:
         self._collect(seen)
         return [case for _mtime, case in cases], unreadable
 
-    def _joined(
-        self, case: Case, clinical: Mapping[str, Any]
-    ) -> tuple[Case, frozenset[str], tuple[str, ...]]:
-        """The draft's case with its clips and documents read from their sealed files, the
-        names of those files, and the names of those missing (left out of the case)."""
-        listed = clinical.get(DRAFT_PAYLOADS, [])
-        if not isinstance(listed, list) or len(listed) > 64:
-            raise MalformedBundle("a draft's payloads are not a list")
-        documents, clips = list(case.documents), list(case.clips)
-        files: set[str] = set()
-        missing: list[str] = []
-        for item in listed:
-            kind, entry = item["kind"], item["entry"]
-            if kind == "document":
-                joined: Document | Clip = Document.from_details(entry, b"")
-            elif kind == "clip":
-                joined = Clip.from_details(entry, b"")
-            else:
-                raise MalformedBundle("a draft payload of an unknown kind")
-            sealed = self.payloads.reference(joined.name, joined.size, joined.sha256)
-            files.add(sealed.path.name)
-            try:
-                present = sealed.path.stat().st_size >= joined.size  # sealed: never smaller
-            except FileNotFoundError:
-                present = False
-            if not present:
-                missing.append(joined.name)
-            elif isinstance(joined, Document):
-                documents.append(replace(joined, payload=sealed))
-            else:
-                clips.append(replace(joined, payload=sealed))
-        if len({d.name for d in documents}) != len(documents) or len(
-            {c.name for c in clips}
-        ) != len(clips):
-            raise MalformedBundle("a draft lists a payload twice")
-        whole = replace(case, documents=tuple(documents), clips=tuple(clips))
-        return whole, frozenset(files), tuple(missing)
-
     def _collect(self, seen: Mapping[Path, frozenset[str]] | None = None) -> None:
         """Remove the payload files no draft lists (once every draft's list is known)."""
         if self._known is None:
@@ -395,6 +404,7 @@ class DraftStore:
     def load_opinions(self) -> tuple[dict[str, Opinion], list[UnreadableDraft]]:
         """The unfinished opinions by the case they answer, and those that could not be
         opened."""
+        self._settle()
         opinions: dict[str, Opinion] = {}
         unreadable: list[UnreadableDraft] = []
         for path, bundle in self._open_all(self._opinions, unreadable):
@@ -477,6 +487,7 @@ class DraftStore:
         return self._remove(self._path(opinion.case_id, self._opinions), opinion.opinion_id)
 
     def _remove(self, path: Path, key: str) -> bool:
+        self._settle()
         with self._lock:
             self._closed.add(key)
             self._refs.pop(path, None)

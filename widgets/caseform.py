@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from html import escape
 from pathlib import Path
 
@@ -322,11 +322,21 @@ class CaseForm(QWidget):
             consent_date=self.consent_date.value() if self.consent.isChecked() else None,
         )
 
-    def adopt_payloads(self, sealed: Callable[[str], DraftPayload | None]) -> None:
-        """The clips and documents the draft has sealed apart are held by their sealed files
-        from now on, not their bytes (``sealed(sha256)``: ``DraftStore.sealed_payload``)."""
+    def adopt_payloads(
+        self,
+        sealed: Callable[[str], DraftPayload | None],
+        photos: Sequence[tuple[Photo, DraftPayload]] = (),
+    ) -> None:
+        """The photos, clips and documents the draft has sealed apart are held by their
+        sealed files from now on, not their bytes (``sealed(sha256)``:
+        ``DraftStore.sealed_payload``; ``photos``: ``DraftStore.sealed_photos``)."""
+        self.photos.adopt(photos)
         self.documents.adopt(sealed)
         self.clips.adopt(sealed)
+
+    def held_photos(self) -> list[Photo]:
+        """The photos taken out that an undo may put back (their sealed files are kept)."""
+        return [photo for removed in self._removed for _row, photo in removed]
 
     def _identity_changed(self) -> None:
         if not self._loading:

@@ -1,7 +1,8 @@
 """The doctor's drafts (split from :mod:`widgets.doctor`): the request being written is sealed
-to the doctor a moment after each edit, off the GUI thread, one save at a time; drafts are
-listed, resumed (their clips' and documents' sealed files checked in the background),
-discarded, and sealed at logout.
+to the doctor a moment after each edit, off the GUI thread, one save at a time (its photos,
+clips and documents sealed apart at the first save after they join, and held by their sealed
+files from then on); drafts are listed, resumed (their payloads' sealed files checked in the
+background), discarded, and sealed at logout (on a thread of their own).
 
 A mixin on :class:`widgets.doctor.DoctorWorkspace`'s own attributes (``form``, ``drafts``,
 ``runner``, ``draft_list``, ``draft_status``, the draft timer and flags), tested through the
@@ -10,7 +11,7 @@ workspace (``tests/gui/test_drafts.py``).
 
 from __future__ import annotations
 
-import logging
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -20,14 +21,14 @@ from PySide6.QtWidgets import QListWidgetItem
 
 from app.i18n import _
 from app.messages import specialty_label
+from cases.draftpayloads import DraftPayload
 from cases.drafts import PAYLOAD_MISSING, UnreadableDraft
 from cases.followup import followed
 from cases.model import Case, utc_now
+from cases.photos import Photo
 from widgets.caselist import follows_text, keep_seen
-from widgets.doctortexts import KNOWN_ERRORS, error_text, missing_text
+from widgets.doctortexts import error_text, missing_text
 from widgets.overlay import short_time
-
-log = logging.getLogger(__name__)
 
 
 class DraftKeeping:
@@ -47,6 +48,7 @@ class DraftKeeping:
     _draft_timer: Any
     _draft_saving: bool
     _draft_dirty: bool
+    last_save: threading.Thread | None = None  # the one at logout, still running or ended
 
     _show_error: Any
 
@@ -60,13 +62,19 @@ class DraftKeeping:
             return
         case = self.form.case()
         uid_key = self.form.documents.uid_key
+        held = self.form.held_photos()  # an undo may put them back
         self._draft_saving = True
 
-        def done(path: Path | None) -> None:
+        def work() -> tuple[Path | None, list[tuple[Photo, DraftPayload]]]:
+            path = self.drafts.save(case, version, uid_key=uid_key, held=held)
+            return path, self.drafts.sealed_photos(case.photos) if path is not None else []
+
+        def done(result: tuple[Path | None, list[tuple[Photo, DraftPayload]]]) -> None:
+            path, photos = result
             self._draft_saving = False
             if path is not None:
                 if self.form.case_id == case.case_id:  # said only of the request still shown
-                    self.form.adopt_payloads(self.drafts.sealed_payload)  # bytes freed
+                    self.form.adopt_payloads(self.drafts.sealed_payload, photos)  # bytes freed
                     self.draft_status.setText(
                         _("Brouillon enregistré (chiffré) à {time}").format(
                             time=short_time(utc_now())
@@ -86,7 +94,7 @@ class DraftKeeping:
             )
 
         version = time.monotonic_ns()  # now: a later save, at logout say, is newer
-        self.runner.run(lambda: self.drafts.save(case, version, uid_key=uid_key), done, failed)
+        self.runner.run(work, done, failed)
 
     def refresh_drafts(self) -> None:
         def done(result: tuple[list[Case], list[UnreadableDraft]]) -> None:
@@ -159,17 +167,17 @@ class DraftKeeping:
         self.runner.run(lambda: self.drafts.discard(case_id), done, self._show_error)
 
     def leave(self) -> None:
-        """The doctor logs out or quits: edits not saved yet are sealed among the drafts now
-        (on this thread: the pool is closing; a draft holds a dozen photos at most, its clips
-        and documents being sealed apart when they joined it), and what was seen is kept for
-        the next session."""
+        """The doctor logs out or quits: edits not saved yet are sealed among the drafts, on
+        a thread of its own (the pool is closing; a photo or a clip joined a moment before is
+        sealed there, not here: ``DraftStore.save_later``, which the process and the next
+        session wait for), and what was seen is kept for the next session."""
         keep_seen(self.cases, self.seen)
         if not (self._draft_timer.isActive() or self._draft_dirty or self._draft_saving):
             return
         self._draft_timer.stop()
         if self.form.is_blank():
             return
-        try:
-            self.drafts.save(self.form.case(), uid_key=self.form.documents.uid_key)
-        except (*KNOWN_ERRORS, OSError) as exc:
-            log.warning("the last draft could not be saved: %s", exc)
+        form = self.form
+        self.last_save = self.drafts.save_later(
+            form.case(), uid_key=form.documents.uid_key, held=form.held_photos()
+        )

@@ -1,5 +1,6 @@
-"""Photo thumbnails, and the strip that opens the viewer. Photos stay in memory: nothing is
-written to disk.
+"""Photo thumbnails, and the strip that opens the viewer. Nothing is written to disk in clear:
+a photo is in memory, or read from its sealed file (a received request's, or a draft's once
+the draft sealed it: :meth:`PhotoStrip.adopt`).
 
 A photo of a case carries what the doctor said of it in the capture station: its body site,
 a note, measurements (calibrated in mm and cm², or in pixels) and annotations. The strip
@@ -13,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from html import escape
 
 from PySide6.QtCore import QPointF, QSize, Signal
@@ -25,7 +27,7 @@ from app.i18n import _
 from cases.earlier import EarlierPhoto, earlier_photos, of_the_lesion
 from cases.marks import PhotoMarks, marks_for
 from cases.model import Opinion
-from cases.photos import Photo
+from cases.photos import Payload, Photo
 from cases.threads import CaseThread
 from widgets.annotate import SPECIALIST_COLOUR
 from widgets.imagedecode import decode_image
@@ -134,6 +136,7 @@ class PhotoStrip(QListWidget):
         # by id() of a photo, held with it (an id is unique only while its object lives):
         # the icon, drawn on, and the thumbnail as decoded (the viewer's preview)
         self._thumbs: dict[int, tuple[Photo, QPixmap, QImage | None]] = {}
+        self._adopted: dict[int, tuple[Photo, Photo]] = {}  # by id() of a photo: its successor
         prepare_hand_back()
         self.viewer: PhotoViewer | None = None
         self.earlier: list[EarlierPhoto] = []
@@ -168,6 +171,7 @@ class PhotoStrip(QListWidget):
             return
         self._photos = []
         self._thumbs.clear()
+        self._adopted.clear()
         self.clear()
         self.add_photos(photos)
         self._show_earlier_button()
@@ -196,7 +200,29 @@ class PhotoStrip(QListWidget):
         image = thumbnail(photo)
         hand_back(self, lambda: self._show_thumbnail(photo, image))
 
+    def adopt(self, sealed: Sequence[tuple[Photo, Payload]]) -> None:
+        """Each photo of ``sealed`` still shown is held by the payload given with it (its
+        sealed file, the same bytes: ``DraftStore.sealed_photos``) from now on, not by its
+        bytes; its thumbnail and row stay. Emits nothing: the request did not change."""
+        payloads = {id(photo): (photo, payload) for photo, payload in sealed}
+        for row, photo in enumerate(self._photos):
+            found = payloads.get(id(photo))
+            if found is None or found[0] is not photo:
+                continue
+            successor = replace(photo, payload=found[1])
+            self._photos[row] = successor
+            held = self._held(photo)
+            if held is None:  # its thumbnail is on its way: it finds the successor
+                self._adopted[id(photo)] = (photo, successor)
+            else:  # the bytes are let go
+                del self._thumbs[id(photo)]
+                self._thumbs[id(successor)] = (successor, held[1], held[2])
+
     def _show_thumbnail(self, photo: Photo, image: QImage) -> None:
+        adopted = self._adopted.get(id(photo))
+        if adopted is not None and adopted[0] is photo:
+            del self._adopted[id(photo)]
+            photo = adopted[1]
         for row, held in enumerate(self._photos):
             if held is photo:  # still shown (a strip refilled meanwhile drops it)
                 if image.isNull():

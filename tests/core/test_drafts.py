@@ -10,6 +10,7 @@ import pytest
 import resources
 from capture.measure import Measurement
 from capture.photo import Arrow
+from cases.draftpayloads import DraftPayload
 from cases.drafts import DraftStore
 from cases.model import Case, Opinion
 from cases.profile import IdentityInfo, UnlockedIdentity
@@ -58,7 +59,9 @@ def test_a_draft_comes_back_whole_after_a_restart(tmp_path: Path) -> None:
     assert [c.case_id for c in again] == [case.case_id]
     assert again[0].summary == case.summary
     assert again[0].photos[0].data == case.photos[0].data
-    assert again[0] == case  # the photo's details and the follow-up link included
+    assert isinstance(again[0].photos[0].payload, DraftPayload)  # read from its sealed file
+    assert again[0].photos[0].details() == case.photos[0].details()
+    assert replace(again[0], photos=case.photos) == case  # the follow-up link included
 
 
 def test_saving_again_replaces_the_draft(tmp_path: Path) -> None:

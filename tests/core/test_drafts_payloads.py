@@ -59,8 +59,8 @@ def test_payloads_are_sealed_apart_and_come_back_checked_after_a_restart(tmp_pat
     case = with_payloads()
     path = store_in(tmp_path).save(case)
     assert path is not None
-    assert len(payload_files(store_in(tmp_path))) == 2
-    assert path.stat().st_size < 1 << 20  # the draft holds the photo and the text only
+    assert len(payload_files(store_in(tmp_path))) == 3  # the photo, the clip, the document
+    assert path.stat().st_size < 16 << 10  # the draft holds the text and the list only
 
     drafts, unreadable = store_in(tmp_path).load()
     assert unreadable == []
@@ -69,7 +69,7 @@ def test_payloads_are_sealed_apart_and_come_back_checked_after_a_restart(tmp_pat
     assert isinstance(again.documents[0].payload, DraftPayload)
     assert again.clips[0].data == case.clips[0].data
     assert again.documents[0].data == case.documents[0].data
-    assert replace(again, clips=case.clips, documents=case.documents) == case
+    assert replace(again, photos=case.photos, clips=case.clips, documents=case.documents) == case
     assert again.clips[0].details() == case.clips[0].details()
     assert again.documents[0].details() == case.documents[0].details()
     for file in tmp_path.rglob("*"):
@@ -101,7 +101,9 @@ def test_a_payload_removed_from_the_form_is_collected_at_the_next_save(tmp_path:
     assert clip_file.exists()
     store.save(replace(case, clips=()))
     assert not clip_file.exists()
-    assert payload_files(store) == [store.payloads.path(case.documents[0].sha256)]
+    assert payload_files(store) == sorted(
+        [store.payloads.path(case.documents[0].sha256), store.payloads.path(case.photos[0].sha256)]
+    )
 
 
 def test_discarding_or_sending_removes_the_payloads_but_not_another_drafts(
@@ -113,9 +115,11 @@ def test_discarding_or_sending_removes_the_payloads_but_not_another_drafts(
     second = a_case(documents=(shared,))  # the same document joined to two requests
     store.save(first)
     store.save(second)
-    assert len(payload_files(store)) == 2  # one file for the shared document
+    assert len(payload_files(store)) == 3  # one file for the shared document, and the photo
     assert store.discard(first.case_id)
-    assert payload_files(store) == [store.payloads.path(shared.sha256)]
+    assert payload_files(store) == sorted(
+        [store.payloads.path(shared.sha256), store.payloads.path(second.photos[0].sha256)]
+    )
     drafts, _ = store.load()
     assert drafts[0].documents[0].data == shared.data
     assert store.discard(second.case_id)

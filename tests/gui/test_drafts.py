@@ -3,22 +3,28 @@
 from __future__ import annotations
 
 import io
+import logging
 import os
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QWidget
 from pytestqt.qtbot import QtBot
 
+import resources
 from cases.documents import Document
 from cases.draftpayloads import DraftPayload
+from cases.photos import Photo
 from tests.core.test_drafts_payloads import CANARY as CLIP_CANARY
 from tests.core.test_drafts_payloads import a_clip, a_document, clip_bytes
 from tests.gui.test_end_to_end import WAIT, log_in, send_request, type_text
 from tests.gui.test_workspaces import open_window
 from tests.support.demo import DemoEnv
 from tests.support.documents import radiograph
+from tests.support.photos import sample_photo
 from widgets.doctor import DoctorWorkspace
 
 CANARY = "CANARY-brouillon-91c2"
@@ -251,3 +257,147 @@ def test_dicom_images_attached_before_and_after_a_restart_stay_one_study(
     type_text(doctor.form.patient_ref, "P-82")
     other = attach_dicom(qtbot, doctor, first)
     assert study_of(other.data) != study_of(before.data)
+
+
+def form_photos(count: int) -> list[Photo]:
+    """Photos as the capture station hands them to the form (prepared JPEGs)."""
+    photos = [sample_photo(path, "x.jpg") for path in resources.sample_photos()[:count]]
+    return [replace(p, name=f"photo-{n}.jpg") for n, p in enumerate(photos, 1)]
+
+
+def test_photos_join_the_draft_once_then_the_form_holds_their_sealed_files(
+    qtbot: QtBot, demo_env: DemoEnv
+) -> None:
+    """An autosave seals the text, not the photos again; the thumbnails stay; the request
+    sent from the draft carries the photos, and their files leave with the draft."""
+    window, doctor = doctor_in(qtbot, demo_env)
+    photos = form_photos(2)
+    type_text(doctor.form.patient_ref, "P-83")
+    doctor.form.add_photos(photos)
+    qtbot.waitUntil(lambda: doctor.draft_list.count() == 1, timeout=WAIT)
+    strip = doctor.form.photos
+    qtbot.waitUntil(
+        lambda: all(isinstance(p.payload, DraftPayload) for p in strip.photos()), timeout=WAIT
+    )
+    qtbot.waitUntil(strip.thumbnails_ready, timeout=WAIT)
+    assert [p.details() for p in strip.photos()] == [p.details() for p in photos]
+    files = sorted(doctor.drafts.payloads.folder.glob("*.p7m"))
+    assert len(files) == 2
+    for file in Path(demo_env.layout.unit).rglob("*"):  # the whole profile: sealed only
+        if file.is_file():
+            data = file.read_bytes()
+            for photo in photos:
+                assert photo.data[2000:2064] not in data, file
+    stamps = [(f.stat().st_ino, f.stat().st_mtime_ns) for f in files]
+    (draft,) = doctor.drafts.folder.glob("*.p7m")
+    saved = draft.stat().st_mtime_ns
+    type_text(doctor.form.summary, "Plaie du talon")
+    qtbot.waitUntil(lambda: draft.stat().st_mtime_ns != saved, timeout=WAIT)
+    qtbot.waitUntil(lambda: not doctor._draft_saving, timeout=WAIT)
+    assert [(f.stat().st_ino, f.stat().st_mtime_ns) for f in files] == stamps  # not again
+    assert draft.stat().st_size < 16 << 10  # the text and the list only
+
+    window.close()  # type: ignore[attr-defined]
+    window, doctor = doctor_in(qtbot, demo_env)
+    qtbot.waitUntil(lambda: doctor.draft_list.count() == 1, timeout=WAIT)
+    doctor._resume_draft(doctor.draft_list.item(0))
+    resumed = doctor.form.case()
+    assert all(isinstance(p.payload, DraftPayload) for p in resumed.photos)
+    qtbot.waitUntil(doctor.form.photos.thumbnails_ready, timeout=WAIT)
+    doctor.form.consent.setChecked(True)
+    type_text(doctor.form.question, "Avis ?")
+    send_request(doctor.form)
+    qtbot.waitUntil(lambda: doctor.cases.count() == 1, timeout=WAIT)
+    sent = doctor.cases.threads[0].case.bundle.case
+    assert sent is not None
+    assert [p.data for p in sent.photos] == [p.data for p in photos]
+    qtbot.waitUntil(lambda: not any(doctor.drafts.payloads.folder.glob("*.p7m")), timeout=WAIT)
+
+
+def test_a_photo_taken_out_then_put_back_after_an_autosave_is_kept(
+    qtbot: QtBot, demo_env: DemoEnv
+) -> None:
+    window, doctor = doctor_in(qtbot, demo_env)
+    photos = form_photos(2)
+    type_text(doctor.form.patient_ref, "P-84")
+    doctor.form.add_photos(photos)
+    strip = doctor.form.photos
+    qtbot.waitUntil(
+        lambda: all(isinstance(p.payload, DraftPayload) for p in strip.photos()), timeout=WAIT
+    )
+    qtbot.waitUntil(strip.thumbnails_ready, timeout=WAIT)
+    strip.item(1).setSelected(True)
+    doctor.form._remove_photos()
+    qtbot.waitUntil(lambda: doctor._draft_timer.isActive(), timeout=WAIT)
+    doctor.save_draft()  # the draft without it
+    qtbot.waitUntil(lambda: not doctor._draft_saving, timeout=WAIT)
+    assert len(list(doctor.drafts.payloads.folder.glob("*.p7m"))) == 2  # undo may need it
+    doctor.form.undo_remove()
+    window.close()  # type: ignore[attr-defined]  # saved at once, as it is
+
+    window, doctor = doctor_in(qtbot, demo_env)
+    qtbot.waitUntil(lambda: doctor.draft_list.count() == 1, timeout=WAIT)
+    doctor._resume_draft(doctor.draft_list.item(0))
+    assert [p.data for p in doctor.form.case().photos] == [p.data for p in photos]
+
+
+def test_a_draft_whose_photo_file_is_gone_or_altered_says_which_in_french(
+    qtbot: QtBot, demo_env: DemoEnv
+) -> None:
+    window, doctor = doctor_in(qtbot, demo_env)
+    photos = form_photos(3)
+    type_text(doctor.form.patient_ref, "P-85")
+    doctor.form.add_photos(photos)
+    qtbot.waitUntil(
+        lambda: all(isinstance(p.payload, DraftPayload) for p in doctor.form.photos.photos()),
+        timeout=WAIT,
+    )
+    window.close()  # type: ignore[attr-defined]
+    payloads = doctor.drafts.payloads
+    payloads.path(photos[0].sha256).unlink()  # lost
+    small, large = sorted(photos[1:], key=lambda p: len(p.data))  # large's file: not short
+    payloads.path(small.sha256).write_bytes(payloads.path(large.sha256).read_bytes())
+
+    window, doctor = doctor_in(qtbot, demo_env)
+    qtbot.waitUntil(lambda: doctor.draft_list.count() == 1, timeout=WAIT)
+    qtbot.waitUntil(lambda: "photo-1.jpg" in doctor.draft_status.text(), timeout=WAIT)
+    assert "P-85" in doctor.draft_status.text()
+    assert "introuvable" in doctor.draft_status.text()
+    doctor._resume_draft(doctor.draft_list.item(0))
+    assert [p.name for p in doctor.form.case().photos] == ["photo-2.jpg", "photo-3.jpg"]
+    qtbot.waitUntil(lambda: small.name in doctor.draft_status.text(), timeout=WAIT)
+    assert "endommagé" in doctor.draft_status.text()
+    assert large.name not in doctor.draft_status.text()
+    qtbot.waitUntil(doctor.form.photos.thumbnails_ready, timeout=WAIT)
+    doctor.form.consent.setChecked(True)
+    type_text(doctor.form.summary, "Plaie.")
+    type_text(doctor.form.question, "Avis ?")
+    send_request(doctor.form)  # refused: never sent with another photo's bytes
+    qtbot.waitUntil(lambda: small.name in doctor.form.problems.text(), timeout=WAIT)
+    assert "endommagé" in doctor.form.problems.text()
+    assert doctor.cases.count() == 0
+
+
+def test_a_clip_joined_just_before_logout_is_sealed_off_the_gui_thread_and_kept(
+    qtbot: QtBot, demo_env: DemoEnv, caplog: pytest.LogCaptureFixture
+) -> None:
+    window, doctor = doctor_in(qtbot, demo_env)
+    clip = a_clip(clip_bytes(4 << 20))
+    type_text(doctor.form.patient_ref, "P-86")
+    doctor.form.clips.add(clip)
+    assert doctor._draft_timer.isActive()  # the autosave has not run yet
+    with caplog.at_level(logging.INFO, logger="cases.draftpayloads"):
+        window.log_out()  # type: ignore[attr-defined]
+        last = doctor.last_save
+        assert last is not None
+        last.join(timeout=WAIT / 1000)
+    sealers = {r.threadName for r in caplog.records if "payload was sealed" in r.message}
+    assert sealers == {"passavant-last-draft"}  # not the GUI thread
+    doctor = log_in(qtbot, window, "dr-bernard")  # type: ignore[arg-type]
+    assert isinstance(doctor, DoctorWorkspace)
+    qtbot.waitUntil(lambda: doctor.draft_list.count() == 1, timeout=WAIT)
+    doctor._resume_draft(doctor.draft_list.item(0))
+    assert doctor.form.patient_ref.text() == "P-86"
+    (kept,) = doctor.form.clips.clips()
+    assert isinstance(kept.payload, DraftPayload)
+    assert kept.data == clip.data

@@ -54,6 +54,7 @@ class DeskLocking:
         self.lock_action.setEnabled(False)
         self.logout_action.setEnabled(False)
         self.activity_action.setEnabled(False)
+        self.card_action.setEnabled(False)  # the card screen: only once unlocked
         self.setWindowTitle("Passavant — " + _("poste verrouillé"))
         self.statusBar().clearMessage()
 
@@ -95,6 +96,7 @@ class DeskLocking:
         self._hidden = []
         self.lock_action.setEnabled(True)
         self.logout_action.setEnabled(True)
+        self.card_action.setEnabled(True)
         self.activity_action.setEnabled(
             isinstance(self.workspace, DoctorWorkspace | SpecialistWorkspace)
         )

@@ -76,6 +76,7 @@ class MainWindow(QMainWindow, DeskLocking, SendingAfterClose):
         self.lock_page.hide()
         self.lock_page.unlock_requested.connect(self._unlock)
         self.lock_page.switch_requested.connect(self._switch_person)
+        self.profile: Profile | None = None
         self._build_menus()
         minutes = self.settings.value("lock/minutes", DEFAULT_LOCK_MINUTES)
         try:
@@ -89,10 +90,10 @@ class MainWindow(QMainWindow, DeskLocking, SendingAfterClose):
         self.idle = IdleWatch(self, 0)  # armed at each login
         self.idle.idle.connect(self.lock)
         self.idle.lock_keys.connect(self.lock)
-        self.profile: Profile | None = None
         self.background: BackgroundSending | None = None  # sends going on once closed
         self._ending = False
         self._open_profile()
+        self.card_action.setEnabled(self.profile is not None)
         self._stopped = {"done": False}
         self.destroyed.connect(stopper(self.session, self.bridge, self._stopped))
         self.setWindowTitle(self._title())
@@ -143,13 +144,19 @@ class MainWindow(QMainWindow, DeskLocking, SendingAfterClose):
         return page
 
     def open_card_setup(self) -> CardSetupDialog | None:
-        """The card registration screen; the login page then lists the new identity."""
-        if self.profile is None:
+        """The card registration screen, from the login page or the "Fichier" menu (a doctor
+        logged in with a passphrase who receives a CPS card stays logged in); the login page
+        then lists the new identity. None on a locked window: only its person comes back."""
+        if self.profile is None or self.locked:
             return None
 
         def registered(identity_id: str) -> None:
             self._rebuild_login()
             self.login.select(identity_id)
+            if self.me is not None:  # the card is for the next login
+                self.statusBar().showMessage(
+                    _("Carte enregistrée : choisissez-la à la prochaine connexion.")
+                )
 
         return open_card_setup(self.profile, self, registered)
 
@@ -206,6 +213,12 @@ class MainWindow(QMainWindow, DeskLocking, SendingAfterClose):
         self.activity_action.setEnabled(False)
         self.activity_action.triggered.connect(self.show_activity)
         file_menu.addAction(self.activity_action)
+        self.card_action = QAction(_("Enregistrer une &carte CPS sur ce poste…"), self)
+        self.card_action.setEnabled(self.profile is not None and not self.locked)
+        self.card_action.triggered.connect(self.open_card_setup)
+        file_menu.addSeparator()
+        file_menu.addAction(self.card_action)
+        file_menu.addSeparator()
         quit_action = QAction(_("&Quitter"), self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
@@ -393,7 +406,7 @@ class MainWindow(QMainWindow, DeskLocking, SendingAfterClose):
             self.workspace.deleteLater()
             self.workspace = None
             self.show_workspace(me)
-        elif me is not None:
+        elif me is not None and not self.locked:
             self.lock_action.setEnabled(True)
             self.logout_action.setEnabled(True)
         self.setWindowTitle(self._title())

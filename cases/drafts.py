@@ -264,10 +264,18 @@ class DraftStore:
         store of the same person waits for it before it reads or writes (:meth:`_settle`);
         a failure is logged (the previous draft stays)."""
         version = time.monotonic_ns()
+        return self._later(lambda: self.save(case, version, uid_key=uid_key, held=held))
 
+    def save_opinion_later(self, opinion: Opinion, in_reply_to: str) -> threading.Thread:
+        """:meth:`save_opinion` on a thread of its own, waited for as :meth:`save_later`'s
+        (the specialist's last save, at logout or quit)."""
+        version = time.monotonic_ns()
+        return self._later(lambda: self.save_opinion(opinion, in_reply_to, version))
+
+    def _later(self, save: Callable[[], object]) -> threading.Thread:
         def work() -> None:
             try:
-                self.save(case, version, uid_key=uid_key, held=held)
+                save()
             except (CaseError, CryptoError, OSError, ValueError) as exc:
                 log.warning("the last draft could not be saved: %s", getattr(exc, "code", exc))
 

@@ -2,8 +2,10 @@
 
 A mixin of :class:`widgets.capture.CaptureStation`. For a patient who has left the room, a
 shot cannot be taken again: Fermer, Escape and the window's cross ask first when photos or
-pages are kept and not in the request, and they go only on an explicit "Jeter" (Enter adds
-the confirmed photos or stays; Escape stays). Closing stops the sources and the imports,
+pages are kept and not in the request, and they go only on an explicit "Jeter". The question
+hands over what it can and then closes: the confirmed photos, the pages as the document the
+station's own "Joindre le document à la demande" makes, or both (Enter does that, or stays
+when there is nothing to hand over; Escape stays). Closing stops the sources and the imports,
 removes the demo video and wipes the watched folder's files of the photos deleted from the
 strip, whose undo ends there.
 """
@@ -15,7 +17,7 @@ import shutil
 from pathlib import Path
 
 from PySide6.QtGui import QCloseEvent
-from PySide6.QtWidgets import QDialog, QMessageBox
+from PySide6.QtWidgets import QDialog, QLabel, QMessageBox
 
 from app.i18n import _
 from app.tasks import BoundRunner
@@ -31,13 +33,15 @@ class ClosingRules:
     """What Fermer, Escape and the window's cross do.
 
     Besides the attributes below, the station provides ``add_to_request()``,
-    ``stop_source()``, ``_stop_imports()`` and ``_deleted_sources()``.
+    ``attach_document()``, ``say()``, ``_readiness()``, ``stop_source()``,
+    ``_stop_imports()`` and ``_deleted_sources()``.
     """
 
     runner: BoundRunner
     strip: Strip
     pages: Strip
     sources: SourceBar
+    message: QLabel
     deleted: list[tuple[int, KeptPhoto]]
     close_prompt: QMessageBox | None
     _discard_agreed: bool
@@ -68,7 +72,10 @@ class ClosingRules:
         ready = sum(1 for p in self.strip if p.regions is not None and p.regions.confirmed)
         box = QMessageBox(self)  # type: ignore[call-overload]
         box.setIcon(QMessageBox.Icon.Warning)
-        box.setWindowTitle(_("Photos non ajoutées"))
+        if count and pages:
+            box.setWindowTitle(_("Photos et pages non ajoutées"))
+        else:
+            box.setWindowTitle(_("Pages non jointes") if pages else _("Photos non ajoutées"))
         lines = []
         if count:
             lines.append(_("{n} photo(s) prise(s) ne sont pas dans la demande.").format(n=count))
@@ -77,11 +84,14 @@ class ClosingRules:
         lines.append(_("Une fois la fenêtre fermée, elles sont perdues."))
         box.setText(" ".join(lines))
         add = None
-        if ready:
-            add = box.addButton(
-                _("Ajouter les {n} photo(s) confirmée(s)").format(n=ready),
-                QMessageBox.ButtonRole.AcceptRole,
-            )
+        if pages and ready:
+            handing = _("Ajouter les {n} photo(s) confirmée(s) et joindre le document")
+        elif pages:
+            handing = _("Joindre le document")
+        else:
+            handing = _("Ajouter les {n} photo(s) confirmée(s)")
+        if pages or ready:
+            add = box.addButton(handing.format(n=ready), QMessageBox.ButtonRole.AcceptRole)
         stay = box.addButton(_("Continuer la prise"), QMessageBox.ButtonRole.RejectRole)
         if count and pages:
             thrown = _("Jeter les {n} photo(s) et les {p} page(s)").format(n=count, p=pages)
@@ -101,13 +111,37 @@ class ClosingRules:
                 self._discard_agreed = True
                 self.reject()
             elif add is not None and clicked is add:
-                self.add_to_request()  # type: ignore[attr-defined]
+                self._hand_over_then_close(photos=ready > 0)
             else:
                 self.activateWindow()  # type: ignore[attr-defined]
 
         box.finished.connect(answered)
         self.close_prompt = box
         box.open()
+
+    def _hand_over_then_close(self, *, photos: bool) -> None:
+        """The question's "Joindre le document" or "Ajouter …": the pages become the
+        document first (as the station's own button makes it), then the confirmed photos
+        follow; the station closes once nothing is left in it. A document refused (a full
+        request) stops there, its pages kept and the reason said; photos still to confirm
+        keep the station open, and are named."""
+        if len(self.pages) == 0:  # closes once the strip is empty
+            self.add_to_request()  # type: ignore[attr-defined]
+            return
+
+        def after_document() -> None:
+            if self._kept_count() == 0:
+                self.accept()  # type: ignore[attr-defined]
+            elif photos:  # closes once nothing is left
+                self.add_to_request()  # type: ignore[attr-defined]
+            else:
+                waiting = self._readiness()[1]  # type: ignore[attr-defined]
+                self.say(  # type: ignore[attr-defined]
+                    "\n".join([self.message.text(), *waiting]),
+                    problem=True,
+                )
+
+        self.attach_document(then=after_document)  # type: ignore[attr-defined]
 
     def done(self, result: int) -> None:
         """Stops the sources and the import, removes the demo video, and wipes the watched

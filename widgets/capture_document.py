@@ -16,6 +16,8 @@ demande" (or Ctrl+Entrée in document mode).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtWidgets import (
     QLabel,
     QProgressBar,
@@ -198,9 +200,10 @@ class DocumentMode:
         self.say("")  # type: ignore[attr-defined]
 
     # --- the hand-over ------------------------------------------------------------------
-    def attach_document(self) -> None:
+    def attach_document(self, then: Callable[[], None] | None = None) -> None:
         """Makes one document of the pages, in order, with the pane's type, date and title,
-        in the background, and adds it to the request's documents."""
+        in the background, and adds it to the request's documents; ``then`` runs once it is
+        there (not when it was refused: the pages stay, and the reason is said)."""
         target = self.documents
         if self._making_document or target is None:
             return
@@ -237,6 +240,8 @@ class DocumentMode:
             self.say(  # type: ignore[attr-defined]
                 _("Document joint à la demande ({n} page(s)).").format(n=prepared.pages)
             )
+            if then is not None:
+                then()
 
         def failed(exc: BaseException) -> None:
             self._document_made()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -108,6 +109,7 @@ class SpecialistWorkspace(QWidget):
         self._draft_timer = QTimer(self)
         self._draft_timer.setSingleShot(True)
         self._draft_timer.setInterval(DRAFT_DELAY_MS)
+        self.last_save: threading.Thread | None = None  # the one at logout or quit
 
         left = QWidget()
         left_layout = QVBoxLayout(left)
@@ -230,10 +232,12 @@ class SpecialistWorkspace(QWidget):
         return self.shown is not None and self.shown.withdrawal is None
 
     # --- drafts (sealed to the specialist, saved a moment after each edit) -------------------
-    def keep_draft(self, *, wait: bool = False) -> None:
+    def keep_draft(self, *, last: bool = False) -> None:
         """Put the form's opinion aside for the request it answers, sealed among the drafts
-        (off the GUI thread unless ``wait``: the last save, at logout or quit); an opinion
-        emptied is forgotten."""
+        in the task pool; an opinion emptied is forgotten. ``last``: the last save, at logout
+        or quit, while the pool closes: sealed on a thread of its own
+        (:meth:`cases.drafts.DraftStore.save_opinion_later`, which the process and the next
+        session wait for; :attr:`last_save`), never on the GUI thread."""
         self._draft_timer.stop()
         if self.shown is None or self.shown.withdrawal is not None:
             return
@@ -241,7 +245,8 @@ class SpecialistWorkspace(QWidget):
         opinion = self.form.opinion(case_id)
         version = time.monotonic_ns()
         work: Callable[[], object]
-        if self.form.is_blank():
+        blank = self.form.is_blank()
+        if blank:
             if self.unsent.pop(case_id, None) is None:
                 return
             self.form.renew()  # what is written next is another draft
@@ -252,13 +257,15 @@ class SpecialistWorkspace(QWidget):
             self.unsent[case_id] = opinion
             work = partial(self.drafts.save_opinion, opinion, request_id, version)
         self.cases.relabel()
-        if not wait:
+        if not last:
             self.runner.run(work, None, self._show_error)
-            return
-        try:
-            work()
-        except (*KNOWN_ERRORS, OSError) as exc:
-            log.warning("the last opinion draft could not be saved: %s", exc)
+        elif not blank:
+            self.last_save = self.drafts.save_opinion_later(opinion, request_id)
+        else:
+            try:
+                work()  # a file removed: nothing sealed, nothing to wait for
+            except (*KNOWN_ERRORS, OSError) as exc:
+                log.warning("the last opinion draft could not be discarded: %s", exc)
 
     def _forget_opinions(self, withdrawn: list[CaseThread]) -> None:
         """The unfinished opinions on requests withdrawn are no longer needed: discarded,
@@ -274,7 +281,7 @@ class SpecialistWorkspace(QWidget):
     def leave(self) -> None:
         """The specialist logs out or quits: the opinion being written is kept, and what was
         seen, for the next session."""
-        self.keep_draft(wait=True)
+        self.keep_draft(last=True)
         keep_seen(self.cases, self.seen)
 
     def _drafts_loaded(self, result: tuple[dict[str, Opinion], list[UnreadableDraft]]) -> None:

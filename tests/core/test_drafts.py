@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -222,6 +225,26 @@ def test_a_sent_opinion_is_not_revived_but_the_next_one_on_the_case_is_kept(
     complement = an_opinion("c-1", text="Complément : biopsie.")  # another opinion id
     assert store.save_opinion(complement, in_reply_to="b-1") is not None
     assert store.load_opinions() == ({"c-1": complement}, [])
+
+
+def test_the_last_opinion_save_runs_on_its_own_thread_and_an_older_autosave_loses(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = DraftStore(tmp_path, expert(), world().roots)
+    older = time.monotonic_ns()  # an autosave asked for before the logout, still running
+    last = an_opinion("c-1", text="Dernier mot.")
+    with caplog.at_level(logging.INFO, logger="cases.drafts"):
+        thread = store.save_opinion_later(last, in_reply_to="b-1")
+        assert thread is not threading.current_thread()
+        assert not thread.daemon  # the process waits for it
+        again = DraftStore(tmp_path, expert(), world().roots).load_opinions()  # waits too
+        assert not thread.is_alive()
+    assert again == ({"c-1": last}, [])
+    sealers = {r.threadName for r in caplog.records if last.opinion_id in r.getMessage()}
+    assert sealers == {"passavant-last-draft"}
+    # the older autosave ending now does not replace the last words
+    assert store.save_opinion(replace(last, text="Avant."), "b-1", older) is None
+    assert store.load_opinions() == ({"c-1": last}, [])
 
 
 def test_a_damaged_opinion_draft_is_reported_and_the_others_load(tmp_path: Path) -> None:

@@ -262,18 +262,18 @@ def test_a_document_has_at_most_max_pages(qtbot: QtBot, station: CaptureStation)
 # --- closing -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("how", ["escape", "enter"])
-def test_closing_with_pages_asks_and_neither_enter_nor_escape_throws_them_away(
-    qtbot: QtBot, station: CaptureStation, how: str
+def test_closing_with_pages_asks_and_escape_does_not_throw_them_away(
+    qtbot: QtBot, station: CaptureStation
 ) -> None:
     station.set_mode(DOCUMENT)
     keep_pages(qtbot, station, paper(3), paper(5))
     qtbot.keyClick(station, Qt.Key.Key_Escape)
     box = prompt(qtbot, station)
     assert "2 page(s) de document" in box.text()
-    assert box.defaultButton() is button(box, "Continuer")
+    # Enter attaches them (tests/gui/test_capture_close_document.py), never throws them
+    assert box.defaultButton() is button(box, "Joindre le document")
     assert box.escapeButton() is button(box, "Continuer")
-    qtbot.keyClick(box, Qt.Key.Key_Escape if how == "escape" else Qt.Key.Key_Return)
+    qtbot.keyClick(box, Qt.Key.Key_Escape)
     qtbot.waitUntil(lambda: station.close_prompt is None, timeout=WAIT)
     assert station.isVisible()
     assert len(station.pages) == 2

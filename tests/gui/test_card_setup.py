@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from PySide6.QtCore import QSize, Qt
+from PySide6.QtCore import QPoint, QSize, Qt
+from PySide6.QtGui import QPainter, QPixmap
+from PySide6.QtWidgets import QApplication, QMenu
 from pytestqt.qtbot import QtBot
 
 from app import i18n
@@ -26,6 +28,9 @@ from crypto.pkcs11 import CardSlot, TokenSigningKey, generate_signing_key, store
 from crypto.pkcs12 import export_pkcs12
 from tests.core.test_card_identity import a_profile, new_card
 from tests.gui.fit import fit
+from tests.gui.test_end_to_end import log_in
+from tests.gui.test_workspaces import open_window
+from tests.support.demo import DemoEnv
 from tests.support.pki import Identity, world
 from tests.support.softhsm import LOCKED, PIN, SoftHsm, softhsm
 from widgets.cardsetup import CardSetupDialog
@@ -370,3 +375,60 @@ def test_the_login_page_opens_the_screen_and_then_lists_the_card(
         assert window.me.signer_certificate == card.certificate
     finally:
         window.shutdown()
+
+
+@pytest.mark.qt_log_ignore("does not support grabbing the keyboard")  # the menu, offscreen
+def test_a_person_logged_in_reaches_the_screen_from_the_menu_never_on_a_locked_window(
+    qtbot: QtBot, demo_env: DemoEnv, language: str, tmp_path: Path
+) -> None:
+    """A doctor logged in with a passphrase who receives a CPS card registers it from the
+    "Fichier" menu without logging out; nobody at a locked window reaches the screen."""
+    window = open_window(qtbot, demo_env.layout.unit)
+    try:
+        assert window.card_action.isEnabled()  # the login page's link has it too
+        log_in(qtbot, window, "dr-bernard")
+        file_menu = window.menuBar().actions()[0].menu()
+        assert isinstance(file_menu, QMenu)
+        assert window.card_action in file_menu.actions()
+        assert window.card_action.isEnabled()
+        expected = {"fr": "Enregistrer une &carte CPS sur ce poste…", "en": "Register a &CPS"}
+        assert window.card_action.text().startswith(expected[language])
+        menu_picture(qtbot, window, file_menu).save(str(tmp_path / f"menu-card-{language}.png"))
+
+        window.card_action.trigger()
+        dialog = window.findChild(CardSetupDialog)
+        assert dialog is not None
+        assert dialog.isVisible()
+        assert window.me is not None  # still logged in, the workspace behind
+        assert window.pages.currentWidget() is window.workspace
+
+        window.lock()
+        assert not window.card_action.isEnabled()
+        assert not dialog.isVisible()  # hidden with the window's other windows
+        window.card_action.trigger()
+        assert window.open_card_setup() is None  # even called directly
+        assert window.findChildren(CardSetupDialog) == [dialog]
+        assert not dialog.isVisible()
+
+        qtbot.keyClicks(window.lock_page.passphrase, "demo")
+        window.lock_page.button.click()
+        qtbot.waitUntil(lambda: not window.locked, timeout=WAIT)
+        assert window.card_action.isEnabled()
+        assert dialog.isVisible()  # back as it was
+        dialog.reject()
+    finally:
+        window.close()
+
+
+def menu_picture(qtbot: QtBot, window: MainWindow, menu: QMenu) -> QPixmap:
+    """The window at 1280×720, its ``menu`` open over it."""
+    window.resize(1280, 660)
+    QApplication.processEvents()
+    menu.popup(window.mapToGlobal(QPoint(0, window.menuBar().height())))
+    qtbot.waitUntil(menu.isVisible, timeout=WAIT)
+    picture = window.grab()
+    painter = QPainter(picture)
+    painter.drawPixmap(window.mapFromGlobal(menu.pos()), menu.grab())
+    painter.end()
+    menu.hide()
+    return picture

@@ -120,6 +120,18 @@ def test_a_locked_window_shows_nothing_clinical_and_only_its_person_unlocks_it(
     assert unit.lock_page.error.text() == "Saisissez votre mot de passe."
     assert unit.locked  # an empty passphrase never unlocks
 
+    # someone at the desk switches the language: the menus are rebuilt, the lock stays whole
+    try:
+        unit._set_language("en")
+        assert unit.locked
+        assert unit.pages.currentWidget() is unit.lock_page
+        for action in (unit.lock_action, unit.logout_action, unit.card_action):
+            assert not action.isEnabled(), action.text()
+        assert CANARY not in shown_text(unit)
+    finally:
+        unit._set_language("fr")
+    assert not unit.logout_action.isEnabled()
+
     qtbot.keyClicks(unit.lock_page.passphrase, "demo")
     unit.lock_page.button.click()
     qtbot.waitUntil(lambda: not unit.locked, timeout=WAIT)

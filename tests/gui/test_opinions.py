@@ -5,10 +5,12 @@ against the demo's real platform."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
@@ -130,6 +132,35 @@ def test_an_unfinished_opinion_survives_a_logout_and_a_restart_sealed(
     specialist.keep_draft()
     qtbot.waitUntil(lambda: not files[0].exists(), timeout=WAIT)
     assert "avis en cours" not in specialist.cases.item(0).text()
+    hospital.close()
+
+
+def test_the_last_opinion_draft_is_sealed_off_the_gui_thread_and_back_at_the_next_login(
+    qtbot: QtBot, demo_env: DemoEnv, caplog: pytest.LogCaptureFixture
+) -> None:
+    """At logout the opinion typed a moment before is sealed on a thread of its own, not on
+    the GUI thread; the next session waits for it and finds it, sealed."""
+    _unit, hospital, _doctor, specialist = requests_sent(qtbot, demo_env, "P-5")
+    specialist.cases.setCurrentRow(0)
+    type_text(specialist.form.text, f"Lichen plan {SECRET}")
+    assert specialist._draft_timer.isActive()  # the autosave has not run: the logout saves
+    opinion_id = specialist.form.opinion_id
+    with caplog.at_level(logging.INFO, logger="cases.drafts"):
+        hospital.log_out()
+        last = specialist.last_save
+        assert last is not None
+        assert not last.daemon  # the process waits for it before it ends
+        # no join: the next session's store waits for it before it reads the drafts
+        specialist = specialist_in(qtbot, hospital)
+        qtbot.waitUntil(lambda: specialist.cases.count() == 1, timeout=WAIT)
+        qtbot.waitUntil(lambda: "avis en cours" in specialist.cases.item(0).text(), timeout=WAIT)
+    sealers = [r.threadName for r in caplog.records if opinion_id in r.getMessage()]
+    assert sealers == ["passavant-last-draft"]  # sealed once, and not on the GUI thread
+    specialist.cases.setCurrentRow(0)
+    assert specialist.form.text.toPlainText() == f"Lichen plan {SECRET}"
+    files = list((demo_env.layout.hospital / "drafts").rglob("*.p7m"))
+    assert len(files) == 1
+    assert SECRET.encode() not in files[0].read_bytes()
     hospital.close()
 
 

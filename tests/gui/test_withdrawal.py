@@ -21,10 +21,10 @@ def test_a_withdrawn_request_is_said_so_and_a_withdrawn_consent_erases_it(
     # the specialist has begun an opinion on the first one, and is still writing it
     specialist.cases.setCurrentRow(row(specialist.cases.threads, "P-W1"))
     write_opinion(specialist, "Probable eczéma de contact.")
-    specialist.keep_draft(wait=True)
+    specialist.keep_draft()
     type_text(specialist.form.text, " Dermocorticoïde ?")
     drafts = demo_env.layout.hospital / "drafts"
-    assert [p.name for p in drafts.rglob("*.p7m")]
+    qtbot.waitUntil(lambda: bool(list(drafts.rglob("*.p7m"))), timeout=WAIT)
 
     doctor.cases.setCurrentRow(row(doctor.cases.threads, "P-W1"))
     assert doctor.view.withdraw_button.isVisible()
@@ -51,7 +51,7 @@ def test_a_withdrawn_request_is_said_so_and_a_withdrawn_consent_erases_it(
     assert not specialist.form.text.isEnabled()  # no answer is awaited any more
     assert not specialist.form.send_button.isEnabled()
     assert specialist.form.is_blank()  # what was being typed is not kept either
-    specialist.keep_draft(wait=True)
+    specialist.keep_draft(last=True)
     specialist.send_opinion()  # Ctrl+Entrée: nothing happens
     assert not list(drafts.rglob("*.p7m"))
     assert specialist.form.problems.text() == ""

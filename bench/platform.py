@@ -21,7 +21,7 @@ measures on both, in the same run:
 - bundles lost or duplicated: every mailbox is listed and compared with what was sent.
 
 Both platforms run at once (an idle one costs next to nothing) and the throughput runs
-alternate between them, three times over (once with ``--quick``; the first platform changes
+alternate between them, five times over (once with ``--quick``; the first platform changes
 each time): the machine's other load then weighs on both alike, and each figure is the median
 of its repetitions. Both first take one upload per client of 4 clients, not counted (a fresh
 object store allocates its volumes on its first writes).
@@ -50,7 +50,8 @@ from pathlib import Path
 
 import requests
 
-from bench import MIB, fmt_ratio, parse_quick, print_table
+from bench import MIB, parse_quick
+from bench.platform_report import Figures, report
 from bench.procstat import cpu_seconds, peak_mib, postgres_pids
 from bench.tus_peer import TusPeer, concurrent_patch
 from refplatform import accounts
@@ -72,6 +73,9 @@ __all__ = ["main", "run"]
 PEM = "-----BEGIN CERTIFICATE-----\nMIIBdGVzdA==\n-----END CERTIFICATE-----\n"
 CHUNK = MIB
 RECIPIENT = "bench-derm"
+#: Throughput repetitions of a full run: each lasts about a second, and on a machine shared
+#: with other work one repetition's pair of rates can be off by half; the median of five holds.
+REPETITIONS = 5
 
 
 @dataclass
@@ -217,11 +221,6 @@ def _s3_requests_per_bundle(record: PgRecord) -> float:
     return float((row["pieces"] + row["read_back"]) / max(1, row["bundles"]) + 1)
 
 
-def _percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
-
-
 def _replica_death(target: Target, replicas: list[Replica], size: int) -> tuple[float, int]:
     """Seconds from a replica's death mid-body to the upload resumed, and client attempts."""
     payload = os.urandom(size)
@@ -292,21 +291,6 @@ def _register_distributed(record: PgRecord) -> tuple[str, str]:
     return token, reader
 
 
-@dataclass
-class Figures:
-    """What one platform measured."""
-
-    throughput: dict[int, float] = field(default_factory=dict)  # clients -> median MB/s
-    rates: dict[int, list[float]] = field(default_factory=dict)  # clients -> each repetition
-    latencies: list[float] = field(default_factory=list)
-    finalisation: dict[int, float] = field(default_factory=dict)
-    lost: int = 0
-    duplicated: int = 0
-    memory: list[float | None] = field(default_factory=list)
-    cpu_per_mib: dict[str, float] = field(default_factory=dict)  # part -> ms per MiB uploaded
-    idle_cores: float = 0.0  # its CPU (in cores) while the other platform was measured
-
-
 def _throughputs(targets: list[Target], quick: bool) -> list[Figures]:
     """The throughput runs, alternating between the targets (which goes first changes with
     each repetition); the CPU of each target's parts is counted during its own runs only."""
@@ -319,7 +303,7 @@ def _throughputs(targets: list[Target], quick: bool) -> list[Figures]:
     uploaded = [0] * len(targets)
     idle = [0.0] * len(targets)  # CPU seconds of each while the others ran
     others_ran = [0.0] * len(targets)  # seconds the others ran
-    for repetition in range(1 if quick else 3):
+    for repetition in range(1 if quick else REPETITIONS):
         for clients, bundles in ((4, 1 if quick else 3), (16, 1)):
             order = list(range(len(targets)))
             for i in order if repetition % 2 == 0 else order[::-1]:
@@ -359,10 +343,6 @@ def _measure(target: Target, figures: Figures, quick: bool) -> None:
     figures.memory = [peak_mib(pid) for pid in target.pids]
 
 
-def _fmt(value: float | None, unit: str, digits: int = 1) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f} {unit}"
-
-
 def run(quick: bool, with_peer: bool = True) -> None:
     """Runs the benchmark and prints its tables (``peer``: the ``@tus/server`` pair too)."""
     for engine in ("initdb", "weed", "haproxy"):
@@ -371,6 +351,7 @@ def run(quick: bool, with_peer: bool = True) -> None:
             return
     os.environ.setdefault("AWS_ACCESS_KEY_ID", S3_ACCESS_KEY)
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", S3_SECRET_KEY)
+    load_before = os.getloadavg()  # the machine's other work weighs on every figure
     with tempfile.TemporaryDirectory(prefix="passavant-bench-platform-") as tmp:
         root = Path(tmp)
         single = start_platform(root / "single")
@@ -430,75 +411,8 @@ def run(quick: bool, with_peer: bool = True) -> None:
             postgres.stop("immediate")
             single.stop()
             shutil.rmtree(pg_root, ignore_errors=True)
-    _report(ours_single, ours_dist, per_bundle, death, race_ours, race_peer, quick)
-
-
-def _report(
-    single: Figures,
-    dist: Figures,
-    per_bundle: float,
-    death: tuple[float, int],
-    race_ours: str,
-    race_peer: str | None,
-    quick: bool,
-) -> None:
-    rows = [["", "single node", "distributed", "ratio dist/single", "goal"]]
-    for clients in sorted(single.throughput):
-        a, b = single.throughput[clients], dist.throughput[clients]
-        ratio = b / a if a else 0
-        pairs = [
-            d / s for s, d in zip(single.rates[clients], dist.rates[clients], strict=True) if s
-        ]
-        spread = f" [{min(pairs):.2f}-{max(pairs):.2f}]" if len(pairs) > 1 else ""
-        rows.append(
-            [
-                f"throughput, {clients} clients",
-                f"{a:.1f} MB/s",
-                f"{b:.1f} MB/s",
-                fmt_ratio(b, a) + spread,
-                f">= 0.5 {'met' if ratio >= 0.5 else 'MISSED'}",
-            ]
-        )
-    for name, share in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99)):
-        a = _percentile(single.latencies, share) * 1000
-        b = _percentile(dist.latencies, share) * 1000
-        rows.append([f"PATCH 1 MiB {name}", f"{a:.0f} ms", f"{b:.0f} ms", fmt_ratio(b, a), ""])
-    for megabytes in sorted(single.finalisation):
-        a, b = single.finalisation[megabytes], dist.finalisation[megabytes]
-        rows.append(
-            [f"finalisation {megabytes} MB", f"{a:.2f} s", f"{b:.2f} s", fmt_ratio(b, a), ""]
-        )
-    lost = [f"{f.lost} / {f.duplicated}" for f in (single, dist)]
-    ok = single.lost + single.duplicated + dist.lost + dist.duplicated == 0
-    rows.append(["bundles lost / duplicated", *lost, "", f"0 {'met' if ok else 'MISSED'}"])
-    memory = [", ".join(_fmt(m, "MiB", 0) for m in f.memory) for f in (single, dist)]
-    rows.append(["peak memory per server process", *memory, "", ""])
-    cpu = [sum(f.cpu_per_mib.values()) for f in (single, dist)]
-    rows.append(["CPU per MiB uploaded, all parts", *(f"{c:.1f} ms" for c in cpu), "", ""])
-    for part, value in dist.cpu_per_mib.items():
-        rows.append([f"  of which {part}", "", f"{value:.1f} ms", "", ""])
-    idle = [f"{f.idle_cores * 100:.1f} % of a core" for f in (single, dist)]
-    rows.append(["CPU while idle (the other measured)", *idle, "", ""])
-    first = "met" if death[1] == 1 else "MISSED"
-    rows.append(
-        [
-            "replica killed mid-body -> resumed",
-            "n/a (one node)",
-            f"{death[0]:.2f} s",
-            "",
-            f"first retry {first} ({death[1]} attempt(s))",
-        ]
-    )
-    rows.append(["S3 requests per bundle (put, get, delete)", "none", f"{per_bundle:.1f}", "", ""])
-    mode = "quick run" if quick else "full run"
-    title = "platform: single node vs distributed (2 replicas, PostgreSQL, SeaweedFS, HAProxy)"
-    print_table(f"{title}, {mode}", rows)
-    print()
-    peer = race_peer or "n/a (--no-peer, or npm or the registry unavailable)"
-    print_table(
-        "platform: two concurrent PATCHes at one offset, one to each instance",
-        [["ours (2 replicas)", race_ours], ["@tus/server 2.4.5 + @tus/s3-store", peer]],
-    )
+    loads = (load_before, os.getloadavg())
+    report(ours_single, ours_dist, per_bundle, death, race_ours, race_peer, quick, loads)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

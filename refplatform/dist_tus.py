@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from refplatform.accounts import AmbiguousRecipient
+from refplatform.accounts import AmbiguousRecipient, hash_token
 from refplatform.backend import Blobs
 from refplatform.body import BodyReceiver
 from refplatform.dist_finalise import Finaliser, piece_key
@@ -42,20 +42,30 @@ log = logging.getLogger(__name__)
 _OFFSET_STREAM = "application/offset+octet-stream"
 
 
-async def authenticate(request: Request, record: PgRecord) -> str:
-    """The station whose bearer token the request carries (401 otherwise)."""
+def _bearer(request: Request) -> str | None:
+    """The bearer token the request carries, if it has the form of one."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     token = token.strip()
+    return token if scheme.lower() == "bearer" and token and len(token) <= 512 else None
+
+
+def _unauthorized() -> ApiError:
+    return ApiError(
+        401,
+        "unauthorized",
+        "A valid bearer token is required.",
+        {"WWW-Authenticate": 'Bearer realm="passavant"'},
+    )
+
+
+async def authenticate(request: Request, record: PgRecord) -> str:
+    """The station whose bearer token the request carries (401 otherwise)."""
+    token = _bearer(request)
     station = None
-    if scheme.lower() == "bearer" and token and len(token) <= 512:
+    if token is not None:
         station = await run_in_threadpool(record.station_for_token, token)
     if station is None:
-        raise ApiError(
-            401,
-            "unauthorized",
-            "A valid bearer token is required.",
-            {"WWW-Authenticate": 'Bearer realm="passavant"'},
-        )
+        raise _unauthorized()
     return station
 
 
@@ -168,31 +178,28 @@ class DistributedTus:
 
     async def resource(self, request: Request) -> Response:
         """``HEAD``, ``PATCH`` and ``DELETE`` on ``/files/<upload_id>``."""
-        station = await authenticate(request, self.record)
-        require_tus_version(request)
-        offset = 0
-        if request.method == "PATCH":
-            content_type = request.headers.get("content-type", "").partition(";")[0]
-            if content_type.strip().lower() != _OFFSET_STREAM:
-                raise ApiError(
-                    415, "unsupported_media_type", f"Content-Type must be {_OFFSET_STREAM}."
-                )
-            offset = parse_count(request.headers.get("upload-offset"), "Upload-Offset")
-        upload_id = str(request.path_params["upload_id"])
         if request.method == "HEAD":
-            upload, committed = await self._load(upload_id, station)
-            if not (upload.receiving and committed == upload.length):
-                return self._head(upload, committed)
+            return await self._head_or_finish(request)
+        upload_id = str(request.path_params["upload_id"])
+        token = _bearer(request)
+        if token is None:
+            raise _unauthorized()
         lock = WriterLock(self.record, upload_id)
-        # One hop to a worker thread: the lock, then the upload read on the lock's connection.
-        taken, found = await run_in_threadpool(_take, lock)
-        if not taken:
-            if request.method == "HEAD":  # being finalised by the request holding the lock
-                return self._head(upload, committed)
-            # Said only of an upload this station may see: 404 and 410 come first.
-            await self._load(upload_id, station)
-            raise ApiError(423, "upload_locked", "Another request is writing this upload.")
+        # One hop to a worker thread and one round trip: the token, the lock (for a valid
+        # token only: one statement), then the upload read on the lock's connection. The
+        # answers keep their order: 401, then the headers' 4xx, then 404/410, then 423.
+        station, taken, found = await run_in_threadpool(lock.acquire_for_token, hash_token(token))
         try:
+            if station is None:
+                raise _unauthorized()
+            require_tus_version(request)
+            offset = 0
+            if request.method == "PATCH":
+                offset = _patch_offset(request)
+            if not taken:
+                # Said only of an upload this station may see: 404 and 410 come first.
+                await self._load(upload_id, station)
+                raise ApiError(423, "upload_locked", "Another request is writing this upload.")
             # No one else writes now.
             upload, committed = await self._check(found, station, lock)
             if request.method == "DELETE":
@@ -200,11 +207,29 @@ class DistributedTus:
                 await run_in_threadpool(self.finaliser.discard, keys)
                 log.info("upload %s terminated", upload.id)
                 return Response(status_code=204)
-            if request.method == "HEAD":  # every byte is in: finish what a dead replica left
-                await self._finalise(upload)
-                return self._head(upload, upload.length)
             hasher = _resume_hash(upload.id, committed, lock.saved_state)
             return await self._patch(request, lock, upload, committed, offset, hasher)
+        finally:
+            if lock.held:  # a PATCH's last piece gives it back in its own hop
+                await run_in_threadpool(lock.release)
+
+    async def _head_or_finish(self, request: Request) -> Response:
+        """``HEAD``: the committed offset; an upload holding every byte but not finalised (a
+        replica died at that moment) is finalised first, under the writer lock."""
+        station = await authenticate(request, self.record)
+        require_tus_version(request)
+        upload_id = str(request.path_params["upload_id"])
+        upload, committed = await self._load(upload_id, station)
+        if not (upload.receiving and committed == upload.length):
+            return self._head(upload, committed)
+        lock = WriterLock(self.record, upload_id)
+        taken, found = await run_in_threadpool(_take, lock)
+        if not taken:  # being finalised by the request holding the lock
+            return self._head(upload, committed)
+        try:
+            upload, committed = await self._check(found, station, lock)
+            await self._finalise(upload)  # every byte is in: finish what a dead replica left
+            return self._head(upload, upload.length)
         finally:
             await run_in_threadpool(lock.release)
 
@@ -259,16 +284,27 @@ class DistributedTus:
             raise ApiError(410, "expired", "The upload expired; create a new one.")
 
     def _put_and_commit(
-        self, lock: WriterLock, key: str, start: int, data: bytes, hasher: Sha256State | None
+        self,
+        lock: WriterLock,
+        key: str,
+        start: int,
+        data: bytes,
+        hasher: Sha256State | None,
+        last: bool,
     ) -> bool:
         """Hashes one piece, writes it whole, then commits it with the hash's state (blocking:
-        one hop to a worker thread). A failure ends the request, and ``hasher`` with it."""
+        one hop to a worker thread). A failure ends the request, and ``hasher`` with it.
+        ``last``: the request has nothing more to do under the lock (no finalisation), which is
+        then given back in the same hop once the piece is committed."""
         state = None
         if hasher is not None:
             hasher.update(data)
             state = hasher.saved()
         self.blobs.put(key, data)
-        return lock.commit_piece(start, len(data), key, self.clock(), state)
+        committed = lock.commit_piece(start, len(data), key, self.clock(), state)
+        if committed and last:
+            lock.release()
+        return committed
 
     async def _store(
         self,
@@ -277,10 +313,13 @@ class DistributedTus:
         start: int,
         data: bytes,
         hasher: Sha256State | None,
+        last: bool = False,
     ) -> int:
-        """Writes one piece whole, then commits it; returns the new committed offset."""
+        """Writes one piece whole, then commits it; returns the new committed offset
+        (``last``: see :meth:`_put_and_commit`)."""
         key = piece_key(upload.id, start, secrets.token_hex(6))
-        if not await run_in_threadpool(self._put_and_commit, lock, key, start, data, hasher):
+        stored = await run_in_threadpool(self._put_and_commit, lock, key, start, data, hasher, last)
+        if not stored:
             await run_in_threadpool(self.finaliser.discard, [key])
             found = await run_in_threadpool(lock.read)
             current = found[1] if found else 0
@@ -343,10 +382,22 @@ class DistributedTus:
             if not message.get("more_body", False):
                 break
         if blocks:
-            position = await self._store(lock, upload, position, b"".join(blocks), hasher)
+            data = b"".join(blocks)
+            # Unless this piece completes the bundle (finalised under the lock), the lock is
+            # given back with the piece's commit: one hop to a worker thread fewer.
+            last = position + len(data) < upload.length
+            position = await self._store(lock, upload, position, data, hasher, last)
         if position == upload.length:
             await self._finalise(upload)
         return Response(status_code=204, headers=self._progress_headers(upload, position))
+
+
+def _patch_offset(request: Request) -> int:
+    """A PATCH's ``Upload-Offset``, once its ``Content-Type`` is checked (415, 400)."""
+    content_type = request.headers.get("content-type", "").partition(";")[0]
+    if content_type.strip().lower() != _OFFSET_STREAM:
+        raise ApiError(415, "unsupported_media_type", f"Content-Type must be {_OFFSET_STREAM}.")
+    return parse_count(request.headers.get("upload-offset"), "Upload-Offset")
 
 
 def _take(lock: WriterLock) -> tuple[bool, tuple[Upload, int] | None]:

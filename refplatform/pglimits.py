@@ -23,8 +23,7 @@ import psycopg
 from psycopg.rows import tuple_row
 from starlette.concurrency import run_in_threadpool
 
-from refplatform.backend import BackendUnavailable
-from refplatform.pgrecord import _DB_ERRORS, PgRecord, lock_key
+from refplatform.pgrecord import PgRecord, lock_key
 from refplatform.quotas import BUILT_IN, DEFAULT_KEY, LimitsStore, Quota, Refusal, Route
 
 __all__ = ["PgAdmission", "PgLimitsStore"]
@@ -168,22 +167,13 @@ class PgAdmission:
             await run_in_threadpool(self._unlock, conn, station)
 
     def _lock(self, station: str) -> psycopg.Connection[Any]:
-        pool = self.store.record.writers
-        try:
-            conn = pool.getconn()
-        except _DB_ERRORS as exc:
-            raise BackendUnavailable("database", type(exc).__name__) from exc
-        try:
-            conn.execute("SELECT pg_advisory_lock(%s)", (lock_key("admit:" + station),))
-        except _DB_ERRORS as exc:
-            pool.putconn(conn)
-            raise BackendUnavailable("database", type(exc).__name__) from exc
+        key = lock_key("admit:" + station)
+        conn, _ = self.store.record.writer_session("SELECT pg_advisory_lock(%s)", (key,))
         return conn
 
     def _unlock(self, conn: psycopg.Connection[Any], station: str) -> None:
-        with contextlib.suppress(*_DB_ERRORS):  # a dead session has freed it already
-            conn.execute("SELECT pg_advisory_unlock(%s)", (lock_key("admit:" + station),))
-        self.store.record.writers.putconn(conn)
+        # The session's only lock (a dead session has freed it already).
+        self.store.record.end_writer_session(conn)
 
     async def admit(self, station: str, recipient: str, bundle_id: str, length: int) -> None:
         """Checks a creation.

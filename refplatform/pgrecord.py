@@ -10,7 +10,11 @@ fails leaves nothing). The version lives in ``platform_schema``.
 
 Any failure to reach the database becomes :class:`~refplatform.backend.BackendUnavailable`
 (answered 503 with ``Retry-After``). The pool checks a connection before lending it, so after a
-restart of PostgreSQL the dead connections are replaced and service resumes by itself.
+restart of PostgreSQL the dead connections are replaced and service resumes by itself. The
+writers' pool (sessions holding advisory locks, one per PATCH: the hot path) checks none: the
+first statement on a borrowed connection takes the lock, and if that connection turns out dead
+it is dropped and the statement runs again on another (:meth:`PgRecord.writer_session`), which
+is what the check would have done, one round trip sooner.
 """
 
 from __future__ import annotations
@@ -207,7 +211,8 @@ class PgRecord:
             max_size=max_writers,
             timeout=timeout,
             open=False,
-            check=ConnectionPool.check_connection,
+            # No check on lending: writer_session retries a lock statement that meets a dead
+            # connection (PostgreSQL restarted), which costs nothing when none is.
             reset=_unlock_all,
             # Closed here before PostgreSQL's idle_session_timeout would end them.
             max_idle=max(5.0, stall_limit / 2),
@@ -240,6 +245,55 @@ class PgRecord:
                 yield cast("psycopg.Connection[Row]", conn)
         except _DB_ERRORS as exc:
             raise BackendUnavailable("database", type(exc).__name__) from exc
+
+    def writer_session(
+        self, statement: str, params: tuple[Any, ...], *more: tuple[str, tuple[Any, ...]]
+    ) -> tuple[psycopg.Connection[Row], list[Row | None]]:
+        """Borrows a writers' connection and runs ``statement`` (an advisory lock) on it, then
+        the statements ``more`` (``(sql, params)``) in the same round trip (pipeline mode:
+        each statement takes its own snapshot as it starts, so a read sees what was committed
+        before the lock was taken). Returns the connection and each statement's first row.
+
+        A connection found dead (PostgreSQL restarted since it was last used) is dropped and
+        the statements run again on another: a dead session held no lock, so running them
+        again takes nothing twice. Give the connection back with :meth:`end_writer_session`.
+
+        Raises:
+            BackendUnavailable: If the database cannot be reached.
+        """
+        pool = self.writers
+        for _ in range(pool.max_size + 1):  # the pool's dead connections, then a new one
+            try:
+                conn = pool.getconn()
+            except _DB_ERRORS as exc:
+                raise BackendUnavailable("database", type(exc).__name__) from exc
+            setattr(conn, _UNLOCKED, False)  # whatever a past session left: reset frees it
+            try:
+                if more:
+                    with conn.pipeline():
+                        cursors = [conn.execute(statement, params)]
+                        cursors += [conn.execute(sql, args) for sql, args in more]
+                    rows = [cursor.fetchone() for cursor in cursors]
+                else:
+                    rows = [conn.execute(statement, params).fetchone()]
+            except _DB_ERRORS as exc:
+                pool.putconn(conn)  # a broken one is closed and replaced by the pool
+                if conn.broken or conn.closed:
+                    log.info("a writers' connection was dead; trying another")
+                    continue
+                raise BackendUnavailable("database", type(exc).__name__) from exc
+            return cast("psycopg.Connection[Row]", conn), rows
+        raise BackendUnavailable("database", "no live connection")
+
+    def end_writer_session(self, conn: psycopg.Connection[Row]) -> None:
+        """Frees every advisory lock of the session, then gives the connection back: one round
+        trip (the pool's reset then knows there is nothing left to free)."""
+        try:
+            conn.execute("SELECT pg_advisory_unlock_all()")
+            setattr(conn, _UNLOCKED, True)
+        except _DB_ERRORS:
+            pass  # a dead session has freed its locks already; the pool drops it
+        self.writers.putconn(conn)
 
     @contextmanager
     def transaction(self) -> Iterator[psycopg.Connection[Row]]:
@@ -417,8 +471,16 @@ class PgRecord:
         return [dict(row) for row in rows]
 
 
+#: Set on a writers' connection whose locks were all freed just before its return.
+_UNLOCKED = "_passavant_unlocked"
+
+
 def _unlock_all(conn: psycopg.Connection[Any]) -> None:
-    """Run when a writer's connection returns to its pool: no lock outlives its request."""
+    """Run when a writer's connection returns to its pool: no lock outlives its request
+    (nothing to do if :meth:`PgRecord.end_writer_session` freed them all a moment ago)."""
+    if getattr(conn, _UNLOCKED, False):
+        setattr(conn, _UNLOCKED, False)
+        return
     conn.execute("SELECT pg_advisory_unlock_all()")
 
 

@@ -21,7 +21,6 @@ finishes it.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import secrets
 from dataclasses import dataclass
@@ -57,6 +56,13 @@ _COMMIT_PIECE = (
     " INSERT INTO pieces (blob_id, start_offset, size, object_key)"
     " SELECT id, %(start)s, %(size)s, %(key)s FROM advanced"
 )
+#: A bearer token's station and, for it only, the upload's writer lock (the target list is
+#: evaluated for the rows that pass the WHERE clause: an unknown token takes nothing).
+_TOKEN_THEN_LOCK = (
+    "SELECT id, pg_try_advisory_lock(%s) AS got FROM stations"
+    " WHERE token_sha256 = %s AND revoked_at IS NULL"
+)
+_READ_UPLOAD = "SELECT * FROM uploads WHERE id = %s"
 #: Takes the offset back from ``position`` to ``start`` (compare-and-set) and drops the rows of
 #: the pieces past it, in one statement; returns their objects (none if the offset moved).
 _REWIND = (
@@ -105,21 +111,39 @@ class WriterLock:
 
     def acquire(self) -> bool:
         """Takes the lock if no one holds it; ``False`` if another request does."""
-        pool = self.record.writers
-        try:
-            conn = pool.getconn()
-        except _DB_ERRORS as exc:
-            raise BackendUnavailable("database", type(exc).__name__) from exc
-        try:
-            row = conn.execute("SELECT pg_try_advisory_lock(%s) AS got", (self.key,)).fetchone()
-        except _DB_ERRORS as exc:
-            pool.putconn(conn)
-            raise BackendUnavailable("database", type(exc).__name__) from exc
+        conn, (row,) = self.record.writer_session(
+            "SELECT pg_try_advisory_lock(%s) AS got", (self.key,)
+        )
         if row is None or not row["got"]:
-            pool.putconn(conn)
+            self.record.writers.putconn(conn)
             return False
         self._conn = conn
         return True
+
+    def acquire_for_token(
+        self, token_sha256: str
+    ) -> tuple[str | None, bool, tuple[Upload, int] | None]:
+        """Checks a bearer token and, only if it names a live station, tries the lock (one
+        statement: the lock is evaluated for a matching row only), then reads the upload
+        (:meth:`read`), all in one round trip.
+
+        Returns:
+            The token's station (``None``: unknown or revoked, and nothing was tried), whether
+            the lock was taken, and if it was, the upload and its committed offset.
+        """
+        conn, (row, upload) = self.record.writer_session(
+            _TOKEN_THEN_LOCK, (self.key, token_sha256), (_READ_UPLOAD, (self.upload_id,))
+        )
+        if row is None or not row["got"]:
+            self.record.writers.putconn(conn)
+            return (None if row is None else str(row["id"])), False, None
+        self._conn = conn
+        return str(row["id"]), True, self._found(upload)
+
+    @property
+    def held(self) -> bool:
+        """Whether this request holds the lock (taken and not yet released)."""
+        return self._conn is not None
 
     def read(self) -> tuple[Upload, int] | None:
         """The upload and its committed offset, read on the lock's connection (no borrow);
@@ -127,11 +151,12 @@ class WriterLock:
         if self._conn is None:
             raise RuntimeError("read without the lock")
         try:
-            row = self._conn.execute(
-                "SELECT * FROM uploads WHERE id = %s", (self.upload_id,)
-            ).fetchone()
+            row = self._conn.execute(_READ_UPLOAD, (self.upload_id,)).fetchone()
         except _DB_ERRORS as exc:
             raise BackendUnavailable("database", type(exc).__name__) from exc
+        return self._found(row)
+
+    def _found(self, row: Row | None) -> tuple[Upload, int] | None:
         if row is None:
             return None
         state = row["sha256_state"]
@@ -207,11 +232,10 @@ class WriterLock:
         """Frees the lock and gives the connection back."""
         if self._conn is not None:
             conn, self._conn = self._conn, None
-            # Unlocked here, before the answer leaves: the pool's reset may run later, and the
-            # client's next request may reach another replica at once.
-            with contextlib.suppress(*_DB_ERRORS):  # a dead session has freed it already
-                conn.execute("SELECT pg_advisory_unlock(%s)", (self.key,))
-            self.record.writers.putconn(conn)
+            # Unlocked here, before the answer leaves: the client's next request may reach
+            # another replica at once. (The session holds no other lock: the pool's reset
+            # freed all of them when it was last given back.)
+            self.record.end_writer_session(conn)
 
 
 class PgUploads:

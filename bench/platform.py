@@ -185,13 +185,20 @@ def _finalisation(target: Target, size: int, tag: str) -> float:
 
 def _lost_or_duplicated(target: Target) -> tuple[int, int]:
     """Bundles sent but not listed (or listed with another SHA-256), and listed twice."""
-    answer = requests.get(
-        f"{target.url}/api/v1/mailboxes/{RECIPIENT}/items",
-        headers=_headers(target.reader_token),
-        timeout=60,
-    )
-    answer.raise_for_status()
-    listed = [(item["bundle_id"], item["sha256"]) for item in answer.json()["items"]]
+    listed: list[tuple[str, str]] = []
+    after = ""
+    for _ in range(10_000):  # pages of 200: far more than any run sends
+        answer = requests.get(
+            f"{target.url}/api/v1/mailboxes/{RECIPIENT}/items{after}",
+            headers=_headers(target.reader_token),
+            timeout=60,
+        )
+        answer.raise_for_status()
+        page = answer.json()
+        listed += [(item["bundle_id"], item["sha256"]) for item in page["items"]]
+        if page.get("next") is None:
+            break
+        after = f"?after={page['next']}"
     ids = [bundle_id for bundle_id, _ in listed]
     duplicated = len(ids) - len(set(ids))
     found = dict(listed)

@@ -13,19 +13,25 @@ refused item is neither downloaded nor acknowledged: it stays on the platform, w
 legitimate bundle is not lost (it comes once the inbox has room, or the limit is raised) and
 junk is for the platform's operator to remove. :attr:`FetchStatus.refused` names each one with
 the station that sent it (from the listing), for the window to show.
+
+A poll reads each mailbox in pages (:mod:`outbox.listing`), at most
+:data:`~outbox.listing.MAX_PAGES_PER_POLL` of them: a mailbox deeper than that (filled during
+an outage, or by a hostile station) is read on at the next poll from where this one stopped,
+then from its start again, so items left on the platform at its head never hide those behind.
 """
 
 from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from outbox import backoff, spool
 from outbox.errors import ErrorCode, OutboxError
+from outbox.listing import MAX_PAGES_PER_POLL
 from outbox.platform import MailboxItem, PlatformClient
 from outbox.worker import Subscribers, WaitFn, Worker, event_wait
 
@@ -112,6 +118,29 @@ class FetchStatus:
     refused: tuple[RefusedItem, ...] = ()
 
 
+class _Walk:
+    """The items of one poll's walk through a mailbox, page by page (each page is asked once
+    the previous one is handled, so acknowledgements and new items between pages are
+    fine): at most :data:`~outbox.listing.MAX_PAGES_PER_POLL` pages, from ``after`` (or the
+    start). ``rest`` is then the cursor the next poll goes on from, ``None`` at the end."""
+
+    def __init__(
+        self, client: PlatformClient, recipient: str, after: str | None, limit: int | None
+    ) -> None:
+        self._client = client
+        self._recipient = recipient
+        self._limit = limit
+        self.rest = after
+
+    def __iter__(self) -> Iterator[MailboxItem]:
+        for _ in range(MAX_PAGES_PER_POLL):
+            page = self._client.list_page(self._recipient, self.rest, self._limit)
+            self.rest = page.next
+            yield from page.items
+            if self.rest is None:
+                return
+
+
 class InboxFetcher(Worker):
     """Polls recipients' mailboxes every ``interval`` seconds (and on :meth:`wake`)."""
 
@@ -128,6 +157,7 @@ class InboxFetcher(Worker):
         max_inbox_bytes: int = MAX_INBOX_BYTES,
         disk_reserve: int = DISK_RESERVE,
         free_space: Callable[[Path], int] = _free_space,
+        page_items: int | None = None,
     ) -> None:
         """Prepares the fetcher (call :meth:`start`).
 
@@ -143,6 +173,8 @@ class InboxFetcher(Worker):
             max_inbox_bytes: Most bytes the stored bundles may take, in all.
             disk_reserve: Free bytes a download must leave on the inbox's disk.
             free_space: Free bytes on the disk of a directory (tests pass their own).
+            page_items: Items asked per page of a listing (the platform's default if
+                ``None``).
         """
         super().__init__("inbox-fetcher", wait=wait)
         self.idle_interval = interval
@@ -158,6 +190,8 @@ class InboxFetcher(Worker):
         self._reserve = disk_reserve
         self._free_space = free_space
         self._told: set[tuple[str, str]] = set()  # refusals logged (those still standing)
+        self._resume: dict[str, str] = {}  # where the next poll goes on, per deep mailbox
+        self._page_items = page_items
         self._stored = 0  # bytes of the stored bundles, as of this poll
         self.status = FetchStatus()
 
@@ -207,9 +241,12 @@ class InboxFetcher(Worker):
         the last item-level error, if any."""
         item_error: OutboxError | None = None
         listed: set[str] = set()
+        whole = True  # every mailbox listed from its start to its end
         self._stored = self._inbox.total_size()
         for recipient in self._recipients:
-            for item in self._client.list_items(recipient):
+            resumed = self._resume.pop(recipient, None)
+            walked = self._walk(recipient, resumed)
+            for item in walked:
                 if self.stopping:
                     return item_error
                 code = self._refusal(item)
@@ -226,8 +263,15 @@ class InboxFetcher(Worker):
                         raise
                     log.warning("inbox item %s: %s (%s)", item.bundle_id, err.code, err.detail)
                     item_error = err
-        self._inbox.remove_stale_parts(listed)
+            if walked.rest is not None:
+                self._resume[recipient] = walked.rest
+            whole = whole and resumed is None and walked.rest is None
+        if whole:  # a part of an item not listed is stale only if the whole mailbox was
+            self._inbox.remove_stale_parts(listed)
         return item_error
+
+    def _walk(self, recipient: str, after: str | None) -> _Walk:
+        return _Walk(self._client, recipient, after, self._page_items)
 
     def _refusal(self, item: MailboxItem) -> str | None:
         """Why ``item`` is not to be downloaded (a code), or ``None``; one already stored

@@ -9,9 +9,10 @@ read as a stream under the idle-progress watchdog and abandoned past a bound
 (:data:`MAX_JSON_BYTES` for a mailbox listing and the small documents,
 :data:`MAX_DIRECTORY_BYTES` for the directory, :data:`MAX_OTHER_BYTES` for the answers
 nothing is read from), a ``Content-Length`` over it is refused unread, and the lists are
-bounded (:data:`MAX_DIRECTORY_ENTRIES`; a listing's first :data:`MAX_LISTED_ITEMS` items are
-taken, the rest come at the next poll). The platform's API has no pagination to ask for
-less. An answer beyond a bound is a ``server_error``.
+bounded (:data:`MAX_DIRECTORY_ENTRIES`; a mailbox is listed in pages, at most
+:data:`~outbox.listing.MAX_PAGES_PER_POLL` of them in one walk, and an answer's first
+:data:`~outbox.listing.MAX_LISTED_ITEMS` items are taken, :mod:`outbox.listing`). An answer
+beyond a bound is a ``server_error``.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import requests
 
 from outbox.directory import DirectoryEntry, entry_of, rpps_discrepancy
 from outbox.errors import ErrorCode, OutboxError
+from outbox.listing import MAX_LISTED_ITEMS, MAX_PAGES_PER_POLL, ItemPage, MailboxItem, parse_page
 from outbox.transport import TUS_VERSION, PlatformConfig, Transport, error_for_exception
 from outbox.watchdog import Watch
 
@@ -38,6 +40,7 @@ _O_BINARY = getattr(os, "O_BINARY", 0)  # Windows: no newline translation
 __all__ = [
     "CheckpointPage",
     "DirectoryEntry",
+    "ItemPage",
     "JournalCheckpoint",
     "MailboxItem",
     "PlatformClient",
@@ -56,22 +59,8 @@ MAX_DIRECTORY_BYTES = 16 * 1024 * 1024
 in PEM and a few names) fit with room to spare."""
 MAX_DIRECTORY_ENTRIES = 5_000
 """Recipients in the directory (a region's units and hospitals count hundreds)."""
-MAX_LISTED_ITEMS = 1_000
-"""Items of a mailbox listing taken at one poll (oldest first, as the platform lists them)."""
 MAX_OTHER_BYTES = 64 * 1024
 """An answer nothing is read from (a created upload, an acknowledgement)."""
-
-
-@dataclass(frozen=True)
-class MailboxItem:
-    """A bundle waiting in a recipient's mailbox on the platform."""
-
-    bundle_id: str
-    kind: str
-    size: int
-    sha256: str
-    sender_station: str
-    received_at: str
 
 
 MAX_CHECKPOINT_PAGE_BYTES = 8 * 1024 * 1024
@@ -304,36 +293,33 @@ class PlatformClient:
             )
             self._discard(response, watch)
 
-    def list_items(self, recipient: str) -> list[MailboxItem]:
-        """Lists the bundles waiting in a recipient's mailbox: the first
-        :data:`MAX_LISTED_ITEMS` of them (oldest first); the others come at a later poll,
-        once these have left the mailbox."""
+    def list_page(
+        self, recipient: str, after: str | None = None, limit: int | None = None
+    ) -> ItemPage:
+        """One page of the bundles waiting in a recipient's mailbox, oldest first: from the
+        start, or after the position ``after`` (a cursor the platform gave), of at most
+        ``limit`` items (the platform's default if ``None``)."""
+        query = []
+        if limit is not None:
+            query.append(f"limit={int(limit)}")
+        if after is not None:
+            query.append(f"after={quote(after, safe='')}")
         path = f"/api/v1/mailboxes/{_seg(recipient)}/items"
-        body = self._get_json(path)
-        try:
-            listed = body["items"]
-            if not isinstance(listed, list):
-                raise TypeError("items is not a list")
-            if len(listed) > MAX_LISTED_ITEMS:
-                log.warning(
-                    "mailbox lists %d items: the first %d taken", len(listed), MAX_LISTED_ITEMS
-                )
-            items = [
-                MailboxItem(
-                    bundle_id=str(i["bundle_id"]),
-                    kind=str(i["kind"]),
-                    size=int(i["size"]),
-                    sha256=str(i["sha256"]).lower(),
-                    sender_station=str(i["sender_station"]),
-                    received_at=str(i["received_at"]),
-                )
-                for i in listed[:MAX_LISTED_ITEMS]
-            ]
-        except (KeyError, TypeError, ValueError) as exc:
-            raise OutboxError(ErrorCode.SERVER_ERROR, "malformed mailbox listing") from exc
-        if any(item.size < 0 for item in items):
-            raise OutboxError(ErrorCode.SERVER_ERROR, "malformed mailbox listing: negative size")
-        return items
+        return parse_page(self._get_json(path + ("?" + "&".join(query) if query else "")))
+
+    def list_items(self, recipient: str) -> list[MailboxItem]:
+        """Lists the bundles waiting in a recipient's mailbox, oldest first: the pages from
+        the start, at most :data:`~outbox.listing.MAX_PAGES_PER_POLL` of them and
+        :data:`~outbox.listing.MAX_LISTED_ITEMS` items; the others come at a later poll."""
+        listed: list[MailboxItem] = []
+        after: str | None = None
+        for _ in range(MAX_PAGES_PER_POLL):
+            page = self.list_page(recipient, after)
+            listed += page.items
+            after = page.next
+            if after is None or len(listed) >= MAX_LISTED_ITEMS:
+                break
+        return listed[:MAX_LISTED_ITEMS]
 
     def download(
         self,

@@ -29,6 +29,7 @@ from refplatform.journal import (
     parse_checkpoint,
 )
 from refplatform.mailbox import Mailboxes
+from refplatform.mailpages import encode_cursor, page_params
 from refplatform.ranges import FileSliceResponse, RangeNotSatisfiable, parse_range
 from refplatform.web import ApiError, authenticate
 
@@ -115,10 +116,14 @@ class ApiEndpoints:
         return recipient
 
     async def items(self, request: Request) -> Response:
-        """``GET .../items``: unacknowledged items, oldest first."""
+        """``GET .../items[?limit=N][&after=<cursor>]``: one page of unacknowledged items,
+        oldest first, and the ``next`` cursor (``null`` when none follow):
+        :mod:`refplatform.mailpages`."""
         recipient = await self._own_mailbox(request)
-        items = await run_in_threadpool(self.mailboxes.items, recipient)
-        return JSONResponse({"items": [item.to_json() for item in items]})
+        after, limit = page_params(request.query_params)
+        items, last = await run_in_threadpool(self.mailboxes.page, recipient, after, limit)
+        following = None if last is None else encode_cursor(last)
+        return JSONResponse({"items": [item.to_json() for item in items], "next": following})
 
     async def item(self, request: Request) -> Response:
         """``GET .../items/<bundle_id>`` (download, with ``Range``) or ``DELETE`` (acknowledge)."""

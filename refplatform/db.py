@@ -158,6 +158,8 @@ _MIGRATIONS: tuple[Migration, ...] = (
     _migrate_v3,
     _SCHEMA_V4_LIMITS,
     _SCHEMA_V5_RPPS,
+    # A mailbox page reads the items after a position in one mailbox (refplatform.mailpages).
+    "CREATE INDEX mailbox_items_by_position ON mailbox_items (recipient_id, seq);",
 )
 
 SCHEMA_VERSION = len(_MIGRATIONS)

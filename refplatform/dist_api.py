@@ -23,6 +23,7 @@ from refplatform.backend import Blobs
 from refplatform.dist_finalise import Finaliser
 from refplatform.dist_tus import authenticate
 from refplatform.journal import MAX_BODY_BYTES, MAX_LISTED, CheckpointRefused, parse_checkpoint
+from refplatform.mailpages import encode_cursor, page_params
 from refplatform.pgjournal import PgCheckpoints
 from refplatform.pgrecord import PgRecord
 from refplatform.pguploads import PgUploads, Piece
@@ -121,10 +122,14 @@ class DistributedApi:
         return recipient
 
     async def items(self, request: Request) -> Response:
-        """``GET .../items``: unacknowledged items, oldest first."""
+        """``GET .../items[?limit=N][&after=<cursor>]``: one page of unacknowledged items,
+        oldest first, and the ``next`` cursor (``null`` when none follow):
+        :mod:`refplatform.mailpages`."""
         recipient = await self._own_mailbox(request)
-        items = await run_in_threadpool(self.uploads.items, recipient)
-        return JSONResponse({"items": [item.to_json() for item in items]})
+        after, limit = page_params(request.query_params)
+        items, last = await run_in_threadpool(self.uploads.page, recipient, after, limit)
+        following = None if last is None else encode_cursor(last)
+        return JSONResponse({"items": [item.to_json() for item in items], "next": following})
 
     async def item(self, request: Request) -> Response:
         """``GET .../items/<bundle_id>`` (download, with ``Range``) or ``DELETE`` (acknowledge)."""

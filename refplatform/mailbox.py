@@ -193,6 +193,21 @@ class Mailboxes:
             rows = conn.execute(_ITEM_QUERY + " ORDER BY m.seq", (recipient_id,)).fetchall()
         return [_item(row) for row in rows]
 
+    def page(
+        self, recipient_id: str, after: int, limit: int
+    ) -> tuple[list[MailboxItem], int | None]:
+        """Up to ``limit`` unacknowledged items positioned after ``after``, oldest first, and
+        the position of the last one if more follow, else ``None`` (``refplatform.mailpages``)."""
+        with self.db.connect() as conn:
+            rows = conn.execute(
+                _ITEM_QUERY.replace("SELECT ", "SELECT m.seq, ", 1)
+                + " AND m.seq > ? ORDER BY m.seq LIMIT ?",
+                (recipient_id, after, limit + 1),
+            ).fetchall()
+        page = rows[:limit]
+        more = len(rows) > limit
+        return [_item(row) for row in page], (int(page[-1]["seq"]) if more else None)
+
     def open_item(self, recipient_id: str, bundle_id: str) -> tuple[MailboxItem, BinaryIO] | None:
         """Returns an item and its open file, or ``None`` if it is not (or no longer) there."""
         with self.db.connect() as conn:

@@ -157,9 +157,19 @@ _SCHEMA_V3_RPPS = "ALTER TABLE recipients ADD COLUMN rpps TEXT CHECK (rpps ~ '^[
 #: each piece's compare-and-set; NULL when unknown (then finalisation reads the pieces back).
 _SCHEMA_V4_HASH = "ALTER TABLE uploads ADD COLUMN sha256_state BYTEA"
 
+#: A mailbox page (``refplatform.mailpages``) reads the items after a position in one
+#: mailbox: this index bounds its cost by the page, not by the mailbox's depth.
+_SCHEMA_V5_PAGES = "CREATE INDEX mailbox_items_by_position ON mailbox_items (recipient_id, seq)"
+
 #: Scripts bringing the schema from version ``index`` to ``index + 1``, each run whole in the
 #: migration's transaction (so a script may hold semicolons inside a function body).
-_MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1, _SCHEMA_V2_LIMITS, _SCHEMA_V3_RPPS, _SCHEMA_V4_HASH)
+_MIGRATIONS: tuple[str, ...] = (
+    _SCHEMA_V1,
+    _SCHEMA_V2_LIMITS,
+    _SCHEMA_V3_RPPS,
+    _SCHEMA_V4_HASH,
+    _SCHEMA_V5_PAGES,
+)
 
 PG_SCHEMA_VERSION = len(_MIGRATIONS)
 

@@ -391,6 +391,11 @@ class PgUploads:
             )
             if inserted != 1:
                 return Outcome.DUPLICATE, self._drop_pieces(conn, upload.id)
+            # One insert at a time per mailbox, held to commit: a mailbox's positions become
+            # visible in order, so a page cursor never passes an item not yet committed.
+            conn.execute(
+                "SELECT pg_advisory_xact_lock(%s)", (lock_key(f"mailbox\0{upload.recipient_id}"),)
+            )
             conn.execute(
                 "INSERT INTO mailbox_items (recipient_id, bundle_id, received_at)"
                 " VALUES (%s, %s, %s)",
@@ -442,6 +447,21 @@ class PgUploads:
         with self.record.connect() as conn:
             rows = conn.execute(_ITEM_QUERY + " ORDER BY m.seq", (recipient_id,)).fetchall()
         return [_item(row) for row in rows]
+
+    def page(
+        self, recipient_id: str, after: int, limit: int
+    ) -> tuple[list[MailboxItem], int | None]:
+        """Up to ``limit`` items positioned after ``after``, oldest first, and the position of
+        the last one if more follow (else ``None``): :mod:`refplatform.mailpages`."""
+        with self.record.connect() as conn:
+            rows = conn.execute(
+                _ITEM_QUERY.replace("SELECT ", "SELECT m.seq, ", 1)
+                + " AND m.seq > %s ORDER BY m.seq LIMIT %s",
+                (recipient_id, after, limit + 1),
+            ).fetchall()
+        page = rows[:limit]
+        more = len(rows) > limit
+        return [_item(row) for row in page], (int(page[-1]["seq"]) if more else None)
 
     def item(self, recipient_id: str, bundle_id: str) -> tuple[MailboxItem, str] | None:
         """An item and the id of the blob holding its bytes, or ``None``."""

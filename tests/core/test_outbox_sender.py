@@ -95,15 +95,23 @@ class Station:
 
     def mailbox(self) -> list[str]:
         """Every bundle id the platform lists in the recipient's mailbox: the raw listing,
-        read here whole (the client takes the first ``MAX_LISTED_ITEMS`` at a poll)."""
-        answer = requests.get(
-            f"{self.reader_config.url}/api/v1/mailboxes/{self.recipient}/items",
-            headers={"Authorization": f"Bearer {self.reader_config.token}"},
-            verify=str(self.reader_config.ca_file) if self.reader_config.ca_file else True,
-            timeout=30,
-        )
-        answer.raise_for_status()
-        return [str(item["bundle_id"]) for item in answer.json()["items"]]
+        read here page after page to its end (the client reads a few pages at a poll)."""
+        listed: list[str] = []
+        query = ""
+        for _ in range(1_000):  # pages of 200: far more than a test delivers
+            answer = requests.get(
+                f"{self.reader_config.url}/api/v1/mailboxes/{self.recipient}/items{query}",
+                headers={"Authorization": f"Bearer {self.reader_config.token}"},
+                verify=str(self.reader_config.ca_file) if self.reader_config.ca_file else True,
+                timeout=30,
+            )
+            answer.raise_for_status()
+            page = answer.json()
+            listed += [str(item["bundle_id"]) for item in page["items"]]
+            if page["next"] is None:
+                return listed
+            query = f"?after={page['next']}"
+        raise AssertionError("the listing never ended")
 
     def close(self) -> None:
         for sender in self._senders:

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from PySide6.QtWidgets import QApplication
+
+from app import gui
+from app.i18n import language, set_language
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
@@ -23,3 +28,16 @@ def screenshot(tmp_path: Path):  # type: ignore[no-untyped-def]
         return path
 
     return save
+
+
+@pytest.fixture(autouse=True)
+def _languages_restored() -> Iterator[None]:
+    """A test that switches the language (the menu, or a locked window's) leaves the next one
+    as it found it: our texts in the language they had, Qt's own texts in English."""
+    before = language()
+    yield
+    if language() != before:
+        set_language(before)
+    app = QApplication.instance()
+    if gui._INSTALLED and isinstance(app, QApplication):
+        gui.install_qt_translations(app, "en")

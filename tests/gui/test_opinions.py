@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
+from pytestqt.exceptions import TimeoutError as WaitTimeout
 from pytestqt.qtbot import QtBot
 
 from app.mainwindow import MainWindow
@@ -43,10 +44,25 @@ def requests_sent(
         fill_complete_case(doctor)
         doctor.form.patient_ref.setText(ref)
         send_request(doctor.form)
-        qtbot.waitUntil(lambda n=n: doctor.cases.count() == n, timeout=WAIT)  # type: ignore[misc]
+        listed(qtbot, doctor, n)
     specialist = specialist_in(qtbot, hospital)
     qtbot.waitUntil(lambda: specialist.cases.count() == len(refs), timeout=WAIT)
     return unit, hospital, doctor, specialist
+
+
+def listed(qtbot: QtBot, doctor: DoctorWorkspace, n: int) -> None:
+    """Waits until the doctor's list shows ``n`` requests; if it does not, says what the
+    window showed (a refusal under the form, a notice, a send still sealing)."""
+    try:
+        qtbot.waitUntil(lambda: doctor.cases.count() == n, timeout=WAIT)
+    except WaitTimeout as exc:
+        form = doctor.form
+        raise AssertionError(
+            f"{doctor.cases.count()} listed, not {n}; under the form: {form.problems.text()!r};"
+            f" notice: {doctor.notice.text()!r}; send button: {form.send_button.text()!r}"
+            f" ({'enabled' if form.send_button.isEnabled() else 'disabled'});"
+            f" recipient: {form.recipient.currentData()!r}"
+        ) from exc
 
 
 def specialist_in(qtbot: QtBot, hospital: MainWindow) -> SpecialistWorkspace:
@@ -401,7 +417,7 @@ def test_what_arrived_while_logged_out_is_announced_at_login_and_stays_bold_unti
         fill_complete_case(doctor)
         doctor.form.patient_ref.setText(ref)
         send_request(doctor.form)
-        qtbot.waitUntil(lambda n=n: doctor.cases.count() == n, timeout=WAIT)  # type: ignore[misc]
+        listed(qtbot, doctor, n)
     session = hospital.session
     assert session is not None
     qtbot.waitUntil(lambda: len(session.inbox.items("pr-dubois")) == 3, timeout=WAIT)

@@ -30,7 +30,8 @@ from itertools import islice
 
 from refplatform.backend import BackendUnavailable, Blobs
 from refplatform.mailbox import Outcome
-from refplatform.pguploads import PgUploads, Piece, WriterLock
+from refplatform.pguploads import PgUploads, Piece
+from refplatform.pgwriter import WriterLock
 from refplatform.sha256state import Sha256State, available
 from refplatform.uploads import Upload
 

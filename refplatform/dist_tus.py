@@ -4,7 +4,7 @@ What differs is where the truth lies. ``HEAD`` reads the committed offset from P
 every replica gives the same answer at once. A ``PATCH`` (or ``DELETE``) first takes the
 upload's writer lock in PostgreSQL (423 if another request, on any replica, holds it), then
 stores its body as pieces of at most ``piece_size`` bytes, each written whole to the object
-store and then committed by compare-and-set (:class:`refplatform.pguploads.WriterLock`). Bytes
+store and then committed by compare-and-set (:class:`refplatform.pgwriter.WriterLock`). Bytes
 of a body cut short are kept up to the last committed piece; the client's next ``HEAD``
 resumes from there. When the last byte is committed the upload is finalised
 (:mod:`refplatform.dist_finalise`).
@@ -29,7 +29,8 @@ from refplatform.dist_finalise import Finaliser, piece_key
 from refplatform.mailbox import Outcome
 from refplatform.pglimits import PgAdmission
 from refplatform.pgrecord import PgRecord
-from refplatform.pguploads import PgUploads, WriterLock
+from refplatform.pguploads import PgUploads
+from refplatform.pgwriter import WriterLock
 from refplatform.sha256state import Sha256State, available
 from refplatform.tus_headers import http_date, parse_count, parse_metadata, require_tus_version
 from refplatform.uploads import BundleTaken, UnknownRecipient, Upload

@@ -164,16 +164,13 @@ class PgAdmission:
         try:
             yield
         finally:
-            await run_in_threadpool(self._unlock, conn, station)
+            # The session's only lock (a dead session has freed it already).
+            await run_in_threadpool(self.store.record.end_writer_session, conn)
 
     def _lock(self, station: str) -> psycopg.Connection[Any]:
         key = lock_key("admit:" + station)
         conn, _ = self.store.record.writer_session("SELECT pg_advisory_lock(%s)", (key,))
         return conn
-
-    def _unlock(self, conn: psycopg.Connection[Any], station: str) -> None:
-        # The session's only lock (a dead session has freed it already).
-        self.store.record.end_writer_session(conn)
 
     async def admit(self, station: str, recipient: str, bundle_id: str, length: int) -> None:
         """Checks a creation.

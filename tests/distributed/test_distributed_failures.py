@@ -12,7 +12,7 @@ from pathlib import Path
 import requests
 
 from refplatform.dist_finalise import Finaliser, piece_key
-from refplatform.pguploads import WriterLock
+from refplatform.pgwriter import WriterLock
 from tests.distributed.conftest import PIECE_SIZE, Accounts, Cluster
 from tests.distributed.engines import wait_until
 from tests.distributed.tusraw import Tus, slow_body

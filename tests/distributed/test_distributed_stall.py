@@ -19,7 +19,7 @@ from pathlib import Path
 import requests
 
 from refplatform.dist_finalise import piece_key
-from refplatform.pguploads import WriterLock
+from refplatform.pgwriter import WriterLock
 from tests.distributed.conftest import PIECE_SIZE, Accounts, Cluster
 from tests.distributed.engines import Replica, wait_until
 from tests.distributed.test_distributed_failures import deliveries, downloaded

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import requests
 
 from refplatform.pgrecord import PgRecord, lock_key
-from refplatform.pguploads import WriterLock
+from refplatform.pgwriter import WriterLock
 from tests.distributed.conftest import Accounts, Cluster
 from tests.distributed.engines import wait_until
 from tests.distributed.tusraw import Tus

@@ -18,7 +18,8 @@ Figures (see ``bench/README.md``):
   same in CPU time (steadier on a shared machine), the same one step after the other, the
   same with the preview's lighter detector settings, and each stage alone. ``before``: the
   same with the detector as issue 17 first left it, in the same interleaved rounds;
-  ``round 4``: with the passes ungated, as round 4 of issue 17 §4 left them.
+  ``round 4``: with the passes ungated, as round 4 of issue 17 §4 left them; ``round 5``:
+  with the frontal boxes unconfirmed, as round 5 left them.
 * ``24 MP JPEG``: what detecting on the grey 1/4 decode changes: the same 100 faces and 100
   patches at 6 % of the long edge in 24-megapixel JPEGs, the plain way and during decoding.
 * ``real faces``: what the lighter settings cost in privacy. The 100 real faces (and 100
@@ -54,13 +55,18 @@ GOAL_RATIO = 1.5
 """Issue 17: preparing the 24 MP photo takes at most 1.5 times Pillow's decode and encode."""
 EVERY = 5
 RECALL_SIZES = (0.05, 0.08)
-BEFORE = FaceDetector(tilted_min_face=28, tilted_fill=0, check_profiles=False, gated=False)
+"""Face sizes of the recall rows, as fractions of the long edge of a 3000 × 2000 photo."""
+BEFORE = FaceDetector(
+    tilted_min_face=28, tilted_fill=0, check_profiles=False, gated=False, confirm_frontal=False
+)
 """The detector as issue 17 first left it (black margins on the turned copies, turned passes
 from 28 px, profile boxes unchecked): timed in the same run as ours, for the ``before`` row."""
-ROUND_4 = FaceDetector(gated=False, drop_repeating=False)
+ROUND_4 = FaceDetector(gated=False, drop_repeating=False, confirm_frontal=False)
 """The detector as round 4 of issue 17 §4 left it (every window of every pass scanned): timed
 in the same run as ours, for the ``round 4`` row."""
-"""Face sizes of the recall rows, as fractions of the long edge of a 3000 × 2000 photo."""
+ROUND_5 = FaceDetector(confirm_frontal=False)
+"""The detector as round 5 of issue 17 §4 left it (frontal boxes unconfirmed): timed in the
+same run as ours, for the ``round 5`` row."""
 
 
 def make_video(path: Path, count: int) -> Path:
@@ -280,17 +286,18 @@ def run(quick: bool) -> None:
         shown = paced_display_fps(video, seconds)
     data = photo_24mp()
     assert ours(data) == 1, "the face in the 24 MP photo was not blurred"
-    (ours_s, floor_s, before_s, round4_s), (ours_cpu, floor_cpu, before_cpu, round4_cpu) = (
-        interleaved_all(
-            [
-                lambda: ours(data),
-                lambda: floor(data),
-                lambda: ours(data, BEFORE),
-                lambda: ours(data, ROUND_4),
-            ],
-            repeat,
-        )
+    walls, cpus = interleaved_all(
+        [
+            lambda: ours(data),
+            lambda: floor(data),
+            lambda: ours(data, BEFORE),
+            lambda: ours(data, ROUND_4),
+            lambda: ours(data, ROUND_5),
+        ],
+        repeat,
     )
+    ours_s, floor_s, before_s, round4_s, round5_s = walls
+    ours_cpu, floor_cpu, before_cpu, round4_cpu, round5_cpu = cpus
     light = FaceDetector.for_preview()
     assert ours(data, light) == 1, "the light detector missed the face"
     light_s = median_seconds(lambda: ours(data, light), repeat)
@@ -338,6 +345,13 @@ def run(quick: bool) -> None:
             f"CPU {round4_cpu * 1000:.0f} ms",
             f"ratio {fmt_ratio(round4_s, floor_s)}",
             f"CPU ratio {fmt_ratio(round4_cpu, floor_cpu)}: the passes ungated (round 4)",
+        ],
+        [
+            "  round 5",
+            f"ours {round5_s * 1000:.0f} ms",
+            f"CPU {round5_cpu * 1000:.0f} ms",
+            f"ratio {fmt_ratio(round5_s, floor_s)}",
+            f"CPU ratio {fmt_ratio(round5_cpu, floor_cpu)}: frontal boxes unconfirmed (round 5)",
         ],
         [
             "  one after another",

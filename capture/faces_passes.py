@@ -39,12 +39,14 @@ class PassCopy:
     """The grey image one pass scans, and how its coordinates map to the detection copy.
 
     ``inverse`` is the 2 × 3 affine transform from this image's pixels to the detection
-    copy's (``None``: the same pixels); ``mirrored`` says the image is the copy's mirror.
+    copy's (``None``: the same pixels); ``mirrored`` says the image is the copy's mirror;
+    ``degrees``, how far the copy was turned (:func:`turned`).
     """
 
     image: Image
     inverse: np.ndarray | None = None
     mirrored: bool = False
+    degrees: float = 0.0
 
     def to_copy(self, found: Rect, copy_width: int) -> Rect:
         """``found`` (a box on :attr:`image`) as an upright box on the detection copy.
@@ -91,7 +93,7 @@ def turned(gray: Image, degrees: float, fill: int | None = None) -> PassCopy:
         flags=cv2.INTER_LINEAR,
         borderValue=round(cv2.mean(gray)[0]) if fill is None else fill,
     )
-    return PassCopy(image, cv2.invertAffineTransform(forward))
+    return PassCopy(image, cv2.invertAffineTransform(forward), degrees=degrees)
 
 
 def profile_copies(gray: Image, edge: int) -> tuple[PassCopy, PassCopy, float]:

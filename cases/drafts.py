@@ -10,9 +10,8 @@ A specialist's unfinished opinions are kept the same way, packed like an opinion
 request answered: ``drafts/<identity id>/opinions/<name>.p7m``.
 
 Files are not named by their case id (a label that travels in bundles and follow-ups) but by
-a keyed hash of it: the key, 32 random bytes, lies beside the drafts encrypted to the
-person's own certificate (``names.key``, a CMS message), so the names say nothing to
-somebody reading the disk. Drafts of an earlier version, named by their case id, are renamed
+a keyed hash of it (:mod:`cases.draftnames`), so the names say nothing to somebody reading
+the disk. Drafts of an earlier version, named by their case id, are renamed
 when first opened.
 
 A request's photos (a dozen of a few MB), clips and documents (hundreds of megabytes) are
@@ -36,7 +35,6 @@ before it ends, and any store of the same person waits for it before it reads or
 from __future__ import annotations
 
 import contextlib
-import hmac
 import logging
 import os
 import threading
@@ -53,6 +51,7 @@ from cases.bundle import Bundle, Party, pack_opinion, unpack
 from cases.bundleseal import case_members, seal_members
 from cases.bundlestream import unpack_content
 from cases.draftlisting import DRAFT_PAYLOADS, join, seal_apart
+from cases.draftnames import NAMES_KEY, SUFFIX, DraftNames
 from cases.draftpayloads import FOLDER, DraftPayload, DraftPayloadStore
 from cases.errors import CaseError, MalformedBundle
 from cases.model import Case, Opinion, new_id
@@ -67,8 +66,6 @@ _LATE: dict[Path, list[threading.Thread]] = {}
 """The last saves still running (:meth:`DraftStore.save_later`), by drafts' folder."""
 _LATE_LOCK = threading.Lock()
 
-SUFFIX = ".p7m"
-NAMES_KEY = "names.key"
 STREAM_ABOVE = 16 << 20
 """Drafts larger than this (one of an earlier version holding a clip or large documents) are
 opened in bounded memory; smaller ones (text and photos) in memory, faster when all the
@@ -109,7 +106,7 @@ class DraftStore:
         self._lock = threading.Lock()
         self._closed: set[str] = set()  # sent or discarded: a late autosave must not revive it
         self._written: dict[Path, int] = {}  # the version of each draft last written
-        self._names_key: bytes | None = None
+        self.names = DraftNames(self.folder, me)
         self.payloads = DraftPayloadStore(
             self.folder / FOLDER, self._payload_name, self._seal_payload, self._open_payload
         )
@@ -119,38 +116,7 @@ class DraftStore:
         self._uid_keys: dict[str, bytes] = {}  # by case id: its DICOM documents' UID key
 
     def _path(self, case_id: str, folder: Path | None = None) -> Path:
-        if not case_id or "/" in case_id or "\\" in case_id or case_id.startswith("."):
-            raise ValueError(f"not a case id: {case_id!r}")
-        return (folder or self.folder) / f"{self._name(case_id)}{SUFFIX}"
-
-    def _name(self, case_id: str) -> str:
-        """The file name of a case's draft: a keyed hash of its case id."""
-        return hmac.new(self._key(), case_id.encode("utf-8"), "sha256").hexdigest()[:40]
-
-    def _key(self) -> bytes:
-        """The key of the drafts' names, made at first use (sealed to the person)."""
-        with self._lock:
-            if self._names_key is not None:
-                return self._names_key
-            path = self.folder / NAMES_KEY
-            if not path.exists():
-                self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-                temporary = self.folder / f".{NAMES_KEY}.{os.getpid()}.{threading.get_ident()}"
-                sealed = cms.encrypt(os.urandom(32), [self.me.certificate])
-                descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                with open(descriptor, "wb") as out:
-                    out.write(sealed)
-                try:
-                    os.link(temporary, path)  # never replaces a key another store made
-                except FileExistsError:
-                    pass
-                finally:
-                    temporary.unlink(missing_ok=True)
-            key = cms.decrypt(path.read_bytes(), self.me.certificate, self.me.key)
-            if len(key) != 32:
-                raise ValueError("the drafts' name key has the wrong size")
-            self._names_key = key
-            return key
+        return self.names.path(case_id, folder or self.folder)
 
     def uid_key(self, case_id: str) -> bytes | None:
         """The key the DICOM documents of the draft ``case_id`` had their UIDs replaced
@@ -182,8 +148,7 @@ class DraftStore:
         return draftlisting.in_memory_photos(photos, sealed)
 
     def _payload_name(self, sha256: str) -> str:
-        """The file name of a payload: a keyed hash of its SHA-256."""
-        return hmac.new(self._key(), b"payload\0" + sha256.encode(), "sha256").hexdigest()[:40]
+        return self.names.payload(sha256)
 
     def _seal_payload(self, path: Path, blocks: Iterable[bytes | memoryview]) -> None:
         me = self.me

@@ -31,7 +31,7 @@ from typing import TypeVar
 import cv2
 import numpy as np
 
-from capture.faces_confirm import EYE_CASCADE, SURE_NEIGHBORS, has_eyes
+from capture.faces_confirm import EYE_CASCADE, confirmed
 from capture.faces_gate import Pass, Raw, Seed, fine, gate, grouped, seeds
 from capture.faces_passes import (
     REPEATS_LIMIT,
@@ -160,9 +160,9 @@ class FaceDetector:
             the same faces found, at about two thirds of the passes' CPU on the 24 MP
             benchmark photo, less than half on a wound scene (``bench/README.md``, round 5).
             The preview's lighter detector is not gated.
-        confirm_frontal: whether a frontal box must show eyes in the photo given to
-            :meth:`detect`, or hold at least ``SURE_NEIGHBORS`` windows, to be kept
-            (:mod:`capture.faces_confirm`): on 104 wound scenes never tuned on, 14 false
+        confirm_frontal: whether a frontal box must hold many windows, show eyes or shaded
+            eyes in the photo given to :meth:`detect` to be kept
+            (:mod:`capture.faces_confirm`): on the 104 wound scenes it was chosen on, 14 false
             areas removed, none of the real faces lost (``bench/README.md``, round 5b).
             Not for the preview's lighter detector (its copy and its boxes are smaller).
         tilted_neighbors, profile_neighbors: the same for the tilted and the profile
@@ -347,16 +347,18 @@ class FaceDetector:
 
     def _kept(self, box: Box, image: Image, scale: float, order: str) -> bool:
         """Whether ``box`` (found on the detection copy of ``image``, at ``scale``) is kept:
-        a frontal box only with many windows or with eyes in ``image``
-        (:mod:`capture.faces_confirm`), when ``confirm_frontal``."""
-        if box.origin != FRONTAL or not self.confirm_frontal or box.neighbors >= SURE_NEIGHBORS:
+        a frontal box only if :func:`capture.faces_confirm.confirmed` on ``image``, when
+        ``confirm_frontal``."""
+        if box.origin != FRONTAL or not self.confirm_frontal:
             return True
         r = box.rect
         where = Rect(
             round(r.x / scale), round(r.y / scale), round(r.width / scale), round(r.height / scale)
         )
         with self._lock:
-            return has_eyes(self._eyes, image, where, box.degrees, order=order)
+            return confirmed(
+                self._eyes, image, where, box.degrees, neighbors=box.neighbors, order=order
+            )
 
     def detect(self, image: Image, *, order: str = "bgr") -> list[Region]:
         """Proposed regions for every face found, in ``image`` coordinates."""

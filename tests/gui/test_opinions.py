@@ -57,11 +57,14 @@ def listed(qtbot: QtBot, doctor: DoctorWorkspace, n: int) -> None:
         qtbot.waitUntil(lambda: doctor.cases.count() == n, timeout=WAIT)
     except WaitTimeout as exc:
         form = doctor.form
+        threads, aside = doctor.session.workstation.threads(doctor.me)
         raise AssertionError(
+            f"a listing now finds {len(threads)} and sets aside {aside!r};"
+            f" the bar holds {doctor.store.bar.items!r}; "
             f"{doctor.cases.count()} listed, not {n}; under the form: {form.problems.text()!r};"
             f" notice: {doctor.notice.text()!r}; send button: {form.send_button.text()!r}"
             f" ({'enabled' if form.send_button.isEnabled() else 'disabled'});"
-            f" recipient: {form.recipient.currentData()!r}"
+            f" recipient: {getattr(form.recipient.currentData(), 'id', None)!r}"
         ) from exc
 
 

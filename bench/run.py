@@ -20,6 +20,7 @@ from bench import (
     capture,
     cases,
     drafts,
+    mailbox,
     outbox,
     parse_quick,
     resume,
@@ -31,7 +32,7 @@ from bench import (
 
 BENCHMARKS = (
     seal.run, stream.run, stream_app.run_app, resume.run, outbox.run, capture.run, cases.run,
-    viewer.run, drafts.run,
+    viewer.run, drafts.run, mailbox.run,
 )  # fmt: skip
 """Each takes ``quick`` and prints its own table."""
 

@@ -5,6 +5,7 @@ against the demo's real platform."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
+from pytestqt.exceptions import TimeoutError as WaitTimeout
 from pytestqt.qtbot import QtBot
 
 from app.mainwindow import MainWindow
@@ -12,6 +13,7 @@ from outbox.platform import DirectoryEntry
 from tests.gui.test_end_to_end import WAIT, log_in, send_request, type_text, write_opinion
 from tests.gui.test_workspaces import fill_complete_case, open_window
 from tests.support.demo import DemoEnv
+from tests.support.stacks import thread_stacks
 from widgets.caseform import CaseForm
 from widgets.doctor import DoctorWorkspace
 from widgets.specialist import SpecialistWorkspace
@@ -156,7 +158,13 @@ def test_a_follow_up_link_can_be_removed_and_survives_as_a_draft(
         "Pr Marc Dubois n’est pas dans l’annuaire de ce poste : choisissez le spécialiste."
     )
     type_text(form.summary, "Contrôle à J15.")  # autosaved a moment later
-    qtbot.waitUntil(lambda: doctor.draft_list.count() == 1, timeout=WAIT)
+    try:
+        qtbot.waitUntil(lambda: doctor.draft_list.count() == 1, timeout=WAIT)
+    except WaitTimeout as exc:
+        raise AssertionError(
+            f"no draft listed; saving: {doctor._draft_saving}; status:"
+            f" {doctor.draft_status.text()!r}\n" + thread_stacks()
+        ) from exc
 
     doctor.new_case()  # elsewhere, then back to the draft: the link is still there
     doctor.draft_list.setCurrentRow(0)

@@ -24,6 +24,7 @@ from tests.gui.test_end_to_end import WAIT, log_in, send_request, type_text, wri
 from tests.gui.test_follow_up_request import doctor_with_a_complete_request
 from tests.gui.test_workspaces import fill_complete_case, open_window
 from tests.support.demo import DemoEnv
+from tests.support.stacks import thread_stacks
 from widgets.caselist import URGENT, CaseList, in_red, late_notice
 from widgets.caseview import CaseView
 from widgets.doctor import DoctorWorkspace, describe_for_doctor, needs_action
@@ -57,14 +58,13 @@ def listed(qtbot: QtBot, doctor: DoctorWorkspace, n: int) -> None:
         qtbot.waitUntil(lambda: doctor.cases.count() == n, timeout=WAIT)
     except WaitTimeout as exc:
         form = doctor.form
-        threads, aside = doctor.session.workstation.threads(doctor.me)
         raise AssertionError(
-            f"a listing now finds {len(threads)} and sets aside {aside!r};"
-            f" the bar holds {doctor.store.bar.items!r}; "
-            f"{doctor.cases.count()} listed, not {n}; under the form: {form.problems.text()!r};"
+            f"the bar holds {doctor.store.bar.items!r}; a listing running:"
+            f" {doctor.store._listing}, another asked: {doctor.store._again};"
+            f" {doctor.cases.count()} listed, not {n}; under the form: {form.problems.text()!r};"
             f" notice: {doctor.notice.text()!r}; send button: {form.send_button.text()!r}"
             f" ({'enabled' if form.send_button.isEnabled() else 'disabled'});"
-            f" recipient: {getattr(form.recipient.currentData(), 'id', None)!r}"
+            f" recipient: {getattr(form.recipient.currentData(), 'id', None)!r}\n" + thread_stacks()
         ) from exc
 
 

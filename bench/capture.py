@@ -15,7 +15,8 @@ Figures (see ``bench/README.md``):
   reduced decode, during the main decode), blur, strip, encode. The floor is a plain
   Pillow decode and re-encode of the same file at quality 92, full size. ``ratio`` is ours
   / floor, the two timed in turn. The goal (issue 17): a ratio of at most 1.5. Also: the
-  same in CPU time (steadier on a shared machine), the same one step after the other, the
+  same in CPU time (steadier on a shared machine) and in memory mapped afresh (page faults:
+  what makes the floor take 140 or 180 ms), the same one step after the other, the
   same with the preview's lighter detector settings, and each stage alone. ``before``: the
   same with the detector as issue 17 first left it, in the same interleaved rounds;
   ``round 4``: with the passes ungated, as round 4 of issue 17 §4 left them; ``round 5``:
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import resource
 import statistics
 import sys
 import tempfile
@@ -260,19 +262,33 @@ def decoding_recall_row(fraction: float = 0.06) -> list[str]:
 
 def interleaved_all(
     actions: Sequence[Callable[[], object]], repeat: int
-) -> tuple[list[float], list[float]]:
-    """Median wall and CPU times (this process's, all threads) of each of ``actions``, run in
-    turn (the first, the second…, the first…), ``repeat`` rounds: on a shared machine they
-    all see the same moments of load, and the CPU times move much less than the wall times."""
+) -> tuple[list[float], list[float], list[float]]:
+    """Median wall and CPU times (this process's, all threads) and minor page faults of each
+    of ``actions``, run in turn (the first, the second…, the first…), ``repeat`` rounds: on a
+    shared machine they all see the same moments of load, and the CPU times move much less
+    than the wall times.
+
+    The page faults tell how much memory a run touched that the C allocator had to get
+    fresh from the kernel (4 KiB each): whether a large buffer freed earlier in the process
+    is reused or mapped again depends on glibc's mmap threshold, which grows as large blocks
+    are freed, so the very same decode and encode costs more or less CPU depending on what
+    the process did before (``bench/README.md``, round 5b)."""
     walls: list[list[float]] = [[] for _ in actions]
     cpus: list[list[float]] = [[] for _ in actions]
+    faults: list[list[float]] = [[] for _ in actions]
     for _ in range(repeat):
-        for run, wall, cpu in zip(actions, walls, cpus, strict=True):
+        for run, wall, cpu, fault in zip(actions, walls, cpus, faults, strict=True):
+            touched = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
             started, used = time.perf_counter(), time.process_time()
             run()
             cpu.append(time.process_time() - used)
             wall.append(time.perf_counter() - started)
-    return [statistics.median(w) for w in walls], [statistics.median(c) for c in cpus]
+            fault.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - touched)
+    return (
+        [statistics.median(w) for w in walls],
+        [statistics.median(c) for c in cpus],
+        [statistics.median(f) for f in faults],
+    )
 
 
 def run(quick: bool) -> None:
@@ -286,7 +302,7 @@ def run(quick: bool) -> None:
         shown = paced_display_fps(video, seconds)
     data = photo_24mp()
     assert ours(data) == 1, "the face in the 24 MP photo was not blurred"
-    walls, cpus = interleaved_all(
+    walls, cpus, faults = interleaved_all(
         [
             lambda: ours(data),
             lambda: floor(data),
@@ -331,6 +347,13 @@ def run(quick: bool) -> None:
             f"Pillow floor {floor_cpu * 1000:.0f} ms",
             f"ratio {fmt_ratio(ours_cpu, floor_cpu)}",
             "both cores summed",
+        ],
+        [
+            "  page faults",
+            f"ours {faults[0] * 4 / 1024:.0f} MiB",
+            f"Pillow floor {faults[1] * 4 / 1024:.0f} MiB",
+            f"{faults[0]:.0f} / {faults[1]:.0f}",
+            "memory the allocator got fresh from the kernel, per run",
         ],
         [
             "  before",

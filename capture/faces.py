@@ -7,7 +7,9 @@ turned one way only, a profile box being kept only if found again at two other r
 and if it does not repeat at a regular pitch as a ruler's ticks do (the passes:
 :mod:`capture.faces_passes`). Each pass scans every position of a few of its scales, and its
 other scales only around what those saw (:mod:`capture.faces_gate`: the same faces found
-for about half the work). Detection runs on a grey copy
+for about half the work). A frontal box is kept only if it holds many windows, or if the
+photo shows eyes or a shaded eye band there (:mod:`capture.faces_confirm`: wound texture
+the frontal cascade takes for a face does not). Detection runs on a grey copy
 (``detect_edge`` pixels on the long side, 960: large enough for faces of 5 % of the
 photo's width), and the boxes come back in the coordinates of the image given, padded so
 that hair, ears and chin are covered too, and merged where they overlap. MediaPipe's
@@ -37,6 +39,7 @@ from capture.faces_passes import (
     REPEATS_LIMIT,
     TILTS,
     PassCopy,
+    detection_copy,
     profile_confirmed,
     profile_copies,
     repeats,
@@ -76,28 +79,6 @@ def _load(name: str) -> cv2.CascadeClassifier:
     if cascade.empty():
         raise RuntimeError(f"OpenCV cascade {path} is missing: the installation is broken")
     return cascade
-
-
-def detection_copy(image: Image, edge: int, *, order: str = "bgr") -> tuple[Image, float]:
-    """A grey copy of ``image`` at most ``edge`` pixels long, lightly smoothed, and its scale.
-
-    The gaussian (sigma 1 px) takes the grain of skin and wound texture out of the copy:
-    the cascades' first stages then reject such windows sooner (2.5 times less work on a
-    textured 24 MP scene in our measures) and the schematic faces of the tests are found
-    at least as well. Not histogram-equalised: that amplifies the grain instead.
-
-    ``scale`` maps the copy back: a copy coordinate divided by ``scale`` is an image
-    coordinate. ``order`` is ``"bgr"`` (OpenCV frames), ``"rgb"`` or ``"gray"``.
-    """
-    height, width = image.shape[:2]
-    scale = min(1.0, edge / max(width, height))
-    gray = image
-    if order != "gray" and image.ndim == 3:  # grey first: a third of the pixels to average
-        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY if order == "bgr" else cv2.COLOR_RGB2GRAY)
-    if scale < 1.0:
-        size = (max(1, round(width * scale)), max(1, round(height * scale)))
-        gray = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
-    return cv2.GaussianBlur(gray, (0, 0), 1.0), scale
 
 
 def merge(rects: list[tuple[Rect, str]], overlap: float = 0.3) -> list[tuple[Rect, str]]:
@@ -287,8 +268,8 @@ class FaceDetector:
         ]
 
     def boxes(self, gray: Image) -> list[Box]:
-        """Raw detections on a prepared grey copy (see :func:`detection_copy`), upright, in
-        its coordinates.
+        """Raw detections on a prepared grey copy (see
+        :func:`capture.faces_passes.detection_copy`), upright, in its coordinates.
 
         The passes run two at a time on a small shared pool, each with its own classifier:
         OpenCV releases the GIL while it scans, so they share the cores. Gated (the

@@ -1,7 +1,7 @@
 """The passes of the face detector: which cascade scans which copy, and how its boxes come back.
 
 :class:`capture.faces.FaceDetector` runs several Haar passes on a prepared grey copy of the
-photo (see :func:`capture.faces.detection_copy`):
+photo (see :func:`detection_copy`):
 
 * the frontal cascade on the copy itself, upright;
 * the frontal cascade on the copy turned by each of :data:`TILTS` (a frontal cascade finds
@@ -66,6 +66,28 @@ class PassCopy:
         return Rect(
             round(x - found.width / 2), round(y - found.height / 2), found.width, found.height
         )
+
+
+def detection_copy(image: Image, edge: int, *, order: str = "bgr") -> tuple[Image, float]:
+    """A grey copy of ``image`` at most ``edge`` pixels long, lightly smoothed, and its scale.
+
+    The gaussian (sigma 1 px) takes the grain of skin and wound texture out of the copy:
+    the cascades' first stages then reject such windows sooner (2.5 times less work on a
+    textured 24 MP scene in our measures) and the schematic faces of the tests are found
+    at least as well. Not histogram-equalised: that amplifies the grain instead.
+
+    ``scale`` maps the copy back: a copy coordinate divided by ``scale`` is an image
+    coordinate. ``order`` is ``"bgr"`` (OpenCV frames), ``"rgb"`` or ``"gray"``.
+    """
+    height, width = image.shape[:2]
+    scale = min(1.0, edge / max(width, height))
+    gray = image
+    if order != "gray" and image.ndim == 3:  # grey first: a third of the pixels to average
+        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY if order == "bgr" else cv2.COLOR_RGB2GRAY)
+    if scale < 1.0:
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        gray = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
+    return cv2.GaussianBlur(gray, (0, 0), 1.0), scale
 
 
 def turned(gray: Image, degrees: float, fill: int | None = None) -> PassCopy:

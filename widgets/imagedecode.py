@@ -15,6 +15,12 @@ import warnings
 from PIL import Image
 from PySide6.QtGui import QImage
 
+# Pillow imports its format plugins (C extensions among them) at the first open: done here,
+# on the thread importing this module (the GUI thread), rather than on the first worker that
+# decodes while the GUI thread runs (a GUI-only test run crashed once with a worker inside
+# that import).
+Image.init()
+
 MAX_PIXELS = 120_000_000
 """Larger pictures are not decoded (a null image): a bundle's photos are at most 24 MP."""
 

@@ -58,7 +58,19 @@ def listed(qtbot: QtBot, doctor: DoctorWorkspace, n: int) -> None:
         qtbot.waitUntil(lambda: doctor.cases.count() == n, timeout=WAIT)
     except WaitTimeout as exc:
         form = doctor.form
+        ws = doctor.session.workstation
+        store = ws.store(doctor.me)
+        rows = [
+            (r.bundle_id[:8], r.version, r.state, r.kind, (r.case_ref or "")[:8], r.source)
+            for r in store.index.changed_since(0)
+        ]
+        fresh, aside = ws.threads(doctor.me)
         raise AssertionError(
+            f"index rows: {rows}; listing watermark {store.lists._version}, documents"
+            f" {[b[:8] for b in store.lists._docs]}; a fresh listing: {len(fresh)} threads,"
+            f" {aside!r} set aside; the signature {ws._signature()} and the view"
+            f" {[(k, v.signature, len(v.threads)) for k, v in ws._views.items()]};"
+            f" the list's threads {len(doctor.cases.threads)}; "
             f"the bar holds {doctor.store.bar.items!r}; a listing running:"
             f" {doctor.store._listing}, another asked: {doctor.store._again};"
             f" {doctor.cases.count()} listed, not {n}; under the form: {form.problems.text()!r};"

@@ -65,7 +65,11 @@ def listed(qtbot: QtBot, doctor: DoctorWorkspace, n: int) -> None:
             for r in store.index.changed_since(0)
         ]
         fresh, aside = ws.threads(doctor.me)
+        jobs = [(j.bundle_id[:8], j.kind, j.state) for j in doctor.session.outbox.jobs()]
+        window = doctor.window()
         raise AssertionError(
+            f"queued: {jobs}; window locked: {getattr(window, 'locked', None)};"
+            f" the form's reference {form.patient_ref.text()!r}; "
             f"index rows: {rows}; listing watermark {store.lists._version}, documents"
             f" {[b[:8] for b in store.lists._docs]}; a fresh listing: {len(fresh)} threads,"
             f" {aside!r} set aside; the signature {ws._signature()} and the view"

@@ -18,15 +18,13 @@ only the listing is measured). At each depth, wall milliseconds, the median of a
 
 from __future__ import annotations
 
-import statistics
 import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from bench import fmt_ratio, parse_quick, print_table
+from bench import fmt_ratio, median_seconds, parse_quick, print_table
 
 DEPTHS, QUICK_DEPTHS = (10, 100, 1_000), (10, 100, 400)
 ROUNDS, QUICK_ROUNDS = 7, 3
@@ -35,12 +33,7 @@ PAYLOAD = b"a sealed bundle, as far as the platform knows" * 4
 
 
 def _median_ms(action: Callable[[], object], rounds: int) -> float:
-    times = []
-    for _ in range(rounds):
-        began = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - began)
-    return 1000 * statistics.median(times)
+    return 1000 * median_seconds(action, rounds)
 
 
 def run(quick: bool) -> None:

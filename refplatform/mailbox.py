@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from refplatform.db import Database
+from refplatform.mailpages import cut_page
 from refplatform.storage import Layout, iso_utc, move_durably, sha256_file
 from refplatform.uploads import Upload
 
@@ -204,9 +205,7 @@ class Mailboxes:
                 + " AND m.seq > ? ORDER BY m.seq LIMIT ?",
                 (recipient_id, after, limit + 1),
             ).fetchall()
-        page = rows[:limit]
-        more = len(rows) > limit
-        return [_item(row) for row in page], (int(page[-1]["seq"]) if more else None)
+        return cut_page(rows, limit, _item)
 
     def open_item(self, recipient_id: str, bundle_id: str) -> tuple[MailboxItem, BinaryIO] | None:
         """Returns an item and its open file, or ``None`` if it is not (or no longer) there."""

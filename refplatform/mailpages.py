@@ -23,11 +23,19 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from refplatform.web import ApiError
 
-__all__ = ["MAX_POSITION", "PAGE_LIMIT", "decode_cursor", "encode_cursor", "page_params"]
+__all__ = [
+    "MAX_POSITION",
+    "PAGE_LIMIT",
+    "cut_page",
+    "decode_cursor",
+    "encode_cursor",
+    "page_params",
+]
 
 PAGE_LIMIT = 200
 """Items of a mailbox page, by default and at most."""
@@ -36,6 +44,8 @@ MAX_POSITION = (1 << 63) - 1
 _TAG = b"pmb1"  # format version of the cursor's bytes
 _CURSOR = re.compile(r"[A-Za-z0-9_-]{16}")  # base64url of 12 bytes, no padding
 _MAX_LIMIT_DIGITS = 16
+
+Item = TypeVar("Item")
 
 
 def encode_cursor(position: int) -> str:
@@ -91,3 +101,14 @@ def page_params(query: Mapping[str, str]) -> tuple[int, int]:
                 "after is not a cursor this platform gave; list again without it.",
             ) from None
     return after, limit
+
+
+def cut_page(
+    rows: Sequence[Any], limit: int, item: Callable[[Any], Item]
+) -> tuple[list[Item], int | None]:
+    """A page from the ``limit + 1`` rows a back-end read after a position (each with its
+    ``seq``): the first ``limit`` as items, and the position of the last one when more
+    follow, else ``None``."""
+    page = rows[:limit]
+    more = len(rows) > limit
+    return [item(row) for row in page], (int(page[-1]["seq"]) if more else None)

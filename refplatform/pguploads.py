@@ -21,6 +21,7 @@ from typing import Any
 import psycopg
 
 from refplatform.mailbox import MailboxItem, Outcome
+from refplatform.mailpages import cut_page
 from refplatform.pgrecord import PgRecord, Row, lock_key
 from refplatform.pgwriter import UPLOAD_FIELDS, upload_of
 from refplatform.storage import iso_utc
@@ -272,9 +273,7 @@ class PgUploads:
                 + " AND m.seq > %s ORDER BY m.seq LIMIT %s",
                 (recipient_id, after, limit + 1),
             ).fetchall()
-        page = rows[:limit]
-        more = len(rows) > limit
-        return [_item(row) for row in page], (int(page[-1]["seq"]) if more else None)
+        return cut_page(rows, limit, _item)
 
     def item(self, recipient_id: str, bundle_id: str) -> tuple[MailboxItem, str] | None:
         """An item and the id of the blob holding its bytes, or ``None``."""

@@ -19,11 +19,13 @@ from pathlib import Path
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QDialog, QLabel, QMessageBox
 
+from app.document_texts import type_label
 from app.i18n import _
 from app.tasks import BoundRunner
 from capture.errors import CaptureError
 from capture.folder import wipe
 from capture.photo import KeptPhoto, Strip
+from widgets.capture_pages import PagePane
 from widgets.capture_sources import SourceBar
 
 log = logging.getLogger(__name__)
@@ -40,6 +42,7 @@ class ClosingRules:
     runner: BoundRunner
     strip: Strip
     pages: Strip
+    page_pane: PagePane
     sources: SourceBar
     message: QLabel
     deleted: list[tuple[int, KeptPhoto]]
@@ -83,6 +86,8 @@ class ClosingRules:
             lines.append(_("{n} page(s) de document ne sont pas dans la demande.").format(n=pages))
         lines.append(_("Une fois la fenêtre fermée, elles sont perdues."))
         box.setText(" ".join(lines))
+        if pages:  # what Enter attaches, said before it does
+            box.setInformativeText(self._document_described())
         add = None
         if pages and ready:
             handing = _("Ajouter les {n} photo(s) confirmée(s) et joindre le document")
@@ -118,6 +123,20 @@ class ClosingRules:
         box.finished.connect(answered)
         self.close_prompt = box
         box.open()
+
+    def _document_described(self) -> str:
+        """The pages' document as the question's "Joindre" would attach it: the pane's type,
+        date and title, which stay editable in the request (its "Modifier…")."""
+        kind, when, title = self.page_pane.fields()
+        text = _(
+            "Le document sera joint ainsi : {type} — {date} — {title}. "
+            "Vous pourrez le modifier dans la demande (« Modifier… »)."
+        )
+        return text.format(
+            type=type_label(kind),
+            date=when.strftime("%d/%m/%Y"),
+            title=_("« {title} »").format(title=title) if title else _("sans titre"),
+        )
 
     def _hand_over_then_close(self, *, photos: bool) -> None:
         """The question's "Joindre le document" or "Ajouter …": the pages become the

@@ -9,6 +9,7 @@ says why, and a photo whose anonymisation is not confirmed never leaves with the
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 from collections.abc import Iterator
 from pathlib import Path
@@ -81,6 +82,11 @@ def test_pages_only_enter_attaches_the_document_then_the_station_closes(
     box = prompt(qtbot, station)
     assert "2 page(s) de document" in box.text()
     assert "photo" not in box.text()
+    today = dt.date.today().strftime("%d/%m/%Y")
+    # Enter attaches with the pane's description: the question says which, before
+    said = f"Le document sera joint ainsi : Biologie — {today} — « NFS »."
+    assert box.informativeText().startswith(said)
+    assert "Modifier…" in box.informativeText()
     attach = button(box, "Joindre le document")
     assert box.defaultButton() is attach  # Enter hands the pages over, never throws them
     assert box.escapeButton() is button(box, "Continuer")
@@ -89,6 +95,7 @@ def test_pages_only_enter_attaches_the_document_then_the_station_closes(
     qtbot.waitUntil(lambda: finished == [1], timeout=WAIT)
     [document] = target(station).documents()
     assert (document.name, document.title, document.pages) == ("document-1.pdf", "NFS", 2)
+    assert (document.kind, document.date) == ("biologie", dt.date.today())
     with pikepdf.open(io.BytesIO(document.data)) as pdf:
         assert len(pdf.pages) == 2
     assert len(station.pages) == 0
@@ -112,8 +119,6 @@ def test_escape_on_the_question_keeps_the_pages_and_the_station(
 def test_a_full_request_keeps_the_pages_and_the_station_and_says_why(
     qtbot: QtBot, station: CaptureStation
 ) -> None:
-    import datetime as dt
-
     from capture.documents import PreparedDocument
 
     documents = target(station)
@@ -242,7 +247,7 @@ def test_the_question_with_pages_fits_and_reads_in_both_languages(
         qtbot.addWidget(station)
         station.show()
         confirmed(qtbot, station, 17)
-        pages(qtbot, station, 3, 7)
+        pages(qtbot, station, 3, 7, title="")
         assert fit(station, QSize(1280, 660)) == []
         station.reject()
         box = prompt(qtbot, station)
@@ -253,6 +258,13 @@ def test_the_question_with_pages_fits_and_reads_in_both_languages(
             "en": "Add the 1 confirmed photo(s) and attach the document",
         }[language]
         assert box.defaultButton().text() == expected
+        described = {  # an empty title: said as such, in the interface's language
+            "fr": "Le document sera joint ainsi : Biologie — ",
+            "en": "The document will be attached as: Lab results — ",
+        }[language]
+        untitled = {"fr": "— sans titre.", "en": "— untitled."}[language]
+        assert box.informativeText().startswith(described)
+        assert untitled in box.informativeText()
         assert misfits(box, box.size()) == []
         assert box.width() <= 1280
         screenshot(station, f"capture-close-document-station-{language}")

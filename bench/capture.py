@@ -46,7 +46,8 @@ import numpy as np
 from PIL import Image
 
 from bench import fmt_ratio, median_seconds, parse_quick, print_table
-from capture.faces import FaceDetector, detect_faces, load_and_propose, propose_regions
+from capture.faces import FaceDetector, detect_faces, propose_regions
+from capture.faces_decoding import load_and_propose
 from capture.grabber import FrameGrabber
 from capture.loading import load_image
 from capture.prepare import prepare

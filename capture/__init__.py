@@ -14,7 +14,7 @@ The path of a photo:
    :func:`capture.dicom_import.load_dicom`.
 2. **Quality gate** — :func:`capture.quality.assess`: sharpness and exposure flags.
 3. **Faces** — :func:`capture.faces.propose_regions` proposes the areas to blur as
-   :class:`capture.regions.Regions` (:func:`capture.faces.load_and_propose` does so for a
+   :class:`capture.regions.Regions` (:func:`capture.faces_decoding.load_and_propose` does so for a
    file while it is being decoded); the doctor edits them (rectangles, brush strokes) and
    confirms.
 4. **Preparation** — :func:`capture.prepare.prepare`: upright, capped, sRGB, regions blurred

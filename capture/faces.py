@@ -31,9 +31,8 @@ from pathlib import Path
 from typing import TypeVar
 
 import cv2
-import numpy as np
 
-from capture.faces_confirm import EYE_CASCADE, confirmed
+from capture.faces_confirm import EYE_CASCADE, WEAK_SHORT, confirmed, rescued
 from capture.faces_gate import Pass, Raw, Seed, fine, gate, grouped, seeds
 from capture.faces_passes import (
     REPEATS_LIMIT,
@@ -46,7 +45,7 @@ from capture.faces_passes import (
     scaled,
     turned,
 )
-from capture.loading import Header, LoadedImage, load_image, orient
+from capture.loading import LoadedImage
 from capture.prepare import DEFAULT_MAX_LONG_EDGE
 from capture.regions import FRONTAL, PROFILE, Image, Rect, Region, Regions
 
@@ -59,13 +58,15 @@ PROFILE_CASCADE = "haarcascade_profileface.xml"
 @dataclass(frozen=True)
 class Box:
     """A detection on the detection copy: where, which cascade, whether mirrored, how many
-    windows its group holds and how far the copy it was found on was turned."""
+    windows its group holds, how far the copy it was found on was turned, and whether its
+    group is short of its pass's neighbours (:data:`capture.faces_confirm.WEAK_SHORT`)."""
 
     rect: Rect
     origin: str
     mirrored: bool = False
     neighbors: int = 0
     degrees: float = 0.0
+    weak: bool = False
 
 
 _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="passavant-faces")
@@ -289,22 +290,27 @@ class FaceDetector:
     def _finish(self, gray: Image, p: Pass, windows: list[Raw], near: list[Seed]) -> list[Box]:
         """The boxes of pass ``p``: its gate's ``windows`` and those around the seeds ``near``,
         grouped, on the detection copy ``gray``; a profile box only if confirmed there (with
-        the pass's own classifier: the passes finish at once)."""
+        the pass's own classifier: the passes finish at once). With ``confirm_frontal``, the
+        groups a few windows short (:data:`capture.faces_confirm.WEAK_SHORT`) come too,
+        marked weak: :meth:`_kept` proposes them only if the eyes show there."""
         windows = windows + fine(p, near, self.scale_factor, self._scan)
         copy = p.copy
         boxes = []
-        for r, neighbors in grouped(windows, p.neighbors):
+        short = WEAK_SHORT if self.confirm_frontal else 0
+        for r, neighbors in grouped(windows, p.neighbors - short):
             rect = scaled(copy.to_copy(_rect(r), copy.image.shape[1]), p.factor)
+            weak = neighbors <= p.neighbors
             if (
                 p.origin == PROFILE
                 and self.check_profiles
+                and not weak  # a weak one is judged by its eyes alone
                 and (
                     (self.drop_repeating and repeats(gray, rect) > REPEATS_LIMIT)
                     or not profile_confirmed(p.cascade, gray, rect, mirrored=copy.mirrored)
                 )
             ):
                 continue
-            boxes.append(Box(rect, p.origin, copy.mirrored, neighbors, copy.degrees))
+            boxes.append(Box(rect, p.origin, copy.mirrored, neighbors, copy.degrees, weak))
         return boxes
 
     def _scan(
@@ -327,16 +333,21 @@ class FaceDetector:
         return [(int(x), int(y), int(w), int(h)) for x, y, w, h in found]
 
     def _kept(self, box: Box, image: Image, scale: float, order: str) -> bool:
-        """Whether ``box`` (found on the detection copy of ``image``, at ``scale``) is kept:
-        a frontal box only if :func:`capture.faces_confirm.confirmed` on ``image``, when
-        ``confirm_frontal``."""
-        if box.origin != FRONTAL or not self.confirm_frontal:
+        """Whether ``box`` (found on the detection copy of ``image``, at ``scale``) is kept,
+        when ``confirm_frontal``: a weak box only if :func:`capture.faces_confirm.rescued`
+        (a profile one looked at upright and at the tilts: a face the profile cascade half
+        saw is often a frontal one, turned), a frontal box only if
+        :func:`capture.faces_confirm.confirmed` on ``image``."""
+        if not self.confirm_frontal or (box.origin != FRONTAL and not box.weak):
             return True
         r = box.rect
         where = Rect(
             round(r.x / scale), round(r.y / scale), round(r.width / scale), round(r.height / scale)
         )
+        angles = (box.degrees,) if box.origin == FRONTAL else (0.0, *self.tilts)
         with self._lock:
+            if box.weak:
+                return rescued(self._eyes, image, where, angles, order=order)
             return confirmed(
                 self._eyes, image, where, box.degrees, neighbors=box.neighbors, order=order
             )
@@ -407,10 +418,10 @@ def propose_regions(
     """
     pixels = image.pixels(working_edge)
     found = (detector or default_detector()).detect(pixels, order="rgb")
-    return _scaled_up(found, pixels.shape, image.size)
+    return scaled_up(found, pixels.shape, image.size)
 
 
-def _scaled_up(found: list[Region], shape: tuple[int, ...], size: tuple[int, int]) -> Regions:
+def scaled_up(found: list[Region], shape: tuple[int, ...], size: tuple[int, int]) -> Regions:
     """Unconfirmed :class:`Regions` of ``size`` (width, height) from regions found on a copy
     of ``shape`` (height, width…) of the same upright image."""
     width, height = size
@@ -421,85 +432,3 @@ def _scaled_up(found: list[Region], shape: tuple[int, ...], size: tuple[int, int
         rect = Rect(int(r.x * sx), int(r.y * sy), round(r.width * sx), round(r.height * sy))
         proposed.append(Region(rect.clipped(width, height), region.origin, region.id))
     return Regions(size, proposed)
-
-
-_EARLY = ThreadPoolExecutor(max_workers=1, thread_name_prefix="passavant-faces-early")
-"""The thread :func:`load_and_propose` detects on while the caller decodes."""
-
-# libjpeg's DCT scale factors, largest first, with OpenCV's flag for a grey decode at each.
-_REDUCED_GREY = (
-    (8, cv2.IMREAD_REDUCED_GRAYSCALE_8),
-    (4, cv2.IMREAD_REDUCED_GRAYSCALE_4),
-    (2, cv2.IMREAD_REDUCED_GRAYSCALE_2),
-)
-
-
-def load_and_propose(
-    source: Path | str | bytes,
-    *,
-    max_long_edge: int | None = None,
-    detector: FaceDetector | None = None,
-) -> tuple[LoadedImage, Regions]:
-    """:func:`capture.loading.load_image` and the face regions of the result, the two at once.
-
-    For a JPEG at least four times as large as the detection copy, a second, grey decode at
-    libjpeg's smallest DCT scale that gives twice the detection copy's size (1/2 of a
-    24-megapixel photo for the 960 px copy) runs on another thread from the moment the
-    header is read, and the detection runs on it while the full decode goes on: the two
-    cores work at once instead of one after the other. That grey decode costs its own
-    Huffman decoding (the bulk of a reduced decode), which is why smaller files and other
-    formats take the plain way (:func:`propose_regions` once the image is loaded). Measured
-    on the 100 real faces of ``tests/support/real_faces.py`` in 24-megapixel JPEGs, the two
-    ways find the same faces within one or two in a hundred, either way
-    (``bench/README.md``).
-
-    Raises:
-        CaptureError: as :func:`capture.loading.load_image`.
-    """
-    detector = detector or default_detector()
-    early: list[Future[Regions | None]] = []
-
-    def start(header: Header) -> None:
-        flag = _reduction(header, detector.detect_edge)
-        if header.format in ("JPEG", "MPO") and flag is not None:
-            early.append(_EARLY.submit(_detect_reduced, header, flag, detector))
-
-    loaded = load_image(source, max_long_edge=max_long_edge, on_header=start)
-    working_edge = max_long_edge or DEFAULT_MAX_LONG_EDGE
-    if early:
-        if max_long_edge is not None:  # prepare() follows: its copy is made while detection runs
-            loaded.pixels(max_long_edge)
-        regions = early[0].result()
-        if regions is not None and regions.size == loaded.size:
-            return loaded, regions
-    return loaded, propose_regions(loaded, detector=detector, working_edge=working_edge)
-
-
-def _reduction(header: Header, edge: int) -> int | None:
-    """OpenCV's flag for the largest DCT reduction whose result is at least twice ``edge``
-    long, or ``None`` when even 1/2 is shorter.
-
-    Twice, so that the detection copy is still an area average of several decoded pixels,
-    as on the plain way. At 1/8 of a 24-megapixel photo (750 px for a 640 px copy), one of
-    48 textured skin scenes got a false face that neither the plain way nor 1/4 proposed.
-    """
-    long_side = max(header.stored_size)
-    for factor, flag in _REDUCED_GREY:
-        if -(-long_side // factor) >= 2 * edge:
-            return flag
-    return None
-
-
-def _detect_reduced(header: Header, flag: int, detector: FaceDetector) -> Regions | None:
-    """The face regions of a JPEG from a grey decode at a reduced DCT scale (``flag``, see
-    :func:`load_and_propose`), or ``None`` when OpenCV cannot decode the file (the caller
-    then detects on what Pillow decoded, or reports the file as damaged)."""
-    buffer = np.frombuffer(header.data, np.uint8)
-    try:
-        grey = cv2.imdecode(buffer, flag | cv2.IMREAD_IGNORE_ORIENTATION)
-    except cv2.error:
-        return None
-    if grey is None or grey.ndim != 2:
-        return None
-    grey = orient(grey, header.orientation)
-    return _scaled_up(detector.detect(grey, order="gray"), grey.shape, header.size)

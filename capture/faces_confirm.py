@@ -21,9 +21,16 @@ Chosen on those 104 scenes (and on the real faces of the benchmark, none of whic
 nor of them with their eye band darkened), then checked on 156 wound scenes never looked at
 before: 11 frontal areas without it, 1 with it (skin pores the eye cascade took for eyes).
 
+The eyes also work the other way: a group one or two windows short of what its pass keeps
+(:data:`WEAK_SHORT`), which the cascade alone would drop, is proposed when the eye cascade
+passes many windows in it (:func:`rescued`, :data:`RESCUE_EYES`). Real faces all the passes
+missed (tilted, mirrored, unevenly lit) show 10 to 82 such windows in the weak groups of the
+frontal or the profile passes there; the weak groups of 312 wound scenes at most 4.
+
 A box too small in the photo for its eyes to be seen (:data:`SMALLEST_SIDE`) is kept
-unconfirmed: the check only removes what it can judge. The profile passes have their own
-checks (:func:`capture.faces_passes.profile_confirmed`, :func:`capture.faces_passes.repeats`).
+unconfirmed: the check only removes what it can judge (a weak one is not rescued). The
+profile passes have their own checks (:func:`capture.faces_passes.profile_confirmed`,
+:func:`capture.faces_passes.repeats`).
 Cost: one crop brought to 120 × 120 pixels and one scan of its upper part per frontal box
 that the first rule does not keep, about 3 ms of CPU on a face, less on texture.
 """
@@ -49,6 +56,16 @@ SURE_NEIGHBORS = 16
 """A frontal box whose group holds at least this many windows is kept without looking for
 its eyes (18 to 40 windows on the benchmark's real faces whose eyes the eye cascade does not
 see; at most 10 on the wound patches the limit was chosen on)."""
+WEAK_SHORT = 2
+"""A group with up to this many windows fewer than its pass keeps (its pass's ``neighbors``
+and one less: ``groupRectangles`` keeps a group of more than ``neighbors``) is *weak*:
+proposed only if :func:`rescued`."""
+RESCUE_EYES = 8
+"""A weak box is kept when the eye cascade passes at least this many windows in it. Measured
+(``bench/README.md``, round 6) on 312 wound scenes (seeds 20–45, 100–125, 200–225, 300–325,
+400–425, 500–525, as they are and turned): their weak frontal groups got at most 4, their
+weak profile groups at most 2 (upright or at either tilt); the weak groups beside the real
+faces of the benchmark at most 6; those on the real faces the passes missed, 10 to 82."""
 SHADED_EYES = 0.85
 """A frontal box whose eye band is at most this fraction as bright as its lower face is kept
 (:func:`eye_shade`): halfway between the shaded eyes measured (at most 0.80) and the wound
@@ -158,3 +175,23 @@ def confirmed(
     if eye_shade(patch) <= SHADED_EYES:
         return True
     return _eye_windows(eyes, patch) >= LEAST_EYES
+
+
+def rescued(
+    eyes: cv2.CascadeClassifier,
+    image: Image,
+    box: Rect,
+    angles: tuple[float, ...] = (0.0,),
+    *,
+    order: str = "bgr",
+) -> bool:
+    """Whether a weak box (its group :data:`WEAK_SHORT` windows or fewer short of what its
+    pass asks for) shows eyes plainly: at least :data:`RESCUE_EYES` windows of the eye
+    cascade in its upper part turned by one of ``angles`` (:func:`eye_windows`). Neither the
+    window count nor the shade rule applies: a weak group is the cascade's doubt, the eyes
+    must settle it; a box too small to show them (:data:`SMALLEST_SIDE`) is not rescued."""
+    if max(box.width, box.height) < SMALLEST_SIDE:
+        return False
+    return any(
+        eye_windows(eyes, image, box, degrees, order=order) >= RESCUE_EYES for degrees in angles
+    )

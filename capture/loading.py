@@ -217,7 +217,7 @@ def load_image(
             it, the full resolution is decoded.
         on_header: called once the header has passed the checks, before decoding starts,
             so that other work on the same file can run during the decoding (see
-            :func:`capture.faces.load_and_propose`). Not called for a refused file.
+            :func:`capture.faces_decoding.load_and_propose`). Not called for a refused file.
 
     Raises:
         CaptureError: ``unreadable``, ``empty_file``, ``image_too_large`` (bytes or pixels;

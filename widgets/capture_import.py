@@ -4,7 +4,7 @@ watched folder.
 A mixin of :class:`widgets.capture.CaptureStation`: it uses the station's runner, status
 line (``say()``), progress bar and ``keep()``. Files are decoded in the background one after
 the other (faces are looked for during the decoding, see
-:func:`capture.faces.load_and_propose`), so each photo joins the strip as soon as it is
+:func:`capture.faces_decoding.load_and_propose`), so each photo joins the strip as soon as it is
 ready, in the order chosen, and the progress bar counts them; the status line says, in
 French, what could not be imported.
 """
@@ -19,7 +19,7 @@ from app.i18n import _
 from app.messages import error_reason, reason
 from app.tasks import BoundRunner
 from capture.errors import CaptureError
-from capture.faces import load_and_propose
+from capture.faces_decoding import load_and_propose
 from capture.folder import RefusedFile
 from capture.folder import read as read_from_folder
 from capture.loading import LoadedImage

@@ -69,7 +69,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run_prepare(args: argparse.Namespace) -> int:
     """Prepares ``args.input`` into ``args.output`` and prints what was done."""
-    from capture.faces import load_and_propose
+    from capture.faces_decoding import load_and_propose
     from capture.loading import load_image
     from capture.prepare import prepare
     from capture.quality import assess

@@ -19,15 +19,8 @@ import pytest
 
 import resources
 from capture.errors import CaptureError
-from capture.faces import (
-    FaceDetector,
-    _detect_reduced,
-    detect_faces,
-    detection_copy,
-    load_and_propose,
-    merge,
-    propose_regions,
-)
+from capture.faces import FaceDetector, detect_faces, detection_copy, merge, propose_regions
+from capture.faces_decoding import _detect_reduced, load_and_propose
 from capture.loading import Header, LoadedImage, load_image, orient
 from capture.prepare import prepare
 from capture.regions import FRONTAL, MANUAL, PROFILE, Rect, Region, Regions, Stroke

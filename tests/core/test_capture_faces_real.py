@@ -11,7 +11,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from capture.faces import detect_faces, load_and_propose, propose_regions
+from capture.faces import detect_faces, propose_regions
+from capture.faces_decoding import load_and_propose
 from capture.loading import load_image
 from capture.prepare import prepare
 from capture.regions import Rect

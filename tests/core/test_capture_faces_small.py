@@ -14,7 +14,8 @@ import cv2
 import numpy as np
 import pytest
 
-from capture.faces import FaceDetector, detect_faces, detection_copy, load_and_propose
+from capture.faces import FaceDetector, detect_faces, detection_copy
+from capture.faces_decoding import load_and_propose
 from capture.faces_gate import Raw, around, pyramid
 from capture.faces_passes import REPEATS_LIMIT, PassCopy, profile_copies, repeats, turned
 from capture.regions import FRONTAL, PROFILE, Image, Rect
@@ -77,10 +78,10 @@ def test_a_rulers_ticks_repeat_and_a_profile_does_not() -> None:
     one is dropped, the others kept."""
     scene = cv2.rotate(scenes.skin_scene(WIDTH, HEIGHT, seed=20), cv2.ROTATE_90_CLOCKWISE)
     gray, _ = detection_copy(scene, 960)
-    ticks = FaceDetector(drop_repeating=False).boxes(gray)
+    ticks = [b for b in FaceDetector(drop_repeating=False).boxes(gray) if not b.weak]
     assert [box.origin for box in ticks] == [PROFILE]
     assert repeats(gray, ticks[0].rect) > REPEATS_LIMIT
-    assert FaceDetector().boxes(gray) == []
+    assert [b for b in FaceDetector().boxes(gray) if not b.weak] == []  # weak: no eyes there
     faces, _ = real_faces.lfw_subset()
     pitches = []
     for variant in ("upright", "mirrored"):

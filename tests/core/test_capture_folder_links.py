@@ -16,7 +16,7 @@ import pytest
 from app.messages import reason
 from capture import folder as watched
 from capture.errors import CaptureError
-from capture.faces import load_and_propose
+from capture.faces_decoding import load_and_propose
 from capture.folder import NOT_A_PLAIN_FILE, RefusedFile, WatchedFolder, read, wipe
 from tests.support import scenes
 

@@ -1,5 +1,5 @@
 """A real face detector that notes the thread each detection ran on, to tell whether
-:func:`capture.faces.load_and_propose` detected during the decoding or after it."""
+:func:`capture.faces_decoding.load_and_propose` detected during the decoding or after it."""
 
 from __future__ import annotations
 

@@ -20,7 +20,8 @@ Figures (see ``bench/README.md``):
   same with the preview's lighter detector settings, and each stage alone. ``before``: the
   same with the detector as issue 17 first left it, in the same interleaved rounds;
   ``round 4``: with the passes ungated, as round 4 of issue 17 §4 left them; ``round 5``:
-  with the frontal boxes unconfirmed, as round 5 left them.
+  with the frontal boxes unconfirmed, as round 5 left them; ``no evened pass``: without
+  round 6's frontal pass on the copy with its light evened.
 * ``24 MP JPEG``: what detecting on the grey 1/4 decode changes: the same 100 faces and 100
   patches at 6 % of the long edge in 24-megapixel JPEGs, the plain way and during decoding.
 * ``real faces``: what the lighter settings cost in privacy. The 100 real faces (and 100
@@ -70,6 +71,9 @@ in the same run as ours, for the ``round 4`` row."""
 ROUND_5 = FaceDetector(confirm_frontal=False)
 """The detector as round 5 of issue 17 §4 left it (frontal boxes unconfirmed): timed in the
 same run as ours, for the ``round 5`` row."""
+NO_EVEN = FaceDetector(even_light=False)
+"""Ours without the frontal pass on the evened copy (round 6): timed in the same run, for
+the ``no evened pass`` row."""
 
 
 def make_video(path: Path, count: int) -> Path:
@@ -310,11 +314,12 @@ def run(quick: bool) -> None:
             lambda: ours(data, BEFORE),
             lambda: ours(data, ROUND_4),
             lambda: ours(data, ROUND_5),
+            lambda: ours(data, NO_EVEN),
         ],
         repeat,
     )
-    ours_s, floor_s, before_s, round4_s, round5_s = walls
-    ours_cpu, floor_cpu, before_cpu, round4_cpu, round5_cpu = cpus
+    ours_s, floor_s, before_s, round4_s, round5_s, even_s = walls
+    ours_cpu, floor_cpu, before_cpu, round4_cpu, round5_cpu, even_cpu = cpus
     light = FaceDetector.for_preview()
     assert ours(data, light) == 1, "the light detector missed the face"
     light_s = median_seconds(lambda: ours(data, light), repeat)
@@ -376,6 +381,13 @@ def run(quick: bool) -> None:
             f"CPU {round5_cpu * 1000:.0f} ms",
             f"ratio {fmt_ratio(round5_s, floor_s)}",
             f"CPU ratio {fmt_ratio(round5_cpu, floor_cpu)}: frontal boxes unconfirmed (round 5)",
+        ],
+        [
+            "  no evened pass",
+            f"ours {even_s * 1000:.0f} ms",
+            f"CPU {even_cpu * 1000:.0f} ms",
+            f"ratio {fmt_ratio(even_s, floor_s)}",
+            f"CPU ratio {fmt_ratio(even_cpu, floor_cpu)}: no pass on the evened copy (round 6)",
         ],
         [
             "  one after another",

@@ -164,15 +164,17 @@ def confirmed(
     *,
     neighbors: int = 0,
     order: str = "bgr",
+    shade: bool = True,
 ) -> bool:
     """Whether the frontal box ``box`` of ``image``, found on a copy turned by ``degrees``
-    with ``neighbors`` windows in its group, is kept (see the module's text)."""
+    with ``neighbors`` windows in its group, is kept (see the module's text); without
+    ``shade``, a shaded eye band does not keep it (a box of the pass on the evened copy)."""
     if neighbors >= SURE_NEIGHBORS or max(box.width, box.height) < SMALLEST_SIDE:
         return True
     patch = upright(image, box, degrees, order=order)
     if patch is None:
         return False
-    if eye_shade(patch) <= SHADED_EYES:
+    if shade and eye_shade(patch) <= SHADED_EYES:
         return True
     return _eye_windows(eyes, patch) >= LEAST_EYES
 

@@ -84,9 +84,10 @@ def assemble(
             thread.opinions.append(o)
         elif o.bundle.withdrawal is not None:
             thread.withdrawal = o
+    depth = follow_depths(list(threads.values()))
     ordered = sorted(
         threads.values(),
-        key=lambda t: (t.case.bundle.case.created_at, t.case.bundle_id),  # type: ignore[union-attr]
+        key=lambda t: (t.case.bundle.case.created_at, depth[t.case.bundle_id], t.case.bundle_id),  # type: ignore[union-attr]
         reverse=True,
     )
     for t in ordered:
@@ -95,3 +96,27 @@ def assemble(
         if answers:
             t.answer_job = job_of(answers[-1].bundle_id)
     return ordered
+
+
+def follow_depths(threads: list[CaseThread]) -> dict[str, int]:
+    """How many requests shown here each thread's request follows up, link after link.
+
+    Request times are kept to the second, so a follow-up sent in the second its earlier
+    request was sent in must still be listed above it: this breaks that tie. It only orders
+    rows (what joins a case is decided in :mod:`cases.speaking`); a loop of ``follows``
+    names, which a forged request could write, ends where it closes."""
+    by_case_id: dict[str, CaseThread] = {}
+    for t in threads:
+        by_case_id.setdefault(t.case_id, t)
+    known: dict[str, int] = {}  # by case id, each walked once
+    for t in threads:
+        path: dict[str, None] = {}  # the walk, in order
+        link: str | None = t.case_id
+        while link is not None and link in by_case_id and link not in known and link not in path:
+            path[link] = None
+            link = by_case_id[link].case.bundle.case.follows  # type: ignore[union-attr]
+        below = known.get(link, -1) if link is not None and link not in path else -1
+        for case_id in reversed(path):
+            below += 1
+            known[case_id] = below
+    return {t.case.bundle_id: known.get(t.case_id, 0) for t in threads}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from cases.bundle import Party, pack_withdrawal, unpack
@@ -75,3 +76,32 @@ def test_the_doctor_has_no_answer_job() -> None:
     placed = [(d, made.case.bundle_id) for d in (made.case, *made.opinions)]
     [listed] = assemble(placed, DOCTOR.fingerprint, lambda _id: None)
     assert listed.answer_job is None
+
+
+def test_a_follow_up_sent_in_the_same_second_is_listed_above_what_it_follows() -> None:
+    """Request times are kept to the second: a follow-up (and its own follow-up) sent in
+    the second of the earlier request still comes first, whatever the bundle ids say."""
+    first = request(0)
+    second = replace(first, case_id="follow-1", follows=first.case_id, summary="Suite.")
+    third = replace(first, case_id="follow-2", follows="follow-1", summary="Encore.")
+    other = request(0, patient="P-2")
+    threads = [thread(c) for c in (third, other, first, second)]
+    # bundle ids chosen so that the tie-break by id alone would list them oldest first
+    named = [
+        Opened(name, t.case.sender, T0, t.case.bundle)
+        for name, t in zip(("b-a", "b-z", "b-y", "b-b"), threads, strict=True)
+    ]
+    listed = assemble([(o, o.bundle_id) for o in named], DOCTOR.fingerprint, lambda _id: None)
+    order = [t.case_id for t in listed]
+    assert order.index("follow-2") < order.index("follow-1") < order.index(first.case_id)
+    assert len(order) == 4
+
+
+def test_a_loop_of_follow_ups_is_listed_and_ends() -> None:
+    """Two forged requests may each name the other as the one they follow (one following
+    itself is refused when it is opened): both are still listed."""
+    one = replace(request(0), case_id="loop-a", follows="loop-b")
+    two = replace(request(0), case_id="loop-b", follows="loop-a")
+    placed = [(t.case, t.case.bundle_id) for t in (thread(one), thread(two))]
+    listed = assemble(placed, DOCTOR.fingerprint, lambda _id: None)
+    assert sorted(t.case_id for t in listed) == ["loop-a", "loop-b"]

@@ -75,8 +75,12 @@ def drop_in_inbox(
     received_at: str = "",
 ) -> None:
     """Store ``data`` in ``station``'s inbox as if the fetcher had downloaded it (again),
-    the platform saying it received it at ``received_at`` (ISO 8601; "" says nothing)."""
-    part = station.inbox.part_path(bundle_id)
+    the platform saying it received it at ``received_at`` (ISO 8601; "" says nothing).
+
+    Written under a name of its own, not the fetcher's ``.part``: the station's running
+    fetcher removes the downloads in progress of bundles its mailbox no longer lists, and
+    once took this one away between its writing and its storing."""
+    part = station.inbox.directory / f"{bundle_id}.dropped"
     part.write_bytes(data)
     digest = hashlib.sha256(data).hexdigest()
     item = MailboxItem(bundle_id, kind, len(data), digest, "", received_at)

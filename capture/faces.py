@@ -33,7 +33,7 @@ from typing import TypeVar
 import cv2
 
 from capture.faces_confirm import EYE_CASCADE, WEAK_SHORT, confirmed, rescued
-from capture.faces_gate import Pass, Raw, Seed, fine, gate, grouped, seeds
+from capture.faces_gate import SEEDED, Pass, Raw, Seed, fine, gate, grouped, seeds
 from capture.faces_passes import (
     REPEATS_LIMIT,
     TILTS,
@@ -144,6 +144,12 @@ class FaceDetector:
             the same faces found, at about two thirds of the passes' CPU on the 24 MP
             benchmark photo, less than half on a wound scene (``bench/README.md``, round 5).
             The preview's lighter detector is not gated.
+        tilted_gates: whether the turned passes have gate scales of their own (with
+            ``gated``). Without, they scan only around what the other passes' gates saw:
+            the same faces found at 15 degrees and 78 ms of CPU less on the 24 MP benchmark
+            photo (a ratio of 1.65 instead of 1.88, the goal of 1.5 still missed), but of
+            the real faces turned by 20 degrees at 5 %, 73 found instead of 94
+            (``bench/README.md``, round 7). Kept on, for the faces turned past the goal.
         confirm_frontal: whether a frontal box must hold many windows, show eyes or shaded
             eyes in the photo given to :meth:`detect` to be kept
             (:mod:`capture.faces_confirm`): on the 104 wound scenes it was chosen on, 14 false
@@ -189,6 +195,7 @@ class FaceDetector:
         check_profiles: bool = True,
         drop_repeating: bool = True,
         gated: bool = True,
+        tilted_gates: bool = True,
         confirm_frontal: bool = True,
         even_light: bool | None = None,
         even_min_face: int = 44,
@@ -207,6 +214,7 @@ class FaceDetector:
         self.check_profiles = check_profiles
         self.drop_repeating = drop_repeating
         self.gated = gated
+        self.tilted_gates = tilted_gates
         self.confirm_frontal = confirm_frontal
         self.even_light = confirm_frontal if even_light is None else even_light
         self.even_min_face = even_min_face
@@ -254,7 +262,7 @@ class FaceDetector:
                 self.tilted_neighbors,
                 self.tilted_min_face,
                 FRONTAL,
-                every=3 if gated else 1,
+                every=(3 if self.tilted_gates else SEEDED) if gated else 1,
                 phase=index % 3 if gated else 0,
             )
             for index, (cascade, angle) in enumerate(
@@ -317,7 +325,7 @@ class FaceDetector:
         factor = self.scale_factor
         with self._lock:  # a CascadeClassifier is not documented as thread-safe
             raws = _all(_POOL.submit(gate, p, factor, self._scan) for p in passes)
-            near = seeds(passes, raws) if any(p.every > 1 for p in passes) else []
+            near = seeds(passes, raws) if any(p.every != 1 for p in passes) else []
             found = _all(
                 _POOL.submit(self._finish, gray, p, windows, near)
                 for p, windows in zip(passes, raws, strict=True)

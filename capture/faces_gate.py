@@ -40,6 +40,8 @@ REACH = 3
 """A seed opens the scales within this many steps (×1.1 each) of its size: 1.33 either way."""
 MARGIN = 1.0
 """Around a seed, this many times its size is scanned on each side."""
+SEEDED = 0
+"""``Pass.every`` for a pass with no gate scale of its own."""
 GROUP_EPS = 0.2
 """``cv2.groupRectangles``'s ``eps``: what ``detectMultiScale`` groups its windows with."""
 
@@ -53,8 +55,9 @@ Scan = Callable[[cv2.CascadeClassifier, Image, float, int, int], list[Raw]]
 @dataclass(frozen=True)
 class Pass:
     """One cascade over one copy: the neighbours its groups need, its smallest window, the
-    origin of its boxes, the factor from its copy to the detection copy, and its gate (a full
-    pass when ``every`` is 1)."""
+    origin of its boxes, the factor from its copy to the detection copy, and its gate: one
+    scale in ``every`` (at ``phase``) scanned everywhere, a full pass when ``every`` is 1,
+    none when it is 0 (:data:`SEEDED`: every scale only around the other passes' seeds)."""
 
     cascade: cv2.CascadeClassifier
     copy: PassCopy
@@ -102,6 +105,8 @@ def gate(p: Pass, scale_factor: float, scan: Scan) -> list[Raw]:
     image = p.copy.image
     if p.every == 1:
         return scan(p.cascade, image, scale_factor, p.least, max(image.shape[:2]))
+    if p.every == SEEDED:
+        return []
     found: list[Raw] = []
     for s in pyramid(p.cascade, scale_factor, p.least, image.shape):
         if s.index % p.every == p.phase:
@@ -149,7 +154,7 @@ def fine(p: Pass, found: Sequence[Seed], scale_factor: float, scan: Scan) -> lis
     reach = scale_factor**REACH * 1.0001
     windows: list[Raw] = []
     for s in pyramid(p.cascade, scale_factor, p.least, image.shape):
-        if s.index % p.every == p.phase:
+        if p.every != SEEDED and s.index % p.every == p.phase:
             continue
         areas = [
             (cx - half, cy - half, cx + half, cy + half)

@@ -219,12 +219,12 @@ def candidate_row(name: str, detect: Callable[[Image], list[Region]], quick: boo
         beyond = [  # past the goal: how the detector holds there
             str(
                 real_faces.recall(
-                    detect, size, scene=SCENE, variant="tilted 20°", backgrounds=False
+                    detect, size, scene=SCENE, variant=real_faces.BEYOND, backgrounds=False
                 )[0]
             )
             for size in SIZES
         ]
-        cells.append(f"tilted 20° {'/'.join(beyond)}")
+        cells.append(f"{real_faces.BEYOND} {'/'.join(beyond)}")
     cells.append(f"false: patches {false_patches}, wounds {wound_false(detect)}")
     cells.append(f"unseen wounds {wound_false(detect, UNSEEN)}")
     cells.append(f"{LATER.start}–{LATER.stop - 1} {wound_false(detect, LATER)}")

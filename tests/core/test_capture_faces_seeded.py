@@ -15,7 +15,7 @@ import cv2
 
 from capture.faces import FaceDetector, detection_copy
 from capture.faces_gate import SEEDED, Raw, fine, gate, pyramid
-from capture.regions import FRONTAL, Image
+from capture.regions import FRONTAL, Image, Rect
 from tests.core.test_capture_faces_small import CountingDetector
 from tests.support import real_faces, scenes
 
@@ -31,7 +31,7 @@ class SeededCounting(CountingDetector):
         self.tilted_gates = False
 
 
-def turned_faces(variant: str, start: int) -> tuple[Image, list]:  # type: ignore[type-arg]
+def turned_faces(variant: str, start: int) -> tuple[Image, list[Rect]]:
     faces, _ = real_faces.lfw_subset()
     scene = scenes.skin_scene(WIDTH, HEIGHT, seed=start)
     placed = real_faces.tile(scene, faces[start : start + 20], SMALL, 5, variant=variant)
@@ -99,7 +99,7 @@ def test_seeded_turned_passes_lose_faces_turned_by_20_degrees() -> None:
     too few to seed the turned passes (40 faces at 5 %: a few lost)."""
     hits = {"gated": 0, "seeded": 0}
     for start in (0, 20):
-        scene, placed = turned_faces("tilted 20°", start)
+        scene, placed = turned_faces(real_faces.BEYOND, start)
         for name, detector in (
             ("gated", FaceDetector()),
             ("seeded", FaceDetector(tilted_gates=False)),

@@ -73,8 +73,9 @@ in a direction drawn at random)."""
 
 TILT = 15.0
 BEYOND_TILT = 20.0
-"""For the variant ``"tilted 20°"``, not among :data:`VARIANTS`: past issue 17's goal (faces
-turned up to 15 degrees), to see how a detector holds beyond it."""
+BEYOND = "tilted 20°"
+"""A variant not among :data:`VARIANTS`: faces turned by :data:`BEYOND_TILT`, past issue 17's
+goal (up to 15 degrees), to see how a detector holds beyond it."""
 
 
 def _varied(
@@ -95,7 +96,7 @@ def _varied(
             / (abs(np.cos(angle)) + abs(np.sin(angle)))
         )  # -1 at one corner or side, +1 at the opposite one
         big = big * (1.0 + 0.5 * along)
-    elif variant in ("tilted", "tilted 20°"):
+    elif variant in ("tilted", BEYOND):
         angle = TILT if variant == "tilted" else BEYOND_TILT
         degrees = angle if index % 2 else -angle
         turn = cv2.getRotationMatrix2D((size / 2, size / 2), degrees, 1.0)

@@ -15,6 +15,12 @@ import pytest
 from app.session import Session
 from cases.profile import Profile
 from tests.support.demo import DemoEnv, make_template, running_demo
+from tests.support.disk import free_line
+
+
+def pytest_report_header() -> str:
+    """Free disk space, first thing in the report: a full disk fails tests far from its cause."""
+    return free_line()
 
 
 @pytest.fixture(scope="session")

@@ -19,6 +19,7 @@ from cases import bundle, bundlestream
 from cases.bundle import Party
 from cases.errors import MalformedBundle, NotAddressedToYou, SenderMismatch
 from crypto import cms, pki, stream
+from tests.support.disk import need_free
 from tests.support.pki import Identity, World, world
 from tests.support.tools import require_tool
 
@@ -194,6 +195,7 @@ _CHILD = textwrap.dedent(
 def test_a_gibibyte_bundle_of_files_is_sealed_and_checked_in_flat_memory(tmp_path: Path) -> None:
     """Behaviour, not timing: a 1 GiB clip packed, sealed, opened and checked member by
     member (about 20 s here) in a child whose RSS high-water mark stays far below the size."""
+    need_free(tmp_path, 5 << 29, "sealing a gibibyte clip")
     done = subprocess.run(
         [sys.executable, "-c", _CHILD, str(tmp_path)],
         cwd=ROOT, capture_output=True, text=True, check=True, timeout=600,

@@ -24,6 +24,7 @@ from crypto.errors import (
     TruncatedMessage,
     UntrustedSigner,
 )
+from tests.support.disk import need_free
 from tests.support.pki import World, world
 from tests.support.tools import require_tool
 
@@ -312,6 +313,7 @@ _CHILD = textwrap.dedent(
     outbox = Outbox(folder / "q.sqlite", folder / "outbox")
     job = outbox.enqueue_file("big", "specialist", "Dr L", "request", sealed)
     assert job.size == sealed.stat().st_size
+    sealed.unlink()  # what is opened is the spooled copy
     outbox.close()
     with stream.open_file(outbox.spool_path("big"), w.specialist.cert, w.specialist.key,
                           w.roots, scratch_dir=folder) as opened:
@@ -330,6 +332,7 @@ def test_sealing_and_opening_a_gibibyte_keeps_memory_flat(tmp_path: Path) -> Non
     in a child process whose RSS high-water mark must stay far below the size."""
     if not Path("/proc/self/status").exists():
         pytest.skip("VmHWM needs Linux's /proc")
+    need_free(tmp_path, 5 << 29, "sealing a gibibyte and queueing its copy")
     done = subprocess.run(
         [sys.executable, "-c", _CHILD, str(1 << 30), str(tmp_path)],
         cwd=ROOT, capture_output=True, text=True, check=True, timeout=600,

@@ -13,6 +13,7 @@ import textwrap
 from pathlib import Path
 
 from refplatform.accounts import register_recipient, register_station
+from tests.support.disk import need_free
 from tests.support.platform import start_platform
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,6 +82,7 @@ _CHILD = textwrap.dedent(
 def test_a_gibibyte_bundle_is_sealed_sent_fetched_and_opened_in_flat_memory(
     tmp_path: Path,
 ) -> None:
+    need_free(tmp_path, 7 << 29, "a gibibyte spooled, stored by the platform and fetched")
     with start_platform(tmp_path / "platform") as platform:
         setup = {
             "url": platform.url,

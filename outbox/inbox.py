@@ -54,7 +54,12 @@ class Inbox:
     """The local store of received bundles; safe to share between threads."""
 
     def __init__(
-        self, db_path: Path, spool_dir: Path, *, clock: Callable[[], float] = time.time
+        self,
+        db_path: Path,
+        spool_dir: Path,
+        *,
+        clock: Callable[[], float] = time.time,
+        recover: bool = True,
     ) -> None:
         """Opens the store and removes what a crash left half-done (parts are kept).
 
@@ -62,12 +67,17 @@ class Inbox:
             db_path: The SQLite file (shared with the outbox).
             spool_dir: Directory of the received files (not the outbox's).
             clock: Wall-clock seconds, injectable for tests.
+            recover: Repair at opening (temporary files, and stored files no row refers
+                to). Only the process that fetches into this inbox may: a command run
+                beside the app would take away the file its fetcher has just renamed into
+                place and not yet recorded, which the fetcher then acknowledges.
         """
         self.clock = clock
         self.directory = spool_dir
         spool.private_dir(self.directory)
         self._db = Database(db_path)
-        self._recover()
+        if recover:
+            self._recover()
 
     def close(self) -> None:
         """Closes the database connection."""

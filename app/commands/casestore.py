@@ -112,9 +112,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def offline_workstation(profile: Profile) -> Iterator[Workstation]:
     """The profile's :class:`Workstation` with no worker thread and no network.
 
-    Built like :class:`app.session.Session` builds it, but the queue is opened without its
-    crash repair (``recover=False``, under ``outbox.lock``, as ``passavant outbox`` does): the
-    app may be sending from it right now. The platform client is never called by a listing or
+    Built like :class:`app.session.Session` builds it, but the queue and the inbox are opened
+    without their crash repair (``recover=False``; the queue under ``outbox.lock``, as
+    ``passavant outbox`` does): the app may be sending from one and fetching into the other
+    right now. The platform client is never called by a listing or
     a rebuild; it gets no token, so it could not send anything anyway.
     """
     from app.commands.outbox import queue_lock
@@ -124,7 +125,7 @@ def offline_workstation(profile: Profile) -> Iterator[Workstation]:
 
     with queue_lock(profile.root):
         outbox = Outbox(profile.db_path, profile.path("outbox"), recover=False)
-    inbox = Inbox(profile.db_path, profile.path("inbox"))
+    inbox = Inbox(profile.db_path, profile.path("inbox"), recover=False)
     client = PlatformClient(
         PlatformConfig(url=profile.platform_url or "https://platform.invalid", token="")
     )

@@ -41,7 +41,8 @@ def _fetch(args: argparse.Namespace) -> int:
     if not mailboxes:
         raise CommandError(_("aucune boîte à relever : précisez --as IDENTITÉ."))
     config = platform_config(args, profile)
-    inbox = Inbox(profile.db_path, profile.path("inbox"))
+    # No crash repair: the app may be fetching into this inbox right now (see Inbox).
+    inbox = Inbox(profile.db_path, profile.path("inbox"), recover=False)
     stored: list[Any] = []
     try:
         with PlatformClient(config) as client:

@@ -187,6 +187,19 @@ def test_the_list_shows_each_case_without_its_clinical_text(env: Env) -> None:
     assert audit.verify(journal).ok
 
 
+def test_listing_beside_the_running_app_leaves_its_fetch_alone(env: Env) -> None:
+    """The app's fetcher renames a download into place, then records it, then acknowledges
+    it: a listing run in between must not take the file away as a crash's leftover (the
+    platform would then drop a bundle no one has)."""
+    inbox = env.layout.unit / "inbox"
+    renamed = inbox / "just-fetched.cms"
+    renamed.write_bytes(b"renamed into place, the row comes next")
+    env.cases()
+    assert renamed.read_bytes() == b"renamed into place, the row comes next"
+    Inbox(Profile(env.layout.unit).db_path, inbox).close()  # the app's own start repairs
+    assert not renamed.exists()
+
+
 def test_with_text_the_clinical_text_follows_each_case(env: Env) -> None:
     out, err = env.ok(env.layout.unit, "cases", "list", "--as", "dr-bernard", "--with-text",
                       "--passphrase-file", env.passfile)  # fmt: skip

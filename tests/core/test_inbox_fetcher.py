@@ -28,7 +28,7 @@ class Hospital:
     def __init__(self, station: Station, tmp_path: Path) -> None:
         self.station = station
         config = dataclasses.replace(
-            station.reader_config, url=station.proxy.url(), connect_timeout=1, read_timeout=2
+            station.reader_config, url=station.proxy.url(), connect_timeout=1, read_timeout=10
         )
         self.client = PlatformClient(config)
         self.db_path, self.spool_dir = tmp_path / "hosp.sqlite", tmp_path / "inbox"
@@ -189,6 +189,21 @@ def test_recovery_keeps_parts_and_drops_unrecorded_files(tmp_path: Path) -> None
         inbox.close()
 
 
+def test_an_inbox_opened_beside_its_fetcher_repairs_nothing(tmp_path: Path) -> None:
+    """A command run while the app fetches opens the inbox without the repair: the file the
+    fetcher has just renamed into place, not yet recorded, and its temporary files stay."""
+    fetching = Inbox(tmp_path / "q.sqlite", tmp_path / "inbox")
+    fetching.path("renamed").write_bytes(b"renamed, the row comes next")
+    (tmp_path / "inbox" / ".writing.tmp").write_bytes(b"being written")
+    beside = Inbox(tmp_path / "q.sqlite", tmp_path / "inbox", recover=False)
+    beside.close()
+    names = sorted(p.name for p in (tmp_path / "inbox").iterdir())
+    assert names == [".writing.tmp", "renamed.cms"]
+    fetching.close()
+    Inbox(tmp_path / "q.sqlite", tmp_path / "inbox").close()  # the app's next start repairs
+    assert list((tmp_path / "inbox").iterdir()) == []
+
+
 def test_a_stalled_download_is_abandoned_by_the_watchdog_then_resumed(hospital: Hospital) -> None:
     """Read timeout 30 s, idle 1 s: the fetcher gives up on a silent socket within ~1 s."""
     payload = os.urandom(6 * 1024 * 1024)
@@ -209,7 +224,8 @@ def test_a_stalled_download_is_abandoned_by_the_watchdog_then_resumed(hospital: 
     elapsed = time.monotonic() - stalled[0]
     assert (caught.value.code, caught.value.retryable) == ("timeout", True)
     assert "no progress" in caught.value.detail
-    assert elapsed < 2.5, f"abandoned after {elapsed:.1f} s"
+    # Well under the 30 s read timeout, with room for a loaded machine: the watchdog ended it.
+    assert elapsed < 10, f"abandoned after {elapsed:.1f} s"
     kept = part.stat().st_size
     assert kept >= 1024 * 1024
     hospital.station.proxy.set_mode(Mode.PASS)

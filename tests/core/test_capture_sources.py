@@ -151,7 +151,8 @@ def test_grabber_hands_over_the_latest_frame_and_analyses(video: Path) -> None:
         wait_for(lambda: grabber.frames >= 60 and grabber.analysed >= 3, "frames")
         first = grabber.latest()
         assert first is not None
-        time.sleep(0.2)  # a slow consumer…
+        # A slow consumer (the reader has moved on by several frames meanwhile)…
+        wait_for(lambda: grabber.frames > first.index + 5, "the reader to move on")
         later = grabber.latest()
         assert later is not None
         assert later.index > first.index + 1  # …gets the newest frame, the others dropped

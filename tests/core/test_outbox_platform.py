@@ -107,10 +107,12 @@ def test_bad_token_and_unknown_ca(station: Station) -> None:
 )
 def test_network_faults_fail_fast(station: Station, mode: Mode, code: str) -> None:
     station.proxy.set_mode(mode)
-    started = time.monotonic()
-    error = failure(station.client.directory)
+    config = dataclasses.replace(station.client.config, read_timeout=1)
+    with PlatformClient(config) as client:
+        started = time.monotonic()
+        error = failure(client.directory)
     assert (error.code, error.retryable) == (code, True)
-    assert time.monotonic() - started < 3, "bounded by the configured timeouts"
+    assert time.monotonic() - started < 5, "bounded by the configured timeouts"
 
 
 def test_status_mapping_covers_the_protocol() -> None:
@@ -149,7 +151,7 @@ def test_silent_socket_mid_download_times_out_then_resumes(station: Station) -> 
     payload = os.urandom(8 * 1024 * 1024)
     url = station.reader.create(len(payload), meta(station, "p-big", payload))
     station.reader.patch(url, 0, payload)
-    config = dataclasses.replace(station.reader_config, url=station.proxy.url(), read_timeout=1)
+    config = dataclasses.replace(station.reader_config, url=station.proxy.url(), read_timeout=2)
     part = station.outbox.spool_dir / "p-big.part"
     with PlatformClient(config) as reader:
         started = time.monotonic()
@@ -163,7 +165,7 @@ def test_silent_socket_mid_download_times_out_then_resumes(station: Station) -> 
             )
         stalled = caught.value
         assert (stalled.code, stalled.retryable) == ("timeout", True)
-        assert time.monotonic() - started < 4
+        assert time.monotonic() - started < 10
         resumed_from = part.stat().st_size
         assert MIB <= resumed_from < len(payload)
         station.proxy.set_mode(Mode.PASS)

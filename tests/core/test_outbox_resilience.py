@@ -136,7 +136,8 @@ def test_a_stalled_upload_is_abandoned_by_the_idle_watchdog(station: Station) ->
         assert job is not None
         assert job.last_error_code == "timeout"
         assert "no progress" in (job.last_error_detail or "")
-        assert elapsed < idle + 1.5, f"abandoned after {elapsed:.1f} s"
+        # Well under the 30 s read timeout, with room for a loaded machine: the watchdog ended it.
+        assert elapsed < idle + 9, f"abandoned after {elapsed:.1f} s"
         station.proxy.set_mode(Mode.PASS)
         wait_until(lambda: station.state("b-stall") is JobState.DELIVERED, timeout=30)
         assert station.mailbox() == ["b-stall"]

@@ -127,7 +127,8 @@ def test_stopping_ends_open_uploads_at_once_and_keeps_their_bytes(tmp_path: Path
             assert _wait_until(lambda: unit.offset(url) == HALF)
             began = time.monotonic()
             assert platform.stop() == 0
-            assert time.monotonic() - began < 3
+            # Not the 5 s the platform gives open requests to end: it ended them at once.
+            assert time.monotonic() - began < 4.5
         platform.start()
         assert unit.offset(url) == HALF
 

@@ -73,7 +73,7 @@ def test_kill_9_of_the_replica_carrying_an_upload_resumes_through_the_other(
     assert offset % PIECE_SIZE == 0, "only whole committed pieces count"
     assert 2 * PIECE_SIZE <= offset < len(payload)
     assert client.patch(cluster.url + path, offset, payload[offset:]) == len(payload)
-    assert resumed_after < 5, f"resumed {resumed_after:.1f} s after the replica's death"
+    assert resumed_after < 15, f"resumed {resumed_after:.1f} s after the replica's death"
     assert deliveries(cluster, accounts, "b-kill") == (1, 1)
     assert downloaded(cluster, accounts, "b-kill", tmp_path) == payload
     client.close()

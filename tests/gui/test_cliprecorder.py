@@ -222,7 +222,7 @@ def test_the_countdown_shows_and_stop_ends_early(
     )
     assert "Enregistrement : encore" in window.countdown.text()
     left = int(window.countdown.text().split("encore")[1].split()[0])
-    assert 15 <= left <= 20
+    assert 10 <= left <= 20  # counting down from 20 (the first frame may take seconds)
     assert not window.choose_button.isEnabled()
     assert window.grab().save(str(tmp_path / "recording.png"))
     window.stop_button.click()

@@ -146,12 +146,14 @@ def test_the_window_locks_by_itself_when_nobody_touches_it(qtbot: QtBot, demo_en
     doctor = log_in(qtbot, unit, "dr-bernard")
     assert isinstance(doctor, DoctorWorkspace)
     assert unit.idle.timer.interval() == 5 * 60_000  # the default: five minutes
-    unit.idle.set_interval(600)
-    for _ in range(6):  # typing keeps it open
+    # Keys 200 ms apart for 3 s, longer than the 2 s of idleness that locks; 2 s, so that
+    # a busy GUI thread delaying a key by a second does not lock it early.
+    unit.idle.set_interval(2000)
+    for _ in range(15):  # typing keeps it open
         qtbot.keyClick(unit.windowHandle(), Qt.Key.Key_A)
         qtbot.wait(200)
     assert not unit.locked
-    qtbot.waitUntil(lambda: unit.locked, timeout=5000)  # then it locks by itself
+    qtbot.waitUntil(lambda: unit.locked, timeout=WAIT)  # then it locks by itself
 
     unit.lock_page.switch.click()  # "Changer de personne": logged out
     assert not unit.locked

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 
-def free_line(folder: Path | None = None) -> str:
+def free_line() -> str:
     """One line for the test report's header: how much room the tests' files have."""
-    where = folder or Path(tempfile.gettempdir())
+    where = tempfile.gettempdir()
     usage = shutil.disk_usage(where)
     return f"disk: {usage.free / 2**30:.1f} GiB free of {usage.total / 2**30:.0f} GiB under {where}"
 

@@ -32,7 +32,7 @@ from cases.bundle import (
     pack_withdrawal,
 )
 from cases.bundleseal import seal_case
-from cases.errors import BundleError, TrustError
+from cases.errors import BundleError, CaseError, TrustError
 from cases.model import WITHDRAWAL_REASONS, Case, Opinion, new_id
 from cases.profile import Profile, UnlockedIdentity
 from cases.store import CaseStore, Source
@@ -57,8 +57,12 @@ class Sending:
     profile: Profile
     outbox: Outbox
     _receipts_lock: threading.Lock
+    _receipts_tried: dict[str, tuple[int, ...] | None]
 
     def directory(self) -> list[DirectoryEntry]:
+        raise NotImplementedError
+
+    def directory_version(self) -> tuple[int, ...] | None:
         raise NotImplementedError
 
     def audit(self, event: str, me: UnlockedIdentity, **details: object) -> None:
@@ -311,7 +315,10 @@ class Sending:
         One at a time: two listings at once (a refresh while another runs) send one receipt.
         The receipt is queued before it is recorded, so a crash in between sends it again
         after a restart (harmless: a receipt acknowledges what is already acknowledged)
-        rather than never.
+        rather than never. When the directory does not list the sender yet (the first
+        listing after a login runs beside the directory's fetch), or lists another
+        certificate for it, the receipt waits, on disk: :meth:`_send_waiting_receipts`
+        tries it again with the next copy of the directory.
         """
         with self._receipts_lock:
             with self._db() as db:
@@ -319,18 +326,24 @@ class Sending:
                     "SELECT 1 FROM receipts WHERE bundle_id = ?", (request.bundle_id,)
                 ).fetchone()
             if done:
+                self._stop_waiting(request.bundle_id)
                 return
             sender = request.sender
             to = next((e for e in self.directory() if e.id == sender.mailbox), None)
-            if to is None:
-                log.info("receipt for %s waits for the directory", request.bundle_id)
-                return
-            cert = self._recipient_certificate(to)
+            cert = None if to is None else self._recipient_certificate(to)
             reader = _reader_party_of(request)
-            if pki.fingerprint(cert) != reader.fingerprint:
-                log.warning(
-                    "receipt for %s: the directory has another certificate", request.bundle_id
+            if to is None or cert is None or pki.fingerprint(cert) != reader.fingerprint:
+                log.log(
+                    logging.INFO if to is None else logging.WARNING,
+                    "receipt for %s waits for the directory (%s)",
+                    request.bundle_id,
+                    "no entry for its sender" if to is None else "another certificate",
                 )
+                with self._db() as db:
+                    db.execute(
+                        "INSERT OR IGNORE INTO receipts_waiting VALUES (?, ?, datetime('now'))",
+                        (request.bundle_id, me.info.id),
+                    )
                 return
             receipt_id = new_id()
             plain = pack_receipt(
@@ -348,6 +361,42 @@ class Sending:
                     "INSERT OR IGNORE INTO receipts VALUES (?, ?, ?, datetime('now'))",
                     (request.bundle_id, receipt_id, me.info.id),
                 )
+                db.execute("DELETE FROM receipts_waiting WHERE bundle_id = ?", (request.bundle_id,))
+
+    def _stop_waiting(self, bundle_id: str) -> None:
+        with self._db() as db:
+            db.execute("DELETE FROM receipts_waiting WHERE bundle_id = ?", (bundle_id,))
+
+    def _send_waiting_receipts(self, me: UnlockedIdentity, store: CaseStore) -> None:
+        """The receipts of ``me``'s that waited for the directory, tried again once per copy
+        of it (a listing with the same copy costs one ``stat``). Each is read from the index
+        (never decrypted again) and goes through :meth:`_send_receipt`'s checks; one whose
+        bundle left the store (discarded, erased) waits no more."""
+        version = self.directory_version()
+        with self._receipts_lock:
+            if me.info.id in self._receipts_tried and self._receipts_tried[me.info.id] == version:
+                return
+            self._receipts_tried[me.info.id] = version
+        if version is None:
+            return
+        with self._db() as db:
+            waiting = [
+                row[0]
+                for row in db.execute(
+                    "SELECT bundle_id FROM receipts_waiting WHERE identity_id = ?"
+                    " ORDER BY since, bundle_id",
+                    (me.info.id,),
+                )
+            ]
+        for bundle_id in waiting:
+            row = store.index.get(bundle_id)
+            try:
+                if row is None or row.record is None:
+                    self._stop_waiting(bundle_id)
+                    continue
+                self._send_receipt(me, store.listing_document(row))
+            except (CryptoError, CaseError, OSError, ValueError, KeyError) as exc:
+                log.warning("the receipt for %s failed again: %r", bundle_id, exc)
 
     def _take_receipt(self, me: UnlockedIdentity, receipt: Opened, acknowledged: str) -> None:
         """A receipt admitted by the rules (from a recipient of ``me``'s bundle

@@ -12,7 +12,9 @@ reply comes back through the inbox and is matched to its case by ``case_id``.
 
 Receipts: when a specialist's workstation first opens a request, it answers with a signed
 ``receipt`` bundle (no clinical content); when the doctor's workstation opens that receipt, the
-request's outbox job becomes ``acknowledged``. Security events go to the profile's audit
+request's outbox job becomes ``acknowledged``. A receipt whose sender the directory does not
+list yet (the first listing after a login runs beside the directory's fetch) waits on disk and
+goes with the next copy of the directory. Security events go to the profile's audit
 journal (:mod:`crypto.audit`): ids and fingerprints, never content.
 
 Withdrawals: the author of a request no opinion answered yet may withdraw it
@@ -63,6 +65,11 @@ CREATE TABLE IF NOT EXISTS receipts (
     identity_id TEXT NOT NULL,
     created_at  TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS receipts_waiting (
+    bundle_id   TEXT PRIMARY KEY,
+    identity_id TEXT NOT NULL,
+    since       TEXT NOT NULL
+);
 """
 
 
@@ -78,6 +85,8 @@ class Workstation(Sending):
         self.client = client
         self._lock = threading.Lock()
         self._receipts_lock = threading.Lock()  # one receipt decision at a time
+        # per person, the directory copy the receipts waiting for it were last tried with
+        self._receipts_tried: dict[str, tuple[int, ...] | None] = {}
         self._stores_lock = threading.Lock()
         self._stores: dict[str, CaseStore] = {}
         # What a listing found, per person, and what could have changed it since: a refresh
@@ -104,6 +113,15 @@ class Workstation(Sending):
         if not path.exists():
             return []
         return [DirectoryEntry(**raw) for raw in json.loads(path.read_text("utf-8"))]
+
+    def directory_version(self) -> tuple[int, ...] | None:
+        """Which copy of the directory is kept (None: none yet; each refresh writes a new
+        file): what a receipt waiting for the directory is tried again on."""
+        try:
+            found = os.stat(self.profile.root / "directory.json")
+        except OSError:
+            return None
+        return found.st_ino, found.st_mtime_ns, found.st_size
 
     def specialists(self) -> list[DirectoryEntry]:
         return [e for e in self.directory() if e.role == "specialist"]
@@ -145,6 +163,8 @@ class Workstation(Sending):
 
     def forget(self, me: UnlockedIdentity) -> None:
         """``me`` logged out: their store and what it held in memory go."""
+        with self._receipts_lock:
+            self._receipts_tried.pop(me.info.id, None)  # tried again at the next login
         with self._stores_lock:
             self._views.pop(me.info.id, None)
             store = self._stores.pop(me.info.id, None)
@@ -189,6 +209,7 @@ class Workstation(Sending):
         limit: int | None,
     ) -> tuple[list[CaseThread], list[Unreadable]]:
         store = self.store(me)
+        self._send_waiting_receipts(me, store)
         signature, now = self._signature(), time.monotonic()
         view = self._views.get(me.info.id)
         if view is not None and view.signature == signature and now - view.at < RECHECK_S:

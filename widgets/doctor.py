@@ -200,6 +200,7 @@ class DoctorWorkspace(QWidget, DraftKeeping):
         def done(entries: list[DirectoryEntry]) -> None:
             self.form.set_recipients([e for e in entries if e.role == "specialist"])
             self.view.directory = entries  # the RPPS it lists, against the signed ones
+            self.refresh()  # receipts that waited for the directory go now
 
         self.runner.run(self.session.workstation.refresh_directory, done, lambda exc: None)
 

@@ -149,12 +149,18 @@ class SpecialistWorkspace(QWidget):
         self._draft_timer.timeout.connect(self.keep_draft)
         self.form.set_editable(False)
         self._set_colleagues(session.workstation.directory())  # the copy kept, then fresh
-        self.runner.run(session.workstation.refresh_directory, self._set_colleagues, lambda e: None)
+        self.runner.run(session.workstation.refresh_directory, self._directory_fetched, _ignore)
         self.runner.run(self.drafts.load_opinions, self._drafts_loaded, self._show_error)
         self.refresh()
 
     def refresh(self) -> None:
         self.store.list_then(self._show_threads, self._show_error)
+
+    def _directory_fetched(self, entries: list[DirectoryEntry]) -> None:
+        """The fresh directory: the colleagues, and a listing, which sends the receipts that
+        waited for it (the first listing after the login may have run before it came)."""
+        self._set_colleagues(entries)
+        self.refresh()
 
     def _set_colleagues(self, entries: list[DirectoryEntry]) -> None:
         """The specialists an opinion may refer the unit to: the directory's, but me (and
@@ -407,3 +413,7 @@ def pressing(thread: CaseThread) -> bool:
 def same_draft(kept: Opinion | None, opinion: Opinion) -> bool:
     """Whether ``opinion`` says what ``kept`` says (the time of writing aside)."""
     return kept is not None and kept == replace(opinion, created_at=kept.created_at)
+
+
+def _ignore(_exc: BaseException) -> None:
+    """A directory that cannot be fetched: the copy kept stays (the status line says why)."""

@@ -23,11 +23,12 @@ from app.closing import SendingAfterClose, stopper
 from app.desklock import DeskLocking
 from app.gui import install_qt_translations
 from app.i18n import LANGUAGES, _, language, set_language
-from app.messages import connection_state, human_size, reason
+from app.messages import busy_text, connection_state, human_size, reason
 from app.session import Session
 from app.tasks import TaskRunner
 from cases.cardidentity import card_ids
 from cases.profile import Profile, ProfileError, UnlockedIdentity
+from cases.profilelock import ProfileBusy
 from crypto.errors import CryptoError
 from widgets.activity import ActivityReport
 from widgets.background import BackgroundSending, sends_in_progress
@@ -114,6 +115,10 @@ class MainWindow(QMainWindow, DeskLocking, SendingAfterClose):
                 )
                 return
             self.session = Session(profile, poll_interval=self.poll_interval)
+        except ProfileBusy as exc:  # a second window, or a command that repairs the queue
+            log.warning("profile %s is busy: %s", self.root, exc)
+            self._show_message(busy_text(exc.holder) + f"\n\n{self.root}")
+            return
         except (ProfileError, OSError) as exc:
             log.error("cannot open profile %s: %s", self.root, exc)
             self._show_message(reason("profile_error") + f"\n\n{self.root}")

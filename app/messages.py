@@ -462,3 +462,18 @@ def cancel_reason_label(code: str) -> str:
         "other": _("Autre motif"),
     }
     return labels.get(code, code)
+
+
+def busy_text(holder: str) -> str:
+    """Why the window cannot open its profile: ``holder`` (:class:`cases.profilelock.
+    ProfileBusy`) has it, another window of the app or a command that repairs the queue."""
+    if holder == "app":
+        return _(
+            "Passavant est déjà ouvert sur ce poste : dans une autre fenêtre, ou en arrière-plan "
+            "le temps de finir ses envois (son icône près de l’horloge le rouvre). Deux Passavant "
+            "ouverts sur le même profil enverraient les mêmes demandes."
+        )
+    return _(
+        "La commande « passavant {command} » travaille sur le profil de ce poste : "
+        "rouvrez Passavant quand elle aura fini."
+    ).format(command=holder)

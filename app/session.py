@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 
+from cases import profilelock
 from cases.anchor import Anchorer, anchor_config
 from cases.handover import HandoverConfig, handover_check
 from cases.profile import Profile, UnlockedIdentity
@@ -37,7 +38,18 @@ class Session:
     """Everything one profile needs while its window is open."""
 
     def __init__(self, profile: Profile, *, poll_interval: float = 5.0) -> None:
+        """Opens the profile's queue and inbox with their crash repair, so it first takes the
+        profile's lock (:mod:`cases.profilelock`): :class:`ProfileBusy` while another app or
+        a repairing command has it."""
         self.profile = profile
+        self._hold = profilelock.hold(profile.root, "app")
+        try:
+            self._build(profile, poll_interval)
+        except BaseException:
+            self._hold.release()
+            raise
+
+    def _build(self, profile: Profile, poll_interval: float) -> None:
         config = profile.platform_config()
         # One client (one requests.Session) per thread that talks to the platform.
         self.clients = [PlatformClient(config) for _thread in range(3)]
@@ -143,4 +155,5 @@ class Session:
         for client in (*self.clients, self.anchorer.client):
             client.close()
         self.workstation.close()  # the case stores' indexes, and what they held in memory
+        self._hold.release()  # last: the queue and the inbox are closed
         log.info("session of %s stopped", self.profile.station_id)

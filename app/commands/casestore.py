@@ -29,8 +29,9 @@
 - ``index rebuild --as IDENTITY`` builds the person's encrypted case index again from the
   sealed bundles (:meth:`cases.workstation.Workstation.rebuild_index`), with its progress on
   stderr (``Indexation : 412 documents sur 1 200…``, rewritten in place on a terminal; a line
-  every few seconds and a last one otherwise), then prints how many documents it holds. Run
-  it with the app closed on that profile: the app keeps the index open while it runs.
+  every few seconds and a last one otherwise), then prints how many documents it holds. It is
+  refused while the app has that profile open (the app keeps the index open while it runs),
+  and the app is refused while it runs (:mod:`cases.profilelock`).
 
 Both work offline: they read the profile's archive and inbox and never call the platform.
 Listing is what logging in does in the app: bundles that arrived since are opened once and
@@ -53,7 +54,7 @@ from collections.abc import Iterator
 from typing import TextIO
 
 from app.commands.caselines import describe, print_table
-from app.commands.common import CommandError
+from app.commands.common import CommandError, profile_held
 from app.commands.keys import (
     audited,
     cli_profile,
@@ -98,7 +99,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     index = subparsers.add_parser("index", help="a person's encrypted case index")
     sub = index.add_subparsers(dest="index_command", required=True, metavar="ACTION")
     rebuild = sub.add_parser(
-        "rebuild", help="build the index again from the sealed bundles (app closed)"
+        "rebuild",
+        help="build the index again from the sealed bundles (refused while the app is open)",
     )
     rebuild.add_argument("--as", dest="identity", required=True, metavar="IDENTITY")
     passphrase_options(rebuild)
@@ -296,7 +298,12 @@ def _index_rebuild(args: argparse.Namespace) -> int:
     profile = cli_profile(args)
     me = unlock_reader(args, profile)
     progress = Progress(sys.stderr)
-    with quiet_core_log(args), offline_workstation(profile) as workstation:
+    # it replaces the index file the app reads: never while the app has the profile open
+    with (
+        profile_held(profile.root, "index rebuild"),
+        quiet_core_log(args),
+        offline_workstation(profile) as workstation,
+    ):
         try:
             count = workstation.rebuild_index(me, progress)
         finally:

@@ -13,9 +13,11 @@ into the sentence :func:`app.messages.reason` gives for that code. Exit statuses
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TextIO
 
 from app.i18n import _
@@ -64,3 +66,27 @@ def dispatch(args: argparse.Namespace, *, stderr: TextIO | None = None) -> int:
             file=out,
         )
         return 1
+
+
+@contextlib.contextmanager
+def profile_held(root: Path, command: str) -> Iterator[None]:
+    """Hold the profile's lock (:mod:`cases.profilelock`) while a command repairs its queue
+    or rebuilds its index; refused at once, plainly, while the app or another such command
+    has it."""
+    from cases.profilelock import ProfileBusy, hold
+
+    try:
+        held = hold(root, command)
+    except ProfileBusy as busy:
+        if busy.holder == "app":
+            text = _(
+                "Passavant est ouvert sur ce profil : fermez-le avant « passavant {command} », "
+                "qui ne peut pas travailler en même temps que lui."
+            )
+        else:
+            text = _(
+                "« passavant {holder} » travaille déjà sur ce profil : attendez qu’elle finisse."
+            )
+        raise CommandError(text.format(command=command, holder=busy.holder)) from None
+    with held:
+        yield

@@ -16,7 +16,9 @@ URL comes from the profile, the station token from the keyring when one holds it
 ``station.token`` (mode 0600). ``--platform URL``, ``--token-file FILE`` and ``--ca-file PEM``
 override them, for scripts (:mod:`app.commands.station`). Opening the queue repairs what a crash
 left behind; the commands that open it hold ``<profile>/outbox.lock`` meanwhile, so two of them
-never repair at once.
+never repair at once. Only ``outbox run`` opens it with that repair, so it also holds the
+profile's lock (:mod:`cases.profilelock`) while it runs: it is refused while the app has the
+profile open, and the app is refused while it runs.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import time
 from typing import Any
 
 from app.commands import outbox_enqueue, outbox_status
-from app.commands.common import CommandError
+from app.commands.common import CommandError, profile_held
 from app.commands.faultproxy import register_faultproxy
 from app.commands.inbox import register_inbox
 from app.commands.outbox_enqueue import looks_sealed, resolve_recipient
@@ -111,10 +113,17 @@ def _sender(outbox: Any, client: Any, max_retry_delay: float | None) -> Any:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from outbox.platform import PlatformClient
-
+    """Sends the queue, repairing it first: never beside the app, which sends from it too
+    (:func:`app.commands.common.profile_held`)."""
     profile = profile_of(args)
     config = platform_config(args, profile)
+    with profile_held(profile.root, "outbox run"):
+        return _send_queue(args, profile, config)
+
+
+def _send_queue(args: argparse.Namespace, profile: Any, config: Any) -> int:
+    from outbox.platform import PlatformClient
+
     with queue_lock(profile.root):
         outbox = open_outbox(profile, recover=True)
     view = QueueView(profile.db_path)

@@ -27,6 +27,7 @@ from app.demo import DEMO_PASSPHRASE, DemoLayout
 from app.session import Session
 from cases.model import Case, Opinion, utc_now
 from cases.profile import Profile
+from cases.store import index_path
 from cases.threads import Unreadable
 from crypto import audit
 from outbox.inbox import Inbox
@@ -326,6 +327,27 @@ def test_rebuilding_the_index_prints_its_count_and_changes_nothing_listed(env: E
     # no receipt is sent twice: the doctor's workstation queued one, for the opinion
     receipts = [e for e in audit.read(journal) if e.event == "bundle_sealed"]
     assert [e.details["kind"] for e in receipts].count("receipt") == 1
+
+
+def test_rebuilding_is_refused_while_the_app_has_the_profile_open(env: Env) -> None:
+    """The app keeps the index open: a rebuild would replace the file under it."""
+    env.cases()  # the index exists
+    index = index_path(Profile(env.layout.unit), "dr-bernard")
+    before = index.read_bytes()
+    app = Session(Profile(env.layout.unit), poll_interval=0.2)  # the app, open on the unit
+    try:
+        err = env.fails(env.layout.unit, "index", "rebuild", "--as", "dr-bernard",
+                        "--passphrase-file", env.passfile)  # fmt: skip
+        assert err == (
+            "passavant: Passavant est ouvert sur ce profil : fermez-le avant « passavant "
+            "index rebuild », qui ne peut pas travailler en même temps que lui.\n"
+        )
+        assert index.read_bytes() == before
+        env.cases()  # a listing runs beside the app
+    finally:
+        app.stop()
+    env.ok(env.layout.unit, "index", "rebuild", "--as", "dr-bernard",
+           "--passphrase-file", env.passfile)  # fmt: skip
 
 
 def test_progress_is_rewritten_in_place_on_a_terminal_only() -> None:

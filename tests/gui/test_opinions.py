@@ -150,6 +150,9 @@ def test_an_unfinished_opinion_survives_a_logout_and_a_restart_sealed(
     assert specialist.form.text.toPlainText() == f"Psoriasis {SECRET}"
     specialist.form.outcome.setCurrentIndex(specialist.form.outcome.findData("on_site"))
     hospital.close()  # quit at once, the outcome not saved yet
+    # a receipt on its way keeps the closed window's queue going until it is delivered; the
+    # profile opens again once it has ended (cases.profilelock)
+    qtbot.waitUntil(lambda: hospital.session is None, timeout=WAIT)
 
     hospital = open_window(qtbot, demo_env.layout.hospital)  # as after a restart
     specialist = specialist_in(qtbot, hospital)

@@ -126,3 +126,23 @@ def test_a_directory_naming_another_certificate_gets_no_receipt(
     assert pki.fingerprint(doctor.certificate) != pki.fingerprint(
         pki.load_cert_pem(other["certificate_pem"].encode("ascii"))
     )
+
+
+def test_a_request_erased_while_its_receipt_waits_gets_none(
+    sessions: tuple[Session, Session], demo_env: DemoEnv
+) -> None:
+    """A withdrawn consent erased the request before the directory came: nothing of it is
+    kept, its receipt included."""
+    _unit, hospital = sessions
+    bundle_id = a_request_arrived(sessions, demo_env)
+    expert = unlock(demo_env.layout.hospital, "pr-dubois")
+    hospital.workstation.threads(expert)
+    assert waiting(demo_env.layout.hospital) == [bundle_id]
+    hospital.inbox.remove(bundle_id)  # as a withdrawn consent does (Workstation._act)
+    hospital.workstation.store(expert).erase(bundle_id)
+
+    hospital.workstation.refresh_directory()
+    threads, _ = hospital.workstation.threads(expert)
+    assert threads == []
+    assert receipts(hospital) == []
+    assert waiting(demo_env.layout.hospital) == []

@@ -115,6 +115,7 @@ def report_of(layout: DemoLayout, request: str) -> tuple[bytes, tuple[Photo, ...
             Photo(p.name, p.data, p.width, p.height) for p in case.photos
         )
     finally:
+        session.stop()  # the profile is free for the next session opened on it
         session.workstation.close()
         session.outbox.close()
         session.inbox.close()

@@ -134,6 +134,7 @@ class Side:
         return make(thread, self.me, signed_opinions(reader, self.me, thread))
 
     def close(self) -> None:
+        self.session.stop()  # the profile is free for the next side opened on it
         self.session.workstation.close()
         self.session.outbox.close()
         self.session.inbox.close()

@@ -374,7 +374,7 @@ class Sending:
         bundle left the store (discarded, erased) waits no more."""
         version = self.directory_version()
         with self._receipts_lock:
-            if me.info.id in self._receipts_tried and self._receipts_tried[me.info.id] == version:
+            if self._receipts_tried.get(me.info.id, _UNTRIED) == version:
                 return
             self._receipts_tried[me.info.id] = version
         if version is None:
@@ -415,6 +415,9 @@ class Sending:
             sender=receipt.sender.fingerprint,
         )
 
+
+_UNTRIED = (-1,)
+"""No directory copy tried yet for a person (not ``None``, which means "no copy kept")."""
 
 _NOT_LEFT = (JobState.QUEUED, JobState.WAITING_RETRY, JobState.PAUSED)
 """A request's job states in which a withdrawal cancels it (no byte of it is on its way)."""

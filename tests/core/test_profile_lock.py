@@ -6,6 +6,8 @@ refused while the app runs (and the app while the command runs), and a process k
 ``kill -9`` leaves no lock behind. Real profiles, the real platform, a real child process.
 """
 
+# ruff: noqa: F811 - the shared fixtures are imported, and named again as parameters
+
 from __future__ import annotations
 
 import os
@@ -21,21 +23,13 @@ import pytest
 from app.session import Session
 from cases.profile import Profile
 from cases.profilelock import LOCK_NAME, ProfileBusy, hold
-from tests.core.test_cli_outbox import Setup, make_recipient, make_setup, one_line
-from tests.support.platform import RunningPlatform, start_platform
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPlatform]:
-    with start_platform(tmp_path_factory.mktemp("lock-platform"), tls=True) as running:
-        yield running
-
-
-@pytest.fixture
-def setup(platform: RunningPlatform, tmp_path: Path) -> Setup:
-    return make_setup(platform, tmp_path, make_recipient("Pr Derm"))
+from tests.core.test_cli_outbox import (  # noqa: F401 - the shared fixtures
+    Setup,
+    one_line,
+    platform,
+    setup,
+)
+from tests.support.platform import REPO_ROOT
 
 
 @pytest.fixture
@@ -51,7 +45,7 @@ def holder_process(setup: Setup) -> Iterator[subprocess.Popen[str]]:
     )
     child = subprocess.Popen(
         [sys.executable, "-c", code, str(setup.unit)],
-        cwd=ROOT,
+        cwd=REPO_ROOT,
         stdout=subprocess.PIPE,
         text=True,
     )

@@ -107,6 +107,10 @@ class CaseView(QWidget):
         self.splitter.setChildrenCollapsible(False)
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(2, 1)
+        # nothing shown yet: no empty strip or opinions part asking for room (a window
+        # opened on an empty list must fit a 1280×720 screen)
+        photos.hide()
+        opinions.hide()
         self.documents = DocumentShelf()  # exam results, tracings, letters (issue 17)
         self.documents.hide()
         self.splitter.insertWidget(2, self.documents)
@@ -187,7 +191,9 @@ class CaseView(QWidget):
         self.photos.set_photos([])
         self.documents.set_documents((), ())
         self.clips.set_clips(())
-        self.withdraw_button.hide()
+        buttons = (self.withdraw_button, self.records_button)
+        for part in (self.photos_part, self.opinions_part, *buttons):
+            part.hide()
 
 
 def due_html(thread: CaseThread) -> str:

@@ -47,6 +47,8 @@ SLACK = 1  # a pixel of rounding
 def fit(window: QWidget, size: QSize) -> list[str]:
     """Resize ``window`` (first larger, as a person would after a resize, then to ``size``)
     and return what does not fit."""
+    for _round in range(3):  # what was just shown settles first (a layout's minimum climbs
+        QApplication.processEvents()  # one parent per pass): the window as a person sees it
     window.resize(QSize(1900, 1060))
     QApplication.processEvents()
     window.resize(size)

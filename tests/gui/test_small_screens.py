@@ -35,16 +35,18 @@ from cases.model import OUTCOMES, SPECIALTIES
 from tests.core.test_card_identity import a_profile
 from tests.gui.conftest import SCREENSHOTS
 from tests.gui.fit import fit, misfits
-from tests.gui.test_end_to_end import WAIT, add_photos, type_text
+from tests.gui.test_end_to_end import WAIT, add_photos, log_in, type_text
 from tests.gui.test_follow_up_request import doctor_with_a_complete_request
 from tests.gui.test_opinions import requests_sent
 from tests.gui.test_workspaces import open_window, send_then_hand_over
 from tests.support.demo import DemoEnv
 from widgets.capture_sources import FOLDER
 from widgets.cardsetup import CardSetupDialog
+from widgets.doctor import DoctorWorkspace
 from widgets.flow import FlowLayout
 from widgets.geometry import clamped, side_by_side, slots
 from widgets.queue import Column, headers
+from widgets.specialist import SpecialistWorkspace
 
 SCREENS = {
     # the window's inside on a 1280×720 screen, less a title bar and a panel
@@ -153,6 +155,24 @@ def test_the_doctor_s_workspace_fits(qtbot: QtBot, demo_env: DemoEnv, judge: Jud
     unit.lock()
     judge.check(unit, "locked")
     judge.verdict()
+
+
+def test_the_workspaces_fit_before_anything_was_sent(
+    qtbot: QtBot, demo_env: DemoEnv, judge: Judge
+) -> None:
+    """Just after the login, with nothing received yet: the case view shows no empty photo
+    strip or opinions part, which asked for a window taller than the screen."""
+    hospital = open_window(qtbot, demo_env.layout.hospital)
+    specialist = log_in(qtbot, hospital, "pr-dubois")
+    assert isinstance(specialist, SpecialistWorkspace)
+    qtbot.waitUntil(specialist.empty.isVisible, timeout=WAIT)  # listed: nothing received
+    judge.check(hospital, "specialist-empty")
+    unit = open_window(qtbot, demo_env.layout.unit)
+    doctor = log_in(qtbot, unit, "dr-bernard")
+    assert isinstance(doctor, DoctorWorkspace)
+    judge.check(unit, "doctor-empty")
+    judge.verdict()
+    assert not specialist.view.photos_part.isVisible()
 
 
 def test_the_specialist_s_workspace_fits(qtbot: QtBot, demo_env: DemoEnv, judge: Judge) -> None:

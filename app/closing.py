@@ -1,6 +1,7 @@
 """Closing the window never stops a send (issue 16): the part of
 :class:`app.mainwindow.MainWindow` that logs the person out, hides the window, and ends it
-once the queue is empty (the tray icon is :class:`widgets.background.BackgroundSending`).
+once the queue is empty (the tray icon is :class:`widgets.background.BackgroundSending`), and
+brings it back (from the tray, or when Passavant is started again on its profile).
 
 A mixin on the window's own attributes (``me``, ``session``, ``background``, ``_ending``),
 tested through the window (``tests/gui/test_background_sending.py``).
@@ -53,6 +54,19 @@ class SendingAfterClose:
         if self.background is not None:
             self.background.stop()
         self.close()
+
+    def come_forward(self) -> None:
+        """Passavant started again on this profile (:mod:`app.calls`): this window comes
+        forward, from the tray when it sends in the background, as it is (locked stays
+        locked)."""
+        if self.background is not None:
+            self.show_again()
+            return
+        if self.isMinimized():
+            self.showNormal()
+        self.show()
+        self.raise_()
+        self.activateWindow()
 
     def show_again(self) -> None:
         """Back from the tray: the login page, the queue still going."""

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 
 from app import secrets
 from app.bridge import CoreBridge
+from app.calls import Answering, Calling
 from app.closing import SendingAfterClose, stopper
 from app.desklock import DeskLocking
 from app.gui import install_qt_translations
@@ -93,6 +94,7 @@ class MainWindow(QMainWindow, DeskLocking, SendingAfterClose):
         self.idle.lock_keys.connect(self.lock)
         self.background: BackgroundSending | None = None  # sends going on once closed
         self._ending = False
+        self._busy = False  # another process has the profile open
         self._open_profile()
         self.card_action.setEnabled(self.profile is not None)
         self._stopped = {"done": False}
@@ -118,6 +120,12 @@ class MainWindow(QMainWindow, DeskLocking, SendingAfterClose):
         except ProfileBusy as exc:  # a second window, or a command that repairs the queue
             log.warning("profile %s is busy: %s", self.root, exc)
             self._show_message(busy_text(exc.holder) + f"\n\n{self.root}")
+            self._busy = True
+            if exc.holder == "app":  # the first window comes forward, and this one goes
+                try:
+                    Calling(self.root, self).answered.connect(self.close)
+                except OSError as call_exc:
+                    log.warning("cannot call the window holding %s: %s", self.root, call_exc)
             return
         except (ProfileError, OSError) as exc:
             log.error("cannot open profile %s: %s", self.root, exc)
@@ -131,6 +139,7 @@ class MainWindow(QMainWindow, DeskLocking, SendingAfterClose):
         self.bridge.inbox_received.connect(lambda item: self._refresh_workspace())
         self.bridge.status_changed.connect(self._status_changed)
         self.session.start()
+        Answering(self.root, self).called.connect(self.come_forward)  # started again
         self.login = self._login_page(profile)
         self.pages.addWidget(self.login)
 
@@ -459,8 +468,9 @@ class MainWindow(QMainWindow, DeskLocking, SendingAfterClose):
             self.hide()
             return
         self._leave_workspace()
-        self.settings.setValue("geometry", self.saveGeometry())
-        self.settings.sync()
+        if not self._busy:  # the size is the window's that has the profile open
+            self.settings.setValue("geometry", self.saveGeometry())
+            self.settings.sync()
         self.shutdown()
         super().closeEvent(event)
         app = QApplication.instance()

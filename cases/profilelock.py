@@ -12,6 +12,11 @@ commands that repair or rebuild take it too, without waiting: whoever comes seco
 plainly, who holds it. The other commands (listing the queue or the cases, pausing, retrying)
 open nothing with its repair and run beside the app.
 
+A second start of the app asks the first to come forward rather than only saying it is open:
+it writes a call in ``<profile>/profile.call`` (:func:`call`), which the first window watches
+and answers in the same file (:func:`answer`); the second sees the answer
+(:func:`answered`) and goes away. The file holds a random token, nothing else.
+
 The lock is the operating system's (``fcntl.flock``): a process killed with ``kill -9``
 releases it with its descriptors, so a crash never leaves a profile locked. It is a no-op where
 ``fcntl`` is missing (Windows: see ``docs/threat-model.md``), like ``outbox.lock``.
@@ -22,6 +27,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 from pathlib import Path
 
 from cases.profileidentity import ProfileError
@@ -29,6 +35,8 @@ from cases.profileidentity import ProfileError
 log = logging.getLogger(__name__)
 
 LOCK_NAME = "profile.lock"
+CALL_NAME = "profile.call"  # a second start asks the app holding the lock to come forward
+_SMALL = 4096  # what is read of either file: a name, a pid or a token
 
 try:
     import fcntl
@@ -96,9 +104,61 @@ def hold(root: Path, holder: str) -> ProfileHold:
 
 def _who(path: Path) -> str:
     """What the holder wrote (``"app"`` when unreadable: the app is the usual one)."""
-    try:
-        said = json.loads(path.read_bytes()[:4096] or b"{}")
-    except (OSError, ValueError):
-        return "app"
-    holder = said.get("holder") if isinstance(said, dict) else None
+    holder = _read(path).get("holder")
     return holder if isinstance(holder, str) and holder else "app"
+
+
+# --- a second start calls the first ------------------------------------------------------------
+def call_file(root: Path) -> Path:
+    """The file the app holding ``root``'s lock watches for calls, created (empty, 0600) if
+    missing so that it can be watched."""
+    path = root / CALL_NAME
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    return path
+
+
+def call(root: Path) -> str:
+    """Ask the app holding ``root``'s lock to come forward; the token its answer names."""
+    token = secrets.token_hex(8)
+    _write(root / CALL_NAME, {"call": token})
+    return token
+
+
+def answer(root: Path) -> bool:
+    """The holder's side: whether ``root`` holds a call not yet answered, answering it (its own
+    answer, or a file emptied, is no call)."""
+    said = _read(root / CALL_NAME)
+    token = said.get("call")
+    if not isinstance(token, str):
+        return False
+    _write(root / CALL_NAME, {"answered": token})
+    return True
+
+
+def answered(root: Path, token: str) -> bool:
+    """Whether the holder answered the call named ``token``."""
+    return _read(root / CALL_NAME).get("answered") == token
+
+
+def _write(path: Path, said: dict[str, str]) -> None:
+    """Rewritten in place (the same file, so that a watch on it holds), readable by its owner
+    only."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, json.dumps(said).encode())
+    finally:
+        os.close(fd)
+
+
+def _read(path: Path) -> dict[str, object]:
+    """The file's JSON object; empty when missing, partly written or not one."""
+    try:
+        said = json.loads(_head(path) or b"{}")
+    except (OSError, ValueError):
+        return {}
+    return said if isinstance(said, dict) else {}
+
+
+def _head(path: Path) -> bytes:
+    with path.open("rb") as f:
+        return f.read(_SMALL)

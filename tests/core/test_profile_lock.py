@@ -10,6 +10,7 @@ refused while the app runs (and the app while the command runs), and a process k
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import stat
@@ -22,7 +23,16 @@ import pytest
 
 from app.session import Session
 from cases.profile import Profile
-from cases.profilelock import LOCK_NAME, ProfileBusy, hold
+from cases.profilelock import (
+    CALL_NAME,
+    LOCK_NAME,
+    ProfileBusy,
+    answer,
+    answered,
+    call,
+    call_file,
+    hold,
+)
 from tests.core.test_cli_outbox import (  # noqa: F401 - the shared fixtures
     Setup,
     one_line,
@@ -128,3 +138,31 @@ def test_a_holder_killed_with_sigkill_leaves_no_lock(
     assert not held.held
     session = Session(Profile(setup.unit), poll_interval=0.2)
     session.stop()
+
+
+def test_a_call_is_answered_once_and_names_its_caller(tmp_path: Path) -> None:
+    """The call file a second start writes and the first answers (app.calls watches it)."""
+    path = call_file(tmp_path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600  # the user's own, like the lock
+    assert not answer(tmp_path)  # an empty file is no call
+    token = call(tmp_path)
+    assert not answered(tmp_path, token)
+    assert answer(tmp_path)
+    assert answered(tmp_path, token)
+    assert not answer(tmp_path)  # its own answer is no new call
+    assert not answered(tmp_path, call(tmp_path))  # a later call waits for its own answer
+    assert call(tmp_path) != token
+    assert path.read_bytes().count(b"\n") == 0  # a token, nothing else
+    assert set(json.loads(path.read_bytes())) == {"call"}
+
+
+@pytest.mark.parametrize(
+    "written",
+    [b"", b"{", b"[1]", b'{"call": 3}', b'{"answered": "x"}', b"\xff" * 10, b" " * 10_000_000],
+)
+def test_what_is_not_a_call_is_not_answered(tmp_path: Path, written: bytes) -> None:
+    """A file emptied, half written, or filled by someone else: no answer, no error (and a
+    huge one is read no further than its head)."""
+    (tmp_path / CALL_NAME).write_bytes(written)
+    assert not answer(tmp_path)
+    assert not answered(tmp_path, "x") or written == b'{"answered": "x"}'

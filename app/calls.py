@@ -33,6 +33,14 @@ class Answering(QObject):
         self.watcher.fileChanged.connect(self._changed)
         self._watch()
 
+    def stop(self) -> None:
+        """Hear no more calls (the window's session stops): the watch is released now."""
+        self.watcher.fileChanged.disconnect(self._changed)
+        paths = self.watcher.files()
+        if paths:
+            self.watcher.removePaths(paths)
+        self.deleteLater()  # and the watcher's descriptor with it
+
     def _watch(self) -> None:
         try:
             path = str(call_file(self.root))

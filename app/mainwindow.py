@@ -95,6 +95,7 @@ class MainWindow(QMainWindow, DeskLocking, SendingAfterClose):
         self.background: BackgroundSending | None = None  # sends going on once closed
         self._ending = False
         self._busy = False  # another process has the profile open
+        self.answering: Answering | None = None  # this one has, and hears a second start
         self._open_profile()
         self.card_action.setEnabled(self.profile is not None)
         self._stopped = {"done": False}
@@ -139,7 +140,8 @@ class MainWindow(QMainWindow, DeskLocking, SendingAfterClose):
         self.bridge.inbox_received.connect(lambda item: self._refresh_workspace())
         self.bridge.status_changed.connect(self._status_changed)
         self.session.start()
-        Answering(self.root, self).called.connect(self.come_forward)  # started again
+        self.answering = Answering(self.root, self)  # Passavant started again on it
+        self.answering.called.connect(self.come_forward)
         self.login = self._login_page(profile)
         self.pages.addWidget(self.login)
 
@@ -485,6 +487,9 @@ class MainWindow(QMainWindow, DeskLocking, SendingAfterClose):
         self._stopped["done"] = True
         self.bridge.detach()
         self.runner.shutdown()
+        if self.answering is not None:
+            self.answering.stop()
+            self.answering = None
         if self.session is not None:
             self.session.stop()
             self.session = None

@@ -19,7 +19,7 @@ from pytestqt.qtbot import QtBot
 
 from app import i18n
 from app.calls import PATIENCE_MS, Calling
-from cases.profilelock import hold
+from cases.profilelock import answered, call, hold
 from tests.gui.test_background_sending import (  # noqa: F401 - the shared fixture
     quits,
     send_during_outage,
@@ -83,6 +83,9 @@ def test_a_second_window_brings_the_first_forward_and_goes(qtbot: QtBot, demo_en
     doctor = log_in(qtbot, first, "dr-bernard")  # the first window works as before
     assert isinstance(doctor, DoctorWorkspace)
     first.close()
+    token = call(demo_env.layout.unit)  # a closed window hears no more calls
+    qtbot.wait(500)
+    assert not answered(demo_env.layout.unit, token)
     third = open_window(qtbot, demo_env.layout.unit)  # closed: the profile opens again
     assert third.session is not None
     third.close()

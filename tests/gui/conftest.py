@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QApplication
 
 from app import gui
 from app.i18n import language, set_language
+from app.mainwindow import MainWindow
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
@@ -41,3 +42,15 @@ def _languages_restored() -> Iterator[None]:
     app = QApplication.instance()
     if gui._INSTALLED and isinstance(app, QApplication):
         gui.install_qt_translations(app, "en")
+
+
+@pytest.fixture(autouse=True)
+def _windows_stopped() -> Iterator[None]:
+    """Every window's queue, inbox and task pool stop with its test, the hidden ones too: a
+    window closed with sends under way goes on sending in the background (issue 16), and one
+    never closed goes on fetching, into the next tests, against a platform and a profile that
+    are gone."""
+    yield
+    for widget in QApplication.topLevelWidgets():
+        if isinstance(widget, MainWindow):
+            widget.shutdown()

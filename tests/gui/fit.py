@@ -9,7 +9,7 @@ is allowed (a form may scroll down); sideways overflow is not.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QPoint, QRect, QSize, Qt
+from PySide6.QtCore import QEvent, QPoint, QRect, QSize, Qt
 from PySide6.QtGui import QFontMetrics, QTextDocument
 from PySide6.QtGui import Qt as QtGuiQt
 from PySide6.QtWidgets import (
@@ -46,15 +46,27 @@ SLACK = 1  # a pixel of rounding
 
 def fit(window: QWidget, size: QSize) -> list[str]:
     """Resize ``window`` (first larger, as a person would after a resize, then to ``size``)
-    and return what does not fit."""
-    for _round in range(3):  # what was just shown settles first (a layout's minimum climbs
-        QApplication.processEvents()  # one parent per pass): the window as a person sees it
+    and return what does not fit, once its layouts have settled."""
+    settle(window)  # what was just shown first: the window as a person sees it
     window.resize(QSize(1900, 1060))
-    QApplication.processEvents()
+    settle(window)
     window.resize(size)
-    for _round in range(3):  # layouts settle over a few passes (wrapped labels)
-        QApplication.processEvents()
+    settle(window)
     return misfits(window, size)
+
+
+def settle(window: QWidget, rounds: int = 10) -> None:
+    """Run the events until ``window``'s widgets stay where they are: a layout's request climbs
+    one parent per pass, and a text that arrives meanwhile (the platform's state in the status
+    bar) asks for room again."""
+    last: list[QRect] | None = None
+    for _round in range(rounds):
+        QApplication.processEvents()
+        QApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
+        now = [w.geometry() for w in window.findChildren(QWidget) if w.isVisible()]
+        if now == last:
+            return
+        last = now
 
 
 def misfits(window: QWidget, size: QSize) -> list[str]:

@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QRect, QSize
 from PySide6.QtWidgets import (
-    QApplication,
     QComboBox,
     QHBoxLayout,
     QLabel,
@@ -30,7 +29,6 @@ from pytestqt.qtbot import QtBot
 
 import resources
 from app import i18n
-from app.mainwindow import MainWindow
 from cases.model import OUTCOMES, SPECIALTIES
 from tests.core.test_card_identity import a_profile
 from tests.gui.conftest import SCREENSHOTS
@@ -94,16 +92,6 @@ class Judge:
 
     def verdict(self) -> None:
         assert not self.found, "\n".join(["what does not fit:", *self.found])
-
-
-@pytest.fixture(autouse=True)
-def _stop_the_windows(qtbot: QtBot) -> Iterator[None]:
-    """Each window's queue and inbox stop with the test (a window closed with sends under
-    way would go on sending in the background)."""
-    yield
-    for widget in QApplication.topLevelWidgets():
-        if isinstance(widget, MainWindow):
-            widget.shutdown()
 
 
 @pytest.fixture(params=["fr", "en"])

@@ -42,13 +42,13 @@ class Answering(QObject):
         self.deleteLater()  # and the watcher's descriptor with it
 
     def _watch(self) -> None:
+        """Watch the call file, made if missing; nothing to do while it is watched."""
+        if self.watcher.files():
+            return
         try:
-            path = str(call_file(self.root))
+            self.watcher.addPath(str(call_file(self.root)))
         except OSError as exc:  # a profile on a disk that refuses: no call is heard
             log.warning("cannot watch for a second start of the app: %s", exc)
-            return
-        if path not in self.watcher.files():
-            self.watcher.addPath(path)
 
     def _changed(self, _path: str) -> None:
         self._watch()  # a file removed or replaced is watched again
@@ -95,9 +95,9 @@ class Calling(QObject):
             done = answered(self.root, self.token)
         except OSError:
             done = False
-        if done or self._looks_left <= 0:
-            self._timer.stop()
         if done:
+            self._timer.stop()
             self.answered.emit()
-        elif not self._timer.isActive():
+        elif self._looks_left <= 0:
+            self._timer.stop()
             log.info("the app holding %s did not answer: this window says where it is", self.root)

@@ -56,6 +56,17 @@ def send_during_outage(
     return window, session.outbox.jobs()[0].bundle_id
 
 
+def sent_to_the_tray(
+    qtbot: QtBot, demo_env: DemoEnv, monkeypatch: pytest.MonkeyPatch
+) -> MainWindow:
+    """A window closed with a send waiting during an outage, gone to the tray (offscreen has
+    none: its availability is faked, and the test ignores Qt's word on it)."""
+    monkeypatch.setattr(QSystemTrayIcon, "isSystemTrayAvailable", lambda: True)
+    window, _bundle = send_during_outage(qtbot, demo_env)
+    window.close()
+    return window
+
+
 @pytest.fixture
 def restarted() -> Iterator[list[subprocess.Popen[bytes]]]:
     """Platforms restarted by a test, stopped by their process at its end."""
@@ -136,9 +147,7 @@ def test_quit_now_stops_and_the_send_resumes_at_the_next_start(
 def test_with_a_tray_the_window_leaves_the_screen_and_comes_back(
     qtbot: QtBot, demo_env: DemoEnv, quits: list[bool], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(QSystemTrayIcon, "isSystemTrayAvailable", lambda: True)
-    window, _bundle = send_during_outage(qtbot, demo_env)
-    window.close()
+    window = sent_to_the_tray(qtbot, demo_env, monkeypatch)
     background = window.background
     assert background is not None
     assert background.tray is not None

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from PySide6.QtWidgets import QLabel, QSystemTrayIcon, QWidget
+from PySide6.QtWidgets import QLabel, QWidget
 from pytestqt.qtbot import QtBot
 
 from app import i18n
@@ -22,7 +22,7 @@ from app.calls import PATIENCE_MS, Calling
 from cases.profilelock import answered, call, hold
 from tests.gui.test_background_sending import (  # noqa: F401 - the shared fixture
     quits,
-    send_during_outage,
+    sent_to_the_tray,
 )
 from tests.gui.test_end_to_end import WAIT, log_in, visible_text
 from tests.gui.test_workspaces import open_window
@@ -110,9 +110,7 @@ def test_a_locked_window_comes_forward_still_locked(qtbot: QtBot, demo_env: Demo
 def test_a_window_sending_in_the_background_comes_back_from_the_tray(
     qtbot: QtBot, demo_env: DemoEnv, quits: list[bool], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(QSystemTrayIcon, "isSystemTrayAvailable", lambda: True)
-    window, _bundle = send_during_outage(qtbot, demo_env)
-    window.close()  # a send waits: the window leaves the screen for the tray
+    window = sent_to_the_tray(qtbot, demo_env, monkeypatch)  # a send waits: in the tray
     assert window.background is not None
     assert not window.isVisible()
     second = open_window(qtbot, demo_env.layout.unit)
